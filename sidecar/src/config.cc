@@ -1,0 +1,274 @@
+// config.cc: TOML + environment -> Config, driven by one table of parameters.
+//
+// SECURITY: operator input. Unknown sections and keys are rejected so that a typo
+// ("tsl = ...") cannot silently leave a safe default in place or, worse, be read as
+// something else. Plain SMTP needs two explicit settings (tls = "none" and
+// allow_insecure = true).
+// ERRORS: Permanent, naming the source (file or variable), the key and the reason.
+#include "sidecar/config.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <vector>
+
+#include <toml++/toml.h>
+
+extern char** environ;
+
+namespace sidecar {
+namespace {
+
+using vault::Error;
+using vault::Result;
+using vault::Status;
+
+// A parameter's value arrives either as a TOML node or as an environment string;
+// both are turned into text first so one parser per type serves both.
+using Setter = std::function<Status(Config&, std::string_view text)>;
+
+struct Parameter {
+  const char* section;
+  const char* key;
+  Setter set;
+};
+
+Status parseBool(std::string_view text, bool& out) {
+  if (text == "true" || text == "1" || text == "yes") { out = true; return {}; }
+  if (text == "false" || text == "0" || text == "no") { out = false; return {}; }
+  return Error::permanent("expected true or false, got \"" + std::string(text) + "\"");
+}
+
+template <typename Int>
+Status parseInt(std::string_view text, Int& out, Int min, Int max, int base = 10) {
+  Int value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return Error::permanent("expected an integer in [" + std::to_string(min) + ", " +
+                            std::to_string(max) + "], got \"" + std::string(text) + "\"");
+  }
+  out = value;
+  return {};
+}
+
+
+template <typename Section>
+Setter stringField(Section Config::*section, std::string Section::*field) {
+  return [=](Config& c, std::string_view v) -> Status {
+    (c.*section).*field = std::string(v);
+    return {};
+  };
+}
+
+template <typename Section>
+Setter boolField(Section Config::*section, bool Section::*field) {
+  return [=](Config& c, std::string_view v) { return parseBool(v, (c.*section).*field); };
+}
+
+template <typename Section>
+Setter secondsField(Section Config::*section, std::chrono::seconds Section::*field) {
+  return [=](Config& c, std::string_view v) -> Status {
+    long seconds = 0;
+    if (auto s = parseInt<long>(v, seconds, 1, 86400); !s) return s;
+    (c.*section).*field = std::chrono::seconds(seconds);
+    return {};
+  };
+}
+
+const std::vector<Parameter>& parameterTable() {
+  static const std::vector<Parameter> table = {
+      {"vault", "address", stringField(&Config::vault, &VaultSettings::address)},
+      {"vault", "ca_file", stringField(&Config::vault, &VaultSettings::ca_file)},
+      {"vault", "namespace", stringField(&Config::vault, &VaultSettings::vault_namespace)},
+      {"vault", "approle_mount", stringField(&Config::vault, &VaultSettings::approle_mount)},
+      {"vault", "role_id_file", stringField(&Config::vault, &VaultSettings::role_id_file)},
+      {"vault", "secret_id_file", stringField(&Config::vault, &VaultSettings::secret_id_file)},
+      {"vault", "credential_path", stringField(&Config::vault, &VaultSettings::credential_path)},
+      {"vault", "request_timeout_seconds",
+       secondsField(&Config::vault, &VaultSettings::request_timeout)},
+      {"smtp", "host", stringField(&Config::smtp, &SmtpSettings::host)},
+      {"smtp", "port",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::uint16_t>(v, c.smtp.port, 1, 65535);
+       }},
+      {"smtp", "tls",
+       [](Config& c, std::string_view v) -> Status {
+         if (v == "starttls") c.smtp.tls = SmtpTls::StartTls;
+         else if (v == "implicit") c.smtp.tls = SmtpTls::Implicit;
+         else if (v == "none") c.smtp.tls = SmtpTls::None;
+         else return Error::permanent("expected \"starttls\", \"implicit\" or \"none\", got \"" +
+                                      std::string(v) + "\"");
+         return {};
+       }},
+      {"smtp", "ca_file", stringField(&Config::smtp, &SmtpSettings::ca_file)},
+      {"smtp", "helo_name", stringField(&Config::smtp, &SmtpSettings::helo_name)},
+      {"smtp", "allow_insecure", boolField(&Config::smtp, &SmtpSettings::allow_insecure)},
+      {"smtp", "timeout_seconds", secondsField(&Config::smtp, &SmtpSettings::timeout)},
+      {"listen", "socket", stringField(&Config::listen, &ListenSettings::socket_path)},
+      {"listen", "socket_mode",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::uint32_t>(v, c.listen.socket_mode, 0, 0777, 8);
+       }},
+      {"listen", "max_message_bytes",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::size_t>(v, c.listen.max_message_bytes, 1024, std::size_t{1} << 30);
+       }},
+      {"listen", "send_threads",
+       [](Config& c, std::string_view v) {
+         return parseInt<unsigned>(v, c.listen.send_threads, 1, 256);
+       }},
+  };
+  return table;
+}
+
+const Parameter* findParameter(std::string_view section, std::string_view key) {
+  for (const auto& p : parameterTable()) {
+    if (section == p.section && key == p.key) return &p;
+  }
+  return nullptr;
+}
+
+// TOML scalar -> the text form the setters parse.
+Result<std::string> nodeText(const toml::node& node) {
+  if (auto s = node.as_string()) return std::string(s->get());
+  if (auto i = node.as_integer()) return std::to_string(i->get());
+  if (auto b = node.as_boolean()) return std::string(b->get() ? "true" : "false");
+  return Error::permanent("expected a string, integer or boolean");
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& ch : out) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+Status validate(const Config& c) {
+  auto missing = [](const char* name) {
+    return Error::permanent(std::string(name) + " is required");
+  };
+  if (c.vault.address.empty()) return missing("vault.address");
+  if (c.vault.address.rfind("https://", 0) != 0 && c.vault.address.rfind("http://", 0) != 0 &&
+      c.vault.address.rfind("unix://", 0) != 0) {
+    return Error::permanent("vault.address must start with https://, http:// or unix://");
+  }
+  if (c.vault.role_id_file.empty()) return missing("vault.role_id_file");
+  if (c.vault.secret_id_file.empty()) return missing("vault.secret_id_file");
+  if (c.vault.credential_path.empty()) return missing("vault.credential_path");
+  if (c.vault.credential_path.front() == '/' ||
+      c.vault.credential_path.find("..") != std::string::npos) {
+    return Error::permanent("vault.credential_path must be a relative Vault path like "
+                            "\"database/creds/app\"");
+  }
+  if (c.smtp.host.empty()) return missing("smtp.host");
+  if (c.smtp.tls == SmtpTls::None && !c.smtp.allow_insecure) {
+    return Error::permanent("smtp.tls = \"none\" sends the password in clear text; set "
+                            "smtp.allow_insecure = true to allow it");
+  }
+  if (c.smtp.tls != SmtpTls::None && c.smtp.ca_file.empty()) {
+    return Error::permanent("smtp.ca_file is required: the SMTP server's certificate is "
+                            "always verified");
+  }
+  if (c.smtp.helo_name.empty() ||
+      c.smtp.helo_name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789.-[]:") != std::string::npos) {
+    return Error::permanent("smtp.helo_name must be a host name or address literal");
+  }
+  if (c.listen.socket_path.empty()) return missing("listen.socket");
+  if (c.listen.socket_path.size() >= 108) {  // sizeof(sockaddr_un::sun_path)
+    return Error::permanent("listen.socket is longer than a Unix socket path may be (107)");
+  }
+  return {};
+}
+
+}  // namespace
+
+const char* toString(SmtpTls tls) noexcept {
+  switch (tls) {
+    case SmtpTls::StartTls: return "starttls";
+    case SmtpTls::Implicit: return "implicit";
+    case SmtpTls::None: return "none";
+  }
+  return "?";
+}
+
+Result<Config> parseConfig(std::string_view toml_text, const Environment& env,
+                           std::string_view source_name) {
+  Config config;
+  const std::string source(source_name);
+
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+        << e.description();
+    return Error::permanent(msg.str());
+  }
+
+  for (const auto& [section_key, section_node] : root) {
+    const auto* section = section_node.as_table();
+    if (section == nullptr) {
+      return Error::permanent(source + ": \"" + std::string(section_key.str()) +
+                              "\" must be a [section]");
+    }
+    for (const auto& [key, node] : *section) {
+      const std::string name = std::string(section_key.str()) + "." + std::string(key.str());
+      const Parameter* p = findParameter(section_key.str(), key.str());
+      if (p == nullptr) return Error::permanent(source + ": unknown setting " + name);
+      auto value = nodeText(node);
+      if (!value) return value.error().context(source + ": " + name);
+      if (auto s = p->set(config, *value); !s) return s.error().context(source + ": " + name);
+    }
+  }
+
+  for (const auto& p : parameterTable()) {
+    const std::string var = "SMTP_SIDECAR_" + upper(p.section) + "_" + upper(p.key);
+    if (auto it = env.find(var); it != env.end()) {
+      if (auto s = p.set(config, it->second); !s) return s.error().context(var);
+    }
+  }
+  // Unknown SMTP_SIDECAR_* variables are most likely typos: refuse them too.
+  for (const auto& [name, value] : env) {
+    if (name.rfind("SMTP_SIDECAR_", 0) != 0) continue;
+    bool known = false;
+    for (const auto& p : parameterTable()) {
+      if (name == "SMTP_SIDECAR_" + upper(p.section) + "_" + upper(p.key)) known = true;
+    }
+    if (!known) return Error::permanent("unknown environment variable " + name);
+  }
+
+  if (config.smtp.port == 0) {
+    config.smtp.port = config.smtp.tls == SmtpTls::Implicit ? 465
+                       : config.smtp.tls == SmtpTls::StartTls ? 587 : 25;
+  }
+  if (auto s = validate(config); !s) return s.error().context(source);
+  return config;
+}
+
+Environment sidecarEnvironment() {
+  Environment env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    if (entry.rfind("SMTP_SIDECAR_", 0) != 0) continue;
+    auto eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return env;
+}
+
+Result<Config> loadConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::permanent("cannot read config file " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().size() > (1u << 20)) {
+    return Error::permanent("config file " + path + " is larger than 1 MiB");
+  }
+  return parseConfig(text.str(), sidecarEnvironment(), path);
+}
+
+}  // namespace sidecar

@@ -1,0 +1,226 @@
+// ipc.cc: keeper <-> worker message encoding (see ipc.h).
+//
+// SECURITY: decoding is bounds-checked at every field; integers are little-endian
+// fixed width; strings and secrets are length-prefixed with per-field maxima.
+// ERRORS: false from any reader or writer on malformed or oversized messages.
+#include "sidecar/ipc.h"
+
+#include <cstring>
+
+namespace sidecar::ipc {
+namespace {
+
+constexpr std::size_t kMaxLeaseId = 1024;
+constexpr std::size_t kMaxReason = 512;
+constexpr std::size_t kMaxCredentialField = 4096;
+
+void putLe(unsigned char* out, std::uint64_t value, std::size_t bytes) {
+  for (std::size_t i = 0; i < bytes; ++i) out[i] = static_cast<unsigned char>(value >> (8 * i));
+}
+
+std::uint64_t getLe(const unsigned char* in, std::size_t bytes) {
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < bytes; ++i) value |= std::uint64_t{in[i]} << (8 * i);
+  return value;
+}
+
+}  // namespace
+
+const char* toString(MessageType type) noexcept {
+  switch (type) {
+    case MessageType::Hello: return "hello";
+    case MessageType::CredentialRequest: return "credential_request";
+    case MessageType::Credential: return "credential";
+    case MessageType::NoCredential: return "no_credential";
+    case MessageType::CredentialRefused: return "credential_refused";
+    case MessageType::CredentialRetired: return "credential_retired";
+    case MessageType::Status: return "status";
+    case MessageType::PeerChannel: return "peer_channel";
+  }
+  return "unknown";
+}
+
+Writer::Writer(MessageType type, std::uint32_t request_id) : buffer_(kMaxPacket) {
+  unsigned char header[kHeaderSize];
+  putLe(header, kMagic, 4);
+  putLe(header + 4, kVersion, 2);
+  putLe(header + 6, static_cast<std::uint16_t>(type), 2);
+  putLe(header + 8, request_id, 4);
+  putLe(header + 12, 0, 4);  // payload length, filled in by finish()
+  append(header, sizeof header);
+}
+
+void Writer::append(const void* bytes, std::size_t len) {
+  if (overflow_ || len > kMaxPacket - size_) {
+    overflow_ = true;
+    return;
+  }
+  std::memcpy(buffer_.mutableData() + size_, bytes, len);
+  size_ += len;
+}
+
+Writer& Writer::u32(std::uint32_t value) {
+  unsigned char b[4];
+  putLe(b, value, 4);
+  append(b, 4);
+  return *this;
+}
+
+Writer& Writer::u64(std::uint64_t value) {
+  unsigned char b[8];
+  putLe(b, value, 8);
+  append(b, 8);
+  return *this;
+}
+
+Writer& Writer::str(std::string_view value) {
+  u32(static_cast<std::uint32_t>(value.size()));
+  append(value.data(), value.size());
+  return *this;
+}
+
+Writer& Writer::secret(const vault::SecretBytes& value) {
+  u32(static_cast<std::uint32_t>(value.size()));
+  value.reveal([&](std::string_view bytes) { append(bytes.data(), bytes.size()); });
+  return *this;
+}
+
+bool Writer::finish(vault::SecretBytes& out) {
+  if (overflow_) return false;
+  putLe(reinterpret_cast<unsigned char*>(buffer_.mutableData()) + 12, size_ - kHeaderSize, 4);
+  buffer_.truncate(size_);
+  out = std::move(buffer_);
+  return true;
+}
+
+bool Reader::take(void* out, std::size_t len) {
+  if (len > packet_.size() - pos_) return false;
+  std::memcpy(out, packet_.data() + pos_, len);
+  pos_ += len;
+  return true;
+}
+
+bool Reader::header() {
+  unsigned char h[kHeaderSize];
+  if (packet_.size() > kMaxPacket || !take(h, sizeof h)) return false;
+  if (getLe(h, 4) != kMagic || getLe(h + 4, 2) != kVersion) return false;
+  const auto type = static_cast<std::uint16_t>(getLe(h + 6, 2));
+  if (type < static_cast<std::uint16_t>(MessageType::Hello) ||
+      type > static_cast<std::uint16_t>(MessageType::PeerChannel)) {
+    return false;
+  }
+  type_ = static_cast<MessageType>(type);
+  request_id_ = static_cast<std::uint32_t>(getLe(h + 8, 4));
+  return getLe(h + 12, 4) == packet_.size() - kHeaderSize;
+}
+
+bool Reader::u32(std::uint32_t& out) {
+  unsigned char b[4];
+  if (!take(b, 4)) return false;
+  out = static_cast<std::uint32_t>(getLe(b, 4));
+  return true;
+}
+
+bool Reader::u64(std::uint64_t& out) {
+  unsigned char b[8];
+  if (!take(b, 8)) return false;
+  out = getLe(b, 8);
+  return true;
+}
+
+bool Reader::str(std::string& out, std::size_t max_len) {
+  std::uint32_t len = 0;
+  if (!u32(len) || len > max_len || len > packet_.size() - pos_) return false;
+  out.assign(packet_.data() + pos_, len);
+  pos_ += len;
+  return true;
+}
+
+bool Reader::secret(vault::SecretBytes& out, std::size_t max_len) {
+  std::uint32_t len = 0;
+  if (!u32(len) || len > max_len || len > packet_.size() - pos_) return false;
+  out = vault::SecretBytes::copyOf(packet_.substr(pos_, len));
+  pos_ += len;
+  return true;
+}
+
+bool encodeHello(vault::SecretBytes& out) {
+  return Writer(MessageType::Hello, 0).str(kProtocolName).finish(out);
+}
+
+bool encodeCredentialRequest(std::uint32_t request_id, vault::SecretBytes& out) {
+  return Writer(MessageType::CredentialRequest, request_id).finish(out);
+}
+
+bool encodeCredential(std::uint32_t request_id, const CredentialMessage& m,
+                      vault::SecretBytes& out) {
+  return Writer(MessageType::Credential, request_id)
+      .str(m.lease_id)
+      .u64(m.generation)
+      .secret(m.username)
+      .secret(m.password)
+      .finish(out);
+}
+
+bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m,
+                        vault::SecretBytes& out) {
+  return Writer(MessageType::NoCredential, request_id)
+      .u32(m.retry_after_seconds)
+      .str(m.reason.substr(0, kMaxReason))
+      .finish(out);
+}
+
+bool encodeLease(MessageType type, const LeaseMessage& m, vault::SecretBytes& out) {
+  return Writer(type, 0).str(m.lease_id).u64(m.generation).finish(out);
+}
+
+bool encodeStatus(const StatusMessage& m, vault::SecretBytes& out) {
+  return Writer(MessageType::Status, 0).u32(m.ready ? 1 : 0).u64(m.seconds_to_expiry).finish(out);
+}
+
+bool decodeHello(Reader& r) {
+  std::string name;
+  return r.type() == MessageType::Hello && r.str(name, 64) && r.end() && name == kProtocolName;
+}
+
+bool decodeCredential(Reader& r, CredentialMessage& out) {
+  return r.type() == MessageType::Credential && r.str(out.lease_id, kMaxLeaseId) &&
+         r.u64(out.generation) && r.secret(out.username, kMaxCredentialField) &&
+         r.secret(out.password, kMaxCredentialField) && r.end() && !out.username.empty() &&
+         !out.password.empty();
+}
+
+bool decodeNoCredential(Reader& r, NoCredentialMessage& out) {
+  return r.type() == MessageType::NoCredential && r.u32(out.retry_after_seconds) &&
+         r.str(out.reason, kMaxReason) && r.end();
+}
+
+bool decodeLease(Reader& r, LeaseMessage& out) {
+  return (r.type() == MessageType::CredentialRefused ||
+          r.type() == MessageType::CredentialRetired) &&
+         r.str(out.lease_id, kMaxLeaseId) && r.u64(out.generation) && r.end();
+}
+
+bool decodeStatus(Reader& r, StatusMessage& out) {
+  std::uint32_t ready = 0;
+  if (r.type() != MessageType::Status || !r.u32(ready) || !r.u64(out.seconds_to_expiry) ||
+      !r.end() || ready > 1) {
+    return false;
+  }
+  out.ready = ready == 1;
+  return true;
+}
+
+}  // namespace sidecar::ipc
+
+namespace sidecar::ipc {
+
+bool encodePeerChannel(std::uint64_t generation, vault::SecretBytes& out) {
+  return Writer(MessageType::PeerChannel, 0).u64(generation).finish(out);
+}
+
+bool decodePeerChannel(Reader& r, std::uint64_t& generation) {
+  return r.type() == MessageType::PeerChannel && r.u64(generation) && r.end();
+}
+
+}  // namespace sidecar::ipc

@@ -1,0 +1,233 @@
+// keeper_main.cc: the keeper role: Vault login, the leased SMTP credential, and the
+// answers to the worker's credential requests.
+//
+// SECURITY: the only process with the Vault token and the credential. It trusts
+// nothing the worker sends: every message is decoded by ipc.h and a malformed one
+// ends this process (after revoking what it holds). It answers a CredentialRequest
+// with one credential and nothing else; it never forwards Vault data wholesale.
+// ERRORS: permanent login errors exit with kExitConfig (the supervisor stops);
+// temporary ones (Vault unreachable) are retried with backoff while the worker
+// reports not-ready.
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "sidecar/credential_keeper.h"
+#include "sidecar/fd_passing.h"
+#include "sidecar/ipc.h"
+#include "sidecar/log.h"
+#include "sidecar/roles.h"
+#include "sidecar/supervisor.h"
+#include "vault/client.h"
+
+namespace sidecar {
+namespace {
+
+constexpr std::uint32_t kRetryAfterSeconds = 5;
+
+class Keeper {
+ public:
+  Keeper(const Config& config, vault::Client& client) : credentials_(config.vault, client) {}
+
+  int run() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+    signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC);
+    if (signal_fd_ < 0) return 1;
+
+    if (int code = startWithBackoff(); code >= 0) return code;
+
+    while (true) {
+      pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {kControlFd, POLLIN, 0}, {peer_fd_, POLLIN, 0}};
+      const nfds_t count = peer_fd_ >= 0 ? 3 : 2;
+      if (::poll(fds, count, -1) < 0) {
+        if (errno == EINTR) continue;
+        return fatal("poll failed");
+      }
+      if (fds[0].revents != 0) {
+        signalfd_siginfo info{};
+        if (::read(signal_fd_, &info, sizeof info) == sizeof info && info.ssi_signo != SIGHUP) {
+          return stop();
+        }
+      }
+      if (fds[1].revents != 0 && !onControl()) return stop();
+      if (count == 3 && fds[2].revents != 0 && !onPeer()) return fatal("malformed worker message");
+    }
+  }
+
+ private:
+  // Logs in and leases. Returns an exit code to stop with, or -1 when ready.
+  int startWithBackoff() {
+    auto backoff = std::chrono::seconds(1);
+    while (true) {
+      auto started = credentials_.start();
+      if (started) return -1;
+      log::error("keeper_start_failed", {{"error", started.error().message},
+                                         {"kind", vault::toString(started.error().kind)}});
+      if (started.error().kind != vault::ErrorKind::Temporary) {
+        (void)credentials_.revokeAll();
+        return kExitConfig;
+      }
+      // Wait for the backoff, but stop at once on SIGTERM.
+      pollfd p{signal_fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(backoff.count() * 1000)) > 0) {
+        signalfd_siginfo info{};
+        if (::read(signal_fd_, &info, sizeof info) == sizeof info && info.ssi_signo != SIGHUP) {
+          return stop();
+        }
+      }
+      backoff = std::min(backoff * 2, std::chrono::seconds(30));
+    }
+  }
+
+  bool onControl() {
+    auto packet = ipc::receivePacket(kControlFd);
+    if (!packet) return false;  // the supervisor is gone: stop
+    bool ok = false;
+    packet->bytes.reveal([&](std::string_view wire) {
+      ipc::Reader r(wire);
+      std::uint64_t generation = 0;
+      ok = r.header() && ipc::decodePeerChannel(r, generation) && packet->fd >= 0;
+    });
+    if (!ok) {
+      if (packet->fd >= 0) ::close(packet->fd);
+      return false;
+    }
+    if (peer_fd_ >= 0) ::close(peer_fd_);
+    peer_fd_ = packet->fd;
+    vault::SecretBytes hello;
+    if (!ipc::encodeHello(hello) || !ipc::sendPacket(peer_fd_, hello)) return true;
+    sendStatus();
+    return true;
+  }
+
+  // One message from the worker. False ends the keeper: the worker may be compromised.
+  bool onPeer() {
+    auto packet = ipc::receivePacket(peer_fd_);
+    if (!packet) {
+      if (errno == 0) {  // the worker went away; the supervisor sends a new channel
+        ::close(peer_fd_);
+        peer_fd_ = -1;
+        return true;
+      }
+      return false;
+    }
+    if (packet->fd >= 0) {
+      ::close(packet->fd);
+      return false;  // the worker never sends descriptors
+    }
+    bool ok = false;
+    packet->bytes.reveal([&](std::string_view wire) {
+      ipc::Reader r(wire);
+      if (!r.header()) return;
+      switch (r.type()) {
+        case ipc::MessageType::Hello:
+          ok = ipc::decodeHello(r);
+          break;
+        case ipc::MessageType::CredentialRequest:
+          ok = r.end() && answerCredentialRequest(r.requestId());
+          break;
+        case ipc::MessageType::CredentialRefused: {
+          ipc::LeaseMessage refused;
+          ok = ipc::decodeLease(r, refused);
+          if (ok) onCredentialRefused(refused);
+          break;
+        }
+        default:
+          ok = false;  // a message only the keeper may send
+      }
+    });
+    return ok;
+  }
+
+  bool answerCredentialRequest(std::uint32_t request_id) {
+    vault::SecretBytes reply;
+    auto credential = credentials_.credentialForSend();
+    if (credential) {
+      ipc::CredentialMessage m{credential->lease_id, generation_, std::move(credential->username),
+                               std::move(credential->password)};
+      if (!ipc::encodeCredential(request_id, m, reply)) return false;
+    } else {
+      if (!ipc::encodeNoCredential(request_id, {kRetryAfterSeconds, "no credential leased"},
+                                   reply)) {
+        return false;
+      }
+    }
+    (void)ipc::sendPacket(peer_fd_, reply);  // a vanished worker is noticed on read
+    return true;
+  }
+
+  void onCredentialRefused(const ipc::LeaseMessage& refused) {
+    if (refused.lease_id != credentials_.leaseId()) return;  // already replaced
+    log::warn("credential_refused_by_smtp_server", {{"lease_id", refused.lease_id}});
+    // The login is gone (revoked or expired outside our control): replace it now.
+    if (auto s = credentials_.replace(); !s) {
+      log::error("credential_replace_failed", {{"error", s.error().message}});
+    } else {
+      ++generation_;
+      retireLease(refused.lease_id);
+    }
+    sendStatus();
+  }
+
+  void retireLease(const std::string& lease_id) {
+    vault::SecretBytes message;
+    if (peer_fd_ >= 0 &&
+        ipc::encodeLease(ipc::MessageType::CredentialRetired, {lease_id, generation_}, message)) {
+      (void)ipc::sendPacket(peer_fd_, message);
+    }
+  }
+
+  void sendStatus() {
+    vault::SecretBytes message;
+    if (peer_fd_ >= 0 && ipc::encodeStatus({credentials_.ready(), 0}, message)) {
+      (void)ipc::sendPacket(peer_fd_, message);
+    }
+  }
+
+  int stop() {
+    log::info("keeper_stopping");
+    const auto revoked = credentials_.revokeAll();
+    return revoked ? 0 : 1;
+  }
+
+  int fatal(const char* what) {
+    log::error("keeper_fatal", {{"error", what}});
+    (void)credentials_.revokeAll();
+    return 1;
+  }
+
+  CredentialKeeper credentials_;
+  int signal_fd_ = -1;
+  int peer_fd_ = -1;
+  std::uint64_t generation_ = 1;
+};
+
+}  // namespace
+
+int runKeeper(const Config& config) {
+  vault::TransportOptions options;
+  options.address = config.vault.address;
+  options.ca_file = config.vault.ca_file;
+  options.vault_namespace = config.vault.vault_namespace;
+  options.request_timeout = config.vault.request_timeout;
+  auto transport = vault::makeCurlTransport(options);
+  if (!transport) {
+    log::error("keeper_start_failed", {{"error", transport.error().message}});
+    return kExitConfig;
+  }
+  vault::Client client(std::move(*transport));
+  return Keeper(config, client).run();
+}
+
+}  // namespace sidecar

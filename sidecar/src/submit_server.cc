@@ -1,0 +1,407 @@
+// submit_server.cc: Beast HTTP/1.1 server on a Unix socket (see submit_server.h).
+//
+// SECURITY: untrusted local clients. Limits: 16 KiB of headers, the configured body
+// size, 30 s to send a request, keep-alive connections closed when idle. Answers
+// never echo message content.
+// ERRORS: each failure becomes an HTTP status with a JSON error body.
+#include "sidecar/submit_server.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <sodium.h>
+#include <rapidjson/writer.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "sidecar/log.h"
+#include "sidecar/mime.h"
+#include "sidecar/submit_json.h"
+
+namespace sidecar::submit {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using local = asio::local::stream_protocol;
+using Stream = beast::basic_stream<local>;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+constexpr auto kRequestTimeout = std::chrono::seconds(30);
+constexpr auto kIdleTimeout = std::chrono::seconds(75);
+constexpr auto kLingerTimeout = std::chrono::seconds(5);
+constexpr std::size_t kMaxLinger = std::size_t{256} << 20;  // stop discarding after this
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void writeString(JsonWriter& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void writeSmtpReply(JsonWriter& w, const relay::SmtpReply& reply) {
+  w.Key("smtp");
+  w.StartObject();
+  w.Key("code");
+  w.Int(reply.code);
+  w.Key("message");
+  writeString(w, reply.text);
+  w.EndObject();
+}
+
+std::string errorBody(std::string_view code, std::string_view message,
+                      const relay::SmtpReply* reply = nullptr) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  w.Key("error");
+  w.StartObject();
+  w.Key("code");
+  writeString(w, code);
+  w.Key("message");
+  writeString(w, message);
+  if (reply != nullptr && reply->code != 0) writeSmtpReply(w, *reply);
+  w.EndObject();
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string statusBody(std::string_view status) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  w.Key("status");
+  writeString(w, status);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string sentBody(const relay::SendResult& send, std::size_t recipients) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  w.Key("status");
+  w.String("sent");
+  w.Key("recipients");
+  w.Uint64(recipients);
+  writeSmtpReply(w, send.reply);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+// The media type of a Content-Type value, without parameters.
+std::string_view mediaType(std::string_view content_type) {
+  auto media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  return media;
+}
+
+std::string randomHex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  randombytes_buf(raw.data(), raw.size());
+  std::string hex(bytes * 2 + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()),
+                 raw.size());
+  hex.pop_back();
+  return hex;
+}
+
+// A JSON submission becomes a MIME message here; the Message-ID's domain is the
+// sender's, as mail clients do.
+std::string buildJsonMessage(const mime::Message& message) {
+  mime::BuildOptions options;
+  options.date = std::chrono::system_clock::now();
+  const auto& from = message.from.address;
+  options.message_id = randomHex(16) + from.substr(from.rfind('@'));
+  options.boundary_seed = randomHex(12);
+  return mime::build(message, options);
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(local::socket socket, const ListenSettings& settings, Dispatcher& dispatcher)
+      : stream_(std::move(socket)), settings_(settings), dispatcher_(dispatcher) {}
+
+  void start() { read(); }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(settings_.max_message_bytes);
+    stream_.expires_after(requests_served_ == 0 ? kRequestTimeout : kIdleTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->onRead(ec);
+                     });
+  }
+
+  void onRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+      return close();
+    }
+    if (ec == http::error::body_limit) {
+      // Answered before the body was read: no keep-alive, then a lingering close.
+      return fail(413, "message_too_large",
+                  "the message is larger than " + std::to_string(settings_.max_message_bytes) +
+                      " bytes", false);
+    }
+    if (ec == http::error::header_limit) {
+      return fail(431, "headers_too_large", "request headers are larger than 16 KiB", false);
+    }
+    if (ec) return fail(400, "malformed_request", "malformed HTTP request", false);
+    stream_.expires_never();
+    request_ = parser_->release();
+    ++requests_served_;
+    route();
+  }
+
+  void route() {
+    const auto target = splitTarget(std::string_view(request_.target().data(),
+                                                     request_.target().size()));
+    const bool keep_alive = request_.keep_alive();
+    if (target.path == "/v1/messages") {
+      if (request_.method() != http::verb::post) return methodNotAllowed("POST");
+      return submitMessage(target.query);
+    }
+    if (target.path == "/v1/health") {
+      if (request_.method() != http::verb::get) return methodNotAllowed("GET");
+      return respond(200, statusBody("ok"), keep_alive);
+    }
+    if (target.path == "/v1/ready") {
+      if (request_.method() != http::verb::get) return methodNotAllowed("GET");
+      if (dispatcher_.ready()) return respond(200, statusBody("ready"), keep_alive);
+      return respond(503, statusBody("not_ready"), keep_alive, 5);
+    }
+    fail(404, "not_found", "no such endpoint", keep_alive);
+  }
+
+  void submitMessage(std::string_view query) {
+    const bool keep_alive = request_.keep_alive();
+    const auto media = mediaType(request_[http::field::content_type]);
+    Envelope envelope;
+    std::string message;
+    if (beast::iequals(media, "message/rfc822")) {
+      auto parsed_envelope = parseEnvelopeQuery(query);
+      if (auto* err = std::get_if<ApiError>(&parsed_envelope)) {
+        return fail(err->http_status, err->code, err->message, keep_alive);
+      }
+      auto normalized = normalizeRawMessage(request_.body());
+      if (auto* err = std::get_if<ApiError>(&normalized)) {
+        return fail(err->http_status, err->code, err->message, keep_alive);
+      }
+      envelope = std::move(std::get<Envelope>(parsed_envelope));
+      message = std::move(std::get<std::string>(normalized));
+    } else if (beast::iequals(media, "application/json")) {
+      if (!query.empty()) {
+        return fail(400, "malformed_query",
+                    "a JSON submission carries its addresses in the body, not the query",
+                    keep_alive);
+      }
+      auto parsed = parseJsonSubmission(request_.body());
+      if (auto* err = std::get_if<ApiError>(&parsed)) {
+        return fail(err->http_status, err->code, err->message, keep_alive);
+      }
+      auto& submission = std::get<JsonSubmission>(parsed);
+      message = buildJsonMessage(submission.message);
+      if (message.size() > settings_.max_message_bytes) {
+        return fail(413, "message_too_large",
+                    "the encoded message is larger than " +
+                        std::to_string(settings_.max_message_bytes) + " bytes",
+                    keep_alive);
+      }
+      envelope = std::move(submission.envelope);
+    } else {
+      return fail(415, "unsupported_media_type",
+                  "Content-Type must be application/json or message/rfc822", keep_alive);
+    }
+    request_.body().clear();
+    request_.body().shrink_to_fit();
+    const std::size_t recipients = envelope.recipients.size();
+    dispatcher_.submit(
+        std::move(envelope), std::move(message),
+        [self = shared_from_this(), keep_alive, recipients](SubmitResult result) {
+          // Called on a sending thread: hop back to this connection's executor.
+          asio::post(self->stream_.get_executor(),
+                     [self, keep_alive, recipients, result = std::move(result)] {
+                       self->onSent(result, keep_alive, recipients);
+                     });
+        });
+  }
+
+  void onSent(const SubmitResult& result, bool keep_alive, std::size_t recipients) {
+    if (result.no_credential) {
+      return fail(503, "no_credential",
+                  "the sidecar holds no valid SMTP credential at the moment", keep_alive, 5);
+    }
+    const auto& send = result.send;
+    switch (send.outcome) {
+      case relay::SendOutcome::Accepted:
+        return respond(200, sentBody(send, recipients), keep_alive);
+      case relay::SendOutcome::Rejected:
+        return respond(502, errorBody("smtp_rejected", "the SMTP server refused the message",
+                                      &send.reply), keep_alive);
+      case relay::SendOutcome::AuthRefused:
+        return respond(503, errorBody("credential_refused",
+                                      "the SMTP server refused the leased credential",
+                                      &send.reply), keep_alive, 5);
+      case relay::SendOutcome::TlsFailure:
+        return respond(502, errorBody("smtp_tls_failed",
+                                      "TLS with the SMTP server failed: " + send.detail,
+                                      &send.reply), keep_alive);
+      case relay::SendOutcome::TemporaryFailure:
+        return respond(503, errorBody("smtp_unavailable",
+                                      "the SMTP server is unavailable: " +
+                                          (send.detail.empty() ? std::string("temporary failure")
+                                                               : send.detail),
+                                      &send.reply), keep_alive, 30);
+    }
+  }
+
+  void methodNotAllowed(const char* allow) {
+    response_ = std::make_shared<Response>();
+    response_->set(http::field::allow, allow);
+    fail(405, "method_not_allowed", std::string("use ") + allow, request_.keep_alive());
+  }
+
+  void fail(unsigned status, std::string_view code, const std::string& message, bool keep_alive,
+            int retry_after = 0) {
+    if (status >= 500 || status == 413 || status == 431) {
+      log::warn("request_failed", {{"status", static_cast<int>(status)}, {"code", code}});
+    }
+    respond(status, errorBody(code, message), keep_alive, retry_after);
+  }
+
+  void respond(unsigned status, std::string body, bool keep_alive, int retry_after = 0) {
+    if (!response_) response_ = std::make_shared<Response>();
+    response_->version(11);
+    response_->result(status);
+    response_->set(http::field::server, "smtp-sidecar");
+    response_->set(http::field::content_type, "application/json");
+    if (retry_after > 0) response_->set(http::field::retry_after, std::to_string(retry_after));
+    response_->keep_alive(keep_alive);
+    response_->body() = std::move(body);
+    response_->prepare_payload();
+    stream_.expires_after(kRequestTimeout);
+    http::async_write(stream_, *response_,
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                        self->response_.reset();
+                        if (ec) return self->close();
+                        if (!keep_alive) return self->lingeringClose();
+                        self->read();
+                      });
+  }
+
+  // After an early answer (413 before the body was read) the client may still be
+  // sending. Closing now would reset the connection and the client would never see the
+  // answer, so stop writing, then read and discard what arrives for a short while
+  // (as nginx's lingering_close does).
+  void lingeringClose() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(local::socket::shutdown_send, ignored);
+    stream_.expires_after(kLingerTimeout);
+    discard_.resize(64 * 1024);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(asio::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->lingered_ += n;
+                              if (ec || self->lingered_ > kMaxLinger) return self->close();
+                              self->drain();
+                            });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(local::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  Stream stream_;
+  const ListenSettings& settings_;
+  Dispatcher& dispatcher_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Request request_;
+  std::shared_ptr<Response> response_;
+  std::size_t requests_served_ = 0;
+  std::vector<char> discard_;
+  std::size_t lingered_ = 0;
+};
+
+}  // namespace
+
+SubmitServer::SubmitServer(asio::io_context& io, ListenSettings settings, Dispatcher& dispatcher)
+    : io_(io), settings_(std::move(settings)), dispatcher_(dispatcher), acceptor_(io) {}
+
+SubmitServer::~SubmitServer() { close(); }
+
+vault::Status SubmitServer::listen() {
+  const std::string& path = settings_.socket_path;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    // Replace a stale socket from a previous run, but never delete anything else.
+    if (!S_ISSOCK(st.st_mode)) {
+      return vault::Error::permanent("listen.socket " + path + " exists and is not a socket");
+    }
+    if (::unlink(path.c_str()) != 0) {
+      return vault::Error::permanent("cannot remove stale socket " + path + ": " +
+                                     std::strerror(errno));
+    }
+  }
+  beast::error_code ec;
+  // Create the socket with no permissions for anyone, then open it up to the
+  // configured mode: no window in which another user could connect.
+  const mode_t old_mask = ::umask(0777);
+  acceptor_.open(local::endpoint(path).protocol(), ec);
+  if (!ec) acceptor_.bind(local::endpoint(path), ec);
+  ::umask(old_mask);
+  if (ec) return vault::Error::permanent("cannot bind " + path + ": " + ec.message());
+  if (::chmod(path.c_str(), static_cast<mode_t>(settings_.socket_mode)) != 0) {
+    return vault::Error::permanent("cannot chmod " + path + ": " + std::strerror(errno));
+  }
+  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return vault::Error::permanent("cannot listen on " + path + ": " + ec.message());
+  listening_ = true;
+  owns_socket_file_ = true;
+  accept();
+  return {};
+}
+
+vault::Status SubmitServer::adopt(int listening_fd) {
+  beast::error_code ec;
+  acceptor_.assign(local(), listening_fd, ec);
+  if (ec) return vault::Error::internal("cannot adopt the listening socket: " + ec.message());
+  listening_ = true;
+  accept();
+  return {};
+}
+
+void SubmitServer::accept() {
+  acceptor_.async_accept([this](beast::error_code ec, local::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) std::make_shared<Session>(std::move(socket), settings_, dispatcher_)->start();
+    accept();
+  });
+}
+
+void SubmitServer::close() {
+  if (!listening_) return;
+  listening_ = false;
+  beast::error_code ignored;
+  acceptor_.close(ignored);
+  if (owns_socket_file_) ::unlink(settings_.socket_path.c_str());
+}
+
+}  // namespace sidecar::submit

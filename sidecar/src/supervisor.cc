@@ -1,0 +1,272 @@
+// supervisor.cc: start, watch and stop the keeper and worker roles (see supervisor.h).
+//
+// SECURITY: each role is a fresh exec of this binary (OpenSMTPD's model), so no
+// address space is shared. Signals are handled synchronously with sigtimedwait, so no
+// work happens in signal handlers.
+// ERRORS: logged as JSON lines; fatal setup errors return 1.
+#include "sidecar/supervisor.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "sidecar/fd_passing.h"
+#include "sidecar/ipc.h"
+#include "sidecar/log.h"
+
+namespace sidecar {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kMaxBackoff = std::chrono::seconds(30);
+constexpr auto kStableAfter = std::chrono::seconds(60);  // reset backoff after this uptime
+constexpr auto kWorkerStopDeadline = std::chrono::seconds(30);
+constexpr auto kKeeperStopDeadline = std::chrono::seconds(30);
+
+struct Role {
+  const char* name;
+  pid_t pid = -1;
+  int control = -1;  // our end of the control channel
+  Clock::time_point started{};
+  std::chrono::seconds backoff{1};
+  Clock::time_point restart_at{};
+  bool restart_pending = false;
+  int last_status = 0;
+};
+
+// The Unix socket clients connect to, created once for all worker generations.
+int createListenSocket(const ListenSettings& settings) {
+  const std::string& path = settings.socket_path;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      log::error("listen_failed", {{"socket", path}, {"error", "exists and is not a socket"}});
+      return -1;
+    }
+    ::unlink(path.c_str());  // a stale socket from an earlier run
+  }
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  // No permissions until chmod: no window in which another user could connect.
+  const mode_t old_mask = ::umask(0777);
+  const int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old_mask);
+  if (bound != 0 || ::chmod(path.c_str(), static_cast<mode_t>(settings.socket_mode)) != 0 ||
+      ::listen(fd, SOMAXCONN) != 0) {
+    log::error("listen_failed", {{"socket", path}, {"error", std::strerror(errno)}});
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+class Supervisor {
+ public:
+  Supervisor(std::string self_exe, std::string config_path, const Config& config)
+      : self_exe_(std::move(self_exe)), config_path_(std::move(config_path)), config_(config) {}
+
+  int run() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+    if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return 1;
+
+    listen_fd_ = createListenSocket(config_.listen);
+    if (listen_fd_ < 0) return 1;
+    if (!spawn(keeper_) || !spawn(worker_)) return stopAll(1);
+    if (!connectPeers()) return stopAll(1);
+    log::info("supervisor_started", {{"keeper_pid", static_cast<int>(keeper_.pid)},
+                                     {"worker_pid", static_cast<int>(worker_.pid)}});
+
+    while (true) {
+      timespec timeout{1, 0};
+      siginfo_t info{};
+      const int sig = ::sigtimedwait(&set, &info, &timeout);
+      if (sig == SIGTERM || sig == SIGINT) {
+        log::info("supervisor_stopping", {{"signal", sig}});
+        return shutdown();
+      }
+      if (sig == SIGHUP) {
+        for (Role* r : {&keeper_, &worker_}) {
+          if (r->pid > 0) ::kill(r->pid, SIGHUP);
+        }
+      }
+      if (int code = reapChildren(); code >= 0) return stopAll(code);
+      if (!restartDue()) return stopAll(1);
+    }
+  }
+
+ private:
+  bool spawn(Role& role) {
+    int control[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, control) != 0) return false;
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      ::close(control[0]);
+      ::close(control[1]);
+      return false;
+    }
+    if (pid == 0) execRole(role, control[1]);  // does not return
+    ::close(control[1]);
+    if (role.control >= 0) ::close(role.control);
+    role.control = control[0];
+    role.pid = pid;
+    role.started = Clock::now();
+    role.restart_pending = false;
+    return true;
+  }
+
+  [[noreturn]] void execRole(const Role& role, int control) {
+    // In the child: die with the supervisor; unblock signals; exact descriptors only.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() == 1) ::_exit(1);  // the supervisor already died
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    const bool is_worker = &role == &worker_;
+    // Move both descriptors above the target numbers first: the listening socket may
+    // itself be descriptor 3, which dup2(control, 3) would otherwise replace.
+    const int moved_control = ::fcntl(control, F_DUPFD_CLOEXEC, 10);
+    const int moved_listen = is_worker ? ::fcntl(listen_fd_, F_DUPFD_CLOEXEC, 10) : -1;
+    if (moved_control < 0 || (is_worker && moved_listen < 0)) ::_exit(1);
+    // dup2 clears close-on-exec on the new descriptor, so exactly these two survive exec.
+    if (::dup2(moved_control, kControlFd) < 0) ::_exit(1);
+    if (is_worker && ::dup2(moved_listen, kListenFd) < 0) ::_exit(1);
+    ::close_range(is_worker ? kListenFd + 1 : kControlFd + 1, ~0U, 0);
+    const std::string role_name = role.name;
+    const char* argv[] = {self_exe_.c_str(), "--role", role_name.c_str(), "--config",
+                          config_path_.c_str(), nullptr};
+    ::execv(self_exe_.c_str(), const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+
+  // A new keeper<->worker channel, one end to each role.
+  bool connectPeers() {
+    int peer[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, peer) != 0) return false;
+    ++generation_;
+    vault::SecretBytes message;
+    const bool ok = ipc::encodePeerChannel(generation_, message) &&
+                    ipc::sendPacket(keeper_.control, message, peer[0]) &&
+                    ipc::sendPacket(worker_.control, message, peer[1]);
+    ::close(peer[0]);
+    ::close(peer[1]);
+    return ok;
+  }
+
+  // Reaps exited children. Returns an exit code to stop with, or -1 to go on.
+  int reapChildren() {
+    while (true) {
+      int status = 0;
+      const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) return -1;
+      Role* role = pid == keeper_.pid ? &keeper_ : pid == worker_.pid ? &worker_ : nullptr;
+      if (role == nullptr) continue;
+      role->pid = -1;
+      role->last_status = status;
+      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      log::warn("role_exited", {{"role", role->name}, {"code", code}});
+      if (WIFEXITED(status) && code == kExitConfig) {
+        log::error("role_failed_permanently",
+                   {{"role", role->name}, {"message", "not restarting: fix the cause and "
+                                                      "start again"}});
+        return kExitConfig;
+      }
+      const auto uptime = Clock::now() - role->started;
+      if (uptime > kStableAfter) role->backoff = std::chrono::seconds(1);
+      role->restart_at = Clock::now() + role->backoff;
+      role->restart_pending = true;
+      log::info("role_restart_scheduled", {{"role", role->name},
+                                           {"in_seconds", static_cast<std::int64_t>(
+                                                              role->backoff.count())}});
+      role->backoff = std::min(role->backoff * 2, std::chrono::seconds(kMaxBackoff));
+    }
+  }
+
+  bool restartDue() {
+    bool restarted = false;
+    for (Role* r : {&keeper_, &worker_}) {
+      if (r->restart_pending && Clock::now() >= r->restart_at) {
+        if (!spawn(*r)) return false;
+        log::info("role_restarted", {{"role", r->name}, {"pid", static_cast<int>(r->pid)}});
+        restarted = true;
+      }
+    }
+    if (restarted && keeper_.pid > 0 && worker_.pid > 0) return connectPeers();
+    return true;
+  }
+
+  bool waitFor(Role& role, std::chrono::seconds deadline) {
+    const auto until = Clock::now() + deadline;
+    while (role.pid > 0 && Clock::now() < until) {
+      int status = 0;
+      const pid_t pid = ::waitpid(role.pid, &status, WNOHANG);
+      if (pid == role.pid) {
+        role.pid = -1;
+        role.last_status = status;
+        return true;
+      }
+      ::usleep(20000);
+    }
+    return role.pid <= 0;
+  }
+
+  // Worker first (stop accepting, finish sends), then the keeper (revoke leases).
+  int shutdown() {
+    ::close(listen_fd_);
+    ::unlink(config_.listen.socket_path.c_str());
+    if (worker_.pid > 0) {
+      ::kill(worker_.pid, SIGTERM);
+      if (!waitFor(worker_, kWorkerStopDeadline)) ::kill(worker_.pid, SIGKILL);
+      waitFor(worker_, std::chrono::seconds(5));
+    }
+    int code = 0;
+    if (keeper_.pid > 0) {
+      ::kill(keeper_.pid, SIGTERM);
+      if (!waitFor(keeper_, kKeeperStopDeadline)) {
+        ::kill(keeper_.pid, SIGKILL);
+        waitFor(keeper_, std::chrono::seconds(5));
+        code = 1;
+      } else if (!WIFEXITED(keeper_.last_status) || WEXITSTATUS(keeper_.last_status) != 0) {
+        code = 1;  // the keeper could not revoke everything
+      }
+    }
+    log::info("supervisor_stopped", {{"code", code}});
+    return code;
+  }
+
+  int stopAll(int code) {
+    const int shutdown_code = shutdown();
+    return code != 0 ? code : shutdown_code;
+  }
+
+  std::string self_exe_;
+  std::string config_path_;
+  const Config& config_;
+  Role keeper_{"keeper"};
+  Role worker_{"worker"};
+  int listen_fd_ = -1;
+  std::uint64_t generation_ = 0;
+};
+
+}  // namespace
+
+int runSupervisor(const std::string& self_exe, const std::string& config_path,
+                  const Config& config) {
+  return Supervisor(self_exe, config_path, config).run();
+}
+
+}  // namespace sidecar

@@ -1,0 +1,330 @@
+// worker_main.cc: the worker role: the submission socket, SMTP sending, and the
+// keeper link through which it obtains one credential per send.
+//
+// SECURITY: faces local clients (every request is parsed by submit_request.h /
+// submit_json.h) and the SMTP server. It never sees the Vault token; a credential
+// arrives from the keeper for one send, lives in locked memory, and is destroyed
+// (zeroed) when that send ends. A malformed keeper message ends this process.
+// ERRORS: HTTP answers to clients; exit 1 on a broken keeper link protocol (the
+// supervisor restarts the worker, and the socket it inherited keeps queueing clients).
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <cerrno>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "sidecar/fd_passing.h"
+#include "sidecar/ipc.h"
+#include "sidecar/log.h"
+#include "sidecar/roles.h"
+#include "sidecar/smtp_sender.h"
+#include "sidecar/submit_server.h"
+#include "sidecar/supervisor.h"
+
+namespace sidecar {
+namespace {
+
+namespace asio = boost::asio;
+constexpr auto kDrainDeadline = std::chrono::seconds(20);
+constexpr auto kCredentialTimeout = std::chrono::seconds(10);
+
+// The worker's end of the keeper channel. All members are used on the io thread only.
+class KeeperLink {
+ public:
+  using CredentialCallback = std::function<void(std::optional<relay::SmtpCredential>)>;
+
+  explicit KeeperLink(asio::io_context& io) : io_(io) {}
+
+  // Adopts a new channel from the supervisor; pending requests on the old one fail.
+  void connect(int fd) {
+    disconnect();
+    channel_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
+    vault::SecretBytes hello;
+    if (ipc::encodeHello(hello)) (void)ipc::sendPacket(fd, hello);
+    waitForMessage();
+  }
+
+  bool ready() const { return channel_ != nullptr && keeper_ready_; }
+
+  void requestCredential(CredentialCallback callback) {
+    if (!channel_) return callback(std::nullopt);
+    const std::uint32_t id = next_request_id_++;
+    vault::SecretBytes request;
+    if (!ipc::encodeCredentialRequest(id, request) ||
+        !ipc::sendPacket(channel_->native_handle(), request)) {
+      return callback(std::nullopt);
+    }
+    auto timer = std::make_shared<asio::steady_timer>(io_, kCredentialTimeout);
+    pending_.emplace(id, Pending{std::move(callback), timer});
+    timer->async_wait([this, id](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto it = pending_.find(id); it != pending_.end()) {
+        auto cb = std::move(it->second.callback);
+        pending_.erase(it);
+        log::warn("credential_request_timeout");
+        cb(std::nullopt);
+      }
+    });
+  }
+
+  void reportRefused(const std::string& lease_id) {
+    vault::SecretBytes message;
+    if (channel_ &&
+        ipc::encodeLease(ipc::MessageType::CredentialRefused, {lease_id, 0}, message)) {
+      (void)ipc::sendPacket(channel_->native_handle(), message);
+    }
+  }
+
+ private:
+  struct Pending {
+    CredentialCallback callback;
+    std::shared_ptr<asio::steady_timer> timer;
+  };
+
+  void waitForMessage() {
+    channel_->async_wait(asio::posix::stream_descriptor::wait_read,
+                         [this, channel = channel_.get()](boost::system::error_code ec) {
+                           if (ec || channel != channel_.get()) return;
+                           onReadable();
+                         });
+  }
+
+  void onReadable() {
+    auto packet = ipc::receivePacket(channel_->native_handle());
+    if (!packet) {
+      if (errno == EAGAIN) return waitForMessage();
+      log::warn("keeper_link_closed");
+      return disconnect();
+    }
+    if (packet->fd >= 0) {
+      ::close(packet->fd);
+      fatal("the keeper sent a file descriptor");
+    }
+    bool ok = false;
+    packet->bytes.reveal([&](std::string_view wire) { ok = dispatch(wire); });
+    if (!ok) fatal("malformed keeper message");
+    waitForMessage();
+  }
+
+  bool dispatch(std::string_view wire) {
+    ipc::Reader r(wire);
+    if (!r.header()) return false;
+    switch (r.type()) {
+      case ipc::MessageType::Hello:
+        return ipc::decodeHello(r);
+      case ipc::MessageType::Status: {
+        ipc::StatusMessage status;
+        if (!ipc::decodeStatus(r, status)) return false;
+        keeper_ready_ = status.ready;
+        return true;
+      }
+      case ipc::MessageType::Credential: {
+        ipc::CredentialMessage m;
+        if (!ipc::decodeCredential(r, m)) return false;
+        complete(r.requestId(), relay::SmtpCredential{std::move(m.username),
+                                                      std::move(m.password), m.lease_id});
+        return true;
+      }
+      case ipc::MessageType::NoCredential: {
+        ipc::NoCredentialMessage m;
+        if (!ipc::decodeNoCredential(r, m)) return false;
+        complete(r.requestId(), std::nullopt);
+        return true;
+      }
+      case ipc::MessageType::CredentialRetired: {
+        ipc::LeaseMessage m;
+        if (!ipc::decodeLease(r, m)) return false;
+        // Sends take a fresh credential each time, so nothing holds the retired one
+        // beyond the sends already running with it.
+        log::info("credential_retired", {{"lease_id", m.lease_id}});
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  void complete(std::uint32_t id, std::optional<relay::SmtpCredential> credential) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;  // timed out already
+    auto pending = std::move(it->second);
+    pending_.erase(it);
+    pending.timer->cancel();
+    pending.callback(std::move(credential));
+  }
+
+  void disconnect() {
+    keeper_ready_ = false;
+    if (channel_) {
+      boost::system::error_code ignored;
+      channel_->close(ignored);
+      channel_.reset();
+    }
+    auto pending = std::move(pending_);
+    pending_.clear();
+    for (auto& [id, p] : pending) {
+      p.timer->cancel();
+      p.callback(std::nullopt);
+    }
+  }
+
+  [[noreturn]] void fatal(const char* what) {
+    log::error("worker_fatal", {{"error", what}});
+    std::_Exit(1);
+  }
+
+  asio::io_context& io_;
+  std::unique_ptr<asio::posix::stream_descriptor> channel_;
+  std::map<std::uint32_t, Pending> pending_;
+  std::uint32_t next_request_id_ = 1;
+  bool keeper_ready_ = false;
+};
+
+// Sends on a thread pool with a credential obtained from the keeper for each message.
+// On 535 it tells the keeper, which replaces the credential, and retries once.
+class WorkerDispatcher final : public submit::Dispatcher {
+ public:
+  WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, relay::SmtpSender& sender,
+                   unsigned threads)
+      : io_(io), keeper_(keeper), sender_(sender), pool_(threads) {}
+
+  void submit(submit::Envelope envelope, std::string message,
+              std::function<void(submit::SubmitResult)> done) override {
+    ++in_flight_;
+    auto job = std::make_shared<Job>(Job{std::move(envelope), std::move(message), std::move(done)});
+    attempt(job, /*retry_left=*/true);
+  }
+
+  bool ready() const override { return keeper_.ready(); }
+  int inFlight() const { return in_flight_.load(); }
+  void join() { pool_.join(); }
+
+ private:
+  struct Job {
+    submit::Envelope envelope;
+    std::string message;
+    std::function<void(submit::SubmitResult)> done;
+  };
+
+  void attempt(std::shared_ptr<Job> job, bool retry_left) {
+    keeper_.requestCredential([this, job, retry_left](
+                                  std::optional<relay::SmtpCredential> credential) mutable {
+      if (!credential) {
+        submit::SubmitResult result;
+        result.no_credential = true;
+        return finish(job, std::move(result));
+      }
+      auto shared_credential = std::make_shared<relay::SmtpCredential>(std::move(*credential));
+      asio::post(pool_, [this, job, retry_left, shared_credential]() mutable {
+        const auto started = std::chrono::steady_clock::now();
+        submit::SubmitResult result;
+        result.send = sender_.send(job->envelope, job->message, *shared_credential);
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - started).count();
+        const std::string lease_id = shared_credential->lease_id;
+        shared_credential.reset();  // zeroes this send's copy of the password now
+        log::info("message_sent", {{"outcome", relay::toString(result.send.outcome)},
+                                   {"smtp_code", result.send.reply.code},
+                                   {"recipients", job->envelope.recipients.size()},
+                                   {"bytes", job->message.size()},
+                                   {"lease_id", lease_id},
+                                   {"duration_ms", static_cast<std::int64_t>(ms)},
+                                   {"detail", result.send.detail}});
+        asio::post(io_, [this, job, retry_left, lease_id, result = std::move(result)]() mutable {
+          if (result.send.outcome == relay::SendOutcome::AuthRefused && retry_left) {
+            keeper_.reportRefused(lease_id);
+            return attempt(job, false);
+          }
+          finish(job, std::move(result));
+        });
+      });
+    });
+  }
+
+  void finish(const std::shared_ptr<Job>& job, submit::SubmitResult result) {
+    job->done(std::move(result));
+    --in_flight_;
+  }
+
+  asio::io_context& io_;
+  KeeperLink& keeper_;
+  relay::SmtpSender& sender_;
+  asio::thread_pool pool_;
+  std::atomic<int> in_flight_{0};
+};
+
+}  // namespace
+
+int runWorker(const Config& config) {
+  asio::io_context io;
+  KeeperLink keeper(io);
+  auto sender = relay::makeCurlSmtpSender(config.smtp);
+  WorkerDispatcher dispatcher(io, keeper, *sender, config.listen.send_threads);
+  submit::SubmitServer server(io, config.listen, dispatcher);
+  if (auto s = server.adopt(kListenFd); !s) {
+    log::error("worker_start_failed", {{"error", s.error().message}});
+    return 1;
+  }
+
+  // The supervisor hands over the keeper channel (again after a keeper restart).
+  asio::posix::stream_descriptor control(io, kControlFd);
+  std::function<void()> wait_control = [&] {
+    control.async_wait(asio::posix::stream_descriptor::wait_read,
+                       [&](boost::system::error_code ec) {
+                         if (ec) return;
+                         auto packet = ipc::receivePacket(kControlFd);
+                         if (!packet) {
+                           log::info("supervisor_gone");
+                           return io.stop();
+                         }
+                         bool ok = false;
+                         packet->bytes.reveal([&](std::string_view wire) {
+                           ipc::Reader r(wire);
+                           std::uint64_t generation = 0;
+                           ok = r.header() && ipc::decodePeerChannel(r, generation);
+                         });
+                         if (!ok || packet->fd < 0) {
+                           log::error("worker_fatal", {{"error", "malformed control message"}});
+                           std::_Exit(1);
+                         }
+                         keeper.connect(packet->fd);
+                         wait_control();
+                       });
+  };
+  wait_control();
+
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  asio::steady_timer drain_timer(io);
+  auto drain_deadline = std::chrono::steady_clock::now();
+  std::function<void()> wait_for_drain = [&] {
+    if (dispatcher.inFlight() == 0 || std::chrono::steady_clock::now() > drain_deadline) {
+      return io.stop();
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(50));
+    drain_timer.async_wait([&](boost::system::error_code) { wait_for_drain(); });
+  };
+  signals.async_wait([&](boost::system::error_code ec, int signo) {
+    if (ec) return;
+    log::info("worker_stopping", {{"signal", signo}, {"in_flight", dispatcher.inFlight()}});
+    server.close();
+    drain_deadline = std::chrono::steady_clock::now() + kDrainDeadline;
+    wait_for_drain();
+  });
+
+  log::info("worker_ready", {{"socket", config.listen.socket_path}});
+  io.run();
+  dispatcher.join();
+  return 0;
+}
+
+}  // namespace sidecar

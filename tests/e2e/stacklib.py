@@ -1,0 +1,211 @@
+"""Helpers for end-to-end tests against the real stack started by scripts/stack.
+
+SECURITY: tests read the dev stack's root token from its file to inspect OpenBao; they
+never print it. Everything they talk to is on 127.0.0.1 or a Unix socket.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def stack_env():
+    """The KEY=VALUE lines of `scripts/stack env` as a dict."""
+    out = subprocess.run([os.path.join(REPO, "scripts", "stack"), "env"], check=True,
+                         capture_output=True, text=True).stdout
+    env = {}
+    for line in out.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            env[key.strip()] = value.strip().strip('"').strip("'")
+    return env
+
+
+ENV = stack_env()
+
+
+def bao(*args, check=True):
+    """Runs the bao CLI against the stack's OpenBao with its root token. Pass
+    -format=json after the subcommand to get parsed JSON back."""
+    env = dict(os.environ)
+    env["VAULT_ADDR"] = ENV["VAULT_ADDR"]
+    if ENV.get("VAULT_CACERT"):
+        env["VAULT_CACERT"] = ENV["VAULT_CACERT"]
+    with open(ENV["VAULT_TOKEN_FILE"]) as f:
+        env["VAULT_TOKEN"] = f.read().strip()
+    proc = subprocess.run([ENV["BAO"], *args], env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"bao {' '.join(args[:2])} failed: {proc.stderr.strip()}")
+    if "-format=json" in args and proc.returncode == 0 and proc.stdout.strip():
+        return json.loads(proc.stdout)
+    return proc
+
+
+def psql(sql):
+    """Runs SQL as superuser against the mail database; returns rows of text."""
+    out = subprocess.run([os.path.join(REPO, "scripts", "stack"), "psql", "-tA", "-c", sql],
+                         check=True, capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line]
+
+
+def logins():
+    return set(psql("SELECT username FROM credentials"))
+
+
+def fresh_secret_id():
+    """Re-runs the bootstrap so the AppRole secret_id file holds an unused secret_id."""
+    subprocess.run([os.path.join(REPO, "scripts", "vault-bootstrap")], check=True,
+                   capture_output=True, text=True)
+
+
+def maildir_messages(address):
+    local, domain = address.split("@")
+    new = os.path.join(ENV["MAILDIR"], domain, local, "new")
+    if not os.path.isdir(new):
+        return []
+    return [os.path.join(new, name) for name in sorted(os.listdir(new))]
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def smtp_login(username, password, port=None):
+    """AUTH at the stack's Postfix over verified STARTTLS; returns the SMTP code."""
+    import smtplib
+    ctx = ssl.create_default_context(cafile=ENV["SMTP_CA_FILE"])
+    with smtplib.SMTP(ENV["SMTP_HOST"], int(port or ENV["SMTP_STARTTLS_PORT"]), timeout=10) as s:
+        s.starttls(context=ctx)
+        try:
+            code, _ = s.login(username, password)
+        except smtplib.SMTPAuthenticationError as e:
+            return e.smtp_code
+        return code
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=60):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+class Sidecar:
+    """One smtp-sidecar process with its own config and socket in a temp dir."""
+
+    def __init__(self, binary=None, secret_id_file=None, extra_config=""):
+        self.binary = binary or os.environ.get("SMTP_SIDECAR_BIN",
+                                               os.path.join(REPO, "build", "dev", "sidecar",
+                                                            "smtp-sidecar"))
+        self.dir = tempfile.mkdtemp(prefix="sidecar-e2e-", dir="/tmp")
+        self.socket = os.path.join(self.dir, "smtp.sock")
+        self.log_path = os.path.join(self.dir, "sidecar.log")
+        self.config_path = os.path.join(self.dir, "smtp-sidecar.toml")
+        vault_ca = f'ca_file = "{ENV["VAULT_CACERT"]}"' if ENV.get("VAULT_CACERT") else ""
+        with open(self.config_path, "w") as f:
+            f.write(f"""
+[vault]
+address = "{ENV['VAULT_ADDR']}"
+{vault_ca}
+role_id_file = "{ENV['APPROLE_ROLE_ID_FILE']}"
+secret_id_file = "{secret_id_file or ENV['APPROLE_SECRET_ID_FILE']}"
+credential_path = "database/creds/example-app"
+
+[smtp]
+host = "{ENV['SMTP_HOST']}"
+port = {ENV['SMTP_STARTTLS_PORT']}
+tls = "starttls"
+ca_file = "{ENV['SMTP_CA_FILE']}"
+
+[listen]
+socket = "{self.socket}"
+{extra_config}
+""")
+        self.proc = None
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "wb")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
+        self.proc = subprocess.Popen([self.binary, "--config", self.config_path],
+                                     stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=env)
+        if wait:
+            def ready():
+                if self.proc.poll() is not None:
+                    return True
+                try:
+                    return self.request("GET", "/v1/ready")[0] == 200
+                except OSError:
+                    return False
+            wait_for(ready, timeout=30, interval=0.05)
+            if self.proc.poll() is not None or self.request("GET", "/v1/ready")[0] != 200:
+                raise AssertionError("sidecar did not become ready:\n" + self.output())
+        return self
+
+    def output(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def events(self, name):
+        found = []
+        for line in self.output().splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if obj.get("event") == name:
+                found.append(obj)
+        return found
+
+    def request(self, method, target, body=b"", headers=None):
+        conn = UnixHTTPConnection(self.socket)
+        try:
+            conn.request(method, target, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            try:
+                payload = json.loads(data) if data else None
+            except ValueError:
+                payload = data
+            return resp.status, payload, dict(resp.getheaders())
+        finally:
+            conn.close()
+
+    def send_raw(self, message, sender, recipients):
+        query = urllib.parse.urlencode([("from", sender)] + [("to", r) for r in recipients])
+        return self.request("POST", "/v1/messages?" + query, body=message,
+                            headers={"Content-Type": "message/rfc822"})
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,145 @@
+"""End-to-end: the sidecar core (JSON submissions, MIME, privilege-separated roles).
+
+Needs the stack running and bootstrapped (scripts/test does both).
+"""
+import base64
+import email
+import email.policy
+import os
+import signal
+import time
+import unittest
+import uuid
+
+from stacklib import Sidecar, fresh_secret_id, maildir_messages, wait_for
+
+SENDER = "app@example.test"
+
+
+def children(pid):
+    """{role: pid} of the supervisor's children, from /proc."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if ppid == pid and b"--role" in argv:
+            found[argv[argv.index(b"--role") + 1].decode()] = int(entry)
+    return found
+
+
+def delivered(address):
+    files = wait_for(lambda: maildir_messages(address))
+    assert files, f"nothing delivered to {address}"
+    with open(files[-1], "rb") as f:
+        return email.message_from_bytes(f.read(), policy=email.policy.default)
+
+
+class CoreTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        fresh_secret_id()
+        cls.sidecar = Sidecar().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sidecar.cleanup()
+
+    def post_json(self, body):
+        import json
+        return self.sidecar.request("POST", "/v1/messages", json.dumps(body).encode(),
+                                    {"Content-Type": "application/json"})
+
+    def test_json_message_with_utf8_alternative_and_attachment(self):
+        rcpt = f"json-{uuid.uuid4().hex[:8]}@example.test"
+        hidden = f"bcc-{uuid.uuid4().hex[:8]}@example.test"
+        attachment = bytes(range(256)) * 40
+        subject = "Grüße aus Köln – ünïcödé ✓ " * 3
+        status, payload, _ = self.post_json({
+            "from": {"name": "Jörg's App", "address": SENDER},
+            "to": [f"Rëcipient <{rcpt}>"],
+            "bcc": [hidden],
+            "reply_to": "support@example.test",
+            "subject": subject,
+            "text": "Hallo Welt.\nZweite Zeile mit Ümlaut.\n" + "lang " * 100,
+            "html": "<p>Hallo <b>Welt</b> – ✓</p>",
+            "headers": {"X-Campaign": "spring-2026"},
+            "attachments": [{"filename": "report ü.bin", "content_type": "application/octet-stream",
+                             "content": base64.b64encode(attachment).decode()}],
+        })
+        self.assertEqual(status, 200, payload)
+        self.assertEqual(payload["recipients"], 2)
+
+        msg = delivered(rcpt)
+        self.assertEqual(msg["Subject"], subject)
+        self.assertEqual(msg["From"].addresses[0].display_name, "Jörg's App")
+        self.assertEqual(msg["To"].addresses[0].display_name, "Rëcipient")
+        self.assertEqual(msg["Reply-To"].addresses[0].addr_spec, "support@example.test")
+        self.assertEqual(msg["X-Campaign"], "spring-2026")
+        self.assertIsNotNone(msg["Date"])
+        self.assertTrue(msg["Message-ID"].endswith("@example.test>"))
+        self.assertIsNone(msg["Bcc"])
+        self.assertEqual(msg.get_content_type(), "multipart/mixed")
+        body = msg.get_body(preferencelist=("plain",))
+        self.assertIn("Zweite Zeile mit Ümlaut.", body.get_content())
+        self.assertIn("Hallo <b>Welt</b> – ✓", msg.get_body(preferencelist=("html",)).get_content())
+        alternative = next(p for p in msg.iter_parts() if p.get_content_type() == "multipart/alternative")
+        self.assertEqual([p.get_content_type() for p in alternative.iter_parts()],
+                         ["text/plain", "text/html"])
+        attachments = list(msg.iter_attachments())
+        self.assertEqual(len(attachments), 1)
+        self.assertEqual(attachments[0].get_filename(), "report ü.bin")
+        self.assertEqual(attachments[0].get_content(), attachment)
+        for line in open(maildir_messages(rcpt)[-1], "rb").read().split(b"\n"):
+            self.assertLessEqual(len(line.rstrip(b"\r")), 998)
+
+        hidden_copy = delivered(hidden)
+        self.assertIsNone(hidden_copy["Bcc"])
+        self.assertEqual(hidden_copy["Message-ID"], msg["Message-ID"])
+
+    def test_json_errors(self):
+        cases = [
+            ("malformed", b"{", 400, "malformed_json"),
+            ("injection", b'{"from":"app@example.test","to":"a@example.test","text":"x",'
+                          b'"subject":"x\\r\\nBcc: victim@example.test"}', 422, "invalid_header"),
+            ("reserved header", b'{"from":"app@example.test","to":"a@example.test","text":"x",'
+                                b'"headers":{"Message-ID":"<x@y>"}}', 422, "invalid_header"),
+        ]
+        for name, body, want_status, want_code in cases:
+            with self.subTest(name):
+                status, payload, _ = self.sidecar.request(
+                    "POST", "/v1/messages", body, {"Content-Type": "application/json"})
+                self.assertEqual(status, want_status, payload)
+                self.assertEqual(payload["error"]["code"], want_code)
+
+    def test_z_killed_worker_is_restarted_and_the_socket_keeps_serving(self):
+        roles = children(self.sidecar.proc.pid)
+        self.assertEqual(set(roles), {"keeper", "worker"})
+        os.kill(roles["worker"], signal.SIGKILL)
+        rcpt = f"restart-{uuid.uuid4().hex[:8]}@example.test"
+        # The socket belongs to the supervisor: this connection waits in the backlog
+        # until the new worker accepts it.
+        started = time.monotonic()
+        status, payload, _ = self.sidecar.send_raw(
+            f"From: <{SENDER}>\r\nSubject: after restart\r\n\r\nx\r\n".encode(), SENDER, [rcpt])
+        if status == 503:  # the new worker may answer before the keeper link is up
+            time.sleep(0.5)
+            status, payload, _ = self.sidecar.send_raw(
+                f"From: <{SENDER}>\r\nSubject: after restart\r\n\r\nx\r\n".encode(), SENDER, [rcpt])
+        self.assertEqual(status, 200, payload)
+        self.assertLess(time.monotonic() - started, 10)
+        new_roles = children(self.sidecar.proc.pid)
+        self.assertNotEqual(new_roles["worker"], roles["worker"])
+        self.assertEqual(new_roles["keeper"], roles["keeper"], "the keeper kept its lease")
+        self.assertTrue(self.sidecar.events("role_restarted"))
+        self.assertTrue(wait_for(lambda: maildir_messages(rcpt)))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,34 @@
+// ipc_fuzz.cc: libFuzzer target for the keeper <-> worker message decoder (what the
+// keeper reads from a possibly compromised worker, and vice versa).
+#include <cstdint>
+#include <string_view>
+
+#include "sidecar/ipc.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const bool initialised = (vault::initSecretMemoryOrDie(), true);
+  (void)initialised;
+  const std::string_view wire(reinterpret_cast<const char*>(data), size);
+  using namespace sidecar::ipc;
+  Reader r(wire);
+  if (!r.header()) return 0;
+  CredentialMessage credential;
+  NoCredentialMessage none;
+  LeaseMessage lease;
+  StatusMessage status;
+  switch (r.type()) {
+    case MessageType::Hello: (void)decodeHello(r); break;
+    case MessageType::Credential: (void)decodeCredential(r, credential); break;
+    case MessageType::NoCredential: (void)decodeNoCredential(r, none); break;
+    case MessageType::CredentialRefused:
+    case MessageType::CredentialRetired: (void)decodeLease(r, lease); break;
+    case MessageType::Status: (void)decodeStatus(r, status); break;
+    case MessageType::CredentialRequest: (void)r.end(); break;
+    case MessageType::PeerChannel: {
+      std::uint64_t generation = 0;
+      (void)decodePeerChannel(r, generation);
+      break;
+    }
+  }
+  return 0;
+}

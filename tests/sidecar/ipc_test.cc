@@ -1,0 +1,130 @@
+// ipc_test.cc: keeper <-> worker message encoding; malformed messages are refused.
+#include "sidecar/ipc.h"
+
+#include <doctest/doctest.h>
+
+using namespace sidecar::ipc;
+using vault::SecretBytes;
+
+namespace {
+
+std::string bytesOf(const SecretBytes& s) {
+  return s.reveal([](std::string_view v) { return std::string(v); });
+}
+
+SecretBytes sb(std::string_view v) { return SecretBytes::copyOf(v); }
+
+struct Init {
+  Init() { vault::initSecretMemoryOrDie(); }
+} init;
+
+}  // namespace
+
+TEST_CASE("credential round trip") {
+  CredentialMessage in{"database/creds/app/abc", 7, sb("smtp-user"),
+                       sb("p4ss")};
+  SecretBytes packet;
+  REQUIRE(encodeCredential(42, in, packet));
+  const std::string wire = bytesOf(packet);
+  Reader r(wire);
+  REQUIRE(r.header());
+  CHECK((r.type() == MessageType::Credential));
+  CHECK(r.requestId() == 42);
+  CredentialMessage out;
+  REQUIRE(decodeCredential(r, out));
+  CHECK(out.lease_id == in.lease_id);
+  CHECK(out.generation == 7);
+  CHECK(out.username.equals("smtp-user"));
+  CHECK(out.password.equals("p4ss"));
+}
+
+TEST_CASE("every message type round-trips") {
+  SecretBytes packet;
+  REQUIRE(encodeHello(packet));
+  {
+    const auto wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    CHECK(decodeHello(r));
+  }
+  REQUIRE(encodeNoCredential(3, {30, "vault unreachable"}, packet));
+  {
+    const auto wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    NoCredentialMessage m;
+    REQUIRE(decodeNoCredential(r, m));
+    CHECK(m.retry_after_seconds == 30);
+    CHECK(m.reason == "vault unreachable");
+  }
+  REQUIRE(encodeLease(MessageType::CredentialRetired, {"lease/1", 9}, packet));
+  {
+    const auto wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    LeaseMessage m;
+    REQUIRE(decodeLease(r, m));
+    CHECK(m.lease_id == "lease/1");
+    CHECK(m.generation == 9);
+  }
+  REQUIRE(encodeStatus({true, 3600}, packet));
+  {
+    const auto wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    StatusMessage m;
+    REQUIRE(decodeStatus(r, m));
+    CHECK(m.ready);
+    CHECK(m.seconds_to_expiry == 3600);
+  }
+}
+
+TEST_CASE("malformed messages are refused") {
+  SecretBytes packet;
+  REQUIRE(encodeCredential(1, {"l", 1, sb("u"), sb("p")},
+                           packet));
+  const std::string good = bytesOf(packet);
+  struct Case {
+    const char* name;
+    std::string wire;
+  };
+  std::string bad_magic = good;
+  bad_magic[0] = 'X';
+  std::string bad_version = good;
+  bad_version[4] = 9;
+  std::string bad_type = good;
+  bad_type[6] = 99;
+  std::string long_length = good;
+  long_length[12] = static_cast<char>(long_length[12] + 1);
+  std::string trailing = good + "x";
+  std::string truncated = good.substr(0, good.size() - 1);
+  std::string huge_field = good;
+  huge_field[kHeaderSize] = '\xff';  // lease_id length byte
+  const Case cases[] = {
+      {"empty", ""},          {"bad magic", bad_magic}, {"bad version", bad_version},
+      {"bad type", bad_type}, {"length mismatch", long_length}, {"trailing byte", trailing},
+      {"truncated", truncated}, {"field longer than packet", huge_field},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    Reader r(c.wire);
+    CredentialMessage out;
+    const bool accepted = r.header() && decodeCredential(r, out);
+    CHECK_FALSE(accepted);
+  }
+}
+
+TEST_CASE("a decoder refuses a message of another type") {
+  SecretBytes packet;
+  REQUIRE(encodeStatus({false, 0}, packet));
+  const auto wire = bytesOf(packet);
+  Reader r(wire);
+  REQUIRE(r.header());
+  CredentialMessage out;
+  CHECK_FALSE(decodeCredential(r, out));
+}
+
+TEST_CASE("oversized messages cannot be built") {
+  SecretBytes packet;
+  CHECK_FALSE(Writer(MessageType::Hello, 0).str(std::string(kMaxPacket, 'a')).finish(packet));
+}

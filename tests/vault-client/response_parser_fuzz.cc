@@ -1,0 +1,22 @@
+// response_parser_fuzz.cc: libFuzzer target for the Vault response parser.
+#include <cstdint>
+#include <string_view>
+
+#include "vault/response_parser.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  {
+    auto body = vault::SecretBytes::copyOf(input);
+    (void)vault::response::parseSecret(body);
+  }
+  {
+    auto body = vault::SecretBytes::copyOf(input);
+    (void)vault::response::parseAuth(body);
+  }
+  {
+    auto body = vault::SecretBytes::copyOf(input);
+    (void)vault::response::parseError(size % 2 ? 400 : 503, body);
+  }
+  return 0;
+}

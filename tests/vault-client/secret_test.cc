@@ -1,0 +1,47 @@
+// secret_test.cc: SecretBytes and SecretBuffer.
+#include "vault/secret.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <type_traits>
+
+using vault::SecretBuffer;
+using vault::SecretBytes;
+
+static_assert(!std::is_copy_constructible_v<SecretBytes>, "secrets are never copied implicitly");
+static_assert(!std::is_copy_assignable_v<SecretBytes>);
+static_assert(std::is_nothrow_move_constructible_v<SecretBytes>);
+static_assert(!std::is_convertible_v<SecretBytes, std::string>);
+static_assert(!std::is_convertible_v<SecretBytes, std::string_view>);
+
+TEST_CASE("SecretBytes basics") {
+  vault::initSecretMemoryOrDie();
+  auto s = SecretBytes::copyOf(std::string_view("hunter2"));
+  CHECK(s.size() == 7);
+  CHECK(s.equals("hunter2"));
+  CHECK_FALSE(s.equals("hunter3"));
+  CHECK(std::string(s.c_str()) == "hunter2");
+  auto c = s.clone();
+  CHECK(c.equals(s));
+  auto moved = std::move(s);
+  CHECK(moved.equals("hunter2"));
+  CHECK(s.empty());  // NOLINT: moved-from state is defined: empty
+  moved.truncate(4);
+  CHECK(moved.equals("hunt"));
+  CHECK(std::string(moved.c_str()) == "hunt");
+  CHECK_FALSE(moved.hasNul());
+  CHECK(SecretBytes::copyOf(std::string_view("a\0b", 3)).hasNul());
+}
+
+TEST_CASE("SecretBuffer grows and enforces its limit") {
+  SecretBuffer buffer(10000);
+  std::string chunk(3000, 'x');
+  CHECK(buffer.append(chunk.data(), chunk.size()));
+  CHECK(buffer.append(chunk.data(), chunk.size()));
+  CHECK(buffer.append(chunk.data(), chunk.size()));
+  CHECK_FALSE(buffer.append(chunk.data(), chunk.size()));
+  CHECK(buffer.overflowed());
+  auto bytes = buffer.take();
+  CHECK(bytes.size() == 9000);
+}
