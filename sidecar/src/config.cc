@@ -106,6 +106,7 @@ const std::vector<Parameter>& parameterTable() {
       {"smtp", "helo_name", stringField(&Config::smtp, &SmtpSettings::helo_name)},
       {"smtp", "allow_insecure", boolField(&Config::smtp, &SmtpSettings::allow_insecure)},
       {"smtp", "timeout_seconds", secondsField(&Config::smtp, &SmtpSettings::timeout)},
+      {"smtp", "retry_for_seconds", secondsField(&Config::smtp, &SmtpSettings::retry_for)},
       {"listen", "socket", stringField(&Config::listen, &ListenSettings::socket_path)},
       {"listen", "socket_mode",
        [](Config& c, std::string_view v) {
@@ -114,6 +115,10 @@ const std::vector<Parameter>& parameterTable() {
       {"listen", "max_message_bytes",
        [](Config& c, std::string_view v) {
          return parseInt<std::size_t>(v, c.listen.max_message_bytes, 1024, std::size_t{1} << 30);
+       }},
+      {"listen", "max_queue",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::size_t>(v, c.listen.max_queue, 1, 1000000);
        }},
       {"listen", "send_threads",
        [](Config& c, std::string_view v) {

@@ -42,9 +42,15 @@ std::size_t readCallback(char* buffer, std::size_t size, std::size_t nitems, voi
 }
 
 int debugCallback(CURL*, curl_infotype type, char* data, std::size_t size, void* userdata) {
-  // Only what the server said; never HEADER_OUT / DATA_OUT / SSL data.
+  auto* replies = static_cast<ReplyCollector*>(userdata);
+  const std::string_view bytes(data, size);
   if (type == CURLINFO_HEADER_IN) {
-    static_cast<ReplyCollector*>(userdata)->feed(std::string_view(data, size));
+    replies->feed(bytes);
+  } else if (type == CURLINFO_HEADER_OUT && bytes.rfind("RCPT TO:<", 0) == 0) {
+    // Our own RCPT command, to pair the next reply with its recipient. No other client
+    // command is looked at: AUTH carries the password.
+    const auto end = bytes.find('>');
+    if (end != std::string_view::npos) replies->expectRecipient(std::string(bytes.substr(9, end - 9)));
   }
   return 0;
 }
@@ -78,14 +84,16 @@ class CurlSmtpSender final : public SmtpSender {
   SendResult send(const submit::Envelope& envelope, std::string_view message,
                   const SmtpCredential& credential) override {
     SendResult result;
+    // Declared before the handle: curl_easy_cleanup still talks to the server (QUIT)
+    // and calls debugCallback, so what it writes into must outlive the handle.
+    ReplyCollector replies;
+    UploadState upload{message, 0};
+    char error_buffer[CURL_ERROR_SIZE] = {0};
     CurlEasyPtr curl(curl_easy_init());
     if (!curl) {
       result.detail = "curl_easy_init failed";
       return result;
     }
-    ReplyCollector replies;
-    UploadState upload{message, 0};
-    char error_buffer[CURL_ERROR_SIZE] = {0};
 
     CurlSlistPtr recipients;
     for (const auto& rcpt : envelope.recipients) {
@@ -109,6 +117,8 @@ class CurlSmtpSender final : public SmtpSender {
         .set(CURLOPT_TIMEOUT_MS, static_cast<long>(settings_.timeout.count() * 1000), "TIMEOUT_MS")
         .set(CURLOPT_MAIL_FROM, mail_from.c_str(), "MAIL_FROM")
         .set(CURLOPT_MAIL_RCPT, recipients.get(), "MAIL_RCPT")
+        // Go on with the recipients the server accepts; each refusal is reported.
+        .set(CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L, "MAIL_RCPT_ALLOWFAILS")
         .set(CURLOPT_UPLOAD, 1L, "UPLOAD")
         .set(CURLOPT_READFUNCTION, readCallback, "READFUNCTION")
         .set(CURLOPT_READDATA, &upload, "READDATA")
@@ -148,6 +158,7 @@ class CurlSmtpSender final : public SmtpSender {
         result.reply.code = static_cast<int>(code);
       }
     }
+    result.recipients = replies.recipients();
     result.outcome = classify(rc, result.reply);
     if (rc != CURLE_OK) {
       result.detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);

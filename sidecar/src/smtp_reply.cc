@@ -60,6 +60,10 @@ void ReplyCollector::completeLine(std::string_view line) {
   ++current_lines_;
   if (parsed->last) {
     if (current_.code >= 400) last_failure_ = current_;
+    if (pending_recipient_ && recipients_.size() < 1024) {
+      recipients_.push_back({std::move(*pending_recipient_), current_});
+      pending_recipient_.reset();
+    }
     last_ = std::move(current_);
     current_ = {};
     current_lines_ = 0;

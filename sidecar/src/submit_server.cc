@@ -15,6 +15,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -57,8 +58,27 @@ void writeSmtpReply(JsonWriter& w, const relay::SmtpReply& reply) {
   w.EndObject();
 }
 
+void writeRecipients(JsonWriter& w, const std::vector<relay::RecipientReply>& recipients) {
+  w.Key("recipients");
+  w.StartArray();
+  for (const auto& r : recipients) {
+    w.StartObject();
+    w.Key("address");
+    writeString(w, r.address);
+    w.Key("status");
+    w.String(r.reply.isPositive() ? "accepted" : r.reply.isTransient() ? "deferred" : "rejected");
+    w.Key("code");
+    w.Int(r.reply.code);
+    w.Key("message");
+    writeString(w, r.reply.text);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
 std::string errorBody(std::string_view code, std::string_view message,
-                      const relay::SmtpReply* reply = nullptr) {
+                      const relay::SmtpReply* reply = nullptr,
+                      const std::vector<relay::RecipientReply>* recipients = nullptr) {
   rapidjson::StringBuffer buffer;
   JsonWriter w(buffer);
   w.StartObject();
@@ -69,6 +89,7 @@ std::string errorBody(std::string_view code, std::string_view message,
   w.Key("message");
   writeString(w, message);
   if (reply != nullptr && reply->code != 0) writeSmtpReply(w, *reply);
+  if (recipients != nullptr && !recipients->empty()) writeRecipients(w, *recipients);
   w.EndObject();
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
@@ -84,15 +105,61 @@ std::string statusBody(std::string_view status) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-std::string sentBody(const relay::SendResult& send, std::size_t recipients) {
+std::string sentBody(const relay::SendResult& send) {
   rapidjson::StringBuffer buffer;
   JsonWriter w(buffer);
   w.StartObject();
   w.Key("status");
-  w.String("sent");
-  w.Key("recipients");
-  w.Uint64(recipients);
+  const bool partial = std::any_of(send.recipients.begin(), send.recipients.end(),
+                                   [](const auto& r) { return !r.reply.isPositive(); });
+  w.String(partial ? "partially_sent" : "sent");
   writeSmtpReply(w, send.reply);
+  writeRecipients(w, send.recipients);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string acceptedBody(const std::string& id) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  w.Key("id");
+  writeString(w, id);
+  w.Key("status");
+  w.String("queued");
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string statusBodyOf(const std::string& id, const MessageStatus& status) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  w.Key("id");
+  writeString(w, id);
+  w.Key("status");
+  w.String(toString(status.state));
+  w.Key("attempts");
+  w.Uint(status.attempts);
+  if (status.state == MessageState::Retrying) {
+    w.Key("next_attempt_in_seconds");
+    w.Int64(status.next_attempt_in_seconds);
+  }
+  if (status.attempts > 0) {
+    if (status.last.no_credential) {
+      w.Key("detail");
+      w.String("no valid SMTP credential");
+    } else {
+      w.Key("outcome");
+      w.String(relay::toString(status.last.send.outcome));
+      if (status.last.send.reply.code != 0) writeSmtpReply(w, status.last.send.reply);
+      writeRecipients(w, status.last.send.recipients);
+      if (!status.last.send.detail.empty()) {
+        w.Key("detail");
+        writeString(w, status.last.send.detail);
+      }
+    }
+  }
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -173,6 +240,10 @@ class Session : public std::enable_shared_from_this<Session> {
       if (request_.method() != http::verb::post) return methodNotAllowed("POST");
       return submitMessage(target.query);
     }
+    if (target.path.rfind("/v1/messages/", 0) == 0) {
+      if (request_.method() != http::verb::get) return methodNotAllowed("GET");
+      return messageStatus(target.path.substr(std::string_view("/v1/messages/").size()));
+    }
     if (target.path == "/v1/health") {
       if (request_.method() != http::verb::get) return methodNotAllowed("GET");
       return respond(200, statusBody("ok"), keep_alive);
@@ -226,19 +297,31 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     request_.body().clear();
     request_.body().shrink_to_fit();
-    const std::size_t recipients = envelope.recipients.size();
+    if (dispatcher_.full()) {
+      return fail(429, "queue_full", "too many messages in flight; try again shortly", keep_alive,
+                  5);
+    }
+    if (wantsAsync()) {
+      auto id = dispatcher_.enqueue(std::move(envelope), std::move(message));
+      if (!id) {
+        return fail(429, "queue_full", "the queue is full; try again shortly", keep_alive, 5);
+      }
+      response_ = std::make_shared<Response>();
+      response_->set(http::field::location, "/v1/messages/" + *id);
+      return respond(202, acceptedBody(*id), keep_alive);
+    }
     dispatcher_.submit(
         std::move(envelope), std::move(message),
-        [self = shared_from_this(), keep_alive, recipients](SubmitResult result) {
+        [self = shared_from_this(), keep_alive](SubmitResult result) {
           // Called on a sending thread: hop back to this connection's executor.
           asio::post(self->stream_.get_executor(),
-                     [self, keep_alive, recipients, result = std::move(result)] {
-                       self->onSent(result, keep_alive, recipients);
+                     [self, keep_alive, result = std::move(result)] {
+                       self->onSent(result, keep_alive);
                      });
         });
   }
 
-  void onSent(const SubmitResult& result, bool keep_alive, std::size_t recipients) {
+  void onSent(const SubmitResult& result, bool keep_alive) {
     if (result.no_credential) {
       return fail(503, "no_credential",
                   "the sidecar holds no valid SMTP credential at the moment", keep_alive, 5);
@@ -246,10 +329,10 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto& send = result.send;
     switch (send.outcome) {
       case relay::SendOutcome::Accepted:
-        return respond(200, sentBody(send, recipients), keep_alive);
+        return respond(200, sentBody(send), keep_alive);
       case relay::SendOutcome::Rejected:
         return respond(502, errorBody("smtp_rejected", "the SMTP server refused the message",
-                                      &send.reply), keep_alive);
+                                      &send.reply, &send.recipients), keep_alive);
       case relay::SendOutcome::AuthRefused:
         return respond(503, errorBody("credential_refused",
                                       "the SMTP server refused the leased credential",
@@ -265,6 +348,24 @@ class Session : public std::enable_shared_from_this<Session> {
                                                                : send.detail),
                                       &send.reply), keep_alive, 30);
     }
+  }
+
+  // RFC 7240: "Prefer: respond-async" asks for 202 and a status URL.
+  bool wantsAsync() const {
+    const auto prefer = request_[http::field::prefer];
+    return std::string_view(prefer.data(), prefer.size()).find("respond-async") !=
+           std::string_view::npos;
+  }
+
+  void messageStatus(std::string_view id) {
+    const bool keep_alive = request_.keep_alive();
+    const bool well_formed = !id.empty() && id.size() <= 64 &&
+                             std::all_of(id.begin(), id.end(), [](char c) {
+                               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                             });
+    auto status = well_formed ? dispatcher_.status(std::string(id)) : std::nullopt;
+    if (!status) return fail(404, "not_found", "no message with this id", keep_alive);
+    respond(200, statusBodyOf(std::string(id), *status), keep_alive);
   }
 
   void methodNotAllowed(const char* allow) {
@@ -341,6 +442,17 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 }  // namespace
+
+const char* toString(MessageState state) noexcept {
+  switch (state) {
+    case MessageState::Queued: return "queued";
+    case MessageState::Sending: return "sending";
+    case MessageState::Retrying: return "retrying";
+    case MessageState::Sent: return "sent";
+    case MessageState::Failed: return "failed";
+  }
+  return "unknown";
+}
 
 SubmitServer::SubmitServer(asio::io_context& io, ListenSettings settings, Dispatcher& dispatcher)
     : io_(io), settings_(std::move(settings)), dispatcher_(dispatcher), acceptor_(io) {}

@@ -67,6 +67,18 @@ def fresh_secret_id():
                    capture_output=True, text=True)
 
 
+def postfix(action):
+    """Stops or starts the stack's Postfix (to test an unavailable SMTP server)."""
+    if action == "stop":
+        subprocess.run(["postfix", "-c", ENV["POSTFIX_CONF_DIR"], "stop"], check=True,
+                       capture_output=True)
+        wait_for(lambda: subprocess.run(["postfix", "-c", ENV["POSTFIX_CONF_DIR"], "status"],
+                                        capture_output=True).returncode != 0, timeout=20)
+    else:
+        subprocess.run([os.path.join(REPO, "scripts", "stack"), "start"], check=True,
+                       capture_output=True)
+
+
 def maildir_messages(address):
     local, domain = address.split("@")
     new = os.path.join(ENV["MAILDIR"], domain, local, "new")
@@ -113,7 +125,8 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class Sidecar:
     """One smtp-sidecar process with its own config and socket in a temp dir."""
 
-    def __init__(self, binary=None, secret_id_file=None, extra_config=""):
+    def __init__(self, binary=None, secret_id_file=None, extra_config="", env=None):
+        self.extra_env = env or {}
         self.binary = binary or os.environ.get("SMTP_SIDECAR_BIN",
                                                os.path.join(REPO, "build", "dev", "sidecar",
                                                             "smtp-sidecar"))
@@ -146,6 +159,7 @@ socket = "{self.socket}"
     def start(self, wait=True):
         self.log = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
+        env.update(self.extra_env)
         self.proc = subprocess.Popen([self.binary, "--config", self.config_path],
                                      stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)

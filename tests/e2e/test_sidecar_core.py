@@ -11,7 +11,7 @@ import time
 import unittest
 import uuid
 
-from stacklib import Sidecar, fresh_secret_id, maildir_messages, wait_for
+from stacklib import Sidecar, fresh_secret_id, maildir_messages, postfix, wait_for
 
 SENDER = "app@example.test"
 
@@ -74,7 +74,9 @@ class CoreTest(unittest.TestCase):
                              "content": base64.b64encode(attachment).decode()}],
         })
         self.assertEqual(status, 200, payload)
-        self.assertEqual(payload["recipients"], 2)
+        self.assertEqual(payload["status"], "sent")
+        self.assertEqual(sorted(r["address"] for r in payload["recipients"]), sorted([rcpt, hidden]))
+        self.assertTrue(all(r["code"] == 250 for r in payload["recipients"]))
 
         msg = delivered(rcpt)
         self.assertEqual(msg["Subject"], subject)
@@ -117,6 +119,78 @@ class CoreTest(unittest.TestCase):
                     "POST", "/v1/messages", body, {"Content-Type": "application/json"})
                 self.assertEqual(status, want_status, payload)
                 self.assertEqual(payload["error"]["code"], want_code)
+
+    def test_async_submission_is_accepted_then_sent(self):
+        rcpt = f"async-{uuid.uuid4().hex[:8]}@example.test"
+        status, payload, headers = self.sidecar.request(
+            "POST", f"/v1/messages?from={SENDER}&to={rcpt}",
+            f"From: <{SENDER}>\r\nSubject: async\r\n\r\nx\r\n".encode(),
+            {"Content-Type": "message/rfc822", "Prefer": "respond-async"})
+        self.assertEqual(status, 202, payload)
+        self.assertEqual(headers["Location"], "/v1/messages/" + payload["id"])
+        final = wait_for(lambda: self.final_status(payload["id"]))
+        self.assertEqual(final["status"], "sent", final)
+        self.assertEqual(final["attempts"], 1)
+        self.assertEqual(final["smtp"]["code"], 250)
+        self.assertTrue(wait_for(lambda: maildir_messages(rcpt)))
+        status, payload, _ = self.sidecar.request("GET", "/v1/messages/" + "0" * 32)
+        self.assertEqual((status, payload["error"]["code"]), (404, "not_found"))
+
+    def final_status(self, message_id):
+        status, payload, _ = self.sidecar.request("GET", "/v1/messages/" + message_id)
+        self.assertEqual(status, 200, payload)
+        return payload if payload["status"] in ("sent", "failed") else None
+
+    def test_partly_refused_recipients_are_reported_one_by_one(self):
+        good = f"good-{uuid.uuid4().hex[:8]}@example.test"
+        bad = "bad!char@example.test"  # the mailbox map refuses it: 550 at RCPT
+        status, payload, _ = self.sidecar.send_raw(
+            f"From: <{SENDER}>\r\nSubject: partial\r\n\r\nx\r\n".encode(), SENDER, [good, bad])
+        self.assertEqual(status, 200, payload)
+        self.assertEqual(payload["status"], "partially_sent")
+        by_address = {r["address"]: r for r in payload["recipients"]}
+        self.assertEqual(by_address[good]["status"], "accepted")
+        self.assertEqual(by_address[bad]["status"], "rejected")
+        self.assertEqual(by_address[bad]["code"], 550)
+        self.assertTrue(wait_for(lambda: maildir_messages(good)))
+
+    def test_y_smtp_server_down_sync_503_async_delivered_later_queue_full_429(self):
+        sidecar = Sidecar(extra_config="max_queue = 2").start()
+        rcpt = f"down-{uuid.uuid4().hex[:8]}@example.test"
+        raw = f"From: <{SENDER}>\r\nSubject: while down\r\n\r\nx\r\n".encode()
+        try:
+            postfix("stop")
+            status, payload, headers = sidecar.send_raw(raw, SENDER, [rcpt])
+            self.assertEqual(status, 503, payload)
+            self.assertEqual(payload["error"]["code"], "smtp_unavailable")
+            self.assertIn("Retry-After", headers)
+            ids = []
+            for _ in range(2):
+                status, payload, _ = sidecar.request(
+                    "POST", f"/v1/messages?from={SENDER}&to={rcpt}", raw,
+                    {"Content-Type": "message/rfc822", "Prefer": "respond-async"})
+                self.assertEqual(status, 202, payload)
+                ids.append(payload["id"])
+            status, payload, headers = sidecar.request(
+                "POST", f"/v1/messages?from={SENDER}&to={rcpt}", raw,
+                {"Content-Type": "message/rfc822", "Prefer": "respond-async"})
+            self.assertEqual((status, payload["error"]["code"]), (429, "queue_full"))
+            self.assertIn("Retry-After", headers)
+            retrying = wait_for(lambda: sidecar.request("GET", "/v1/messages/" + ids[0])[1]
+                                if sidecar.request("GET", "/v1/messages/" + ids[0])[1]["status"]
+                                == "retrying" else None)
+            self.assertEqual(retrying["outcome"], "temporary_failure")
+        finally:
+            postfix("start")
+        try:
+            for message_id in ids:
+                final = wait_for(lambda: (lambda p: p if p["status"] in ("sent", "failed") else None)(
+                    sidecar.request("GET", "/v1/messages/" + message_id)[1]), timeout=30)
+                self.assertEqual(final["status"], "sent", final)
+                self.assertGreaterEqual(final["attempts"], 2)
+            self.assertTrue(wait_for(lambda: len(maildir_messages(rcpt)) == 2))
+        finally:
+            sidecar.cleanup()
 
     def test_z_killed_worker_is_restarted_and_the_socket_keeps_serving(self):
         roles = children(self.sidecar.proc.pid)

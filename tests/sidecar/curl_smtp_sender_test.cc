@@ -91,6 +91,19 @@ TEST_CASE("reply classes") {
   }
 }
 
+TEST_CASE("a partly refused envelope: sent to the accepted recipients, each one reported") {
+  ScriptedSmtpServer server(failAt("RCPT TO:<b@", "550 5.1.1 <b@example.test>: unknown\r\n"));
+  auto got = makeCurlSmtpSender(plaintextTo(server.port()))->send(kEnvelope, kMessage, credential());
+  CHECK((got.outcome == SendOutcome::Accepted));
+  REQUIRE(got.recipients.size() == 2);
+  CHECK(got.recipients[0].address == "a@example.test");
+  CHECK(got.recipients[0].reply.code == 250);
+  CHECK(got.recipients[1].address == "b@example.test");
+  CHECK(got.recipients[1].reply.code == 550);
+  CHECK(got.recipients[1].reply.text == "5.1.1 <b@example.test>: unknown");
+  CHECK(server.messages().size() == 1);
+}
+
 TEST_CASE("a refused final DATA reply is a rejection with the server's text") {
   ScriptedSmtpServer::Script script;
   script.data_reply = "554 5.6.0 Message content rejected\r\n";

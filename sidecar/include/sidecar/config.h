@@ -42,6 +42,9 @@ struct SmtpSettings {
   std::string helo_name = "localhost";
   bool allow_insecure = false;
   std::chrono::seconds timeout{60};
+  // Asynchronous messages are retried on temporary failures (4xx, connection errors,
+  // no credential) with exponential backoff for this long, then reported failed.
+  std::chrono::seconds retry_for{3600};
 };
 
 struct ListenSettings {
@@ -49,6 +52,8 @@ struct ListenSettings {
   std::uint32_t socket_mode = 0660;
   std::size_t max_message_bytes = 25u << 20;
   unsigned send_threads = 4;
+  // Messages accepted but not finished (sync and async); past it, 429 queue_full.
+  std::size_t max_queue = 1000;
 };
 
 struct Config {

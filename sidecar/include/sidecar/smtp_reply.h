@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sidecar::relay {
 
@@ -35,11 +36,20 @@ struct ReplyLine {
 // Parses one line without its CRLF. nullopt if it is not "DDD[ -]text" or "DDD".
 std::optional<ReplyLine> parseReplyLine(std::string_view line);
 
+// The server's answer to one RCPT TO.
+struct RecipientReply {
+  std::string address;
+  SmtpReply reply;
+};
+
 // Accumulates server bytes (in whatever chunks they arrive) and remembers the last
-// complete reply.
+// complete reply, and the reply to each RCPT TO announced with expectRecipient().
 class ReplyCollector {
  public:
   void feed(std::string_view bytes);
+  // The client just sent "RCPT TO:<address>": the next complete reply belongs to it.
+  void expectRecipient(std::string address) { pending_recipient_ = std::move(address); }
+  const std::vector<RecipientReply>& recipients() const noexcept { return recipients_; }
   const SmtpReply& last() const noexcept { return last_; }
   // The last 4xx/5xx reply, if any: after a failure the client still says QUIT, so the
   // reply that explains the failure is not the last one.
@@ -53,6 +63,8 @@ class ReplyCollector {
   std::size_t current_lines_ = 0;
   SmtpReply last_;
   SmtpReply last_failure_;
+  std::optional<std::string> pending_recipient_;
+  std::vector<RecipientReply> recipients_;
 };
 
 }  // namespace sidecar::relay

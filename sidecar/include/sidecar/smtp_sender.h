@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sidecar/config.h"
 #include "sidecar/smtp_reply.h"
@@ -37,8 +38,11 @@ const char* toString(SendOutcome outcome) noexcept;
 
 struct SendResult {
   SendOutcome outcome = SendOutcome::TemporaryFailure;
-  SmtpReply reply;     // the last reply the server sent (code 0 if none)
+  SmtpReply reply;     // the reply that decided the outcome (code 0 if none)
   std::string detail;  // our own description (libcurl's error), safe to log
+  // The server's answer to each RCPT TO, in envelope order. When some recipients are
+  // refused and others accepted, the message goes to the accepted ones (Accepted).
+  std::vector<RecipientReply> recipients;
 };
 
 class SmtpSender {

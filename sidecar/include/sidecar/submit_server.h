@@ -11,6 +11,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "sidecar/config.h"
@@ -25,12 +26,31 @@ struct SubmitResult {
   relay::SendResult send;
 };
 
-// What the server hands a parsed submission to. `done` may be called from any thread.
+// Where an asynchronous submission stands.
+enum class MessageState { Queued, Sending, Retrying, Sent, Failed };
+const char* toString(MessageState state) noexcept;
+
+struct MessageStatus {
+  MessageState state = MessageState::Queued;
+  unsigned attempts = 0;
+  SubmitResult last;  // the last attempt's result (when attempts > 0)
+  std::int64_t next_attempt_in_seconds = 0;  // when Retrying
+};
+
+// What the server hands a parsed submission to. All calls happen on the server's
+// io thread; `done` may be called from any thread.
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
+  // Synchronous: one attempt, answered through `done`.
   virtual void submit(Envelope envelope, std::string message,
                       std::function<void(SubmitResult)> done) = 0;
+  // Asynchronous: queued and retried until sent, refused, or past the retry deadline.
+  // Returns the message id, or nullopt when the queue is full.
+  virtual std::optional<std::string> enqueue(Envelope envelope, std::string message) = 0;
+  virtual std::optional<MessageStatus> status(const std::string& id) const = 0;
+  // No room for another message (sync or async): answer 429.
+  virtual bool full() const = 0;
   virtual bool ready() const = 0;
 };
 

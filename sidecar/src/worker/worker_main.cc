@@ -18,6 +18,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cerrno>
+#include <deque>
+#include <random>
+#include <sodium.h>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -192,19 +195,50 @@ class KeeperLink {
 
 // Sends on a thread pool with a credential obtained from the keeper for each message.
 // On 535 it tells the keeper, which replaces the credential, and retries once.
+// Asynchronous messages are retried on temporary failures with exponential backoff
+// (1 s doubling to 60 s, +-20% jitter) until smtp.retry_for has passed.
+// All members except pool_ are used on the io thread only.
 class WorkerDispatcher final : public submit::Dispatcher {
  public:
   WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, relay::SmtpSender& sender,
-                   unsigned threads)
-      : io_(io), keeper_(keeper), sender_(sender), pool_(threads) {}
+                   const Config& config)
+      : io_(io), keeper_(keeper), sender_(sender), pool_(config.listen.send_threads),
+        max_queue_(config.listen.max_queue), retry_for_(config.smtp.retry_for) {}
 
   void submit(submit::Envelope envelope, std::string message,
               std::function<void(submit::SubmitResult)> done) override {
-    ++in_flight_;
-    auto job = std::make_shared<Job>(Job{std::move(envelope), std::move(message), std::move(done)});
-    attempt(job, /*retry_left=*/true);
+    auto job = std::make_shared<Job>();
+    job->envelope = std::move(envelope);
+    job->message = std::move(message);
+    job->done = std::move(done);
+    start(job);
   }
 
+  std::optional<std::string> enqueue(submit::Envelope envelope, std::string message) override {
+    if (full()) return std::nullopt;
+    auto job = std::make_shared<Job>();
+    job->envelope = std::move(envelope);
+    job->message = std::move(message);
+    job->id = newId();
+    job->deadline = std::chrono::steady_clock::now() + retry_for_;
+    statuses_[job->id] = submit::MessageStatus{};
+    start(job);
+    return job->id;
+  }
+
+  std::optional<submit::MessageStatus> status(const std::string& id) const override {
+    auto it = statuses_.find(id);
+    if (it == statuses_.end()) return std::nullopt;
+    submit::MessageStatus s = it->second;
+    if (s.state == submit::MessageState::Retrying) {
+      s.next_attempt_in_seconds = std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::seconds>(
+                 next_attempt_.at(id) - std::chrono::steady_clock::now()).count());
+    }
+    return s;
+  }
+
+  bool full() const override { return static_cast<std::size_t>(in_flight_.load()) >= max_queue_; }
   bool ready() const override { return keeper_.ready(); }
   int inFlight() const { return in_flight_.load(); }
   void join() { pool_.join(); }
@@ -213,10 +247,25 @@ class WorkerDispatcher final : public submit::Dispatcher {
   struct Job {
     submit::Envelope envelope;
     std::string message;
-    std::function<void(submit::SubmitResult)> done;
+    std::function<void(submit::SubmitResult)> done;  // sync only
+    std::string id;                                   // async only
+    std::chrono::steady_clock::time_point deadline{};
+    std::chrono::seconds backoff{1};
+    std::unique_ptr<asio::steady_timer> retry_timer;
   };
+  static constexpr std::size_t kKeepFinished = 10000;  // statuses kept after the end
+
+  void start(const std::shared_ptr<Job>& job) {
+    ++in_flight_;
+    attempt(job, /*retry_left=*/true);
+  }
+
+  void setState(const Job& job, submit::MessageState state) {
+    if (!job.id.empty()) statuses_[job.id].state = state;
+  }
 
   void attempt(std::shared_ptr<Job> job, bool retry_left) {
+    setState(*job, submit::MessageState::Sending);
     keeper_.requestCredential([this, job, retry_left](
                                   std::optional<relay::SmtpCredential> credential) mutable {
       if (!credential) {
@@ -233,7 +282,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
                             std::chrono::steady_clock::now() - started).count();
         const std::string lease_id = shared_credential->lease_id;
         shared_credential.reset();  // zeroes this send's copy of the password now
-        log::info("message_sent", {{"outcome", relay::toString(result.send.outcome)},
+        log::info("message_sent", {{"id", job->id},
+                                   {"outcome", relay::toString(result.send.outcome)},
                                    {"smtp_code", result.send.reply.code},
                                    {"recipients", job->envelope.recipients.size()},
                                    {"bytes", job->message.size()},
@@ -251,16 +301,76 @@ class WorkerDispatcher final : public submit::Dispatcher {
     });
   }
 
+  static bool isTemporary(const submit::SubmitResult& r) {
+    return r.no_credential || r.send.outcome == relay::SendOutcome::TemporaryFailure ||
+           r.send.outcome == relay::SendOutcome::AuthRefused;
+  }
+
   void finish(const std::shared_ptr<Job>& job, submit::SubmitResult result) {
-    job->done(std::move(result));
+    if (job->id.empty()) {  // synchronous: the client gets this attempt's result
+      job->done(std::move(result));
+      --in_flight_;
+      return;
+    }
+    auto& status = statuses_[job->id];
+    ++status.attempts;
+    const bool temporary = isTemporary(result);
+    status.last = std::move(result);
+    const auto now = std::chrono::steady_clock::now();
+    if (temporary && now + job->backoff < job->deadline) {
+      status.state = submit::MessageState::Retrying;
+      scheduleRetry(job, now);
+      return;
+    }
+    status.state = status.last.send.outcome == relay::SendOutcome::Accepted &&
+                           !status.last.no_credential
+                       ? submit::MessageState::Sent
+                       : submit::MessageState::Failed;
+    log::info("message_finished", {{"id", job->id},
+                                   {"status", submit::toString(status.state)},
+                                   {"attempts", status.attempts}});
+    next_attempt_.erase(job->id);
+    finished_.push_back(job->id);
+    while (finished_.size() > kKeepFinished) {
+      statuses_.erase(finished_.front());
+      finished_.pop_front();
+    }
     --in_flight_;
+  }
+
+  void scheduleRetry(const std::shared_ptr<Job>& job, std::chrono::steady_clock::time_point now) {
+    // +-20% jitter so that many deferred messages do not retry in lockstep.
+    std::uniform_real_distribution<double> jitter(0.8, 1.2);
+    const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::duration<double>(static_cast<double>(job->backoff.count()) * jitter(rng_)));
+    next_attempt_[job->id] = now + delay;
+    job->backoff = std::min(job->backoff * 2, std::chrono::seconds(60));
+    job->retry_timer = std::make_unique<asio::steady_timer>(io_, delay);
+    job->retry_timer->async_wait([this, job](boost::system::error_code ec) {
+      if (ec) return;
+      attempt(job, true);
+    });
+  }
+
+  static std::string newId() {
+    unsigned char raw[16];
+    randombytes_buf(raw, sizeof raw);
+    char hex[33];
+    sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
+    return hex;
   }
 
   asio::io_context& io_;
   KeeperLink& keeper_;
   relay::SmtpSender& sender_;
   asio::thread_pool pool_;
+  std::size_t max_queue_;
+  std::chrono::seconds retry_for_;
   std::atomic<int> in_flight_{0};
+  std::map<std::string, submit::MessageStatus> statuses_;
+  std::map<std::string, std::chrono::steady_clock::time_point> next_attempt_;
+  std::deque<std::string> finished_;
+  std::mt19937 rng_{std::random_device{}()};
 };
 
 }  // namespace
@@ -269,7 +379,7 @@ int runWorker(const Config& config) {
   asio::io_context io;
   KeeperLink keeper(io);
   auto sender = relay::makeCurlSmtpSender(config.smtp);
-  WorkerDispatcher dispatcher(io, keeper, *sender, config.listen.send_threads);
+  WorkerDispatcher dispatcher(io, keeper, *sender, config);
   submit::SubmitServer server(io, config.listen, dispatcher);
   if (auto s = server.adopt(kListenFd); !s) {
     log::error("worker_start_failed", {{"error", s.error().message}});
