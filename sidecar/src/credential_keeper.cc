@@ -112,13 +112,6 @@ Status CredentialKeeper::replace() {
   return {};
 }
 
-std::optional<relay::SmtpCredential> CredentialKeeper::credentialForSend() const {
-  std::lock_guard lock(mutex_);
-  if (!credential_) return std::nullopt;
-  return relay::SmtpCredential{credential_->username.clone(), credential_->password.clone(),
-                               credential_->lease_id};
-}
-
 bool CredentialKeeper::ready() const {
   std::lock_guard lock(mutex_);
   return credential_.has_value();

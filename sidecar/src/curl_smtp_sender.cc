@@ -128,8 +128,8 @@ class CurlSmtpSender final : public SmtpSender {
         // VERBOSE only routes protocol traffic to debugCallback (set above); nothing
         // is printed.
         .set(CURLOPT_VERBOSE, 1L, "VERBOSE")
-        .set(CURLOPT_USERNAME, credential.username.c_str(), "USERNAME")
-        .set(CURLOPT_PASSWORD, credential.password.c_str(), "PASSWORD")
+        .set(CURLOPT_USERNAME, credential.username.cString().pointer, "USERNAME")
+        .set(CURLOPT_PASSWORD, credential.password.cString().pointer, "PASSWORD")
         // PLAIN with the initial response (RFC 4954): one round trip; the channel is
         // TLS, so the encoded password is not exposed.
         .set(CURLOPT_LOGIN_OPTIONS, "AUTH=PLAIN", "LOGIN_OPTIONS")

@@ -11,13 +11,12 @@
 #include <cerrno>
 #include <cstring>
 
-#include "sidecar/ipc.h"
 
 namespace sidecar::ipc {
 
-bool sendPacket(int socket, const vault::SecretBytes& packet, int fd) {
+bool sendPacket(int socket, const Packet& packet, int fd) {
   iovec iov{};
-  iov.iov_base = const_cast<char*>(packet.c_str());
+  iov.iov_base = const_cast<char*>(packet.view().data());
   iov.iov_len = packet.size();
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -39,11 +38,12 @@ bool sendPacket(int socket, const vault::SecretBytes& packet, int fd) {
   }
 }
 
-std::optional<ReceivedPacket> receivePacket(int socket) {
-  vault::SecretBytes buffer(kMaxPacket);
+bool receivePacket(int socket, Packet& into, int& fd) {
+  into.wipe();
+  fd = -1;
   iovec iov{};
-  iov.iov_base = buffer.mutableData();
-  iov.iov_len = buffer.size();
+  iov.iov_base = into.data();
+  iov.iov_len = kMaxPacket;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -54,31 +54,30 @@ std::optional<ReceivedPacket> receivePacket(int socket) {
   do {
     n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) return std::nullopt;
+  if (n < 0) return false;
 
-  ReceivedPacket packet;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (std::size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (packet.fd < 0) packet.fd = fd;
-      else ::close(fd);  // only one descriptor is ever expected
+      int received;
+      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (fd < 0) fd = received;
+      else ::close(received);  // only one descriptor is ever expected
     }
   }
   if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
-    if (packet.fd >= 0) ::close(packet.fd);
+    if (fd >= 0) ::close(fd);
+    fd = -1;
     errno = EMSGSIZE;
-    return std::nullopt;
+    return false;
   }
-  if (n == 0 && packet.fd < 0) {
+  if (n == 0 && fd < 0) {
     errno = 0;  // end of stream: the peer closed its end
-    return std::nullopt;
+    return false;
   }
-  buffer.truncate(static_cast<std::size_t>(n));
-  packet.bytes = std::move(buffer);
-  return packet;
+  into.setSize(static_cast<std::size_t>(n));
+  return true;
 }
 
 }  // namespace sidecar::ipc

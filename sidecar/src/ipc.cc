@@ -5,6 +5,8 @@
 // ERRORS: false from any reader or writer on malformed or oversized messages.
 #include "sidecar/ipc.h"
 
+#include <sodium.h>
+
 #include <cstring>
 
 namespace sidecar::ipc {
@@ -40,7 +42,13 @@ const char* toString(MessageType type) noexcept {
   return "unknown";
 }
 
-Writer::Writer(MessageType type, std::uint32_t request_id) : buffer_(kMaxPacket) {
+void Packet::wipe() noexcept {
+  sodium_memzero(bytes_.mutableData(), size_);
+  size_ = 0;
+}
+
+Writer::Writer(MessageType type, std::uint32_t request_id, Packet& out) : out_(out) {
+  out_.wipe();
   unsigned char header[kHeaderSize];
   putLe(header, kMagic, 4);
   putLe(header + 4, kVersion, 2);
@@ -55,7 +63,7 @@ void Writer::append(const void* bytes, std::size_t len) {
     overflow_ = true;
     return;
   }
-  std::memcpy(buffer_.mutableData() + size_, bytes, len);
+  std::memcpy(out_.data() + size_, bytes, len);
   size_ += len;
 }
 
@@ -85,11 +93,13 @@ Writer& Writer::secret(const vault::SecretBytes& value) {
   return *this;
 }
 
-bool Writer::finish(vault::SecretBytes& out) {
-  if (overflow_) return false;
-  putLe(reinterpret_cast<unsigned char*>(buffer_.mutableData()) + 12, size_ - kHeaderSize, 4);
-  buffer_.truncate(size_);
-  out = std::move(buffer_);
+bool Writer::finish() {
+  out_.setSize(size_);
+  if (overflow_) {
+    out_.wipe();
+    return false;
+  }
+  putLe(reinterpret_cast<unsigned char*>(out_.data()) + 12, size_ - kHeaderSize, 4);
   return true;
 }
 
@@ -144,38 +154,38 @@ bool Reader::secret(vault::SecretBytes& out, std::size_t max_len) {
   return true;
 }
 
-bool encodeHello(vault::SecretBytes& out) {
-  return Writer(MessageType::Hello, 0).str(kProtocolName).finish(out);
+bool encodeHello(Packet& out) {
+  return Writer(MessageType::Hello, 0, out).str(kProtocolName).finish();
 }
 
-bool encodeCredentialRequest(std::uint32_t request_id, vault::SecretBytes& out) {
-  return Writer(MessageType::CredentialRequest, request_id).finish(out);
+bool encodeCredentialRequest(std::uint32_t request_id, Packet& out) {
+  return Writer(MessageType::CredentialRequest, request_id, out).finish();
 }
 
-bool encodeCredential(std::uint32_t request_id, const CredentialMessage& m,
-                      vault::SecretBytes& out) {
-  return Writer(MessageType::Credential, request_id)
-      .str(m.lease_id)
-      .u64(m.generation)
-      .secret(m.username)
-      .secret(m.password)
-      .finish(out);
+bool encodeCredential(std::uint32_t request_id, std::string_view lease_id,
+                      std::uint64_t generation, const vault::SecretBytes& username,
+                      const vault::SecretBytes& password, Packet& out) {
+  return Writer(MessageType::Credential, request_id, out)
+      .str(lease_id)
+      .u64(generation)
+      .secret(username)
+      .secret(password)
+      .finish();
 }
 
-bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m,
-                        vault::SecretBytes& out) {
-  return Writer(MessageType::NoCredential, request_id)
+bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m, Packet& out) {
+  return Writer(MessageType::NoCredential, request_id, out)
       .u32(m.retry_after_seconds)
       .str(m.reason.substr(0, kMaxReason))
-      .finish(out);
+      .finish();
 }
 
-bool encodeLease(MessageType type, const LeaseMessage& m, vault::SecretBytes& out) {
-  return Writer(type, 0).str(m.lease_id).u64(m.generation).finish(out);
+bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out) {
+  return Writer(type, 0, out).str(m.lease_id).u64(m.generation).finish();
 }
 
-bool encodeStatus(const StatusMessage& m, vault::SecretBytes& out) {
-  return Writer(MessageType::Status, 0).u32(m.ready ? 1 : 0).u64(m.seconds_to_expiry).finish(out);
+bool encodeStatus(const StatusMessage& m, Packet& out) {
+  return Writer(MessageType::Status, 0, out).u32(m.ready ? 1 : 0).u64(m.seconds_to_expiry).finish();
 }
 
 bool decodeHello(Reader& r) {
@@ -215,8 +225,8 @@ bool decodeStatus(Reader& r, StatusMessage& out) {
 
 namespace sidecar::ipc {
 
-bool encodePeerChannel(std::uint64_t generation, vault::SecretBytes& out) {
-  return Writer(MessageType::PeerChannel, 0).u64(generation).finish(out);
+bool encodePeerChannel(std::uint64_t generation, Packet& out) {
+  return Writer(MessageType::PeerChannel, 0, out).u64(generation).finish();
 }
 
 bool decodePeerChannel(Reader& r, std::uint64_t& generation) {

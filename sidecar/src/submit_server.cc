@@ -9,8 +9,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <sodium.h>
 #include <rapidjson/writer.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
@@ -76,92 +74,83 @@ void writeRecipients(JsonWriter& w, const std::vector<relay::RecipientReply>& re
   w.EndArray();
 }
 
+// One JSON object: `fill` writes its members.
+template <typename Fn>
+std::string jsonObject(Fn&& fill) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  fill(w);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
 std::string errorBody(std::string_view code, std::string_view message,
                       const relay::SmtpReply* reply = nullptr,
                       const std::vector<relay::RecipientReply>* recipients = nullptr) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter w(buffer);
-  w.StartObject();
-  w.Key("error");
-  w.StartObject();
-  w.Key("code");
-  writeString(w, code);
-  w.Key("message");
-  writeString(w, message);
-  if (reply != nullptr && reply->code != 0) writeSmtpReply(w, *reply);
-  if (recipients != nullptr && !recipients->empty()) writeRecipients(w, *recipients);
-  w.EndObject();
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return jsonObject([&](JsonWriter& w) {
+    w.Key("error");
+    w.StartObject();
+    w.Key("code");
+    writeString(w, code);
+    w.Key("message");
+    writeString(w, message);
+    if (reply != nullptr && reply->code != 0) writeSmtpReply(w, *reply);
+    if (recipients != nullptr && !recipients->empty()) writeRecipients(w, *recipients);
+    w.EndObject();
+  });
 }
 
-std::string statusBody(std::string_view status) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter w(buffer);
-  w.StartObject();
-  w.Key("status");
-  writeString(w, status);
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+// {"status": ...}, with the message id first for asynchronous submissions.
+std::string statusBody(std::string_view status, std::string_view id = {}) {
+  return jsonObject([&](JsonWriter& w) {
+    if (!id.empty()) {
+      w.Key("id");
+      writeString(w, id);
+    }
+    w.Key("status");
+    writeString(w, status);
+  });
 }
 
 std::string sentBody(const relay::SendResult& send) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter w(buffer);
-  w.StartObject();
-  w.Key("status");
-  const bool partial = std::any_of(send.recipients.begin(), send.recipients.end(),
-                                   [](const auto& r) { return !r.reply.isPositive(); });
-  w.String(partial ? "partially_sent" : "sent");
-  writeSmtpReply(w, send.reply);
-  writeRecipients(w, send.recipients);
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
-
-std::string acceptedBody(const std::string& id) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter w(buffer);
-  w.StartObject();
-  w.Key("id");
-  writeString(w, id);
-  w.Key("status");
-  w.String("queued");
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return jsonObject([&](JsonWriter& w) {
+    w.Key("status");
+    const bool partial = std::any_of(send.recipients.begin(), send.recipients.end(),
+                                     [](const auto& r) { return !r.reply.isPositive(); });
+    w.String(partial ? "partially_sent" : "sent");
+    writeSmtpReply(w, send.reply);
+    writeRecipients(w, send.recipients);
+  });
 }
 
 std::string statusBodyOf(const std::string& id, const MessageStatus& status) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter w(buffer);
-  w.StartObject();
-  w.Key("id");
-  writeString(w, id);
-  w.Key("status");
-  w.String(toString(status.state));
-  w.Key("attempts");
-  w.Uint(status.attempts);
-  if (status.state == MessageState::Retrying) {
-    w.Key("next_attempt_in_seconds");
-    w.Int64(status.next_attempt_in_seconds);
-  }
-  if (status.attempts > 0) {
+  return jsonObject([&](JsonWriter& w) {
+    w.Key("id");
+    writeString(w, id);
+    w.Key("status");
+    w.String(toString(status.state));
+    w.Key("attempts");
+    w.Uint(status.attempts);
+    if (status.state == MessageState::Retrying) {
+      w.Key("next_attempt_in_seconds");
+      w.Int64(status.next_attempt_in_seconds);
+    }
+    if (status.attempts == 0) return;
     if (status.last.no_credential) {
       w.Key("detail");
       w.String("no valid SMTP credential");
-    } else {
-      w.Key("outcome");
-      w.String(relay::toString(status.last.send.outcome));
-      if (status.last.send.reply.code != 0) writeSmtpReply(w, status.last.send.reply);
-      writeRecipients(w, status.last.send.recipients);
-      if (!status.last.send.detail.empty()) {
-        w.Key("detail");
-        writeString(w, status.last.send.detail);
-      }
+      return;
     }
-  }
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+    w.Key("outcome");
+    w.String(relay::toString(status.last.send.outcome));
+    if (status.last.send.reply.code != 0) writeSmtpReply(w, status.last.send.reply);
+    writeRecipients(w, status.last.send.recipients);
+    if (!status.last.send.detail.empty()) {
+      w.Key("detail");
+      writeString(w, status.last.send.detail);
+    }
+  });
 }
 
 // The media type of a Content-Type value, without parameters.
@@ -308,7 +297,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       response_ = std::make_shared<Response>();
       response_->set(http::field::location, "/v1/messages/" + *id);
-      return respond(202, acceptedBody(*id), keep_alive);
+      return respond(202, statusBody("queued", *id), keep_alive);
     }
     dispatcher_.submit(
         std::move(envelope), std::move(message),
@@ -455,47 +444,14 @@ const char* toString(MessageState state) noexcept {
 }
 
 SubmitServer::SubmitServer(asio::io_context& io, ListenSettings settings, Dispatcher& dispatcher)
-    : io_(io), settings_(std::move(settings)), dispatcher_(dispatcher), acceptor_(io) {}
+    : settings_(std::move(settings)), dispatcher_(dispatcher), acceptor_(io) {}
 
 SubmitServer::~SubmitServer() { close(); }
-
-vault::Status SubmitServer::listen() {
-  const std::string& path = settings_.socket_path;
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) {
-    // Replace a stale socket from a previous run, but never delete anything else.
-    if (!S_ISSOCK(st.st_mode)) {
-      return vault::Error::permanent("listen.socket " + path + " exists and is not a socket");
-    }
-    if (::unlink(path.c_str()) != 0) {
-      return vault::Error::permanent("cannot remove stale socket " + path + ": " +
-                                     std::strerror(errno));
-    }
-  }
-  beast::error_code ec;
-  // Create the socket with no permissions for anyone, then open it up to the
-  // configured mode: no window in which another user could connect.
-  const mode_t old_mask = ::umask(0777);
-  acceptor_.open(local::endpoint(path).protocol(), ec);
-  if (!ec) acceptor_.bind(local::endpoint(path), ec);
-  ::umask(old_mask);
-  if (ec) return vault::Error::permanent("cannot bind " + path + ": " + ec.message());
-  if (::chmod(path.c_str(), static_cast<mode_t>(settings_.socket_mode)) != 0) {
-    return vault::Error::permanent("cannot chmod " + path + ": " + std::strerror(errno));
-  }
-  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return vault::Error::permanent("cannot listen on " + path + ": " + ec.message());
-  listening_ = true;
-  owns_socket_file_ = true;
-  accept();
-  return {};
-}
 
 vault::Status SubmitServer::adopt(int listening_fd) {
   beast::error_code ec;
   acceptor_.assign(local(), listening_fd, ec);
   if (ec) return vault::Error::internal("cannot adopt the listening socket: " + ec.message());
-  listening_ = true;
   accept();
   return {};
 }
@@ -509,11 +465,8 @@ void SubmitServer::accept() {
 }
 
 void SubmitServer::close() {
-  if (!listening_) return;
-  listening_ = false;
   beast::error_code ignored;
   acceptor_.close(ignored);
-  if (owns_socket_file_) ::unlink(settings_.socket_path.c_str());
 }
 
 }  // namespace sidecar::submit

@@ -158,7 +158,7 @@ class Supervisor {
     int peer[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, peer) != 0) return false;
     ++generation_;
-    vault::SecretBytes message;
+    ipc::Packet message;
     const bool ok = ipc::encodePeerChannel(generation_, message) &&
                     ipc::sendPacket(keeper_.control, message, peer[0]) &&
                     ipc::sendPacket(worker_.control, message, peer[1]);

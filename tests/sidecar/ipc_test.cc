@@ -8,9 +8,7 @@ using vault::SecretBytes;
 
 namespace {
 
-std::string bytesOf(const SecretBytes& s) {
-  return s.reveal([](std::string_view v) { return std::string(v); });
-}
+std::string bytesOf(const Packet& p) { return std::string(p.view()); }
 
 SecretBytes sb(std::string_view v) { return SecretBytes::copyOf(v); }
 
@@ -21,10 +19,8 @@ struct Init {
 }  // namespace
 
 TEST_CASE("credential round trip") {
-  CredentialMessage in{"database/creds/app/abc", 7, sb("smtp-user"),
-                       sb("p4ss")};
-  SecretBytes packet;
-  REQUIRE(encodeCredential(42, in, packet));
+  Packet packet;
+  REQUIRE(encodeCredential(42, "database/creds/app/abc", 7, sb("smtp-user"), sb("p4ss"), packet));
   const std::string wire = bytesOf(packet);
   Reader r(wire);
   REQUIRE(r.header());
@@ -32,14 +28,14 @@ TEST_CASE("credential round trip") {
   CHECK(r.requestId() == 42);
   CredentialMessage out;
   REQUIRE(decodeCredential(r, out));
-  CHECK(out.lease_id == in.lease_id);
+  CHECK(out.lease_id == "database/creds/app/abc");
   CHECK(out.generation == 7);
   CHECK(out.username.equals("smtp-user"));
   CHECK(out.password.equals("p4ss"));
 }
 
 TEST_CASE("every message type round-trips") {
-  SecretBytes packet;
+  Packet packet;
   REQUIRE(encodeHello(packet));
   {
     const auto wire = bytesOf(packet);
@@ -80,9 +76,8 @@ TEST_CASE("every message type round-trips") {
 }
 
 TEST_CASE("malformed messages are refused") {
-  SecretBytes packet;
-  REQUIRE(encodeCredential(1, {"l", 1, sb("u"), sb("p")},
-                           packet));
+  Packet packet;
+  REQUIRE(encodeCredential(1, "l", 1, sb("u"), sb("p"), packet));
   const std::string good = bytesOf(packet);
   struct Case {
     const char* name;
@@ -115,7 +110,7 @@ TEST_CASE("malformed messages are refused") {
 }
 
 TEST_CASE("a decoder refuses a message of another type") {
-  SecretBytes packet;
+  Packet packet;
   REQUIRE(encodeStatus({false, 0}, packet));
   const auto wire = bytesOf(packet);
   Reader r(wire);
@@ -125,6 +120,17 @@ TEST_CASE("a decoder refuses a message of another type") {
 }
 
 TEST_CASE("oversized messages cannot be built") {
-  SecretBytes packet;
-  CHECK_FALSE(Writer(MessageType::Hello, 0).str(std::string(kMaxPacket, 'a')).finish(packet));
+  Packet packet;
+  CHECK_FALSE(Writer(MessageType::Hello, 0, packet).str(std::string(kMaxPacket, 'a')).finish());
+  CHECK(packet.size() == 0);
+}
+
+TEST_CASE("a packet is wiped before it is reused") {
+  Packet packet;
+  REQUIRE(encodeCredential(1, "lease", 1, sb("user"), sb("secret-password"), packet));
+  const std::size_t long_size = packet.size();
+  REQUIRE(encodeCredentialRequest(2, packet));
+  CHECK(packet.size() < long_size);
+  const std::string_view after(packet.view().data(), long_size);
+  CHECK(after.find("secret-password") == std::string_view::npos);
 }

@@ -67,7 +67,7 @@ TEST_CASE("malformed answers are refused with the field named, never its value")
        false, "nested too deeply"},
       {"very deep nesting", "{\"data\":" + std::string(200000, '[') + "}", false, "invalid JSON"},
       {"bad utf-8", "{\"data\":{\"a\":\"\xff\"}}", false, "invalid JSON"},
-      {"trailing garbage is ignored only after a complete object", "{} x", false, ""},
+      {"bytes after a complete object are ignored", "{} x", false, ""},
   };
   for (const auto& c : cases) {
     SUBCASE(c.name) {

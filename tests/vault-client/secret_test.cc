@@ -14,6 +14,9 @@ static_assert(!std::is_copy_assignable_v<SecretBytes>);
 static_assert(std::is_nothrow_move_constructible_v<SecretBytes>);
 static_assert(!std::is_convertible_v<SecretBytes, std::string>);
 static_assert(!std::is_convertible_v<SecretBytes, std::string_view>);
+// The C-API view cannot flow into a string, a string_view or a log field either.
+static_assert(!std::is_convertible_v<SecretBytes::CString, const char*>);
+static_assert(!std::is_convertible_v<SecretBytes::CString, std::string_view>);
 
 TEST_CASE("SecretBytes basics") {
   vault::initSecretMemoryOrDie();
@@ -21,7 +24,7 @@ TEST_CASE("SecretBytes basics") {
   CHECK(s.size() == 7);
   CHECK(s.equals("hunter2"));
   CHECK_FALSE(s.equals("hunter3"));
-  CHECK(std::string(s.c_str()) == "hunter2");
+  CHECK(std::string(s.cString().pointer) == "hunter2");
   auto c = s.clone();
   CHECK(c.equals(s));
   auto moved = std::move(s);
@@ -29,7 +32,7 @@ TEST_CASE("SecretBytes basics") {
   CHECK(s.empty());  // NOLINT: moved-from state is defined: empty
   moved.truncate(4);
   CHECK(moved.equals("hunt"));
-  CHECK(std::string(moved.c_str()) == "hunt");
+  CHECK(std::string(moved.cString().pointer) == "hunt");
   CHECK_FALSE(moved.hasNul());
   CHECK(SecretBytes::copyOf(std::string_view("a\0b", 3)).hasNul());
 }

@@ -41,7 +41,7 @@ std::size_t readBody(char* out, std::size_t size, std::size_t count, void* userd
   auto* state = static_cast<UploadState*>(userdata);
   const std::size_t room = size * count;
   const std::size_t n = std::min(room, state->body->size() - state->offset);
-  std::memcpy(out, state->body->c_str() + state->offset, n);
+  std::memcpy(out, state->body->cString().pointer + state->offset, n);
   state->offset += n;
   return n;
 }
@@ -105,7 +105,7 @@ class CurlTransport final : public HttpTransport {
       request.token->reveal([&](std::string_view token) {
         std::memcpy(line.mutableData() + kPrefix.size(), token.data(), token.size());
       });
-      headers_ok = headers_ok && addHeader(line.c_str());
+      headers_ok = headers_ok && addHeader(line.cString().pointer);
     }
     if (!headers_ok) return Error::internal("out of memory building request headers");
 

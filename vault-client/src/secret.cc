@@ -26,7 +26,7 @@ namespace {
 
 char* allocateSecret(std::size_t size) {
   initSecretMemoryOrDie();
-  // One extra byte keeps a NUL after the value for c_str().
+  // One extra byte keeps a NUL after the value for cString().
   void* p = sodium_malloc(size + 1);
   if (p == nullptr) dieOutOfSecretMemory(size);
   std::memset(p, 0, size + 1);
@@ -92,7 +92,7 @@ bool SecretBytes::equals(std::string_view other) const noexcept {
 }
 
 bool SecretBytes::equals(const SecretBytes& other) const noexcept {
-  return equals(std::string_view(other.c_str(), other.size()));
+  return equals(std::string_view(other.cString().pointer, other.size()));
 }
 
 void SecretBytes::truncate(std::size_t new_size) noexcept {

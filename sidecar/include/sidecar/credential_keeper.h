@@ -3,7 +3,7 @@
 // SECURITY: the only holder of the Vault token (inside vault::Client) and of the
 // leased SMTP credential. role_id and secret_id are read from files straight into
 // locked memory; they are never taken from argv. A sender gets a copy of one
-// credential for one send (credentialForSend) and drops it afterwards.
+// credential for one send (withCredential encodes it for the worker) and drops it after.
 // ERRORS: Result values; login errors are Permanent for refused credentials and
 // Temporary for an unreachable Vault.
 #pragma once
@@ -29,8 +29,15 @@ class CredentialKeeper {
   // Reads role_id and secret_id, logs in with AppRole and leases the credential.
   vault::Status start();
 
-  // A copy of the current credential for one send, or nullopt if there is none.
-  std::optional<relay::SmtpCredential> credentialForSend() const;
+  // Calls fn(const relay::SmtpCredential&) with the current credential under the lock,
+  // so it can be encoded without another copy. False if there is none.
+  template <typename Fn>
+  bool withCredential(Fn&& fn) const {
+    std::lock_guard lock(mutex_);
+    if (!credential_) return false;
+    fn(*credential_);
+    return true;
+  }
   bool ready() const;
   std::string leaseId() const;
 

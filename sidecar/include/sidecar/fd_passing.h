@@ -7,23 +7,17 @@
 // ERRORS: -1/false with errno set, as the underlying system calls.
 #pragma once
 
-#include <optional>
-
-#include "vault/secret.h"
+#include "sidecar/ipc.h"
 
 namespace sidecar::ipc {
 
 // Sends one packet, with `fd` attached if >= 0. Retries on EINTR.
-bool sendPacket(int socket, const vault::SecretBytes& packet, int fd = -1);
+bool sendPacket(int socket, const Packet& packet, int fd = -1);
 
-struct ReceivedPacket {
-  vault::SecretBytes bytes;
-  int fd = -1;  // received descriptor (close-on-exec), or -1
-};
-
-// Receives one packet (blocking unless the socket is non-blocking). nullopt with
-// errno = 0 at end of stream, EMSGSIZE for a truncated packet, EAGAIN when there is
-// nothing to read on a non-blocking socket.
-std::optional<ReceivedPacket> receivePacket(int socket);
+// Receives one packet into `into` (blocking unless the socket is non-blocking); `fd`
+// is the received descriptor (close-on-exec) or -1. False with errno = 0 at end of
+// stream, EMSGSIZE for a truncated packet, EAGAIN when there is nothing to read on a
+// non-blocking socket.
+bool receivePacket(int socket, Packet& into, int& fd);
 
 }  // namespace sidecar::ipc

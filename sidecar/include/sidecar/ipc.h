@@ -39,20 +39,37 @@ enum class MessageType : std::uint16_t {
 
 const char* toString(MessageType type) noexcept;
 
-// Builds one message in locked memory.
+// One message's bytes in locked memory. Each end of a channel keeps one Packet for
+// sending and one for receiving and reuses them, so passing a message allocates
+// nothing; wipe() clears what a message left (it may have carried a credential).
+class Packet {
+ public:
+  Packet() : bytes_(kMaxPacket) {}
+  std::string_view view() const noexcept { return {bytes_.cString().pointer, size_}; }
+  char* data() noexcept { return bytes_.mutableData(); }
+  std::size_t size() const noexcept { return size_; }
+  void setSize(std::size_t size) noexcept { size_ = size; }
+  void wipe() noexcept;
+
+ private:
+  vault::SecretBytes bytes_;
+  std::size_t size_ = 0;
+};
+
+// Builds one message into a Packet (whose previous content it replaces).
 class Writer {
  public:
-  Writer(MessageType type, std::uint32_t request_id);
+  Writer(MessageType type, std::uint32_t request_id, Packet& out);
   Writer& u32(std::uint32_t value);
   Writer& u64(std::uint64_t value);
   Writer& str(std::string_view value);
   Writer& secret(const vault::SecretBytes& value);
-  // The finished packet. False if it would exceed kMaxPacket.
-  bool finish(vault::SecretBytes& out);
+  // Completes the header. False (and an empty packet) if it would exceed kMaxPacket.
+  bool finish();
 
  private:
   void append(const void* bytes, std::size_t len);
-  vault::SecretBytes buffer_;
+  Packet& out_;
   std::size_t size_ = 0;
   bool overflow_ = false;
 };
@@ -98,14 +115,15 @@ struct StatusMessage {
   std::uint64_t seconds_to_expiry = 0;
 };
 
-bool encodeHello(vault::SecretBytes& out);
-bool encodeCredentialRequest(std::uint32_t request_id, vault::SecretBytes& out);
-bool encodeCredential(std::uint32_t request_id, const CredentialMessage& m, vault::SecretBytes& out);
-bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m,
-                        vault::SecretBytes& out);
-bool encodeLease(MessageType type, const LeaseMessage& m, vault::SecretBytes& out);
-bool encodeStatus(const StatusMessage& m, vault::SecretBytes& out);
-bool encodePeerChannel(std::uint64_t generation, vault::SecretBytes& out);
+bool encodeHello(Packet& out);
+bool encodeCredentialRequest(std::uint32_t request_id, Packet& out);
+bool encodeCredential(std::uint32_t request_id, std::string_view lease_id,
+                      std::uint64_t generation, const vault::SecretBytes& username,
+                      const vault::SecretBytes& password, Packet& out);
+bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m, Packet& out);
+bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out);
+bool encodeStatus(const StatusMessage& m, Packet& out);
+bool encodePeerChannel(std::uint64_t generation, Packet& out);
 
 // Decoders take a Reader whose header() succeeded and return false unless the payload
 // is exactly the fields of that type.

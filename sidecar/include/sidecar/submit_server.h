@@ -59,23 +59,18 @@ class SubmitServer {
   SubmitServer(boost::asio::io_context& io, ListenSettings settings, Dispatcher& dispatcher);
   ~SubmitServer();
 
-  // Creates the socket (replacing a stale one), sets its mode, starts accepting.
-  vault::Status listen();
   // Serves on an already listening socket (inherited from the supervisor, which owns
   // the socket file).
   vault::Status adopt(int listening_fd);
-  // Stops accepting (removing the socket file if listen() created it); open
-  // connections finish their request.
+  // Stops accepting; open connections finish their request. The socket file belongs
+  // to the supervisor.
   void close();
 
  private:
   void accept();
-  boost::asio::io_context& io_;
   ListenSettings settings_;
   Dispatcher& dispatcher_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
-  bool listening_ = false;
-  bool owns_socket_file_ = false;
 };
 
 }  // namespace sidecar::submit

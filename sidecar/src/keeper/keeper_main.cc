@@ -91,79 +91,66 @@ class Keeper {
   }
 
   bool onControl() {
-    auto packet = ipc::receivePacket(kControlFd);
-    if (!packet) return false;  // the supervisor is gone: stop
-    bool ok = false;
-    packet->bytes.reveal([&](std::string_view wire) {
-      ipc::Reader r(wire);
-      std::uint64_t generation = 0;
-      ok = r.header() && ipc::decodePeerChannel(r, generation) && packet->fd >= 0;
-    });
-    if (!ok) {
-      if (packet->fd >= 0) ::close(packet->fd);
+    int fd = -1;
+    if (!ipc::receivePacket(kControlFd, in_, fd)) return false;  // the supervisor is gone
+    ipc::Reader r(in_.view());
+    std::uint64_t generation = 0;
+    if (!r.header() || !ipc::decodePeerChannel(r, generation) || fd < 0) {
+      if (fd >= 0) ::close(fd);
       return false;
     }
     if (peer_fd_ >= 0) ::close(peer_fd_);
-    peer_fd_ = packet->fd;
-    vault::SecretBytes hello;
-    if (!ipc::encodeHello(hello) || !ipc::sendPacket(peer_fd_, hello)) return true;
-    sendStatus();
+    peer_fd_ = fd;
+    if (ipc::encodeHello(out_) && ipc::sendPacket(peer_fd_, out_)) sendStatus();
     return true;
   }
 
   // One message from the worker. False ends the keeper: the worker may be compromised.
   bool onPeer() {
-    auto packet = ipc::receivePacket(peer_fd_);
-    if (!packet) {
-      if (errno == 0) {  // the worker went away; the supervisor sends a new channel
-        ::close(peer_fd_);
-        peer_fd_ = -1;
-        return true;
-      }
-      return false;
+    int fd = -1;
+    if (!ipc::receivePacket(peer_fd_, in_, fd)) {
+      if (errno != 0) return false;
+      // The worker went away; the supervisor sends a new channel with the next one.
+      ::close(peer_fd_);
+      peer_fd_ = -1;
+      return true;
     }
-    if (packet->fd >= 0) {
-      ::close(packet->fd);
+    if (fd >= 0) {
+      ::close(fd);
       return false;  // the worker never sends descriptors
     }
-    bool ok = false;
-    packet->bytes.reveal([&](std::string_view wire) {
-      ipc::Reader r(wire);
-      if (!r.header()) return;
-      switch (r.type()) {
-        case ipc::MessageType::Hello:
-          ok = ipc::decodeHello(r);
-          break;
-        case ipc::MessageType::CredentialRequest:
-          ok = r.end() && answerCredentialRequest(r.requestId());
-          break;
-        case ipc::MessageType::CredentialRefused: {
-          ipc::LeaseMessage refused;
-          ok = ipc::decodeLease(r, refused);
-          if (ok) onCredentialRefused(refused);
-          break;
-        }
-        default:
-          ok = false;  // a message only the keeper may send
+    ipc::Reader r(in_.view());
+    if (!r.header()) return false;
+    switch (r.type()) {
+      case ipc::MessageType::Hello:
+        return ipc::decodeHello(r);
+      case ipc::MessageType::CredentialRequest:
+        return r.end() && answerCredentialRequest(r.requestId());
+      case ipc::MessageType::CredentialRefused: {
+        ipc::LeaseMessage refused;
+        if (!ipc::decodeLease(r, refused)) return false;
+        onCredentialRefused(refused);
+        return true;
       }
-    });
-    return ok;
+      default:
+        return false;  // a message only the keeper may send
+    }
   }
 
   bool answerCredentialRequest(std::uint32_t request_id) {
-    vault::SecretBytes reply;
-    auto credential = credentials_.credentialForSend();
-    if (credential) {
-      ipc::CredentialMessage m{credential->lease_id, generation_, std::move(credential->username),
-                               std::move(credential->password)};
-      if (!ipc::encodeCredential(request_id, m, reply)) return false;
-    } else {
-      if (!ipc::encodeNoCredential(request_id, {kRetryAfterSeconds, "no credential leased"},
-                                   reply)) {
-        return false;
-      }
+    // Encoded straight from the keeper's copy into the (locked, reused) send packet.
+    bool encoded = false;
+    const bool have = credentials_.withCredential([&](const relay::SmtpCredential& c) {
+      encoded = ipc::encodeCredential(request_id, c.lease_id, generation_, c.username, c.password,
+                                      out_);
+    });
+    if (!have) {
+      encoded = ipc::encodeNoCredential(request_id, {kRetryAfterSeconds, "no credential leased"},
+                                        out_);
     }
-    (void)ipc::sendPacket(peer_fd_, reply);  // a vanished worker is noticed on read
+    if (!encoded) return false;
+    (void)ipc::sendPacket(peer_fd_, out_);  // a vanished worker is noticed on read
+    out_.wipe();
     return true;
   }
 
@@ -181,17 +168,15 @@ class Keeper {
   }
 
   void retireLease(const std::string& lease_id) {
-    vault::SecretBytes message;
     if (peer_fd_ >= 0 &&
-        ipc::encodeLease(ipc::MessageType::CredentialRetired, {lease_id, generation_}, message)) {
-      (void)ipc::sendPacket(peer_fd_, message);
+        ipc::encodeLease(ipc::MessageType::CredentialRetired, {lease_id, generation_}, out_)) {
+      (void)ipc::sendPacket(peer_fd_, out_);
     }
   }
 
   void sendStatus() {
-    vault::SecretBytes message;
-    if (peer_fd_ >= 0 && ipc::encodeStatus({credentials_.ready(), 0}, message)) {
-      (void)ipc::sendPacket(peer_fd_, message);
+    if (peer_fd_ >= 0 && ipc::encodeStatus({credentials_.ready(), 0}, out_)) {
+      (void)ipc::sendPacket(peer_fd_, out_);
     }
   }
 
@@ -210,6 +195,8 @@ class Keeper {
   CredentialKeeper credentials_;
   int signal_fd_ = -1;
   int peer_fd_ = -1;
+  ipc::Packet in_;   // reused for every message: no allocation per request
+  ipc::Packet out_;
   std::uint64_t generation_ = 1;
 };
 

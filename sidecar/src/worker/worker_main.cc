@@ -46,14 +46,13 @@ class KeeperLink {
  public:
   using CredentialCallback = std::function<void(std::optional<relay::SmtpCredential>)>;
 
-  explicit KeeperLink(asio::io_context& io) : io_(io) {}
+  explicit KeeperLink(asio::io_context& io) : io_(io), sweep_timer_(io) { sweep(); }
 
   // Adopts a new channel from the supervisor; pending requests on the old one fail.
   void connect(int fd) {
     disconnect();
     channel_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
-    vault::SecretBytes hello;
-    if (ipc::encodeHello(hello)) (void)ipc::sendPacket(fd, hello);
+    if (ipc::encodeHello(out_)) (void)ipc::sendPacket(fd, out_);
     waitForMessage();
   }
 
@@ -62,37 +61,45 @@ class KeeperLink {
   void requestCredential(CredentialCallback callback) {
     if (!channel_) return callback(std::nullopt);
     const std::uint32_t id = next_request_id_++;
-    vault::SecretBytes request;
-    if (!ipc::encodeCredentialRequest(id, request) ||
-        !ipc::sendPacket(channel_->native_handle(), request)) {
+    if (!ipc::encodeCredentialRequest(id, out_) ||
+        !ipc::sendPacket(channel_->native_handle(), out_)) {
       return callback(std::nullopt);
     }
-    auto timer = std::make_shared<asio::steady_timer>(io_, kCredentialTimeout);
-    pending_.emplace(id, Pending{std::move(callback), timer});
-    timer->async_wait([this, id](boost::system::error_code ec) {
-      if (ec) return;
-      if (auto it = pending_.find(id); it != pending_.end()) {
-        auto cb = std::move(it->second.callback);
-        pending_.erase(it);
-        log::warn("credential_request_timeout");
-        cb(std::nullopt);
-      }
-    });
+    pending_.emplace(id, Pending{std::move(callback),
+                                 std::chrono::steady_clock::now() + kCredentialTimeout});
   }
 
   void reportRefused(const std::string& lease_id) {
-    vault::SecretBytes message;
-    if (channel_ &&
-        ipc::encodeLease(ipc::MessageType::CredentialRefused, {lease_id, 0}, message)) {
-      (void)ipc::sendPacket(channel_->native_handle(), message);
+    if (channel_ && ipc::encodeLease(ipc::MessageType::CredentialRefused, {lease_id, 0}, out_)) {
+      (void)ipc::sendPacket(channel_->native_handle(), out_);
     }
   }
 
  private:
   struct Pending {
     CredentialCallback callback;
-    std::shared_ptr<asio::steady_timer> timer;
+    std::chrono::steady_clock::time_point deadline;
   };
+
+  // One timer for all requests (not one per message): fails requests the keeper has
+  // not answered in time.
+  void sweep() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      auto callback = std::move(it->second.callback);
+      it = pending_.erase(it);
+      log::warn("credential_request_timeout");
+      callback(std::nullopt);
+    }
+    sweep_timer_.expires_after(std::chrono::seconds(1));
+    sweep_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) sweep();
+    });
+  }
 
   void waitForMessage() {
     channel_->async_wait(asio::posix::stream_descriptor::wait_read,
@@ -103,18 +110,18 @@ class KeeperLink {
   }
 
   void onReadable() {
-    auto packet = ipc::receivePacket(channel_->native_handle());
-    if (!packet) {
+    int fd = -1;
+    if (!ipc::receivePacket(channel_->native_handle(), in_, fd)) {
       if (errno == EAGAIN) return waitForMessage();
       log::warn("keeper_link_closed");
       return disconnect();
     }
-    if (packet->fd >= 0) {
-      ::close(packet->fd);
+    if (fd >= 0) {
+      ::close(fd);
       fatal("the keeper sent a file descriptor");
     }
-    bool ok = false;
-    packet->bytes.reveal([&](std::string_view wire) { ok = dispatch(wire); });
+    const bool ok = dispatch(in_.view());
+    in_.wipe();  // a credential message: its bytes now live only in the send's copy
     if (!ok) fatal("malformed keeper message");
     waitForMessage();
   }
@@ -160,10 +167,9 @@ class KeeperLink {
   void complete(std::uint32_t id, std::optional<relay::SmtpCredential> credential) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;  // timed out already
-    auto pending = std::move(it->second);
+    auto callback = std::move(it->second.callback);
     pending_.erase(it);
-    pending.timer->cancel();
-    pending.callback(std::move(credential));
+    callback(std::move(credential));
   }
 
   void disconnect() {
@@ -175,10 +181,7 @@ class KeeperLink {
     }
     auto pending = std::move(pending_);
     pending_.clear();
-    for (auto& [id, p] : pending) {
-      p.timer->cancel();
-      p.callback(std::nullopt);
-    }
+    for (auto& [id, p] : pending) p.callback(std::nullopt);
   }
 
   [[noreturn]] void fatal(const char* what) {
@@ -188,7 +191,10 @@ class KeeperLink {
 
   asio::io_context& io_;
   std::unique_ptr<asio::posix::stream_descriptor> channel_;
+  asio::steady_timer sweep_timer_;
   std::map<std::uint32_t, Pending> pending_;
+  ipc::Packet in_;   // reused for every message: no allocation per request
+  ipc::Packet out_;
   std::uint32_t next_request_id_ = 1;
   bool keeper_ready_ = false;
 };
@@ -388,26 +394,23 @@ int runWorker(const Config& config) {
 
   // The supervisor hands over the keeper channel (again after a keeper restart).
   asio::posix::stream_descriptor control(io, kControlFd);
+  ipc::Packet control_packet;
   std::function<void()> wait_control = [&] {
     control.async_wait(asio::posix::stream_descriptor::wait_read,
                        [&](boost::system::error_code ec) {
                          if (ec) return;
-                         auto packet = ipc::receivePacket(kControlFd);
-                         if (!packet) {
+                         int fd = -1;
+                         if (!ipc::receivePacket(kControlFd, control_packet, fd)) {
                            log::info("supervisor_gone");
                            return io.stop();
                          }
-                         bool ok = false;
-                         packet->bytes.reveal([&](std::string_view wire) {
-                           ipc::Reader r(wire);
-                           std::uint64_t generation = 0;
-                           ok = r.header() && ipc::decodePeerChannel(r, generation);
-                         });
-                         if (!ok || packet->fd < 0) {
+                         ipc::Reader r(control_packet.view());
+                         std::uint64_t generation = 0;
+                         if (!r.header() || !ipc::decodePeerChannel(r, generation) || fd < 0) {
                            log::error("worker_fatal", {{"error", "malformed control message"}});
                            std::_Exit(1);
                          }
-                         keeper.connect(packet->fd);
+                         keeper.connect(fd);
                          wait_control();
                        });
   };

@@ -5,7 +5,7 @@
 // excluded from core dumps (MADV_DONTDUMP), zeroed by sodium_free. The type is
 // move-only, has no operator<<, no implicit conversion to std::string and no str():
 // the bytes are reachable only inside reveal() or by handing the NUL-terminated
-// c_str() to a C API that copies into memory we also zero (libcurl, see
+// cString() to a C API that copies into memory we also zero (libcurl, see
 // zeroing_allocator.h). Every copy is explicit: clone().
 // ERRORS: allocation failure (out of locked memory, RLIMIT_MEMLOCK) is fatal: a
 // secret that cannot be stored safely must not be stored at all.
@@ -23,7 +23,7 @@ void initSecretMemoryOrDie();
 class SecretBytes {
  public:
   SecretBytes() noexcept = default;
-  // Allocates `size` zeroed bytes (+1 hidden NUL so c_str() is always valid).
+  // Allocates `size` zeroed bytes (+1 hidden NUL so cString() is always valid).
   explicit SecretBytes(std::size_t size);
   // Copies `bytes` into locked memory. The caller is responsible for wiping its source.
   static SecretBytes copyOf(std::span<const char> bytes);
@@ -50,9 +50,13 @@ class SecretBytes {
   // Mutable access, for filling a buffer in place (e.g. a response being received).
   char* mutableData() noexcept { return data_; }
 
-  // NUL-terminated pointer for C APIs that copy the value (curl_easy_setopt). The
-  // bytes must not contain NUL for this to be meaningful; see hasNul().
-  const char* c_str() const noexcept { return data_ ? data_ : ""; }
+  // The bytes as a NUL-terminated string for a C API that copies them
+  // (curl_easy_setopt, curl_slist_append); meaningful only if !hasNul(). A wrapper,
+  // not a const char*, so that it cannot reach a log or format call by accident.
+  struct CString {
+    const char* pointer;
+  };
+  CString cString() const noexcept { return {data_ ? data_ : ""}; }
   bool hasNul() const noexcept;
 
   // Constant-time comparison.
