@@ -12,6 +12,7 @@
 #include <rapidjson/writer.h>
 #include <sodium.h>
 
+#include <cstddef>
 #include <cstring>
 
 namespace vault::response {
@@ -24,6 +25,11 @@ class SodiumAllocator {
   static const bool kNeedFree = true;
   void* Malloc(size_t size) {
     if (size == 0) return nullptr;
+    // sodium_malloc places the block right before a guard page, so its address is only
+    // aligned if the size is a multiple of the alignment: round up (RapidJSON stores
+    // integers and pointers in these blocks).
+    size = (size + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
+           alignof(std::max_align_t);
     void* p = sodium_malloc(size);
     if (p == nullptr) std::abort();  // as SecretBytes: never fall back to plain memory
     return p;
