@@ -14,8 +14,12 @@ struct Fixture {
     initSecretMemoryOrDie();
     auto t = std::make_unique<fakes::FakeTransport>();
     fake = t.get();
-    client = std::make_unique<Client>(std::move(t));
+    ClientOptions options;
+    options.clock = &clock;
+    options.max_attempts = 1;  // retries have their own tests (client_api_test.cc)
+    client = std::make_unique<Client>(std::move(t), options);
   }
+  fakes::FakeClock clock;
   fakes::FakeTransport* fake;
   std::unique_ptr<Client> client;
 };

@@ -1,10 +1,12 @@
 // fake_transport.h: an HttpTransport that records requests and replays canned answers.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <string>
 #include <vector>
 
+#include "vault/clock.h"
 #include "vault/http_transport.h"
 
 namespace fakes {
@@ -14,6 +16,23 @@ struct RecordedRequest {
   std::string path;
   std::string body;   // test data only: tests may look at what would have been sent
   std::string token;  // empty if none
+  std::string wrap_ttl;
+};
+
+// Time that moves only when told to (or when the code under test sleeps).
+class FakeClock final : public vault::Clock {
+ public:
+  vault::SteadyTime now() override { return now_; }
+  void sleepFor(std::chrono::milliseconds d) override {
+    now_ += d;
+    slept_ += d;
+  }
+  void advance(std::chrono::milliseconds d) { now_ += d; }
+  std::chrono::milliseconds slept() const { return slept_; }
+
+ private:
+  vault::SteadyTime now_{std::chrono::hours(1)};
+  std::chrono::milliseconds slept_{0};
 };
 
 class FakeTransport final : public vault::HttpTransport {
@@ -21,11 +40,13 @@ class FakeTransport final : public vault::HttpTransport {
   struct Answer {
     long status;
     std::string body;
-    bool fail = false;  // a transport failure instead of an answer
+    bool fail = false;    // a transport failure instead of an answer
+    bool unsent = false;  // ... one before the request left (connection refused)
   };
 
   void enqueue(long status, std::string body) { answers_.push_back({status, std::move(body)}); }
-  void enqueueFailure() { answers_.push_back({0, {}, true}); }
+  void enqueueFailure() { answers_.push_back({0, {}, true, false}); }
+  void enqueueRefused() { answers_.push_back({0, {}, true, true}); }
   const std::vector<RecordedRequest>& requests() const { return requests_; }
 
   vault::Result<vault::HttpResponse> send(const vault::HttpRequest& request) override {
@@ -34,12 +55,14 @@ class FakeTransport final : public vault::HttpTransport {
                       request.token ? request.token->reveal([](std::string_view v) {
                         return std::string(v);
                       })
-                                    : std::string()};
+                                    : std::string(),
+                      request.wrap_ttl};
     requests_.push_back(std::move(r));
     if (answers_.empty()) return vault::Error::internal("fake transport: no answer queued");
     Answer a = std::move(answers_.front());
     answers_.pop_front();
-    if (a.fail) return vault::Error::temporary("fake transport: connection refused");
+    if (a.fail && a.unsent) return vault::Error::notSent("fake transport: connection refused");
+    if (a.fail) return vault::Error::temporary("fake transport: connection reset");
     return vault::HttpResponse{a.status, vault::SecretBytes::copyOf(std::string_view(a.body))};
   }
 

@@ -18,5 +18,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto body = vault::SecretBytes::copyOf(input);
     (void)vault::response::parseError(size % 2 ? 400 : 503, body);
   }
+  // Every other answer shape, each on a fresh copy (parsing is in place).
+  auto each = [&](auto parse) {
+    auto body = vault::SecretBytes::copyOf(input);
+    (void)parse(body);
+  };
+  each([](vault::SecretBytes& b) { return vault::response::parseTokenLookup(b); });
+  each([](vault::SecretBytes& b) { return vault::response::parseLeaseRenewal(b); });
+  each([](vault::SecretBytes& b) { return vault::response::parseLeaseLookup(b); });
+  each([](vault::SecretBytes& b) { return vault::response::parseList(b); });
+  each([](vault::SecretBytes& b) { return vault::response::parseKv2(b); });
+  each([](vault::SecretBytes& b) { return vault::response::parseHealth(200, b); });
+  each([](vault::SecretBytes& b) { return vault::response::parseLeader(b); });
   return 0;
 }

@@ -1,118 +1,352 @@
-// client.cc: Vault requests built in locked memory, answers through response_parser.
+// client.cc: Vault requests built in locked memory, answers through response_parser,
+// with retries and failover between server addresses.
 //
-// SECURITY: request bodies that carry secrets (role_id, secret_id) are JSON written
-// directly into SecretBytes; no std::string ever holds them. The token is kept here
-// and handed to the transport as a pointer for each request.
+// SECURITY: request bodies that carry secrets (role_id, secret_id, wrapping tokens,
+// Transit plaintext) are written straight into SecretBytes by RequestBody; no
+// std::string ever holds them. The token is kept here and handed to the transport as a
+// pointer for each request. Base64 plaintext from Transit is decoded into locked memory.
 // ERRORS: transport errors pass through; non-2xx answers become Errors with Vault's
-// own error text and a context prefix naming the operation.
+// own error text and a context prefix naming the operation (never a body or a value).
 #include "vault/client.h"
 
-#include <cstring>
+#include <sodium.h>
 
 #include "vault/response_parser.h"
 
 namespace vault {
 namespace {
 
-// Appends `value` as a JSON string (quotes and escapes) into `out` at `pos`.
-// Returns the new position; `out` must be large enough (6 bytes per input byte + 2).
-std::size_t appendJsonString(char* out, std::size_t pos, std::string_view value) {
-  static const char* hex = "0123456789abcdef";
-  out[pos++] = '"';
-  for (const char ch : value) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out[pos++] = '\\';
-      out[pos++] = static_cast<char>(c);
-    } else if (c < 0x20) {
-      std::memcpy(out + pos, "\\u00", 4);
-      pos += 4;
-      out[pos++] = hex[c >> 4];
-      out[pos++] = hex[c & 15];
-    } else {
-      out[pos++] = static_cast<char>(c);
-    }
-  }
-  out[pos++] = '"';
-  return pos;
-}
-
-// {"k1":"v1","k2":"v2"} in locked memory.
-SecretBytes jsonObject(std::initializer_list<std::pair<std::string_view, const SecretBytes*>> fields) {
-  std::size_t capacity = 2;
-  for (const auto& [key, value] : fields) capacity += 6 * (key.size() + value->size()) + 6;
-  SecretBytes body(capacity);
-  char* out = body.mutableData();
-  std::size_t pos = 0;
-  out[pos++] = '{';
-  bool first = true;
-  for (const auto& [key, value] : fields) {
-    if (!first) out[pos++] = ',';
-    first = false;
-    pos = appendJsonString(out, pos, key);
-    out[pos++] = ':';
-    value->reveal([&](std::string_view v) { pos = appendJsonString(out, pos, v); });
-  }
-  out[pos++] = '}';
-  body.truncate(pos);
-  return body;
-}
-
 bool isSuccess(long status) { return status >= 200 && status < 300; }
+
+// Answers that another node, or the same one a moment later, may answer well: rate
+// limiting, a sealed or standby node (503, or 307 when a standby redirects instead of
+// forwarding), an active node not yet elected (500), a proxy in between (502, 504), and
+// a performance standby behind on replication (412).
+bool worthRetrying(long status) { return status == 307 || status == 412 || status == 429 || status >= 500; }
+
+Error contextOf(const Error& e, std::string_view what) { return e.context(std::string(what)); }
+
+// Standard base64 text (Transit's encoding) into locked memory.
+Result<SecretBytes> decodeBase64(const SecretBytes& text, std::string_view what) {
+  SecretBytes out(text.size());  // decoded is never longer than its encoding
+  std::size_t len = 0;
+  const int rc = text.reveal([&](std::string_view v) {
+    return sodium_base642bin(reinterpret_cast<unsigned char*>(out.mutableData()), out.size(),
+                             v.data(), v.size(), nullptr, &len, nullptr,
+                             sodium_base64_VARIANT_ORIGINAL);
+  });
+  if (rc != 0) return Error::permanent("malformed response: " + std::string(what) + " is not base64");
+  out.truncate(len);
+  return out;
+}
 
 }  // namespace
 
-Client::Client(HttpTransportPtr transport) : transport_(std::move(transport)) {}
+Client::Client(std::vector<HttpTransportPtr> transports, ClientOptions options)
+    : transports_(std::move(transports)), options_(std::move(options)) {}
 
-Result<HttpResponse> Client::call(HttpMethod method, std::string path, SecretBytes body) {
-  HttpRequest request;
-  request.method = method;
-  request.path = "/v1/" + path;
-  request.body = std::move(body);
-  request.token = token_.empty() ? nullptr : &token_;
-  auto response = transport_->send(request);
-  if (!response) return response.error();
-  if (!isSuccess(response->status)) return response::parseError(response->status, response->body);
-  return response;
+Client::Client(HttpTransportPtr transport, ClientOptions options) : options_(std::move(options)) {
+  transports_.push_back(std::move(transport));
 }
+
+Result<HttpResponse> Client::call(HttpMethod method, std::string path, SecretBytes body,
+                                  Repeatable repeatable) {
+  return call(Call{method, std::move(path), std::move(body), repeatable});
+}
+
+Result<HttpResponse> Client::call(Call c) {
+  if (transports_.empty()) return Error::internal("vault client has no server address");
+  HttpRequest request;
+  request.method = c.method;
+  request.path = "/v1/" + c.path;
+  request.body = std::move(c.body);
+  request.wrap_ttl = std::move(c.wrap_ttl);
+  const SecretBytes* token = c.token != nullptr ? c.token : &token_;
+  request.token = token->empty() ? nullptr : token;
+
+  Backoff backoff(options_.retry_backoff, options_.uniform);
+  const std::size_t addresses = transports_.size();
+  std::size_t failed_this_round = 0;
+  for (unsigned attempt = 1;; ++attempt) {
+    auto response = transports_[current_]->send(request);
+    Error failure = Error::internal("");
+    bool repeat = false;
+    if (!response) {
+      failure = std::move(response).error();
+      repeat = failure.unsent || c.repeatable == Repeatable::Yes;
+    } else if (isSuccess(response->status) || c.any_status) {
+      return response;
+    } else {
+      failure = response::parseError(response->status, response->body);
+      repeat = worthRetrying(response->status) && c.repeatable == Repeatable::Yes;
+    }
+    if (!repeat || attempt >= options_.max_attempts) return failure;
+    // Another address first, at once; when all have failed in this round, wait.
+    if (addresses > 1) current_ = (current_ + 1) % addresses;
+    if (++failed_this_round < addresses) continue;
+    failed_this_round = 0;
+    options_.clock->sleepFor(backoff.next());
+  }
+}
+
+// ---- auth ----
 
 Result<AuthInfo> Client::loginAppRole(const SecretBytes& role_id, const SecretBytes& secret_id,
                                       std::string_view mount) {
-  SecretBytes body = jsonObject({{"role_id", &role_id}, {"secret_id", &secret_id}});
+  auto body = RequestBody().secret("role_id", role_id).secret("secret_id", secret_id).build();
+  if (!body) return body.error();
   token_ = SecretBytes();  // a login request carries no token
-  auto response = call(HttpMethod::Post, "auth/" + std::string(mount) + "/login", std::move(body));
-  if (!response) {
-    const auto& e = response.error();
-    // Vault answers 400 "invalid role or secret ID" (or "invalid secret id"); say so.
-    return e.context("approle login");
-  }
+  // A secret_id may have a use limit: a login whose answer was lost is not repeated.
+  auto response = call(HttpMethod::Post, "auth/" + std::string(mount) + "/login",
+                       std::move(*body), Repeatable::OnlyIfUnsent);
+  if (!response) return contextOf(response.error(), "approle login");
   auto auth = response::parseAuth(response->body);
-  if (!auth) return auth.error().context("approle login");
+  if (!auth) return contextOf(auth.error(), "approle login");
   token_ = auth->client_token.clone();
   return auth;
 }
 
-Result<LeasedSecret> Client::read(std::string_view path) {
-  auto response = call(HttpMethod::Get, std::string(path), SecretBytes());
-  if (!response) return response.error().context("read " + std::string(path));
+Result<SecretBytes> Client::unwrapSecretId(const SecretBytes& wrapping_token, std::string_view role,
+                                           std::string_view mount) {
+  constexpr std::string_view kWhat = "unwrap secret_id";
+  auto lookup_body = RequestBody().secret("token", wrapping_token).build();
+  if (!lookup_body) return lookup_body.error();
+  Call lookup{HttpMethod::Post, "sys/wrapping/lookup", std::move(*lookup_body)};
+  const SecretBytes no_token;
+  lookup.token = &no_token;  // lookup needs no token; do not show ours to it
+  auto looked_up = call(std::move(lookup));
+  if (!looked_up) {
+    const Error& e = looked_up.error();
+    if (e.kind == ErrorKind::Permanent) {
+      return Error::permanent(std::string(kWhat) +
+                              ": the wrapping token has expired, was already used, or is not a "
+                              "wrapping token (" + e.message + ")");
+    }
+    return contextOf(e, kWhat);
+  }
+  auto info = response::parseSecret(looked_up->body);
+  if (!info) return contextOf(info.error(), kWhat);
+  const std::string expected = "auth/" + std::string(mount) + "/role/" + std::string(role) + "/secret-id";
+  const auto creation_path = info->data.plainText("creation_path");
+  if (!creation_path || *creation_path != expected) {
+    return Error::permanent(std::string(kWhat) + ": refused: the token wraps '" +
+                            creation_path.value_or("?") + "', not '" + expected +
+                            "' (it may be forged)");
+  }
+
+  Call unwrap{HttpMethod::Post, "sys/wrapping/unwrap", SecretBytes(), Repeatable::OnlyIfUnsent};
+  unwrap.token = &wrapping_token;
+  auto unwrapped = call(std::move(unwrap));
+  if (!unwrapped) {
+    if (unwrapped.error().kind == ErrorKind::Permanent) {
+      return Error::permanent(std::string(kWhat) +
+                              ": the wrapping token was used between lookup and unwrap (" +
+                              unwrapped.error().message + "); someone else may hold the secret_id");
+    }
+    return contextOf(unwrapped.error(), kWhat);
+  }
+  auto secret = response::parseSecret(unwrapped->body);
+  if (!secret) return contextOf(secret.error(), kWhat);
+  const SecretBytes* secret_id = secret->data.find("secret_id");
+  if (secret_id == nullptr || secret_id->empty()) {
+    return Error::permanent(std::string(kWhat) + ": the unwrapped answer has no secret_id");
+  }
+  return secret_id->clone();
+}
+
+// ---- token ----
+
+Result<TokenInfo> Client::lookupSelf() {
+  auto response = call(HttpMethod::Get, "auth/token/lookup-self");
+  if (!response) return contextOf(response.error(), "token lookup-self");
+  auto info = response::parseTokenLookup(response->body);
+  if (!info) return contextOf(info.error(), "token lookup-self");
+  return info;
+}
+
+Result<AuthInfo> Client::renewSelf(std::chrono::seconds increment) {
+  auto body = RequestBody().integer("increment", increment.count()).build();
+  if (!body) return body.error();
+  auto response = call(HttpMethod::Post, "auth/token/renew-self", std::move(*body));
+  if (!response) return contextOf(response.error(), "token renew-self");
+  auto auth = response::parseAuth(response->body);
+  if (!auth) return contextOf(auth.error(), "token renew-self");
+  return auth;
+}
+
+Status Client::revokeSelf() {
+  auto response = call(HttpMethod::Post, "auth/token/revoke-self");
+  if (!response) return contextOf(response.error(), "revoke token");
+  token_ = SecretBytes();
+  return {};
+}
+
+Status Client::revokeToken(const SecretBytes& token) {
+  Call revoke{HttpMethod::Post, "auth/token/revoke-self", SecretBytes()};
+  revoke.token = &token;
+  if (token.empty()) return Error::internal("revoke token: empty token");
+  auto response = call(std::move(revoke));
+  if (!response) return contextOf(response.error(), "revoke replaced token");
+  return {};
+}
+
+// ---- logical ----
+
+Result<LeasedSecret> Client::read(std::string_view path, std::string_view wrap_ttl) {
+  Call c{HttpMethod::Get, std::string(path), SecretBytes()};
+  c.wrap_ttl = std::string(wrap_ttl);
+  auto response = call(std::move(c));
+  if (!response) return contextOf(response.error(), "read " + std::string(path));
   auto secret = response::parseSecret(response->body);
-  if (!secret) return secret.error().context("read " + std::string(path));
+  if (!secret) return contextOf(secret.error(), "read " + std::string(path));
   return secret;
+}
+
+Result<LeasedSecret> Client::write(std::string_view path, SecretBytes body,
+                                   std::string_view wrap_ttl) {
+  Call c{HttpMethod::Put, std::string(path), std::move(body), Repeatable::OnlyIfUnsent};
+  c.wrap_ttl = std::string(wrap_ttl);
+  auto response = call(std::move(c));
+  if (!response) return contextOf(response.error(), "write " + std::string(path));
+  if (response->status == 204 || response->body.empty()) return LeasedSecret{};
+  auto secret = response::parseSecret(response->body);
+  if (!secret) return contextOf(secret.error(), "write " + std::string(path));
+  return secret;
+}
+
+Result<std::vector<std::string>> Client::list(std::string_view path) {
+  Call c{HttpMethod::List, std::string(path), SecretBytes()};
+  c.any_status = true;
+  auto response = call(std::move(c));
+  if (!response) return contextOf(response.error(), "list " + std::string(path));
+  if (response->status == 404) return std::vector<std::string>{};
+  if (!isSuccess(response->status)) {
+    return contextOf(response::parseError(response->status, response->body), "list " + std::string(path));
+  }
+  auto keys = response::parseList(response->body);
+  if (!keys) return contextOf(keys.error(), "list " + std::string(path));
+  return keys;
+}
+
+Status Client::remove(std::string_view path) {
+  auto response = call(HttpMethod::Delete, std::string(path));
+  if (!response) return contextOf(response.error(), "delete " + std::string(path));
+  return {};
+}
+
+// ---- leases ----
+
+Result<LeaseInfo> Client::renewLease(std::string_view lease_id, std::chrono::seconds increment) {
+  auto body = RequestBody().integer("increment", increment.count()).build();
+  if (!body) return body.error();
+  const std::string what = "renew lease " + std::string(lease_id);
+  auto response = call(HttpMethod::Put, "sys/leases/renew/" + std::string(lease_id), std::move(*body));
+  if (!response) return contextOf(response.error(), what);
+  auto lease = response::parseLeaseRenewal(response->body);
+  if (!lease) return contextOf(lease.error(), what);
+  return lease;
+}
+
+Result<LeaseInfo> Client::lookupLease(std::string_view lease_id) {
+  auto body = RequestBody().text("lease_id", lease_id).build();
+  if (!body) return body.error();
+  const std::string what = "lookup lease " + std::string(lease_id);
+  auto response = call(HttpMethod::Put, "sys/leases/lookup", std::move(*body));
+  if (!response) return contextOf(response.error(), what);
+  auto lease = response::parseLeaseLookup(response->body);
+  if (!lease) return contextOf(lease.error(), what);
+  return lease;
 }
 
 Status Client::revokeLease(std::string_view lease_id) {
   // The path form (sys/leases/revoke/<id>), not the body form: it lets a policy scope
   // revocation to the leases of one credential path.
-  auto response = call(HttpMethod::Put, "sys/leases/revoke/" + std::string(lease_id), SecretBytes());
-  if (!response) return response.error().context("revoke lease " + std::string(lease_id));
+  auto response = call(HttpMethod::Put, "sys/leases/revoke/" + std::string(lease_id));
+  if (!response) return contextOf(response.error(), "revoke lease " + std::string(lease_id));
   return {};
 }
 
-Status Client::revokeSelf() {
-  auto response = call(HttpMethod::Post, "auth/token/revoke-self", SecretBytes());
-  if (!response) return response.error().context("revoke token");
-  token_ = SecretBytes();
-  return {};
+// ---- KV v2, Transit ----
+
+Result<KvSecret> Client::readKv2(std::string_view mount, std::string_view path, std::int64_t version) {
+  std::string url = std::string(mount) + "/data/" + std::string(path);
+  if (version > 0) url += "?version=" + std::to_string(version);
+  const std::string what = "kv read " + std::string(mount) + "/" + std::string(path);
+  auto response = call(HttpMethod::Get, std::move(url));
+  if (!response) return contextOf(response.error(), what);
+  auto secret = response::parseKv2(response->body);
+  if (!secret) return contextOf(secret.error(), what);
+  return secret;
+}
+
+Result<std::string> Client::transitEncrypt(std::string_view mount, std::string_view key,
+                                           const SecretBytes& plaintext) {
+  auto body = RequestBody().secretBase64("plaintext", plaintext).build();
+  if (!body) return body.error();
+  auto out = write(std::string(mount) + "/encrypt/" + std::string(key), std::move(*body));
+  if (!out) return out.error();
+  auto ciphertext = out->data.plainText("ciphertext");
+  if (!ciphertext) return Error::permanent("transit encrypt: no ciphertext in the answer");
+  return *ciphertext;
+}
+
+Result<SecretBytes> Client::transitDecrypt(std::string_view mount, std::string_view key,
+                                           std::string_view ciphertext) {
+  auto body = RequestBody().text("ciphertext", ciphertext).build();
+  if (!body) return body.error();
+  auto out = write(std::string(mount) + "/decrypt/" + std::string(key), std::move(*body));
+  if (!out) return out.error();
+  const SecretBytes* plaintext = out->data.find("plaintext");
+  if (plaintext == nullptr) return Error::permanent("transit decrypt: no plaintext in the answer");
+  return decodeBase64(*plaintext, "plaintext");
+}
+
+Result<std::string> Client::transitSign(std::string_view mount, std::string_view key,
+                                        std::string_view input, std::string_view hash_algorithm) {
+  auto body = RequestBody().base64("input", input).build();
+  if (!body) return body.error();
+  auto out = write(std::string(mount) + "/sign/" + std::string(key) + "/" +
+                       std::string(hash_algorithm),
+                   std::move(*body));
+  if (!out) return out.error();
+  auto signature = out->data.plainText("signature");
+  if (!signature) return Error::permanent("transit sign: no signature in the answer");
+  return *signature;
+}
+
+Result<DataKey> Client::transitDataKey(std::string_view mount, std::string_view key, int bits) {
+  auto body = RequestBody().integer("bits", bits).build();
+  if (!body) return body.error();
+  auto out = write(std::string(mount) + "/datakey/plaintext/" + std::string(key), std::move(*body));
+  if (!out) return out.error();
+  const SecretBytes* plaintext = out->data.find("plaintext");
+  auto ciphertext = out->data.plainText("ciphertext");
+  if (plaintext == nullptr || !ciphertext) {
+    return Error::permanent("transit datakey: plaintext or ciphertext missing in the answer");
+  }
+  auto decoded = decodeBase64(*plaintext, "plaintext");
+  if (!decoded) return decoded.error();
+  return DataKey{std::move(*decoded), std::move(*ciphertext)};
+}
+
+// ---- sys ----
+
+Result<HealthStatus> Client::health() {
+  Call c{HttpMethod::Get, "sys/health", SecretBytes()};
+  c.any_status = true;  // 429 standby, 501 uninitialised, 503 sealed: all carry the body
+  auto response = call(std::move(c));
+  if (!response) return contextOf(response.error(), "health");
+  auto status = response::parseHealth(response->status, response->body);
+  if (!status) return contextOf(status.error(), "health");
+  return status;
+}
+
+Result<LeaderStatus> Client::leader() {
+  auto response = call(HttpMethod::Get, "sys/leader");
+  if (!response) return contextOf(response.error(), "leader");
+  auto status = response::parseLeader(response->body);
+  if (!status) return contextOf(status.error(), "leader");
+  return status;
 }
 
 }  // namespace vault

@@ -32,6 +32,21 @@ std::size_t writeBody(char* data, std::size_t size, std::size_t count, void* use
   return buffer->append(data, len) ? len : 0;  // 0 aborts the transfer
 }
 
+// Failures before the request could have been written: safe to send again anywhere.
+bool neverSent(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+      return true;
+    default:
+      return false;
+  }
+}
+
 struct UploadState {
   const SecretBytes* body;
   std::size_t offset = 0;
@@ -94,6 +109,9 @@ class CurlTransport final : public HttpTransport {
     };
     bool headers_ok = addHeader("X-Vault-Request: true") &&
                       addHeader("Content-Type: application/json") && addHeader("Expect:");
+    if (!request.wrap_ttl.empty()) {
+      headers_ok = headers_ok && addHeader(("X-Vault-Wrap-TTL: " + request.wrap_ttl).c_str());
+    }
     if (!options_.vault_namespace.empty()) {
       headers_ok = headers_ok && addHeader(("X-Vault-Namespace: " + options_.vault_namespace).c_str());
     }
@@ -162,8 +180,11 @@ class CurlTransport final : public HttpTransport {
                               std::to_string(options_.max_response_bytes) + " bytes");
     }
     if (rc != CURLE_OK) {
-      return Error::temporary("vault request " + request.path + " failed: " +
-                              (error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc)));
+      std::string message = "vault request " + request.path + " to " + options_.address +
+                            " failed: " +
+                            (error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc));
+      return neverSent(rc) ? Error::notSent(std::move(message))
+                           : Error::temporary(std::move(message));
     }
     HttpResponse response;
     if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status) != CURLE_OK) {

@@ -148,24 +148,18 @@ SecretBytes jsonTextOf(const Value& v) {
   return SecretBytes::copyOf(std::string_view(buffer.GetString(), buffer.GetSize()));
 }
 
-}  // namespace
-
-Result<AuthInfo> parseAuth(SecretBytes& body) {
-  Document doc;
-  auto parsed = parseInPlace(body, doc);
-  if (!parsed) return parsed.error();
-  const Value* auth = member(doc, "auth");
-  if (auth == nullptr || !auth->IsObject()) return malformed("no auth object");
-  const Value* token = member(*auth, "client_token");
+Result<AuthInfo> authFrom(const Value& auth) {
+  if (!auth.IsObject()) return malformed("auth is not an object");
+  const Value* token = member(auth, "client_token");
   if (token == nullptr || !token->IsString() || token->GetStringLength() == 0) {
     return malformed("auth.client_token missing or not a string");
   }
   AuthInfo info;
   info.client_token = secretOf(*token);
-  auto accessor = optionalString(*auth, "accessor");
-  auto duration = optionalSeconds(*auth, "lease_duration");
-  auto renewable = optionalBool(*auth, "renewable");
-  auto policies = stringArray(*auth, "policies");
+  auto accessor = optionalString(auth, "accessor");
+  auto duration = optionalSeconds(auth, "lease_duration");
+  auto renewable = optionalBool(auth, "renewable");
+  auto policies = stringArray(auth, "policies");
   if (!accessor) return accessor.error();
   if (!duration) return duration.error();
   if (!renewable) return renewable.error();
@@ -175,6 +169,58 @@ Result<AuthInfo> parseAuth(SecretBytes& body) {
   info.renewable = *renewable;
   info.policies = std::move(*policies);
   return info;
+}
+
+Result<WrapInfo> wrapInfoFrom(const Value& wrap) {
+  if (!wrap.IsObject()) return malformed("wrap_info is not an object");
+  const Value* token = member(wrap, "token");
+  if (token == nullptr || !token->IsString() || token->GetStringLength() == 0) {
+    return malformed("wrap_info.token missing or not a string");
+  }
+  WrapInfo info;
+  info.token = secretOf(*token);
+  auto accessor = optionalString(wrap, "accessor");
+  auto ttl = optionalSeconds(wrap, "ttl");
+  auto created = optionalString(wrap, "creation_time");
+  auto path = optionalString(wrap, "creation_path");
+  if (!accessor) return accessor.error();
+  if (!ttl) return ttl.error();
+  if (!created) return created.error();
+  if (!path) return path.error();
+  info.accessor = std::move(*accessor);
+  info.ttl = *ttl;
+  info.creation_time = std::move(*created);
+  info.creation_path = std::move(*path);
+  return info;
+}
+
+// Fills `out` from a JSON object of fields (a secret's `data`).
+Status dataFrom(const Value& data, SecretData& out) {
+  if (!data.IsObject()) return malformed("data is not an object");
+  if (data.MemberCount() > kMaxDataFields) return malformed("data has too many fields");
+  for (auto it = data.MemberBegin(); it != data.MemberEnd(); ++it) {
+    std::string name(it->name.GetString(), it->name.GetStringLength());
+    out.set(std::move(name), it->value.IsString() ? secretOf(it->value) : jsonTextOf(it->value));
+  }
+  return {};
+}
+
+// The `data` object of an answer that must have one.
+Result<const Value*> requiredData(const Document& doc) {
+  const Value* data = member(doc, "data");
+  if (data == nullptr || !data->IsObject()) return malformed("no data object");
+  return data;
+}
+
+}  // namespace
+
+Result<AuthInfo> parseAuth(SecretBytes& body) {
+  Document doc;
+  auto parsed = parseInPlace(body, doc);
+  if (!parsed) return parsed.error();
+  const Value* auth = member(doc, "auth");
+  if (auth == nullptr) return malformed("no auth object");
+  return authFrom(*auth);
 }
 
 Result<LeasedSecret> parseSecret(SecretBytes& body) {
@@ -199,15 +245,163 @@ Result<LeasedSecret> parseSecret(SecretBytes& body) {
   secret.warnings = std::move(*warnings);
 
   if (const Value* data = member(doc, "data")) {
-    if (!data->IsObject()) return malformed("data is not an object");
-    if (data->MemberCount() > kMaxDataFields) return malformed("data has too many fields");
-    for (auto it = data->MemberBegin(); it != data->MemberEnd(); ++it) {
-      std::string name(it->name.GetString(), it->name.GetStringLength());
-      secret.data.set(std::move(name), it->value.IsString() ? secretOf(it->value)
-                                                             : jsonTextOf(it->value));
-    }
+    if (auto s = dataFrom(*data, secret.data); !s) return s.error();
+  }
+  if (const Value* wrap = member(doc, "wrap_info")) {
+    auto info = wrapInfoFrom(*wrap);
+    if (!info) return info.error();
+    secret.wrap_info = std::move(*info);
+  }
+  if (const Value* auth = member(doc, "auth")) {
+    auto info = authFrom(*auth);
+    if (!info) return info.error();
+    secret.auth = std::move(*info);
   }
   return secret;
+}
+
+Result<TokenInfo> parseTokenLookup(SecretBytes& body) {
+  Document doc;
+  auto parsed = parseInPlace(body, doc);
+  if (!parsed) return parsed.error();
+  auto data = requiredData(doc);
+  if (!data) return data.error();
+  const Value& d = **data;
+  TokenInfo info;
+  auto accessor = optionalString(d, "accessor");
+  auto ttl = optionalSeconds(d, "ttl");
+  auto creation_ttl = optionalSeconds(d, "creation_ttl");
+  auto max_ttl = optionalSeconds(d, "explicit_max_ttl");
+  auto renewable = optionalBool(d, "renewable");
+  auto expire = optionalString(d, "expire_time");
+  auto policies = stringArray(d, "policies");
+  if (!accessor) return accessor.error();
+  if (!ttl) return ttl.error();
+  if (!creation_ttl) return creation_ttl.error();
+  if (!max_ttl) return max_ttl.error();
+  if (!renewable) return renewable.error();
+  if (!expire) return expire.error();
+  if (!policies) return policies.error();
+  info.accessor = std::move(*accessor);
+  info.ttl = *ttl;
+  info.creation_ttl = *creation_ttl;
+  info.explicit_max_ttl = *max_ttl;
+  info.renewable = *renewable;
+  info.expire_time = std::move(*expire);
+  info.policies = std::move(*policies);
+  return info;
+}
+
+Result<LeaseInfo> parseLeaseRenewal(SecretBytes& body) {
+  Document doc;
+  auto parsed = parseInPlace(body, doc);
+  if (!parsed) return parsed.error();
+  auto id = optionalString(doc, "lease_id");
+  auto ttl = optionalSeconds(doc, "lease_duration");
+  auto renewable = optionalBool(doc, "renewable");
+  if (!id) return id.error();
+  if (!ttl) return ttl.error();
+  if (!renewable) return renewable.error();
+  if (id->empty()) return malformed("lease_id missing");
+  return LeaseInfo{std::move(*id), *ttl, *renewable, {}, {}};
+}
+
+Result<LeaseInfo> parseLeaseLookup(SecretBytes& body) {
+  Document doc;
+  auto parsed = parseInPlace(body, doc);
+  if (!parsed) return parsed.error();
+  auto data = requiredData(doc);
+  if (!data) return data.error();
+  const Value& d = **data;
+  auto id = optionalString(d, "id");
+  auto ttl = optionalSeconds(d, "ttl");
+  auto renewable = optionalBool(d, "renewable");
+  auto issued = optionalString(d, "issue_time");
+  auto expires = optionalString(d, "expire_time");
+  if (!id) return id.error();
+  if (!ttl) return ttl.error();
+  if (!renewable) return renewable.error();
+  if (!issued) return issued.error();
+  if (!expires) return expires.error();
+  return LeaseInfo{std::move(*id), *ttl, *renewable, std::move(*issued), std::move(*expires)};
+}
+
+Result<std::vector<std::string>> parseList(SecretBytes& body) {
+  Document doc;
+  auto parsed = parseInPlace(body, doc);
+  if (!parsed) return parsed.error();
+  auto data = requiredData(doc);
+  if (!data) return data.error();
+  return stringArray(**data, "keys");
+}
+
+Result<KvSecret> parseKv2(SecretBytes& body) {
+  Document doc;
+  auto parsed = parseInPlace(body, doc);
+  if (!parsed) return parsed.error();
+  auto outer = requiredData(doc);
+  if (!outer) return outer.error();
+  KvSecret secret;
+  if (const Value* data = member(**outer, "data")) {
+    if (auto s = dataFrom(*data, secret.data); !s) return s.error();
+  }
+  if (const Value* meta = member(**outer, "metadata")) {
+    if (!meta->IsObject()) return malformed("metadata is not an object");
+    const Value* version = member(*meta, "version");
+    if (version == nullptr || !version->IsInt64()) return malformed("metadata.version missing");
+    secret.version = version->GetInt64();
+    auto created = optionalString(*meta, "created_time");
+    auto deleted = optionalString(*meta, "deletion_time");
+    auto destroyed = optionalBool(*meta, "destroyed");
+    if (!created) return created.error();
+    if (!deleted) return deleted.error();
+    if (!destroyed) return destroyed.error();
+    secret.created_time = std::move(*created);
+    secret.deleted = !deleted->empty() || *destroyed;
+  }
+  return secret;
+}
+
+Result<HealthStatus> parseHealth(long http_status, SecretBytes& body) {
+  Document doc;
+  auto parsed = parseInPlace(body, doc);
+  if (!parsed) return parsed.error();
+  HealthStatus h;
+  h.http_status = http_status;
+  auto initialized = optionalBool(doc, "initialized");
+  auto sealed = optionalBool(doc, "sealed");
+  auto standby = optionalBool(doc, "standby");
+  auto perf = optionalBool(doc, "performance_standby");
+  auto version = optionalString(doc, "version");
+  auto cluster = optionalString(doc, "cluster_name");
+  if (!initialized) return initialized.error();
+  if (!sealed) return sealed.error();
+  if (!standby) return standby.error();
+  if (!perf) return perf.error();
+  if (!version) return version.error();
+  if (!cluster) return cluster.error();
+  h.initialized = *initialized;
+  h.sealed = *sealed;
+  h.standby = *standby;
+  h.performance_standby = *perf;
+  h.version = std::move(*version);
+  h.cluster_name = std::move(*cluster);
+  return h;
+}
+
+Result<LeaderStatus> parseLeader(SecretBytes& body) {
+  Document doc;
+  auto parsed = parseInPlace(body, doc);
+  if (!parsed) return parsed.error();
+  auto ha = optionalBool(doc, "ha_enabled");
+  auto self = optionalBool(doc, "is_self");
+  auto address = optionalString(doc, "leader_address");
+  auto cluster = optionalString(doc, "leader_cluster_address");
+  if (!ha) return ha.error();
+  if (!self) return self.error();
+  if (!address) return address.error();
+  if (!cluster) return cluster.error();
+  return LeaderStatus{*ha, *self, std::move(*address), std::move(*cluster)};
 }
 
 Error parseError(long http_status, SecretBytes& body) {

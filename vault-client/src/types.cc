@@ -4,6 +4,8 @@
 // ERRORS: none.
 #include "vault/types.h"
 
+#include <charconv>
+
 namespace vault {
 
 const SecretBytes* SecretData::find(std::string_view name) const {
@@ -21,6 +23,23 @@ void SecretData::set(std::string name, SecretBytes value) {
     }
   }
   fields_.emplace_back(std::move(name), std::move(value));
+}
+
+std::optional<std::string> SecretData::plainText(std::string_view name) const {
+  const SecretBytes* value = find(name);
+  if (value == nullptr) return std::nullopt;
+  return value->reveal([](std::string_view v) { return std::string(v); });
+}
+
+std::optional<std::int64_t> SecretData::integer(std::string_view name) const {
+  const SecretBytes* value = find(name);
+  if (value == nullptr) return std::nullopt;
+  return value->reveal([](std::string_view v) -> std::optional<std::int64_t> {
+    std::int64_t n = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || end != v.data() + v.size()) return std::nullopt;
+    return n;
+  });
 }
 
 std::vector<std::string> SecretData::names() const {

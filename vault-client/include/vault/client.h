@@ -1,46 +1,135 @@
-// client.h: the Vault/OpenBao client the sidecar uses. It knows Vault, not mail.
+// client.h: the Vault/OpenBao client. It knows Vault, not mail.
 //
 // SECURITY: holds the Vault token (SecretBytes) for the lifetime of a login. Inputs
 // from Vault are untrusted and go through response_parser.h only. Never logs a
-// request or response body.
+// request or response body. A response-wrapped secret_id is unwrapped only after
+// sys/wrapping/lookup shows it was created by this role's secret-id endpoint: a
+// wrapping token minted elsewhere (a forgery that would hand us an attacker's
+// credentials) is refused.
 // ERRORS: Result values; Vault's `errors` array is included in the message (Vault
 // does not put secrets there). Permanent for 4xx (bad credentials, denied), Temporary
-// for 5xx, 429, sealed, and transport failures.
+// for 5xx, 429, sealed, and transport failures. Requests that are safe to repeat are
+// retried with jittered backoff and moved to the next server address on connection
+// failures, sealed or standby answers; the others only when they never left.
 #pragma once
 
+#include <chrono>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "vault/clock.h"
 #include "vault/http_transport.h"
+#include "vault/request_body.h"
 #include "vault/result.h"
 #include "vault/types.h"
 
 namespace vault {
 
+struct ClientOptions {
+  // Attempts per request over all addresses (1 = no retry).
+  unsigned max_attempts = 4;
+  BackoffPolicy retry_backoff{std::chrono::milliseconds(250), std::chrono::seconds(5), 2.0, 0.3};
+  Clock* clock = &systemClock();
+  UniformSource uniform = systemUniform();
+};
+
+// Whether a request may be sent twice. Unwrapping or a login with a use-limited
+// secret_id may not: the first one may have been consumed even if its answer was lost.
+enum class Repeatable { Yes, OnlyIfUnsent };
+
 class Client {
  public:
-  explicit Client(HttpTransportPtr transport);
+  // One transport per server address, in the order to try them.
+  explicit Client(std::vector<HttpTransportPtr> transports, ClientOptions options = {});
+  explicit Client(HttpTransportPtr transport, ClientOptions options = {});
 
+  // ---- auth ----
   // POST auth/<mount>/login with role_id and secret_id. On success the client keeps
   // the token for later requests and returns the auth block (token included).
   Result<AuthInfo> loginAppRole(const SecretBytes& role_id, const SecretBytes& secret_id,
                                 std::string_view mount = "approle");
+  // Checks that `wrapping_token` wraps auth/<mount>/role/<role>/secret-id, then
+  // unwraps it (once: the token is single-use) and returns the secret_id.
+  Result<SecretBytes> unwrapSecretId(const SecretBytes& wrapping_token, std::string_view role,
+                                     std::string_view mount = "approle");
 
-  // GET v1/<path>: a leased or static secret.
-  Result<LeasedSecret> read(std::string_view path);
-
-  // PUT v1/sys/leases/revoke/<lease_id>.
-  Status revokeLease(std::string_view lease_id);
-
-  // POST v1/auth/token/revoke-self; forgets the token on success.
+  // ---- the client's own token ----
+  Result<TokenInfo> lookupSelf();
+  // Asks for `increment` more (0: the token's own TTL); returns what was granted.
+  Result<AuthInfo> renewSelf(std::chrono::seconds increment);
+  // POST auth/token/revoke-self; forgets the token on success.
   Status revokeSelf();
+  // revoke-self for another token (a replaced one); the client's own is kept.
+  Status revokeToken(const SecretBytes& token);
 
   bool hasToken() const noexcept { return !token_.empty(); }
   void setToken(SecretBytes token) { token_ = std::move(token); }
+  // Hands the token over (for keeping it while a new login takes its place).
+  SecretBytes takeToken() { return std::move(token_); }
+
+  // ---- logical ----
+  // GET v1/<path>. With wrap_ttl ("60s") the answer is response-wrapped (wrap_info).
+  Result<LeasedSecret> read(std::string_view path, std::string_view wrap_ttl = {});
+  // PUT v1/<path> with a JSON body. Not repeated once sent (writes may not be idempotent).
+  Result<LeasedSecret> write(std::string_view path, SecretBytes body,
+                             std::string_view wrap_ttl = {});
+  // LIST v1/<path>: the keys (an empty list for a 404).
+  Result<std::vector<std::string>> list(std::string_view path);
+  // DELETE v1/<path>.
+  Status remove(std::string_view path);
+
+  // ---- leases ----
+  // PUT sys/leases/renew/<id> {"increment": n}: the path form, which policies can scope.
+  Result<LeaseInfo> renewLease(std::string_view lease_id, std::chrono::seconds increment);
+  // PUT sys/leases/lookup {"lease_id": id}.
+  Result<LeaseInfo> lookupLease(std::string_view lease_id);
+  // PUT sys/leases/revoke/<id>.
+  Status revokeLease(std::string_view lease_id);
+
+  // ---- KV v2, Transit ----
+  // GET <mount>/data/<path>[?version=n] (0: the latest).
+  Result<KvSecret> readKv2(std::string_view mount, std::string_view path, std::int64_t version = 0);
+  // Returns "vault:v<n>:..." ciphertext (not secret).
+  Result<std::string> transitEncrypt(std::string_view mount, std::string_view key,
+                                     const SecretBytes& plaintext);
+  Result<SecretBytes> transitDecrypt(std::string_view mount, std::string_view key,
+                                     std::string_view ciphertext);
+  // Signs `input` (raw bytes); returns "vault:v<n>:<signature>".
+  Result<std::string> transitSign(std::string_view mount, std::string_view key,
+                                  std::string_view input, std::string_view hash_algorithm = "sha2-256");
+  // A new data key: plaintext (raw bytes, locked) and the key wrapped by `key`.
+  Result<DataKey> transitDataKey(std::string_view mount, std::string_view key, int bits = 256);
+
+  // ---- sys ----
+  // The state of the node that answers (sealed, standby, version); non-2xx health
+  // codes are states here, not errors.
+  Result<HealthStatus> health();
+  Result<LeaderStatus> leader();
+
+  // The address index requests go to now (the last one that answered).
+  std::size_t currentAddress() const noexcept { return current_; }
 
  private:
-  Result<HttpResponse> call(HttpMethod method, std::string path, SecretBytes body);
-  HttpTransportPtr transport_;
+  struct Call {
+    Call(HttpMethod m, std::string p, SecretBytes b, Repeatable r = Repeatable::Yes)
+        : method(m), path(std::move(p)), body(std::move(b)), repeatable(r) {}
+    HttpMethod method;
+    std::string path;
+    SecretBytes body;
+    Repeatable repeatable = Repeatable::Yes;
+    const SecretBytes* token = nullptr;  // default: the client's own
+    std::string wrap_ttl;
+    bool any_status = false;  // hand back non-2xx answers instead of an Error
+  };
+  Result<HttpResponse> call(Call call);
+  Result<HttpResponse> call(HttpMethod method, std::string path, SecretBytes body = {},
+                            Repeatable repeatable = Repeatable::Yes);
+
+  std::vector<HttpTransportPtr> transports_;
+  ClientOptions options_;
+  std::size_t current_ = 0;
   SecretBytes token_;
 };
 

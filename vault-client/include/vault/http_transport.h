@@ -4,7 +4,8 @@
 // request, client_token and passwords in responses), so both are SecretBytes. The
 // token travels as its own SecretBytes and becomes the X-Vault-Token header inside the
 // transport only. Implementations must verify TLS and must not log bodies or headers.
-// ERRORS: Temporary for connection failures and timeouts; the HTTP status of a
+// ERRORS: Temporary for connection failures and timeouts, marked `unsent` when the
+// request certainly never left (connect or TLS handshake failed); the HTTP status of a
 // response that did arrive is not an error at this layer.
 #pragma once
 
@@ -24,6 +25,7 @@ struct HttpRequest {
   std::string path;        // e.g. "/v1/auth/approle/login"; no query string with secrets
   SecretBytes body;        // JSON, empty for none
   const SecretBytes* token = nullptr;  // sent as X-Vault-Token when set
+  std::string wrap_ttl;    // X-Vault-Wrap-TTL when non-empty ("60s"): answer response-wrapped
 };
 
 struct HttpResponse {
@@ -40,6 +42,7 @@ using HttpTransportPtr = std::unique_ptr<HttpTransport>;
 
 struct TransportOptions {
   // "https://host:port", "http://host:port" (dev only) or "unix:///path/to/socket".
+  // One transport talks to one address; the Client fails over between transports.
   std::string address;
   std::string ca_file;        // PEM bundle to trust; required for https unless ca_path
   std::string ca_path;        // directory of hashed CA certificates

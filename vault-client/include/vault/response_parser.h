@@ -28,8 +28,25 @@ inline constexpr std::size_t kMaxErrorText = 512;
 // A login or token answer: the `auth` block. The body is modified (parsed in place).
 Result<AuthInfo> parseAuth(SecretBytes& body);
 
-// A logical read/write answer: lease fields, `data` and `warnings`.
+// A logical read/write answer: lease fields, `data`, `warnings`, `wrap_info`, `auth`.
 Result<LeasedSecret> parseSecret(SecretBytes& body);
+
+// auth/token/lookup-self: the `data` block, without the token's own id.
+Result<TokenInfo> parseTokenLookup(SecretBytes& body);
+
+// sys/leases/renew (top-level lease fields) and sys/leases/lookup (`data`).
+Result<LeaseInfo> parseLeaseRenewal(SecretBytes& body);
+Result<LeaseInfo> parseLeaseLookup(SecretBytes& body);
+
+// A LIST answer: `data.keys`.
+Result<std::vector<std::string>> parseList(SecretBytes& body);
+
+// A KV v2 read: `data.data` and `data.metadata`.
+Result<KvSecret> parseKv2(SecretBytes& body);
+
+// sys/health (any status code carries a body) and sys/leader.
+Result<HealthStatus> parseHealth(long http_status, SecretBytes& body);
+Result<LeaderStatus> parseLeader(SecretBytes& body);
 
 // The Error for a non-2xx answer: kind from the status, text from `errors`.
 Error parseError(long http_status, SecretBytes& body);

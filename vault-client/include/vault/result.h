@@ -25,13 +25,18 @@ const char* toString(ErrorKind kind) noexcept;
 struct Error {
   ErrorKind kind;
   std::string message;  // safe to log: never holds a secret
+  // True when the request certainly never reached the peer (connection refused, name
+  // not resolved, TLS handshake failed): then even a non-idempotent request may be
+  // sent again, to this peer or another.
+  bool unsent = false;
 
   static Error temporary(std::string msg) { return {ErrorKind::Temporary, std::move(msg)}; }
+  static Error notSent(std::string msg) { return {ErrorKind::Temporary, std::move(msg), true}; }
   static Error permanent(std::string msg) { return {ErrorKind::Permanent, std::move(msg)}; }
   static Error internal(std::string msg) { return {ErrorKind::Internal, std::move(msg)}; }
 
   // Prefixes context ("login: ") while keeping the kind.
-  Error context(const std::string& what) const& { return {kind, what + ": " + message}; }
+  Error context(const std::string& what) const& { return {kind, what + ": " + message, unsent}; }
 };
 
 // Result<T>: either a T or an Error. Small on purpose: no exceptions cross module

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,9 +35,22 @@ class SecretData {
   void set(std::string name, SecretBytes value);
   std::size_t size() const noexcept { return fields_.size(); }
   std::vector<std::string> names() const;
+  // For fields that are not secret (ttl, creation_path, ciphertext): a plain copy.
+  std::optional<std::string> plainText(std::string_view name) const;
+  std::optional<std::int64_t> integer(std::string_view name) const;
 
  private:
   std::vector<std::pair<std::string, SecretBytes>> fields_;
+};
+
+// `wrap_info` of a response-wrapped answer: the wrapping token is a secret (it can be
+// unwrapped once); the rest is metadata.
+struct WrapInfo {
+  SecretBytes token;
+  std::string accessor;
+  std::chrono::seconds ttl{0};
+  std::string creation_time;
+  std::string creation_path;
 };
 
 // A logical read/write answer: data plus lease information.
@@ -46,6 +61,61 @@ struct LeasedSecret {
   bool renewable = false;
   SecretData data;
   std::vector<std::string> warnings;
+  std::optional<WrapInfo> wrap_info;  // set when the answer was response-wrapped
+  std::optional<AuthInfo> auth;       // set when the answer carried an auth block
+};
+
+// auth/token/lookup-self. The token's own id (a secret) is not kept.
+struct TokenInfo {
+  std::string accessor;
+  std::chrono::seconds ttl{0};            // remaining
+  std::chrono::seconds creation_ttl{0};
+  std::chrono::seconds explicit_max_ttl{0};  // 0 = none beyond the mount's
+  bool renewable = false;
+  std::string expire_time;                // RFC 3339, empty for non-expiring tokens
+  std::vector<std::string> policies;
+};
+
+// sys/leases/renew and sys/leases/lookup.
+struct LeaseInfo {
+  std::string lease_id;
+  std::chrono::seconds ttl{0};  // granted (renew) or remaining (lookup)
+  bool renewable = false;
+  std::string issue_time;       // lookup only
+  std::string expire_time;      // lookup only
+};
+
+// A KV version 2 read: the secret's fields and its version metadata.
+struct KvSecret {
+  SecretData data;
+  std::int64_t version = 0;
+  std::string created_time;
+  bool deleted = false;  // deletion_time set or destroyed
+};
+
+// transit/datakey/plaintext: the key in the clear (raw bytes, locked) and wrapped.
+struct DataKey {
+  SecretBytes plaintext;
+  std::string ciphertext;
+};
+
+// sys/health: answered with a body whatever the node's state (the status code says it too).
+struct HealthStatus {
+  long http_status = 0;
+  bool initialized = false;
+  bool sealed = true;
+  bool standby = false;
+  bool performance_standby = false;
+  std::string version;
+  std::string cluster_name;
+};
+
+// sys/leader.
+struct LeaderStatus {
+  bool ha_enabled = false;
+  bool is_self = false;
+  std::string leader_address;
+  std::string leader_cluster_address;
 };
 
 }  // namespace vault
