@@ -85,7 +85,13 @@ const std::vector<Parameter>& parameterTable() {
       {"vault", "approle_mount", stringField(&Config::vault, &VaultSettings::approle_mount)},
       {"vault", "role_id_file", stringField(&Config::vault, &VaultSettings::role_id_file)},
       {"vault", "secret_id_file", stringField(&Config::vault, &VaultSettings::secret_id_file)},
+      {"vault", "secret_id_wrapped", boolField(&Config::vault, &VaultSettings::secret_id_wrapped)},
+      {"vault", "approle_role", stringField(&Config::vault, &VaultSettings::approle_role)},
+      {"vault", "remove_secret_id_file",
+       boolField(&Config::vault, &VaultSettings::remove_secret_id_file)},
       {"vault", "credential_path", stringField(&Config::vault, &VaultSettings::credential_path)},
+      {"vault", "rotation_grace_seconds",
+       secondsField(&Config::vault, &VaultSettings::rotation_grace)},
       {"vault", "request_timeout_seconds",
        secondsField(&Config::vault, &VaultSettings::request_timeout)},
       {"smtp", "host", stringField(&Config::smtp, &SmtpSettings::host)},
@@ -154,9 +160,16 @@ Status validate(const Config& c) {
     return Error::permanent(std::string(name) + " is required");
   };
   if (c.vault.address.empty()) return missing("vault.address");
-  if (c.vault.address.rfind("https://", 0) != 0 && c.vault.address.rfind("http://", 0) != 0 &&
-      c.vault.address.rfind("unix://", 0) != 0) {
-    return Error::permanent("vault.address must start with https://, http:// or unix://");
+  for (const auto& address : c.vault.addresses()) {
+    if (address.rfind("https://", 0) != 0 && address.rfind("http://", 0) != 0 &&
+        address.rfind("unix://", 0) != 0) {
+      return Error::permanent("vault.address: \"" + address +
+                              "\" must start with https://, http:// or unix://");
+    }
+  }
+  if (c.vault.secret_id_wrapped && c.vault.approle_role.empty()) {
+    return Error::permanent("vault.approle_role is required with vault.secret_id_wrapped: the "
+                            "wrapping token is checked against the role's secret-id path");
   }
   if (c.vault.role_id_file.empty()) return missing("vault.role_id_file");
   if (c.vault.secret_id_file.empty()) return missing("vault.secret_id_file");
@@ -188,6 +201,21 @@ Status validate(const Config& c) {
 }
 
 }  // namespace
+
+std::vector<std::string> VaultSettings::addresses() const {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= address.size()) {
+    std::size_t comma = address.find(',', start);
+    if (comma == std::string::npos) comma = address.size();
+    std::string item = address.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(std::move(item));
+    start = comma + 1;
+  }
+  return out;
+}
 
 const char* toString(SmtpTls tls) noexcept {
   switch (tls) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "sidecar/log.h"
@@ -56,96 +57,300 @@ Result<SecretBytes> readSecretFile(const std::string& path, const char* what) {
   return bytes;
 }
 
-CredentialKeeper::CredentialKeeper(VaultSettings settings, vault::Client& client)
-    : settings_(std::move(settings)), client_(client) {}
+namespace {
+using vault::SteadyTime;
+using Action = vault::Lifetime::Action;
 
-Status CredentialKeeper::start() {
-  auto role_id = readSecretFile(settings_.role_id_file, "role_id");
-  if (!role_id) return std::move(role_id).error();
-  auto secret_id = readSecretFile(settings_.secret_id_file, "secret_id");
-  if (!secret_id) return std::move(secret_id).error();
+std::int64_t secondsOf(std::chrono::seconds s) { return static_cast<std::int64_t>(s.count()); }
+}  // namespace
 
-  auto auth = client_.loginAppRole(*role_id, *secret_id, settings_.approle_mount);
-  if (!auth) return auth.error().context("vault login (AppRole, mount " +
-                                         settings_.approle_mount + ")");
-  log::info("vault_login", {{"accessor", auth->accessor},
-                            {"token_ttl_seconds", static_cast<std::int64_t>(
-                                                      auth->lease_duration.count())},
-                            {"renewable", auth->renewable}});
-  return lease();
+CredentialKeeper::CredentialKeeper(VaultSettings settings, vault::Client& client,
+                                   vault::Clock& clock, vault::UniformSource uniform)
+    : settings_(std::move(settings)),
+      client_(client),
+      clock_(clock),
+      uniform_(uniform),
+      lease_retry_(vault::BackoffPolicy{std::chrono::seconds(1), std::chrono::seconds(30), 2.0, 0.2},
+                   std::move(uniform)) {}
+
+vault::LifetimePolicy CredentialKeeper::policy() const { return vault::LifetimePolicy{}; }
+
+Status CredentialKeeper::obtainSecretId() {
+  if (!secret_id_.empty()) return {};
+  if (role_id_.empty()) {
+    auto role_id = readSecretFile(settings_.role_id_file, "role_id");
+    if (!role_id) return std::move(role_id).error();
+    role_id_ = std::move(*role_id);
+  }
+  auto from_file = readSecretFile(settings_.secret_id_file, "secret_id");
+  if (!from_file) return std::move(from_file).error();
+  if (settings_.remove_secret_id_file) {
+    // Read once: no later reader (a restarted process, another user) finds it.
+    if (::unlink(settings_.secret_id_file.c_str()) != 0 && errno != ENOENT) {
+      log::warn("secret_id_file_not_removed",
+                {{"file", settings_.secret_id_file}, {"error", std::strerror(errno)}});
+    }
+  }
+  if (!settings_.secret_id_wrapped) {
+    secret_id_ = std::move(*from_file);
+    return {};
+  }
+  auto unwrapped = client_.unwrapSecretId(*from_file, settings_.approle_role, settings_.approle_mount);
+  if (!unwrapped) return unwrapped.error().context("secret_id file " + settings_.secret_id_file);
+  log::info("secret_id_unwrapped", {{"role", settings_.approle_role}});
+  secret_id_ = std::move(*unwrapped);
+  return {};
 }
 
-Status CredentialKeeper::lease() {
+Status CredentialKeeper::login(SteadyTime now) {
+  auto auth = client_.loginAppRole(role_id_, secret_id_, settings_.approle_mount);
+  if (!auth) {
+    return auth.error().context("vault login (AppRole, mount " + settings_.approle_mount + ")");
+  }
+  token_life_.emplace(now, auth->lease_duration, auth->renewable, policy(), uniform_);
+  log::info("vault_login", {{"accessor", auth->accessor},
+                            {"token_ttl_seconds", secondsOf(auth->lease_duration)},
+                            {"renewable", auth->renewable}});
+  return {};
+}
+
+Status CredentialKeeper::start() {
+  if (auto s = obtainSecretId(); !s) return s;
+  const SteadyTime now = clock_.now();
+  if (!client_.hasToken()) {
+    if (auto s = login(now); !s) return s;
+  }
+  if (!current_) {
+    auto leased = leaseNew(now);
+    if (!leased) return leased.error();
+    current_.emplace(std::move(*leased));
+    ++generation_;
+  }
+  return {};
+}
+
+Result<CredentialKeeper::Leased> CredentialKeeper::leaseNew(SteadyTime now) {
   auto secret = client_.read(settings_.credential_path);
   if (!secret) return secret.error().context("lease " + settings_.credential_path);
   const auto* username = secret->data.find("username");
   const auto* password = secret->data.find("password");
   if (username == nullptr || password == nullptr || username->empty() || password->empty()) {
+    if (!secret->lease_id.empty()) (void)client_.revokeLease(secret->lease_id);
     return Error::permanent("lease " + settings_.credential_path +
                             ": the secret has no username and password fields");
   }
   if (username->hasNul() || password->hasNul()) {
+    if (!secret->lease_id.empty()) (void)client_.revokeLease(secret->lease_id);
     return Error::permanent("lease " + settings_.credential_path +
                             ": username or password contains a NUL byte");
   }
-  relay::SmtpCredential credential{username->clone(), password->clone(), secret->lease_id};
   log::info("credential_leased",
             {{"path", settings_.credential_path},
              {"lease_id", secret->lease_id},
-             {"lease_seconds", static_cast<std::int64_t>(secret->lease_duration.count())},
+             {"lease_seconds", secondsOf(secret->lease_duration)},
              {"renewable", secret->renewable}});
-  std::lock_guard lock(mutex_);
-  credential_ = std::move(credential);
-  return {};
+  return Leased{relay::SmtpCredential{username->clone(), password->clone(), secret->lease_id},
+                vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_)};
 }
 
-Status CredentialKeeper::replace() {
-  const std::string old_lease = leaseId();
-  if (auto s = lease(); !s) return s;
-  if (!old_lease.empty()) {
-    if (auto s = client_.revokeLease(old_lease); !s) {
-      log::warn("lease_revoke_failed", {{"lease_id", old_lease}, {"error", s.error().message}});
-    } else {
-      log::info("lease_revoked", {{"lease_id", old_lease}});
+std::uint64_t CredentialKeeper::secondsToExpiry() const {
+  if (!current_) return 0;
+  const auto left = current_->life.expiresAt() - clock_.now();
+  if (left.count() <= 0) return 0;
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(left).count());
+}
+
+SteadyTime CredentialKeeper::tick(Changes& changes) {
+  const SteadyTime now = clock_.now();
+  if (token_life_) {
+    switch (token_life_->due(now)) {
+      case Action::Wait: break;
+      case Action::Renew: renewToken(now); break;
+      case Action::Replace:
+      case Action::Expired: reauthenticate(now, changes); break;
     }
   }
-  return {};
+  if (current_) {
+    switch (current_->life.due(now)) {
+      case Action::Wait: break;
+      case Action::Renew: renewLease(now); break;
+      case Action::Replace:
+        if (!rotate(now, now + settings_.rotation_grace, "max_ttl", changes)) {
+          current_->life.replaceFailed(now);
+        }
+        break;
+      case Action::Expired:
+        log::error("credential_expired", {{"lease_id", current_->credential.lease_id}});
+        current_.reset();
+        changes.credential_changed = true;
+        lease_retry_at_ = now;
+        break;
+    }
+  }
+  if (!current_ && client_.hasToken() && now >= lease_retry_at_) {
+    auto leased = leaseNew(now);
+    if (leased) {
+      current_.emplace(std::move(*leased));
+      ++generation_;
+      lease_retry_.reset();
+      changes.credential_changed = true;
+    } else {
+      lease_retry_at_ = now + lease_retry_.next();
+      log::warn("credential_lease_failed", {{"error", leased.error().message}});
+    }
+  }
+  revokeDue(now, changes);
+
+  SteadyTime next = now + std::chrono::seconds(60);  // a floor for the caller's wait
+  if (token_life_) next = std::min({next, token_life_->nextAt(), token_life_->expiresAt()});
+  if (current_) next = std::min({next, current_->life.nextAt(), current_->life.expiresAt()});
+  if (!current_) next = std::min(next, lease_retry_at_);
+  for (const auto& r : retiring_) next = std::min(next, r.revoke_at);
+  for (const auto& t : old_tokens_) next = std::min(next, t.revoke_at);
+  return std::max(next, now);
 }
 
-bool CredentialKeeper::ready() const {
-  std::lock_guard lock(mutex_);
-  return credential_.has_value();
+void CredentialKeeper::renewToken(SteadyTime now) {
+  auto renewed = client_.renewSelf(token_life_->increment());
+  if (!renewed) {
+    log::warn("token_renew_failed", {{"error", renewed.error().message},
+                                     {"kind", vault::toString(renewed.error().kind)}});
+    token_life_->renewFailed(now, renewed.error());
+    return;
+  }
+  token_life_->renewed(now, renewed->lease_duration, renewed->renewable);
+  log::info("token_renewed", {{"ttl_seconds", secondsOf(renewed->lease_duration)},
+                              {"replace", token_life_->replacing()}});
 }
 
-std::string CredentialKeeper::leaseId() const {
-  std::lock_guard lock(mutex_);
-  return credential_ ? credential_->lease_id : std::string();
+void CredentialKeeper::reauthenticate(SteadyTime now, Changes& changes) {
+  // The token reaches its max TTL (or is gone). Its child leases die with it, so a
+  // new login is followed by new leases, and the old token is revoked after them.
+  vault::SecretBytes old_token = client_.takeToken();
+  if (auto s = login(now); !s) {
+    log::error("vault_relogin_failed", {{"error", s.error().message},
+                                        {"kind", vault::toString(s.error().kind)}});
+    client_.setToken(std::move(old_token));  // still good until it expires, maybe
+    token_life_->replaceFailed(now);
+    return;
+  }
+  if (current_ && !rotate(now, now + settings_.rotation_grace, "token_max_ttl", changes)) {
+    // Leasing under the new token failed: try again soon; the old lease still works.
+    current_->life.replaceFailed(now);
+  }
+  if (!old_token.empty()) {
+    // After the retired leases (revoking a token revokes its leases too).
+    old_tokens_.push_back({std::move(old_token), now + settings_.rotation_grace});
+  }
+}
+
+void CredentialKeeper::renewLease(SteadyTime now) {
+  const std::string& id = current_->credential.lease_id;
+  auto renewed = client_.renewLease(id, current_->life.increment());
+  if (!renewed) {
+    log::warn("lease_renew_failed", {{"lease_id", id}, {"error", renewed.error().message},
+                                     {"kind", vault::toString(renewed.error().kind)}});
+    current_->life.renewFailed(now, renewed.error());
+    return;
+  }
+  current_->life.renewed(now, renewed->ttl, renewed->renewable);
+  log::info("lease_renewed", {{"lease_id", id}, {"ttl_seconds", secondsOf(renewed->ttl)},
+                              {"replace", current_->life.replacing()}});
+}
+
+bool CredentialKeeper::rotate(SteadyTime now, SteadyTime retire_old_at, const char* reason,
+                              Changes& changes) {
+  auto fresh = leaseNew(now);
+  if (!fresh) {
+    log::warn("credential_rotation_failed", {{"reason", reason}, {"error", fresh.error().message}});
+    return false;
+  }
+  Leased old = std::move(*current_);
+  current_.emplace(std::move(*fresh));
+  ++generation_;
+  changes.credential_changed = true;
+  log::info("credential_rotated", {{"reason", reason},
+                                   {"old_lease_id", old.credential.lease_id},
+                                   {"new_lease_id", current_->credential.lease_id}});
+  retiring_.push_back({old.credential.lease_id, retire_old_at,
+                       std::max(old.life.expiresAt(), retire_old_at)});
+  return true;
+}
+
+void CredentialKeeper::credentialRefused(const std::string& lease_id, Changes& changes) {
+  if (!current_ || current_->credential.lease_id != lease_id) return;  // already replaced
+  const SteadyTime now = clock_.now();
+  log::warn("credential_refused_by_smtp_server", {{"lease_id", lease_id}});
+  // The login is gone (revoked or expired outside our control): no grace for it.
+  if (!rotate(now, now, "refused", changes)) {
+    current_.reset();
+    changes.credential_changed = true;
+    lease_retry_at_ = now + lease_retry_.next();
+  }
+  revokeDue(now, changes);
+}
+
+void CredentialKeeper::revokeDue(SteadyTime now, Changes& changes) {
+  for (auto it = retiring_.begin(); it != retiring_.end();) {
+    if (it->revoke_at > now) {
+      ++it;
+      continue;
+    }
+    auto s = client_.revokeLease(it->lease_id);
+    if (s || s.error().kind != vault::ErrorKind::Temporary || now >= it->give_up_at) {
+      if (s) log::info("lease_revoked", {{"lease_id", it->lease_id}});
+      else log::warn("lease_revoke_failed", {{"lease_id", it->lease_id}, {"error", s.error().message}});
+      changes.retired_leases.push_back(it->lease_id);
+      it = retiring_.erase(it);
+    } else {
+      it->revoke_at = now + std::chrono::seconds(5);  // Vault unreachable: again soon
+      ++it;
+    }
+  }
+  // Tokens only once none of their leases waits any more.
+  if (!retiring_.empty()) return;
+  for (auto it = old_tokens_.begin(); it != old_tokens_.end();) {
+    if (it->revoke_at > now) {
+      ++it;
+      continue;
+    }
+    auto s = client_.revokeToken(it->token);
+    if (!s && s.error().kind == vault::ErrorKind::Temporary) {
+      it->revoke_at = now + std::chrono::seconds(5);
+      ++it;
+      continue;
+    }
+    if (s) log::info("replaced_token_revoked");
+    it = old_tokens_.erase(it);  // revoked, or already gone (expired: 403)
+  }
 }
 
 Status CredentialKeeper::revokeAll() {
-  std::optional<relay::SmtpCredential> credential;
-  {
-    std::lock_guard lock(mutex_);
-    credential.swap(credential_);
-  }
   Status result;
-  if (credential && !credential->lease_id.empty()) {
-    if (auto s = client_.revokeLease(credential->lease_id); !s) {
-      log::error("lease_revoke_failed", {{"lease_id", credential->lease_id},
-                                         {"error", s.error().message}});
-      result = s.error();
-    } else {
-      log::info("lease_revoked", {{"lease_id", credential->lease_id}});
-    }
+  auto remember = [&](const Status& s) {
+    if (!s && result) result = s.error();
+  };
+  std::vector<std::string> leases;
+  if (current_) leases.push_back(current_->credential.lease_id);
+  for (const auto& r : retiring_) leases.push_back(r.lease_id);
+  current_.reset();
+  retiring_.clear();
+  for (const auto& id : leases) {
+    if (id.empty()) continue;
+    auto s = client_.revokeLease(id);
+    if (s) log::info("lease_revoked", {{"lease_id", id}});
+    else log::error("lease_revoke_failed", {{"lease_id", id}, {"error", s.error().message}});
+    remember(s);
   }
   if (client_.hasToken()) {
-    if (auto s = client_.revokeSelf(); !s) {
-      log::error("token_revoke_failed", {{"error", s.error().message}});
-      if (result) result = s.error();
-    } else {
-      log::info("token_revoked");
-    }
+    auto s = client_.revokeSelf();
+    if (s) log::info("token_revoked");
+    else log::error("token_revoke_failed", {{"error", s.error().message}});
+    remember(s);
   }
+  for (auto& old : old_tokens_) (void)client_.revokeToken(old.token);  // best effort
+  old_tokens_.clear();
+  token_life_.reset();
   return result;
 }
 

@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vault/result.h"
 
@@ -24,14 +25,27 @@ enum class SmtpTls {
 };
 
 struct VaultSettings {
-  std::string address;          // https://host:port, http://... (dev), unix:///path
+  // https://host:port, http://... (dev), unix:///path; several, comma-separated, for
+  // an HA cluster: tried in order, the one that answers is kept.
+  std::string address;
   std::string ca_file;          // trusted CA bundle for https
   std::string vault_namespace;  // X-Vault-Namespace
   std::string approle_mount = "approle";
   std::string role_id_file;
   std::string secret_id_file;
+  // The secret_id file holds a response-wrapping token for the secret_id (delivered by
+  // the bootstrap): it is unwrapped once, after checking it was minted by
+  // auth/<approle_mount>/role/<approle_role>/secret-id.
+  bool secret_id_wrapped = false;
+  std::string approle_role;      // required when secret_id_wrapped
+  bool remove_secret_id_file = false;  // delete the file once read (it is single-use anyway)
   std::string credential_path;  // e.g. database/creds/example-app: must return username+password
   std::chrono::seconds request_timeout{30};
+  // On rotation, sends in flight finish on the old credential for this long before
+  // its lease is revoked and its SMTP connections are closed.
+  std::chrono::seconds rotation_grace{30};
+
+  std::vector<std::string> addresses() const;  // `address` split at commas
 };
 
 struct SmtpSettings {

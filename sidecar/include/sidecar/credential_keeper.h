@@ -1,20 +1,26 @@
-// credential_keeper.h: logs in to Vault, leases the SMTP credential, revokes on exit.
+// credential_keeper.h: the credential lifecycle: AppRole login, the leased SMTP
+// credential, renewal, rotation with overlap, re-authentication, revocation.
 //
-// SECURITY: the only holder of the Vault token (inside vault::Client) and of the
-// leased SMTP credential. role_id and secret_id are read from files straight into
-// locked memory; they are never taken from argv. A sender gets a copy of one
-// credential for one send (withCredential encodes it for the worker) and drops it after.
+// SECURITY: the only holder of the Vault token (inside vault::Client), of the AppRole
+// secret_id (kept in locked memory for re-authentication) and of the leased SMTP
+// credential. role_id and secret_id are read from files straight into locked memory;
+// they are never taken from argv. A wrapped secret_id is unwrapped only after its
+// creation path was checked (vault::Client::unwrapSecretId). A sender gets the
+// credential for one send (withCredential encodes it for the worker) and drops it.
 // ERRORS: Result values; login errors are Permanent for refused credentials and
-// Temporary for an unreachable Vault.
+// Temporary for an unreachable Vault. Once running, Vault failures never drop a
+// credential that is still valid: it is used until it expires while renewal and
+// rotation are retried with backoff.
 #pragma once
 
-#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "sidecar/config.h"
 #include "sidecar/smtp_sender.h"
 #include "vault/client.h"
+#include "vault/lifetime.h"
 
 namespace sidecar {
 
@@ -24,37 +30,86 @@ vault::Result<vault::SecretBytes> readSecretFile(const std::string& path, const 
 
 class CredentialKeeper {
  public:
-  CredentialKeeper(VaultSettings settings, vault::Client& client);
+  // What changed in a call, for the worker.
+  struct Changes {
+    bool credential_changed = false;          // a new one, or none any more
+    std::vector<std::string> retired_leases;  // revoked: close connections that used them
+  };
 
-  // Reads role_id and secret_id, logs in with AppRole and leases the credential.
+  CredentialKeeper(VaultSettings settings, vault::Client& client,
+                   vault::Clock& clock = vault::systemClock(),
+                   vault::UniformSource uniform = vault::systemUniform());
+
+  // Reads role_id and secret_id (unwrapping it if configured), logs in, leases the
+  // credential. Safe to call again after a Temporary failure: what is done stays done
+  // (a wrapped secret_id can be unwrapped only once).
   vault::Status start();
 
-  // Calls fn(const relay::SmtpCredential&) with the current credential under the lock,
-  // so it can be encoded without another copy. False if there is none.
+  // Does whatever is due now: renewals, rotation before a max TTL, re-login when the
+  // token ends, revocation of retired leases and tokens. Returns when to call again.
+  vault::SteadyTime tick(Changes& changes);
+
+  // The SMTP server refused `lease_id` (its login is gone): replace it now.
+  void credentialRefused(const std::string& lease_id, Changes& changes);
+
+  // Calls fn(const relay::SmtpCredential&) with the current credential, so it can be
+  // encoded without another copy. False if there is none (or it has expired).
   template <typename Fn>
   bool withCredential(Fn&& fn) const {
-    std::lock_guard lock(mutex_);
-    if (!credential_) return false;
-    fn(*credential_);
+    if (!current_) return false;
+    fn(current_->credential);
     return true;
   }
-  bool ready() const;
-  std::string leaseId() const;
+  bool ready() const { return current_.has_value(); }
+  std::string leaseId() const { return current_ ? current_->credential.lease_id : std::string(); }
+  std::uint64_t generation() const noexcept { return generation_; }
+  // Seconds until the current credential expires (0 without one).
+  std::uint64_t secondsToExpiry() const;
 
-  // Leases a new credential in place of the current one, whose lease is then revoked
-  // (best effort: the SMTP server already refused it).
-  vault::Status replace();
-
-  // Revokes the lease and then the token. Idempotent.
+  // Revokes every lease and then the tokens. Idempotent.
   vault::Status revokeAll();
 
  private:
-  vault::Status lease();
+  struct Leased {
+    relay::SmtpCredential credential;
+    vault::Lifetime life;
+  };
+  struct Retiring {
+    std::string lease_id;
+    vault::SteadyTime revoke_at;
+    vault::SteadyTime give_up_at;  // its expiry: Vault has revoked it by then
+  };
+  struct OldToken {
+    vault::SecretBytes token;
+    vault::SteadyTime revoke_at;
+  };
+
+  vault::Status obtainSecretId();
+  vault::Status login(vault::SteadyTime now);
+  vault::Result<Leased> leaseNew(vault::SteadyTime now);
+  void renewToken(vault::SteadyTime now);
+  void reauthenticate(vault::SteadyTime now, Changes& changes);
+  void renewLease(vault::SteadyTime now);
+  // Leases a new credential, makes it current and retires the old one at
+  // `retire_old_at`. False (and the old one kept) when leasing failed.
+  bool rotate(vault::SteadyTime now, vault::SteadyTime retire_old_at, const char* reason,
+              Changes& changes);
+  void revokeDue(vault::SteadyTime now, Changes& changes);
+  vault::LifetimePolicy policy() const;
 
   VaultSettings settings_;
   vault::Client& client_;
-  mutable std::mutex mutex_;
-  std::optional<relay::SmtpCredential> credential_;
+  vault::Clock& clock_;
+  vault::UniformSource uniform_;
+  vault::SecretBytes role_id_;
+  vault::SecretBytes secret_id_;
+  std::optional<vault::Lifetime> token_life_;
+  std::optional<Leased> current_;
+  std::vector<Retiring> retiring_;
+  std::vector<OldToken> old_tokens_;
+  vault::Backoff lease_retry_;
+  vault::SteadyTime lease_retry_at_{};
+  std::uint64_t generation_ = 0;
 };
 
 }  // namespace sidecar

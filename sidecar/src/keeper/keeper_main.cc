@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -48,9 +49,17 @@ class Keeper {
     if (int code = startWithBackoff(); code >= 0) return code;
 
     while (true) {
+      // Renewals, rotations and revocations that are due, then wait until the next
+      // one or a message, whichever comes first.
+      CredentialKeeper::Changes changes;
+      const auto next = credentials_.tick(changes);
+      publish(changes);
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+          next - vault::systemClock().now());
+      const int timeout_ms = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, 60000));
       pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {kControlFd, POLLIN, 0}, {peer_fd_, POLLIN, 0}};
       const nfds_t count = peer_fd_ >= 0 ? 3 : 2;
-      if (::poll(fds, count, -1) < 0) {
+      if (::poll(fds, count, timeout_ms) < 0) {
         if (errno == EINTR) continue;
         return fatal("poll failed");
       }
@@ -141,8 +150,8 @@ class Keeper {
     // Encoded straight from the keeper's copy into the (locked, reused) send packet.
     bool encoded = false;
     const bool have = credentials_.withCredential([&](const relay::SmtpCredential& c) {
-      encoded = ipc::encodeCredential(request_id, c.lease_id, generation_, c.username, c.password,
-                                      out_);
+      encoded = ipc::encodeCredential(request_id, c.lease_id, credentials_.generation(),
+                                      c.username, c.password, out_);
     });
     if (!have) {
       encoded = ipc::encodeNoCredential(request_id, {kRetryAfterSeconds, "no credential leased"},
@@ -155,27 +164,25 @@ class Keeper {
   }
 
   void onCredentialRefused(const ipc::LeaseMessage& refused) {
-    if (refused.lease_id != credentials_.leaseId()) return;  // already replaced
-    log::warn("credential_refused_by_smtp_server", {{"lease_id", refused.lease_id}});
-    // The login is gone (revoked or expired outside our control): replace it now.
-    if (auto s = credentials_.replace(); !s) {
-      log::error("credential_replace_failed", {{"error", s.error().message}});
-    } else {
-      ++generation_;
-      retireLease(refused.lease_id);
-    }
-    sendStatus();
+    CredentialKeeper::Changes changes;
+    credentials_.credentialRefused(refused.lease_id, changes);
+    publish(changes);
   }
 
-  void retireLease(const std::string& lease_id) {
-    if (peer_fd_ >= 0 &&
-        ipc::encodeLease(ipc::MessageType::CredentialRetired, {lease_id, generation_}, out_)) {
-      (void)ipc::sendPacket(peer_fd_, out_);
+  // Tells the worker what changed: readiness, and leases whose connections must close.
+  void publish(const CredentialKeeper::Changes& changes) {
+    for (const auto& lease_id : changes.retired_leases) {
+      if (peer_fd_ >= 0 && ipc::encodeLease(ipc::MessageType::CredentialRetired,
+                                            {lease_id, credentials_.generation()}, out_)) {
+        (void)ipc::sendPacket(peer_fd_, out_);
+      }
     }
+    if (changes.credential_changed) sendStatus();
   }
 
   void sendStatus() {
-    if (peer_fd_ >= 0 && ipc::encodeStatus({credentials_.ready(), 0}, out_)) {
+    if (peer_fd_ >= 0 &&
+        ipc::encodeStatus({credentials_.ready(), credentials_.secondsToExpiry()}, out_)) {
       (void)ipc::sendPacket(peer_fd_, out_);
     }
   }
@@ -197,23 +204,31 @@ class Keeper {
   int peer_fd_ = -1;
   ipc::Packet in_;   // reused for every message: no allocation per request
   ipc::Packet out_;
-  std::uint64_t generation_ = 1;
 };
 
 }  // namespace
 
 int runKeeper(const Config& config) {
-  vault::TransportOptions options;
-  options.address = config.vault.address;
-  options.ca_file = config.vault.ca_file;
-  options.vault_namespace = config.vault.vault_namespace;
-  options.request_timeout = config.vault.request_timeout;
-  auto transport = vault::makeCurlTransport(options);
-  if (!transport) {
-    log::error("keeper_start_failed", {{"error", transport.error().message}});
-    return kExitConfig;
+  std::vector<vault::HttpTransportPtr> transports;
+  for (const auto& address : config.vault.addresses()) {
+    vault::TransportOptions options;
+    options.address = address;
+    options.ca_file = config.vault.ca_file;
+    options.vault_namespace = config.vault.vault_namespace;
+    options.request_timeout = config.vault.request_timeout;
+    options.connect_timeout = std::chrono::seconds(3);
+    auto transport = vault::makeCurlTransport(options);
+    if (!transport) {
+      log::error("keeper_start_failed", {{"error", transport.error().message}});
+      return kExitConfig;
+    }
+    transports.push_back(std::move(*transport));
   }
-  vault::Client client(std::move(*transport));
+  // Few attempts per request: the keeper must keep answering the worker, and renewal
+  // has its own backoff (vault::Lifetime) that retries what failed here.
+  vault::ClientOptions options;
+  options.max_attempts = static_cast<unsigned>(std::max<std::size_t>(2, transports.size()));
+  vault::Client client(std::move(transports), options);
   return Keeper(config, client).run();
 }
 
