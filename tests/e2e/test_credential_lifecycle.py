@@ -1,0 +1,115 @@
+"""End-to-end: the credential lifecycle against real OpenBao, PostgreSQL and Postfix.
+
+Short TTLs are set by re-running the bootstrap with SIDECAR_BOOTSTRAP_* (the defaults
+are restored afterwards), so renewal, rotation before the lease's and the token's max
+TTL, and an OpenBao that stops answering for a minute all happen within the test.
+Needs the stack running and bootstrapped (scripts/test does both).
+"""
+import os
+import signal
+import subprocess
+import time
+import unittest
+import uuid
+
+from stacklib import ENV, REPO, Sidecar, bao, logins, maildir_messages, wait_for
+
+SENDER = "app@example.test"
+
+
+def bootstrap(**ttls):
+    env = dict(os.environ)
+    env.update({f"SIDECAR_BOOTSTRAP_{k.upper()}": v for k, v in ttls.items()})
+    subprocess.run([os.path.join(REPO, "scripts", "vault-bootstrap")], check=True,
+                   capture_output=True, text=True, env=env)
+
+
+def vault_pid():
+    with open(os.path.join(ENV["STACK_DIR"], "vault", "openbao.pid")) as f:
+        return int(f.read().strip())
+
+
+def send(sidecar, tag):
+    rcpt = f"lifecycle-{tag}@example.test"
+    msg = (f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: {tag}\r\n\r\nbody {tag}\r\n").encode()
+    status, body, _ = sidecar.send_raw(msg, SENDER, [rcpt])
+    return status, body, rcpt
+
+
+class LifecycleTest(unittest.TestCase):
+    def tearDown(self):
+        if getattr(self, "sidecar", None):
+            self.sidecar.cleanup()
+        bootstrap()  # default TTLs and a fresh secret_id for the other suites
+
+    def stream(self, seconds, interval):
+        """Sends one message per interval for `seconds`; returns the failures."""
+        failures, sent = [], 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            tag = uuid.uuid4().hex[:10]
+            status, body, _ = send(self.sidecar, tag)
+            sent += 1
+            if status != 200:
+                failures.append((time.monotonic(), status, body))
+            time.sleep(interval)
+        return sent, failures
+
+    def test_renewal_and_rotation_before_max_ttl_under_a_steady_stream(self):
+        # Token 12 s (max 36 s), login 15 s (max 40 s): within 60 s the lease is renewed,
+        # the token is renewed, the token reaches its max TTL (new login, new lease),
+        # and a lease reaches its max TTL (rotation).
+        bootstrap(token_ttl="12s", token_max_ttl="36s", creds_ttl="15s", creds_max_ttl="40s")
+        self.sidecar = Sidecar(extra_config="", env={
+            "SMTP_SIDECAR_VAULT_ROTATION_GRACE_SECONDS": "3"}).start()
+        before = logins()
+        sent, failures = self.stream(seconds=60, interval=0.25)
+        self.assertEqual(failures, [], f"{len(failures)} of {sent} sends failed")
+        self.assertGreater(sent, 100)
+
+        s = self.sidecar
+        self.assertTrue(s.events("lease_renewed"), "no lease renewal observed")
+        self.assertTrue(s.events("token_renewed"), "no token renewal observed")
+        reasons = {e["reason"] for e in s.events("credential_rotated")}
+        print(f"\n  {sent} sends, 0 failed; lease renewals {len(s.events('lease_renewed'))}, "
+              f"token renewals {len(s.events('token_renewed'))}, logins "
+              f"{len(s.events('vault_login'))}, rotations {len(s.events('credential_rotated'))} "
+              f"({', '.join(sorted(reasons))})")
+        self.assertIn("token_max_ttl", reasons)
+        self.assertGreaterEqual(len(s.events("vault_login")), 2)
+        # Every login the sidecar had has been revoked except the current one.
+        time.sleep(4)  # the grace of the last rotation
+        revoked = {e["lease_id"] for e in s.events("lease_revoked")}
+        rotated = s.events("credential_rotated")
+        self.assertTrue({e["old_lease_id"] for e in rotated} <= revoked)
+        ours = logins() - before
+        self.assertEqual(len(ours), 1, f"logins left in the mail database: {sorted(ours)}")
+        self.sidecar.stop()
+        self.assertEqual(logins() - before, set())
+
+    def test_openbao_unresponsive_for_a_minute_sending_continues(self):
+        # Leases long enough to outlive the outage; renewals fall inside it.
+        bootstrap(token_ttl="90s", token_max_ttl="10m", creds_ttl="90s", creds_max_ttl="10m")
+        self.sidecar = Sidecar(env={"SMTP_SIDECAR_VAULT_REQUEST_TIMEOUT_SECONDS": "2"}).start()
+        pid = vault_pid()
+        os.kill(pid, signal.SIGSTOP)  # hung, not gone: connections open, nothing answers
+        try:
+            sent, failures = self.stream(seconds=62, interval=1.0)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.assertEqual(failures, [], f"{len(failures)} of {sent} sends failed during the outage")
+        failed = self.sidecar.events("lease_renew_failed") + self.sidecar.events("token_renew_failed")
+        self.assertTrue(failed, "no renewal fell inside the outage")
+        print(f"\n  {sent} sends during a 62 s OpenBao outage, 0 failed; "
+              f"{len(failed)} renewal attempts failed meanwhile")
+        # Back: renewals succeed again and the credential is the same one.
+        self.assertTrue(wait_for(lambda: any(e for e in self.sidecar.events("lease_renewed")),
+                                 timeout=40), "no renewal after OpenBao came back")
+        self.assertEqual(len(self.sidecar.events("credential_leased")), 1)
+        status, _, rcpt = send(self.sidecar, "after-outage")
+        self.assertEqual(status, 200)
+        self.assertTrue(wait_for(lambda: maildir_messages(rcpt)))
+
+
+if __name__ == "__main__":
+    unittest.main()
