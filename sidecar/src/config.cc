@@ -126,9 +126,9 @@ const std::vector<Parameter>& parameterTable() {
        [](Config& c, std::string_view v) {
          return parseInt<std::size_t>(v, c.listen.max_queue, 1, 1000000);
        }},
-      {"listen", "send_threads",
+      {"smtp", "max_connections",
        [](Config& c, std::string_view v) {
-         return parseInt<unsigned>(v, c.listen.send_threads, 1, 256);
+         return parseInt<unsigned>(v, c.smtp.max_connections, 1, 1024);
        }},
   };
   return table;

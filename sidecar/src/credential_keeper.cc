@@ -170,20 +170,22 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
       case Action::Expired: reauthenticate(now, changes); break;
     }
   }
+  if (current_ && current_->life.expired(now)) {
+    // Never hand out a dead credential, whatever else is pending.
+    log::error("credential_expired", {{"lease_id", current_->credential.lease_id}});
+    current_.reset();
+    changes.credential_changed = true;
+    lease_retry_at_ = now;
+  }
   if (current_) {
     switch (current_->life.due(now)) {
-      case Action::Wait: break;
+      case Action::Wait:
+      case Action::Expired: break;  // handled above
       case Action::Renew: renewLease(now); break;
       case Action::Replace:
         if (!rotate(now, now + settings_.rotation_grace, "max_ttl", changes)) {
           current_->life.replaceFailed(now);
         }
-        break;
-      case Action::Expired:
-        log::error("credential_expired", {{"lease_id", current_->credential.lease_id}});
-        current_.reset();
-        changes.credential_changed = true;
-        lease_retry_at_ = now;
         break;
     }
   }
@@ -201,13 +203,29 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
   }
   revokeDue(now, changes);
 
-  SteadyTime next = now + std::chrono::seconds(60);  // a floor for the caller's wait
-  if (token_life_) next = std::min({next, token_life_->nextAt(), token_life_->expiresAt()});
-  if (current_) next = std::min({next, current_->life.nextAt(), current_->life.expiresAt()});
-  if (!current_) next = std::min(next, lease_retry_at_);
-  for (const auto& r : retiring_) next = std::min(next, r.revoke_at);
-  for (const auto& t : old_tokens_) next = std::min(next, t.revoke_at);
-  return std::max(next, now);
+  // Something became due by what this call did (a renewal that asks for a
+  // replacement at once): call again now. Failed attempts move their time forward
+  // (backoff), so this does not spin.
+  if ((token_life_ && token_life_->due(now) != Action::Wait) ||
+      (current_ && current_->life.due(now) != Action::Wait)) {
+    return now;
+  }
+  // The earliest future event; anything already past was attempted in this call and
+  // rescheduled itself, or waits for something else (a token) that is scheduled.
+  SteadyTime next = now + std::chrono::seconds(60);
+  auto consider = [&](SteadyTime t) {
+    if (t > now && t < next) next = t;
+  };
+  if (token_life_) consider(token_life_->nextAt());
+  if (current_) {
+    consider(current_->life.nextAt());
+    consider(current_->life.expiresAt());
+  } else {
+    consider(lease_retry_at_);
+  }
+  for (const auto& r : retiring_) consider(r.revoke_at);
+  for (const auto& t : old_tokens_) consider(t.revoke_at);
+  return next;
 }
 
 void CredentialKeeper::renewToken(SteadyTime now) {

@@ -77,6 +77,9 @@ class LifecycleTest(unittest.TestCase):
               f"({', '.join(sorted(reasons))})")
         self.assertIn("token_max_ttl", reasons)
         self.assertGreaterEqual(len(s.events("vault_login")), 2)
+        # The connections logged in with a revoked lease are closed.
+        retired = {e["lease_id"] for e in s.events("smtp_connections_retired")}
+        self.assertTrue(retired, "no SMTP connection was retired with its lease")
         # Every login the sidecar had has been revoked except the current one.
         time.sleep(4)  # the grace of the last rotation
         revoked = {e["lease_id"] for e in s.events("lease_revoked")}

@@ -11,7 +11,7 @@ import time
 import unittest
 import uuid
 
-from stacklib import Sidecar, fresh_secret_id, maildir_messages, postfix, wait_for
+from stacklib import ENV, Sidecar, fresh_secret_id, maildir_messages, postfix, wait_for
 
 SENDER = "app@example.test"
 
@@ -55,6 +55,27 @@ class CoreTest(unittest.TestCase):
         import json
         return self.sidecar.request("POST", "/v1/messages", json.dumps(body).encode(),
                                     {"Content-Type": "application/json"})
+
+    def test_smtp_connection_is_reused_for_messages_with_the_same_credential(self):
+        log_path = os.path.join(ENV["LOG_DIR"], "postfix.log")
+
+        def connects():
+            with open(log_path, errors="replace") as f:
+                return sum(1 for line in f if "/submission/smtpd" in line and "]: connect from" in line)
+
+        # A first message opens (and keeps) the connection.
+        status, _, _ = self.sidecar.send_raw(b"Subject: warm\r\n\r\nx\r\n", SENDER,
+                                             ["reuse-warm@example.test"])
+        self.assertEqual(status, 200)
+        before = connects()
+        started = time.monotonic()
+        for i in range(20):
+            status, body, _ = self.sidecar.send_raw(
+                f"Subject: reuse {i}\r\n\r\nbody\r\n".encode(), SENDER, [f"reuse-{i}@example.test"])
+            self.assertEqual(status, 200, body)
+        elapsed = time.monotonic() - started
+        self.assertEqual(connects() - before, 0, "a new SMTP connection was opened")
+        print(f"\n  20 sequential sends on one reused connection: {elapsed * 1000 / 20:.1f} ms each")
 
     def test_json_message_with_utf8_alternative_and_attachment(self):
         rcpt = f"json-{uuid.uuid4().hex[:8]}@example.test"

@@ -86,9 +86,14 @@ void ScriptedSmtpServer::serve() {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     ++connections_;
-    session(fd);  // one client at a time is enough for unit tests
-    ::close(fd);
+    // A thread per client: the event-loop sender keeps connections open while it
+    // opens others (one per credential).
+    sessions_.emplace_back([this, fd] {
+      session(fd);
+      ::close(fd);
+    });
   }
+  for (auto& t : sessions_) t.join();
 }
 
 void ScriptedSmtpServer::session(int fd) {

@@ -2,6 +2,7 @@
 // of the SMTP client (reply classes, per-recipient failures, broken servers).
 //
 // SECURITY: test-only; listens on 127.0.0.1 with an ephemeral port, plaintext only.
+// Each client connection is served on its own thread.
 // ERRORS: a client that deviates from the script gets "500 unexpected" and the
 // deviation is recorded in transcript().
 #pragma once
@@ -48,6 +49,7 @@ class ScriptedSmtpServer {
   std::vector<std::string> transcript_;
   std::vector<std::string> messages_;
   std::thread thread_;
+  std::vector<std::thread> sessions_;  // joined by serve() when stopping
 };
 
 }  // namespace fakes

@@ -33,8 +33,11 @@ void Lifetime::scheduleRenewal(SteadyTime now, std::chrono::seconds ttl) {
 }
 
 Lifetime::Action Lifetime::due(SteadyTime now) const {
-  if (now >= expires_) return Action::Expired;
+  // A backoff holds every action, Expired included: the owner reports the outcome of
+  // each attempt, so an unreachable Vault is not asked again at once. Whether the
+  // secret may still be used is expired(), which ignores the backoff.
   if (now < next_) return Action::Wait;
+  if (expired(now)) return Action::Expired;
   return replace_ ? Action::Replace : Action::Renew;
 }
 

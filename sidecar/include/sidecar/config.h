@@ -59,13 +59,15 @@ struct SmtpSettings {
   // Asynchronous messages are retried on temporary failures (4xx, connection errors,
   // no credential) with exponential backoff for this long, then reported failed.
   std::chrono::seconds retry_for{3600};
+  // SMTP transfers at once (the connections kept open per credential, too); more
+  // messages wait in order, up to listen.max_queue.
+  unsigned max_connections = 8;
 };
 
 struct ListenSettings {
   std::string socket_path;
   std::uint32_t socket_mode = 0660;
   std::size_t max_message_bytes = 25u << 20;
-  unsigned send_threads = 4;
   // Messages accepted but not finished (sync and async); past it, 429 queue_full.
   std::size_t max_queue = 1000;
 };

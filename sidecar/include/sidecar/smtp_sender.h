@@ -8,6 +8,7 @@
 // ERRORS: SendResult carries the outcome class and the server's reply.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -43,6 +44,8 @@ struct SendResult {
   // The server's answer to each RCPT TO, in envelope order. When some recipients are
   // refused and others accepted, the message goes to the accepted ones (Accepted).
   std::vector<RecipientReply> recipients;
+  // The message went over a connection kept from an earlier one (no new login).
+  bool reused_connection = false;
 };
 
 class SmtpSender {
@@ -54,5 +57,39 @@ class SmtpSender {
 };
 
 std::unique_ptr<SmtpSender> makeCurlSmtpSender(const SmtpSettings& settings);
+
+}  // namespace sidecar::relay
+
+// ---- the event-loop sender ----
+namespace boost::asio {
+class io_context;
+}
+
+namespace sidecar::relay {
+
+// Sends on libcurl's multi interface driven by the asio event loop: no thread per
+// message. Each credential (lease) has its own connection pool, so an authenticated
+// SMTP connection is reused for the next message with the same credential and never
+// for another; retire() closes a lease's connections once its sends have finished.
+// At most `max_concurrent` transfers run at once; more wait in order.
+class AsyncSmtpSender {
+ public:
+  using Done = std::function<void(SendResult)>;
+  virtual ~AsyncSmtpSender() = default;
+  // `done` runs on the io thread. The credential is handed to libcurl when the
+  // transfer starts and this copy is wiped then.
+  virtual void send(submit::Envelope envelope, std::shared_ptr<const std::string> message,
+                    SmtpCredential credential, Done done) = 0;
+  // The lease was revoked: no new transfer uses its connections, which are closed
+  // when the transfers on them end.
+  virtual void retire(const std::string& lease_id) = 0;
+  virtual std::size_t active() const = 0;   // transfers running
+  virtual std::size_t waiting() const = 0;  // transfers waiting for a slot
+  virtual std::size_t pools() const = 0;    // credentials with open connections
+};
+
+std::unique_ptr<AsyncSmtpSender> makeCurlMultiSmtpSender(boost::asio::io_context& io,
+                                                         const SmtpSettings& settings,
+                                                         std::size_t max_concurrent);
 
 }  // namespace sidecar::relay

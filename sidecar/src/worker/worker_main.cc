@@ -154,9 +154,10 @@ class KeeperLink {
       case ipc::MessageType::CredentialRetired: {
         ipc::LeaseMessage m;
         if (!ipc::decodeLease(r, m)) return false;
-        // Sends take a fresh credential each time, so nothing holds the retired one
-        // beyond the sends already running with it.
+        // Its lease is revoked: close the SMTP connections logged in with it (after
+        // the sends still running on them).
         log::info("credential_retired", {{"lease_id", m.lease_id}});
+        if (on_retired_) on_retired_(m.lease_id);
         return true;
       }
       default:
@@ -197,25 +198,30 @@ class KeeperLink {
   ipc::Packet out_;
   std::uint32_t next_request_id_ = 1;
   bool keeper_ready_ = false;
+  std::function<void(const std::string&)> on_retired_;
+
+ public:
+  void onRetired(std::function<void(const std::string&)> fn) { on_retired_ = std::move(fn); }
 };
 
-// Sends on a thread pool with a credential obtained from the keeper for each message.
+// Sends on the event loop (AsyncSmtpSender) with a credential obtained from the keeper
+// for each message (an IPC round trip, no Vault request).
 // On 535 it tells the keeper, which replaces the credential, and retries once.
 // Asynchronous messages are retried on temporary failures with exponential backoff
 // (1 s doubling to 60 s, +-20% jitter) until smtp.retry_for has passed.
 // All members except pool_ are used on the io thread only.
 class WorkerDispatcher final : public submit::Dispatcher {
  public:
-  WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, relay::SmtpSender& sender,
+  WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, relay::AsyncSmtpSender& sender,
                    const Config& config)
-      : io_(io), keeper_(keeper), sender_(sender), pool_(config.listen.send_threads),
-        max_queue_(config.listen.max_queue), retry_for_(config.smtp.retry_for) {}
+      : io_(io), keeper_(keeper), sender_(sender), max_queue_(config.listen.max_queue),
+        retry_for_(config.smtp.retry_for) {}
 
   void submit(submit::Envelope envelope, std::string message,
               std::function<void(submit::SubmitResult)> done) override {
     auto job = std::make_shared<Job>();
     job->envelope = std::move(envelope);
-    job->message = std::move(message);
+    job->message = std::make_shared<const std::string>(std::move(message));
     job->done = std::move(done);
     start(job);
   }
@@ -224,7 +230,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
     if (full()) return std::nullopt;
     auto job = std::make_shared<Job>();
     job->envelope = std::move(envelope);
-    job->message = std::move(message);
+    job->message = std::make_shared<const std::string>(std::move(message));
     job->id = newId();
     job->deadline = std::chrono::steady_clock::now() + retry_for_;
     statuses_[job->id] = submit::MessageStatus{};
@@ -244,15 +250,14 @@ class WorkerDispatcher final : public submit::Dispatcher {
     return s;
   }
 
-  bool full() const override { return static_cast<std::size_t>(in_flight_.load()) >= max_queue_; }
+  bool full() const override { return in_flight_ >= max_queue_; }
   bool ready() const override { return keeper_.ready(); }
-  int inFlight() const { return in_flight_.load(); }
-  void join() { pool_.join(); }
+  std::size_t inFlight() const { return in_flight_; }
 
  private:
   struct Job {
     submit::Envelope envelope;
-    std::string message;
+    std::shared_ptr<const std::string> message;       // shared with the transfer
     std::function<void(submit::SubmitResult)> done;  // sync only
     std::string id;                                   // async only
     std::chrono::steady_clock::time_point deadline{};
@@ -279,30 +284,27 @@ class WorkerDispatcher final : public submit::Dispatcher {
         result.no_credential = true;
         return finish(job, std::move(result));
       }
-      auto shared_credential = std::make_shared<relay::SmtpCredential>(std::move(*credential));
-      asio::post(pool_, [this, job, retry_left, shared_credential]() mutable {
-        const auto started = std::chrono::steady_clock::now();
-        submit::SubmitResult result;
-        result.send = sender_.send(job->envelope, job->message, *shared_credential);
+      const auto started = std::chrono::steady_clock::now();
+      const std::string lease_id = credential->lease_id;
+      sender_.send(job->envelope, job->message, std::move(*credential),
+                   [this, job, retry_left, lease_id, started](relay::SendResult sent) {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - started).count();
-        const std::string lease_id = shared_credential->lease_id;
-        shared_credential.reset();  // zeroes this send's copy of the password now
         log::info("message_sent", {{"id", job->id},
-                                   {"outcome", relay::toString(result.send.outcome)},
-                                   {"smtp_code", result.send.reply.code},
+                                   {"outcome", relay::toString(sent.outcome)},
+                                   {"smtp_code", sent.reply.code},
                                    {"recipients", job->envelope.recipients.size()},
-                                   {"bytes", job->message.size()},
+                                   {"bytes", job->message->size()},
                                    {"lease_id", lease_id},
                                    {"duration_ms", static_cast<std::int64_t>(ms)},
-                                   {"detail", result.send.detail}});
-        asio::post(io_, [this, job, retry_left, lease_id, result = std::move(result)]() mutable {
-          if (result.send.outcome == relay::SendOutcome::AuthRefused && retry_left) {
-            keeper_.reportRefused(lease_id);
-            return attempt(job, false);
-          }
-          finish(job, std::move(result));
-        });
+                                   {"detail", sent.detail}});
+        if (sent.outcome == relay::SendOutcome::AuthRefused && retry_left) {
+          keeper_.reportRefused(lease_id);
+          return attempt(job, false);
+        }
+        submit::SubmitResult result;
+        result.send = std::move(sent);
+        finish(job, std::move(result));
       });
     });
   }
@@ -368,11 +370,10 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   asio::io_context& io_;
   KeeperLink& keeper_;
-  relay::SmtpSender& sender_;
-  asio::thread_pool pool_;
+  relay::AsyncSmtpSender& sender_;
   std::size_t max_queue_;
   std::chrono::seconds retry_for_;
-  std::atomic<int> in_flight_{0};
+  std::size_t in_flight_ = 0;
   std::map<std::string, submit::MessageStatus> statuses_;
   std::map<std::string, std::chrono::steady_clock::time_point> next_attempt_;
   std::deque<std::string> finished_;
@@ -384,7 +385,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
 int runWorker(const Config& config) {
   asio::io_context io;
   KeeperLink keeper(io);
-  auto sender = relay::makeCurlSmtpSender(config.smtp);
+  auto sender = relay::makeCurlMultiSmtpSender(io, config.smtp, config.smtp.max_connections);
+  keeper.onRetired([&sender](const std::string& lease_id) { sender->retire(lease_id); });
   WorkerDispatcher dispatcher(io, keeper, *sender, config);
   submit::SubmitServer server(io, config.listen, dispatcher);
   if (auto s = server.adopt(kListenFd); !s) {
@@ -436,7 +438,6 @@ int runWorker(const Config& config) {
 
   log::info("worker_ready", {{"socket", config.listen.socket_path}});
   io.run();
-  dispatcher.join();
   return 0;
 }
 

@@ -38,7 +38,7 @@ class Lifetime {
     Wait,     // nothing before nextAt()
     Renew,    // ask Vault to extend it
     Replace,  // get a new one now; this one ends soon (or cannot be extended)
-    Expired,  // past its end: do not use it
+    Expired,  // past its end: get a new one (and report the outcome like Replace)
   };
 
   // A secret granted `ttl` at `now`. A zero TTL never expires (e.g. a root token).
@@ -46,6 +46,7 @@ class Lifetime {
            UniformSource uniform = systemUniform());
 
   Action due(SteadyTime now) const;
+  bool expired(SteadyTime now) const noexcept { return now >= expires_; }
   SteadyTime nextAt() const noexcept { return next_; }
   SteadyTime expiresAt() const noexcept { return expires_; }
   std::chrono::seconds increment() const noexcept { return increment_; }

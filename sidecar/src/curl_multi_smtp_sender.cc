@@ -1,0 +1,341 @@
+// curl_multi_smtp_sender.cc: AsyncSmtpSender on libcurl's multi socket interface and
+// the asio event loop (see smtp_sender.h).
+//
+// One Pool per lease: a CURLM whose connection cache holds the SMTP connections
+// authenticated with that lease's credential. libcurl tells us which sockets to watch
+// (CURLMOPT_SOCKETFUNCTION) and when to call back (CURLMOPT_TIMERFUNCTION); asio
+// watches the descriptors without owning them (released before libcurl closes them,
+// through CURLOPT_CLOSESOCKETFUNCTION) and calls curl_multi_socket_action.
+//
+// SECURITY: see smtp_transfer.h. The credential copy a queued send holds is wiped as
+// soon as libcurl has copied it (into zeroed-on-free memory).
+// ERRORS: curl_multi_* failures end that transfer with a TemporaryFailure naming the
+// call; nothing here throws past the event loop.
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <deque>
+#include <map>
+#include <utility>
+
+#include <boost/asio.hpp>
+
+#include "sidecar/log.h"
+#include "sidecar/smtp_sender.h"
+#include "smtp_transfer.h"
+#include "vault/curl_global.h"
+
+namespace sidecar::relay {
+namespace {
+
+namespace asio = boost::asio;
+
+SendResult failure(std::string detail) {
+  SendResult r;
+  r.outcome = SendOutcome::TemporaryFailure;
+  r.detail = std::move(detail);
+  return r;
+}
+
+struct Transfer {
+  submit::Envelope envelope;
+  std::shared_ptr<const std::string> message;
+  std::optional<SmtpCredential> credential;  // until libcurl has its own copy
+  AsyncSmtpSender::Done done;
+  SmtpTransfer curl;
+  bool retried_fresh = false;
+};
+
+// What a pool hands a finished transfer back to.
+class PoolOwner {
+ public:
+  virtual ~PoolOwner() = default;
+  virtual void transferDone(const std::string& lease_id, std::shared_ptr<Transfer> transfer,
+                            SendResult result) = 0;
+};
+
+class Pool {
+ public:
+  Pool(asio::io_context& io, PoolOwner& owner, const SmtpSettings& settings, const std::string& url,
+       std::string lease_id, long max_connections)
+      : io_(io), owner_(owner), settings_(settings), url_(url), lease_id_(std::move(lease_id)),
+        timer_(io) {
+    multi_ = curl_multi_init();
+    if (multi_ == nullptr) return;
+    const bool ok =
+        curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Pool::onSocket) == CURLM_OK &&
+        curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, static_cast<void*>(this)) == CURLM_OK &&
+        curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Pool::onTimer) == CURLM_OK &&
+        curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, static_cast<void*>(this)) == CURLM_OK &&
+        curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, max_connections) == CURLM_OK &&
+        curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, max_connections) == CURLM_OK;
+    if (!ok) {
+      curl_multi_cleanup(multi_);
+      multi_ = nullptr;
+    }
+  }
+
+  ~Pool() {
+    closing_ = true;
+    // Closes the cached connections (QUIT); their sockets come back through onSocket
+    // (remove) and closeSocket while this object is still whole.
+    if (multi_ != nullptr) curl_multi_cleanup(multi_);
+    timer_.cancel();
+    for (auto& [fd, watch] : watches_) (void)watch->descriptor.release();
+  }
+
+  bool usable() const { return multi_ != nullptr; }
+  std::size_t running() const { return transfers_.size(); }
+
+  void start(std::unique_ptr<Transfer> t) {
+    const char* failed = t->curl.prepare(settings_, url_, t->envelope, *t->message, *t->credential);
+    t->credential.reset();  // libcurl has its copy now (or there is nothing to send)
+    if (failed == nullptr) {
+      failed = curl_easy_setopt(t->curl.easy(), CURLOPT_CLOSESOCKETFUNCTION, &Pool::closeSocket) == CURLE_OK &&
+                       curl_easy_setopt(t->curl.easy(), CURLOPT_CLOSESOCKETDATA, static_cast<void*>(this)) == CURLE_OK
+                   ? nullptr
+                   : "CLOSESOCKETFUNCTION";
+    }
+    if (failed != nullptr) {
+      return complete(std::move(t), failure(std::string("libcurl refused option ") + failed));
+    }
+    CURL* easy = t->curl.easy();
+    transfers_[easy] = std::move(t);
+    if (curl_multi_add_handle(multi_, easy) != CURLM_OK) {
+      auto node = transfers_.extract(easy);
+      return complete(std::move(node.mapped()), failure("curl_multi_add_handle failed"));
+    }
+    // libcurl asks for a timeout of 0 through onTimer: the transfer starts from there.
+  }
+
+ private:
+  struct Watch {
+    explicit Watch(asio::io_context& io, int fd) : descriptor(io, fd) {}
+    asio::posix::stream_descriptor descriptor;
+    int wanted = 0;  // CURL_POLL_IN / OUT / INOUT
+    bool reading = false;
+    bool writing = false;
+  };
+
+  static int onSocket(CURL*, curl_socket_t fd, int what, void* self, void*) {
+    auto* pool = static_cast<Pool*>(self);
+    if (what == CURL_POLL_REMOVE) {
+      pool->forget(fd);
+      return 0;
+    }
+    auto& watch = pool->watches_[fd];
+    if (!watch) watch = std::make_shared<Watch>(pool->io_, fd);
+    watch->wanted = what;
+    pool->arm(fd, watch);
+    return 0;
+  }
+
+  static int onTimer(CURLM*, long timeout_ms, void* self) {
+    auto* pool = static_cast<Pool*>(self);
+    if (timeout_ms < 0) {
+      pool->timer_.cancel();
+      return 0;
+    }
+    pool->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+    pool->timer_.async_wait([pool](boost::system::error_code ec) {
+      if (!ec) pool->act(CURL_SOCKET_TIMEOUT, 0);
+    });
+    return 0;
+  }
+
+  static int closeSocket(void* self, curl_socket_t fd) {
+    static_cast<Pool*>(self)->forget(fd);
+    return ::close(fd);
+  }
+
+  // Stops watching `fd` without closing it (libcurl owns it).
+  void forget(curl_socket_t fd) {
+    auto it = watches_.find(fd);
+    if (it == watches_.end()) return;
+    it->second->wanted = 0;
+    (void)it->second->descriptor.release();  // pending waits end with operation_aborted
+    watches_.erase(it);
+  }
+
+  void arm(curl_socket_t fd, const std::shared_ptr<Watch>& watch) {
+    using Wait = asio::posix::stream_descriptor::wait_type;
+    auto wait = [this, fd](const std::shared_ptr<Watch>& w, Wait type, bool Watch::*pending, int event) {
+      (*w).*pending = true;
+      std::weak_ptr<Watch> weak = w;
+      w->descriptor.async_wait(type, [this, fd, weak, pending, event](boost::system::error_code ec) {
+        auto alive = weak.lock();
+        if (!alive) return;  // forgotten meanwhile
+        (*alive).*pending = false;
+        if (ec) return;
+        act(fd, event);
+        auto it = watches_.find(fd);
+        if (it != watches_.end() && it->second == alive) arm(fd, alive);
+      });
+    };
+    if ((watch->wanted & CURL_POLL_IN) != 0 && !watch->reading) {
+      wait(watch, Wait::wait_read, &Watch::reading, CURL_CSELECT_IN);
+    }
+    if ((watch->wanted & CURL_POLL_OUT) != 0 && !watch->writing) {
+      wait(watch, Wait::wait_write, &Watch::writing, CURL_CSELECT_OUT);
+    }
+  }
+
+  void act(curl_socket_t fd, int events) {
+    if (closing_) return;
+    int running = 0;
+    if (curl_multi_socket_action(multi_, fd, events, &running) != CURLM_OK) {
+      log::error("smtp_multi_socket_action_failed", {{"lease_id", lease_id_}});
+    }
+    collect();
+  }
+
+  void collect() {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      CURL* easy = msg->easy_handle;
+      const CURLcode rc = msg->data.result;
+      auto node = transfers_.extract(easy);
+      (void)curl_multi_remove_handle(multi_, easy);  // the connection stays cached
+      if (node.empty()) continue;
+      auto transfer = std::move(node.mapped());
+      SendResult result = transfer->curl.finish(rc);
+      // A session logged in before its login was deleted (lease revoked from outside)
+      // goes on working: the server does not end it, but may refuse the sender. So a
+      // failure on a reused connection is not trusted; the message is tried once more
+      // on a new one, whose AUTH tells the truth.
+      if (result.reused_connection && !transfer->retried_fresh &&
+          (result.outcome == SendOutcome::Rejected ||
+           result.outcome == SendOutcome::TemporaryFailure) &&
+          transfer->curl.rewindOnFreshConnection()) {
+        transfer->retried_fresh = true;
+        transfers_[easy] = std::move(transfer);
+        if (curl_multi_add_handle(multi_, easy) == CURLM_OK) continue;
+        auto again = transfers_.extract(easy);
+        complete(std::move(again.mapped()), std::move(result));
+        continue;
+      }
+      complete(std::move(transfer), std::move(result));
+    }
+  }
+
+  // Hands the result over from a fresh handler: the owner may start, retire or
+  // destroy pools, which must not happen inside libcurl's or this pool's call stack
+  // (and this pool may be gone by then: the handler names it by lease only).
+  void complete(std::unique_ptr<Transfer> transfer, SendResult result) {
+    asio::post(io_, [&owner = owner_, lease = lease_id_, t = std::shared_ptr<Transfer>(std::move(transfer)),
+                     r = std::move(result)]() mutable {
+      owner.transferDone(lease, std::move(t), std::move(r));
+    });
+  }
+
+  asio::io_context& io_;
+  PoolOwner& owner_;
+  const SmtpSettings& settings_;
+  const std::string& url_;
+  std::string lease_id_;
+  asio::steady_timer timer_;
+  CURLM* multi_ = nullptr;
+  bool closing_ = false;
+  std::map<curl_socket_t, std::shared_ptr<Watch>> watches_;
+  std::map<CURL*, std::unique_ptr<Transfer>> transfers_;
+};
+
+class CurlMultiSmtpSender final : public AsyncSmtpSender, public PoolOwner {
+ public:
+  CurlMultiSmtpSender(asio::io_context& io, SmtpSettings settings, std::size_t max_concurrent)
+      : io_(io), settings_(std::move(settings)), url_(smtpUrl(settings_)),
+        max_concurrent_(max_concurrent) {
+    vault::initCurlOrDie();
+  }
+
+  void send(submit::Envelope envelope, std::shared_ptr<const std::string> message,
+            SmtpCredential credential, Done done) override {
+    auto t = std::make_unique<Transfer>();
+    t->envelope = std::move(envelope);
+    t->message = std::move(message);
+    t->credential.emplace(std::move(credential));
+    t->done = std::move(done);
+    waiting_.push_back(std::move(t));
+    pump();
+  }
+
+  void retire(const std::string& lease_id) override {
+    auto it = pools_.find(lease_id);
+    if (it == pools_.end()) return;
+    log::info("smtp_connections_retired", {{"lease_id", lease_id}, {"running", it->second->running()}});
+    if (it->second->running() == 0) {
+      pools_.erase(it);  // closes its idle connections now
+    } else {
+      draining_.push_back(std::move(it->second));
+      pools_.erase(it);
+    }
+  }
+
+  std::size_t active() const override { return active_; }
+  std::size_t waiting() const override { return waiting_.size(); }
+  std::size_t pools() const override { return pools_.size() + draining_.size(); }
+
+ private:
+  void pump() {
+    while (active_ < max_concurrent_ && !waiting_.empty()) {
+      auto t = std::move(waiting_.front());
+      waiting_.pop_front();
+      const std::string lease_id = t->credential->lease_id;
+      Pool* pool = poolFor(lease_id);
+      ++active_;
+      if (pool == nullptr) {
+        transferDone(lease_id, std::move(t), failure("could not create an SMTP connection pool"));
+        continue;
+      }
+      pool->start(std::move(t));
+    }
+  }
+
+  Pool* poolFor(const std::string& lease_id) {
+    auto& pool = pools_[lease_id];
+    if (!pool) {
+      pool = std::make_unique<Pool>(io_, *this, settings_, url_, lease_id,
+                                    static_cast<long>(max_concurrent_));
+      if (!pool->usable()) {
+        pools_.erase(lease_id);
+        return nullptr;
+      }
+    }
+    return pool.get();
+  }
+
+  void transferDone(const std::string& lease_id, std::shared_ptr<Transfer> t,
+                    SendResult result) override {
+    --active_;
+    // A connection that failed is not kept by libcurl; a login the server refused
+    // means the credential is gone: drop its pool so nothing reuses it.
+    if (result.outcome == SendOutcome::AuthRefused) retire(lease_id);
+    for (auto it = draining_.begin(); it != draining_.end();) {
+      it = (*it)->running() == 0 ? draining_.erase(it) : std::next(it);
+    }
+    auto done = std::move(t->done);
+    t.reset();
+    done(std::move(result));
+    pump();
+  }
+
+  asio::io_context& io_;
+  SmtpSettings settings_;
+  std::string url_;
+  std::size_t max_concurrent_;
+  std::size_t active_ = 0;
+  std::deque<std::unique_ptr<Transfer>> waiting_;
+  std::map<std::string, std::unique_ptr<Pool>> pools_;
+  std::vector<std::unique_ptr<Pool>> draining_;
+};
+
+}  // namespace
+
+std::unique_ptr<AsyncSmtpSender> makeCurlMultiSmtpSender(asio::io_context& io,
+                                                         const SmtpSettings& settings,
+                                                         std::size_t max_concurrent) {
+  return std::make_unique<CurlMultiSmtpSender>(io, settings, max_concurrent);
+}
+
+}  // namespace sidecar::relay
