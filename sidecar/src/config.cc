@@ -202,6 +202,39 @@ Status validate(const Config& c) {
 
 }  // namespace
 
+std::vector<std::string> changedKeys(const Config& a, const Config& b) {
+  std::vector<std::string> out;
+  auto check = [&](const char* key, const auto& x, const auto& y) {
+    if (!(x == y)) out.emplace_back(key);
+  };
+  check("vault.address", a.vault.address, b.vault.address);
+  check("vault.ca_file", a.vault.ca_file, b.vault.ca_file);
+  check("vault.namespace", a.vault.vault_namespace, b.vault.vault_namespace);
+  check("vault.approle_mount", a.vault.approle_mount, b.vault.approle_mount);
+  check("vault.role_id_file", a.vault.role_id_file, b.vault.role_id_file);
+  check("vault.secret_id_file", a.vault.secret_id_file, b.vault.secret_id_file);
+  check("vault.secret_id_wrapped", a.vault.secret_id_wrapped, b.vault.secret_id_wrapped);
+  check("vault.approle_role", a.vault.approle_role, b.vault.approle_role);
+  check("vault.remove_secret_id_file", a.vault.remove_secret_id_file, b.vault.remove_secret_id_file);
+  check("vault.credential_path", a.vault.credential_path, b.vault.credential_path);
+  check("vault.request_timeout_seconds", a.vault.request_timeout, b.vault.request_timeout);
+  check("vault.rotation_grace_seconds", a.vault.rotation_grace, b.vault.rotation_grace);
+  check("smtp.host", a.smtp.host, b.smtp.host);
+  check("smtp.port", a.smtp.port, b.smtp.port);
+  check("smtp.tls", a.smtp.tls, b.smtp.tls);
+  check("smtp.ca_file", a.smtp.ca_file, b.smtp.ca_file);
+  check("smtp.helo_name", a.smtp.helo_name, b.smtp.helo_name);
+  check("smtp.allow_insecure", a.smtp.allow_insecure, b.smtp.allow_insecure);
+  check("smtp.timeout_seconds", a.smtp.timeout, b.smtp.timeout);
+  check("smtp.retry_for_seconds", a.smtp.retry_for, b.smtp.retry_for);
+  check("smtp.max_connections", a.smtp.max_connections, b.smtp.max_connections);
+  check("listen.socket", a.listen.socket_path, b.listen.socket_path);
+  check("listen.socket_mode", a.listen.socket_mode, b.listen.socket_mode);
+  check("listen.max_message_bytes", a.listen.max_message_bytes, b.listen.max_message_bytes);
+  check("listen.max_queue", a.listen.max_queue, b.listen.max_queue);
+  return out;
+}
+
 std::vector<std::string> VaultSettings::addresses() const {
   std::vector<std::string> out;
   std::size_t start = 0;

@@ -177,6 +177,9 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
     changes.credential_changed = true;
     lease_retry_at_ = now;
   }
+  if (current_ && rotate_now_) {
+    rotate_now_ = !rotate(now, now + settings_.rotation_grace, "config_reload", changes);
+  }
   if (current_) {
     switch (current_->life.due(now)) {
       case Action::Wait:
@@ -341,6 +344,24 @@ void CredentialKeeper::revokeDue(SteadyTime now, Changes& changes) {
     if (s) log::info("replaced_token_revoked");
     it = old_tokens_.erase(it);  // revoked, or already gone (expired: 403)
   }
+}
+
+std::vector<std::string> CredentialKeeper::reconfigure(const VaultSettings& fresh) {
+  Config before, after;
+  before.vault = settings_;
+  after.vault = fresh;
+  std::vector<std::string> restart;
+  for (const auto& key : changedKeys(before, after)) {
+    if (key == "vault.rotation_grace_seconds") {
+      settings_.rotation_grace = fresh.rotation_grace;
+    } else if (key == "vault.credential_path") {
+      settings_.credential_path = fresh.credential_path;
+      rotate_now_ = current_.has_value();
+    } else {
+      restart.push_back(key);
+    }
+  }
+  return restart;
 }
 
 Status CredentialKeeper::revokeAll() {

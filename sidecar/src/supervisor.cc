@@ -99,11 +99,7 @@ class Supervisor {
         log::info("supervisor_stopping", {{"signal", sig}});
         return shutdown();
       }
-      if (sig == SIGHUP) {
-        for (Role* r : {&keeper_, &worker_}) {
-          if (r->pid > 0) ::kill(r->pid, SIGHUP);
-        }
-      }
+      if (sig == SIGHUP) reload();
       if (int code = reapChildren(); code >= 0) return stopAll(code);
       if (!restartDue()) return stopAll(1);
     }
@@ -196,6 +192,27 @@ class Supervisor {
     }
   }
 
+  // SIGHUP: the roles apply what they can of the new file; a file that does not
+  // validate is refused here and everything keeps running as it was.
+  void reload() {
+    auto fresh = loadConfig(config_path_);
+    if (!fresh) {
+      log::error("config_reload_refused", {{"error", fresh.error().message}});
+      return;
+    }
+    // The socket belongs to this process and outlives reloads: a new path needs a
+    // restart (the roles say so too).
+    fresh->listen.socket_path = config_.listen.socket_path;
+    const auto changed = changedKeys(config_, *fresh);
+    std::string keys;
+    for (const auto& k : changed) keys += (keys.empty() ? "" : ",") + k;
+    log::info("config_reload", {{"changed", keys}});
+    config_ = std::move(*fresh);
+    for (Role* r : {&keeper_, &worker_}) {
+      if (r->pid > 0) ::kill(r->pid, SIGHUP);
+    }
+  }
+
   bool restartDue() {
     bool restarted = false;
     for (Role* r : {&keeper_, &worker_}) {
@@ -255,7 +272,7 @@ class Supervisor {
 
   std::string self_exe_;
   std::string config_path_;
-  const Config& config_;
+  Config config_;
   Role keeper_{"keeper"};
   Role worker_{"worker"};
   int listen_fd_ = -1;

@@ -77,6 +77,41 @@ class CoreTest(unittest.TestCase):
         self.assertEqual(connects() - before, 0, "a new SMTP connection was opened")
         print(f"\n  20 sequential sends on one reused connection: {elapsed * 1000 / 20:.1f} ms each")
 
+    def test_sighup_reloads_smtp_settings_and_refuses_a_broken_file(self):
+        s = Sidecar().start()
+        try:
+            with open(s.config_path) as f:
+                original = f.read()
+            # Switch to implicit TLS on the submissions port while running.
+            with open(s.config_path, "w") as f:
+                f.write(original.replace(f"port = {ENV['SMTP_STARTTLS_PORT']}",
+                                         f"port = {ENV['SMTP_TLS_PORT']}")
+                        .replace('tls = "starttls"', 'tls = "implicit"'))
+            log_path = os.path.join(ENV["LOG_DIR"], "postfix.log")
+
+            def implicit_tls_sessions():
+                with open(log_path, errors="replace") as f:
+                    return f.read().count("submissions/smtpd")
+
+            before = implicit_tls_sessions()
+            s.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: s.events("worker_reloaded"), timeout=10), s.output())
+            status, body, _ = s.send_raw(b"Subject: after reload\r\n\r\nx\r\n", SENDER,
+                                         ["reload@example.test"])
+            self.assertEqual(status, 200, body)
+            self.assertGreater(implicit_tls_sessions(), before)
+            # A file that does not validate is refused; the sidecar keeps going.
+            with open(s.config_path, "w") as f:
+                f.write(original.replace('tls = "starttls"', 'tls = "bogus"'))
+            s.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: s.events("config_reload_refused"), timeout=10))
+            status, body, _ = s.send_raw(b"Subject: still\r\n\r\nx\r\n", SENDER,
+                                         ["reload@example.test"])
+            self.assertEqual(status, 200, body)
+            self.assertIsNone(s.proc.poll())
+        finally:
+            s.cleanup()
+
     def test_json_message_with_utf8_alternative_and_attachment(self):
         rcpt = f"json-{uuid.uuid4().hex[:8]}@example.test"
         hidden = f"bcc-{uuid.uuid4().hex[:8]}@example.test"

@@ -52,7 +52,7 @@ class ScriptedVault final : public vault::HttpTransport {
       return answer(200, R"({"auth":{"client_token":"x","lease_duration":)" +
                              std::to_string(token_renew_grant) + R"(,"renewable":true}})");
     }
-    if (r.path == "/v1/database/creds/app") {
+    if (r.path.rfind("/v1/database/creds/app", 0) == 0) {
       ++leases_issued;
       return answer(200, R"({"lease_id":"database/creds/app/L)" + std::to_string(leases_issued) +
                              R"(","lease_duration":)" + std::to_string(lease_ttl) +
@@ -253,4 +253,22 @@ TEST_CASE_FIXTURE(Fixture, "revokeAll revokes the current and retiring leases, t
   CHECK(vault->count("/v1/auth/token/revoke-self tok-2") == 1);
   CHECK(vault->count("/v1/auth/token/revoke-self tok-1") == 1);
   CHECK_FALSE(keeper().ready());
+}
+
+TEST_CASE_FIXTURE(Fixture, "a reloaded credential path rotates at once; other Vault keys need a restart") {
+  REQUIRE(keeper().start().ok());
+  VaultSettings fresh = settings;
+  fresh.credential_path = "database/creds/app";  // same path, new grace
+  fresh.rotation_grace = 5s;
+  fresh.address = "http://127.0.0.1:2";
+  auto restart = keeper().reconfigure(fresh);
+  CHECK(restart == std::vector<std::string>{"vault.address"});
+  CHECK(vault->leases_issued == 1);
+  fresh.credential_path = "database/creds/app?moved";  // a different path (same fake answer)
+  (void)keeper().reconfigure(fresh);
+  runFor(1s);
+  CHECK(vault->leases_issued == 2);
+  CHECK(username() == "u2");
+  auto changes = runFor(6s);  // the new grace
+  CHECK(changes.retired_leases == std::vector<std::string>{"database/creds/app/L1"});
 }

@@ -94,4 +94,7 @@ Environment sidecarEnvironment();
 
 const char* toString(SmtpTls tls) noexcept;
 
+// The keys ("section.key") whose values differ between two configs, for SIGHUP.
+std::vector<std::string> changedKeys(const Config& before, const Config& after);
+
 }  // namespace sidecar

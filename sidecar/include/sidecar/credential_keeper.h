@@ -66,6 +66,11 @@ class CredentialKeeper {
   // Seconds until the current credential expires (0 without one).
   std::uint64_t secondsToExpiry() const;
 
+  // SIGHUP: takes the settings that apply without a new login (rotation grace; a new
+  // credential path, to which it rotates at once). Returns the keys that need a
+  // restart to change (Vault address, TLS, AppRole files).
+  std::vector<std::string> reconfigure(const VaultSettings& settings);
+
   // Revokes every lease and then the tokens. Idempotent.
   vault::Status revokeAll();
 
@@ -109,6 +114,7 @@ class CredentialKeeper {
   std::vector<OldToken> old_tokens_;
   vault::Backoff lease_retry_;
   vault::SteadyTime lease_retry_at_{};
+  bool rotate_now_ = false;  // the credential path changed
   std::uint64_t generation_ = 0;
 };
 

@@ -12,7 +12,7 @@
 
 namespace sidecar {
 
-int runKeeper(const Config& config);
-int runWorker(const Config& config);
+int runKeeper(const Config& config, const std::string& config_path);
+int runWorker(const Config& config, const std::string& config_path);
 
 }  // namespace sidecar

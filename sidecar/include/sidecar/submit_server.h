@@ -57,6 +57,8 @@ class Dispatcher {
 class SubmitServer {
  public:
   SubmitServer(boost::asio::io_context& io, ListenSettings settings, Dispatcher& dispatcher);
+  // SIGHUP: applies to requests that start after the call.
+  void setMaxMessageBytes(std::size_t bytes) { settings_.max_message_bytes = bytes; }
   ~SubmitServer();
 
   // Serves on an already listening socket (inherited from the supervisor, which owns

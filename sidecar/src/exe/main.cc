@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   }
   if (role == "keeper") {
     vault::initCurlOrDie();
-    return sidecar::runKeeper(*config);
+    return sidecar::runKeeper(*config, config_path);
   }
   if (role == "worker") {
     vault::initCurlOrDie();
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
       sidecar::log::warn("insecure_smtp", {{"message", "smtp.tls = none: the SMTP password "
                                                        "crosses the network in clear text"}});
     }
-    return sidecar::runWorker(*config);
+    return sidecar::runWorker(*config, config_path);
   }
   const std::string self = selfExecutable();
   if (self.empty()) {

@@ -34,7 +34,8 @@ constexpr std::uint32_t kRetryAfterSeconds = 5;
 
 class Keeper {
  public:
-  Keeper(const Config& config, vault::Client& client) : credentials_(config.vault, client) {}
+  Keeper(const Config& config, std::string config_path, vault::Client& client)
+      : credentials_(config.vault, client), config_path_(std::move(config_path)) {}
 
   int run() {
     sigset_t set;
@@ -65,8 +66,9 @@ class Keeper {
       }
       if (fds[0].revents != 0) {
         signalfd_siginfo info{};
-        if (::read(signal_fd_, &info, sizeof info) == sizeof info && info.ssi_signo != SIGHUP) {
-          return stop();
+        if (::read(signal_fd_, &info, sizeof info) == sizeof info) {
+          if (info.ssi_signo != SIGHUP) return stop();
+          reload();
         }
       }
       if (fds[1].revents != 0 && !onControl()) return stop();
@@ -187,6 +189,18 @@ class Keeper {
     }
   }
 
+  void reload() {
+    auto fresh = loadConfig(config_path_);
+    if (!fresh) {
+      log::error("config_reload_refused", {{"error", fresh.error().message}});
+      return;
+    }
+    for (const auto& key : credentials_.reconfigure(fresh->vault)) {
+      log::warn("config_restart_required", {{"key", key}});
+    }
+    log::info("keeper_reloaded");
+  }
+
   int stop() {
     log::info("keeper_stopping");
     const auto revoked = credentials_.revokeAll();
@@ -200,6 +214,7 @@ class Keeper {
   }
 
   CredentialKeeper credentials_;
+  std::string config_path_;
   int signal_fd_ = -1;
   int peer_fd_ = -1;
   ipc::Packet in_;   // reused for every message: no allocation per request
@@ -208,7 +223,7 @@ class Keeper {
 
 }  // namespace
 
-int runKeeper(const Config& config) {
+int runKeeper(const Config& config, const std::string& config_path) {
   std::vector<vault::HttpTransportPtr> transports;
   for (const auto& address : config.vault.addresses()) {
     vault::TransportOptions options;
@@ -229,7 +244,7 @@ int runKeeper(const Config& config) {
   vault::ClientOptions options;
   options.max_attempts = static_cast<unsigned>(std::max<std::size_t>(2, transports.size()));
   vault::Client client(std::move(transports), options);
-  return Keeper(config, client).run();
+  return Keeper(config, config_path, client).run();
 }
 
 }  // namespace sidecar

@@ -212,10 +212,25 @@ class KeeperLink {
 // All members except pool_ are used on the io thread only.
 class WorkerDispatcher final : public submit::Dispatcher {
  public:
-  WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, relay::AsyncSmtpSender& sender,
-                   const Config& config)
-      : io_(io), keeper_(keeper), sender_(sender), max_queue_(config.listen.max_queue),
-        retry_for_(config.smtp.retry_for) {}
+  WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, const Config& config)
+      : io_(io), keeper_(keeper),
+        sender_(relay::makeCurlMultiSmtpSender(io, config.smtp, config.smtp.max_connections)),
+        max_queue_(config.listen.max_queue), retry_for_(config.smtp.retry_for) {}
+
+  // The lease was revoked: close the connections logged in with it.
+  void retire(const std::string& lease_id) {
+    sender_->retire(lease_id);
+    for (auto& old : old_senders_) old->retire(lease_id);
+  }
+
+  // SIGHUP with new [smtp] settings: new messages go through a new sender; the old
+  // one finishes what it has, then closes its connections.
+  void reconfigure(const Config& config) {
+    old_senders_.push_back(std::move(sender_));
+    sender_ = relay::makeCurlMultiSmtpSender(io_, config.smtp, config.smtp.max_connections);
+    max_queue_ = config.listen.max_queue;
+    retry_for_ = config.smtp.retry_for;
+  }
 
   void submit(submit::Envelope envelope, std::string message,
               std::function<void(submit::SubmitResult)> done) override {
@@ -286,7 +301,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
       }
       const auto started = std::chrono::steady_clock::now();
       const std::string lease_id = credential->lease_id;
-      sender_.send(job->envelope, job->message, std::move(*credential),
+      sender_->send(job->envelope, job->message, std::move(*credential),
                    [this, job, retry_left, lease_id, started](relay::SendResult sent) {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - started).count();
@@ -305,8 +320,14 @@ class WorkerDispatcher final : public submit::Dispatcher {
         submit::SubmitResult result;
         result.send = std::move(sent);
         finish(job, std::move(result));
+        if (!old_senders_.empty()) asio::post(io_, [this] { pruneOldSenders(); });
       });
     });
+  }
+
+  // Outside any sender's call stack (posted): an idle old sender can go.
+  void pruneOldSenders() {
+    std::erase_if(old_senders_, [](const auto& s) { return s->active() == 0 && s->waiting() == 0; });
   }
 
   static bool isTemporary(const submit::SubmitResult& r) {
@@ -370,7 +391,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   asio::io_context& io_;
   KeeperLink& keeper_;
-  relay::AsyncSmtpSender& sender_;
+  std::unique_ptr<relay::AsyncSmtpSender> sender_;
+  std::vector<std::unique_ptr<relay::AsyncSmtpSender>> old_senders_;
   std::size_t max_queue_;
   std::chrono::seconds retry_for_;
   std::size_t in_flight_ = 0;
@@ -382,12 +404,11 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
 }  // namespace
 
-int runWorker(const Config& config) {
+int runWorker(const Config& config, const std::string& config_path) {
   asio::io_context io;
   KeeperLink keeper(io);
-  auto sender = relay::makeCurlMultiSmtpSender(io, config.smtp, config.smtp.max_connections);
-  keeper.onRetired([&sender](const std::string& lease_id) { sender->retire(lease_id); });
-  WorkerDispatcher dispatcher(io, keeper, *sender, config);
+  WorkerDispatcher dispatcher(io, keeper, config);
+  keeper.onRetired([&dispatcher](const std::string& lease_id) { dispatcher.retire(lease_id); });
   submit::SubmitServer server(io, config.listen, dispatcher);
   if (auto s = server.adopt(kListenFd); !s) {
     log::error("worker_start_failed", {{"error", s.error().message}});
@@ -417,6 +438,37 @@ int runWorker(const Config& config) {
                        });
   };
   wait_control();
+
+  // SIGHUP (forwarded by the supervisor once the file validated): apply what can
+  // change while running; the socket path needs a restart.
+  Config current = config;
+  asio::signal_set hangups(io, SIGHUP);
+  std::function<void()> wait_hangup = [&] {
+    hangups.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      auto fresh = loadConfig(config_path);
+      if (!fresh) {
+        log::error("config_reload_refused", {{"error", fresh.error().message}});
+        return wait_hangup();
+      }
+      const auto changed = changedKeys(current, *fresh);
+      bool smtp_changed = false;
+      for (const auto& key : changed) {
+        if (key.rfind("smtp.", 0) == 0 || key == "listen.max_queue") {
+          smtp_changed = true;
+        } else if (key == "listen.max_message_bytes") {
+          server.setMaxMessageBytes(fresh->listen.max_message_bytes);
+        } else if (key.rfind("listen.", 0) == 0) {
+          log::warn("config_restart_required", {{"key", key}});
+        }
+      }
+      if (smtp_changed) dispatcher.reconfigure(*fresh);
+      current = std::move(*fresh);
+      log::info("worker_reloaded", {{"changed", static_cast<std::int64_t>(changed.size())}});
+      wait_hangup();
+    });
+  };
+  wait_hangup();
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
   asio::steady_timer drain_timer(io);
