@@ -112,6 +112,24 @@ class CoreTest(unittest.TestCase):
         finally:
             s.cleanup()
 
+    def test_vault_traffic_does_not_grow_with_mail_volume(self):
+        import json
+        audit_log = ENV["VAULT_AUDIT_LOG"]  # the stack's OpenBao audits every request
+
+        def requests():
+            if not os.path.exists(audit_log):
+                return 0
+            with open(audit_log) as f:
+                return sum(1 for line in f if json.loads(line).get("type") == "request")
+
+        self.sidecar.send_raw(b"Subject: warm\r\n\r\nx\r\n", SENDER, ["volume-warm@example.test"])
+        before = requests()
+        for i in range(50):
+            status, body, _ = self.sidecar.send_raw(
+                f"Subject: volume {i}\r\n\r\nx\r\n".encode(), SENDER, [f"volume-{i}@example.test"])
+            self.assertEqual(status, 200, body)
+        self.assertEqual(requests() - before, 0, "Vault was asked during the sends")
+
     def test_json_message_with_utf8_alternative_and_attachment(self):
         rcpt = f"json-{uuid.uuid4().hex[:8]}@example.test"
         hidden = f"bcc-{uuid.uuid4().hex[:8]}@example.test"
