@@ -61,6 +61,16 @@ def logins():
     return set(psql("SELECT username FROM credentials"))
 
 
+def wrapped_secret_id(path):
+    """Delivers a new response-wrapped secret_id to `path` (0600), as the bootstrap
+    does: each sidecar in a test gets its own single-use wrapping token."""
+    out = bao("write", "-wrap-ttl=120s", "-f", "-field=wrapping_token",
+              "auth/approle/role/example-app/secret-id").stdout.strip()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(out)
+
+
 def fresh_secret_id():
     """Re-runs the bootstrap so the AppRole secret_id file holds an unused secret_id."""
     subprocess.run([os.path.join(REPO, "scripts", "vault-bootstrap")], check=True,
@@ -126,6 +136,8 @@ class Sidecar:
     """One smtp-sidecar process with its own config and socket in a temp dir."""
 
     def __init__(self, binary=None, secret_id_file=None, extra_config="", env=None):
+        """secret_id_file: a plain secret_id to use; by default the sidecar gets its own
+        response-wrapped one (vault.secret_id_wrapped), delivered at start()."""
         self.extra_env = env or {}
         self.binary = binary or os.environ.get("SMTP_SIDECAR_BIN",
                                                os.path.join(REPO, "build", "dev", "sidecar",
@@ -134,6 +146,14 @@ class Sidecar:
         self.socket = os.path.join(self.dir, "smtp.sock")
         self.log_path = os.path.join(self.dir, "sidecar.log")
         self.config_path = os.path.join(self.dir, "smtp-sidecar.toml")
+        self.wrapped = secret_id_file is None
+        if self.wrapped:
+            secret_id_file = os.path.join(self.dir, "secret-id.wrapped")
+            secret_lines = (f'secret_id_file = "{secret_id_file}"\nsecret_id_wrapped = true\n'
+                            'approle_role = "example-app"\nremove_secret_id_file = true')
+        else:
+            secret_lines = f'secret_id_file = "{secret_id_file}"'
+        self.secret_id_file = secret_id_file
         vault_ca = f'ca_file = "{ENV["VAULT_CACERT"]}"' if ENV.get("VAULT_CACERT") else ""
         with open(self.config_path, "w") as f:
             f.write(f"""
@@ -141,7 +161,7 @@ class Sidecar:
 address = "{ENV['VAULT_ADDR']}"
 {vault_ca}
 role_id_file = "{ENV['APPROLE_ROLE_ID_FILE']}"
-secret_id_file = "{secret_id_file or ENV['APPROLE_SECRET_ID_FILE']}"
+{secret_lines}
 credential_path = "database/creds/example-app"
 
 [smtp]
@@ -157,6 +177,8 @@ socket = "{self.socket}"
         self.proc = None
 
     def start(self, wait=True):
+        if self.wrapped:
+            wrapped_secret_id(self.secret_id_file)
         self.log = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
         env.update(self.extra_env)
