@@ -57,11 +57,6 @@ vault::Result<std::string> bioToString(BIO* bio) {
 
 }  // namespace
 
-void wipeString(std::string& s) noexcept {
-  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
-  s.clear();
-}
-
 vault::Result<TlsIdentity> generateTlsIdentity() {
   PkeyPtr key(EVP_EC_gen("P-256"));
   if (!key) return sslError("EC key generation failed");

@@ -5,11 +5,17 @@
 // ERRORS: none.
 #include "plugin/host.h"
 
+#include <openssl/crypto.h>
 #include <sodium.h>
 
 #include <chrono>
 
 namespace smtpplugin {
+
+void wipeString(std::string& s) noexcept {
+  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
+  s.clear();
+}
 
 std::int64_t SystemClock::nowUnixSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(

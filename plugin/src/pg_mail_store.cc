@@ -235,29 +235,4 @@ std::unique_ptr<MailStoreFactory> makePgMailStoreFactory() {
   return std::make_unique<PgMailStoreFactory>();
 }
 
-vault::Status checkConnectionUrl(std::string_view connection_url) {
-  if (connection_url.empty() || connection_url.size() > 4096) {
-    return vault::Error::permanent("connection_url is empty or too long");
-  }
-  const std::string url(connection_url);
-  char* err = nullptr;
-  PQconninfoOption* options = PQconninfoParse(url.c_str(), &err);
-  if (options == nullptr) {
-    std::string msg = "connection_url does not parse: " + oneLine(err);
-    if (err != nullptr) PQfreemem(err);
-    return vault::Error::permanent(std::move(msg));
-  }
-  vault::Status st;
-  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
-    if (o->val == nullptr || *o->val == '\0') continue;
-    const std::string_view key(o->keyword);
-    if (key == "password" || key == "user" || key == "passfile") {
-      st = vault::Error::permanent("connection_url must not contain " + std::string(key) +
-                                   " (use the username and password fields)");
-    }
-  }
-  PQconninfoFree(options);
-  return st;
-}
-
 }  // namespace smtpplugin

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "plugin/host.h"  // wipeString
 #include "vault/result.h"
 
 namespace smtpplugin {
@@ -28,8 +29,5 @@ vault::Result<TlsIdentity> generateTlsIdentity();
 
 // Parses PLUGIN_CLIENT_CERT (PEM, one certificate) and returns it normalised as PEM.
 vault::Result<std::string> parseHostCertificate(const char* pem);
-
-// OPENSSL_cleanse over the string's bytes, then clear().
-void wipeString(std::string& s) noexcept;
 
 }  // namespace smtpplugin

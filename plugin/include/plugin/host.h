@@ -49,6 +49,9 @@ class RandomSource {
   virtual void fill(std::span<unsigned char> out) = 0;
 };
 
+// Zeroes a string that held a secret (OPENSSL_cleanse, not optimised away), then clears it.
+void wipeString(std::string& s) noexcept;
+
 // Production implementations.
 class SystemClock final : public Clock {
  public:
