@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include <memory>
+#include <string_view>
 
 namespace smtpplugin {
 namespace {
@@ -57,8 +58,12 @@ vault::Result<std::string> bioToString(BIO* bio) {
 
 }  // namespace
 
-vault::Result<TlsIdentity> generateTlsIdentity() {
-  PkeyPtr key(EVP_EC_gen("P-256"));
+vault::Result<TlsIdentity> generateTlsIdentity(const char* curve) {
+  const std::string_view name_of_curve(curve);
+  const EVP_MD* digest = name_of_curve == "P-521"   ? EVP_sha512()
+                         : name_of_curve == "P-384" ? EVP_sha384()
+                                                    : EVP_sha256();
+  PkeyPtr key(EVP_EC_gen(curve));
   if (!key) return sslError("EC key generation failed");
 
   X509Ptr cert(X509_new());
@@ -106,7 +111,7 @@ vault::Result<TlsIdentity> generateTlsIdentity() {
       !addExtension(cert.get(), NID_subject_key_identifier, "hash")) {
     return sslError("extensions");
   }
-  if (X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0) return sslError("X509_sign failed");
+  if (X509_sign(cert.get(), key.get(), digest) <= 0) return sslError("X509_sign failed");
 
   TlsIdentity id;
   {

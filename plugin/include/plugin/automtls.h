@@ -22,10 +22,11 @@ struct TlsIdentity {
   std::vector<unsigned char> cert_der;
 };
 
-// ECDSA P-256 key; self-signed X.509 v3: CN=localhost, SAN DNS:localhost, EKU serverAuth
-// + clientAuth, CA:TRUE, KU digitalSignature|keyEncipherment|keyAgreement|keyCertSign,
+// ECDSA key on `curve` ("P-256" for the plugin; tests also make go-plugin's "P-521" host
+// certificate); self-signed X.509 v3: CN=localhost, SAN DNS:localhost, EKU serverAuth +
+// clientAuth, CA:TRUE, KU digitalSignature|keyEncipherment|keyAgreement|keyCertSign,
 // random positive 128-bit serial, valid from now-30s for ~30 years.
-vault::Result<TlsIdentity> generateTlsIdentity();
+vault::Result<TlsIdentity> generateTlsIdentity(const char* curve = "P-256");
 
 // Parses PLUGIN_CLIENT_CERT (PEM, one certificate) and returns it normalised as PEM.
 vault::Result<std::string> parseHostCertificate(const char* pem);
