@@ -25,7 +25,7 @@ import unittest
 import urllib.request
 import uuid
 
-from stacklib import ENV, REPO, bao, psql, smtp_login, wait_for
+from stacklib import ENV, REPO, Sidecar, bao, maildir_messages, psql, smtp_login, wait_for
 
 PLUGIN_BIN = os.environ.get("SMTP_PLUGIN_BIN") or os.path.join(
     REPO, "build", "dev", "plugin", "vault-plugin-secrets-smtp")
@@ -296,6 +296,60 @@ class PluginTest(unittest.TestCase):
         finally:
             bao("secrets", "disable", mount)
         self.assertEqual([credential_rows(n) for n in names], [[], []])
+
+    def test_sidecar_sends_with_plugin_credentials(self):
+        """The unchanged smtp-sidecar leases its login from the plugin instead of the
+        database engine: only credential_path and the policy differ."""
+        name = f"smtp-plugin-e2e-{uuid.uuid4().hex[:6]}"
+        creds_path = f"{self.mount}/creds/sidecar"
+        self.role("sidecar")
+        if "approle/" not in bao("auth", "list", "-format=json"):
+            bao("auth", "enable", "approle")
+        policy = f"""
+path "{creds_path}" {{ capabilities = ["read"] }}
+path "sys/leases/renew/{creds_path}/*" {{ capabilities = ["update"] }}
+path "sys/leases/revoke/{creds_path}/*" {{ capabilities = ["update"] }}
+path "auth/token/lookup-self" {{ capabilities = ["read"] }}
+path "auth/token/renew-self" {{ capabilities = ["update"] }}
+path "auth/token/revoke-self" {{ capabilities = ["update"] }}
+"""
+        subprocess.run([ENV["BAO"], "policy", "write", name, "-"], input=policy, text=True,
+                       check=True, capture_output=True,
+                       env=dict(os.environ, VAULT_ADDR=ENV["VAULT_ADDR"], VAULT_TOKEN=vault_token(),
+                                **({"VAULT_CACERT": ENV["VAULT_CACERT"]} if ENV.get("VAULT_CACERT") else {})))
+        self.addCleanup(bao, "policy", "delete", name, check=False)
+        bao("write", f"auth/approle/role/{name}", f"token_policies={name}",
+            "token_no_default_policy=true", "token_ttl=5m", "token_max_ttl=30m")
+        self.addCleanup(bao, "delete", f"auth/approle/role/{name}", check=False)
+        role_id = bao("read", "-format=json", f"auth/approle/role/{name}/role-id")["data"]["role_id"]
+        secret_id = bao("write", "-format=json", "-f", f"auth/approle/role/{name}/secret-id")["data"]["secret_id"]
+
+        sidecar = Sidecar(env={"SMTP_SIDECAR_VAULT_CREDENTIAL_PATH": creds_path})
+        self.addCleanup(sidecar.cleanup)
+        for key, value in (("role-id", role_id), ("secret-id", secret_id)):
+            path = os.path.join(sidecar.dir, key)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(value)
+        sidecar.extra_env.update({
+            "SMTP_SIDECAR_VAULT_ROLE_ID_FILE": os.path.join(sidecar.dir, "role-id"),
+            "SMTP_SIDECAR_VAULT_SECRET_ID_FILE": os.path.join(sidecar.dir, "secret-id")})
+        sidecar.start()
+        rcpt = f"plugin-{uuid.uuid4().hex[:8]}@example.test"
+        msg = (f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: via plugin\r\n"
+               f"Message-ID: <{uuid.uuid4()}@example.test>\r\n\r\nhello\r\n").encode()
+        status, payload, _ = sidecar.send_raw(msg, SENDER, [rcpt])
+        self.assertEqual(status, 200, payload)
+        self.assertEqual(payload["smtp"]["code"], 250)
+        self.assertTrue(wait_for(lambda: maildir_messages(rcpt)))
+        leased = sidecar.events("credential_leased")
+        self.assertTrue(leased and leased[-1]["lease_id"].startswith(creds_path + "/"),
+                        sidecar.output())
+        before = set(psql("SELECT username FROM credentials WHERE username LIKE 'smtp-sidecar-%'"))
+        self.assertTrue(before)
+        self.assertEqual(sidecar.stop(), 0)  # revokes its lease on the way out
+        after = set(psql("SELECT username FROM credentials WHERE username LIKE 'smtp-sidecar-%'"))
+        self.assertFalse(before & after, "the sidecar's login was not revoked at shutdown")
 
 
 if __name__ == "__main__":
