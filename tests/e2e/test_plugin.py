@@ -351,6 +351,31 @@ path "auth/token/revoke-self" {{ capabilities = ["update"] }}
         after = set(psql("SELECT username FROM credentials WHERE username LIKE 'smtp-sidecar-%'"))
         self.assertFalse(before & after, "the sidecar's login was not revoked at shutdown")
 
+    @unittest.skipUnless(os.environ.get("SIDECAR_E2E_RESTART_OPENBAO") == "1",
+                         "restarts the stack's OpenBao (in-memory: wipes everyone's state); "
+                         "set SIDECAR_E2E_RESTART_OPENBAO=1 on a private stack")
+    def test_zz_remount_after_openbao_restart(self):
+        with open(os.path.join(ENV["STACK_DIR"], "vault", "openbao.pid")) as f:
+            bao_pid = int(f.read().strip())
+        os.kill(bao_pid, signal.SIGTERM)
+        self.assertTrue(wait_for(lambda: not os.path.exists(f"/proc/{bao_pid}") or
+                                 open(f"/proc/{bao_pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z",
+                                 timeout=30))
+        subprocess.run([os.path.join(REPO, "scripts", "stack"), "start"], check=True,
+                       capture_output=True)
+        # -dev-plugin-dir auto-registered the binary (type probe: the database probe
+        # fails on our cookie check, the backend probe succeeds).
+        catalog = bao("plugin", "list", "-format=json", "secret")
+        self.assertIn(PLUGIN_FILE, json.dumps(catalog))
+        # Dev mode forgot our registration and mount: do both again, same path.
+        bao("plugin", "register", f"-sha256={self.sha256}", f"-command={PLUGIN_FILE}",
+            "secret", PLUGIN_NAME)
+        bao("secrets", "enable", f"-path={self.mount}", PLUGIN_NAME)
+        self.configure(self.mount)
+        self.role("after-restart")
+        out = self.creds("after-restart")
+        self.assertEqual(smtp_login(out["data"]["username"], out["data"]["password"]), 235)
+
 
 if __name__ == "__main__":
     unittest.main()
