@@ -235,6 +235,21 @@ class PluginTest(unittest.TestCase):
         listed = bao("list", "-format=json", f"{self.mount}/roles")
         self.assertIn("listed", listed)
 
+    def test_unreachable_database_is_a_clear_error(self):
+        mount = f"smtp-e2e-{uuid.uuid4().hex[:8]}"
+        bao("secrets", "enable", f"-path={mount}", PLUGIN_NAME)
+        self.addCleanup(bao, "secrets", "disable", mount, check=False)
+        closed = ["connection_url=host=127.0.0.1 port=1 dbname=mail connect_timeout=2",
+                  "username=vault_admin", "password=x", "smtp_host=localhost"]
+        proc = bao("write", f"{mount}/config", *closed, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("database connection failed", proc.stderr)
+        bao("write", f"{mount}/config", *closed, "verify_connection=false")
+        bao("write", f"{mount}/roles/app", f"allowed_senders={SENDER}")
+        status, body = api("GET", f"{mount}/creds/app")
+        self.assertEqual(status, 500, body)
+        self.assertIn("database connection failed", json.dumps(body))
+
     def test_fifty_concurrent_creds(self):
         self.role("burst")
         def read(_):
