@@ -117,7 +117,7 @@ int runPlugin() {
   if (!server_credentials || !host_credentials) return fail("cannot build TLS credentials");
 
   auto mail_stores = makePgMailStoreFactory();
-  BrokerService broker;
+  BrokerService broker([] { requestStop(); });
   StdioService stdio;
   ControllerService controller([] { requestStop(); });
   BackendService backend(broker, host_credentials, *mail_stores);

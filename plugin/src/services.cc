@@ -26,6 +26,17 @@ grpc::Status BrokerService::StartStream(
     if (info.has_knock() && info.knock().knock()) continue;  // multiplexing only; unused
     record(info);
   }
+  bool expected = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    expected = shutdown_;
+  }
+  // The host holds this stream for our whole life (go-plugin opens it once per client).
+  // Its end without a Shutdown means the host is gone: don't linger as an orphan.
+  if (!expected && on_host_gone_) {
+    logLine(LogLevel::Warn, "broker stream closed by the host without a shutdown: exiting");
+    on_host_gone_();
+  }
   return grpc::Status::OK;
 }
 

@@ -35,6 +35,11 @@ namespace smtpplugin {
 
 class BrokerService final : public plugin::GRPCBroker::Service {
  public:
+  // `on_host_gone` runs when the host's stream ends without a Shutdown first: the host
+  // died or dropped us, and nobody will ever call this plugin again.
+  explicit BrokerService(std::function<void()> on_host_gone = {})
+      : on_host_gone_(std::move(on_host_gone)) {}
+
   grpc::Status StartStream(grpc::ServerContext* context,
                            grpc::ServerReaderWriter<plugin::ConnInfo, plugin::ConnInfo>* stream) override;
 
@@ -49,6 +54,7 @@ class BrokerService final : public plugin::GRPCBroker::Service {
   std::condition_variable changed_;
   std::map<std::uint32_t, plugin::ConnInfo> conns_;
   bool shutdown_ = false;
+  std::function<void()> on_host_gone_;
 };
 
 class ControllerService final : public plugin::GRPCController::Service {
