@@ -179,9 +179,9 @@ vault::Result<std::unique_ptr<Engine::Config>> Engine::loadConfig() {
   auto raw = storage_.get(kConfigKey);
   if (!raw) return std::move(raw).error().context("reading config");
   if (!raw.value()) return std::unique_ptr<Config>();
-  std::string text = std::move(*raw.value());
-  auto fields = RequestFields::parse(text);
-  wipeString(text);
+  // The stored config holds the database password: parse it in locked memory.
+  vault::SecretBytes text = toSecret(*raw.value());
+  auto fields = RequestFields::parseInPlace(text);
   if (!fields) return vault::Error::internal("stored config is not valid JSON");
   auto c = std::make_unique<Config>();
   auto get = [&](std::string_view key, std::string& out) -> bool {

@@ -57,6 +57,27 @@ vault::Result<RequestFields> RequestFields::parse(std::string_view json) {
   return RequestFields(std::move(impl));
 }
 
+vault::Result<RequestFields> RequestFields::parseInPlace(vault::SecretBytes& buffer) {
+  auto impl = std::make_unique<Impl>();
+  if (buffer.size() > kMaxRequestDataBytes) return vault::Error::permanent("data too large");
+  if (buffer.empty()) {
+    impl->doc.SetObject();
+    return RequestFields(std::move(impl));
+  }
+  // SecretBytes keeps a NUL after its bytes, as ParseInsitu needs.
+  impl->doc.ParseInsitu(buffer.mutableData());
+  if (impl->doc.HasParseError()) {
+    return vault::Error::permanent(std::string("data is not valid JSON: ") +
+                                   rapidjson::GetParseError_En(impl->doc.GetParseError()));
+  }
+  if (impl->doc.IsNull()) {
+    impl->doc.SetObject();
+  } else if (!impl->doc.IsObject()) {
+    return vault::Error::permanent("data must be a JSON object");
+  }
+  return RequestFields(std::move(impl));
+}
+
 bool RequestFields::has(std::string_view key) const { return impl_->find(key) != nullptr; }
 
 std::vector<std::string> RequestFields::keys() const {

@@ -26,6 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)fields->getStringList(key);
     }
   }
+  auto secret = vault::SecretBytes::copyOf(std::string_view(input));
+  (void)RequestFields::parseInPlace(secret);
   FakeStorage storage;
   FakeSystemView system_view;
   FakeDatabase db;

@@ -2,7 +2,7 @@
 // with `bao write`) and to our own `internal_data`.
 //
 // SECURITY: the JSON comes from the host, originally from any client allowed to write
-// the path: size-limited (64 KiB), must be an object (or null), every value is
+// the path: size-limited (1 MiB), must be an object (or null), every value is
 // type-checked, unknown keys can be listed so handlers refuse typos. Go sends numbers as
 // floats: integers are accepted as int64, integral doubles, or numeric strings.
 // ERRORS: Permanent with the offending field's name (never its value).
@@ -17,15 +17,21 @@
 #include <vector>
 
 #include "vault/result.h"
+#include "vault/secret.h"
 
 namespace smtpplugin {
 
-inline constexpr std::size_t kMaxRequestDataBytes = 64 * 1024;
+// Large enough for a CA bundle in config's ca_pem.
+inline constexpr std::size_t kMaxRequestDataBytes = 1024 * 1024;
 
 class RequestFields {
  public:
   // "" and "null" give an empty object.
   static vault::Result<RequestFields> parse(std::string_view json);
+  // For JSON that holds a secret (the stored config): parsed in place, so every string
+  // stays inside `buffer` (locked memory, wiped when freed) instead of being copied to
+  // the heap. `buffer` must outlive the returned object.
+  static vault::Result<RequestFields> parseInPlace(vault::SecretBytes& buffer);
 
   RequestFields(RequestFields&&) noexcept;
   RequestFields& operator=(RequestFields&&) noexcept;
