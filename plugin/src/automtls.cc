@@ -35,7 +35,9 @@ using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
 using NamePtr = std::unique_ptr<X509_NAME, Deleter<X509_NAME, X509_NAME_free>>;
 
-vault::Error sslError(const char* what) { return vault::Error::internal(std::string("automtls: ") + what); }
+vault::Error sslError(const char* what) {
+  return vault::Error::internal(std::string("automtls: ") + what);
+}
 
 // Adds one extension written in OpenSSL's config syntax (self-issued: issuer = subject).
 bool addExtension(X509* cert, int nid, const char* value) {

@@ -81,7 +81,8 @@ vault::Result<Placeholder> parsePlaceholder(std::string_view inner) {
 
 // Walks the template: calls literal(text) and placeholder(p) in order.
 template <typename OnLiteral, typename OnPlaceholder>
-vault::Status walkTemplate(std::string_view tmpl, OnLiteral&& literal, OnPlaceholder&& placeholder) {
+vault::Status walkTemplate(std::string_view tmpl, OnLiteral&& literal,
+                           OnPlaceholder&& placeholder) {
   while (!tmpl.empty()) {
     const auto open = tmpl.find("{{");
     const std::string_view text = tmpl.substr(0, open);
@@ -125,11 +126,20 @@ vault::Result<std::int64_t> parseDurationSeconds(std::string_view text) {
       unit = 1;  // a bare number is seconds
     } else {
       switch (rest.front()) {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        default: return vault::Error::permanent("invalid duration unit (use s, m, h or d)");
+        case 's':
+          unit = 1;
+          break;
+        case 'm':
+          unit = 60;
+          break;
+        case 'h':
+          unit = 3600;
+          break;
+        case 'd':
+          unit = 86400;
+          break;
+        default:
+          return vault::Error::permanent("invalid duration unit (use s, m, h or d)");
       }
       rest.remove_prefix(1);
     }
@@ -169,14 +179,21 @@ vault::Result<std::string> expandUsernameTemplate(std::string_view tmpl, std::st
   };
   std::vector<Part> parts;
   auto st = walkTemplate(
-      tmpl, [&](std::string_view text) { parts.push_back({std::string(text), false}); },
+      tmpl,
+      [&](std::string_view text) {
+        parts.push_back({std::string(text), false});
+      },
       [&](const Placeholder& p) {
         switch (p.kind) {
-          case Placeholder::Role: parts.push_back({sanitizePart(role), false}); break;
+          case Placeholder::Role:
+            parts.push_back({sanitizePart(role), false});
+            break;
           case Placeholder::DisplayName:
             parts.push_back({sanitizePart(display_name), false});
             break;
-          case Placeholder::UnixTime: parts.push_back({std::to_string(unix_time), false}); break;
+          case Placeholder::UnixTime:
+            parts.push_back({std::to_string(unix_time), false});
+            break;
           case Placeholder::Random:
             parts.push_back({randomChars(p.random_chars, random), true});
             break;
@@ -202,13 +219,14 @@ vault::Result<std::string> expandUsernameTemplate(std::string_view tmpl, std::st
 
 vault::SecretBytes generatePassword(RandomSource& random) {
   vault::SecretBytes raw(kPasswordBytes);
-  random.fill(std::span<unsigned char>(reinterpret_cast<unsigned char*>(raw.mutableData()),
-                                       raw.size()));
+  random.fill(
+      std::span<unsigned char>(reinterpret_cast<unsigned char*>(raw.mutableData()), raw.size()));
   constexpr int kVariant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
   const std::size_t encoded_len = sodium_base64_ENCODED_LEN(kPasswordBytes, kVariant);
   vault::SecretBytes encoded(encoded_len);
   sodium_bin2base64(encoded.mutableData(), encoded_len,
-                    reinterpret_cast<const unsigned char*>(raw.mutableData()), raw.size(), kVariant);
+                    reinterpret_cast<const unsigned char*>(raw.mutableData()), raw.size(),
+                    kVariant);
   encoded.truncate(std::strlen(encoded.mutableData()));
   return encoded;
 }

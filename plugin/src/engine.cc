@@ -116,13 +116,17 @@ Response refused(Response::Refusal why) {
 
 bool validRoleName(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
-  }) && name != "." && name != "..";
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                              (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+                     }) &&
+         name != "." && name != "..";
 }
 
-bool isWrite(std::string_view op) { return op == "create" || op == "update"; }
+bool isWrite(std::string_view op) {
+  return op == "create" || op == "update";
+}
 
 // Moves a std::string that held a secret into SecretBytes and wipes the original.
 vault::SecretBytes toSecret(std::string& s) {
@@ -234,8 +238,8 @@ vault::Result<Response> Engine::handleConfig(const Request& request) {
   auto fields = RequestFields::parse(request.data_json);
   if (!fields) return std::move(fields).error();
   if (auto st = fields->onlyKeys({"connection_url", "username", "password", "password_scheme",
-                                  "smtp_host", "smtp_port", "smtp_tls_port", "tls_mode",
-                                  "ca_pem", "verify_connection"});
+                                  "smtp_host", "smtp_port", "smtp_tls_port", "tls_mode", "ca_pem",
+                                  "verify_connection"});
       !st) {
     return std::move(st).error();
   }
@@ -249,12 +253,13 @@ vault::Result<Response> Engine::handleConfig(const Request& request) {
     if (v.value()) out = std::move(*v.value());
     return {};
   };
-  for (auto [key, field] : {std::pair<std::string_view, std::string*>{"connection_url", &c.connection_url},
-                            {"username", &c.username},
-                            {"password_scheme", &c.password_scheme},
-                            {"smtp_host", &c.smtp_host},
-                            {"tls_mode", &c.tls_mode},
-                            {"ca_pem", &c.ca_pem}}) {
+  for (auto [key, field] :
+       {std::pair<std::string_view, std::string*>{"connection_url", &c.connection_url},
+        {"username", &c.username},
+        {"password_scheme", &c.password_scheme},
+        {"smtp_host", &c.smtp_host},
+        {"tls_mode", &c.tls_mode},
+        {"ca_pem", &c.ca_pem}}) {
     if (auto st = take(key, *field); !st) return std::move(st).error();
   }
   {
@@ -272,8 +277,7 @@ vault::Result<Response> Engine::handleConfig(const Request& request) {
   if (!verify) return std::move(verify).error();
 
   if (c.connection_url.empty() || c.username.empty() || c.password.empty() || c.smtp_host.empty()) {
-    return vault::Error::permanent(
-        "config needs connection_url, username, password and smtp_host");
+    return vault::Error::permanent("config needs connection_url, username, password and smtp_host");
   }
   if (auto st = checkConnectionUrl(c.connection_url); !st) return std::move(st).error();
   if (auto st = checkPasswordScheme(c.password_scheme); !st) return std::move(st).error();
@@ -317,7 +321,8 @@ vault::Result<Response> Engine::handleRotateRoot(const Request& request) {
   if (!isWrite(request.operation)) return refused(Response::Refusal::UnsupportedOperation);
   auto config = loadConfig();
   if (!config) return std::move(config).error();
-  if (!config.value()) return vault::Error::permanent("the engine is not configured (write config)");
+  if (!config.value())
+    return vault::Error::permanent("the engine is not configured (write config)");
   Config& c = *config.value();
 
   vault::SecretBytes new_password = generatePassword(random_);
@@ -415,8 +420,8 @@ vault::Result<Response> Engine::handleRole(const Request& request, const std::st
 
   auto fields = RequestFields::parse(request.data_json);
   if (!fields) return std::move(fields).error();
-  if (auto st = fields->onlyKeys({"ttl", "max_ttl", "allowed_senders", "username_template",
-                                  "send_rate_per_minute"});
+  if (auto st = fields->onlyKeys(
+          {"ttl", "max_ttl", "allowed_senders", "username_template", "send_rate_per_minute"});
       !st) {
     return std::move(st).error();
   }
@@ -461,7 +466,8 @@ vault::Result<Response> Engine::handleRole(const Request& request, const std::st
                            .str("username_template", r.username_template)
                            .num("send_rate_per_minute", r.send_rate_per_minute)
                            .finish();
-  if (auto st = storage_.put(key, stored); !st) return std::move(st).error().context("storing role");
+  if (auto st = storage_.put(key, stored); !st)
+    return std::move(st).error().context("storing role");
   return noResponse();
 }
 
@@ -493,7 +499,8 @@ vault::Result<Response> Engine::handleCreds(const Request& request, const std::s
   const Role& r = *role.value();
   auto config = loadConfig();
   if (!config) return std::move(config).error();
-  if (!config.value()) return vault::Error::permanent("the engine is not configured (write config)");
+  if (!config.value())
+    return vault::Error::permanent("the engine is not configured (write config)");
   const Config& c = *config.value();
 
   auto sys_default = system_view_.defaultLeaseTtlNs();
@@ -619,7 +626,8 @@ vault::Result<Response> Engine::handleRenew(const Request& request) {
 
   auto config = loadConfig();
   if (!config) return std::move(config).error();
-  if (!config.value()) return vault::Error::temporary("the engine is not configured (write config)");
+  if (!config.value())
+    return vault::Error::temporary("the engine is not configured (write config)");
   {
     std::unique_lock<std::mutex> lock;
     auto store = storeFor(*config.value(), lock);
@@ -645,7 +653,8 @@ vault::Result<Response> Engine::handleRevoke(const Request& request) {
   auto config = loadConfig();
   if (!config) return std::move(config).error();
   // Temporary: Vault retries, and an operator can still configure the engine again.
-  if (!config.value()) return vault::Error::temporary("the engine is not configured; cannot revoke");
+  if (!config.value())
+    return vault::Error::temporary("the engine is not configured; cannot revoke");
   std::unique_lock<std::mutex> lock;
   auto store = storeFor(*config.value(), lock);
   if (!store) return std::move(store).error();

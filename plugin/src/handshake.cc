@@ -36,9 +36,9 @@ vault::Status checkProtocolVersions(const char* versions) {
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
-  return vault::Error::permanent(
-      "the host offers plugin protocol versions '" + std::string(versions).substr(0, 64) +
-      "'; this plugin speaks only version 5 (AutoMTLS)");
+  return vault::Error::permanent("the host offers plugin protocol versions '" +
+                                 std::string(versions).substr(0, 64) +
+                                 "'; this plugin speaks only version 5 (AutoMTLS)");
 }
 
 std::string base64RawStd(std::span<const unsigned char> bytes) {
@@ -50,8 +50,8 @@ std::string base64RawStd(std::span<const unsigned char> bytes) {
 }
 
 std::string handshakeLine(std::string_view socket_path, std::span<const unsigned char> cert_der) {
-  std::string line = std::to_string(kCoreProtocolVersion) + "|" +
-                     std::to_string(kAppProtocolVersion) + "|unix|";
+  std::string line =
+      std::to_string(kCoreProtocolVersion) + "|" + std::to_string(kAppProtocolVersion) + "|unix|";
   line.append(socket_path);
   line += "|grpc|";
   line += base64RawStd(cert_der);

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 
 namespace smtpplugin {
@@ -16,16 +18,23 @@ namespace {
 
 const char* levelName(LogLevel level) {
   switch (level) {
-    case LogLevel::Trace: return "trace";
-    case LogLevel::Debug: return "debug";
-    case LogLevel::Info: return "info";
-    case LogLevel::Warn: return "warn";
-    case LogLevel::Error: return "error";
+    case LogLevel::Trace:
+      return "trace";
+    case LogLevel::Debug:
+      return "debug";
+    case LogLevel::Info:
+      return "info";
+    case LogLevel::Warn:
+      return "warn";
+    case LogLevel::Error:
+      return "error";
   }
   return "info";
 }
 
-rapidjson::SizeType jsonSize(std::size_t n) { return static_cast<rapidjson::SizeType>(n); }
+rapidjson::SizeType jsonSize(std::size_t n) {
+  return static_cast<rapidjson::SizeType>(n);
+}
 
 }  // namespace
 
@@ -40,8 +49,11 @@ std::string formatLogLine(LogLevel level, std::string_view message,
   if (gmtime_r(&secs, &tm) != nullptr) {
     char base[32];
     if (std::strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm) > 0) {
-      std::snprintf(stamp, sizeof stamp, "%s.%06lldZ", base,
-                    static_cast<long long>(micros % 1'000'000));
+      char full[48];
+      const int n = std::snprintf(full, sizeof full, "%s.%06lldZ", base,
+                                  static_cast<long long>(micros % 1'000'000));
+      if (n > 0 && static_cast<std::size_t>(n) < sizeof full)
+        std::memcpy(stamp, full, sizeof stamp);
     }
   }
   rapidjson::StringBuffer buffer;

@@ -158,8 +158,8 @@ class PgMailStore final : public MailStore {
   vault::Status connect() {
     close();
     if (settings_.password.hasNul()) return vault::Error::permanent("password contains NUL");
-    const char* keywords[] = {"connect_timeout", "application_name", "dbname",
-                              "user",            "password",         nullptr};
+    const char* keywords[] = {
+        "connect_timeout", "application_name", "dbname", "user", "password", nullptr};
     const char* values[] = {"5",
                             "vault-plugin-secrets-smtp",
                             settings_.connection_url.c_str(),
@@ -169,8 +169,8 @@ class PgMailStore final : public MailStore {
     conn_ = PQconnectdbParams(keywords, values, 1);
     if (conn_ == nullptr) return vault::Error::temporary("database: out of memory");
     if (PQstatus(conn_) != CONNECTION_OK) {
-      auto err = vault::Error::temporary("database connection failed: " +
-                                         oneLine(PQerrorMessage(conn_)));
+      auto err =
+          vault::Error::temporary("database connection failed: " + oneLine(PQerrorMessage(conn_)));
       close();
       return err;
     }

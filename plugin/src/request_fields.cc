@@ -78,7 +78,9 @@ vault::Result<RequestFields> RequestFields::parseInPlace(vault::SecretBytes& buf
   return RequestFields(std::move(impl));
 }
 
-bool RequestFields::has(std::string_view key) const { return impl_->find(key) != nullptr; }
+bool RequestFields::has(std::string_view key) const {
+  return impl_->find(key) != nullptr;
+}
 
 std::vector<std::string> RequestFields::keys() const {
   std::vector<std::string> out;
@@ -152,7 +154,8 @@ vault::Result<std::optional<std::int64_t>> RequestFields::getDurationSeconds(
   if (v == nullptr) return std::optional<std::int64_t>();
   if (v->IsString()) {
     auto d = parseDurationSeconds(std::string_view(v->GetString(), v->GetStringLength()));
-    if (!d) return vault::Error::permanent("field '" + std::string(key) + "': " + d.error().message);
+    if (!d)
+      return vault::Error::permanent("field '" + std::string(key) + "': " + d.error().message);
     return std::optional<std::int64_t>(d.value());
   }
   auto n = getInt(key);

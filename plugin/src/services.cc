@@ -53,9 +53,8 @@ void BrokerService::record(const plugin::ConnInfo& info) {
 std::optional<plugin::ConnInfo> BrokerService::waitFor(std::uint32_t id,
                                                        std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mutex_);
-  const bool found = changed_.wait_for(lock, timeout, [&] {
-    return shutdown_ || conns_.count(id) != 0;
-  });
+  const bool found =
+      changed_.wait_for(lock, timeout, [&] { return shutdown_ || conns_.count(id) != 0; });
   if (!found || shutdown_) return std::nullopt;
   auto it = conns_.find(id);
   plugin::ConnInfo out = it->second;
@@ -137,9 +136,15 @@ void responseToProto(const vault::Result<Response>& result, pb::HandleRequestRep
   if (!result.ok()) {
     auto* err = reply.mutable_err();
     switch (result.error().kind) {
-      case vault::ErrorKind::Permanent: err->set_err_type(1); break;  // user error: 400
-      case vault::ErrorKind::Temporary: err->set_err_type(0); break;  // retryable: 500
-      case vault::ErrorKind::Internal: err->set_err_type(2); break;   // internal: 500
+      case vault::ErrorKind::Permanent:
+        err->set_err_type(1);
+        break;  // user error: 400
+      case vault::ErrorKind::Temporary:
+        err->set_err_type(0);
+        break;  // retryable: 500
+      case vault::ErrorKind::Internal:
+        err->set_err_type(2);
+        break;  // internal: 500
     }
     err->set_err_msg(result.error().message);
     return;
@@ -213,8 +218,8 @@ grpc::Status BackendService::Setup(grpc::ServerContext* context, const pb::Setup
   m->channel = dialHost(info->network(), info->address(), host_credentials_);
   m->storage = makeGrpcStorage(m->channel);
   m->system_view = makeGrpcSystemView(m->channel);
-  m->engine = std::make_unique<Engine>(*m->storage, *m->system_view, mail_stores_, m->clock,
-                                       m->random);
+  m->engine =
+      std::make_unique<Engine>(*m->storage, *m->system_view, mail_stores_, m->clock, m->random);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     mount_ = std::move(m);

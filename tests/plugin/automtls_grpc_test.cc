@@ -35,7 +35,8 @@ struct TempDir {
 
 std::shared_ptr<grpc::ServerCredentials> serverCredentials(const TlsIdentity& self,
                                                            const std::string& trusted) {
-  grpc::SslServerCredentialsOptions opts(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions opts(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   opts.pem_root_certs = trusted;
   opts.pem_key_cert_pairs.push_back({self.key_pem, self.cert_pem});
   return grpc::SslServerCredentials(opts);
@@ -100,8 +101,9 @@ TEST_CASE("AutoMTLS with a P-521 host certificate: host -> plugin and plugin -> 
     CHECK(reply.type() == 1);
   }
   SUBCASE("a client whose certificate the host did not issue is refused") {
-    auto channel = grpc::CreateCustomChannel(
-        "unix:" + dir.path + "/plugin.sock", channelCredentials(*stranger, plugin_id->cert_pem), args);
+    auto channel =
+        grpc::CreateCustomChannel("unix:" + dir.path + "/plugin.sock",
+                                  channelCredentials(*stranger, plugin_id->cert_pem), args);
     auto stub = pb::Backend::NewStub(channel);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -116,8 +118,8 @@ TEST_CASE("AutoMTLS with a P-521 host certificate: host -> plugin and plugin -> 
     host_builder.RegisterService(&storage_service);
     auto host_server = host_builder.BuildAndStart();
     REQUIRE(host_server != nullptr);
-    auto channel = dialHost("unix", dir.path + "/host.sock",
-                            channelCredentials(*plugin_id, host->cert_pem));
+    auto channel =
+        dialHost("unix", dir.path + "/host.sock", channelCredentials(*plugin_id, host->cert_pem));
     auto storage = makeGrpcStorage(channel);
     auto got = storage->get("config");
     REQUIRE_MESSAGE(got.ok(), (got.ok() ? std::string() : got.error().message));

@@ -18,9 +18,19 @@ TEST_CASE("parseDurationSeconds") {
     const char* input;
     std::int64_t want;  // -1: error
   } cases[] = {
-      {"90", 90},  {"90s", 90},   {"5m", 300},  {"1h30m", 5400}, {"2d", 172800},
-      {"0", 0},    {"", -1},      {"5x", -1},   {"-5s", -1},     {"1h30", -1},
-      {"m", -1},   {"99999999999999999999", -1}, {"9223372036854775807s", -1},
+      {"90", 90},
+      {"90s", 90},
+      {"5m", 300},
+      {"1h30m", 5400},
+      {"2d", 172800},
+      {"0", 0},
+      {"", -1},
+      {"5x", -1},
+      {"-5s", -1},
+      {"1h30", -1},
+      {"m", -1},
+      {"99999999999999999999", -1},
+      {"9223372036854775807s", -1},
   };
   for (const auto& c : cases) {
     CAPTURE(c.input);
@@ -53,8 +63,9 @@ TEST_CASE("username templates") {
     }
   }
   SUBCASE("long names are cut but keep the random part") {
-    auto got = expandUsernameTemplate("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-{{role}}-{{random 32}}",
-                                      std::string(60, 'r'), "", 0, random);
+    auto got = expandUsernameTemplate(
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-{{role}}-{{random 32}}", std::string(60, 'r'),
+        "", 0, random);
     REQUIRE(got.ok());
     CHECK(got->size() == kMaxUsernameLength);
   }
@@ -93,8 +104,8 @@ TEST_CASE("hashPassword: Dovecot's salted SHA-2 schemes") {
   vault::initSecretMemoryOrDie();
   CountingRandom random;
   const auto password = vault::SecretBytes::copyOf(std::string_view("correct horse"));
-  for (const auto& [scheme, md, len] : {std::tuple{"SSHA512", EVP_sha512(), 64},
-                                        std::tuple{"SSHA256", EVP_sha256(), 32}}) {
+  for (const auto& [scheme, md, len] :
+       {std::tuple{"SSHA512", EVP_sha512(), 64}, std::tuple{"SSHA256", EVP_sha256(), 32}}) {
     CAPTURE(scheme);
     auto got = hashPassword(scheme, password, random);
     REQUIRE(got.ok());

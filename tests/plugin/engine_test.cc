@@ -141,21 +141,26 @@ TEST_CASE("config: invalid input is refused with a clear message") {
 TEST_CASE("config: an unreachable database is reported and nothing is stored") {
   Harness h;
   h.db.down = true;
-  auto got = h.call("update", "config",
-                    R"({"connection_url":"host=x","username":"u","password":"db-secret","smtp_host":"h"})");
+  auto got = h.call(
+      "update", "config",
+      R"({"connection_url":"host=x","username":"u","password":"db-secret","smtp_host":"h"})");
   REQUIRE_FALSE(got.ok());
   CHECK((got.error().kind == vault::ErrorKind::Temporary));
   CHECK(got.error().message.find("database connection") != std::string::npos);
   CHECK(h.storage.entries.count("config") == 0);
   // verify_connection=false stores it anyway.
-  REQUIRE(h.call("update", "config",
-                 R"({"connection_url":"host=x","username":"u","password":"db-secret","smtp_host":"h","verify_connection":false})")
-              .ok());
+  REQUIRE(
+      h.call(
+           "update", "config",
+           R"({"connection_url":"host=x","username":"u","password":"db-secret","smtp_host":"h","verify_connection":false})")
+          .ok());
 }
 
 TEST_CASE("roles: create, read, update merges, list, delete") {
   Harness h;
-  h.role("app", R"({"ttl":"5m","max_ttl":"1h","allowed_senders":"App@Example.test, *@lists.example.test","send_rate_per_minute":30})");
+  h.role(
+      "app",
+      R"({"ttl":"5m","max_ttl":"1h","allowed_senders":"App@Example.test, *@lists.example.test","send_rate_per_minute":30})");
   auto got = h.call("read", "roles/app");
   REQUIRE(got.ok());
   auto d = json(got->data_json);
@@ -188,7 +193,8 @@ TEST_CASE("roles: invalid input") {
   } cases[] = {
       {"no senders", "roles/a", R"({"ttl":60})", "allowed_senders is required"},
       {"bad sender", "roles/a", R"({"allowed_senders":"not-an-address"})", "allowed_senders"},
-      {"sender injection", "roles/a", R"({"allowed_senders":"a'b@example.test"})", "allowed_senders"},
+      {"sender injection", "roles/a", R"({"allowed_senders":"a'b@example.test"})",
+       "allowed_senders"},
       {"ttl above max", "roles/a", R"({"allowed_senders":"a@b.test","ttl":"2h","max_ttl":"1h"})",
        "ttl must not exceed max_ttl"},
       {"bad duration", "roles/a", R"({"allowed_senders":"a@b.test","ttl":"5 minutes"})", "ttl"},
@@ -216,7 +222,9 @@ TEST_CASE("roles: invalid input") {
 TEST_CASE("creds: a login in the database and a renewable lease") {
   Harness h;
   h.configure();
-  h.role("app", R"({"ttl":"5m","max_ttl":"1h","allowed_senders":"app@example.test,*@lists.example.test","send_rate_per_minute":10})");
+  h.role(
+      "app",
+      R"({"ttl":"5m","max_ttl":"1h","allowed_senders":"app@example.test,*@lists.example.test","send_rate_per_minute":10})");
   auto got = h.call("read", "creds/app");
   REQUIRE(got.ok());
   auto d = json(got->data_json);

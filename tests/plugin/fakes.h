@@ -46,7 +46,9 @@ class FakeStorage final : public Storage {
 
 class FakeSystemView final : public SystemView {
  public:
-  vault::Result<std::int64_t> defaultLeaseTtlNs() override { return default_ttl_s * 1'000'000'000LL; }
+  vault::Result<std::int64_t> defaultLeaseTtlNs() override {
+    return default_ttl_s * 1'000'000'000LL;
+  }
   vault::Result<std::int64_t> maxLeaseTtlNs() override { return max_ttl_s * 1'000'000'000LL; }
   std::int64_t default_ttl_s = 3600;
   std::int64_t max_ttl_s = 86400;

@@ -39,8 +39,8 @@ TEST_CASE("base64RawStd is Go's RawStdEncoding") {
     std::string input;
     std::string want;
   } cases[] = {
-      {"", ""}, {"f", "Zg"}, {"fo", "Zm8"}, {"foo", "Zm9v"}, {"foob", "Zm9vYg"},
-      {"\xfb\xff", "+/8"},  // standard alphabet, not URL-safe
+      {"", ""},        {"f", "Zg"},        {"fo", "Zm8"},
+      {"foo", "Zm9v"}, {"foob", "Zm9vYg"}, {"\xfb\xff", "+/8"},  // standard alphabet, not URL-safe
   };
   for (const auto& c : cases) {
     std::vector<unsigned char> bytes(c.input.begin(), c.input.end());
@@ -72,7 +72,8 @@ TEST_CASE("socket path") {
 }
 
 TEST_CASE("hclog JSON lines") {
-  const auto t = std::chrono::system_clock::time_point(std::chrono::microseconds(1'700'000'000'123'456LL));
+  const auto t =
+      std::chrono::system_clock::time_point(std::chrono::microseconds(1'700'000'000'123'456LL));
   const std::string got =
       formatLogLine(LogLevel::Warn, "request failed", {{"path", "roles/\"x\"\n"}}, t);
   CHECK(got.find('\n') == std::string::npos);

@@ -28,8 +28,8 @@ struct DbSettings {
 
 struct NewLogin {
   std::string username;
-  vault::SecretBytes password_hash;  // "{SSHA512}..." as Dovecot reads it
-  std::int64_t expires_at = 0;       // Unix seconds
+  vault::SecretBytes password_hash;      // "{SSHA512}..." as Dovecot reads it
+  std::int64_t expires_at = 0;           // Unix seconds
   std::vector<std::string> sender_keys;  // "user@domain" or "@domain" (Postfix lookup keys)
 };
 

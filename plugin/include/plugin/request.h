@@ -18,7 +18,7 @@ inline constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
 
 // The lease a renew/revoke request refers to (pb.Secret).
 struct LeaseIn {
-  std::string internal_data;     // JSON written by us at issue time
+  std::string internal_data;  // JSON written by us at issue time
   std::int64_t ttl_ns = 0;
   std::int64_t max_ttl_ns = 0;
   std::int64_t increment_ns = 0;  // renew: the increment asked for (0 = none)

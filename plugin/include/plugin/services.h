@@ -40,8 +40,9 @@ class BrokerService final : public plugin::GRPCBroker::Service {
   explicit BrokerService(std::function<void()> on_host_gone = {})
       : on_host_gone_(std::move(on_host_gone)) {}
 
-  grpc::Status StartStream(grpc::ServerContext* context,
-                           grpc::ServerReaderWriter<plugin::ConnInfo, plugin::ConnInfo>* stream) override;
+  grpc::Status StartStream(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<plugin::ConnInfo, plugin::ConnInfo>* stream) override;
 
   // Records a ConnInfo (also the seam for tests).
   void record(const plugin::ConnInfo& info);

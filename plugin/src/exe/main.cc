@@ -5,4 +5,6 @@
 // clean shutdown.
 #include "plugin/server.h"
 
-int main() { return smtpplugin::runPlugin(); }
+int main() {
+  return smtpplugin::runPlugin();
+}
