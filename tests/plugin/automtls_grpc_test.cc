@@ -2,6 +2,8 @@
 // with a go-plugin-style P-521 host certificate, in both directions: the host calling
 // our pb.Backend, and our brokered pb.Storage client calling the host. The most fragile
 // part of the protocol (docs/PLUGIN.md), so it is guarded here without Vault.
+// SECURITY: test-only; throwaway keys; sockets in a private mkdtemp directory.
+// ERRORS: doctest assertions; servers are shut down at the end of each subcase.
 #include <doctest/doctest.h>
 #include <grpcpp/grpcpp.h>
 #include <stdlib.h>

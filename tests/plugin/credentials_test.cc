@@ -1,5 +1,7 @@
 // credentials_test.cc: durations, username templates, passwords, Dovecot hashes and
 // sender keys.
+// SECURITY: test-only; fixed or counting randomness, fake passwords.
+// ERRORS: doctest assertions, table-driven with the error cases included.
 #include "plugin/credentials.h"
 
 #include <doctest/doctest.h>

@@ -1,4 +1,6 @@
 // engine_test.cc: the SMTP engine's paths, leases and errors, against in-memory fakes.
+// SECURITY: test-only; fake passwords in ordinary memory, no network, no real database.
+// ERRORS: doctest assertions; every error path is checked for its kind and message.
 #include "plugin/engine.h"
 
 #include <doctest/doctest.h>

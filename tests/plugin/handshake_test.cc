@@ -1,5 +1,7 @@
 // handshake_test.cc: the go-plugin handshake line, cookie and version checks, socket
 // paths, hclog lines and the AutoMTLS certificate.
+// SECURITY: test-only; generates throwaway keys, touches no socket or environment.
+// ERRORS: doctest assertions.
 #include "plugin/handshake.h"
 
 #include <doctest/doctest.h>

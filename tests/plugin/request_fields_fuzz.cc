@@ -2,6 +2,8 @@
 // request's data JSON, run through RequestFields and through the engine's config and
 // roles handlers (against in-memory fakes), which must never crash or accept garbage
 // silently. Its corpus runs as a test in every build (label fuzz-regression).
+// SECURITY: the input is hostile by construction; fakes only, no I/O.
+// ERRORS: any crash, sanitizer report or hang is a finding; results are ignored.
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -1,5 +1,7 @@
 // services_test.cc: translation between pb messages and the engine's types: valid JSON
 // always, durations in nanoseconds, issue_time always set, error kinds -> ProtoError.
+// SECURITY: test-only; no sockets (the broker is driven through record()).
+// ERRORS: doctest assertions.
 #include "plugin/services.h"
 
 #include <doctest/doctest.h>
