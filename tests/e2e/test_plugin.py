@@ -3,8 +3,9 @@ minting logins in the real PostgreSQL that Dovecot and Postfix read.
 
 Needs the stack running (scripts/stack start; vault-bootstrap is not needed). The test
 copies the plugin binary into the server's plugin directory (VAULT_PLUGIN_DIR of
-`scripts/stack env`), registers it by sha256 under its own name, mounts it at a fresh
-path and removes both at the end. The binary is SMTP_PLUGIN_BIN (set by ctest) or
+`scripts/stack env`) as smtp-e2e-plugin, registers it by sha256 under its own name,
+mounts it at a fresh path and removes the mount, the catalog entry and the file at the
+end. The binary is SMTP_PLUGIN_BIN (set by ctest) or
 build/dev/plugin/vault-plugin-secrets-smtp.
 
 SECURITY: reads the stack's root token and vault_admin's password from their 0600 files
@@ -29,7 +30,9 @@ from stacklib import ENV, REPO, Sidecar, bao, maildir_messages, psql, smtp_login
 
 PLUGIN_BIN = os.environ.get("SMTP_PLUGIN_BIN") or os.path.join(
     REPO, "build", "dev", "plugin", "vault-plugin-secrets-smtp")
-PLUGIN_FILE = "vault-plugin-secrets-smtp"
+# Its own file name in the plugin directory, removed at the end, so the test never
+# replaces a binary someone else (e.g. a bootstrap) put there.
+PLUGIN_FILE = "smtp-e2e-plugin"
 PLUGIN_NAME = "smtp-e2e"
 SENDER = "news@example.test"
 
@@ -131,6 +134,10 @@ class PluginTest(unittest.TestCase):
             bao("secrets", "disable", mount, check=False)
         if getattr(cls, "sha256", None):
             bao("plugin", "deregister", "secret", PLUGIN_NAME, check=False)
+        try:
+            os.unlink(os.path.join(ENV["VAULT_PLUGIN_DIR"], PLUGIN_FILE))
+        except FileNotFoundError:
+            pass
 
     @classmethod
     def configure(cls, mount):
