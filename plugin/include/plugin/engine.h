@@ -1,0 +1,76 @@
+// engine.h: the SMTP secrets engine: paths config, config/rotate-root, roles/<name>,
+// roles/ (list), creds/<name>, plus lease renew and revoke and help text. Pure logic
+// over the interfaces in host.h and mail_store.h, so it runs without Vault or a
+// database in unit tests; backend_service.cc connects it to gRPC.
+//
+// SECURITY: requests come from Vault, which has already authorised the caller for the
+// path; the engine still validates every field. Secrets handled: the database password
+// (stored in Vault storage, never returned by a read, kept in SecretBytes) and each new
+// SMTP password (returned once in the creds response; only its salted hash reaches the
+// database). Revocation relies only on the lease's internal_data.
+// ERRORS: Result errors map to ProtoError: Permanent -> user error (400), Temporary
+// (database or storage unreachable) -> unknown error (500, Vault retries revocations),
+// Internal -> internal error. Unknown paths/operations come back as Response::Refusal.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "plugin/host.h"
+#include "plugin/mail_store.h"
+#include "plugin/request.h"
+#include "vault/result.h"
+
+namespace smtpplugin {
+
+inline constexpr std::string_view kSecretType = "smtp_login";
+
+class Engine {
+ public:
+  Engine(Storage& storage, SystemView& system_view, MailStoreFactory& mail_stores, Clock& clock,
+         RandomSource& random);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Thread-safe: Vault sends concurrent requests.
+  vault::Result<Response> handle(const Request& request);
+
+  // Drops the cached database connection (config changed elsewhere, or Cleanup).
+  void invalidate();
+
+  // The help text of a path ("" = the backend overview).
+  static std::string helpText(std::string_view path);
+
+ private:
+  struct Config;
+  struct Role;
+
+  vault::Result<Response> handleConfig(const Request& request);
+  vault::Result<Response> handleRotateRoot(const Request& request);
+  vault::Result<Response> handleRole(const Request& request, const std::string& name);
+  vault::Result<Response> handleRoleList(const Request& request);
+  vault::Result<Response> handleCreds(const Request& request, const std::string& name);
+  vault::Result<Response> handleRenew(const Request& request);
+  vault::Result<Response> handleRevoke(const Request& request);
+
+  vault::Result<std::unique_ptr<Config>> loadConfig();
+  vault::Result<std::unique_ptr<Role>> loadRole(const std::string& name);
+  // The cached store for this config, (re)opened when the settings changed. The
+  // returned lock keeps other requests off the single connection while it is used.
+  vault::Result<MailStore*> storeFor(const Config& config, std::unique_lock<std::mutex>& lock);
+
+  Storage& storage_;
+  SystemView& system_view_;
+  MailStoreFactory& mail_stores_;
+  Clock& clock_;
+  RandomSource& random_;
+
+  std::mutex store_mutex_;
+  std::unique_ptr<MailStore> store_;
+  std::unique_ptr<DbSettings> store_settings_;
+};
+
+}  // namespace smtpplugin

@@ -1,0 +1,707 @@
+// engine.cc: the SMTP secrets engine's paths, leases and help (see engine.h).
+//
+// SECURITY: every field of every request is validated (request_fields.h,
+// credentials.h). The database password lives in SecretBytes except while it is
+// serialised for Vault storage (that string is wiped after the put) and never appears in
+// a read, a log or an error. A new SMTP password is returned once, in the creds
+// response; the database only ever sees its salted hash. Revocation uses only the
+// lease's internal_data, never the (renew-overwritten) lease data.
+// ERRORS: Result values; Permanent for bad input and unknown roles, Temporary when the
+// database or Vault storage cannot be reached (so Vault retries a revocation rather
+// than marking it irrevocable), Internal for broken invariants.
+#include "plugin/engine.h"
+
+#include <openssl/crypto.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "plugin/automtls.h"
+#include "plugin/credentials.h"
+#include "plugin/request_fields.h"
+
+namespace smtpplugin {
+
+struct Engine::Config {
+  std::string connection_url;
+  std::string username;
+  vault::SecretBytes password;
+  std::string password_scheme = "SSHA512";
+  std::string smtp_host;
+  std::int64_t smtp_port = 587;
+  std::int64_t smtp_tls_port = 0;  // 0: no implicit-TLS port to advertise
+  std::string tls_mode = "starttls";
+  std::string ca_pem;
+};
+
+struct Engine::Role {
+  std::int64_t ttl_s = 0;      // 0: the mount's default lease TTL
+  std::int64_t max_ttl_s = 0;  // 0: the mount's max lease TTL
+  std::vector<std::string> allowed_senders;
+  std::string username_template{kDefaultUsernameTemplate};
+  std::int64_t send_rate_per_minute = 0;  // advisory; 0 = no limit announced
+};
+
+namespace {
+
+constexpr std::string_view kConfigKey = "config";
+constexpr std::string_view kRolePrefix = "roles/";
+constexpr int kUsernameAttempts = 5;
+constexpr std::int64_t kFallbackMaxTtlS = 32LL * 86400;  // Vault's own default
+
+// Small RapidJSON writer wrapper for responses and storage entries.
+class JsonOut {
+ public:
+  JsonOut() : writer_(buffer_) { writer_.StartObject(); }
+  JsonOut& str(std::string_view key, std::string_view value) {
+    keyOf(key);
+    writer_.String(value.data(), size(value));
+    return *this;
+  }
+  JsonOut& num(std::string_view key, std::int64_t value) {
+    keyOf(key);
+    writer_.Int64(value);
+    return *this;
+  }
+  JsonOut& list(std::string_view key, const std::vector<std::string>& values) {
+    keyOf(key);
+    writer_.StartArray();
+    for (const auto& v : values) writer_.String(v.data(), size(v));
+    writer_.EndArray();
+    return *this;
+  }
+  JsonOut& secret(std::string_view key, const vault::SecretBytes& value) {
+    keyOf(key);
+    value.reveal([&](std::string_view v) { writer_.String(v.data(), size(v)); });
+    return *this;
+  }
+  std::string finish() {
+    writer_.EndObject();
+    std::string out(buffer_.GetString(), buffer_.GetSize());
+    // The buffer may have held a secret: wipe it before it is freed.
+    char* raw = const_cast<char*>(buffer_.GetString());
+    if (buffer_.GetSize() > 0) OPENSSL_cleanse(raw, buffer_.GetSize());
+    return out;
+  }
+
+ private:
+  static rapidjson::SizeType size(std::string_view s) {
+    return static_cast<rapidjson::SizeType>(s.size());
+  }
+  void keyOf(std::string_view key) { writer_.Key(key.data(), size(key)); }
+  rapidjson::StringBuffer buffer_;
+  rapidjson::Writer<rapidjson::StringBuffer> writer_;
+};
+
+Response dataResponse(std::string json) {
+  Response r;
+  r.data_json = std::move(json);
+  return r;
+}
+
+Response noResponse() {
+  Response r;
+  r.none = true;
+  return r;
+}
+
+Response refused(Response::Refusal why) {
+  Response r;
+  r.refusal = why;
+  return r;
+}
+
+bool validRoleName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                              (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+                     }) &&
+         name != "." && name != "..";
+}
+
+bool isWrite(std::string_view op) {
+  return op == "create" || op == "update";
+}
+
+// Moves a std::string that held a secret into SecretBytes and wipes the original.
+vault::SecretBytes toSecret(std::string& s) {
+  auto out = vault::SecretBytes::copyOf(std::string_view(s));
+  wipeString(s);
+  return out;
+}
+
+std::int64_t saturatingSecondsToNanos(std::int64_t s) {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max() / kNanosPerSecond;
+  return std::min(s, kMax) * kNanosPerSecond;
+}
+
+}  // namespace
+
+Engine::Engine(Storage& storage, SystemView& system_view, MailStoreFactory& mail_stores,
+               Clock& clock, RandomSource& random)
+    : storage_(storage),
+      system_view_(system_view),
+      mail_stores_(mail_stores),
+      clock_(clock),
+      random_(random) {}
+
+Engine::~Engine() = default;
+
+void Engine::invalidate() {
+  std::lock_guard<std::mutex> lock(store_mutex_);
+  store_.reset();
+  store_settings_.reset();
+}
+
+vault::Result<Response> Engine::handle(const Request& request) {
+  const std::string& op = request.operation;
+  const std::string& path = request.path;
+  if (op == "help") {
+    return dataResponse(JsonOut().str("help", helpText(path)).finish());
+  }
+  if (op == "rollback") return noResponse();
+  if (op == "renew" || op == "revoke") {
+    if (!path.starts_with("creds/")) return refused(Response::Refusal::UnsupportedPath);
+    return op == "renew" ? handleRenew(request) : handleRevoke(request);
+  }
+  if (path == "config") return handleConfig(request);
+  if (path == "config/rotate-root") return handleRotateRoot(request);
+  if (path == "roles" || path == "roles/") return handleRoleList(request);
+  if (path.starts_with("roles/")) return handleRole(request, path.substr(6));
+  if (path.starts_with("creds/")) return handleCreds(request, path.substr(6));
+  return refused(Response::Refusal::UnsupportedPath);
+}
+
+// ---------------------------------------------------------------------------- config
+
+vault::Result<std::unique_ptr<Engine::Config>> Engine::loadConfig() {
+  auto raw = storage_.get(kConfigKey);
+  if (!raw) return std::move(raw).error().context("reading config");
+  if (!raw.value()) return std::unique_ptr<Config>();
+  // The stored config holds the database password: parse it in locked memory.
+  vault::SecretBytes text = toSecret(*raw.value());
+  auto fields = RequestFields::parseInPlace(text);
+  if (!fields) return vault::Error::internal("stored config is not valid JSON");
+  auto c = std::make_unique<Config>();
+  auto get = [&](std::string_view key, std::string& out) -> bool {
+    auto v = fields->getString(key);
+    if (!v) return false;
+    if (v.value()) out = std::move(*v.value());
+    return true;
+  };
+  std::string password;
+  auto smtp_port = fields->getInt("smtp_port");
+  auto smtp_tls_port = fields->getInt("smtp_tls_port");
+  if (!get("connection_url", c->connection_url) || !get("username", c->username) ||
+      !get("password", password) || !get("password_scheme", c->password_scheme) ||
+      !get("smtp_host", c->smtp_host) || !get("tls_mode", c->tls_mode) ||
+      !get("ca_pem", c->ca_pem) || !smtp_port || !smtp_tls_port) {
+    wipeString(password);
+    return vault::Error::internal("stored config has a field of the wrong type");
+  }
+  c->password = toSecret(password);
+  if (smtp_port.value()) c->smtp_port = *smtp_port.value();
+  if (smtp_tls_port.value()) c->smtp_tls_port = *smtp_tls_port.value();
+  return c;
+}
+
+vault::Result<Response> Engine::handleConfig(const Request& request) {
+  const std::string& op = request.operation;
+  if (op == "read") {
+    auto config = loadConfig();
+    if (!config) return std::move(config).error();
+    if (!config.value()) return noResponse();
+    const Config& c = *config.value();
+    JsonOut out;
+    out.str("connection_url", c.connection_url)
+        .str("username", c.username)
+        .str("password_scheme", c.password_scheme)
+        .str("smtp_host", c.smtp_host)
+        .num("smtp_port", c.smtp_port)
+        .num("smtp_tls_port", c.smtp_tls_port)
+        .str("tls_mode", c.tls_mode)
+        .str("ca_pem", c.ca_pem);
+    return dataResponse(out.finish());
+  }
+  if (op == "delete") {
+    if (auto st = storage_.remove(kConfigKey); !st) return std::move(st).error();
+    invalidate();
+    return noResponse();
+  }
+  if (!isWrite(op)) return refused(Response::Refusal::UnsupportedOperation);
+
+  auto fields = RequestFields::parse(request.data_json);
+  if (!fields) return std::move(fields).error();
+  if (auto st = fields->onlyKeys({"connection_url", "username", "password", "password_scheme",
+                                  "smtp_host", "smtp_port", "smtp_tls_port", "tls_mode", "ca_pem",
+                                  "verify_connection"});
+      !st) {
+    return std::move(st).error();
+  }
+  auto existing = loadConfig();
+  if (!existing) return std::move(existing).error();
+  Config c = existing.value() ? std::move(*existing.value()) : Config{};
+
+  auto take = [&](std::string_view key, std::string& out) -> vault::Status {
+    auto v = fields->getString(key);
+    if (!v) return std::move(v).error();
+    if (v.value()) out = std::move(*v.value());
+    return {};
+  };
+  for (auto [key, field] :
+       {std::pair<std::string_view, std::string*>{"connection_url", &c.connection_url},
+        {"username", &c.username},
+        {"password_scheme", &c.password_scheme},
+        {"smtp_host", &c.smtp_host},
+        {"tls_mode", &c.tls_mode},
+        {"ca_pem", &c.ca_pem}}) {
+    if (auto st = take(key, *field); !st) return std::move(st).error();
+  }
+  {
+    auto pw = fields->getString("password");
+    if (!pw) return std::move(pw).error();
+    if (pw.value()) c.password = toSecret(*pw.value());
+  }
+  for (auto [key, field] : {std::pair<std::string_view, std::int64_t*>{"smtp_port", &c.smtp_port},
+                            {"smtp_tls_port", &c.smtp_tls_port}}) {
+    auto v = fields->getInt(key);
+    if (!v) return std::move(v).error();
+    if (v.value()) *field = *v.value();
+  }
+  auto verify = fields->getBool("verify_connection");
+  if (!verify) return std::move(verify).error();
+
+  if (c.connection_url.empty() || c.username.empty() || c.password.empty() || c.smtp_host.empty()) {
+    return vault::Error::permanent("config needs connection_url, username, password and smtp_host");
+  }
+  if (auto st = checkConnectionUrl(c.connection_url); !st) return std::move(st).error();
+  if (auto st = checkPasswordScheme(c.password_scheme); !st) return std::move(st).error();
+  if (c.tls_mode != "starttls" && c.tls_mode != "tls") {
+    return vault::Error::permanent("tls_mode must be starttls or tls");
+  }
+  if (c.smtp_port < 1 || c.smtp_port > 65535 || c.smtp_tls_port < 0 || c.smtp_tls_port > 65535) {
+    return vault::Error::permanent("smtp_port must be 1-65535 and smtp_tls_port 0-65535");
+  }
+  if (!c.ca_pem.empty() && c.ca_pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return vault::Error::permanent("ca_pem must be PEM certificates");
+  }
+  if (c.smtp_host.size() > 253 || c.smtp_host.find_first_of(" \r\n\t/") != std::string::npos) {
+    return vault::Error::permanent("smtp_host must be a host name or address");
+  }
+
+  if (verify.value().value_or(true)) {
+    auto store = mail_stores_.open(DbSettings{c.connection_url, c.username, c.password.clone()});
+    if (auto st = store->verify(); !st) return std::move(st).error().context("database connection");
+  }
+
+  JsonOut out;
+  out.str("connection_url", c.connection_url)
+      .str("username", c.username)
+      .secret("password", c.password)
+      .str("password_scheme", c.password_scheme)
+      .str("smtp_host", c.smtp_host)
+      .num("smtp_port", c.smtp_port)
+      .num("smtp_tls_port", c.smtp_tls_port)
+      .str("tls_mode", c.tls_mode)
+      .str("ca_pem", c.ca_pem);
+  std::string stored = out.finish();
+  auto st = storage_.put(kConfigKey, stored);
+  wipeString(stored);
+  if (!st) return std::move(st).error().context("storing config");
+  invalidate();
+  return noResponse();
+}
+
+vault::Result<Response> Engine::handleRotateRoot(const Request& request) {
+  if (!isWrite(request.operation)) return refused(Response::Refusal::UnsupportedOperation);
+  auto config = loadConfig();
+  if (!config) return std::move(config).error();
+  if (!config.value())
+    return vault::Error::permanent("the engine is not configured (write config)");
+  Config& c = *config.value();
+
+  vault::SecretBytes new_password = generatePassword(random_);
+  {
+    std::unique_lock<std::mutex> lock;
+    auto store = storeFor(c, lock);
+    if (!store) return std::move(store).error();
+    if (auto st = store.value()->changeOwnPassword(new_password); !st) {
+      return std::move(st).error().context("rotate-root");
+    }
+  }
+  c.password = std::move(new_password);
+  JsonOut out;
+  out.str("connection_url", c.connection_url)
+      .str("username", c.username)
+      .secret("password", c.password)
+      .str("password_scheme", c.password_scheme)
+      .str("smtp_host", c.smtp_host)
+      .num("smtp_port", c.smtp_port)
+      .num("smtp_tls_port", c.smtp_tls_port)
+      .str("tls_mode", c.tls_mode)
+      .str("ca_pem", c.ca_pem);
+  std::string stored = out.finish();
+  auto st = storage_.put(kConfigKey, stored);
+  wipeString(stored);
+  // The store keeps working with the new password (it updated its own copy); drop it
+  // anyway so the next request reconnects exactly as the stored config says.
+  invalidate();
+  if (!st) {
+    return vault::Error::internal(
+        "rotate-root: the database password was changed but storing it failed; reset the "
+        "password by hand and write config again");
+  }
+  return noResponse();
+}
+
+// ---------------------------------------------------------------------------- roles
+
+vault::Result<std::unique_ptr<Engine::Role>> Engine::loadRole(const std::string& name) {
+  auto raw = storage_.get(std::string(kRolePrefix) + name);
+  if (!raw) return std::move(raw).error().context("reading role");
+  if (!raw.value()) return std::unique_ptr<Role>();
+  auto fields = RequestFields::parse(*raw.value());
+  if (!fields) return vault::Error::internal("stored role is not valid JSON");
+  auto r = std::make_unique<Role>();
+  auto ttl = fields->getInt("ttl");
+  auto max_ttl = fields->getInt("max_ttl");
+  auto senders = fields->getStringList("allowed_senders");
+  auto tmpl = fields->getString("username_template");
+  auto rate = fields->getInt("send_rate_per_minute");
+  if (!ttl || !max_ttl || !senders || !tmpl || !rate) {
+    return vault::Error::internal("stored role has a field of the wrong type");
+  }
+  r->ttl_s = ttl.value().value_or(0);
+  r->max_ttl_s = max_ttl.value().value_or(0);
+  if (senders.value()) r->allowed_senders = std::move(*senders.value());
+  if (tmpl.value()) r->username_template = std::move(*tmpl.value());
+  r->send_rate_per_minute = rate.value().value_or(0);
+  return r;
+}
+
+vault::Result<Response> Engine::handleRoleList(const Request& request) {
+  if (request.operation != "list") return refused(Response::Refusal::UnsupportedOperation);
+  auto keys = storage_.list(kRolePrefix);
+  if (!keys) return std::move(keys).error().context("listing roles");
+  std::vector<std::string> names = std::move(keys.value());
+  std::sort(names.begin(), names.end());
+  return dataResponse(JsonOut().list("keys", names).finish());
+}
+
+vault::Result<Response> Engine::handleRole(const Request& request, const std::string& name) {
+  if (!validRoleName(name)) {
+    return vault::Error::permanent("role names may only contain A-Z a-z 0-9 . _ - (1-64)");
+  }
+  const std::string& op = request.operation;
+  const std::string key = std::string(kRolePrefix) + name;
+  if (op == "read") {
+    auto role = loadRole(name);
+    if (!role) return std::move(role).error();
+    if (!role.value()) return noResponse();
+    const Role& r = *role.value();
+    return dataResponse(JsonOut()
+                            .num("ttl", r.ttl_s)
+                            .num("max_ttl", r.max_ttl_s)
+                            .list("allowed_senders", r.allowed_senders)
+                            .str("username_template", r.username_template)
+                            .num("send_rate_per_minute", r.send_rate_per_minute)
+                            .finish());
+  }
+  if (op == "delete") {
+    if (auto st = storage_.remove(key); !st) return std::move(st).error().context("deleting role");
+    return noResponse();
+  }
+  if (!isWrite(op)) return refused(Response::Refusal::UnsupportedOperation);
+
+  auto fields = RequestFields::parse(request.data_json);
+  if (!fields) return std::move(fields).error();
+  if (auto st = fields->onlyKeys(
+          {"ttl", "max_ttl", "allowed_senders", "username_template", "send_rate_per_minute"});
+      !st) {
+    return std::move(st).error();
+  }
+  auto existing = loadRole(name);
+  if (!existing) return std::move(existing).error();
+  Role r = existing.value() ? std::move(*existing.value()) : Role{};
+
+  auto ttl = fields->getDurationSeconds("ttl");
+  auto max_ttl = fields->getDurationSeconds("max_ttl");
+  auto senders = fields->getStringList("allowed_senders");
+  auto tmpl = fields->getString("username_template");
+  auto rate = fields->getInt("send_rate_per_minute");
+  if (!ttl) return std::move(ttl).error();
+  if (!max_ttl) return std::move(max_ttl).error();
+  if (!senders) return std::move(senders).error();
+  if (!tmpl) return std::move(tmpl).error();
+  if (!rate) return std::move(rate).error();
+  if (ttl.value()) r.ttl_s = *ttl.value();
+  if (max_ttl.value()) r.max_ttl_s = *max_ttl.value();
+  if (senders.value()) r.allowed_senders = std::move(*senders.value());
+  if (tmpl.value()) r.username_template = std::move(*tmpl.value());
+  if (rate.value()) r.send_rate_per_minute = *rate.value();
+
+  if (r.allowed_senders.empty()) {
+    return vault::Error::permanent(
+        "allowed_senders is required (addresses or *@domain the login may send as)");
+  }
+  for (const auto& s : r.allowed_senders) {
+    if (auto k = senderLookupKey(s); !k) return std::move(k).error();
+  }
+  if (auto st = checkUsernameTemplate(r.username_template); !st) return std::move(st).error();
+  if (r.max_ttl_s > 0 && r.ttl_s > r.max_ttl_s) {
+    return vault::Error::permanent("ttl must not exceed max_ttl");
+  }
+  if (r.send_rate_per_minute < 0 || r.send_rate_per_minute > 1'000'000) {
+    return vault::Error::permanent("send_rate_per_minute must be 0-1000000");
+  }
+  std::string stored = JsonOut()
+                           .num("ttl", r.ttl_s)
+                           .num("max_ttl", r.max_ttl_s)
+                           .list("allowed_senders", r.allowed_senders)
+                           .str("username_template", r.username_template)
+                           .num("send_rate_per_minute", r.send_rate_per_minute)
+                           .finish();
+  if (auto st = storage_.put(key, stored); !st)
+    return std::move(st).error().context("storing role");
+  return noResponse();
+}
+
+// ---------------------------------------------------------------------------- creds
+
+vault::Result<MailStore*> Engine::storeFor(const Config& config,
+                                           std::unique_lock<std::mutex>& lock) {
+  lock = std::unique_lock<std::mutex>(store_mutex_);
+  const bool same = store_ && store_settings_ &&
+                    store_settings_->connection_url == config.connection_url &&
+                    store_settings_->username == config.username &&
+                    store_settings_->password.equals(config.password);
+  if (!same) {
+    store_ = mail_stores_.open(
+        DbSettings{config.connection_url, config.username, config.password.clone()});
+    store_settings_ = std::make_unique<DbSettings>(
+        DbSettings{config.connection_url, config.username, config.password.clone()});
+  }
+  if (!store_) return vault::Error::internal("no mail store");
+  return store_.get();
+}
+
+vault::Result<Response> Engine::handleCreds(const Request& request, const std::string& name) {
+  if (request.operation != "read") return refused(Response::Refusal::UnsupportedOperation);
+  if (!validRoleName(name)) return vault::Error::permanent("invalid role name");
+  auto role = loadRole(name);
+  if (!role) return std::move(role).error();
+  if (!role.value()) return vault::Error::permanent("unknown role '" + name + "'");
+  const Role& r = *role.value();
+  auto config = loadConfig();
+  if (!config) return std::move(config).error();
+  if (!config.value())
+    return vault::Error::permanent("the engine is not configured (write config)");
+  const Config& c = *config.value();
+
+  auto sys_default = system_view_.defaultLeaseTtlNs();
+  auto sys_max = system_view_.maxLeaseTtlNs();
+  if (!sys_default) return std::move(sys_default).error().context("system view");
+  if (!sys_max) return std::move(sys_max).error().context("system view");
+  std::int64_t max_s = sys_max.value() > 0 ? sys_max.value() / kNanosPerSecond : kFallbackMaxTtlS;
+  if (r.max_ttl_s > 0) max_s = std::min(max_s, r.max_ttl_s);
+  std::int64_t ttl_s = r.ttl_s > 0 ? r.ttl_s : sys_default.value() / kNanosPerSecond;
+  if (ttl_s <= 0) ttl_s = max_s;
+  ttl_s = std::min(ttl_s, max_s);
+
+  std::vector<std::string> sender_keys;
+  for (const auto& s : r.allowed_senders) {
+    auto k = senderLookupKey(s);
+    if (!k) return std::move(k).error();
+    sender_keys.push_back(std::move(k.value()));
+  }
+
+  const std::int64_t now = clock_.nowUnixSeconds();
+  vault::SecretBytes password = generatePassword(random_);
+  auto hash = hashPassword(c.password_scheme, password, random_);
+  if (!hash) return std::move(hash).error();
+
+  NewLogin login;
+  login.password_hash = std::move(hash.value());
+  login.expires_at = now + ttl_s;
+  login.sender_keys = std::move(sender_keys);
+  bool created = false;
+  {
+    std::unique_lock<std::mutex> lock;
+    auto store = storeFor(c, lock);
+    if (!store) return std::move(store).error();
+    for (int attempt = 0; attempt < kUsernameAttempts && !created; ++attempt) {
+      auto username =
+          expandUsernameTemplate(r.username_template, name, request.display_name, now, random_);
+      if (!username) return std::move(username).error();
+      login.username = std::move(username.value());
+      auto ok = store.value()->createLogin(login);
+      if (!ok) return std::move(ok).error().context("creating login");
+      created = ok.value();
+    }
+  }
+  if (!created) return vault::Error::temporary("could not find a free username; try again");
+
+  JsonOut data;
+  data.str("username", login.username)
+      .secret("password", password)
+      .str("smtp_host", c.smtp_host)
+      .num("smtp_port", c.smtp_port);
+  if (c.smtp_tls_port > 0) data.num("smtp_tls_port", c.smtp_tls_port);
+  data.str("tls_mode", c.tls_mode);
+  if (!c.ca_pem.empty()) data.str("ca_pem", c.ca_pem);
+  data.list("allowed_senders", r.allowed_senders)
+      .num("send_rate_per_minute", r.send_rate_per_minute);
+
+  Response resp = dataResponse(data.finish());
+  LeaseOut lease;
+  lease.ttl_ns = saturatingSecondsToNanos(ttl_s);
+  lease.max_ttl_ns = saturatingSecondsToNanos(max_s);
+  lease.renewable = true;
+  lease.issue_time_s = now;
+  lease.internal_data = JsonOut()
+                            .str("secret_type", kSecretType)
+                            .str("username", login.username)
+                            .str("role", name)
+                            .str("ttl_seconds", std::to_string(ttl_s))
+                            .str("max_ttl_seconds", std::to_string(max_s))
+                            .finish();
+  resp.secret = std::move(lease);
+  return resp;
+}
+
+namespace {
+
+struct LeaseData {
+  std::string username;
+  std::string role;
+  std::int64_t ttl_s = 0;
+  std::int64_t max_ttl_s = 0;
+};
+
+vault::Result<LeaseData> parseLease(const Request& request) {
+  if (!request.secret) return vault::Error::permanent("request carries no lease");
+  auto fields = RequestFields::parse(request.secret->internal_data);
+  if (!fields) return vault::Error::permanent("lease internal data is not valid JSON");
+  auto type = fields->getString("secret_type");
+  auto username = fields->getString("username");
+  auto role = fields->getString("role");
+  auto ttl = fields->getInt("ttl_seconds");
+  auto max_ttl = fields->getInt("max_ttl_seconds");
+  if (!type || !type.value() || *type.value() != kSecretType) {
+    return vault::Error::permanent("lease is not an SMTP login of this engine");
+  }
+  if (!username || !username.value() || username.value()->empty() ||
+      username.value()->size() > kMaxUsernameLength || !role || !ttl || !max_ttl) {
+    return vault::Error::permanent("lease internal data is incomplete");
+  }
+  LeaseData d;
+  d.username = std::move(*username.value());
+  if (role.value()) d.role = std::move(*role.value());
+  d.ttl_s = ttl.value().value_or(0);
+  d.max_ttl_s = max_ttl.value().value_or(0);
+  return d;
+}
+
+}  // namespace
+
+vault::Result<Response> Engine::handleRenew(const Request& request) {
+  auto lease = parseLease(request);
+  if (!lease) return std::move(lease).error();
+  const std::int64_t now = clock_.nowUnixSeconds();
+  const std::int64_t issued = request.secret->has_issue_time ? request.secret->issue_time_s : now;
+  std::int64_t ttl_s = request.secret->increment_ns > 0
+                           ? request.secret->increment_ns / kNanosPerSecond
+                           : lease->ttl_s;
+  if (ttl_s <= 0) ttl_s = lease->ttl_s;
+  if (lease->max_ttl_s > 0) {
+    const std::int64_t left = issued + lease->max_ttl_s - now;
+    if (left <= 0) return vault::Error::permanent("lease is past its max_ttl; cannot renew");
+    ttl_s = std::min(ttl_s, left);
+  }
+
+  auto config = loadConfig();
+  if (!config) return std::move(config).error();
+  if (!config.value())
+    return vault::Error::temporary("the engine is not configured (write config)");
+  {
+    std::unique_lock<std::mutex> lock;
+    auto store = storeFor(*config.value(), lock);
+    if (!store) return std::move(store).error();
+    auto ok = store.value()->extendLogin(lease->username, now + ttl_s);
+    if (!ok) return std::move(ok).error().context("renewing login");
+    if (!ok.value()) return vault::Error::permanent("the login no longer exists; cannot renew");
+  }
+  Response resp;  // data "null": never echo credentials to the renewing caller
+  LeaseOut out;
+  out.ttl_ns = saturatingSecondsToNanos(ttl_s);
+  out.max_ttl_ns = saturatingSecondsToNanos(lease->max_ttl_s);
+  out.renewable = true;
+  out.issue_time_s = issued;
+  out.internal_data = request.secret->internal_data;
+  resp.secret = std::move(out);
+  return resp;
+}
+
+vault::Result<Response> Engine::handleRevoke(const Request& request) {
+  auto lease = parseLease(request);
+  if (!lease) return std::move(lease).error();
+  auto config = loadConfig();
+  if (!config) return std::move(config).error();
+  // Temporary: Vault retries, and an operator can still configure the engine again.
+  if (!config.value())
+    return vault::Error::temporary("the engine is not configured; cannot revoke");
+  std::unique_lock<std::mutex> lock;
+  auto store = storeFor(*config.value(), lock);
+  if (!store) return std::move(store).error();
+  auto gone = store.value()->deleteLogin(lease->username);
+  if (!gone) return std::move(gone).error().context("revoking login");
+  return noResponse();  // deleted now, or already gone: both are success
+}
+
+// ---------------------------------------------------------------------------- help
+
+std::string Engine::helpText(std::string_view path) {
+  if (path == "config") {
+    return "Configure the mail user database and what clients are told about the SMTP "
+           "server.\n\n"
+           "connection_url     libpq conninfo or URI of the mail user database, without user "
+           "or password (e.g. \"host=db port=5432 dbname=mail sslmode=verify-full\")\n"
+           "username, password the engine's database login (write only; read never returns "
+           "the password)\n"
+           "password_scheme    Dovecot scheme for stored hashes: SSHA512 (default) or SSHA256\n"
+           "smtp_host, smtp_port, smtp_tls_port, tls_mode (starttls|tls), ca_pem\n"
+           "                   returned with every credential\n"
+           "verify_connection  connect before saving (default true)\n"
+           "Delete removes the configuration.";
+  }
+  if (path == "config/rotate-root") {
+    return "Change the engine's own database password to a random one (ALTER ROLE "
+           "CURRENT_USER with a client-side SCRAM verifier) and keep only the new one.";
+  }
+  if (path == "roles" || path == "roles/") return "List the roles.";
+  if (path.starts_with("roles/")) {
+    return "Create, update, read or delete a role.\n\n"
+           "ttl, max_ttl           lease durations (seconds or 1h, 30m, ...; 0 = the mount's)\n"
+           "allowed_senders        addresses or *@domain the login may use as MAIL FROM "
+           "(required)\n"
+           "username_template      default \"smtp-{{role}}-{{random}}\"; placeholders "
+           "{{role}}, {{display_name}}, {{unix_time}}, {{random}}, {{random N}}\n"
+           "send_rate_per_minute   advisory rate handed to clients (0 = none)";
+  }
+  if (path.starts_with("creds/")) {
+    return "Read to create a new SMTP login for the role: username, password (32 random "
+           "bytes), smtp_host, smtp_port, smtp_tls_port, tls_mode, ca_pem, allowed_senders, "
+           "send_rate_per_minute. The lease is renewable up to max_ttl; revoking it deletes "
+           "the login (the next AUTH answers 535).";
+  }
+  return "The SMTP secrets engine mints short-lived SMTP logins in the mail server's user "
+         "database (Dovecot passdb, Postfix sender_login_maps).\n\n"
+         "Paths: config, config/rotate-root, roles/, roles/<name>, creds/<name>.";
+}
+
+}  // namespace smtpplugin
