@@ -355,7 +355,8 @@ path "auth/token/revoke-self" {{ capabilities = ["update"] }}
                 f.write(value)
         sidecar.extra_env.update({
             "SMTP_SIDECAR_VAULT_ROLE_ID_FILE": os.path.join(sidecar.dir, "role-id"),
-            "SMTP_SIDECAR_VAULT_SECRET_ID_FILE": os.path.join(sidecar.dir, "secret-id")})
+            "SMTP_SIDECAR_VAULT_SECRET_ID_FILE": os.path.join(sidecar.dir, "secret-id"),
+            "SMTP_SIDECAR_VAULT_SECRET_ID_WRAPPED": "false"})
         sidecar.start()
         rcpt = f"plugin-{uuid.uuid4().hex[:8]}@example.test"
         msg = (f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: via plugin\r\n"
