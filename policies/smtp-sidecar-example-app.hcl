@@ -3,28 +3,27 @@
 # with token_no_default_policy=true: this file is ALL such a token may do.
 # Written by scripts/vault-bootstrap under the name "smtp-sidecar-example-app".
 
-# Lease a short-lived SMTP login (username + password). Every read mints a new login
-# (a row in the mail user database) under a new lease. Nothing else under database/:
-# no other role's credentials, no connection config, no rotate-root.
-path "database/creds/example-app" {
+# Lease a short-lived SMTP login from the smtp engine (vault-plugin-secrets-smtp). Every
+# read mints a new login under a new lease. Nothing else under smtp/: no other role's
+# logins, no config (it holds the database password), no roles, no rotate-root.
+path "smtp/creds/example-app" {
   capabilities = ["read"]
 }
 
 # Renew the leases of those logins, and nothing else: the path-scoped form
-# PUT sys/leases/renew/<lease_id>. Lease ids of this role all start with
-# "database/creds/example-app/". (The body form PUT sys/leases/renew {"lease_id": ...}
-# is deliberately not allowed: its ACL check cannot see which lease is meant.)
-path "sys/leases/renew/database/creds/example-app/*" {
+# PUT sys/leases/renew/<lease_id> (lease ids of this role start with
+# "smtp/creds/example-app/"). The body form cannot be scoped, so it is not granted.
+path "sys/leases/renew/smtp/creds/example-app/*" {
   capabilities = ["update"]
 }
 
-# Revoke those leases early (shutdown, a credential the SMTP server refuses), which
-# deletes the login at once. Path-scoped form PUT sys/leases/revoke/<lease_id> only.
-path "sys/leases/revoke/database/creds/example-app/*" {
+# Revoke those leases early (rotation, shutdown, a login the server refuses), which
+# deletes the login at once. Path-scoped form only.
+path "sys/leases/revoke/smtp/creds/example-app/*" {
   capabilities = ["update"]
 }
 
-# The sidecar's own token: read its TTL and policies (to plan renewals) ...
+# The sidecar's own token: read its TTL (to plan renewals) ...
 path "auth/token/lookup-self" {
   capabilities = ["read"]
 }

@@ -32,6 +32,12 @@ def stack_env():
 
 ENV = stack_env()
 
+# Where the example app's logins come from: the smtp plugin (the default bootstrap) or
+# the database engine (SIDECAR_BOOTSTRAP_ENGINE=database).
+CREDENTIAL_PATH = ("database/creds/example-app"
+                   if os.environ.get("SIDECAR_BOOTSTRAP_ENGINE") == "database"
+                   else "smtp/creds/example-app")
+
 
 def bao(*args, check=True):
     """Runs the bao CLI against the stack's OpenBao with its root token. Pass
@@ -162,7 +168,7 @@ address = "{ENV['VAULT_ADDR']}"
 {vault_ca}
 role_id_file = "{ENV['APPROLE_ROLE_ID_FILE']}"
 {secret_lines}
-credential_path = "database/creds/example-app"
+credential_path = "{CREDENTIAL_PATH}"
 
 [smtp]
 host = "{ENV['SMTP_HOST']}"

@@ -11,7 +11,7 @@ import signal
 import unittest
 import uuid
 
-from stacklib import (ENV, Sidecar, bao, fresh_secret_id, logins, maildir_messages, psql,
+from stacklib import (CREDENTIAL_PATH, ENV, Sidecar, bao, fresh_secret_id, logins, maildir_messages, psql,
                       smtp_login, wait_for)
 
 SENDER = "app@example.test"
@@ -66,7 +66,7 @@ class SidecarTest(unittest.TestCase):
 
     def test_the_lease_exists_in_openbao(self):
         lease_id = self.lease_id()
-        self.assertTrue(lease_id.startswith("database/creds/example-app/"), lease_id)
+        self.assertTrue(lease_id.startswith(CREDENTIAL_PATH + "/"), lease_id)
         info = bao("lease", "lookup", "-format=json", lease_id)["data"]
         self.assertEqual(info["id"], lease_id)
         self.assertGreater(info["ttl"], 0)
@@ -128,7 +128,7 @@ class SidecarTest(unittest.TestCase):
 
 class LeaseRevocationAtPostfixTest(unittest.TestCase):
     def test_revoked_login_gets_535_at_postfix(self):
-        secret = bao("read", "-format=json", "database/creds/example-app")
+        secret = bao("read", "-format=json", CREDENTIAL_PATH)
         user, password = secret["data"]["username"], secret["data"]["password"]
         self.assertEqual(psql(f"SELECT count(*) FROM credentials WHERE username = '{user}'"), ["1"])
         self.assertEqual(smtp_login(user, password), 235)
