@@ -104,41 +104,80 @@ SecretBytes secretOf(const Value& string_value) {
       std::string_view(string_value.GetString(), string_value.GetStringLength()));
 }
 
-Result<std::string> optionalString(const Value& object, const char* name) {
-  const Value* v = member(object, name);
-  if (v == nullptr) return std::string();
-  if (!v->IsString()) return malformed(std::string(name) + " is not a string");
-  return std::string(v->GetString(), v->GetStringLength());
-}
+// Reads optional fields of one JSON object; a field that is absent or null gets its
+// default, one of the wrong type records an error (the first one is kept) so a parser
+// reads every field and checks once.
+class Fields {
+ public:
+  explicit Fields(const Value& object) : object_(object) {}
 
-Result<std::chrono::seconds> optionalSeconds(const Value& object, const char* name) {
-  const Value* v = member(object, name);
-  if (v == nullptr) return std::chrono::seconds(0);
-  if (!v->IsInt64() || v->GetInt64() < 0) {
-    return malformed(std::string(name) + " is not a non-negative integer");
+  std::string text(const char* name) {
+    const Value* v = get(name, &Value::IsString, "a string");
+    return v ? std::string(v->GetString(), v->GetStringLength()) : std::string();
   }
-  return std::chrono::seconds(v->GetInt64());
-}
-
-Result<bool> optionalBool(const Value& object, const char* name) {
-  const Value* v = member(object, name);
-  if (v == nullptr) return false;
-  if (!v->IsBool()) return malformed(std::string(name) + " is not a boolean");
-  return v->GetBool();
-}
-
-Result<std::vector<std::string>> stringArray(const Value& object, const char* name) {
-  std::vector<std::string> out;
-  const Value* v = member(object, name);
-  if (v == nullptr) return out;
-  if (!v->IsArray()) return malformed(std::string(name) + " is not an array");
-  if (v->Size() > kMaxDataFields) return malformed(std::string(name) + " has too many entries");
-  for (const auto& item : v->GetArray()) {
-    if (!item.IsString()) return malformed(std::string(name) + " has a non-string entry");
-    out.emplace_back(item.GetString(), item.GetStringLength());
+  std::chrono::seconds seconds(const char* name) {
+    const Value* v = member(object_, name);
+    if (v == nullptr) return std::chrono::seconds(0);
+    if (!v->IsInt64() || v->GetInt64() < 0) {
+      fail(std::string(name) + " is not a non-negative integer");
+      return std::chrono::seconds(0);
+    }
+    return std::chrono::seconds(v->GetInt64());
   }
-  return out;
-}
+  std::int64_t integer(const char* name) {
+    const Value* v = get(name, &Value::IsInt64, "an integer");
+    return v ? v->GetInt64() : 0;
+  }
+  bool flag(const char* name) {
+    const Value* v = get(name, &Value::IsBool, "a boolean");
+    return v ? v->GetBool() : false;
+  }
+  std::vector<std::string> texts(const char* name) {
+    std::vector<std::string> out;
+    const Value* v = get(name, &Value::IsArray, "an array");
+    if (v == nullptr) return out;
+    if (v->Size() > kMaxDataFields) {
+      fail(std::string(name) + " has too many entries");
+      return out;
+    }
+    for (const auto& item : v->GetArray()) {
+      if (!item.IsString()) {
+        fail(std::string(name) + " has a non-string entry");
+        return {};
+      }
+      out.emplace_back(item.GetString(), item.GetStringLength());
+    }
+    return out;
+  }
+  // A non-empty string that is a secret (a token).
+  SecretBytes requiredSecret(const char* name, const char* label) {
+    const Value* v = member(object_, name);
+    if (v == nullptr || !v->IsString() || v->GetStringLength() == 0) {
+      fail(std::string(label) + " missing or not a string");
+      return SecretBytes();
+    }
+    return secretOf(*v);
+  }
+
+  bool ok() const { return error_.empty(); }
+  Error error() const { return malformed(error_); }
+
+ private:
+  const Value* get(const char* name, bool (Value::*is)() const, const char* what) {
+    const Value* v = member(object_, name);
+    if (v == nullptr) return nullptr;
+    if (!(v->*is)()) {
+      fail(std::string(name) + " is not " + what);
+      return nullptr;
+    }
+    return v;
+  }
+  void fail(std::string message) {
+    if (error_.empty()) error_ = std::move(message);
+  }
+  const Value& object_;
+  std::string error_;
+};
 
 // A non-string data value as JSON text, written into locked memory.
 SecretBytes jsonTextOf(const Value& v) {
@@ -150,47 +189,19 @@ SecretBytes jsonTextOf(const Value& v) {
 
 Result<AuthInfo> authFrom(const Value& auth) {
   if (!auth.IsObject()) return malformed("auth is not an object");
-  const Value* token = member(auth, "client_token");
-  if (token == nullptr || !token->IsString() || token->GetStringLength() == 0) {
-    return malformed("auth.client_token missing or not a string");
-  }
-  AuthInfo info;
-  info.client_token = secretOf(*token);
-  auto accessor = optionalString(auth, "accessor");
-  auto duration = optionalSeconds(auth, "lease_duration");
-  auto renewable = optionalBool(auth, "renewable");
-  auto policies = stringArray(auth, "policies");
-  if (!accessor) return accessor.error();
-  if (!duration) return duration.error();
-  if (!renewable) return renewable.error();
-  if (!policies) return policies.error();
-  info.accessor = std::move(*accessor);
-  info.lease_duration = *duration;
-  info.renewable = *renewable;
-  info.policies = std::move(*policies);
+  Fields f(auth);
+  AuthInfo info{f.requiredSecret("client_token", "auth.client_token"), f.text("accessor"),
+                f.seconds("lease_duration"), f.flag("renewable"), f.texts("policies")};
+  if (!f.ok()) return f.error();
   return info;
 }
 
 Result<WrapInfo> wrapInfoFrom(const Value& wrap) {
   if (!wrap.IsObject()) return malformed("wrap_info is not an object");
-  const Value* token = member(wrap, "token");
-  if (token == nullptr || !token->IsString() || token->GetStringLength() == 0) {
-    return malformed("wrap_info.token missing or not a string");
-  }
-  WrapInfo info;
-  info.token = secretOf(*token);
-  auto accessor = optionalString(wrap, "accessor");
-  auto ttl = optionalSeconds(wrap, "ttl");
-  auto created = optionalString(wrap, "creation_time");
-  auto path = optionalString(wrap, "creation_path");
-  if (!accessor) return accessor.error();
-  if (!ttl) return ttl.error();
-  if (!created) return created.error();
-  if (!path) return path.error();
-  info.accessor = std::move(*accessor);
-  info.ttl = *ttl;
-  info.creation_time = std::move(*created);
-  info.creation_path = std::move(*path);
+  Fields f(wrap);
+  WrapInfo info{f.requiredSecret("token", "wrap_info.token"), f.text("accessor"), f.seconds("ttl"),
+                f.text("creation_time"), f.text("creation_path")};
+  if (!f.ok()) return f.error();
   return info;
 }
 
@@ -228,21 +239,13 @@ Result<LeasedSecret> parseSecret(SecretBytes& body) {
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
   LeasedSecret secret;
-  auto request_id = optionalString(doc, "request_id");
-  auto lease_id = optionalString(doc, "lease_id");
-  auto duration = optionalSeconds(doc, "lease_duration");
-  auto renewable = optionalBool(doc, "renewable");
-  auto warnings = stringArray(doc, "warnings");
-  if (!request_id) return request_id.error();
-  if (!lease_id) return lease_id.error();
-  if (!duration) return duration.error();
-  if (!renewable) return renewable.error();
-  if (!warnings) return warnings.error();
-  secret.request_id = std::move(*request_id);
-  secret.lease_id = std::move(*lease_id);
-  secret.lease_duration = *duration;
-  secret.renewable = *renewable;
-  secret.warnings = std::move(*warnings);
+  Fields f(doc);
+  secret.request_id = f.text("request_id");
+  secret.lease_id = f.text("lease_id");
+  secret.lease_duration = f.seconds("lease_duration");
+  secret.renewable = f.flag("renewable");
+  secret.warnings = f.texts("warnings");
+  if (!f.ok()) return f.error();
 
   if (const Value* data = member(doc, "data")) {
     if (auto s = dataFrom(*data, secret.data); !s) return s.error();
@@ -266,29 +269,11 @@ Result<TokenInfo> parseTokenLookup(SecretBytes& body) {
   if (!parsed) return parsed.error();
   auto data = requiredData(doc);
   if (!data) return data.error();
-  const Value& d = **data;
-  TokenInfo info;
-  auto accessor = optionalString(d, "accessor");
-  auto ttl = optionalSeconds(d, "ttl");
-  auto creation_ttl = optionalSeconds(d, "creation_ttl");
-  auto max_ttl = optionalSeconds(d, "explicit_max_ttl");
-  auto renewable = optionalBool(d, "renewable");
-  auto expire = optionalString(d, "expire_time");
-  auto policies = stringArray(d, "policies");
-  if (!accessor) return accessor.error();
-  if (!ttl) return ttl.error();
-  if (!creation_ttl) return creation_ttl.error();
-  if (!max_ttl) return max_ttl.error();
-  if (!renewable) return renewable.error();
-  if (!expire) return expire.error();
-  if (!policies) return policies.error();
-  info.accessor = std::move(*accessor);
-  info.ttl = *ttl;
-  info.creation_ttl = *creation_ttl;
-  info.explicit_max_ttl = *max_ttl;
-  info.renewable = *renewable;
-  info.expire_time = std::move(*expire);
-  info.policies = std::move(*policies);
+  Fields f(**data);  // its `id` is the token itself: not read
+  TokenInfo info{f.text("accessor"),    f.seconds("ttl"),         f.seconds("creation_ttl"),
+                 f.seconds("explicit_max_ttl"), f.flag("renewable"), f.text("expire_time"),
+                 f.texts("policies")};
+  if (!f.ok()) return f.error();
   return info;
 }
 
@@ -296,14 +281,11 @@ Result<LeaseInfo> parseLeaseRenewal(SecretBytes& body) {
   Document doc;
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
-  auto id = optionalString(doc, "lease_id");
-  auto ttl = optionalSeconds(doc, "lease_duration");
-  auto renewable = optionalBool(doc, "renewable");
-  if (!id) return id.error();
-  if (!ttl) return ttl.error();
-  if (!renewable) return renewable.error();
-  if (id->empty()) return malformed("lease_id missing");
-  return LeaseInfo{std::move(*id), *ttl, *renewable, {}, {}};
+  Fields f(doc);
+  LeaseInfo info{f.text("lease_id"), f.seconds("lease_duration"), f.flag("renewable"), {}, {}};
+  if (!f.ok()) return f.error();
+  if (info.lease_id.empty()) return malformed("lease_id missing");
+  return info;
 }
 
 Result<LeaseInfo> parseLeaseLookup(SecretBytes& body) {
@@ -312,18 +294,11 @@ Result<LeaseInfo> parseLeaseLookup(SecretBytes& body) {
   if (!parsed) return parsed.error();
   auto data = requiredData(doc);
   if (!data) return data.error();
-  const Value& d = **data;
-  auto id = optionalString(d, "id");
-  auto ttl = optionalSeconds(d, "ttl");
-  auto renewable = optionalBool(d, "renewable");
-  auto issued = optionalString(d, "issue_time");
-  auto expires = optionalString(d, "expire_time");
-  if (!id) return id.error();
-  if (!ttl) return ttl.error();
-  if (!renewable) return renewable.error();
-  if (!issued) return issued.error();
-  if (!expires) return expires.error();
-  return LeaseInfo{std::move(*id), *ttl, *renewable, std::move(*issued), std::move(*expires)};
+  Fields f(**data);
+  LeaseInfo info{f.text("id"), f.seconds("ttl"), f.flag("renewable"), f.text("issue_time"),
+                 f.text("expire_time")};
+  if (!f.ok()) return f.error();
+  return info;
 }
 
 Result<std::vector<std::string>> parseList(SecretBytes& body) {
@@ -332,7 +307,10 @@ Result<std::vector<std::string>> parseList(SecretBytes& body) {
   if (!parsed) return parsed.error();
   auto data = requiredData(doc);
   if (!data) return data.error();
-  return stringArray(**data, "keys");
+  Fields f(**data);
+  auto keys = f.texts("keys");
+  if (!f.ok()) return f.error();
+  return keys;
 }
 
 Result<KvSecret> parseKv2(SecretBytes& body) {
@@ -347,17 +325,12 @@ Result<KvSecret> parseKv2(SecretBytes& body) {
   }
   if (const Value* meta = member(**outer, "metadata")) {
     if (!meta->IsObject()) return malformed("metadata is not an object");
-    const Value* version = member(*meta, "version");
-    if (version == nullptr || !version->IsInt64()) return malformed("metadata.version missing");
-    secret.version = version->GetInt64();
-    auto created = optionalString(*meta, "created_time");
-    auto deleted = optionalString(*meta, "deletion_time");
-    auto destroyed = optionalBool(*meta, "destroyed");
-    if (!created) return created.error();
-    if (!deleted) return deleted.error();
-    if (!destroyed) return destroyed.error();
-    secret.created_time = std::move(*created);
-    secret.deleted = !deleted->empty() || *destroyed;
+    Fields f(*meta);
+    secret.version = f.integer("version");
+    secret.created_time = f.text("created_time");
+    secret.deleted = !f.text("deletion_time").empty() || f.flag("destroyed");
+    if (!f.ok()) return f.error();
+    if (secret.version <= 0) return malformed("metadata.version missing");
   }
   return secret;
 }
@@ -366,26 +339,11 @@ Result<HealthStatus> parseHealth(long http_status, SecretBytes& body) {
   Document doc;
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
-  HealthStatus h;
-  h.http_status = http_status;
-  auto initialized = optionalBool(doc, "initialized");
-  auto sealed = optionalBool(doc, "sealed");
-  auto standby = optionalBool(doc, "standby");
-  auto perf = optionalBool(doc, "performance_standby");
-  auto version = optionalString(doc, "version");
-  auto cluster = optionalString(doc, "cluster_name");
-  if (!initialized) return initialized.error();
-  if (!sealed) return sealed.error();
-  if (!standby) return standby.error();
-  if (!perf) return perf.error();
-  if (!version) return version.error();
-  if (!cluster) return cluster.error();
-  h.initialized = *initialized;
-  h.sealed = *sealed;
-  h.standby = *standby;
-  h.performance_standby = *perf;
-  h.version = std::move(*version);
-  h.cluster_name = std::move(*cluster);
+  Fields f(doc);
+  HealthStatus h{http_status,          f.flag("initialized"),  f.flag("sealed"),
+                 f.flag("standby"),    f.flag("performance_standby"), f.text("version"),
+                 f.text("cluster_name")};
+  if (!f.ok()) return f.error();
   return h;
 }
 
@@ -393,15 +351,11 @@ Result<LeaderStatus> parseLeader(SecretBytes& body) {
   Document doc;
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
-  auto ha = optionalBool(doc, "ha_enabled");
-  auto self = optionalBool(doc, "is_self");
-  auto address = optionalString(doc, "leader_address");
-  auto cluster = optionalString(doc, "leader_cluster_address");
-  if (!ha) return ha.error();
-  if (!self) return self.error();
-  if (!address) return address.error();
-  if (!cluster) return cluster.error();
-  return LeaderStatus{*ha, *self, std::move(*address), std::move(*cluster)};
+  Fields f(doc);
+  LeaderStatus l{f.flag("ha_enabled"), f.flag("is_self"), f.text("leader_address"),
+                 f.text("leader_cluster_address")};
+  if (!f.ok()) return f.error();
+  return l;
 }
 
 Error parseError(long http_status, SecretBytes& body) {
