@@ -10,29 +10,17 @@
 #include <boost/asio.hpp>
 
 #include "../fakes/scripted_smtp_server.h"
+#include "../fakes/smtp_test_settings.h"
 #include "sidecar/smtp_sender.h"
 
 using namespace sidecar;
 using namespace sidecar::relay;
 using fakes::ScriptedSmtpServer;
+using fakes::plaintextTo;
 
 namespace {
 
-SmtpSettings plaintextTo(unsigned short port) {
-  SmtpSettings s;
-  s.host = "127.0.0.1";
-  s.port = port;
-  s.tls = SmtpTls::None;
-  s.allow_insecure = true;
-  s.timeout = std::chrono::seconds(10);
-  return s;
-}
 
-SmtpCredential credential(const char* lease) {
-  vault::initSecretMemoryOrDie();
-  return {vault::SecretBytes::copyOf(std::string_view("user")),
-          vault::SecretBytes::copyOf(std::string_view("pass")), lease};
-}
 
 const submit::Envelope kEnvelope{"app@example.test", {"a@example.test"}};
 auto message() { return std::make_shared<const std::string>("Subject: t\r\n\r\nbody\r\n"); }
@@ -41,7 +29,7 @@ struct Harness {
   explicit Harness(const ScriptedSmtpServer& server, std::size_t max_concurrent = 4)
       : sender(makeCurlMultiSmtpSender(io, plaintextTo(server.port()), max_concurrent)) {}
   void send(const char* lease) {
-    sender->send(kEnvelope, message(), credential(lease),
+    sender->send(kEnvelope, message(), fakes::testCredential(lease),
                  [this](SendResult r) { results.push_back(std::move(r)); });
   }
   // Runs the loop until `n` results are in (or 10 s pass).

@@ -3,30 +3,18 @@
 #include <doctest/doctest.h>
 
 #include "../fakes/scripted_smtp_server.h"
+#include "../fakes/smtp_test_settings.h"
 #include "sidecar/smtp_sender.h"
 #include "vault/curl_global.h"
 
 using namespace sidecar;
 using namespace sidecar::relay;
 using fakes::ScriptedSmtpServer;
+using fakes::plaintextTo;
 
 namespace {
 
-SmtpSettings plaintextTo(unsigned short port) {
-  SmtpSettings s;
-  s.host = "127.0.0.1";
-  s.port = port;
-  s.tls = SmtpTls::None;
-  s.allow_insecure = true;
-  s.timeout = std::chrono::seconds(10);
-  return s;
-}
 
-SmtpCredential credential() {
-  vault::initSecretMemoryOrDie();
-  return {vault::SecretBytes::copyOf(std::string_view("user")),
-          vault::SecretBytes::copyOf(std::string_view("pass")), "lease/1"};
-}
 
 const submit::Envelope kEnvelope{"app@example.test", {"a@example.test", "b@example.test"}};
 const std::string kMessage = "Subject: t\r\n\r\nline\r\n.dot line\r\n";
@@ -46,7 +34,7 @@ ScriptedSmtpServer::Script failAt(std::string command_prefix, std::string reply)
 TEST_CASE("an accepted message arrives intact, dot-stuffing undone by the peer") {
   ScriptedSmtpServer server({});
   auto sender = makeCurlSmtpSender(plaintextTo(server.port()));
-  auto got = sender->send(kEnvelope, kMessage, credential());
+  auto got = sender->send(kEnvelope, kMessage, fakes::testCredential());
   CHECK((got.outcome == SendOutcome::Accepted));
   CHECK(got.reply.code == 250);
   CHECK(got.reply.text == "2.0.0 Ok: queued as FAKE");
@@ -83,7 +71,7 @@ TEST_CASE("reply classes") {
     SUBCASE(c.name) {
       ScriptedSmtpServer server(failAt(c.at, c.reply));
       auto got = makeCurlSmtpSender(plaintextTo(server.port()))
-                     ->send(kEnvelope, kMessage, credential());
+                     ->send(kEnvelope, kMessage, fakes::testCredential());
       CHECK((got.outcome == c.want));
       CHECK(got.reply.code == c.want_code);
       CHECK(server.messages().empty());
@@ -93,7 +81,7 @@ TEST_CASE("reply classes") {
 
 TEST_CASE("a partly refused envelope: sent to the accepted recipients, each one reported") {
   ScriptedSmtpServer server(failAt("RCPT TO:<b@", "550 5.1.1 <b@example.test>: unknown\r\n"));
-  auto got = makeCurlSmtpSender(plaintextTo(server.port()))->send(kEnvelope, kMessage, credential());
+  auto got = makeCurlSmtpSender(plaintextTo(server.port()))->send(kEnvelope, kMessage, fakes::testCredential());
   CHECK((got.outcome == SendOutcome::Accepted));
   REQUIRE(got.recipients.size() == 2);
   CHECK(got.recipients[0].address == "a@example.test");
@@ -108,7 +96,7 @@ TEST_CASE("a refused final DATA reply is a rejection with the server's text") {
   ScriptedSmtpServer::Script script;
   script.data_reply = "554 5.6.0 Message content rejected\r\n";
   ScriptedSmtpServer server(script);
-  auto got = makeCurlSmtpSender(plaintextTo(server.port()))->send(kEnvelope, kMessage, credential());
+  auto got = makeCurlSmtpSender(plaintextTo(server.port()))->send(kEnvelope, kMessage, fakes::testCredential());
   CHECK((got.outcome == SendOutcome::Rejected));
   CHECK(got.reply.code == 554);
   CHECK(got.reply.text == "5.6.0 Message content rejected");
@@ -118,7 +106,7 @@ TEST_CASE("a greeting of 421 is temporary") {
   ScriptedSmtpServer::Script script;
   script.greeting = "421 4.3.2 Too busy\r\n";
   ScriptedSmtpServer server(script);
-  auto got = makeCurlSmtpSender(plaintextTo(server.port()))->send(kEnvelope, kMessage, credential());
+  auto got = makeCurlSmtpSender(plaintextTo(server.port()))->send(kEnvelope, kMessage, fakes::testCredential());
   CHECK((got.outcome == SendOutcome::TemporaryFailure));
 }
 
@@ -128,7 +116,7 @@ TEST_CASE("connection refused is temporary") {
     ScriptedSmtpServer server({});
     port = server.port();
   }  // closed again: nothing listens there now
-  auto got = makeCurlSmtpSender(plaintextTo(port))->send(kEnvelope, kMessage, credential());
+  auto got = makeCurlSmtpSender(plaintextTo(port))->send(kEnvelope, kMessage, fakes::testCredential());
   CHECK((got.outcome == SendOutcome::TemporaryFailure));
   CHECK_FALSE(got.detail.empty());
 }
@@ -139,7 +127,7 @@ TEST_CASE("STARTTLS required: a server that does not offer it gets nothing, no A
   settings.tls = SmtpTls::StartTls;
   settings.allow_insecure = false;
   settings.ca_file = "/etc/ssl/certs/ca-certificates.crt";
-  auto got = makeCurlSmtpSender(settings)->send(kEnvelope, kMessage, credential());
+  auto got = makeCurlSmtpSender(settings)->send(kEnvelope, kMessage, fakes::testCredential());
   CHECK((got.outcome == SendOutcome::TlsFailure));
   for (const auto& line : server.transcript()) CHECK(line.rfind("AUTH", 0) != 0);
   CHECK(server.messages().empty());

@@ -1,0 +1,28 @@
+// smtp_test_settings.h: SMTP settings and a credential for tests against the scripted
+// loopback peer (plaintext, which only tests and an explicit allow_insecure may use).
+#pragma once
+
+#include <chrono>
+
+#include "sidecar/config.h"
+#include "sidecar/smtp_sender.h"
+
+namespace fakes {
+
+inline sidecar::SmtpSettings plaintextTo(unsigned short port) {
+  sidecar::SmtpSettings s;
+  s.host = "127.0.0.1";
+  s.port = port;
+  s.tls = sidecar::SmtpTls::None;
+  s.allow_insecure = true;
+  s.timeout = std::chrono::seconds(10);
+  return s;
+}
+
+inline sidecar::relay::SmtpCredential testCredential(const char* lease_id = "lease/1") {
+  vault::initSecretMemoryOrDie();
+  return {vault::SecretBytes::copyOf(std::string_view("user")),
+          vault::SecretBytes::copyOf(std::string_view("pass")), lease_id};
+}
+
+}  // namespace fakes
