@@ -11,7 +11,6 @@
 #include "plugin/mail_store.h"
 
 namespace smtpplugin {
-namespace {
 
 std::string oneLine(const char* text) {
   std::string s = text != nullptr ? text : "";
@@ -22,6 +21,8 @@ std::string oneLine(const char* text) {
   if (s.size() > 300) s.resize(300);
   return s;
 }
+
+namespace {
 
 }  // namespace
 

@@ -194,17 +194,16 @@ vault::Result<std::unique_ptr<Engine::Config>> Engine::loadConfig() {
     if (v.value()) out = std::move(*v.value());
     return true;
   };
-  std::string password;
+  auto password = fields->getSecret("password");
   auto smtp_port = fields->getInt("smtp_port");
   auto smtp_tls_port = fields->getInt("smtp_tls_port");
   if (!get("connection_url", c->connection_url) || !get("username", c->username) ||
-      !get("password", password) || !get("password_scheme", c->password_scheme) ||
+      !password || !get("password_scheme", c->password_scheme) ||
       !get("smtp_host", c->smtp_host) || !get("tls_mode", c->tls_mode) ||
       !get("ca_pem", c->ca_pem) || !smtp_port || !smtp_tls_port) {
-    wipeString(password);
     return vault::Error::internal("stored config has a field of the wrong type");
   }
-  c->password = toSecret(password);
+  if (password.value()) c->password = std::move(*password.value());
   if (smtp_port.value()) c->smtp_port = *smtp_port.value();
   if (smtp_tls_port.value()) c->smtp_tls_port = *smtp_tls_port.value();
   return c;
@@ -263,9 +262,9 @@ vault::Result<Response> Engine::handleConfig(const Request& request) {
     if (auto st = take(key, *field); !st) return std::move(st).error();
   }
   {
-    auto pw = fields->getString("password");
+    auto pw = fields->getSecret("password");
     if (!pw) return std::move(pw).error();
-    if (pw.value()) c.password = toSecret(*pw.value());
+    if (pw.value()) c.password = std::move(*pw.value());
   }
   for (auto [key, field] : {std::pair<std::string_view, std::int64_t*>{"smtp_port", &c.smtp_port},
                             {"smtp_tls_port", &c.smtp_tls_port}}) {
@@ -299,6 +298,15 @@ vault::Result<Response> Engine::handleConfig(const Request& request) {
     if (auto st = store->verify(); !st) return std::move(st).error().context("database connection");
   }
 
+  auto st = storeConfig(c);
+  if (!st) return std::move(st).error().context("storing config");
+  invalidate();
+  return noResponse();
+}
+
+// The config as JSON into the host's storage (it is seal-wrapped there). The JSON holds
+// the database password: the std::string protobuf needs is wiped right after the call.
+vault::Status Engine::storeConfig(const Config& c) {
   JsonOut out;
   out.str("connection_url", c.connection_url)
       .str("username", c.username)
@@ -312,9 +320,7 @@ vault::Result<Response> Engine::handleConfig(const Request& request) {
   std::string stored = out.finish();
   auto st = storage_.put(kConfigKey, stored);
   wipeString(stored);
-  if (!st) return std::move(st).error().context("storing config");
-  invalidate();
-  return noResponse();
+  return st;
 }
 
 vault::Result<Response> Engine::handleRotateRoot(const Request& request) {
@@ -335,19 +341,7 @@ vault::Result<Response> Engine::handleRotateRoot(const Request& request) {
     }
   }
   c.password = std::move(new_password);
-  JsonOut out;
-  out.str("connection_url", c.connection_url)
-      .str("username", c.username)
-      .secret("password", c.password)
-      .str("password_scheme", c.password_scheme)
-      .str("smtp_host", c.smtp_host)
-      .num("smtp_port", c.smtp_port)
-      .num("smtp_tls_port", c.smtp_tls_port)
-      .str("tls_mode", c.tls_mode)
-      .str("ca_pem", c.ca_pem);
-  std::string stored = out.finish();
-  auto st = storage_.put(kConfigKey, stored);
-  wipeString(stored);
+  auto st = storeConfig(c);
   // The store keeps working with the new password (it updated its own copy); drop it
   // anyway so the next request reconnects exactly as the stored config says.
   invalidate();

@@ -27,16 +27,6 @@ struct ResultDeleter {
 };
 using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
 
-std::string oneLine(const char* text) {
-  std::string s = text != nullptr ? text : "";
-  for (char& c : s) {
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-  }
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  if (s.size() > 300) s.resize(300);
-  return s;
-}
-
 bool temporarySqlState(const char* state) {
   if (state == nullptr || std::strlen(state) < 2) return true;
   const std::string_view cls(state, 2);

@@ -124,7 +124,7 @@ TEST_CASE("AutoMTLS with a P-521 host certificate: host -> plugin and plugin -> 
         dialHost("unix", dir.path + "/host.sock", channelCredentials(*plugin_id, host->cert_pem));
     auto storage = makeGrpcStorage(channel);
     auto got = storage->get("config");
-    REQUIRE_MESSAGE(got.ok(), (got.ok() ? std::string() : got.error().message));
+    REQUIRE_MESSAGE(got.ok(), (got.ok() ? std::string() : got.errorMessage()));
     REQUIRE(got.value().has_value());
     CHECK(*got.value() == "{}");
     auto missing = storage->get("nothing");

@@ -46,7 +46,7 @@ struct Harness {
   }
   void role(const std::string& name, const std::string& data) {
     auto got = call("update", "roles/" + name, data);
-    REQUIRE_MESSAGE(got.ok(), (got.ok() ? "" : got.error().message));
+    REQUIRE_MESSAGE(got.ok(), (got.ok() ? "" : got.errorMessage()));
   }
 };
 

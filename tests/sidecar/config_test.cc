@@ -29,7 +29,7 @@ socket = "/run/sidecar/smtp.sock"
 
 TEST_CASE("a valid config parses with defaults filled in") {
   auto got = parseConfig(kValid, {});
-  REQUIRE_MESSAGE(got.ok(), got.error().message);
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
   CHECK(got->vault.address == "https://127.0.0.1:8200");
   CHECK(got->vault.approle_mount == "approle");
   CHECK(got->vault.credential_path == "database/creds/example-app");
@@ -46,7 +46,7 @@ TEST_CASE("environment variables override the file") {
                   {"SMTP_SIDECAR_SMTP_TLS", "implicit"},
                   {"UNRELATED", "x"}};
   auto got = parseConfig(kValid, env);
-  REQUIRE_MESSAGE(got.ok(), got.error().message);
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
   CHECK(got->smtp.port == 2587);
   CHECK(got->vault.address == "http://127.0.0.1:18200");
   CHECK(got->listen.socket_mode == 0600);
@@ -108,7 +108,7 @@ TEST_CASE("bad configurations are refused with a message naming the cause") {
 TEST_CASE("plaintext smtp is allowed only with the explicit opt-in") {
   auto got = parseConfig(kValid, {{"SMTP_SIDECAR_SMTP_TLS", "none"},
                                   {"SMTP_SIDECAR_SMTP_ALLOW_INSECURE", "true"}});
-  REQUIRE_MESSAGE(got.ok(), got.error().message);
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
   CHECK((got->smtp.tls == SmtpTls::None));
   CHECK(got->smtp.port == 25);
 }

@@ -67,7 +67,7 @@ TEST_CASE("a read retries a 503 with backoff on a single node, then succeeds") {
   c.node[0]->enqueueFailure();
   c.node[0]->enqueue(200, R"({"data":{"k":"v"}})");
   auto got = c.client->read("secret/x");
-  REQUIRE_MESSAGE(got.ok(), got.error().message);
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
   CHECK(c.node[0]->requests().size() == 3);
   CHECK(c.clock.slept() == 250ms + 500ms);
 }
@@ -98,7 +98,7 @@ TEST_CASE("failover: sealed, standby and unreachable nodes are skipped, the answ
   c.node[1]->enqueue(503, R"({"errors":["Vault is sealed"]})");
   c.node[2]->enqueue(200, R"({"data":{"k":"v"}})");
   auto got = c.client->read("secret/x");
-  REQUIRE_MESSAGE(got.ok(), got.error().message);
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
   CHECK(c.clock.slept() == 0ms);  // moving to another node does not wait
   CHECK(c.client->currentAddress() == 2);
   c.node[2]->enqueue(200, R"({"data":{"k":"v"}})");
@@ -134,7 +134,7 @@ TEST_CASE("non-idempotent requests are repeated only when they never left") {
   c.node[1]->enqueueRefused();
   c.node[0]->enqueue(200, R"({"auth":{"client_token":"t2","lease_duration":60,"renewable":true}})");
   auto ok = c.client->loginAppRole(secret("r"), secret("s"));
-  REQUIRE_MESSAGE(ok.ok(), ok.error().message);
+  REQUIRE_MESSAGE(ok.ok(), ok.errorMessage());
   // A write that got a 503 is not repeated either.
   c.node[0]->enqueue(503, "{}");
   auto body = RequestBody().text("a", "b").build();
@@ -149,7 +149,7 @@ TEST_CASE("wrapped secret_id: lookup checks the creation path, then unwraps once
       "creation_ttl":60,"creation_time":"2026-11-22T00:00:00Z"}})");
   c.node[0]->enqueue(200, R"({"data":{"secret_id":"sid-1","secret_id_accessor":"acc"}})");
   auto got = c.client->unwrapSecretId(secret("wrap-tok"), "app");
-  REQUIRE_MESSAGE(got.ok(), got.error().message);
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
   CHECK(text(*got) == "sid-1");
   const auto& r = c.node[0]->requests();
   CHECK(r[0].path == "/v1/sys/wrapping/lookup");
@@ -183,7 +183,7 @@ TEST_CASE("token lookup-self, renew-self and revoking a replaced token") {
   c.node[0]->enqueue(200, R"({"data":{"id":"tok","accessor":"acc","ttl":250,"creation_ttl":300,
       "explicit_max_ttl":0,"renewable":true,"expire_time":"2026-11-22T10:00:00Z","policies":["p"]}})");
   auto info = c.client->lookupSelf();
-  REQUIRE_MESSAGE(info.ok(), info.error().message);
+  REQUIRE_MESSAGE(info.ok(), info.errorMessage());
   CHECK(info->ttl == 250s);
   CHECK(info->creation_ttl == 300s);
   CHECK(info->renewable);
@@ -226,7 +226,7 @@ TEST_CASE("logical write with response wrapping, list and delete") {
   auto body = RequestBody().text("metadata", "{}").build();
   REQUIRE(body.ok());
   auto wrapped = c.client->write("auth/approle/role/app/secret-id", std::move(*body), "60s");
-  REQUIRE_MESSAGE(wrapped.ok(), wrapped.error().message);
+  REQUIRE_MESSAGE(wrapped.ok(), wrapped.errorMessage());
   REQUIRE(wrapped->wrap_info.has_value());
   CHECK(text(wrapped->wrap_info->token) == "w");
   CHECK(wrapped->wrap_info->creation_path == "auth/approle/role/app/secret-id");
@@ -251,7 +251,7 @@ TEST_CASE("KV v2 read") {
   Cluster c(1);
   c.node[0]->enqueue(200, kKv);
   auto kv = c.client->readKv2("secret", "app/smtp", 3);
-  REQUIRE_MESSAGE(kv.ok(), kv.error().message);
+  REQUIRE_MESSAGE(kv.ok(), kv.errorMessage());
   CHECK(c.node[0]->requests()[0].path == "/v1/secret/data/app/smtp?version=3");
   CHECK(kv->version == 3);
   CHECK(kv->data.plainText("user") == "u");
@@ -296,7 +296,7 @@ TEST_CASE("sys/health reports states carried by non-2xx codes; sys/leader") {
   c.node[0]->enqueue(429, R"({"initialized":true,"sealed":false,"standby":true,
       "performance_standby":false,"version":"2.7.2","cluster_name":"c1"})");
   auto h = c.client->health();
-  REQUIRE_MESSAGE(h.ok(), h.error().message);
+  REQUIRE_MESSAGE(h.ok(), h.errorMessage());
   CHECK(h->http_status == 429);
   CHECK(h->standby);
   CHECK_FALSE(h->sealed);

@@ -33,7 +33,7 @@ TEST_CASE_FIXTURE(Fixture, "login posts role_id and secret_id as JSON and keeps 
   fake->enqueue(200, kLogin);
   auto got = client->loginAppRole(SecretBytes::copyOf(std::string_view("role\"1")),
                                   SecretBytes::copyOf(std::string_view("sec\\ret\n")));
-  REQUIRE_MESSAGE(got.ok(), got.error().message);
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
   REQUIRE(fake->requests().size() == 1);
   const auto& req = fake->requests()[0];
   CHECK((req.method == HttpMethod::Post));

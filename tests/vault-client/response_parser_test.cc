@@ -20,7 +20,7 @@ TEST_CASE("parseAuth reads the auth block of an AppRole login") {
             "lease_duration":300,"renewable":true,"entity_id":"e","token_type":"service",
             "orphan":true}})");
   auto got = response::parseAuth(b);
-  REQUIRE_MESSAGE(got.ok(), got.error().message);
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
   CHECK(got->client_token.equals("s.token"));
   CHECK(got->accessor == "acc1");
   CHECK(got->lease_duration == std::chrono::seconds(300));
@@ -33,7 +33,7 @@ TEST_CASE("parseSecret reads lease fields, data and warnings") {
     "lease_duration":3600,"data":{"username":"smtp-x","password":"p\"w","n":5,"o":{"a":[1]}},
     "wrap_info":null,"warnings":["w1"],"auth":null})");
   auto got = response::parseSecret(b);
-  REQUIRE_MESSAGE(got.ok(), got.error().message);
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
   CHECK(got->lease_id == "database/creds/app/abc");
   CHECK(got->lease_duration == std::chrono::seconds(3600));
   CHECK(got->renewable);

@@ -57,6 +57,7 @@ class Engine {
   vault::Result<Response> handleRevoke(const Request& request);
 
   vault::Result<std::unique_ptr<Config>> loadConfig();
+  vault::Status storeConfig(const Config& c);
   vault::Result<std::unique_ptr<Role>> loadRole(const std::string& name);
   // The cached store for this config, (re)opened when the settings changed. The
   // returned lock keeps other requests off the single connection while it is used.

@@ -61,4 +61,8 @@ std::unique_ptr<MailStoreFactory> makePgMailStoreFactory();
 // Validates a conninfo string: it must parse and must not carry user or password.
 vault::Status checkConnectionUrl(std::string_view connection_url);
 
+// libpq's message text as one bounded line (no CR/LF/tab, at most 300 bytes), for errors
+// that reach logs and API answers.
+std::string oneLine(const char* text);
+
 }  // namespace smtpplugin

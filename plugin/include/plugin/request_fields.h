@@ -41,6 +41,9 @@ class RequestFields {
   std::vector<std::string> keys() const;
 
   vault::Result<std::optional<std::string>> getString(std::string_view key) const;
+  // A string that is a secret (a password): copied from the (locked, in-place parsed)
+  // body straight into SecretBytes, never through a std::string.
+  vault::Result<std::optional<vault::SecretBytes>> getSecret(std::string_view key) const;
   vault::Result<std::optional<std::int64_t>> getInt(std::string_view key) const;
   vault::Result<std::optional<bool>> getBool(std::string_view key) const;
   // A number (seconds) or a duration string ("1h30m", see parseDurationSeconds).

@@ -41,14 +41,14 @@ std::unique_ptr<Client> newClient() {
   options.address = env("VAULT_ADDR");
   options.ca_file = env("VAULT_CACERT");
   auto transport = makeCurlTransport(options);
-  REQUIRE_MESSAGE(transport.ok(), transport.error().message);
+  REQUIRE_MESSAGE(transport.ok(), transport.errorMessage());
   return std::make_unique<Client>(std::move(*transport));
 }
 
 // Test setup JSON is plain test data (no production secret), so it may be a string.
 void put(Client& c, const std::string& path, const std::string& json) {
   auto out = c.write(path, SecretBytes::copyOf(std::string_view(json)));
-  REQUIRE_MESSAGE(out.ok(), path << ": " << out.error().message);
+  REQUIRE_MESSAGE(out.ok(), path << ": " << out.errorMessage());
 }
 
 const char* kPolicy = R"(
@@ -116,7 +116,7 @@ struct Server {
   // A fresh secret_id, response-wrapped, and the wrapping token.
   SecretBytes wrappedSecretId() {
     auto out = root->write("auth/approle/role/itest/secret-id", SecretBytes::copyOf(std::string_view("{}")), "60s");
-    REQUIRE_MESSAGE(out.ok(), out.error().message);
+    REQUIRE_MESSAGE(out.ok(), out.errorMessage());
     REQUIRE(out->wrap_info.has_value());
     CHECK(out->wrap_info->creation_path == "auth/approle/role/itest/secret-id");
     return std::move(out->wrap_info->token);
@@ -126,9 +126,9 @@ struct Server {
   std::unique_ptr<Client> appClient() {
     auto c = newClient();
     auto secret_id = c->unwrapSecretId(wrappedSecretId(), "itest");
-    REQUIRE_MESSAGE(secret_id.ok(), secret_id.error().message);
+    REQUIRE_MESSAGE(secret_id.ok(), secret_id.errorMessage());
     auto auth = c->loginAppRole(role_id, *secret_id);
-    REQUIRE_MESSAGE(auth.ok(), auth.error().message);
+    REQUIRE_MESSAGE(auth.ok(), auth.errorMessage());
     return c;
   }
 
@@ -145,22 +145,22 @@ Server& server() {
 
 TEST_CASE("sys/health and sys/leader") {
   auto h = server().root->health();
-  REQUIRE_MESSAGE(h.ok(), h.error().message);
+  REQUIRE_MESSAGE(h.ok(), h.errorMessage());
   CHECK(h->http_status == 200);
   CHECK(h->initialized);
   CHECK_FALSE(h->sealed);
   CHECK_FALSE(h->version.empty());
   auto l = server().root->leader();
-  REQUIRE_MESSAGE(l.ok(), l.error().message);
+  REQUIRE_MESSAGE(l.ok(), l.errorMessage());
 }
 
 TEST_CASE("wrapped secret_id: unwrap, log in; a reused token is refused clearly") {
   auto c = newClient();
   SecretBytes wrapping = server().wrappedSecretId();
   auto secret_id = c->unwrapSecretId(wrapping, "itest");
-  REQUIRE_MESSAGE(secret_id.ok(), secret_id.error().message);
+  REQUIRE_MESSAGE(secret_id.ok(), secret_id.errorMessage());
   auto auth = c->loginAppRole(server().role_id, *secret_id);
-  REQUIRE_MESSAGE(auth.ok(), auth.error().message);
+  REQUIRE_MESSAGE(auth.ok(), auth.errorMessage());
   CHECK(auth->policies == std::vector<std::string>{"itest"});
 
   auto again = newClient()->unwrapSecretId(wrapping, "itest");
@@ -173,7 +173,7 @@ TEST_CASE("wrapped secret_id: a token wrapping another path is refused and stays
   // Anyone with a token can wrap arbitrary data: the forgery the creation-path check stops.
   auto forged = server().root->write("sys/wrapping/wrap",
                                      SecretBytes::copyOf(std::string_view(R"({"secret_id":"evil"})")), "60s");
-  REQUIRE_MESSAGE(forged.ok(), forged.error().message);
+  REQUIRE_MESSAGE(forged.ok(), forged.errorMessage());
   REQUIRE(forged->wrap_info.has_value());
   auto got = newClient()->unwrapSecretId(forged->wrap_info->token, "itest");
   REQUIRE_FALSE(got.ok());
@@ -196,12 +196,12 @@ TEST_CASE("a wrong secret_id is a permanent login error with Vault's reason") {
 TEST_CASE("token lookup-self, renew-self, revoke-self") {
   auto c = server().appClient();
   auto info = c->lookupSelf();
-  REQUIRE_MESSAGE(info.ok(), info.error().message);
+  REQUIRE_MESSAGE(info.ok(), info.errorMessage());
   CHECK(info->renewable);
   CHECK(info->ttl > 0s);
   CHECK(info->ttl <= 60s);
   auto renewed = c->renewSelf(60s);
-  REQUIRE_MESSAGE(renewed.ok(), renewed.error().message);
+  REQUIRE_MESSAGE(renewed.ok(), renewed.errorMessage());
   CHECK(renewed->lease_duration <= 60s);
   CHECK(renewed->lease_duration > 50s);
   auto beyond = c->renewSelf(3600s);  // capped by token_max_ttl (90 s)
@@ -214,16 +214,16 @@ TEST_CASE("token lookup-self, renew-self, revoke-self") {
 TEST_CASE("leases: read a renewable credential, renew, lookup, revoke") {
   auto c = server().appClient();
   auto creds = c->read("database/creds/itest");
-  REQUIRE_MESSAGE(creds.ok(), creds.error().message);
+  REQUIRE_MESSAGE(creds.ok(), creds.errorMessage());
   CHECK(creds->renewable);
   CHECK(creds->lease_id.rfind("database/creds/itest/", 0) == 0);
   CHECK(text(*creds->data.find("username")).rfind("itest-", 0) == 0);
   auto renewed = c->renewLease(creds->lease_id, 60s);
-  REQUIRE_MESSAGE(renewed.ok(), renewed.error().message);
+  REQUIRE_MESSAGE(renewed.ok(), renewed.errorMessage());
   CHECK(renewed->ttl > 0s);
   CHECK(renewed->renewable);
   auto looked = c->lookupLease(creds->lease_id);
-  REQUIRE_MESSAGE(looked.ok(), looked.error().message);
+  REQUIRE_MESSAGE(looked.ok(), looked.errorMessage());
   CHECK(looked->lease_id == creds->lease_id);
   CHECK_FALSE(looked->expire_time.empty());
   REQUIRE(c->revokeLease(creds->lease_id).ok());
@@ -241,7 +241,7 @@ TEST_CASE("logical write/read/list/delete, and a response-wrapped read") {
   put(root, "kv2/data/app/smtp", R"({"data":{"user":"u1","port":2587}})");
   put(root, "kv2/data/app/other", R"({"data":{"x":"y"}})");
   auto keys = root.list("kv2/metadata/app");
-  REQUIRE_MESSAGE(keys.ok(), keys.error().message);
+  REQUIRE_MESSAGE(keys.ok(), keys.errorMessage());
   CHECK(*keys == std::vector<std::string>{"other", "smtp"});
   auto none = root.list("kv2/metadata/nothing-here");
   REQUIRE(none.ok());
@@ -266,7 +266,7 @@ TEST_CASE("KV v2 read by version, with the app's policy") {
   put(root, "kv2/data/app/versioned", R"({"data":{"v":"two"}})");
   auto c = server().appClient();
   auto latest = c->readKv2("kv2", "app/versioned");
-  REQUIRE_MESSAGE(latest.ok(), latest.error().message);
+  REQUIRE_MESSAGE(latest.ok(), latest.errorMessage());
   CHECK(latest->version == 2);
   CHECK(latest->data.plainText("v") == "two");
   auto first = c->readKv2("kv2", "app/versioned", 1);
@@ -278,21 +278,21 @@ TEST_CASE("Transit: encrypt/decrypt round trip, datakey, sign") {
   auto c = server().appClient();
   const std::string_view message("spooled message \0 with a NUL", 28);
   auto ciphertext = c->transitEncrypt("transit", "spool", SecretBytes::copyOf(message));
-  REQUIRE_MESSAGE(ciphertext.ok(), ciphertext.error().message);
+  REQUIRE_MESSAGE(ciphertext.ok(), ciphertext.errorMessage());
   CHECK(ciphertext->rfind("vault:v1:", 0) == 0);
   auto plaintext = c->transitDecrypt("transit", "spool", *ciphertext);
-  REQUIRE_MESSAGE(plaintext.ok(), plaintext.error().message);
+  REQUIRE_MESSAGE(plaintext.ok(), plaintext.errorMessage());
   CHECK(plaintext->equals(message));
 
   auto key = c->transitDataKey("transit", "spool", 256);
-  REQUIRE_MESSAGE(key.ok(), key.error().message);
+  REQUIRE_MESSAGE(key.ok(), key.errorMessage());
   CHECK(key->plaintext.size() == 32);
   auto unwrapped = c->transitDecrypt("transit", "spool", key->ciphertext);
   REQUIRE(unwrapped.ok());
   CHECK(unwrapped->equals(key->plaintext));
 
   auto signature = c->transitSign("transit", "dkim", "v=1; a=ed25519-sha256; ...", "sha2-256");
-  REQUIRE_MESSAGE(signature.ok(), signature.error().message);
+  REQUIRE_MESSAGE(signature.ok(), signature.errorMessage());
   CHECK(signature->rfind("vault:v1:", 0) == 0);
   auto denied = c->transitEncrypt("transit", "other-key", SecretBytes::copyOf(std::string_view("x")));
   REQUIRE_FALSE(denied.ok());

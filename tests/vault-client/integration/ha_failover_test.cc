@@ -43,7 +43,7 @@ std::unique_ptr<Client> clusterClient(const std::vector<std::string>& addresses,
     o.connect_timeout = 1s;
     o.request_timeout = 5s;
     auto t = makeCurlTransport(o);
-    REQUIRE_MESSAGE(t.ok(), t.error().message);
+    REQUIRE_MESSAGE(t.ok(), t.errorMessage());
     transports.push_back(std::move(*t));
   }
   ClientOptions options;
@@ -72,7 +72,7 @@ TEST_CASE("reads continue through the loss of the active node") {
 
   // Where the leader is, and a secret to read.
   auto leader = admin->leader();
-  REQUIRE_MESSAGE(leader.ok(), leader.error().message);
+  REQUIRE_MESSAGE(leader.ok(), leader.errorMessage());
   std::size_t leader_index = addresses.size();
   for (std::size_t i = 0; i < addresses.size(); ++i) {
     if (addresses[i] == leader->leader_address) leader_index = i;
@@ -80,7 +80,7 @@ TEST_CASE("reads continue through the loss of the active node") {
   REQUIRE_MESSAGE(leader_index < addresses.size(), "leader " << leader->leader_address);
   (void)admin->write("sys/mounts/ha-kv", SecretBytes::copyOf(std::string_view(R"({"type":"kv","options":{"version":"2"}})")));
   auto put = admin->write("ha-kv/data/probe", SecretBytes::copyOf(std::string_view(R"({"data":{"v":"1"}})")));
-  REQUIRE_MESSAGE(put.ok(), put.error().message);
+  REQUIRE_MESSAGE(put.ok(), put.errorMessage());
 
   // The reader starts on the leader, so its loss is felt.
   std::vector<std::string> ordered{addresses[leader_index]};

@@ -59,6 +59,9 @@ class [[nodiscard]] Result {
 
   const Error& error() const& { return std::get<1>(state_); }
   Error&& error() && { return std::get<1>(std::move(state_)); }
+  // The error's message, or "" on success (safe to evaluate either way, e.g. in a test
+  // assertion's message or a log field).
+  std::string errorMessage() const { return ok() ? std::string() : error().message; }
 
  private:
   std::variant<T, Error> state_;
@@ -75,6 +78,7 @@ class [[nodiscard]] Result<void> {
   explicit operator bool() const noexcept { return ok_; }
   const Error& error() const& { return error_; }
   Error&& error() && { return std::move(error_); }
+  std::string errorMessage() const { return ok_ ? std::string() : error_.message; }
 
  private:
   Error error_{ErrorKind::Internal, {}};
