@@ -49,9 +49,11 @@ Client::Client(HttpTransportPtr transport, ClientOptions options) : options_(std
   transports_.push_back(std::move(transport));
 }
 
-Result<HttpResponse> Client::call(HttpMethod method, std::string path, SecretBytes body,
-                                  Repeatable repeatable) {
-  return call(Call{method, std::move(path), std::move(body), repeatable});
+Result<HttpResponse> Client::call(std::string_view operation, HttpMethod method, std::string path,
+                                  SecretBytes body, Repeatable repeatable) {
+  Call c{method, std::move(path), std::move(body), repeatable};
+  c.operation = operation;
+  return call(std::move(c));
 }
 
 Result<HttpResponse> Client::call(Call c) {
@@ -68,7 +70,17 @@ Result<HttpResponse> Client::call(Call c) {
   const std::size_t addresses = transports_.size();
   std::size_t failed_this_round = 0;
   for (unsigned attempt = 1;; ++attempt) {
+    const SteadyTime started = options_.clock->now();
     auto response = transports_[current_]->send(request);
+    if (options_.observer) {
+      RequestObservation seen;
+      seen.operation = c.operation;
+      seen.transport_error = !response;
+      seen.status = response ? response->status : 0;
+      seen.duration = options_.clock->now() - started;
+      seen.attempt = attempt;
+      options_.observer(seen);
+    }
     Error failure = Error::internal("");
     bool repeat = false;
     if (!response) {
@@ -97,7 +109,7 @@ Result<AuthInfo> Client::loginAppRole(const SecretBytes& role_id, const SecretBy
   if (!body) return body.error();
   token_ = SecretBytes();  // a login request carries no token
   // A secret_id may have a use limit: a login whose answer was lost is not repeated.
-  auto response = call(HttpMethod::Post, "auth/" + std::string(mount) + "/login",
+  auto response = call("approle_login", HttpMethod::Post, "auth/" + std::string(mount) + "/login",
                        std::move(*body), Repeatable::OnlyIfUnsent);
   if (!response) return contextOf(response.error(), "approle login");
   auto auth = response::parseAuth(response->body);
@@ -113,7 +125,8 @@ Result<SecretBytes> Client::unwrapSecretId(const SecretBytes& wrapping_token, st
   if (!lookup_body) return lookup_body.error();
   Call lookup{HttpMethod::Post, "sys/wrapping/lookup", std::move(*lookup_body)};
   const SecretBytes no_token;
-  lookup.token = &no_token;  // lookup needs no token; do not show ours to it
+  lookup.token = &no_token;
+  lookup.operation = "wrapping_lookup";  // lookup needs no token; do not show ours to it
   auto looked_up = call(std::move(lookup));
   if (!looked_up) {
     const Error& e = looked_up.error();
@@ -136,6 +149,7 @@ Result<SecretBytes> Client::unwrapSecretId(const SecretBytes& wrapping_token, st
 
   Call unwrap{HttpMethod::Post, "sys/wrapping/unwrap", SecretBytes(), Repeatable::OnlyIfUnsent};
   unwrap.token = &wrapping_token;
+  unwrap.operation = "wrapping_unwrap";
   auto unwrapped = call(std::move(unwrap));
   if (!unwrapped) {
     if (unwrapped.error().kind == ErrorKind::Permanent) {
@@ -157,7 +171,7 @@ Result<SecretBytes> Client::unwrapSecretId(const SecretBytes& wrapping_token, st
 // ---- token ----
 
 Result<TokenInfo> Client::lookupSelf() {
-  auto response = call(HttpMethod::Get, "auth/token/lookup-self");
+  auto response = call("token_lookup_self", HttpMethod::Get, "auth/token/lookup-self");
   if (!response) return contextOf(response.error(), "token lookup-self");
   auto info = response::parseTokenLookup(response->body);
   if (!info) return contextOf(info.error(), "token lookup-self");
@@ -167,7 +181,7 @@ Result<TokenInfo> Client::lookupSelf() {
 Result<AuthInfo> Client::renewSelf(std::chrono::seconds increment) {
   auto body = RequestBody().integer("increment", increment.count()).build();
   if (!body) return body.error();
-  auto response = call(HttpMethod::Post, "auth/token/renew-self", std::move(*body));
+  auto response = call("token_renew_self", HttpMethod::Post, "auth/token/renew-self", std::move(*body));
   if (!response) return contextOf(response.error(), "token renew-self");
   auto auth = response::parseAuth(response->body);
   if (!auth) return contextOf(auth.error(), "token renew-self");
@@ -175,7 +189,7 @@ Result<AuthInfo> Client::renewSelf(std::chrono::seconds increment) {
 }
 
 Status Client::revokeSelf() {
-  auto response = call(HttpMethod::Post, "auth/token/revoke-self");
+  auto response = call("token_revoke_self", HttpMethod::Post, "auth/token/revoke-self");
   if (!response) return contextOf(response.error(), "revoke token");
   token_ = SecretBytes();
   return {};
@@ -184,6 +198,7 @@ Status Client::revokeSelf() {
 Status Client::revokeToken(const SecretBytes& token) {
   Call revoke{HttpMethod::Post, "auth/token/revoke-self", SecretBytes()};
   revoke.token = &token;
+  revoke.operation = "token_revoke";
   if (token.empty()) return Error::internal("revoke token: empty token");
   auto response = call(std::move(revoke));
   if (!response) return contextOf(response.error(), "revoke replaced token");
@@ -195,6 +210,7 @@ Status Client::revokeToken(const SecretBytes& token) {
 Result<LeasedSecret> Client::read(std::string_view path, std::string_view wrap_ttl) {
   Call c{HttpMethod::Get, std::string(path), SecretBytes()};
   c.wrap_ttl = std::string(wrap_ttl);
+  c.operation = "read";
   auto response = call(std::move(c));
   if (!response) return contextOf(response.error(), "read " + std::string(path));
   auto secret = response::parseSecret(response->body);
@@ -206,6 +222,7 @@ Result<LeasedSecret> Client::write(std::string_view path, SecretBytes body,
                                    std::string_view wrap_ttl) {
   Call c{HttpMethod::Put, std::string(path), std::move(body), Repeatable::OnlyIfUnsent};
   c.wrap_ttl = std::string(wrap_ttl);
+  c.operation = "write";
   auto response = call(std::move(c));
   if (!response) return contextOf(response.error(), "write " + std::string(path));
   if (response->status == 204 || response->body.empty()) return LeasedSecret{};
@@ -217,6 +234,7 @@ Result<LeasedSecret> Client::write(std::string_view path, SecretBytes body,
 Result<std::vector<std::string>> Client::list(std::string_view path) {
   Call c{HttpMethod::List, std::string(path), SecretBytes()};
   c.any_status = true;
+  c.operation = "list";
   auto response = call(std::move(c));
   if (!response) return contextOf(response.error(), "list " + std::string(path));
   if (response->status == 404) return std::vector<std::string>{};
@@ -229,7 +247,7 @@ Result<std::vector<std::string>> Client::list(std::string_view path) {
 }
 
 Status Client::remove(std::string_view path) {
-  auto response = call(HttpMethod::Delete, std::string(path));
+  auto response = call("delete", HttpMethod::Delete, std::string(path));
   if (!response) return contextOf(response.error(), "delete " + std::string(path));
   return {};
 }
@@ -240,7 +258,8 @@ Result<LeaseInfo> Client::renewLease(std::string_view lease_id, std::chrono::sec
   auto body = RequestBody().integer("increment", increment.count()).build();
   if (!body) return body.error();
   const std::string what = "renew lease " + std::string(lease_id);
-  auto response = call(HttpMethod::Put, "sys/leases/renew/" + std::string(lease_id), std::move(*body));
+  auto response = call("lease_renew", HttpMethod::Put, "sys/leases/renew/" + std::string(lease_id),
+                       std::move(*body));
   if (!response) return contextOf(response.error(), what);
   auto lease = response::parseLeaseRenewal(response->body);
   if (!lease) return contextOf(lease.error(), what);
@@ -251,7 +270,7 @@ Result<LeaseInfo> Client::lookupLease(std::string_view lease_id) {
   auto body = RequestBody().text("lease_id", lease_id).build();
   if (!body) return body.error();
   const std::string what = "lookup lease " + std::string(lease_id);
-  auto response = call(HttpMethod::Put, "sys/leases/lookup", std::move(*body));
+  auto response = call("lease_lookup", HttpMethod::Put, "sys/leases/lookup", std::move(*body));
   if (!response) return contextOf(response.error(), what);
   auto lease = response::parseLeaseLookup(response->body);
   if (!lease) return contextOf(lease.error(), what);
@@ -261,7 +280,7 @@ Result<LeaseInfo> Client::lookupLease(std::string_view lease_id) {
 Status Client::revokeLease(std::string_view lease_id) {
   // The path form (sys/leases/revoke/<id>), not the body form: it lets a policy scope
   // revocation to the leases of one credential path.
-  auto response = call(HttpMethod::Put, "sys/leases/revoke/" + std::string(lease_id));
+  auto response = call("lease_revoke", HttpMethod::Put, "sys/leases/revoke/" + std::string(lease_id));
   if (!response) return contextOf(response.error(), "revoke lease " + std::string(lease_id));
   return {};
 }
@@ -272,7 +291,7 @@ Result<KvSecret> Client::readKv2(std::string_view mount, std::string_view path, 
   std::string url = std::string(mount) + "/data/" + std::string(path);
   if (version > 0) url += "?version=" + std::to_string(version);
   const std::string what = "kv read " + std::string(mount) + "/" + std::string(path);
-  auto response = call(HttpMethod::Get, std::move(url));
+  auto response = call("kv_read", HttpMethod::Get, std::move(url));
   if (!response) return contextOf(response.error(), what);
   auto secret = response::parseKv2(response->body);
   if (!secret) return contextOf(secret.error(), what);
@@ -333,6 +352,7 @@ Result<DataKey> Client::transitDataKey(std::string_view mount, std::string_view 
 
 Result<HealthStatus> Client::health() {
   Call c{HttpMethod::Get, "sys/health", SecretBytes()};
+  c.operation = "health";
   c.any_status = true;  // 429 standby, 501 uninitialised, 503 sealed: all carry the body
   auto response = call(std::move(c));
   if (!response) return contextOf(response.error(), "health");
@@ -342,7 +362,7 @@ Result<HealthStatus> Client::health() {
 }
 
 Result<LeaderStatus> Client::leader() {
-  auto response = call(HttpMethod::Get, "sys/leader");
+  auto response = call("leader", HttpMethod::Get, "sys/leader");
   if (!response) return contextOf(response.error(), "leader");
   auto status = response::parseLeader(response->body);
   if (!status) return contextOf(status.error(), "leader");

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,12 +28,26 @@
 
 namespace vault {
 
+// One HTTP exchange with Vault (one attempt of a request), for metrics. It names the
+// operation with a fixed word per Client method ("approle_login", "lease_renew", ...):
+// never a path, a lease id, a token or a body, so an observer cannot leak a secret.
+struct RequestObservation {
+  std::string_view operation;
+  long status = 0;               // the HTTP status; 0 when the transport failed
+  bool transport_error = false;  // no answer: connection refused, reset, timeout
+  std::chrono::nanoseconds duration{0};  // measured on ClientOptions::clock
+  unsigned attempt = 1;          // 1 for the first try, 2 for the first retry, ...
+};
+// Called on the thread that made the request, after each attempt; must not throw.
+using RequestObserver = std::function<void(const RequestObservation&)>;
+
 struct ClientOptions {
   // Attempts per request over all addresses (1 = no retry).
   unsigned max_attempts = 4;
   BackoffPolicy retry_backoff{std::chrono::milliseconds(250), std::chrono::seconds(5), 2.0, 0.3};
   Clock* clock = &systemClock();
   UniformSource uniform = systemUniform();
+  RequestObserver observer;  // optional
 };
 
 // Whether a request may be sent twice. Unwrapping or a login with a use-limited
@@ -120,12 +135,13 @@ class Client {
     SecretBytes body;
     Repeatable repeatable = Repeatable::Yes;
     const SecretBytes* token = nullptr;  // default: the client's own
+    std::string_view operation = "request";  // for the observer: a constant, never a path
     std::string wrap_ttl;
     bool any_status = false;  // hand back non-2xx answers instead of an Error
   };
   Result<HttpResponse> call(Call call);
-  Result<HttpResponse> call(HttpMethod method, std::string path, SecretBytes body = {},
-                            Repeatable repeatable = Repeatable::Yes);
+  Result<HttpResponse> call(std::string_view operation, HttpMethod method, std::string path,
+                            SecretBytes body = {}, Repeatable repeatable = Repeatable::Yes);
 
   std::vector<HttpTransportPtr> transports_;
   ClientOptions options_;
