@@ -105,8 +105,10 @@ Status CredentialKeeper::obtainSecretId() {
 Status CredentialKeeper::login(SteadyTime now) {
   auto auth = client_.loginAppRole(role_id_, secret_id_, settings_.approle_mount);
   if (!auth) {
+    ++stats_.login_failures;
     return auth.error().context("vault login (AppRole, mount " + settings_.approle_mount + ")");
   }
+  ++stats_.logins;
   token_life_.emplace(now, auth->lease_duration, auth->renewable, policy(), uniform_);
   log::info("vault_login", {{"accessor", auth->accessor},
                             {"token_ttl_seconds", secondsOf(auth->lease_duration)},
@@ -237,8 +239,10 @@ void CredentialKeeper::renewToken(SteadyTime now) {
     log::warn("token_renew_failed", {{"error", renewed.error().message},
                                      {"kind", vault::toString(renewed.error().kind)}});
     token_life_->renewFailed(now, renewed.error());
+    ++stats_.token_renewal_failures;
     return;
   }
+  ++stats_.token_renewals;
   token_life_->renewed(now, renewed->lease_duration, renewed->renewable);
   log::info("token_renewed", {{"ttl_seconds", secondsOf(renewed->lease_duration)},
                               {"replace", token_life_->replacing()}});
@@ -272,8 +276,10 @@ void CredentialKeeper::renewLease(SteadyTime now) {
     log::warn("lease_renew_failed", {{"lease_id", id}, {"error", renewed.error().message},
                                      {"kind", vault::toString(renewed.error().kind)}});
     current_->life.renewFailed(now, renewed.error());
+    ++stats_.lease_renewal_failures;
     return;
   }
+  ++stats_.lease_renewals;
   current_->life.renewed(now, renewed->ttl, renewed->renewable);
   log::info("lease_renewed", {{"lease_id", id}, {"ttl_seconds", secondsOf(renewed->ttl)},
                               {"replace", current_->life.replacing()}});
@@ -289,6 +295,7 @@ bool CredentialKeeper::rotate(SteadyTime now, SteadyTime retire_old_at, const ch
   Leased old = std::move(*current_);
   current_.emplace(std::move(*fresh));
   ++generation_;
+  ++stats_.rotations[reason];
   changes.credential_changed = true;
   log::info("credential_rotated", {{"reason", reason},
                                    {"old_lease_id", old.credential.lease_id},

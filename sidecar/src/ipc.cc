@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace sidecar::ipc {
@@ -38,6 +39,8 @@ const char* toString(MessageType type) noexcept {
     case MessageType::CredentialRetired: return "credential_retired";
     case MessageType::Status: return "status";
     case MessageType::PeerChannel: return "peer_channel";
+    case MessageType::MetricsRequest: return "metrics_request";
+    case MessageType::Metrics: return "metrics";
   }
   return "unknown";
 }
@@ -116,7 +119,7 @@ bool Reader::header() {
   if (getLe(h, 4) != kMagic || getLe(h + 4, 2) != kVersion) return false;
   const auto type = static_cast<std::uint16_t>(getLe(h + 6, 2));
   if (type < static_cast<std::uint16_t>(MessageType::Hello) ||
-      type > static_cast<std::uint16_t>(MessageType::PeerChannel)) {
+      type > static_cast<std::uint16_t>(kLastMessageType)) {
     return false;
   }
   type_ = static_cast<MessageType>(type);
@@ -231,6 +234,123 @@ bool encodePeerChannel(std::uint64_t generation, Packet& out) {
 
 bool decodePeerChannel(Reader& r, std::uint64_t& generation) {
   return r.type() == MessageType::PeerChannel && r.u64(generation) && r.end();
+}
+
+}  // namespace sidecar::ipc
+
+namespace sidecar::ipc {
+namespace {
+
+using telemetry::KeeperFigures;
+using telemetry::kMaxFigureEntries;
+using telemetry::kMaxFigureName;
+using telemetry::kMaxFigurePath;
+
+bool isName(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+bool isStatusClass(std::string_view s) {
+  return s == "1xx" || s == "2xx" || s == "3xx" || s == "4xx" || s == "5xx" || s == "error";
+}
+
+bool isPath(std::string_view s) {
+  return !s.empty() && std::none_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+}
+
+std::string_view cut(std::string_view s, std::size_t max) { return s.substr(0, max); }
+
+std::uint32_t countOf(std::size_t size) {
+  return static_cast<std::uint32_t>(std::min(size, kMaxFigureEntries));
+}
+
+// A list: its length (u32, at most kMaxFigureEntries), then each entry read by `entry`.
+template <typename T, typename Fn>
+bool readList(Reader& r, std::vector<T>& out, Fn&& entry) {
+  std::uint32_t n = 0;
+  if (!r.u32(n) || n > kMaxFigureEntries) return false;
+  out.clear();
+  out.resize(n);
+  for (auto& item : out) {
+    if (!entry(item)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool encodeMetricsRequest(std::uint32_t request_id, Packet& out) {
+  return Writer(MessageType::MetricsRequest, request_id, out).finish();
+}
+
+bool decodeMetricsRequest(Reader& r) { return r.type() == MessageType::MetricsRequest && r.end(); }
+
+bool encodeMetrics(std::uint32_t request_id, const KeeperFigures& f, Packet& out) {
+  Writer w(MessageType::Metrics, request_id, out);
+  w.u64(f.leases_active)
+      .u64(f.lease_renewals)
+      .u64(f.lease_renewal_failures)
+      .u64(f.token_renewals)
+      .u64(f.token_renewal_failures)
+      .u64(f.logins)
+      .u64(f.login_failures);
+  w.u32(countOf(f.rotations.size()));
+  for (std::size_t i = 0; i < countOf(f.rotations.size()); ++i) {
+    w.str(cut(f.rotations[i].name, kMaxFigureName)).u64(f.rotations[i].count);
+  }
+  w.u32(countOf(f.expiry.size()));
+  for (std::size_t i = 0; i < countOf(f.expiry.size()); ++i) {
+    w.str(cut(f.expiry[i].path, kMaxFigurePath)).u64(f.expiry[i].seconds);
+  }
+  w.u32(countOf(f.vault_requests.size()));
+  for (std::size_t i = 0; i < countOf(f.vault_requests.size()); ++i) {
+    const auto& q = f.vault_requests[i];
+    w.str(cut(q.operation, kMaxFigureName)).str(cut(q.status_class, kMaxFigureName)).u64(q.count);
+  }
+  w.u32(countOf(f.vault_latency.size()));
+  for (std::size_t i = 0; i < countOf(f.vault_latency.size()); ++i) {
+    const auto& l = f.vault_latency[i];
+    w.str(cut(l.operation, kMaxFigureName));
+    for (std::uint64_t b : l.buckets) w.u64(b);
+    w.u64(l.sum_microseconds);
+  }
+  return w.finish();
+}
+
+bool decodeMetrics(Reader& r, KeeperFigures& f) {
+  if (r.type() != MessageType::Metrics) return false;
+  if (!r.u64(f.leases_active) || !r.u64(f.lease_renewals) || !r.u64(f.lease_renewal_failures) ||
+      !r.u64(f.token_renewals) || !r.u64(f.token_renewal_failures) || !r.u64(f.logins) ||
+      !r.u64(f.login_failures)) {
+    return false;
+  }
+  const bool lists =
+      readList(r, f.rotations,
+               [&](KeeperFigures::Named& n) {
+                 return r.str(n.name, kMaxFigureName) && isName(n.name) && r.u64(n.count);
+               }) &&
+      readList(r, f.expiry,
+               [&](KeeperFigures::Expiry& e) {
+                 return r.str(e.path, kMaxFigurePath) && isPath(e.path) && r.u64(e.seconds);
+               }) &&
+      readList(r, f.vault_requests,
+               [&](KeeperFigures::Requests& q) {
+                 return r.str(q.operation, kMaxFigureName) && isName(q.operation) &&
+                        r.str(q.status_class, kMaxFigureName) && isStatusClass(q.status_class) &&
+                        r.u64(q.count);
+               }) &&
+      readList(r, f.vault_latency, [&](KeeperFigures::Latency& l) {
+        if (!r.str(l.operation, kMaxFigureName) || !isName(l.operation)) return false;
+        for (auto& b : l.buckets) {
+          if (!r.u64(b)) return false;
+        }
+        return r.u64(l.sum_microseconds);
+      });
+  return lists && r.end();
 }
 
 }  // namespace sidecar::ipc

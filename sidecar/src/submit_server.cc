@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "sidecar/log.h"
+#include "sidecar/metrics.h"
 #include "sidecar/mime.h"
 #include "sidecar/submit_json.h"
 
@@ -242,6 +243,14 @@ class Session : public std::enable_shared_from_this<Session> {
       if (dispatcher_.ready()) return respond(200, statusBody("ready"), keep_alive);
       return respond(503, statusBody("not_ready"), keep_alive, 5);
     }
+    if (target.path == "/metrics") {
+      if (request_.method() != http::verb::get) return methodNotAllowed("GET");
+      return dispatcher_.metrics([self = shared_from_this(), keep_alive](std::string text) {
+        asio::post(self->stream_.get_executor(), [self, keep_alive, text = std::move(text)] {
+          self->respond(200, std::move(text), keep_alive, 0, metrics::kContentType);
+        });
+      });
+    }
     fail(404, "not_found", "no such endpoint", keep_alive);
   }
 
@@ -371,12 +380,13 @@ class Session : public std::enable_shared_from_this<Session> {
     respond(status, errorBody(code, message), keep_alive, retry_after);
   }
 
-  void respond(unsigned status, std::string body, bool keep_alive, int retry_after = 0) {
+  void respond(unsigned status, std::string body, bool keep_alive, int retry_after = 0,
+               std::string_view content_type = "application/json") {
     if (!response_) response_ = std::make_shared<Response>();
     response_->version(11);
     response_->result(status);
     response_->set(http::field::server, "smtp-sidecar");
-    response_->set(http::field::content_type, "application/json");
+    response_->set(http::field::content_type, content_type);
     if (retry_after > 0) response_->set(http::field::retry_after, std::to_string(retry_after));
     response_->keep_alive(keep_alive);
     response_->body() = std::move(body);

@@ -157,6 +157,13 @@ TEST_CASE_FIXTURE(Fixture, "start logs in and leases; renewals keep one credenti
   CHECK(vault->count("/v1/auth/token/renew-self") == 107);
   CHECK(changes.retired_leases.empty());
   CHECK(vault->logins == 1);
+  // The figures the keeper reports for /metrics.
+  CHECK(keeper().stats().logins == 1);
+  CHECK(keeper().stats().lease_renewals == 8);
+  CHECK(keeper().stats().token_renewals == 107);
+  CHECK(keeper().stats().lease_renewal_failures == 0);
+  CHECK(keeper().stats().rotations.empty());
+  CHECK(keeper().leasesActive() == 1);
 }
 
 TEST_CASE_FIXTURE(Fixture, "lease max TTL near: rotate with overlap, then revoke the old lease") {
@@ -166,7 +173,10 @@ TEST_CASE_FIXTURE(Fixture, "lease max TTL near: rotate with overlap, then revoke
   auto changes = runFor(1s);
   CHECK(username() == "u2");        // the new credential serves new sends at once
   CHECK(changes.retired_leases.empty());  // the old one still serves sends in flight
+  CHECK(keeper().leasesActive() == 2);
+  CHECK(keeper().stats().rotations.at("max_ttl") == 1);
   changes = runFor(31s);
+  CHECK(keeper().leasesActive() == 1);
   REQUIRE(changes.retired_leases.size() == 1);
   CHECK(changes.retired_leases[0] == "database/creds/app/L1");
   CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L1") == 1);
@@ -178,6 +188,8 @@ TEST_CASE_FIXTURE(Fixture, "token max TTL near: log in again, lease under the ne
   vault->token_renew_grant = 100;  // 300 asked, 100 granted
   runFor(201s);
   CHECK(vault->logins == 2);
+  CHECK(keeper().stats().logins == 2);
+  CHECK(keeper().stats().rotations.at("token_max_ttl") == 1);
   CHECK(username() == "u2");  // the old lease was a child of the old token
   auto changes = runFor(40s);
   REQUIRE(changes.retired_leases.size() == 1);
@@ -193,6 +205,8 @@ TEST_CASE_FIXTURE(Fixture, "Vault unreachable: the credential is used until it e
   vault->down = true;
   runFor(590s);
   CHECK(keeper().ready());  // renewal failing since 400 s, the credential still valid
+  CHECK(keeper().stats().lease_renewal_failures > 0);
+  CHECK(keeper().stats().token_renewal_failures > 0);
   CHECK(username() == "u1");
   auto changes = runFor(20s);
   CHECK_FALSE(keeper().ready());  // expired: never hand out a dead credential
@@ -227,6 +241,7 @@ TEST_CASE_FIXTURE(Fixture, "a credential refused by the SMTP server is replaced 
   CredentialKeeper::Changes again;
   keeper().credentialRefused("database/creds/app/L1", again);  // a late duplicate
   CHECK(vault->leases_issued == 2);
+  CHECK(keeper().stats().rotations.at("refused") == 1);
 }
 
 TEST_CASE_FIXTURE(Fixture, "a wrapped secret_id is unwrapped once and its file removed") {

@@ -16,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   NoCredentialMessage none;
   LeaseMessage lease;
   StatusMessage status;
+  sidecar::telemetry::KeeperFigures figures;
   switch (r.type()) {
     case MessageType::Hello: (void)decodeHello(r); break;
     case MessageType::Credential: (void)decodeCredential(r, credential); break;
@@ -24,6 +25,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case MessageType::CredentialRetired: (void)decodeLease(r, lease); break;
     case MessageType::Status: (void)decodeStatus(r, status); break;
     case MessageType::CredentialRequest: (void)r.end(); break;
+    case MessageType::MetricsRequest: (void)decodeMetricsRequest(r); break;
+    case MessageType::Metrics:
+      // A decoded message re-encodes to the same bytes (nothing is lost or invented).
+      if (decodeMetrics(r, figures)) {
+        static Packet again;
+        if (!encodeMetrics(r.requestId(), figures, again) || again.view() != wire) __builtin_trap();
+      }
+      break;
     case MessageType::PeerChannel: {
       std::uint64_t generation = 0;
       (void)decodePeerChannel(r, generation);

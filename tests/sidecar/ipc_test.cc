@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <functional>
+
 using namespace sidecar::ipc;
 using vault::SecretBytes;
 
@@ -133,4 +135,128 @@ TEST_CASE("a packet is wiped before it is reused") {
   CHECK(packet.size() < long_size);
   const std::string_view after(packet.view().data(), long_size);
   CHECK(after.find("secret-password") == std::string_view::npos);
+}
+
+namespace {
+
+sidecar::telemetry::KeeperFigures sampleFigures() {
+  sidecar::telemetry::KeeperFigures f;
+  f.leases_active = 2;
+  f.lease_renewals = 8;
+  f.lease_renewal_failures = 1;
+  f.token_renewals = 107;
+  f.token_renewal_failures = 3;
+  f.logins = 2;
+  f.login_failures = 1;
+  f.rotations = {{"max_ttl", 1}, {"refused", 4}};
+  f.expiry = {{"smtp/creds/example-app", 3599}};
+  f.vault_requests = {{"approle_login", "2xx", 2}, {"lease_renew", "error", 5}};
+  sidecar::telemetry::KeeperFigures::Latency l;
+  l.operation = "read";
+  l.buckets[2] = 3;
+  l.buckets[12] = 1;
+  l.sum_microseconds = 40123456;
+  f.vault_latency = {l};
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("metrics request and keeper figures round-trip") {
+  Packet packet;
+  REQUIRE(encodeMetricsRequest(77, packet));
+  {
+    const auto wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    CHECK((r.type() == MessageType::MetricsRequest));
+    CHECK(r.requestId() == 77);
+    CHECK(decodeMetricsRequest(r));
+  }
+  const auto figures = sampleFigures();
+  REQUIRE(encodeMetrics(77, figures, packet));
+  const auto wire = bytesOf(packet);
+  Reader r(wire);
+  REQUIRE(r.header());
+  CHECK(r.requestId() == 77);
+  sidecar::telemetry::KeeperFigures out;
+  REQUIRE(decodeMetrics(r, out));
+  CHECK(out == figures);
+}
+
+TEST_CASE("the largest keeper figures fit one packet; longer lists are cut") {
+  using sidecar::telemetry::kMaxFigureEntries;
+  sidecar::telemetry::KeeperFigures f;
+  for (std::size_t i = 0; i < kMaxFigureEntries + 5; ++i) {
+    const std::string n(64, static_cast<char>('a' + i % 26));
+    f.rotations.push_back({n, i});
+    f.expiry.push_back({std::string(256, 'p'), i});
+    f.vault_requests.push_back({n, "5xx", i});
+    sidecar::telemetry::KeeperFigures::Latency l;
+    l.operation = n;
+    l.buckets.fill(~std::uint64_t{0});
+    f.vault_latency.push_back(l);
+  }
+  Packet packet;
+  REQUIRE(encodeMetrics(1, f, packet));
+  const auto wire = bytesOf(packet);
+  Reader r(wire);
+  REQUIRE(r.header());
+  sidecar::telemetry::KeeperFigures out;
+  REQUIRE(decodeMetrics(r, out));
+  CHECK(out.rotations.size() == kMaxFigureEntries);
+  CHECK(out.expiry.size() == kMaxFigureEntries);
+  CHECK(out.vault_requests.size() == kMaxFigureEntries);
+  CHECK(out.vault_latency.size() == kMaxFigureEntries);
+}
+
+TEST_CASE("malformed keeper figures are refused") {
+  struct Case {
+    const char* name;
+    std::function<void(sidecar::telemetry::KeeperFigures&)> change;
+  };
+  const Case cases[] = {
+      {"operation with a slash", [](auto& f) { f.vault_requests[0].operation = "read/x"; }},
+      {"operation with a quote", [](auto& f) { f.vault_latency[0].operation = "a\"b"; }},
+      {"empty reason", [](auto& f) { f.rotations[0].name = ""; }},
+      {"upper-case reason", [](auto& f) { f.rotations[0].name = "MaxTTL"; }},
+      {"unknown status class", [](auto& f) { f.vault_requests[0].status_class = "6xx"; }},
+      {"newline in a path", [](auto& f) { f.expiry[0].path = "smtp/creds/a\nb 1"; }},
+      {"empty path", [](auto& f) { f.expiry[0].path = ""; }},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    auto f = sampleFigures();
+    c.change(f);
+    Packet packet;
+    REQUIRE(encodeMetrics(1, f, packet));
+    const auto wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    sidecar::telemetry::KeeperFigures out;
+    CHECK_FALSE(decodeMetrics(r, out));
+  }
+  // Framing: a list count above the limit, a cut message, a trailing byte.
+  Packet packet;
+  REQUIRE(encodeMetrics(1, sampleFigures(), packet));
+  const std::string good = bytesOf(packet);
+  std::string too_many = good;
+  const std::size_t rotations_count = kHeaderSize + 7 * 8;
+  too_many[rotations_count] = 65;
+  const std::string wires[] = {too_many, good.substr(0, good.size() - 1), good + "x"};
+  for (const auto& wire : wires) {
+    Reader r(wire);
+    sidecar::telemetry::KeeperFigures out;
+    CHECK_FALSE((r.header() && decodeMetrics(r, out)));
+  }
+  // Another type's decoder refuses it, and it refuses another type.
+  Reader r(good);
+  REQUIRE(r.header());
+  CHECK_FALSE(decodeMetricsRequest(r));
+  REQUIRE(encodeStatus({true, 1}, packet));
+  const auto status = bytesOf(packet);
+  Reader s(status);
+  REQUIRE(s.header());
+  sidecar::telemetry::KeeperFigures out;
+  CHECK_FALSE(decodeMetrics(s, out));
 }

@@ -13,6 +13,7 @@
 // rotation are retried with backoff.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,17 @@ vault::Result<vault::SecretBytes> readSecretFile(const std::string& path, const 
 
 class CredentialKeeper {
  public:
+  // Running totals for metrics (the keeper sends them to the worker on request).
+  struct Stats {
+    std::uint64_t lease_renewals = 0;
+    std::uint64_t lease_renewal_failures = 0;
+    std::uint64_t token_renewals = 0;
+    std::uint64_t token_renewal_failures = 0;
+    std::uint64_t logins = 0;
+    std::uint64_t login_failures = 0;
+    std::map<std::string, std::uint64_t> rotations;  // by reason (a fixed word)
+  };
+
   // What changed in a call, for the worker.
   struct Changes {
     bool credential_changed = false;          // a new one, or none any more
@@ -65,6 +77,10 @@ class CredentialKeeper {
   std::uint64_t generation() const noexcept { return generation_; }
   // Seconds until the current credential expires (0 without one).
   std::uint64_t secondsToExpiry() const;
+  const std::string& credentialPath() const noexcept { return settings_.credential_path; }
+  // Leases held: the current one and those retiring (revoked after the grace).
+  std::size_t leasesActive() const noexcept { return (current_ ? 1 : 0) + retiring_.size(); }
+  const Stats& stats() const noexcept { return stats_; }
 
   // SIGHUP: takes the settings that apply without a new login (rotation grace; a new
   // credential path, to which it rotates at once). Returns the keys that need a
@@ -116,6 +132,7 @@ class CredentialKeeper {
   vault::SteadyTime lease_retry_at_{};
   bool rotate_now_ = false;  // the credential path changed
   std::uint64_t generation_ = 0;
+  Stats stats_;
 };
 
 }  // namespace sidecar

@@ -15,13 +15,14 @@
 #include <string>
 #include <string_view>
 
+#include "sidecar/keeper_figures.h"
 #include "vault/secret.h"
 
 namespace sidecar::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x53434950;  // "SCIP"
 // Bump on every change to MessageType or to any message's fields.
-inline constexpr std::uint16_t kVersion = 1;
+inline constexpr std::uint16_t kVersion = 2;
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPacket = 64 * 1024;
 inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
@@ -35,7 +36,10 @@ enum class MessageType : std::uint16_t {
   CredentialRetired = 6,   // keeper -> worker: lease revoked; close its SMTP connections
   Status = 7,              // keeper -> worker: ready flag and seconds to expiry
   PeerChannel = 8,         // supervisor -> role: the socket to the other role (SCM_RIGHTS)
+  MetricsRequest = 9,      // worker -> keeper: the keeper's figures, for GET /metrics
+  Metrics = 10,            // keeper -> worker: telemetry::KeeperFigures as typed fields
 };
+inline constexpr MessageType kLastMessageType = MessageType::Metrics;
 
 const char* toString(MessageType type) noexcept;
 
@@ -124,6 +128,11 @@ bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m, 
 bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out);
 bool encodeStatus(const StatusMessage& m, Packet& out);
 bool encodePeerChannel(std::uint64_t generation, Packet& out);
+bool encodeMetricsRequest(std::uint32_t request_id, Packet& out);
+// Lists longer than telemetry::kMaxFigureEntries and names longer than their limits
+// are cut (never a failure: the keeper must always be able to answer).
+bool encodeMetrics(std::uint32_t request_id, const telemetry::KeeperFigures& figures,
+                   Packet& out);
 
 // Decoders take a Reader whose header() succeeded and return false unless the payload
 // is exactly the fields of that type.
@@ -133,5 +142,9 @@ bool decodeNoCredential(Reader& r, NoCredentialMessage& out);
 bool decodeLease(Reader& r, LeaseMessage& out);
 bool decodeStatus(Reader& r, StatusMessage& out);
 bool decodePeerChannel(Reader& r, std::uint64_t& generation);
+bool decodeMetricsRequest(Reader& r);
+// Also refuses names outside [a-z0-9_], status classes other than 1xx..5xx and error,
+// control characters in a path, and counts of a list above its limit.
+bool decodeMetrics(Reader& r, telemetry::KeeperFigures& out);
 
 }  // namespace sidecar::ipc

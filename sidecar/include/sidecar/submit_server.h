@@ -52,6 +52,9 @@ class Dispatcher {
   // No room for another message (sync or async): answer 429.
   virtual bool full() const = 0;
   virtual bool ready() const = 0;
+  // GET /metrics: the Prometheus text exposition, through `done` (which may run later,
+  // after the keeper answered).
+  virtual void metrics(std::function<void(std::string)> done) = 0;
 };
 
 class SubmitServer {

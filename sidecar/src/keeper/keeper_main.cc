@@ -24,6 +24,7 @@
 #include "sidecar/ipc.h"
 #include "sidecar/log.h"
 #include "sidecar/roles.h"
+#include "sidecar/sidecar_metrics.h"
 #include "sidecar/supervisor.h"
 #include "vault/client.h"
 
@@ -34,8 +35,11 @@ constexpr std::uint32_t kRetryAfterSeconds = 5;
 
 class Keeper {
  public:
-  Keeper(const Config& config, std::string config_path, vault::Client& client)
-      : credentials_(config.vault, client), config_path_(std::move(config_path)) {}
+  Keeper(const Config& config, std::string config_path, vault::Client& client,
+         const telemetry::VaultRequestRecorder& vault_requests)
+      : credentials_(config.vault, client),
+        config_path_(std::move(config_path)),
+        vault_requests_(vault_requests) {}
 
   int run() {
     sigset_t set;
@@ -137,6 +141,8 @@ class Keeper {
         return ipc::decodeHello(r);
       case ipc::MessageType::CredentialRequest:
         return r.end() && answerCredentialRequest(r.requestId());
+      case ipc::MessageType::MetricsRequest:
+        return ipc::decodeMetricsRequest(r) && answerMetricsRequest(r.requestId());
       case ipc::MessageType::CredentialRefused: {
         ipc::LeaseMessage refused;
         if (!ipc::decodeLease(r, refused)) return false;
@@ -162,6 +168,25 @@ class Keeper {
     if (!encoded) return false;
     (void)ipc::sendPacket(peer_fd_, out_);  // a vanished worker is noticed on read
     out_.wipe();
+    return true;
+  }
+
+  // The keeper's figures for the worker's GET /metrics: totals, no secrets, no lease ids.
+  bool answerMetricsRequest(std::uint32_t request_id) {
+    telemetry::KeeperFigures figures;
+    const auto& stats = credentials_.stats();
+    figures.leases_active = credentials_.leasesActive();
+    figures.lease_renewals = stats.lease_renewals;
+    figures.lease_renewal_failures = stats.lease_renewal_failures;
+    figures.token_renewals = stats.token_renewals;
+    figures.token_renewal_failures = stats.token_renewal_failures;
+    figures.logins = stats.logins;
+    figures.login_failures = stats.login_failures;
+    for (const auto& [reason, count] : stats.rotations) figures.rotations.push_back({reason, count});
+    figures.expiry.push_back({credentials_.credentialPath(), credentials_.secondsToExpiry()});
+    vault_requests_.fill(figures);
+    if (!ipc::encodeMetrics(request_id, figures, out_)) return false;
+    (void)ipc::sendPacket(peer_fd_, out_);
     return true;
   }
 
@@ -215,6 +240,7 @@ class Keeper {
 
   CredentialKeeper credentials_;
   std::string config_path_;
+  const telemetry::VaultRequestRecorder& vault_requests_;
   int signal_fd_ = -1;
   int peer_fd_ = -1;
   ipc::Packet in_;   // reused for every message: no allocation per request
@@ -243,8 +269,13 @@ int runKeeper(const Config& config, const std::string& config_path) {
   // has its own backoff (vault::Lifetime) that retries what failed here.
   vault::ClientOptions options;
   options.max_attempts = static_cast<unsigned>(std::max<std::size_t>(2, transports.size()));
+  // Counts every Vault request for /metrics (operation words only, never paths).
+  telemetry::VaultRequestRecorder vault_requests;
+  options.observer = [&vault_requests](const vault::RequestObservation& seen) {
+    vault_requests.observe(seen);
+  };
   vault::Client client(std::move(transports), options);
-  return Keeper(config, config_path, client).run();
+  return Keeper(config, config_path, client, vault_requests).run();
 }
 
 }  // namespace sidecar

@@ -30,6 +30,7 @@
 #include "sidecar/ipc.h"
 #include "sidecar/log.h"
 #include "sidecar/roles.h"
+#include "sidecar/sidecar_metrics.h"
 #include "sidecar/smtp_sender.h"
 #include "sidecar/submit_server.h"
 #include "sidecar/supervisor.h"
@@ -40,11 +41,13 @@ namespace {
 namespace asio = boost::asio;
 constexpr auto kDrainDeadline = std::chrono::seconds(20);
 constexpr auto kCredentialTimeout = std::chrono::seconds(10);
+constexpr auto kMetricsTimeout = std::chrono::seconds(2);  // a scrape must not hang
 
 // The worker's end of the keeper channel. All members are used on the io thread only.
 class KeeperLink {
  public:
   using CredentialCallback = std::function<void(std::optional<relay::SmtpCredential>)>;
+  using MetricsCallback = std::function<void(std::optional<telemetry::KeeperFigures>)>;
 
   explicit KeeperLink(asio::io_context& io) : io_(io), sweep_timer_(io) { sweep(); }
 
@@ -69,6 +72,18 @@ class KeeperLink {
                                  std::chrono::steady_clock::now() + kCredentialTimeout});
   }
 
+  // The keeper's figures for GET /metrics; nullopt when it does not answer in time.
+  void requestMetrics(MetricsCallback callback) {
+    if (!channel_) return callback(std::nullopt);
+    const std::uint32_t id = next_request_id_++;
+    if (!ipc::encodeMetricsRequest(id, out_) ||
+        !ipc::sendPacket(channel_->native_handle(), out_)) {
+      return callback(std::nullopt);
+    }
+    pending_metrics_.emplace(
+        id, PendingMetrics{std::move(callback), std::chrono::steady_clock::now() + kMetricsTimeout});
+  }
+
   void reportRefused(const std::string& lease_id) {
     if (channel_ && ipc::encodeLease(ipc::MessageType::CredentialRefused, {lease_id, 0}, out_)) {
       (void)ipc::sendPacket(channel_->native_handle(), out_);
@@ -78,6 +93,10 @@ class KeeperLink {
  private:
   struct Pending {
     CredentialCallback callback;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  struct PendingMetrics {
+    MetricsCallback callback;
     std::chrono::steady_clock::time_point deadline;
   };
 
@@ -93,6 +112,16 @@ class KeeperLink {
       auto callback = std::move(it->second.callback);
       it = pending_.erase(it);
       log::warn("credential_request_timeout");
+      callback(std::nullopt);
+    }
+    for (auto it = pending_metrics_.begin(); it != pending_metrics_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      auto callback = std::move(it->second.callback);
+      it = pending_metrics_.erase(it);
+      log::warn("metrics_request_timeout");
       callback(std::nullopt);
     }
     sweep_timer_.expires_after(std::chrono::seconds(1));
@@ -151,6 +180,16 @@ class KeeperLink {
         complete(r.requestId(), std::nullopt);
         return true;
       }
+      case ipc::MessageType::Metrics: {
+        telemetry::KeeperFigures figures;
+        if (!ipc::decodeMetrics(r, figures)) return false;
+        auto it = pending_metrics_.find(r.requestId());
+        if (it == pending_metrics_.end()) return true;  // timed out already
+        auto callback = std::move(it->second.callback);
+        pending_metrics_.erase(it);
+        callback(std::move(figures));
+        return true;
+      }
       case ipc::MessageType::CredentialRetired: {
         ipc::LeaseMessage m;
         if (!ipc::decodeLease(r, m)) return false;
@@ -183,6 +222,9 @@ class KeeperLink {
     auto pending = std::move(pending_);
     pending_.clear();
     for (auto& [id, p] : pending) p.callback(std::nullopt);
+    auto pending_metrics = std::move(pending_metrics_);
+    pending_metrics_.clear();
+    for (auto& [id, p] : pending_metrics) p.callback(std::nullopt);
   }
 
   [[noreturn]] void fatal(const char* what) {
@@ -194,6 +236,7 @@ class KeeperLink {
   std::unique_ptr<asio::posix::stream_descriptor> channel_;
   asio::steady_timer sweep_timer_;
   std::map<std::uint32_t, Pending> pending_;
+  std::map<std::uint32_t, PendingMetrics> pending_metrics_;
   ipc::Packet in_;   // reused for every message: no allocation per request
   ipc::Packet out_;
   std::uint32_t next_request_id_ = 1;
@@ -212,8 +255,9 @@ class KeeperLink {
 // All members except pool_ are used on the io thread only.
 class WorkerDispatcher final : public submit::Dispatcher {
  public:
-  WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, const Config& config)
-      : io_(io), keeper_(keeper),
+  WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, const Config& config,
+                   telemetry::WorkerMetrics& metrics)
+      : io_(io), keeper_(keeper), metrics_(metrics),
         sender_(relay::makeCurlMultiSmtpSender(io, config.smtp, config.smtp.max_connections)),
         max_queue_(config.listen.max_queue), retry_for_(config.smtp.retry_for) {}
 
@@ -265,6 +309,22 @@ class WorkerDispatcher final : public submit::Dispatcher {
     return s;
   }
 
+  // The worker's metrics and, when the keeper answers, the keeper's figures.
+  void metrics(std::function<void(std::string)> done) override {
+    metrics_.setQueueDepth(in_flight_);
+    keeper_.requestMetrics([this, done = std::move(done)](
+                               std::optional<telemetry::KeeperFigures> figures) {
+      metrics_.setKeeperUp(figures.has_value());
+      std::string text = metrics_.registry().render();
+      if (figures) {
+        metrics::Registry keeper;  // fresh per scrape: the keeper sends totals
+        telemetry::exportKeeperFigures(*figures, keeper);
+        text += keeper.render();
+      }
+      done(std::move(text));
+    });
+  }
+
   bool full() const override { return in_flight_ >= max_queue_; }
   bool ready() const override { return keeper_.ready(); }
   std::size_t inFlight() const { return in_flight_; }
@@ -303,8 +363,9 @@ class WorkerDispatcher final : public submit::Dispatcher {
       const std::string lease_id = credential->lease_id;
       sender_->send(job->envelope, job->message, std::move(*credential),
                    [this, job, retry_left, lease_id, started](relay::SendResult sent) {
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::steady_clock::now() - started).count();
+        const auto took = std::chrono::steady_clock::now() - started;
+        metrics_.attempt(sent, took);
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
         log::info("message_sent", {{"id", job->id},
                                    {"outcome", relay::toString(sent.outcome)},
                                    {"smtp_code", sent.reply.code},
@@ -337,6 +398,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   void finish(const std::shared_ptr<Job>& job, submit::SubmitResult result) {
     if (job->id.empty()) {  // synchronous: the client gets this attempt's result
+      metrics_.finished(result, telemetry::Mode::Sync);
       job->done(std::move(result));
       --in_flight_;
       return;
@@ -355,6 +417,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
                            !status.last.no_credential
                        ? submit::MessageState::Sent
                        : submit::MessageState::Failed;
+    metrics_.finished(status.last, telemetry::Mode::Async);
     log::info("message_finished", {{"id", job->id},
                                    {"status", submit::toString(status.state)},
                                    {"attempts", status.attempts}});
@@ -391,6 +454,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   asio::io_context& io_;
   KeeperLink& keeper_;
+  telemetry::WorkerMetrics& metrics_;
   std::unique_ptr<relay::AsyncSmtpSender> sender_;
   std::vector<std::unique_ptr<relay::AsyncSmtpSender>> old_senders_;
   std::size_t max_queue_;
@@ -407,7 +471,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
 int runWorker(const Config& config, const std::string& config_path) {
   asio::io_context io;
   KeeperLink keeper(io);
-  WorkerDispatcher dispatcher(io, keeper, config);
+  telemetry::WorkerMetrics metrics;
+  WorkerDispatcher dispatcher(io, keeper, config, metrics);
   keeper.onRetired([&dispatcher](const std::string& lease_id) { dispatcher.retire(lease_id); });
   submit::SubmitServer server(io, config.listen, dispatcher);
   if (auto s = server.adopt(kListenFd); !s) {

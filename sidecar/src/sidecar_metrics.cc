@@ -1,0 +1,199 @@
+// sidecar_metrics.cc: the sidecar's metric families (see sidecar_metrics.h).
+//
+// SECURITY: only fixed words, profile names and credential paths become labels.
+// ERRORS: none; lists past kMaxFigureEntries stop growing.
+#include "sidecar/sidecar_metrics.h"
+
+#include <algorithm>
+
+namespace sidecar::telemetry {
+namespace {
+
+constexpr const char* kOutcomes[] = {"sent",       "partially_sent",    "rejected",     "auth_refused",
+                                     "tls_failed", "temporary_failure", "no_credential"};
+constexpr const char* kModes[] = {"sync", "async"};
+constexpr const char* kReplyClasses[] = {"2xx", "3xx", "4xx", "5xx"};
+
+std::vector<double> vaultBuckets() {
+  return std::vector<double>(kVaultLatencyBuckets.begin(), kVaultLatencyBuckets.end());
+}
+
+}  // namespace
+
+const char* toString(Mode mode) noexcept { return mode == Mode::Sync ? "sync" : "async"; }
+
+const char* outcomeOf(const submit::SubmitResult& result) noexcept {
+  if (result.no_credential) return "no_credential";
+  switch (result.send.outcome) {
+    case relay::SendOutcome::Accepted: {
+      const bool partial =
+          std::any_of(result.send.recipients.begin(), result.send.recipients.end(),
+                      [](const auto& r) { return !r.reply.isPositive(); });
+      return partial ? "partially_sent" : "sent";
+    }
+    case relay::SendOutcome::Rejected: return "rejected";
+    case relay::SendOutcome::AuthRefused: return "auth_refused";
+    case relay::SendOutcome::TlsFailure: return "tls_failed";
+    case relay::SendOutcome::TemporaryFailure: return "temporary_failure";
+  }
+  return "temporary_failure";
+}
+
+const char* replyClassOf(int code) noexcept {
+  if (code < 200 || code > 599) return nullptr;
+  return kReplyClasses[code / 100 - 2];
+}
+
+const std::vector<double>& sendLatencyBuckets() {
+  static const std::vector<double> buckets = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                              1,    2.5,   5,    10,  30,   60};
+  return buckets;
+}
+
+WorkerMetrics::WorkerMetrics()
+    : messages_(registry_.counter(
+          "smtp_sidecar_messages_total",
+          "Messages finished, by outcome and by submission mode (sync: answered at once; "
+          "async: left the queue, after any retries).",
+          {"outcome", "mode"})),
+      replies_(registry_.counter(
+          "smtp_sidecar_smtp_replies_total",
+          "SMTP replies that decided a send attempt (the answer to DATA, or the reply that "
+          "ended the transaction), by class.",
+          {"class"})),
+      recipients_(registry_.counter("smtp_sidecar_smtp_recipient_replies_total",
+                                    "SMTP replies to RCPT TO, by class.", {"class"})),
+      send_latency_(registry_.histogram(
+          "smtp_sidecar_send_duration_seconds",
+          "Time of one SMTP send attempt, from the credential's arrival to the server's "
+          "last reply.",
+          sendLatencyBuckets())),
+      queue_depth_(registry_.gauge("smtp_sidecar_queue_depth",
+                                   "Messages accepted and not finished (sync and async).")),
+      rate_limited_(registry_.counter("smtp_sidecar_rate_limited_total",
+                                      "Submissions refused (429) by a profile's rate limit.",
+                                      {"profile"})),
+      keeper_up_(registry_.gauge(
+          "smtp_sidecar_keeper_up",
+          "1 when the keeper answered this scrape (its figures follow), else 0.")) {
+  // Every label set that can occur is shown from the start, at 0, so that rate() and
+  // alerts see a series before its first event.
+  for (const char* outcome : kOutcomes) {
+    for (const char* mode : kModes) messages_.with({outcome, mode});
+  }
+  for (const char* c : kReplyClasses) {
+    replies_.with({c});
+    recipients_.with({c});
+  }
+  send_latency_.get();
+  queue_depth_.get();
+  keeper_up_.get();
+}
+
+void WorkerMetrics::attempt(const relay::SendResult& sent,
+                            std::chrono::steady_clock::duration took) {
+  if (const char* c = replyClassOf(sent.reply.code)) replies_.with({c}).inc();
+  for (const auto& r : sent.recipients) {
+    if (const char* c = replyClassOf(r.reply.code)) recipients_.with({c}).inc();
+  }
+  send_latency_.get().observe(std::chrono::duration<double>(took).count());
+}
+
+void WorkerMetrics::finished(const submit::SubmitResult& result, Mode mode) {
+  messages_.with({outcomeOf(result), toString(mode)}).inc();
+}
+
+void WorkerMetrics::rateLimited(const std::string& profile) {
+  rate_limited_.with({profile}).inc();
+}
+
+// ---- the keeper's figures ----
+
+const char* vaultStatusClass(const vault::RequestObservation& seen) noexcept {
+  if (seen.transport_error || seen.status < 100 || seen.status > 599) return "error";
+  static constexpr const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+  return kClasses[seen.status / 100 - 1];
+}
+
+void VaultRequestRecorder::observe(const vault::RequestObservation& seen) {
+  // The operation is one of vault::Client's constant words; the limits only guard
+  // against a future caller that passes something else.
+  const std::string operation(seen.operation.substr(0, kMaxFigureName));
+  const auto key = std::make_pair(operation, std::string(vaultStatusClass(seen)));
+  if (requests_.size() < kMaxFigureEntries || requests_.count(key) != 0) ++requests_[key];
+  if (latency_.size() >= kMaxFigureEntries && latency_.count(operation) == 0) return;
+  auto& latency = latency_[operation];
+  latency.operation = operation;
+  const double seconds = std::chrono::duration<double>(seen.duration).count();
+  const auto bucket = static_cast<std::size_t>(
+      std::lower_bound(kVaultLatencyBuckets.begin(), kVaultLatencyBuckets.end(), seconds) -
+      kVaultLatencyBuckets.begin());
+  ++latency.buckets[bucket];
+  latency.sum_microseconds += static_cast<std::uint64_t>(
+      std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(
+                                    seen.duration).count()));
+}
+
+void VaultRequestRecorder::fill(KeeperFigures& figures) const {
+  for (const auto& [key, count] : requests_) {
+    if (figures.vault_requests.size() >= kMaxFigureEntries) break;
+    figures.vault_requests.push_back({key.first, key.second, count});
+  }
+  for (const auto& [operation, latency] : latency_) {
+    if (figures.vault_latency.size() >= kMaxFigureEntries) break;
+    figures.vault_latency.push_back(latency);
+  }
+}
+
+void exportKeeperFigures(const KeeperFigures& f, metrics::Registry& r) {
+  r.gauge("smtp_sidecar_leases_active",
+          "SMTP credential leases the keeper holds (current and retiring).")
+      .get()
+      .set(static_cast<double>(f.leases_active));
+  auto& expiry = r.gauge("smtp_sidecar_credential_expiry_seconds",
+                         "Seconds until the current credential of a credential path expires "
+                         "(0: none leased).",
+                         {"path"});
+  for (const auto& e : f.expiry) expiry.with({e.path}).set(static_cast<double>(e.seconds));
+  const std::pair<const char*, std::uint64_t> lease_counters[] = {
+      {"smtp_sidecar_lease_renewals_total", f.lease_renewals},
+      {"smtp_sidecar_lease_renewal_failures_total", f.lease_renewal_failures},
+      {"smtp_sidecar_token_renewals_total", f.token_renewals},
+      {"smtp_sidecar_token_renewal_failures_total", f.token_renewal_failures},
+      {"smtp_sidecar_vault_logins_total", f.logins},
+      {"smtp_sidecar_vault_login_failures_total", f.login_failures},
+  };
+  const char* helps[] = {
+      "Credential lease renewals that Vault granted.",
+      "Credential lease renewals that failed (retried with backoff).",
+      "Vault token renewals that Vault granted.",
+      "Vault token renewals that failed (retried with backoff).",
+      "AppRole logins that succeeded (the first, and each before a token's max TTL).",
+      "AppRole logins that failed.",
+  };
+  for (std::size_t i = 0; i < std::size(lease_counters); ++i) {
+    r.counter(lease_counters[i].first, helps[i]).get().inc(
+        static_cast<double>(lease_counters[i].second));
+  }
+  auto& rotations = r.counter("smtp_sidecar_credential_rotations_total",
+                              "New credentials leased in place of a current one, by reason "
+                              "(max_ttl, token_max_ttl, refused, config_reload).",
+                              {"reason"});
+  for (const auto& n : f.rotations) rotations.with({n.name}).inc(static_cast<double>(n.count));
+  auto& requests = r.counter("smtp_sidecar_vault_requests_total",
+                             "HTTP requests to Vault (each attempt), by operation and status "
+                             "class (error: no answer).",
+                             {"operation", "status_class"});
+  for (const auto& q : f.vault_requests) {
+    requests.with({q.operation, q.status_class}).inc(static_cast<double>(q.count));
+  }
+  auto& latency = r.histogram("smtp_sidecar_vault_request_duration_seconds",
+                              "Time of one HTTP request to Vault, by operation.", vaultBuckets(),
+                              {"operation"});
+  for (const auto& l : f.vault_latency) {
+    (void)latency.with({l.operation})
+        .merge(l.buckets, static_cast<double>(l.sum_microseconds) / 1e6);
+  }
+}
+
+}  // namespace sidecar::telemetry
