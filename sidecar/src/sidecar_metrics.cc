@@ -70,9 +70,6 @@ WorkerMetrics::WorkerMetrics()
           sendLatencyBuckets())),
       queue_depth_(registry_.gauge("smtp_sidecar_queue_depth",
                                    "Messages accepted and not finished (sync and async).")),
-      rate_limited_(registry_.counter("smtp_sidecar_rate_limited_total",
-                                      "Submissions refused (429) by a profile's rate limit.",
-                                      {"profile"})),
       keeper_up_(registry_.gauge(
           "smtp_sidecar_keeper_up",
           "1 when the keeper answered this scrape (its figures follow), else 0.")) {
@@ -103,8 +100,30 @@ void WorkerMetrics::finished(const submit::SubmitResult& result, Mode mode) {
   messages_.with({outcomeOf(result), toString(mode)}).inc();
 }
 
-void WorkerMetrics::rateLimited(const std::string& profile) {
-  rate_limited_.with({profile}).inc();
+void exportProfileStats(const std::map<std::string, profile::ProfileStats>& stats,
+                        std::uint64_t peers_refused, metrics::Registry& r) {
+  auto& accepted = r.counter("smtp_sidecar_profile_accepted_total",
+                             "Submissions a profile's checks let through to sending.",
+                             {"profile"});
+  auto& rate_limited = r.counter("smtp_sidecar_rate_limited_total",
+                                 "Submissions refused (429 rate_limited) by a profile's rate "
+                                 "limit.",
+                                 {"profile"});
+  auto& refused = r.counter("smtp_sidecar_profile_refusals_total",
+                            "Submissions refused by a profile's other limits, by reason "
+                            "(sender_not_allowed, too_many_recipients, too_large).",
+                            {"profile", "reason"});
+  for (const auto& [name, s] : stats) {
+    accepted.with({name}).inc(static_cast<double>(s.accepted));
+    rate_limited.with({name}).inc(static_cast<double>(s.rate_limited));
+    refused.with({name, "sender_not_allowed"}).inc(static_cast<double>(s.sender_refused));
+    refused.with({name, "too_many_recipients"}).inc(static_cast<double>(s.recipients_refused));
+    refused.with({name, "too_large"}).inc(static_cast<double>(s.size_refused));
+  }
+  r.counter("smtp_sidecar_peers_refused_total",
+            "Connections refused (403) because the peer's uid and gid match no profile.")
+      .get()
+      .inc(static_cast<double>(peers_refused));
 }
 
 // ---- the keeper's figures ----

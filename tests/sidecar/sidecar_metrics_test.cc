@@ -81,7 +81,6 @@ TEST_CASE("the worker's series move with attempts and finished messages") {
   auto refused = result(relay::SendOutcome::Rejected, 554, {recipient("c@x", 550)});
   m.attempt(refused.send, 2s);
   m.finished(refused, Mode::Async);
-  m.rateLimited("billing");
   m.setQueueDepth(7);
   m.setKeeperUp(true);
   const auto text = m.registry().render();
@@ -98,7 +97,6 @@ TEST_CASE("the worker's series move with attempts and finished messages") {
   CHECK(contains(text, "smtp_sidecar_send_duration_seconds_count 2"));
   CHECK(contains(text, "smtp_sidecar_send_duration_seconds_sum 2.12"));
   CHECK(contains(text, "smtp_sidecar_queue_depth 7"));
-  CHECK(contains(text, "smtp_sidecar_rate_limited_total{profile=\"billing\"} 1"));
   CHECK(contains(text, "smtp_sidecar_keeper_up 1"));
 }
 
@@ -215,4 +213,21 @@ TEST_CASE("the keeper's figures render exactly") {
   for (const char* name : {"smtp_sidecar_leases_active", "smtp_sidecar_vault_requests_total"}) {
     CHECK(worker_text.find(name) == std::string::npos);
   }
+}
+
+TEST_CASE("per-profile counters are exported with the profile's name") {
+  std::map<std::string, profile::ProfileStats> stats;
+  stats["billing"].accepted = 5;
+  stats["billing"].rate_limited = 2;
+  stats["billing"].sender_refused = 1;
+  stats["default"] = {};
+  metrics::Registry r;
+  exportProfileStats(stats, 3, r);
+  const auto text = r.render();
+  CHECK(contains(text, "smtp_sidecar_rate_limited_total{profile=\"billing\"} 2"));
+  CHECK(contains(text, "smtp_sidecar_rate_limited_total{profile=\"default\"} 0"));
+  CHECK(contains(text, "smtp_sidecar_profile_accepted_total{profile=\"billing\"} 5"));
+  CHECK(contains(text, "smtp_sidecar_profile_refusals_total{profile=\"billing\",reason=\"sender_not_allowed\"} 1"));
+  CHECK(contains(text, "smtp_sidecar_profile_refusals_total{profile=\"billing\",reason=\"too_large\"} 0"));
+  CHECK(contains(text, "smtp_sidecar_peers_refused_total 3"));
 }

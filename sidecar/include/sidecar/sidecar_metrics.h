@@ -20,6 +20,7 @@
 
 #include "sidecar/keeper_figures.h"
 #include "sidecar/metrics.h"
+#include "sidecar/profile.h"
 #include "sidecar/submit_server.h"
 #include "vault/client.h"
 
@@ -50,7 +51,6 @@ class WorkerMetrics {
   // A message is finished: the client has its answer (sync) or it left the queue
   // (async: sent, or failed for good).
   void finished(const submit::SubmitResult& result, Mode mode);
-  void rateLimited(const std::string& profile);
   void setQueueDepth(std::size_t depth) { queue_depth_.get().set(static_cast<double>(depth)); }
   void setKeeperUp(bool up) { keeper_up_.get().set(up ? 1 : 0); }
 
@@ -61,9 +61,15 @@ class WorkerMetrics {
   metrics::CounterFamily& recipients_;
   metrics::HistogramFamily& send_latency_;
   metrics::GaugeFamily& queue_depth_;
-  metrics::CounterFamily& rate_limited_;
   metrics::GaugeFamily& keeper_up_;
 };
+
+// The per-profile counters the submission server keeps (submit::SubmitServer::
+// profileStats) as families in `registry`: smtp_sidecar_rate_limited_total{profile}
+// and the other refusals and acceptances; `peers_refused`: connections whose peer
+// matched no profile.
+void exportProfileStats(const std::map<std::string, profile::ProfileStats>& stats,
+                        std::uint64_t peers_refused, metrics::Registry& registry);
 
 // ---- the keeper's figures ----
 
