@@ -175,7 +175,7 @@ std::uint64_t CredentialKeeper::secondsToExpiry(std::size_t index) const {
 
 std::size_t CredentialKeeper::leasesActive() const noexcept {
   std::size_t current = 0;
-  for (const auto& slot : slots_) current += slot.current ? 1 : 0;
+  for (const auto& slot : slots_) current += slot.current ? 1u : 0u;
   return current + retiring_.size();
 }
 

@@ -196,8 +196,9 @@ void exportKeeperFigures(const KeeperFigures& f, metrics::Registry& r) {
   }
   auto& rotations = r.counter("smtp_sidecar_credential_rotations_total",
                               "New credentials leased in place of a current one, by reason "
-                              "(max_ttl, token_max_ttl, refused, config_reload).",
+                              "(max_ttl, token_max_ttl, refused).",
                               {"reason"});
+  for (const char* reason : {"max_ttl", "token_max_ttl", "refused"}) rotations.with({reason});
   for (const auto& n : f.rotations) rotations.with({n.name}).inc(static_cast<double>(n.count));
   auto& requests = r.counter("smtp_sidecar_vault_requests_total",
                              "HTTP requests to Vault (each attempt), by operation and status "
