@@ -9,6 +9,7 @@ created for the two-logins test and removed afterwards.
 Needs the stack running and bootstrapped (scripts/test does both).
 """
 import base64
+import grp
 import hashlib
 import json
 import os
@@ -334,6 +335,42 @@ class ImplicitProfileTest(unittest.TestCase):
             audits = wait_for(lambda: s.events("audit"))
             self.assertEqual(audits[-1]["profile"], "default")
             self.assertEqual(audits[-1]["uid"], NOBODY.pw_uid)
+        finally:
+            s.cleanup()
+
+
+class SocketGroupTest(unittest.TestCase):
+    def test_socket_group_lets_its_members_in_and_gids_match_profiles(self):
+        group = grp.getgrgid(NOBODY.pw_gid).gr_name
+        s = Sidecar(extra_config=f"""socket_group = "{group}"
+
+[[profile]]
+name = "root"
+uids = [0]
+
+[[profile]]
+name = "members"
+gids = [{NOBODY.pw_gid}]
+""")
+        shared_socket(s)
+        try:
+            s.start()
+            st = os.stat(s.socket)
+            self.assertEqual(st.st_gid, NOBODY.pw_gid)
+            self.assertEqual(st.st_mode & 0o777, 0o660)  # listen.socket_mode's default
+            # nobody gets in through the group permission and is matched by its gid.
+            status, body, _ = request_as_nobody(
+                s, "POST", raw_query(SENDER, ["group@example.test"]),
+                b"Message-ID: <async-group@example.test>\r\nSubject: x\r\n\r\nx\r\n",
+                {"Content-Type": "message/rfc822", "Prefer": "respond-async"})
+            self.assertEqual(status, 202, body)
+            # The asynchronous message's final outcome is audited (stderr here).
+            audits = wait_for(lambda: s.events("audit"), timeout=20)
+            self.assertTrue(audits, s.output())
+            self.assertEqual(audits[-1]["profile"], "members")
+            self.assertEqual(audits[-1]["id"], body["id"])
+            self.assertEqual(audits[-1]["message_id"], "async-group@example.test")
+            self.assertEqual(audits[-1]["outcome"], "accepted")
         finally:
             s.cleanup()
 
