@@ -278,7 +278,10 @@ class CurlMultiSmtpSender final : public AsyncSmtpSender, public PoolOwner {
 
   using PoolMap = std::map<std::string, std::unique_ptr<Pool>>;
   PoolMap::iterator retirePool(PoolMap::iterator it) {
-    log::info("smtp_connections_retired", {{"pool", it->first}, {"running", it->second->running()}});
+    const auto space = it->first.find(' ');  // poolKey(): "<lease id> <path>"
+    log::info("smtp_connections_retired", {{"lease_id", it->first.substr(0, space)},
+                                           {"path", it->first.substr(space + 1)},
+                                           {"running", it->second->running()}});
     // Idle: closes its connections now; busy: once its transfers end.
     if (it->second->running() != 0) draining_.push_back(std::move(it->second));
     return pools_.erase(it);
