@@ -12,6 +12,8 @@ Needs the stack running and bootstrapped (scripts/test does both).
 import math
 import os
 import re
+import signal
+import time
 import unittest
 import uuid
 
@@ -26,6 +28,23 @@ LABEL = r"[a-zA-Z_][a-zA-Z0-9_]*"
 SAMPLE = re.compile(rf"^({NAME})(?:\{{(.*)\}})? (\S+)(?: (-?\d+))?$")
 LABEL_PAIR = re.compile(rf'({LABEL})="((?:[^"\\\n]|\\[\\"n])*)"')
 TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
+
+
+def keeper_pid(supervisor):
+    """The pid of the supervisor's keeper child, from /proc."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if ppid == supervisor and b"--role" in argv and argv[argv.index(b"--role") + 1] == b"keeper":
+            return int(entry)
+    raise AssertionError("no keeper process")
 
 
 def parse_value(text):
@@ -297,6 +316,25 @@ burst = 4
         text = self.sidecar.request("GET", "/metrics")[1].decode()
         for event in self.sidecar.events("credential_leased"):
             self.assertNotIn(event["lease_id"], text)  # the path is a label; the id never
+
+    def test_keeper_silent_the_worker_still_answers(self):
+        keeper = keeper_pid(self.sidecar.proc.pid)
+        os.kill(keeper, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            families = self.scrape()
+            waited = time.monotonic() - started
+            self.assertEqual(value(families, "smtp_sidecar_keeper_up"), 0)
+            self.assertNotIn("smtp_sidecar_leases_active", families)
+            self.assertIn("smtp_sidecar_messages_total", families)
+            self.assertLess(waited, 5)
+        finally:
+            os.kill(keeper, signal.SIGCONT)
+        # The late answer to the timed-out request is dropped; the next one is used.
+        families = wait_for(lambda: (lambda f: f if value(f, "smtp_sidecar_keeper_up") else None)(
+            self.scrape()), timeout=10)
+        self.assertTrue(families, "the keeper did not answer again")
+        self.assertEqual(value(families, "smtp_sidecar_leases_active"), 1)
 
     def test_only_get(self):
         status, payload, headers = self.sidecar.request("POST", "/metrics")

@@ -44,6 +44,7 @@ namespace asio = boost::asio;
 constexpr auto kDrainDeadline = std::chrono::seconds(20);
 constexpr auto kCredentialTimeout = std::chrono::seconds(10);
 constexpr auto kMetricsTimeout = std::chrono::seconds(2);  // a scrape must not hang
+constexpr std::size_t kMaxPendingMetrics = 16;
 
 // The worker's end of the keeper channel. All members are used on the io thread only.
 class KeeperLink {
@@ -77,7 +78,9 @@ class KeeperLink {
 
   // The keeper's figures for GET /metrics; nullopt when it does not answer in time.
   void requestMetrics(MetricsCallback callback) {
-    if (!channel_) return callback(std::nullopt);
+    // Scrapes are cheap for the keeper, but a client opening many at once while the
+    // keeper is slow must not pile up requests: past kMaxPendingMetrics, no figures.
+    if (!channel_ || pending_metrics_.size() >= kMaxPendingMetrics) return callback(std::nullopt);
     const std::uint32_t id = next_request_id_++;
     if (!ipc::encodeMetricsRequest(id, out_) ||
         !ipc::sendPacket(channel_->native_handle(), out_)) {
