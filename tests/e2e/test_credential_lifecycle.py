@@ -13,6 +13,7 @@ import unittest
 import uuid
 
 from stacklib import ENV, REPO, Sidecar, bao, logins, maildir_messages, wait_for
+from test_metrics import parse_exposition, total, value
 
 SENDER = "app@example.test"
 
@@ -36,7 +37,47 @@ def send(sidecar, tag):
     return status, body, rcpt
 
 
+def events_per_metric(sidecar):
+    """{metric series: count} of the lifecycle log events that each counter counts."""
+    rotations = {}
+    for e in sidecar.events("credential_rotated"):
+        rotations[e["reason"]] = rotations.get(e["reason"], 0) + 1
+    counts = {
+        ("smtp_sidecar_lease_renewals_total", ()): len(sidecar.events("lease_renewed")),
+        ("smtp_sidecar_lease_renewal_failures_total", ()): len(sidecar.events("lease_renew_failed")),
+        ("smtp_sidecar_token_renewals_total", ()): len(sidecar.events("token_renewed")),
+        ("smtp_sidecar_token_renewal_failures_total", ()): len(sidecar.events("token_renew_failed")),
+        ("smtp_sidecar_vault_logins_total", ()): len(sidecar.events("vault_login")),
+    }
+    for reason in ("max_ttl", "token_max_ttl", "refused"):
+        counts[("smtp_sidecar_credential_rotations_total", (("reason", reason),))] = \
+            rotations.get(reason, 0)
+    return counts
+
+
 class LifecycleTest(unittest.TestCase):
+    def assert_metrics_match_events(self):
+        """The keeper's counters on /metrics agree with its log: each counter lies
+        between the events logged before the scrape and those logged after it."""
+        def scrape():
+            # The keeper answers between Vault requests; one that is still waiting for
+            # a slow OpenBao misses the 2 s deadline (keeper_up 0): ask again.
+            before = events_per_metric(self.sidecar)
+            status, body, _ = self.sidecar.request("GET", "/metrics")
+            self.assertEqual(status, 200)
+            families = parse_exposition(body.decode())
+            if value(families, "smtp_sidecar_keeper_up") != 1:
+                return None
+            return before, families, events_per_metric(self.sidecar)
+        scraped = wait_for(scrape, timeout=30, interval=0.5)
+        self.assertTrue(scraped, "the keeper did not answer a scrape")
+        before, families, after = scraped
+        for (name, labels), logged in before.items():
+            figure = value(families, name, **dict(labels))
+            self.assertGreaterEqual(figure, logged, name)
+            self.assertLessEqual(figure, after[(name, labels)], name)
+        return families
+
     def tearDown(self):
         if getattr(self, "sidecar", None):
             self.sidecar.cleanup()
@@ -77,6 +118,13 @@ class LifecycleTest(unittest.TestCase):
               f"({', '.join(sorted(reasons))})")
         self.assertIn("token_max_ttl", reasons)
         self.assertGreaterEqual(len(s.events("vault_login")), 2)
+        families = self.assert_metrics_match_events()
+        self.assertGreater(value(families, "smtp_sidecar_messages_total", outcome="sent",
+                                 mode="sync"), 100)
+        self.assertGreater(value(families, "smtp_sidecar_vault_requests_total",
+                                 operation="lease_renew", status_class="2xx"), 0)
+        self.assertGreater(value(families, "smtp_sidecar_vault_requests_total",
+                                 operation="lease_revoke", status_class="2xx"), 0)
         # The connections logged in with a revoked lease are closed.
         retired = {e["lease_id"] for e in s.events("smtp_connections_retired")}
         self.assertTrue(retired, "no SMTP connection was retired with its lease")
@@ -103,6 +151,10 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(failures, [], f"{len(failures)} of {sent} sends failed during the outage")
         failed = self.sidecar.events("lease_renew_failed") + self.sidecar.events("token_renew_failed")
         self.assertTrue(failed, "no renewal fell inside the outage")
+        families = self.assert_metrics_match_events()
+        self.assertGreater(total(families, "smtp_sidecar_vault_requests_total",
+                                 status_class="error"), 0)
+        self.assertEqual(value(families, "smtp_sidecar_leases_active"), 1)
         print(f"\n  {sent} sends during a 62 s OpenBao outage, 0 failed; "
               f"{len(failed)} renewal attempts failed meanwhile")
         # Back: renewals succeed again and the credential is the same one.
