@@ -81,7 +81,8 @@ CredentialKeeper::Slot CredentialKeeper::makeSlot(std::string path) const {
 }
 
 bool CredentialKeeper::ready() const {
-  return std::all_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.current.has_value(); });
+  return std::all_of(slots_.begin(), slots_.end(),
+                     [](const Slot& s) { return s.current.has_value(); });
 }
 
 vault::LifetimePolicy CredentialKeeper::policy() const { return vault::LifetimePolicy{}; }
@@ -209,7 +210,8 @@ void CredentialKeeper::tickSlot(Slot& slot, SteadyTime now, Changes& changes) {
       changes.credential_changed = true;
     } else {
       slot.lease_retry_at = now + slot.lease_retry.next();
-      log::warn("credential_lease_failed", {{"path", slot.path}, {"error", leased.error().message}});
+      log::warn("credential_lease_failed",
+                {{"path", slot.path}, {"error", leased.error().message}});
     }
   }
 }
@@ -279,7 +281,8 @@ void CredentialKeeper::reauthenticate(SteadyTime now, Changes& changes) {
     return;
   }
   for (auto& slot : slots_) {
-    if (slot.current && !rotate(slot, now, now + settings_.rotation_grace, "token_max_ttl", changes)) {
+    if (slot.current &&
+        !rotate(slot, now, now + settings_.rotation_grace, "token_max_ttl", changes)) {
       // Leasing under the new token failed: try again soon; the old lease still works.
       slot.current->life.replaceFailed(now);
     }
