@@ -198,6 +198,7 @@ socket = "{self.socket}"
 {extra_config}
 """)
         self.proc = None
+        self.command_prefix = []  # e.g. strace and its options
 
     def stage(self, path, name):
         """A copy of `path` in the sidecar's directory, readable by its user."""
@@ -217,7 +218,8 @@ socket = "{self.socket}"
         self.log = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
         env.update(self.extra_env)
-        self.proc = subprocess.Popen([self.binary, "--config", self.config_path],
+        self.proc = subprocess.Popen([*self.command_prefix, self.binary, "--config",
+                                      self.config_path],
                                      stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)
         if wait:
