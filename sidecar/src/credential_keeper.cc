@@ -94,6 +94,12 @@ Status CredentialKeeper::obtainSecretId() {
     if (!role_id) return std::move(role_id).error();
     role_id_ = std::move(*role_id);
   }
+  if (settings_.secret_id_from_environment) {
+    if (given_secret_id_.empty()) {
+      return Error::internal("the secret_id from the environment did not reach the keeper");
+    }
+    return useSecretId(std::move(given_secret_id_), "the environment");
+  }
   auto from_file = readSecretFile(settings_.secret_id_file, "secret_id");
   if (!from_file) return std::move(from_file).error();
   if (settings_.remove_secret_id_file) {
@@ -103,12 +109,16 @@ Status CredentialKeeper::obtainSecretId() {
                 {{"file", settings_.secret_id_file}, {"error", std::strerror(errno)}});
     }
   }
+  return useSecretId(std::move(*from_file), "secret_id file " + settings_.secret_id_file);
+}
+
+Status CredentialKeeper::useSecretId(SecretBytes given, const std::string& source) {
   if (!settings_.secret_id_wrapped) {
-    secret_id_ = std::move(*from_file);
+    secret_id_ = std::move(given);
     return {};
   }
-  auto unwrapped = client_.unwrapSecretId(*from_file, settings_.approle_role, settings_.approle_mount);
-  if (!unwrapped) return unwrapped.error().context("secret_id file " + settings_.secret_id_file);
+  auto unwrapped = client_.unwrapSecretId(given, settings_.approle_role, settings_.approle_mount);
+  if (!unwrapped) return unwrapped.error().context(source);
   log::info("secret_id_unwrapped", {{"role", settings_.approle_role}});
   secret_id_ = std::move(*unwrapped);
   return {};

@@ -35,6 +35,8 @@ enum class MessageType : std::uint16_t {
   CredentialRetired = 6,   // keeper -> worker: lease revoked; close its SMTP connections
   Status = 7,              // keeper -> worker: ready flag and seconds to expiry
   PeerChannel = 8,         // supervisor -> role: the socket to the other role (SCM_RIGHTS)
+  SecretId = 9,            // supervisor -> keeper: the secret_id taken from the environment
+  kLast = SecretId,        // the highest type a reader accepts
 };
 
 const char* toString(MessageType type) noexcept;
@@ -129,6 +131,7 @@ bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m, 
 bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out);
 bool encodeStatus(const StatusMessage& m, Packet& out);
 bool encodePeerChannel(std::uint64_t generation, Packet& out);
+bool encodeSecretId(const vault::SecretBytes& secret_id, Packet& out);
 
 // Decoders take a Reader whose header() succeeded and return false unless the payload
 // is exactly the fields of that type.
@@ -139,5 +142,6 @@ bool decodeNoCredential(Reader& r, NoCredentialMessage& out);
 bool decodeLease(Reader& r, LeaseMessage& out);
 bool decodeStatus(Reader& r, StatusMessage& out);
 bool decodePeerChannel(Reader& r, std::uint64_t& generation);
+bool decodeSecretId(Reader& r, vault::SecretBytes& secret_id);
 
 }  // namespace sidecar::ipc

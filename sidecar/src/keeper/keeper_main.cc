@@ -37,7 +37,8 @@ class Keeper {
   Keeper(const Config& config, std::string config_path, vault::Client& client)
       : credentials_(config.vault, client, vault::systemClock(), vault::systemUniform(),
                      config.credentialPaths()),
-        config_path_(std::move(config_path)) {}
+        config_path_(std::move(config_path)),
+        secret_id_from_environment_(config.vault.secret_id_from_environment) {}
 
   int run() {
     sigset_t set;
@@ -49,6 +50,9 @@ class Keeper {
     signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC);
     if (signal_fd_ < 0) return 1;
 
+    if (secret_id_from_environment_ && !receiveSecretId()) {
+      return fatal("no secret_id from the supervisor");
+    }
     if (int code = startWithBackoff(); code >= 0) return code;
 
     while (true) {
@@ -101,6 +105,19 @@ class Keeper {
       }
       backoff = std::min(backoff * 2, std::chrono::seconds(30));
     }
+  }
+
+  // The supervisor's first message when the secret_id came in its environment.
+  bool receiveSecretId() {
+    int fd = -1;
+    if (!ipc::receivePacket(kControlFd, in_, fd)) return false;
+    if (fd >= 0) ::close(fd);
+    ipc::Reader r(in_.view());
+    vault::SecretBytes secret_id;
+    const bool ok = fd < 0 && r.header() && ipc::decodeSecretId(r, secret_id);
+    in_.wipe();
+    if (ok) credentials_.giveSecretId(std::move(secret_id));
+    return ok;
   }
 
   bool onControl() {
@@ -202,7 +219,7 @@ class Keeper {
   }
 
   void reload() {
-    auto fresh = loadConfig(config_path_);
+    auto fresh = loadConfig(config_path_, secret_id_from_environment_);
     if (!fresh) {
       log::error("config_reload_refused", {{"error", fresh.error().message}});
       return;
@@ -229,6 +246,7 @@ class Keeper {
 
   CredentialKeeper credentials_;
   std::string config_path_;
+  bool secret_id_from_environment_;
   int signal_fd_ = -1;
   int peer_fd_ = -1;
   ipc::Packet in_;   // reused for every message: no allocation per request
