@@ -71,7 +71,8 @@ vault::Status Log::open(const std::string& path) {
   if (!path.empty()) {
     fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
-      return vault::Error::permanent("cannot open audit file " + path + ": " + std::strerror(errno));
+      return vault::Error::permanent("cannot open audit file " + path + ": " +
+                                     std::strerror(errno));
     }
   }
   if (owned_) ::close(fd_);

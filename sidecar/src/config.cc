@@ -6,6 +6,7 @@
 // allow_insecure = true).
 // ERRORS: Permanent, naming the source (file or variable), the key and the reason.
 #include "sidecar/config.h"
+#include "sidecar/hardening.h"
 
 #include "sidecar/profile.h"
 
@@ -82,6 +83,7 @@ Setter secondsField(Section Config::*section, std::chrono::seconds Section::*fie
 
 const std::vector<Parameter>& parameterTable() {
   static const std::vector<Parameter> table = {
+      {"process", "user", stringField(&Config::process, &ProcessSettings::user)},
       {"vault", "address", stringField(&Config::vault, &VaultSettings::address)},
       {"vault", "ca_file", stringField(&Config::vault, &VaultSettings::ca_file)},
       {"vault", "namespace", stringField(&Config::vault, &VaultSettings::vault_namespace)},
@@ -303,7 +305,10 @@ Status validate(const Config& c) {
                             "wrapping token is checked against the role's secret-id path");
   }
   if (c.vault.role_id_file.empty()) return missing("vault.role_id_file");
-  if (c.vault.secret_id_file.empty()) return missing("vault.secret_id_file");
+  if (c.vault.secret_id_file.empty() && !c.vault.secret_id_from_environment) {
+    return Error::permanent("vault.secret_id_file is required (or the secret_id in the "
+                            "environment variable SMTP_SIDECAR_SECRET_ID)");
+  }
   if (c.vault.credential_path.empty() && c.profiles.empty()) {
     return missing("vault.credential_path");
   }
@@ -347,6 +352,7 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   auto check = [&](const char* key, const auto& x, const auto& y) {
     if (!(x == y)) out.emplace_back(key);
   };
+  check("process.user", a.process.user, b.process.user);
   check("vault.address", a.vault.address, b.vault.address);
   check("vault.ca_file", a.vault.ca_file, b.vault.ca_file);
   check("vault.namespace", a.vault.vault_namespace, b.vault.vault_namespace);
@@ -414,8 +420,9 @@ const char* toString(SmtpTls tls) noexcept {
 }
 
 Result<Config> parseConfig(std::string_view toml_text, const Environment& env,
-                           std::string_view source_name) {
+                           std::string_view source_name, bool secret_id_from_environment) {
   Config config;
+  config.vault.secret_id_from_environment = secret_id_from_environment;
   const std::string source(source_name);
 
   toml::table root;
@@ -489,6 +496,7 @@ Environment sidecarEnvironment() {
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string_view entry(*e);
     if (entry.rfind("SMTP_SIDECAR_", 0) != 0) continue;
+    if (entry.rfind(std::string(kSecretIdEnvironmentVariable) + "=", 0) == 0) continue;
     auto eq = entry.find('=');
     if (eq == std::string_view::npos) continue;
     env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
@@ -496,7 +504,7 @@ Environment sidecarEnvironment() {
   return env;
 }
 
-Result<Config> loadConfig(const std::string& path) {
+Result<Config> loadConfig(const std::string& path, bool secret_id_from_environment) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error::permanent("cannot read config file " + path);
   std::ostringstream text;
@@ -504,7 +512,7 @@ Result<Config> loadConfig(const std::string& path) {
   if (text.str().size() > (1u << 20)) {
     return Error::permanent("config file " + path + " is larger than 1 MiB");
   }
-  return parseConfig(text.str(), sidecarEnvironment(), path);
+  return parseConfig(text.str(), sidecarEnvironment(), path, secret_id_from_environment);
 }
 
 }  // namespace sidecar

@@ -81,7 +81,8 @@ CredentialKeeper::Slot CredentialKeeper::makeSlot(std::string path) const {
 }
 
 bool CredentialKeeper::ready() const {
-  return std::all_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.current.has_value(); });
+  return std::all_of(slots_.begin(), slots_.end(),
+                     [](const Slot& s) { return s.current.has_value(); });
 }
 
 vault::LifetimePolicy CredentialKeeper::policy() const { return vault::LifetimePolicy{}; }
@@ -93,6 +94,12 @@ Status CredentialKeeper::obtainSecretId() {
     if (!role_id) return std::move(role_id).error();
     role_id_ = std::move(*role_id);
   }
+  if (settings_.secret_id_from_environment) {
+    if (given_secret_id_.empty()) {
+      return Error::internal("the secret_id from the environment did not reach the keeper");
+    }
+    return useSecretId(std::move(given_secret_id_), "the environment");
+  }
   auto from_file = readSecretFile(settings_.secret_id_file, "secret_id");
   if (!from_file) return std::move(from_file).error();
   if (settings_.remove_secret_id_file) {
@@ -102,12 +109,16 @@ Status CredentialKeeper::obtainSecretId() {
                 {{"file", settings_.secret_id_file}, {"error", std::strerror(errno)}});
     }
   }
+  return useSecretId(std::move(*from_file), "secret_id file " + settings_.secret_id_file);
+}
+
+Status CredentialKeeper::useSecretId(SecretBytes given, const std::string& source) {
   if (!settings_.secret_id_wrapped) {
-    secret_id_ = std::move(*from_file);
+    secret_id_ = std::move(given);
     return {};
   }
-  auto unwrapped = client_.unwrapSecretId(*from_file, settings_.approle_role, settings_.approle_mount);
-  if (!unwrapped) return unwrapped.error().context("secret_id file " + settings_.secret_id_file);
+  auto unwrapped = client_.unwrapSecretId(given, settings_.approle_role, settings_.approle_mount);
+  if (!unwrapped) return unwrapped.error().context(source);
   log::info("secret_id_unwrapped", {{"role", settings_.approle_role}});
   secret_id_ = std::move(*unwrapped);
   return {};
@@ -224,7 +235,8 @@ void CredentialKeeper::tickSlot(Slot& slot, SteadyTime now, Changes& changes) {
       changes.credential_changed = true;
     } else {
       slot.lease_retry_at = now + slot.lease_retry.next();
-      log::warn("credential_lease_failed", {{"path", slot.path}, {"error", leased.error().message}});
+      log::warn("credential_lease_failed",
+                {{"path", slot.path}, {"error", leased.error().message}});
     }
   }
 }
@@ -296,7 +308,8 @@ void CredentialKeeper::reauthenticate(SteadyTime now, Changes& changes) {
     return;
   }
   for (auto& slot : slots_) {
-    if (slot.current && !rotate(slot, now, now + settings_.rotation_grace, "token_max_ttl", changes)) {
+    if (slot.current &&
+        !rotate(slot, now, now + settings_.rotation_grace, "token_max_ttl", changes)) {
       // Leasing under the new token failed: try again soon; the old lease still works.
       slot.current->life.replaceFailed(now);
     }

@@ -274,7 +274,9 @@ class CurlMultiSmtpSender final : public AsyncSmtpSender, public PoolOwner {
   std::size_t pools() const override { return pools_.size() + draining_.size(); }
 
  private:
-  static std::string poolKey(const SmtpCredential& c) { return c.lease_id + " " + c.credential_path; }
+  static std::string poolKey(const SmtpCredential& c) {
+    return c.lease_id + " " + c.credential_path;
+  }
 
   using PoolMap = std::map<std::string, std::unique_ptr<Pool>>;
   PoolMap::iterator retirePool(PoolMap::iterator it) {

@@ -39,6 +39,7 @@ const char* toString(MessageType type) noexcept {
     case MessageType::CredentialRetired: return "credential_retired";
     case MessageType::Status: return "status";
     case MessageType::PeerChannel: return "peer_channel";
+    case MessageType::SecretId: return "secret_id";
     case MessageType::MetricsRequest: return "metrics_request";
     case MessageType::Metrics: return "metrics";
   }
@@ -119,7 +120,7 @@ bool Reader::header() {
   if (getLe(h, 4) != kMagic || getLe(h + 4, 2) != kVersion) return false;
   const auto type = static_cast<std::uint16_t>(getLe(h + 6, 2));
   if (type < static_cast<std::uint16_t>(MessageType::Hello) ||
-      type > static_cast<std::uint16_t>(kLastMessageType)) {
+      type > static_cast<std::uint16_t>(MessageType::kLast)) {
     return false;
   }
   type_ = static_cast<MessageType>(type);
@@ -241,6 +242,15 @@ bool encodePeerChannel(std::uint64_t generation, Packet& out) {
 
 bool decodePeerChannel(Reader& r, std::uint64_t& generation) {
   return r.type() == MessageType::PeerChannel && r.u64(generation) && r.end();
+}
+
+bool encodeSecretId(const vault::SecretBytes& secret_id, Packet& out) {
+  return Writer(MessageType::SecretId, 0, out).secret(secret_id).finish();
+}
+
+bool decodeSecretId(Reader& r, vault::SecretBytes& secret_id) {
+  return r.type() == MessageType::SecretId && r.secret(secret_id, kMaxCredentialField) &&
+         r.end() && !secret_id.empty();
 }
 
 }  // namespace sidecar::ipc

@@ -48,7 +48,8 @@ std::vector<Field> headerFields(std::string_view message) {
       // A continuation line: extend the previous field's value up to here.
       auto& last = fields.back();
       const char* begin = last.value.data();
-      last.value = std::string_view(begin, static_cast<std::size_t>(line.data() + line.size() - begin));
+      last.value =
+          std::string_view(begin, static_cast<std::size_t>(line.data() + line.size() - begin));
     } else {
       const auto colon = line.find(':');
       if (colon != std::string_view::npos) {

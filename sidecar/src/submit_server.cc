@@ -200,7 +200,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // `state` null: the peer has no profile (every request gets 403).
   Session(local::socket socket, Dispatcher& dispatcher, profile::Peer peer,
           std::shared_ptr<ProfileState> state)
-      : stream_(std::move(socket)), dispatcher_(dispatcher), peer_(peer), state_(std::move(state)) {}
+      : stream_(std::move(socket)),
+        dispatcher_(dispatcher),
+        peer_(peer),
+        state_(std::move(state)) {}
 
   void start() { read(); }
 
@@ -333,6 +336,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return fail(429, "queue_full", "too many messages in flight; try again shortly", keep_alive,
                   5);
     }
+    if (!withinRate(keep_alive)) return;
     ++state_->stats.accepted;
     if (wantsAsync()) {
       auto id = dispatcher_.enqueue(std::move(origin), std::move(envelope), std::move(message));
@@ -354,8 +358,8 @@ class Session : public std::enable_shared_from_this<Session> {
         });
   }
 
-  // The profile's rules, in this order: sender (envelope and every From address),
-  // recipient count, rate. False when a refusal has been answered.
+  // The profile's rules: sender (envelope and every From address), then recipient
+  // count. False when a refusal has been answered.
   bool authorize(const Envelope& envelope, const std::string& message, Origin& origin,
                  bool keep_alive) {
     auto& state = *state_;
@@ -389,23 +393,28 @@ class Session : public std::enable_shared_from_this<Session> {
            "at most " + std::to_string(p.max_recipients) + " recipients per message", keep_alive);
       return false;
     }
-    const auto now = std::chrono::steady_clock::now();
-    if (!state.bucket.take(now)) {
-      ++state.stats.rate_limited;
-      const auto retry = state.bucket.retryAfterSeconds(now);
-      log::warn("rate_limited", {{"profile", p.name}, {"uid", peer_.uid},
-                                 {"retry_after_seconds", static_cast<std::int64_t>(retry)}});
-      fail(429, "rate_limited",
-           "profile " + p.name + " sends at most " + std::to_string(p.rate_per_minute) +
-               " messages per minute",
-           keep_alive, static_cast<int>(std::min<std::int64_t>(retry, 86400)));
-      return false;
-    }
     origin.peer = peer_;
     origin.profile = p.name;
     origin.credential_path = p.credential_path;
     origin.message_id = headers.message_id;
     return true;
+  }
+
+  // The profile's token bucket, last: only a message that would be sent takes a token.
+  bool withinRate(bool keep_alive) {
+    auto& state = *state_;
+    const Profile& p = state.profile;
+    const auto now = std::chrono::steady_clock::now();
+    if (state.bucket.take(now)) return true;
+    ++state.stats.rate_limited;
+    const auto retry = state.bucket.retryAfterSeconds(now);
+    log::warn("rate_limited", {{"profile", p.name}, {"uid", peer_.uid},
+                               {"retry_after_seconds", static_cast<std::int64_t>(retry)}});
+    fail(429, "rate_limited",
+         "profile " + p.name + " sends at most " + std::to_string(p.rate_per_minute) +
+             " messages per minute",
+         keep_alive, static_cast<int>(std::min<std::int64_t>(retry, 86400)));
+    return false;
   }
 
   void onSent(const SubmitResult& result, bool keep_alive) {

@@ -21,7 +21,8 @@ import tempfile
 import unittest
 import urllib.parse
 
-from stacklib import ENV, CREDENTIAL_PATH, Sidecar, bao, psql, wait_for
+from stacklib import (ENV, CREDENTIAL_PATH, Sidecar, bao, give_to_sidecar_user, psql,
+                      wait_for)
 
 SENDER = "app@example.test"
 WEB_ROLE = "profiles-web"
@@ -66,6 +67,13 @@ def raw_query(sender, recipients):
 def shared_socket(sidecar):
     """Lets other users reach the sidecar's socket (the dir is created 0700)."""
     os.chmod(sidecar.dir, 0o755)
+
+
+def audit_dir():
+    """A directory the sidecar's worker may create its audit file in."""
+    path = tempfile.mkdtemp(prefix="sidecar-audit-", dir="/tmp")
+    give_to_sidecar_user(path)
+    return path
 
 
 def audit_lines(path):
@@ -114,7 +122,7 @@ class ProfileRulesTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.audit = os.path.join(tempfile.mkdtemp(prefix="sidecar-audit-", dir="/tmp"), "audit.log")
+        cls.audit = os.path.join(audit_dir(), "audit.log")
         cls.sidecar = Sidecar(extra_config=f"""socket_mode = "0666"
 
 [audit]
@@ -245,7 +253,7 @@ path "sys/leases/revoke/{WEB_PATH}/*" {{ capabilities = ["update"] }}
         bao("delete", f"smtp/roles/{WEB_ROLE}", check=False)
 
     def test_each_profile_sends_with_its_own_login(self):
-        audit = os.path.join(tempfile.mkdtemp(prefix="sidecar-audit-", dir="/tmp"), "audit.log")
+        audit = os.path.join(audit_dir(), "audit.log")
         s = Sidecar(extra_config=f"""socket_mode = "0666"
 
 [audit]

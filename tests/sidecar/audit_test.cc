@@ -17,7 +17,8 @@ namespace {
 
 Record sample() {
   Record r;
-  r.time = std::chrono::system_clock::time_point{} + 1795779898s + 123ms;  // 2026-11-27T11:44:58.123Z
+  // 2026-11-27T11:44:58.123Z
+  r.time = std::chrono::system_clock::time_point{} + 1795779898s + 123ms;
   r.uid = 1000;
   r.pid = 4242;
   r.profile = "web";

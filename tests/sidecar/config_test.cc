@@ -277,3 +277,19 @@ TEST_CASE("changedKeys reports profile, socket group and audit changes") {
   REQUIRE(audit.ok());
   CHECK(sidecar::changedKeys(*before, *audit) == std::vector<std::string>{"audit.file"});
 }
+
+TEST_CASE("process.user, and a secret_id from the environment instead of a file") {
+  auto got = parseConfig(std::string(kValid) + "\n[process]\nuser = \"smtp-sidecar\"\n", {});
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+  CHECK(got->process.user == "smtp-sidecar");
+
+  std::string without_file = kValid;
+  const std::string line = "secret_id_file = \"/run/sidecar/secret_id\"\n";
+  without_file.erase(without_file.find(line), line.size());
+  auto missing = parseConfig(without_file, {});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message.find("SMTP_SIDECAR_SECRET_ID") != std::string::npos);
+  auto from_environment = parseConfig(without_file, {}, "config", true);
+  REQUIRE_MESSAGE(from_environment.ok(), from_environment.errorMessage());
+  CHECK(from_environment->vault.secret_id_from_environment);
+}

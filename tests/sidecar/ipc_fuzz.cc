@@ -42,6 +42,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)decodePeerChannel(r, generation);
       break;
     }
+    case MessageType::SecretId: {
+      vault::SecretBytes secret_id;
+      (void)decodeSecretId(r, secret_id);
+      break;
+    }
   }
   return 0;
 }

@@ -87,6 +87,15 @@ TEST_CASE("every message type round-trips") {
     CHECK(m.ready);
     CHECK(m.seconds_to_expiry == 3600);
   }
+  REQUIRE(encodeSecretId(vault::SecretBytes::copyOf(std::string_view("s-1d")), packet));
+  {
+    const auto wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    vault::SecretBytes secret_id;
+    REQUIRE(decodeSecretId(r, secret_id));
+    CHECK(secret_id.reveal([](std::string_view v) { return v == "s-1d"; }));
+  }
 }
 
 TEST_CASE("malformed messages are refused") {

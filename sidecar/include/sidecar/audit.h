@@ -28,7 +28,8 @@ struct Record {
   std::size_t recipients = 0;
   std::size_t bytes = 0;
   std::string message_id;
-  std::string outcome;  // accepted, rejected, auth_refused, temporary_failure, tls_failure, no_credential
+  // accepted, rejected, auth_refused, temporary_failure, tls_failure, no_credential
+  std::string outcome;
   int smtp_code = 0;
   std::string smtp_text;
   std::string lease_id;

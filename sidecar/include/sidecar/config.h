@@ -39,6 +39,10 @@ struct VaultSettings {
   bool secret_id_wrapped = false;
   std::string approle_role;      // required when secret_id_wrapped
   bool remove_secret_id_file = false;  // delete the file once read (it is single-use anyway)
+  // The secret_id came in SMTP_SIDECAR_SECRET_ID (see hardening.h) instead of a file: the
+  // supervisor holds it and hands it to each keeper it starts. Set by loadConfig's
+  // caller, never by the file.
+  bool secret_id_from_environment = false;
   std::string credential_path;  // e.g. database/creds/example-app: must return username+password
   std::chrono::seconds request_timeout{30};
   // On rotation, sends in flight finish on the old credential for this long before
@@ -75,6 +79,12 @@ struct ListenSettings {
   std::size_t max_queue = 1000;
 };
 
+struct ProcessSettings {
+  // Started as root, the sidecar drops to this user before it starts its roles; root
+  // without it is refused.
+  std::string user;
+};
+
 // Who may send, with which credential and within which limits. A connecting peer is
 // identified by SO_PEERCRED (the kernel's word, not the client's) and matched against
 // the profiles: first a profile listing its uid, else the first listing its primary
@@ -100,6 +110,7 @@ struct AuditSettings {
 };
 
 struct Config {
+  ProcessSettings process;
   VaultSettings vault;
   SmtpSettings smtp;
   ListenSettings listen;
@@ -121,13 +132,17 @@ using Environment = std::map<std::string, std::string, std::less<>>;
 // Parses TOML text, then applies SMTP_SIDECAR_<SECTION>_<KEY> variables from `env`
 // (e.g. SMTP_SIDECAR_VAULT_ADDRESS, SMTP_SIDECAR_SMTP_PORT), then validates.
 // `source_name` names the file in error messages.
+// `secret_id_from_environment`: the secret_id is not read from a file (so
+// vault.secret_id_file is optional).
 vault::Result<Config> parseConfig(std::string_view toml_text, const Environment& env,
-                                  std::string_view source_name = "config");
+                                  std::string_view source_name = "config",
+                                  bool secret_id_from_environment = false);
 
 // Reads the file and the process environment, then parseConfig().
-vault::Result<Config> loadConfig(const std::string& path);
+vault::Result<Config> loadConfig(const std::string& path, bool secret_id_from_environment = false);
 
-// The process environment as an Environment (only SMTP_SIDECAR_* entries).
+// The process environment as an Environment (only SMTP_SIDECAR_* entries, except the
+// secret_id itself, which is never configuration).
 Environment sidecarEnvironment();
 
 const char* toString(SmtpTls tls) noexcept;

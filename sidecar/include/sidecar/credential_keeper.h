@@ -60,6 +60,10 @@ class CredentialKeeper {
   // (a wrapped secret_id can be unwrapped only once).
   vault::Status start();
 
+  // With vault.secret_id_from_environment: the secret_id (or its wrapping token) the
+  // supervisor handed over, used by start() instead of the file.
+  void giveSecretId(vault::SecretBytes secret_id) { given_secret_id_ = std::move(secret_id); }
+
   // Does whatever is due now: renewals, rotation before a max TTL, re-login when the
   // token ends, revocation of retired leases and tokens. Returns when to call again.
   vault::SteadyTime tick(Changes& changes);
@@ -136,6 +140,7 @@ class CredentialKeeper {
   void tickSlot(Slot& slot, vault::SteadyTime now, Changes& changes);
   void retire(Leased& old, vault::SteadyTime retire_old_at);
   vault::Status obtainSecretId();
+  vault::Status useSecretId(vault::SecretBytes given, const std::string& source);
   vault::Status login(vault::SteadyTime now);
   vault::Result<Leased> leaseNew(const std::string& path, vault::SteadyTime now);
   void renewToken(vault::SteadyTime now);
@@ -154,6 +159,7 @@ class CredentialKeeper {
   vault::UniformSource uniform_;
   vault::SecretBytes role_id_;
   vault::SecretBytes secret_id_;
+  vault::SecretBytes given_secret_id_;
   std::optional<vault::Lifetime> token_life_;
   std::vector<Slot> slots_;
   std::vector<Retiring> retiring_;

@@ -36,10 +36,11 @@ enum class MessageType : std::uint16_t {
   CredentialRetired = 6,   // keeper -> worker: lease revoked; close its SMTP connections
   Status = 7,              // keeper -> worker: ready flag and seconds to expiry
   PeerChannel = 8,         // supervisor -> role: the socket to the other role (SCM_RIGHTS)
-  MetricsRequest = 9,      // worker -> keeper: the keeper's figures, for GET /metrics
-  Metrics = 10,            // keeper -> worker: telemetry::KeeperFigures as typed fields
+  SecretId = 9,            // supervisor -> keeper: the secret_id taken from the environment
+  MetricsRequest = 10,     // worker -> keeper: the keeper's figures, for GET /metrics
+  Metrics = 11,            // keeper -> worker: telemetry::KeeperFigures as typed fields
+  kLast = Metrics,         // the highest type a reader accepts
 };
-inline constexpr MessageType kLastMessageType = MessageType::Metrics;
 
 const char* toString(MessageType type) noexcept;
 
@@ -133,6 +134,7 @@ bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m, 
 bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out);
 bool encodeStatus(const StatusMessage& m, Packet& out);
 bool encodePeerChannel(std::uint64_t generation, Packet& out);
+bool encodeSecretId(const vault::SecretBytes& secret_id, Packet& out);
 bool encodeMetricsRequest(std::uint32_t request_id, Packet& out);
 // Lists longer than telemetry::kMaxFigureEntries and names longer than their limits
 // are cut (never a failure: the keeper must always be able to answer).
@@ -148,6 +150,7 @@ bool decodeNoCredential(Reader& r, NoCredentialMessage& out);
 bool decodeLease(Reader& r, LeaseMessage& out);
 bool decodeStatus(Reader& r, StatusMessage& out);
 bool decodePeerChannel(Reader& r, std::uint64_t& generation);
+bool decodeSecretId(Reader& r, vault::SecretBytes& secret_id);
 bool decodeMetricsRequest(Reader& r);
 // Also refuses names outside [a-z0-9_], status classes other than 1xx..5xx and error,
 // control characters in a path, and counts of a list above its limit.

@@ -40,6 +40,7 @@ class Keeper {
       : credentials_(config.vault, client, vault::systemClock(), vault::systemUniform(),
                      config.credentialPaths()),
         config_path_(std::move(config_path)),
+        secret_id_from_environment_(config.vault.secret_id_from_environment),
         vault_requests_(vault_requests) {}
 
   int run() {
@@ -52,6 +53,9 @@ class Keeper {
     signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC);
     if (signal_fd_ < 0) return 1;
 
+    if (secret_id_from_environment_ && !receiveSecretId()) {
+      return fatal("no secret_id from the supervisor");
+    }
     if (int code = startWithBackoff(); code >= 0) return code;
 
     while (true) {
@@ -104,6 +108,19 @@ class Keeper {
       }
       backoff = std::min(backoff * 2, std::chrono::seconds(30));
     }
+  }
+
+  // The supervisor's first message when the secret_id came in its environment.
+  bool receiveSecretId() {
+    int fd = -1;
+    if (!ipc::receivePacket(kControlFd, in_, fd)) return false;
+    if (fd >= 0) ::close(fd);
+    ipc::Reader r(in_.view());
+    vault::SecretBytes secret_id;
+    const bool ok = fd < 0 && r.header() && ipc::decodeSecretId(r, secret_id);
+    in_.wipe();
+    if (ok) credentials_.giveSecretId(std::move(secret_id));
+    return ok;
   }
 
   bool onControl() {
@@ -228,7 +245,7 @@ class Keeper {
   }
 
   void reload() {
-    auto fresh = loadConfig(config_path_);
+    auto fresh = loadConfig(config_path_, secret_id_from_environment_);
     if (!fresh) {
       log::error("config_reload_refused", {{"error", fresh.error().message}});
       return;
@@ -255,6 +272,7 @@ class Keeper {
 
   CredentialKeeper credentials_;
   std::string config_path_;
+  bool secret_id_from_environment_;
   const telemetry::VaultRequestRecorder& vault_requests_;
   int signal_fd_ = -1;
   int peer_fd_ = -1;

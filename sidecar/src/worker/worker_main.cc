@@ -585,7 +585,7 @@ int runWorker(const Config& config, const std::string& config_path) {
   std::function<void()> wait_hangup = [&] {
     hangups.async_wait([&](boost::system::error_code ec, int) {
       if (ec) return;
-      auto fresh = loadConfig(config_path);
+      auto fresh = loadConfig(config_path, config.vault.secret_id_from_environment);
       if (!fresh) {
         log::error("config_reload_refused", {{"error", fresh.error().message}});
         return wait_hangup();
