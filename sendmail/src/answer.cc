@@ -16,8 +16,8 @@ namespace {
 using rapidjson::Value;
 
 bool isUnreserved(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~' || c == '@';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~' || c == '@';
 }
 
 void appendEncoded(std::string& out, std::string_view value) {
@@ -95,7 +95,7 @@ std::string requestTarget(std::string_view from, const std::vector<std::string>&
 Verdict mapAnswer(unsigned http_status, std::string_view body) {
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag>(body.data(),
-                                                                               body.size());
+                                                                                body.size());
   const bool json = !doc.HasParseError() && doc.IsObject();
   static const Value kNull;
   const Value& error = json && doc.HasMember("error") ? doc["error"] : kNull;
@@ -121,7 +121,10 @@ Verdict mapAnswer(unsigned http_status, std::string_view body) {
                              printable(sent, 32) + "\")"};
   }
   switch (http_status) {
-    case 400: case 413: case 415: case 422:
+    case 400:
+    case 413:
+    case 415:
+    case 422:
       return {kExDataErr, "the sidecar refused the message: " + reason()};
     case 403:
       return {kExNoPerm, "the sidecar does not allow this submission: " + reason()};

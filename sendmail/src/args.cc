@@ -34,7 +34,15 @@ Failure usage(std::string message) {
 // -X log file, -h hop count, -e error mode (ancient), -V envelope id.
 bool isIgnoredWithArgument(char c) {
   switch (c) {
-    case 'B': case 'C': case 'L': case 'N': case 'R': case 'X': case 'h': case 'e': case 'V':
+    case 'B':
+    case 'C':
+    case 'L':
+    case 'N':
+    case 'R':
+    case 'X':
+    case 'h':
+    case 'e':
+    case 'V':
       return true;
     default:
       return false;
@@ -45,7 +53,15 @@ bool isIgnoredWithArgument(char c) {
 // -m me too, -n no aliasing, -x/-c legacy, -4/-6 address family.
 bool isIgnoredFlag(char c) {
   switch (c) {
-    case 'v': case 'G': case 'U': case 'm': case 'n': case 'x': case 'c': case '4': case '6':
+    case 'v':
+    case 'G':
+    case 'U':
+    case 'm':
+    case 'n':
+    case 'x':
+    case 'c':
+    case '4':
+    case '6':
       return true;
     default:
       return false;
@@ -164,8 +180,9 @@ Expected<Options> parseArguments(const std::vector<std::string_view>& args) {
       } else if (c == 'i') {
         out.dot_ends_input = false;
       } else if (c == 'q') {
-        return usage("-q (queue runs) is not supported: smtp-sidecar-sendmail keeps no queue; "
-                     "the sidecar delivers at once");
+        return usage(
+            "-q (queue runs) is not supported: smtp-sidecar-sendmail keeps no queue; "
+            "the sidecar delivers at once");
       } else if (c == 'I') {
         return usage("-I (newaliases) is not supported: smtp-sidecar-sendmail has no aliases");
       } else if (isIgnoredFlag(c)) {

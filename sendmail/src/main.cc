@@ -36,7 +36,9 @@ int fail(int code, const std::string& line) {
   return code;
 }
 
-int fail(const Failure& f) { return fail(f.exit_code, f.message); }
+int fail(const Failure& f) {
+  return fail(f.exit_code, f.message);
+}
 
 // login@hostname of the real user, the default envelope sender and From address.
 Expected<std::string> defaultAddress() {
@@ -81,8 +83,8 @@ Expected<std::string> readStdin(const Options& options) {
     const auto n = ::read(STDIN_FILENO, chunk.data(), chunk.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Failure{kExIoErr, std::string("reading the message from stdin: ") +
-                                   std::strerror(errno)};
+      return Failure{kExIoErr,
+                     std::string("reading the message from stdin: ") + std::strerror(errno)};
     }
     state = n == 0 ? collector.finish()
                    : collector.feed(std::string_view(chunk.data(), static_cast<std::size_t>(n)));
@@ -152,10 +154,10 @@ int run(int argc, char** argv) {
 
   const auto target = requestTarget(sender, message.recipients);
   auto answer = postMessage(socket_path, target, std::move(message.message), options.timeout);
-  Verdict verdict = std::holds_alternative<TransportError>(answer)
-                        ? mapTransportError(std::get<TransportError>(answer), socket_path)
-                        : mapAnswer(std::get<HttpAnswer>(answer).status,
-                                    std::get<HttpAnswer>(answer).body);
+  Verdict verdict =
+      std::holds_alternative<TransportError>(answer)
+          ? mapTransportError(std::get<TransportError>(answer), socket_path)
+          : mapAnswer(std::get<HttpAnswer>(answer).status, std::get<HttpAnswer>(answer).body);
   if (!verdict.line.empty()) fail(verdict.exit_code, verdict.line);
   return verdict.exit_code;
 }

@@ -15,7 +15,9 @@
 namespace sendmail {
 namespace {
 
-bool isDotLine(std::string_view line) { return line == "." || line == ".\r"; }
+bool isDotLine(std::string_view line) {
+  return line == "." || line == ".\r";
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -132,8 +134,8 @@ InputCollector::State InputCollector::finish() {
 
 std::vector<std::string> parseAddressList(std::string_view value) {
   std::vector<std::string> out;
-  std::string plain;      // the element's text outside comments and angle brackets
-  std::string angle;      // the last <...> of the element
+  std::string plain;  // the element's text outside comments and angle brackets
+  std::string angle;  // the last <...> of the element
   bool have_angle = false;
   auto flush = [&] {
     std::string address = have_angle ? angle : trim(plain);
@@ -233,8 +235,8 @@ Expected<Assembled> assembleMessage(std::string_view input, const AssemblyParams
     const bool is_bcc = iequals(field.name, "Bcc");
     if (params.extract_recipients &&
         (is_bcc || iequals(field.name, "To") || iequals(field.name, "Cc"))) {
-      if (auto f = addRecipients(unfold(field), kExDataErr,
-                                 std::string(field.name) + " field", out.recipients)) {
+      if (auto f = addRecipients(unfold(field), kExDataErr, std::string(field.name) + " field",
+                                 out.recipients)) {
         return *f;
       }
     }

@@ -40,13 +40,12 @@ TransportError connectError(const beast::error_code& ec) {
 }  // namespace
 
 std::variant<HttpAnswer, TransportError> postMessage(const std::string& socket_path,
-                                                     const std::string& target,
-                                                     std::string message,
+                                                     const std::string& target, std::string message,
                                                      std::chrono::seconds timeout) {
   if (socket_path.empty() || socket_path.size() >= sizeof(sockaddr_un::sun_path)) {
-    return TransportError{TransportFailure::BadPath,
-                          "a socket path has 1 to " +
-                              std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes"};
+    return TransportError{
+        TransportFailure::BadPath,
+        "a socket path has 1 to " + std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes"};
   }
   asio::io_context io;
   beast::basic_stream<local> stream(io);
@@ -94,10 +93,10 @@ std::variant<HttpAnswer, TransportError> postMessage(const std::string& socket_p
   }
   if (read_ec) {
     // Beast's HTTP errors other than a cut-off stream mean the peer is not the sidecar.
-    const bool cut_off = read_ec == http::error::end_of_stream ||
-                         read_ec == http::error::partial_message;
-    if (!cut_off && read_ec.category() == http::make_error_code(http::error::end_of_stream)
-                                             .category()) {
+    const bool cut_off =
+        read_ec == http::error::end_of_stream || read_ec == http::error::partial_message;
+    if (!cut_off &&
+        read_ec.category() == http::make_error_code(http::error::end_of_stream).category()) {
       return TransportError{TransportFailure::BadAnswer, read_ec.message()};
     }
     const auto& ec = write_ec && write_ec != asio::error::operation_aborted ? write_ec : read_ec;

@@ -32,25 +32,41 @@ TEST_CASE("parseArguments accepts the sendmail flags applications use") {
       {words({"-o", "i", "a@x.test"}), false, false, nullptr, nullptr, {"a@x.test"}},
       {words({"-f", "app@x.test", "a@x.test"}), false, true, "app@x.test", nullptr, {"a@x.test"}},
       {words({"-fapp@x.test", "a@x.test"}), false, true, "app@x.test", nullptr, {"a@x.test"}},
-      {words({"-f", "<app@x.test>", "a@x.test"}), false, true, "app@x.test", nullptr,
-       {"a@x.test"}},
+      {words({"-f", "<app@x.test>", "a@x.test"}), false, true, "app@x.test", nullptr, {"a@x.test"}},
       {words({"-f", "<>", "a@x.test"}), false, true, "", nullptr, {"a@x.test"}},
       {words({"-r", "app@x.test", "a@x.test"}), false, true, "app@x.test", nullptr, {"a@x.test"}},
       {words({"-tf", "app@x.test"}), true, true, "app@x.test", nullptr, {}},
-      {words({"-F", "Jörg App", "-f", "app@x.test", "a@x.test"}), false, true, "app@x.test",
-       "Jörg App", {"a@x.test"}},
+      {words({"-F", "Jörg App", "-f", "app@x.test", "a@x.test"}),
+       false,
+       true,
+       "app@x.test",
+       "Jörg App",
+       {"a@x.test"}},
       {words({"-FName", "a@x.test"}), false, true, nullptr, "Name", {"a@x.test"}},
       {words({"-bm", "a@x.test"}), false, true, nullptr, nullptr, {"a@x.test"}},
       {words({"-b", "m", "a@x.test"}), false, true, nullptr, nullptr, {"a@x.test"}},
       // Postfix's sendmail ignores these.
-      {words({"-odi", "-odb", "-oem", "-oep", "-oee", "-om", "-oXfoo", "-v", "-B", "8BITMIME",
-              "-N", "never", "-R", "hdrs", "-X", "/tmp/log", "-L", "label", "-C", "/etc/x.cf",
-              "-G", "-U", "-m", "-n", "-h", "17", "-V", "envid", "-O", "X=y", "a@x.test"}),
-       false, true, nullptr, nullptr, {"a@x.test"}},
-      {words({"-BBITMIME", "-Nsuccess,failure", "a@x.test"}), false, true, nullptr, nullptr,
+      {words({"-odi", "-odb",     "-oem", "-oep",      "-oee", "-om",  "-oXfoo",  "-v",
+              "-B",   "8BITMIME", "-N",   "never",     "-R",   "hdrs", "-X",      "/tmp/log",
+              "-L",   "label",    "-C",   "/etc/x.cf", "-G",   "-U",   "-m",      "-n",
+              "-h",   "17",       "-V",   "envid",     "-O",   "X=y",  "a@x.test"}),
+       false,
+       true,
+       nullptr,
+       nullptr,
+       {"a@x.test"}},
+      {words({"-BBITMIME", "-Nsuccess,failure", "a@x.test"}),
+       false,
+       true,
+       nullptr,
+       nullptr,
        {"a@x.test"}},
       // Options end at the first recipient and at "--".
-      {words({"a@x.test", "-t", "b@x.test"}), false, true, nullptr, nullptr,
+      {words({"a@x.test", "-t", "b@x.test"}),
+       false,
+       true,
+       nullptr,
+       nullptr,
        {"a@x.test", "-t", "b@x.test"}},
       {words({"-i", "--", "-odd@x.test"}), false, false, nullptr, nullptr, {"-odd@x.test"}},
       // An option's argument is the next word even when it starts with '-'.
@@ -116,8 +132,8 @@ TEST_CASE("parseArguments refuses unknown and unsupported flags with EX_USAGE") 
 }
 
 TEST_CASE("parseArguments reads the long options") {
-  auto got = parseArguments(
-      words({"--socket=/tmp/s.sock", "--max-size=1000", "--timeout=5", "-t"}));
+  auto got =
+      parseArguments(words({"--socket=/tmp/s.sock", "--max-size=1000", "--timeout=5", "-t"}));
   REQUIRE(std::holds_alternative<Options>(got));
   const auto& o = std::get<Options>(got);
   CHECK(o.socket_path == "/tmp/s.sock");

@@ -45,7 +45,7 @@ TEST_CASE("InputCollector: a lone dot ends input unless -i") {
       {"a\n.\nafter\n", true, S::Done, "a\n"},
       {"a\r\n.\r\nafter\r\n", true, S::Done, "a\r\n"},
       {".\n", true, S::Done, ""},
-      {"a\n.", true, S::Done, "a\n"},        // last line without newline
+      {"a\n.", true, S::Done, "a\n"},               // last line without newline
       {"a\n..\nb\n", true, S::Done, "a\n..\nb\n"},  // not un-stuffed (as Postfix)
       {"a\n.x\n. \n", true, S::Done, "a\n.x\n. \n"},
       {"a.\n", true, S::Done, "a.\n"},
@@ -123,8 +123,7 @@ TEST_CASE("assembleMessage: headers, line endings, added fields") {
       {"keeps existing From, Date, Message-ID (any case)",
        "from: me@x.test\nDATE: yesterday\nmessage-id: <m@x.test>\n\nb\n",
        "from: me@x.test\r\nDATE: yesterday\r\nmessage-id: <m@x.test>\r\n\r\nb\r\n"},
-      {"a body without header gets the header and the empty line",
-       "just text\n",
+      {"a body without header gets the header and the empty line", "just text\n",
        "From: <app@x.test>\r\nDate: Fri, 27 Nov 2026 11:00:00 +0000\r\n"
        "Message-ID: <id@x.test>\r\n\r\njust text\r\n"},
       {"an mbox From_ line is dropped",
@@ -137,14 +136,12 @@ TEST_CASE("assembleMessage: headers, line endings, added fields") {
       {"Bcc is removed, with its continuation lines",
        "From: f@x.test\nBcc: hidden@x.test,\n other@x.test\nDate: d\nMessage-ID: <m>\n\nb\n",
        "From: f@x.test\r\nDate: d\r\nMessage-ID: <m>\r\n\r\nb\r\n"},
-      {"a header-only message gets the empty line",
-       "From: f@x.test\nDate: d\nMessage-ID: <m>\n",
+      {"a header-only message gets the empty line", "From: f@x.test\nDate: d\nMessage-ID: <m>\n",
        "From: f@x.test\r\nDate: d\r\nMessage-ID: <m>\r\n\r\n"},
       {"a non-field line ends the header and starts the body",
        "From: f@x.test\nDate: d\nMessage-ID: <m>\nnot a field\nmore\n",
        "From: f@x.test\r\nDate: d\r\nMessage-ID: <m>\r\n\r\nnot a field\r\nmore\r\n"},
-      {"dot lines in the body are kept",
-       "From: f@x.test\nDate: d\nMessage-ID: <m>\n\n..\n.x\n",
+      {"dot lines in the body are kept", "From: f@x.test\nDate: d\nMessage-ID: <m>\n\n..\n.x\n",
        "From: f@x.test\r\nDate: d\r\nMessage-ID: <m>\r\n\r\n..\r\n.x\r\n"},
   };
   for (const auto& c : cases) {
@@ -184,18 +181,28 @@ TEST_CASE("assembleMessage: recipients from arguments and, with -t, from To/Cc/B
     std::vector<std::string> want;
   };
   const Case cases[] = {
-      {"arguments only; headers ignored without -t", {"a@x.test", "B <b@x.test>"}, false,
-       "To: c@x.test\n\nb\n", {"a@x.test", "b@x.test"}},
+      {"arguments only; headers ignored without -t",
+       {"a@x.test", "B <b@x.test>"},
+       false,
+       "To: c@x.test\n\nb\n",
+       {"a@x.test", "b@x.test"}},
       {"argument lists", {"a@x.test, b@x.test"}, false, "\n", {"a@x.test", "b@x.test"}},
-      {"-t: To, Cc, Bcc in order, folded, deduplicated", {}, true,
+      {"-t: To, Cc, Bcc in order, folded, deduplicated",
+       {},
+       true,
        "To: A <a@x.test>,\n\tb@x.test\ncc: c@x.test, a@x.test\nBCC: d@x.test\nSubject: s\n\nb\n",
        {"a@x.test", "b@x.test", "c@x.test", "d@x.test"}},
-      {"-t plus arguments: both", {"z@x.test"}, true, "To: a@x.test\n\nb\n",
+      {"-t plus arguments: both",
+       {"z@x.test"},
+       true,
+       "To: a@x.test\n\nb\n",
        {"z@x.test", "a@x.test"}},
-      {"-t: To in the body is not a header", {}, true, "To: a@x.test\n\nTo: evil@x.test\n",
+      {"-t: To in the body is not a header",
+       {},
+       true,
+       "To: a@x.test\n\nTo: evil@x.test\n",
        {"a@x.test"}},
-      {"-t: groups", {}, true, "To: undisclosed-recipients:;\nBcc: a@x.test\n\nb\n",
-       {"a@x.test"}},
+      {"-t: groups", {}, true, "To: undisclosed-recipients:;\nBcc: a@x.test\n\nb\n", {"a@x.test"}},
   };
   for (const auto& c : cases) {
     const std::string captured_name = c.name;

@@ -28,16 +28,16 @@ inline constexpr std::size_t kMaxArgumentBytes = 4096;
 inline constexpr std::size_t kMaxFullNameBytes = 256;
 
 struct Options {
-  bool extract_recipients = false;        // -t
-  bool dot_ends_input = true;             // cleared by -i / -oi
-  std::optional<std::string> sender;      // -f / -r, brackets removed; "" is <>
-  std::optional<std::string> full_name;   // -F
-  std::vector<std::string> recipients;    // the arguments after the options
-  std::optional<std::string> socket_path; // --socket=PATH
+  bool extract_recipients = false;                          // -t
+  bool dot_ends_input = true;                               // cleared by -i / -oi
+  std::optional<std::string> sender;                        // -f / -r, brackets removed; "" is <>
+  std::optional<std::string> full_name;                     // -F
+  std::vector<std::string> recipients;                      // the arguments after the options
+  std::optional<std::string> socket_path;                   // --socket=PATH
   std::size_t max_message_bytes = kDefaultMaxMessageBytes;  // --max-size=BYTES
   std::chrono::seconds timeout = kDefaultTimeout;           // --timeout=SECONDS
-  bool help = false;                      // --help
-  bool version = false;                   // --version
+  bool help = false;                                        // --help
+  bool version = false;                                     // --version
 };
 
 // Parses argv without argv[0].

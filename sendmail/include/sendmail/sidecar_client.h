@@ -24,8 +24,7 @@ struct HttpAnswer {
 // answer. The answer is read while the body is still being written, so an early
 // answer (413 before the body was read) is seen even if the sidecar stops reading.
 std::variant<HttpAnswer, TransportError> postMessage(const std::string& socket_path,
-                                                     const std::string& target,
-                                                     std::string message,
+                                                     const std::string& target, std::string message,
                                                      std::chrono::seconds timeout);
 
 }  // namespace sendmail
