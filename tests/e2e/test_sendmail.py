@@ -174,6 +174,19 @@ class SendmailTest(unittest.TestCase):
         self.assertExit(proc, 65)
         self.assertIn("422 invalid_message", proc.stderr.decode())
 
+    def test_sidecar_size_limit_answer_arrives_while_the_body_is_still_sent(self):
+        """The sidecar answers 413 before reading a too-large body and stops reading;
+        the client reads while it writes, so it gets the answer, not a broken pipe."""
+        s = Sidecar(extra_config="max_message_bytes = 4096").start()
+        try:
+            line = "z" * 70 + "\n"
+            proc = self.sendmail(["-f", SENDER, rcpt("413")],
+                                 "Subject: big\n\n" + line * 60000, socket=s.socket)
+            self.assertExit(proc, 65)
+            self.assertIn("413 message_too_large", proc.stderr.decode())
+        finally:
+            s.cleanup()
+
     def test_missing_socket_exits_69(self):
         proc = self.sendmail(["-f", SENDER, rcpt("nosock")], "Subject: x\n\nx\n",
                              socket="/nonexistent/smtp.sock")
