@@ -125,6 +125,13 @@ int run(int argc, char** argv) {
                               (options.sender ? "" : " (use -f SENDER)"));
   }
 
+  // With -f '<>' the From field we may add still needs an address: login@hostname.
+  if (auto r = sidecar::submit::checkAddress(own_address, /*allow_empty=*/false);
+      sender.empty() && std::holds_alternative<sidecar::submit::ApiError>(r)) {
+    return fail(kExUsage, "login@hostname (\"" + printable(own_address, 100) +
+                              "\") is not a valid From address; add a From field to the message");
+  }
+
   std::string socket_path(kDefaultSocket);
   if (options.socket_path) {
     socket_path = *options.socket_path;
