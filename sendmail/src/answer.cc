@@ -156,8 +156,11 @@ Verdict mapTransportError(const TransportError& error, std::string_view socket_p
   const auto detail = printable(error.detail, 200);
   switch (error.kind) {
     case TransportFailure::SocketMissing:
-      return {kExUnavailable, "no smtp-sidecar socket at " + path + " (" + detail +
-                                  "); set SMTP_SIDECAR_SOCKET or --socket=PATH"};
+      // Temporary: a sidecar that stops cleanly removes its socket, so a restart
+      // looks like this too; the caller's mail should wait, not bounce.
+      return {kExTempFail, "no smtp-sidecar socket at " + path + " (" + detail +
+                               "): is smtp-sidecar running? (or set SMTP_SIDECAR_SOCKET or "
+                               "--socket=PATH)"};
     case TransportFailure::PermissionDenied:
       return {kExNoPerm, "not allowed to connect to " + path + " (" + detail +
                              "); the caller must be in the socket's group"};

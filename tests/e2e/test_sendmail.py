@@ -187,14 +187,14 @@ class SendmailTest(unittest.TestCase):
         finally:
             s.cleanup()
 
-    def test_missing_socket_exits_69(self):
+    def test_missing_socket_exits_75(self):
         proc = self.sendmail(["-f", SENDER, rcpt("nosock")], "Subject: x\n\nx\n",
                              socket="/nonexistent/smtp.sock")
-        self.assertExit(proc, 69)
+        self.assertExit(proc, 75)
         self.assertIn("/nonexistent/smtp.sock", proc.stderr.decode())
         # --socket wins over the environment.
         proc = self.sendmail(["--socket=/nonexistent/other.sock", rcpt("nosock")], "x")
-        self.assertExit(proc, 69)
+        self.assertExit(proc, 75)
         self.assertIn("other.sock", proc.stderr.decode())
 
     def test_stopped_sidecar_exits_75_and_a_hung_one_times_out_with_75(self):
@@ -223,13 +223,13 @@ class SendmailTest(unittest.TestCase):
             self.assertIn("not listening", proc.stderr.decode())
         finally:
             s.cleanup()
-        # A clean stop removes the socket: as if no sidecar were installed (69).
+        # A clean stop removes the socket: a restart looks the same, so 75 too.
         s = Sidecar().start()
         try:
             s.stop()
             proc = self.sendmail(["-f", SENDER, rcpt("clean")], "Subject: x\n\nx\n",
                                  socket=s.socket)
-            self.assertExit(proc, 69)
+            self.assertExit(proc, 75)
         finally:
             s.cleanup()
 

@@ -94,7 +94,7 @@ TEST_CASE("mapTransportError") {
     const char* want_part;
   };
   const Case cases[] = {
-      {TransportFailure::SocketMissing, 69, "no smtp-sidecar socket at /run/s.sock"},
+      {TransportFailure::SocketMissing, 75, "no smtp-sidecar socket at /run/s.sock"},
       {TransportFailure::PermissionDenied, 77, "socket's group"},
       {TransportFailure::Refused, 75, "not listening"},
       {TransportFailure::Timeout, 75, "no answer"},
