@@ -159,14 +159,16 @@ bool encodeHello(Packet& out) {
   return Writer(MessageType::Hello, 0, out).str(kProtocolName).finish();
 }
 
-bool encodeCredentialRequest(std::uint32_t request_id, Packet& out) {
-  return Writer(MessageType::CredentialRequest, request_id, out).finish();
+bool encodeCredentialRequest(std::uint32_t request_id, std::uint32_t path_index, Packet& out) {
+  return Writer(MessageType::CredentialRequest, request_id, out).u32(path_index).finish();
 }
 
-bool encodeCredential(std::uint32_t request_id, std::string_view lease_id,
-                      std::uint64_t generation, const vault::SecretBytes& username,
-                      const vault::SecretBytes& password, Packet& out) {
+bool encodeCredential(std::uint32_t request_id, std::string_view credential_path,
+                      std::string_view lease_id, std::uint64_t generation,
+                      const vault::SecretBytes& username, const vault::SecretBytes& password,
+                      Packet& out) {
   return Writer(MessageType::Credential, request_id, out)
+      .str(credential_path)
       .str(lease_id)
       .u64(generation)
       .secret(username)
@@ -194,8 +196,13 @@ bool decodeHello(Reader& r) {
   return r.type() == MessageType::Hello && r.str(name, 64) && r.end() && name == kProtocolName;
 }
 
+bool decodeCredentialRequest(Reader& r, std::uint32_t& path_index) {
+  return r.type() == MessageType::CredentialRequest && r.u32(path_index) && r.end();
+}
+
 bool decodeCredential(Reader& r, CredentialMessage& out) {
-  return r.type() == MessageType::Credential && r.str(out.lease_id, kMaxLeaseId) &&
+  return r.type() == MessageType::Credential && r.str(out.credential_path, kMaxLeaseId) &&
+         r.str(out.lease_id, kMaxLeaseId) &&
          r.u64(out.generation) && r.secret(out.username, kMaxCredentialField) &&
          r.secret(out.password, kMaxCredentialField) && r.end() && !out.username.empty() &&
          !out.password.empty();

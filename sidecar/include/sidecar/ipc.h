@@ -28,8 +28,8 @@ inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
 
 enum class MessageType : std::uint16_t {
   Hello = 1,               // both ways, first message: protocol name
-  CredentialRequest = 2,   // worker -> keeper: the credential for one send
-  Credential = 3,          // keeper -> worker: lease_id, generation, username, password
+  CredentialRequest = 2,   // worker -> keeper: the credential for one send: path index
+  Credential = 3,          // keeper -> worker: path, lease_id, generation, username, password
   NoCredential = 4,        // keeper -> worker: none available; retry_after_seconds, reason
   CredentialRefused = 5,   // worker -> keeper: the SMTP server said 535 for this lease
   CredentialRetired = 6,   // keeper -> worker: lease revoked; close its SMTP connections
@@ -99,6 +99,9 @@ class Reader {
 
 // Typed messages on top of Writer/Reader, so each one has one encoder and one decoder.
 struct CredentialMessage {
+  // The credential path it was leased from: the worker checks it is the one it asked
+  // for by index (worker and keeper reload the config independently).
+  std::string credential_path;
   std::string lease_id;
   std::uint64_t generation = 0;  // increases with every new lease: a rotation marker
   vault::SecretBytes username;
@@ -118,8 +121,10 @@ struct StatusMessage {
 };
 
 bool encodeHello(Packet& out);
-bool encodeCredentialRequest(std::uint32_t request_id, Packet& out);
-bool encodeCredential(std::uint32_t request_id, std::string_view lease_id,
+// `path_index`: into Config::credentialPaths(), the profile's credential path.
+bool encodeCredentialRequest(std::uint32_t request_id, std::uint32_t path_index, Packet& out);
+bool encodeCredential(std::uint32_t request_id, std::string_view credential_path,
+                      std::string_view lease_id,
                       std::uint64_t generation, const vault::SecretBytes& username,
                       const vault::SecretBytes& password, Packet& out);
 bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m, Packet& out);
@@ -131,6 +136,7 @@ bool encodeSecretId(const vault::SecretBytes& secret_id, Packet& out);
 // Decoders take a Reader whose header() succeeded and return false unless the payload
 // is exactly the fields of that type.
 bool decodeHello(Reader& r);
+bool decodeCredentialRequest(Reader& r, std::uint32_t& path_index);
 bool decodeCredential(Reader& r, CredentialMessage& out);
 bool decodeNoCredential(Reader& r, NoCredentialMessage& out);
 bool decodeLease(Reader& r, LeaseMessage& out);

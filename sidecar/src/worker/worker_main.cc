@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -26,6 +27,7 @@
 #include <map>
 #include <memory>
 
+#include "sidecar/audit.h"
 #include "sidecar/fd_passing.h"
 #include "sidecar/ipc.h"
 #include "sidecar/log.h"
@@ -58,14 +60,15 @@ class KeeperLink {
 
   bool ready() const { return channel_ != nullptr && keeper_ready_; }
 
-  void requestCredential(CredentialCallback callback) {
+  // The credential of `path`, which is entry `path_index` of the credential paths.
+  void requestCredential(std::uint32_t path_index, std::string path, CredentialCallback callback) {
     if (!channel_) return callback(std::nullopt);
     const std::uint32_t id = next_request_id_++;
-    if (!ipc::encodeCredentialRequest(id, out_) ||
+    if (!ipc::encodeCredentialRequest(id, path_index, out_) ||
         !ipc::sendPacket(channel_->native_handle(), out_)) {
       return callback(std::nullopt);
     }
-    pending_.emplace(id, Pending{std::move(callback),
+    pending_.emplace(id, Pending{std::move(callback), std::move(path),
                                  std::chrono::steady_clock::now() + kCredentialTimeout});
   }
 
@@ -78,6 +81,7 @@ class KeeperLink {
  private:
   struct Pending {
     CredentialCallback callback;
+    std::string path;  // the answer must come from this path
     std::chrono::steady_clock::time_point deadline;
   };
 
@@ -141,8 +145,18 @@ class KeeperLink {
       case ipc::MessageType::Credential: {
         ipc::CredentialMessage m;
         if (!ipc::decodeCredential(r, m)) return false;
-        complete(r.requestId(), relay::SmtpCredential{std::move(m.username),
-                                                      std::move(m.password), m.lease_id});
+        // Worker and keeper reload the config on their own: if the index named another
+        // path on the keeper's side, this credential is not the profile's. Never use it.
+        auto it = pending_.find(r.requestId());
+        if (it != pending_.end() && it->second.path != m.credential_path) {
+          log::warn("credential_path_mismatch",
+                    {{"expected", it->second.path}, {"got", m.credential_path}});
+          complete(r.requestId(), std::nullopt);
+          return true;
+        }
+        complete(r.requestId(),
+                 relay::SmtpCredential{std::move(m.username), std::move(m.password), m.lease_id,
+                                       m.credential_path});
         return true;
       }
       case ipc::MessageType::NoCredential: {
@@ -212,10 +226,15 @@ class KeeperLink {
 // All members except pool_ are used on the io thread only.
 class WorkerDispatcher final : public submit::Dispatcher {
  public:
-  WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, const Config& config)
+  WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, const Config& config,
+                   audit::Log& audit)
       : io_(io), keeper_(keeper),
         sender_(relay::makeCurlMultiSmtpSender(io, config.smtp, config.smtp.max_connections)),
-        max_queue_(config.listen.max_queue), retry_for_(config.smtp.retry_for) {}
+        max_queue_(config.listen.max_queue), retry_for_(config.smtp.retry_for),
+        paths_(config.credentialPaths()), audit_(audit) {}
+
+  // SIGHUP: the credential paths as the keeper will number them.
+  void setCredentialPaths(std::vector<std::string> paths) { paths_ = std::move(paths); }
 
   // The lease was revoked: close the connections logged in with it.
   void retire(const std::string& lease_id) {
@@ -232,18 +251,21 @@ class WorkerDispatcher final : public submit::Dispatcher {
     retry_for_ = config.smtp.retry_for;
   }
 
-  void submit(submit::Envelope envelope, std::string message,
+  void submit(submit::Origin origin, submit::Envelope envelope, std::string message,
               std::function<void(submit::SubmitResult)> done) override {
     auto job = std::make_shared<Job>();
+    job->origin = std::move(origin);
     job->envelope = std::move(envelope);
     job->message = std::make_shared<const std::string>(std::move(message));
     job->done = std::move(done);
     start(job);
   }
 
-  std::optional<std::string> enqueue(submit::Envelope envelope, std::string message) override {
+  std::optional<std::string> enqueue(submit::Origin origin, submit::Envelope envelope,
+                                     std::string message) override {
     if (full()) return std::nullopt;
     auto job = std::make_shared<Job>();
+    job->origin = std::move(origin);
     job->envelope = std::move(envelope);
     job->message = std::make_shared<const std::string>(std::move(message));
     job->id = newId();
@@ -271,6 +293,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
  private:
   struct Job {
+    submit::Origin origin;
+    std::string lease_id;  // of the last attempt's credential
     submit::Envelope envelope;
     std::shared_ptr<const std::string> message;       // shared with the transfer
     std::function<void(submit::SubmitResult)> done;  // sync only
@@ -292,7 +316,16 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   void attempt(std::shared_ptr<Job> job, bool retry_left) {
     setState(*job, submit::MessageState::Sending);
-    keeper_.requestCredential([this, job, retry_left](
+    // The profile's path, numbered as now configured (a reload may have moved it).
+    const auto path = std::find(paths_.begin(), paths_.end(), job->origin.credential_path);
+    if (path == paths_.end()) {
+      log::warn("credential_path_not_configured", {{"path", job->origin.credential_path}});
+      submit::SubmitResult result;
+      result.no_credential = true;
+      return finish(job, std::move(result));
+    }
+    const auto index = static_cast<std::uint32_t>(path - paths_.begin());
+    keeper_.requestCredential(index, *path, [this, job, retry_left](
                                   std::optional<relay::SmtpCredential> credential) mutable {
       if (!credential) {
         submit::SubmitResult result;
@@ -301,11 +334,13 @@ class WorkerDispatcher final : public submit::Dispatcher {
       }
       const auto started = std::chrono::steady_clock::now();
       const std::string lease_id = credential->lease_id;
+      job->lease_id = lease_id;
       sender_->send(job->envelope, job->message, std::move(*credential),
                    [this, job, retry_left, lease_id, started](relay::SendResult sent) {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - started).count();
         log::info("message_sent", {{"id", job->id},
+                                   {"profile", job->origin.profile},
                                    {"outcome", relay::toString(sent.outcome)},
                                    {"smtp_code", sent.reply.code},
                                    {"recipients", job->envelope.recipients.size()},
@@ -335,8 +370,28 @@ class WorkerDispatcher final : public submit::Dispatcher {
            r.send.outcome == relay::SendOutcome::AuthRefused;
   }
 
+  // One audit line per message, for its final outcome.
+  void writeAudit(const Job& job, const submit::SubmitResult& result) {
+    audit::Record r;
+    r.time = std::chrono::system_clock::now();
+    r.uid = job.origin.peer.uid;
+    r.pid = job.origin.peer.pid;
+    r.profile = job.origin.profile;
+    r.id = job.id;
+    r.sender = job.envelope.from;
+    r.recipients = job.envelope.recipients.size();
+    r.bytes = job.message->size();
+    r.message_id = job.origin.message_id;
+    r.outcome = result.no_credential ? "no_credential" : relay::toString(result.send.outcome);
+    r.smtp_code = result.no_credential ? 0 : result.send.reply.code;
+    r.smtp_text = result.no_credential ? std::string() : result.send.reply.text;
+    r.lease_id = result.no_credential ? std::string() : job.lease_id;
+    audit_.write(r);
+  }
+
   void finish(const std::shared_ptr<Job>& job, submit::SubmitResult result) {
     if (job->id.empty()) {  // synchronous: the client gets this attempt's result
+      writeAudit(*job, result);
       job->done(std::move(result));
       --in_flight_;
       return;
@@ -355,6 +410,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
                            !status.last.no_credential
                        ? submit::MessageState::Sent
                        : submit::MessageState::Failed;
+    writeAudit(*job, status.last);
     log::info("message_finished", {{"id", job->id},
                                    {"status", submit::toString(status.state)},
                                    {"attempts", status.attempts}});
@@ -400,16 +456,23 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::map<std::string, std::chrono::steady_clock::time_point> next_attempt_;
   std::deque<std::string> finished_;
   std::mt19937 rng_{std::random_device{}()};
+  std::vector<std::string> paths_;  // Config::credentialPaths(): the keeper's numbering
+  audit::Log& audit_;
 };
 
 }  // namespace
 
 int runWorker(const Config& config, const std::string& config_path) {
   asio::io_context io;
+  audit::Log audit;
+  if (auto s = audit.open(config.audit.file); !s) {
+    log::error("worker_start_failed", {{"error", s.error().message}});
+    return 1;
+  }
   KeeperLink keeper(io);
-  WorkerDispatcher dispatcher(io, keeper, config);
+  WorkerDispatcher dispatcher(io, keeper, config, audit);
   keeper.onRetired([&dispatcher](const std::string& lease_id) { dispatcher.retire(lease_id); });
-  submit::SubmitServer server(io, config.listen, dispatcher);
+  submit::SubmitServer server(io, config.listen, config.profiles, dispatcher);
   if (auto s = server.adopt(kListenFd); !s) {
     log::error("worker_start_failed", {{"error", s.error().message}});
     return 1;
@@ -453,16 +516,26 @@ int runWorker(const Config& config, const std::string& config_path) {
       }
       const auto changed = changedKeys(current, *fresh);
       bool smtp_changed = false;
+      bool profiles_changed = false;
       for (const auto& key : changed) {
         if (key.rfind("smtp.", 0) == 0 || key == "listen.max_queue") {
           smtp_changed = true;
-        } else if (key == "listen.max_message_bytes") {
-          server.setMaxMessageBytes(fresh->listen.max_message_bytes);
+        } else if (key == "listen.max_message_bytes" || key == "profile" ||
+                   key == "vault.credential_path") {
+          profiles_changed = true;  // the profiles' limits and paths derive from these
         } else if (key.rfind("listen.", 0) == 0) {
           log::warn("config_restart_required", {{"key", key}});
         }
       }
       if (smtp_changed) dispatcher.reconfigure(*fresh);
+      if (profiles_changed) {
+        server.setProfiles(fresh->profiles);
+        dispatcher.setCredentialPaths(fresh->credentialPaths());
+      }
+      // Reopened on every SIGHUP: after log rotation the old file was moved away.
+      if (auto s = audit.reopen(fresh->audit.file); !s) {
+        log::error("audit_reopen_failed", {{"error", s.error().message}});
+      }
       current = std::move(*fresh);
       log::info("worker_reloaded", {{"changed", static_cast<std::int64_t>(changed.size())}});
       wait_hangup();
