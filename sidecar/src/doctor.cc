@@ -75,6 +75,8 @@ TransportFailure failureOf(CURL* c, CURLcode rc, const char* error_buffer) {
   f.curl_error = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
   long verify = 0;
   if (curl_easy_getinfo(c, CURLINFO_SSL_VERIFYRESULT, &verify) == CURLE_OK) f.ssl_verify_result = verify;
+  long os_errno = 0;
+  if (curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK) f.os_errno = os_errno;
   return f;
 }
 
@@ -99,7 +101,7 @@ HealthProbe probeHealth(const std::string& address, const VaultSettings& v) {
   std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
   char error_buffer[CURL_ERROR_SIZE] = {0};
   if (!easy) {
-    probe.failure = TransportFailure{CURLE_FAILED_INIT, "curl_easy_init failed", 0};
+    probe.failure = TransportFailure{CURLE_FAILED_INIT, "curl_easy_init failed", 0, 0};
     return probe;
   }
   std::string base = address;
@@ -129,7 +131,7 @@ HealthProbe probeHealth(const std::string& address, const VaultSettings& v) {
     if (!v.ca_file.empty()) opt.set(CURLOPT_CAINFO, v.ca_file.c_str(), "CAINFO");
   }
   if (opt.failed() != nullptr) {
-    probe.failure = TransportFailure{CURLE_FAILED_INIT, std::string("libcurl refused option ") + opt.failed(), 0};
+    probe.failure = TransportFailure{CURLE_FAILED_INIT, std::string("libcurl refused option ") + opt.failed(), 0, 0};
     return probe;
   }
   const CURLcode rc = curl_easy_perform(easy.get());
@@ -138,7 +140,7 @@ HealthProbe probeHealth(const std::string& address, const VaultSettings& v) {
     return probe;
   }
   if (curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &probe.status) != CURLE_OK) {
-    probe.failure = TransportFailure{CURLE_FAILED_INIT, "no HTTP status from libcurl", 0};
+    probe.failure = TransportFailure{CURLE_FAILED_INIT, "no HTTP status from libcurl", 0, 0};
   }
   return probe;
 }
@@ -200,7 +202,7 @@ class SmtpProbe {
     session_.auth_tried = credential != nullptr;
     std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
     if (!easy) {
-      session_.transport = TransportFailure{CURLE_FAILED_INIT, "curl_easy_init failed", 0};
+      session_.transport = TransportFailure{CURLE_FAILED_INIT, "curl_easy_init failed", 0, 0};
       return session_;
     }
     const std::string url = relay::smtpUrl(smtp);
@@ -237,7 +239,7 @@ class SmtpProbe {
     }
     if (opt.failed() != nullptr) {
       session_.transport =
-          TransportFailure{CURLE_FAILED_INIT, std::string("libcurl refused option ") + opt.failed(), 0};
+          TransportFailure{CURLE_FAILED_INIT, std::string("libcurl refused option ") + opt.failed(), 0, 0};
       return session_;
     }
     const CURLcode rc = curl_easy_perform(easy.get());
@@ -329,7 +331,7 @@ class Doctor {
     const auto addresses = v_.addresses();
     for (const auto& address : addresses) {
       auto probe = probeHealth(address, v_);
-      const Finding f = probe.failure ? vaultTransport(*probe.failure, address)
+      const Finding f = probe.failure ? vaultTransport(*probe.failure, address, v_.ca_file)
                                       : vaultHealth(healthAnswer(probe), address);
       report_.add("vault", f);
       any_usable = any_usable || f.ok;
@@ -384,7 +386,7 @@ class Doctor {
       return false;
     }
     auto auth = client_->loginAppRole(*role_id, *secret_id, v_.approle_mount);
-    Finding f = approleLogin(auth ? VaultAnswer{200, {}} : last_, v_.approle_mount);
+    Finding f = approleLogin(auth ? VaultAnswer{200, {}} : last_, v_.approle_mount, v_.approle_role);
     if (auth) {
       f.what += " (token accessor " + printable(auth->accessor, 100) + ", ttl " +
                 std::to_string(auth->lease_duration.count()) + "s, policies";

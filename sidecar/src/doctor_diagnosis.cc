@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <initializer_list>
 #include <utility>
@@ -115,65 +116,72 @@ Finding tlsVerification(const TransportFailure& f, Vars vars, std::string_view r
 // ---- Vault ----
 struct CurlRule {
   long curl_code;
+  long os_errno;              // kAny: any
   std::string_view contains;  // in libcurl's error text; empty: any
   const char* cause;
   const char* hint;
 };
 
 constexpr CurlRule kVaultTransportRules[] = {
-    {CURLE_COULDNT_RESOLVE_HOST, "", "Vault unreachable: the host name in {address} does not resolve",
+    {CURLE_COULDNT_RESOLVE_HOST, kAny, "", "Vault unreachable: the host name in {address} does not resolve",
      "check the spelling of vault.address and this machine's DNS"},
-    {CURLE_COULDNT_CONNECT, "refused", "Vault unreachable: connection refused at {address} (nothing listens on that port)",
+    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "", "Vault unreachable: connection refused at {address} (nothing listens on that port)",
      "check the port in vault.address and that OpenBao/Vault is running there"},
-    {CURLE_COULDNT_CONNECT, "", "Vault unreachable: cannot connect to {address}: {raw}",
+    {CURLE_COULDNT_CONNECT, kAny, "refused", "Vault unreachable: connection refused at {address} (nothing listens on that port)",
+     "check the port in vault.address and that OpenBao/Vault is running there"},
+    {CURLE_COULDNT_CONNECT, kAny, "", "Vault unreachable: cannot connect to {address}: {raw}",
      "check vault.address, routing and firewalls between here and Vault"},
-    {CURLE_OPERATION_TIMEDOUT, "", "Vault unreachable: {address} did not answer in time",
+    {CURLE_OPERATION_TIMEDOUT, kAny, "", "Vault unreachable: {address} did not answer in time",
      "a firewall may drop the packets, or the address is not Vault's"},
-    {CURLE_SSL_CACERT_BADFILE, "", "cannot read the CA file vault.ca_file",
+    {CURLE_SSL_CACERT_BADFILE, kAny, "", "cannot read the CA file vault.ca_file",
      "vault.ca_file must name a readable PEM file"},
-    {CURLE_SSL_CONNECT_ERROR, "wrong version number",
+    {CURLE_SSL_CONNECT_ERROR, kAny, "wrong version number",
      "TLS handshake with {address} failed: the server does not speak TLS there",
      "use http:// only for a dev server without TLS, or fix the port in vault.address"},
-    {CURLE_SSL_CONNECT_ERROR, "", "TLS handshake with {address} failed: {raw}",
+    {CURLE_SSL_CONNECT_ERROR, kAny, "", "TLS handshake with {address} failed: {raw}",
      "check that vault.address points at Vault's TLS listener"},
-    {CURLE_UNSUPPORTED_PROTOCOL, "", "vault.address {address} has a scheme libcurl cannot use",
+    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "", "vault.address {address} has a scheme libcurl cannot use",
      "use https://host:port"},
-    {CURLE_GOT_NOTHING, "", "Vault unreachable: {address} closed the connection without answering",
+    {CURLE_GOT_NOTHING, kAny, "", "Vault unreachable: {address} closed the connection without answering",
      "is it an https listener reached with http://, or not Vault at all?"},
 };
 
 // The SMTP side's connect failures differ in hints (the other submission port).
 constexpr CurlRule kSmtpTransportRules[] = {
-    {CURLE_COULDNT_RESOLVE_HOST, "", "SMTP host {host} does not resolve",
+    {CURLE_COULDNT_RESOLVE_HOST, kAny, "", "SMTP host {host} does not resolve",
      "check the spelling of smtp.host and this machine's DNS"},
-    {CURLE_COULDNT_CONNECT, "refused", "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
+    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "", "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
      "check smtp.port; if the port is blocked, try the other submission port: {other}"},
-    {CURLE_COULDNT_CONNECT, "timed out", "SMTP connection to {host}:{port} timed out",
+    {CURLE_COULDNT_CONNECT, ETIMEDOUT, "", "SMTP connection to {host}:{port} timed out",
      "the port may be blocked by a firewall; try the other submission port: {other}"},
-    {CURLE_COULDNT_CONNECT, "", "cannot connect to the SMTP server {host}:{port}: {raw}",
+    {CURLE_COULDNT_CONNECT, kAny, "refused", "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
+     "check smtp.port; if the port is blocked, try the other submission port: {other}"},
+    {CURLE_COULDNT_CONNECT, kAny, "", "cannot connect to the SMTP server {host}:{port}: {raw}",
      "the port may be blocked; try the other submission port: {other}"},
-    {CURLE_SSL_CACERT_BADFILE, "", "cannot read the CA file smtp.ca_file",
+    {CURLE_SSL_CACERT_BADFILE, kAny, "", "cannot read the CA file smtp.ca_file",
      "smtp.ca_file must name a readable PEM file"},
-    {CURLE_USE_SSL_FAILED, "not supported", "the SMTP server {host}:{port} does not offer STARTTLS: the sidecar never sends a password without TLS",
+    {CURLE_USE_SSL_FAILED, kAny, "not supported", "the SMTP server {host}:{port} does not offer STARTTLS: the sidecar never sends a password without TLS",
      "use a port where the server offers STARTTLS (587), or implicit TLS (465 with tls = \"implicit\")"},
-    {CURLE_USE_SSL_FAILED, "", "the SMTP server {host}:{port} refused STARTTLS{reply}",
+    {CURLE_USE_SSL_FAILED, kAny, "", "the SMTP server {host}:{port} refused STARTTLS{reply}",
      "the server's TLS setup is broken (certificate or key missing?): see its log"},
-    {CURLE_SSL_CONNECT_ERROR, "wrong version number", "TLS handshake with {host}:{port} failed: the server does not speak TLS from the first byte",
+    {CURLE_SSL_CONNECT_ERROR, kAny, "wrong version number", "TLS handshake with {host}:{port} failed: the server does not speak TLS from the first byte",
      "with tls = \"implicit\" use the implicit-TLS port (465); for port 587 use tls = \"starttls\""},
-    {CURLE_SSL_CONNECT_ERROR, "", "TLS handshake with {host}:{port} failed: {raw}",
+    {CURLE_SSL_CONNECT_ERROR, kAny, "", "TLS handshake with {host}:{port} failed: {raw}",
      "check smtp.tls against the port (587: starttls, 465: implicit)"},
-    {CURLE_GOT_NOTHING, "", "the SMTP server {host}:{port} closed the connection without a word",
+    {CURLE_GOT_NOTHING, kAny, "", "the SMTP server {host}:{port} closed the connection without a word",
      "is this an SMTP port? with tls = \"starttls\" the server must greet in plain text"},
-    {CURLE_RECV_ERROR, "", "the connection to {host}:{port} broke: {raw}",
+    {CURLE_RECV_ERROR, kAny, "", "the connection to {host}:{port} broke: {raw}",
      "the server or something in between closed it; see the server's log"},
-    {CURLE_SEND_ERROR, "", "the connection to {host}:{port} broke: {raw}",
+    {CURLE_SEND_ERROR, kAny, "", "the connection to {host}:{port} broke: {raw}",
      "the server or something in between closed it; see the server's log"},
 };
 
 template <std::size_t N>
 const CurlRule* findCurlRule(const CurlRule (&rules)[N], const TransportFailure& f) {
   for (const auto& rule : rules) {
-    if (rule.curl_code == f.curl_code && containsNoCase(f.curl_error, rule.contains)) return &rule;
+    if (rule.curl_code != f.curl_code) continue;
+    if (rule.os_errno != kAny && rule.os_errno != f.os_errno) continue;
+    if (containsNoCase(f.curl_error, rule.contains)) return &rule;
   }
   return nullptr;
 }
@@ -235,12 +243,12 @@ constexpr AnswerRule kLoginRules[] = {
     // HashiCorp Vault says which half is wrong; OpenBao gives one answer for all four.
     {400, "invalid role or secret id",
      "AppRole refused the login: the role_id is wrong, or the secret_id is wrong, expired or used up (OpenBao gives the same answer for each of these)",
-     "check that vault.role_id_file holds this role's role_id (bao read auth/{mount}/role/<role>/role-id), then issue a new secret_id (bao write -f auth/{mount}/role/<role>/secret-id)"},
+     "check that vault.role_id_file holds this role's role_id (bao read auth/{mount}/role/{role}/role-id), then issue a new secret_id (bao write -f auth/{mount}/role/{role}/secret-id)"},
     {400, "invalid role id", "AppRole refused the login: the role_id in vault.role_id_file is not a role_id of auth/{mount}",
-     "read the right one: bao read auth/{mount}/role/<role>/role-id"},
+     "read the right one: bao read auth/{mount}/role/{role}/role-id"},
     {400, "invalid secret id",
      "AppRole refused the login: the secret_id is wrong, expired or used up (its num_uses are spent, or its TTL passed)",
-     "issue a new secret_id: bao write -f auth/{mount}/role/<role>/secret-id"},
+     "issue a new secret_id: bao write -f auth/{mount}/role/{role}/secret-id"},
     {400, "CIDR restrictions on the secret ID",
      "AppRole refused the login: this machine's address ({source}) is outside the CIDR blocks the secret_id is bound to (cidr_list)",
      "issue a secret_id whose cidr_list includes this host, or run the sidecar from an allowed address"},
@@ -320,12 +328,12 @@ std::string printable(std::string_view text, std::size_t max) {
   return out;
 }
 
-Finding vaultTransport(const TransportFailure& f, std::string_view address) {
+Finding vaultTransport(const TransportFailure& f, std::string_view address, std::string_view ca_file) {
   const std::string raw = printable(f.curl_error.empty() ? curl_easy_strerror(static_cast<CURLcode>(f.curl_code))
                                                          : f.curl_error);
   const std::string addr = printable(address, 200);
   if (isTlsVerification(f.curl_code)) {
-    return tlsVerification(f, {{"peer", "Vault at " + addr}, {"host", addr}, {"ca_key", "vault.ca_file"}, {"ca", "the configured file"}}, raw);
+    return tlsVerification(f, {{"peer", "Vault at " + addr}, {"host", addr}, {"ca_key", "vault.ca_file"}, {"ca", printable(ca_file, 200)}}, raw);
   }
   if (const CurlRule* rule = findCurlRule(kVaultTransportRules, f)) {
     return failure(rule->cause, rule->hint, {{"address", addr}, {"raw", raw}});
@@ -373,11 +381,13 @@ Finding wrappingLookup(const VaultAnswer& answer, std::string_view creation_path
   return matchAnswer(kWrappingRules, answer, {{"file", "vault.secret_id_file"}, {"expected", expected}});
 }
 
-Finding approleLogin(const VaultAnswer& answer, std::string_view mount) {
+Finding approleLogin(const VaultAnswer& answer, std::string_view mount, std::string_view role) {
   if (answer.http_status == 200) return Finding{true, "AppRole login accepted", ""};
   if (isCommon(answer)) return matchAnswer(kCommonVaultRules, answer, {});
   const std::string source = sourceAddress(answer.errors);
-  return matchAnswer(kLoginRules, answer, {{"mount", printable(mount, 100)}, {"source", source}});
+  const std::string role_name = role.empty() ? "<role>" : printable(role, 100);
+  return matchAnswer(kLoginRules, answer,
+                     {{"mount", printable(mount, 100)}, {"source", source}, {"role", role_name}});
 }
 
 Finding credentialLease(const VaultAnswer& answer, std::string_view path) {
@@ -449,6 +459,10 @@ Finding smtpSession(const SmtpSession& s, const SmtpSettings& smtp) {
                    vars);
   }
   if (rc == CURLE_OPERATION_TIMEDOUT) {
+    if (containsNoCase(s.transport.curl_error, "connection timed out")) {
+      return failure("connecting to the SMTP server {host}:{port} timed out",
+                     "a firewall may drop packets to that port; try the other submission port: {other}", vars);
+    }
     if (!s.greeted) {
       return failure("the SMTP server {host}:{port} accepted the connection but sent no greeting within smtp.timeout_seconds",
                      "the port may be blocked or intercepted, or it speaks implicit TLS (465 needs tls = \"implicit\"); try the other submission port: {other}",

@@ -32,12 +32,14 @@ struct Finding {
 // spaces collapse, at most `max` bytes (cut with "...").
 std::string printable(std::string_view text, std::size_t max = 300);
 
-// A libcurl transfer that failed before any answer: CURLcode, the error buffer, and
-// CURLINFO_SSL_VERIFYRESULT (an X509_V_* code, 0 when none).
+// A libcurl transfer that failed before any answer: CURLcode, the error buffer,
+// CURLINFO_SSL_VERIFYRESULT (an X509_V_* code, 0 when none) and CURLINFO_OS_ERRNO (the
+// connect error: ECONNREFUSED, ETIMEDOUT, ...; 0 when none).
 struct TransportFailure {
   long curl_code = 0;
   std::string curl_error;
   long ssl_verify_result = 0;
+  long os_errno = 0;
 };
 
 // A Vault answer: HTTP status (0: the request failed in transport; `errors` then holds
@@ -48,8 +50,9 @@ struct VaultAnswer {
 };
 
 // ---- Vault ----
-// GET sys/health could not be sent or got no answer. `address` as configured.
-Finding vaultTransport(const TransportFailure& failure, std::string_view address);
+// GET sys/health could not be sent or got no answer. `address` and `ca_file` as configured.
+Finding vaultTransport(const TransportFailure& failure, std::string_view address,
+                       std::string_view ca_file);
 // sys/health answered: its status code and body. `parsed` false when the body was not
 // a health answer (then the port is probably not Vault).
 struct HealthAnswer {
@@ -67,8 +70,8 @@ Finding vaultHealth(const HealthAnswer& health, std::string_view address);
 Finding wrappingLookup(const VaultAnswer& answer, std::string_view creation_path,
                        std::string_view expected_path);
 
-// POST auth/<mount>/login with role_id and secret_id.
-Finding approleLogin(const VaultAnswer& answer, std::string_view mount);
+// POST auth/<mount>/login with role_id and secret_id. `role`: vault.approle_role, if set.
+Finding approleLogin(const VaultAnswer& answer, std::string_view mount, std::string_view role);
 
 // GET <credential_path>.
 Finding credentialLease(const VaultAnswer& answer, std::string_view path);
