@@ -206,8 +206,9 @@ class DoctorTest(unittest.TestCase):
         self.secret_file = secret_file
         return path
 
-    def doctor(self, config_path, expect_rc=1):
+    def doctor(self, config_path, expect_rc=1, extra_env=None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
+        env.update(extra_env or {})
         proc = subprocess.run([BINARY, "doctor", "-c", config_path], capture_output=True,
                               text=True, env=env, timeout=120)
         self.assertEqual(proc.returncode, expect_rc, proc.stdout + proc.stderr)
@@ -256,6 +257,16 @@ class DoctorTest(unittest.TestCase):
         self.assertTrue(os.path.exists(self.secret_file))
         lookup = bao("write", "-format=json", "sys/wrapping/lookup", f"token={wrapping_token}")
         self.assertEqual(lookup["data"]["creation_path"], "auth/approle/role/example-app/secret-id")
+
+    def test_secret_id_from_the_environment(self):
+        path = self.config()
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:  # no vault.secret_id_file: SMTP_SIDECAR_SECRET_ID instead
+            f.write("\n".join(l for l in text.splitlines() if not l.startswith("secret_id_file")))
+        out = self.doctor(path, expect_rc=0, extra_env={"SMTP_SIDECAR_SECRET_ID": new_secret_id()})
+        self.assertStep(out, " ok ", "login", "accepted")
+        self.assertStep(out, " ok ", "smtp", "AUTH accepted")
 
     def test_used_wrapping_token(self):
         path = self.config(wrapped=True)
