@@ -315,7 +315,7 @@ class Doctor {
   void run() {
     const bool vault_ok = checkVault();
     std::optional<relay::SmtpCredential> credential;
-    if (vault_ok && makeClient()) {
+    if (vault_ok) {
       if (loginStep()) credential = leaseStep();
     } else {
       report_.skip("approle", "not checked: Vault is not usable");
@@ -326,20 +326,11 @@ class Doctor {
   }
 
  private:
+  // Builds the client's transport for each address (the library refuses what it would
+  // refuse in the sidecar, e.g. https without a CA) and asks each node for its health.
+  // True when at least one node can serve requests; the client is made then.
   bool checkVault() {
     bool any_usable = false;
-    const auto addresses = v_.addresses();
-    for (const auto& address : addresses) {
-      auto probe = probeHealth(address, v_);
-      const Finding f = probe.failure ? vaultTransport(*probe.failure, address, v_.ca_file)
-                                      : vaultHealth(healthAnswer(probe), address);
-      report_.add("vault", f);
-      any_usable = any_usable || f.ok;
-    }
-    return any_usable;
-  }
-
-  bool makeClient() {
     std::vector<vault::HttpTransportPtr> transports;
     for (const auto& address : v_.addresses()) {
       vault::TransportOptions options;
@@ -350,16 +341,23 @@ class Doctor {
       options.connect_timeout = std::chrono::seconds(5);
       auto transport = vault::makeCurlTransport(options);
       if (!transport) {
-        report_.add("vault", Finding{false, printable(transport.error().message), "fix vault.address / vault.ca_file"});
-        return false;
+        report_.add("vault", Finding{false, printable(transport.error().message),
+                                     "fix vault.address or vault.ca_file"});
+        continue;
       }
       transports.push_back(std::make_unique<TapTransport>(std::move(*transport), &last_));
+      auto probe = probeHealth(address, v_);
+      const Finding f = probe.failure ? vaultTransport(*probe.failure, address, v_.ca_file)
+                                      : vaultHealth(healthAnswer(probe), address);
+      report_.add("vault", f);
+      any_usable = any_usable || f.ok;
     }
+    if (!any_usable) return false;
     // One attempt per address: a diagnosis wants the first answer, and a login with a
     // use-limited secret_id must not be repeated.
-    vault::ClientOptions options;
-    options.max_attempts = static_cast<unsigned>(std::max<std::size_t>(1, transports.size()));
-    client_.emplace(std::move(transports), options);
+    vault::ClientOptions client_options;
+    client_options.max_attempts = static_cast<unsigned>(transports.size());
+    client_.emplace(std::move(transports), client_options);
     return true;
   }
 

@@ -66,6 +66,9 @@ TEST_CASE("vaultTransport: libcurl failures before any answer") {
       {CURLE_SSL_CACERT_BADFILE, 0, 0, "error setting certificate file: /nope", "cannot read the CA file",
        nullptr},
       {CURLE_GOT_NOTHING, 0, 0, "Empty reply from server", "closed the connection", nullptr},
+      {CURLE_UNSUPPORTED_PROTOCOL, 0, 0, "Received HTTP/0.9 when not allowed", "not in HTTP: it is not Vault",
+       "port"},
+      {CURLE_UNSUPPORTED_PROTOCOL, 0, 0, "Protocol \"ftp\" not supported", "scheme", "https://"},
       {CURLE_SEND_ERROR, 0, 0, "Send failure: Broken pipe", "Vault unreachable", "vault.address"},
   };
   for (const auto& c : cases) {
