@@ -8,13 +8,14 @@
 // in the sidecar. Prints no secret: lease ids and accessors are not secrets. The lease
 // and the token are revoked before returning, whatever failed in between.
 // ERRORS: every failure becomes a FAIL line with a cause and a hint; exit status 1.
+#include "sidecar/doctor.h"
+
 #include <curl/curl.h>
 
 #include <algorithm>
 #include <optional>
 
 #include "sidecar/credential_keeper.h"
-#include "sidecar/doctor.h"
 #include "sidecar/smtp_reply.h"
 #include "smtp_transfer.h"
 #include "vault/client.h"
@@ -74,7 +75,8 @@ TransportFailure failureOf(CURL* c, CURLcode rc, const char* error_buffer) {
   f.curl_code = rc;
   f.curl_error = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
   long verify = 0;
-  if (curl_easy_getinfo(c, CURLINFO_SSL_VERIFYRESULT, &verify) == CURLE_OK) f.ssl_verify_result = verify;
+  if (curl_easy_getinfo(c, CURLINFO_SSL_VERIFYRESULT, &verify) == CURLE_OK)
+    f.ssl_verify_result = verify;
   long os_errno = 0;
   if (curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK) f.os_errno = os_errno;
   return f;
@@ -119,11 +121,12 @@ HealthProbe probeHealth(const std::string& address, const VaultSettings& v) {
       .set(CURLOPT_FOLLOWLOCATION, 0L, "FOLLOWLOCATION")
       .set(CURLOPT_NOSIGNAL, 1L, "NOSIGNAL")
       .set(CURLOPT_CONNECTTIMEOUT_MS, 5000L, "CONNECTTIMEOUT_MS")
-      .set(CURLOPT_TIMEOUT_MS, static_cast<long>(std::min<long>(v.request_timeout.count(), 15) * 1000),
-           "TIMEOUT_MS")
+      .set(CURLOPT_TIMEOUT_MS,
+           static_cast<long>(std::min<long>(v.request_timeout.count(), 15) * 1000), "TIMEOUT_MS")
       .set(CURLOPT_WRITEFUNCTION, appendBounded, "WRITEFUNCTION")
       .set(CURLOPT_WRITEDATA, static_cast<void*>(&probe.body), "WRITEDATA");
-  if (!unix_socket.empty()) opt.set(CURLOPT_UNIX_SOCKET_PATH, unix_socket.c_str(), "UNIX_SOCKET_PATH");
+  if (!unix_socket.empty())
+    opt.set(CURLOPT_UNIX_SOCKET_PATH, unix_socket.c_str(), "UNIX_SOCKET_PATH");
   if (base.rfind("https://", 0) == 0) {
     opt.set(CURLOPT_SSL_VERIFYPEER, 1L, "SSL_VERIFYPEER")
         .set(CURLOPT_SSL_VERIFYHOST, 2L, "SSL_VERIFYHOST")
@@ -131,7 +134,8 @@ HealthProbe probeHealth(const std::string& address, const VaultSettings& v) {
     if (!v.ca_file.empty()) opt.set(CURLOPT_CAINFO, v.ca_file.c_str(), "CAINFO");
   }
   if (opt.failed() != nullptr) {
-    probe.failure = TransportFailure{CURLE_FAILED_INIT, std::string("libcurl refused option ") + opt.failed(), 0, 0};
+    probe.failure = TransportFailure{CURLE_FAILED_INIT,
+                                     std::string("libcurl refused option ") + opt.failed(), 0, 0};
     return probe;
   }
   const CURLcode rc = curl_easy_perform(easy.get());
@@ -238,8 +242,8 @@ class SmtpProbe {
           .set(CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2), "SSLVERSION");
     }
     if (opt.failed() != nullptr) {
-      session_.transport =
-          TransportFailure{CURLE_FAILED_INIT, std::string("libcurl refused option ") + opt.failed(), 0, 0};
+      session_.transport = TransportFailure{
+          CURLE_FAILED_INIT, std::string("libcurl refused option ") + opt.failed(), 0, 0};
       return session_;
     }
     const CURLcode rc = curl_easy_perform(easy.get());
@@ -248,11 +252,14 @@ class SmtpProbe {
   }
 
  private:
-  static std::size_t discard(char*, std::size_t size, std::size_t count, void*) { return size * count; }
+  static std::size_t discard(char*, std::size_t size, std::size_t count, void*) {
+    return size * count;
+  }
 
   static int debugCallback(CURL*, curl_infotype type, char* data, std::size_t size, void* self) {
     // Server replies only: what we send (AUTH PLAIN <credential>) is never looked at.
-    if (type == CURLINFO_HEADER_IN) static_cast<SmtpProbe*>(self)->feed(std::string_view(data, size));
+    if (type == CURLINFO_HEADER_IN)
+      static_cast<SmtpProbe*>(self)->feed(std::string_view(data, size));
     return 0;
   }
 
@@ -298,8 +305,9 @@ class SmtpProbe {
 };
 
 std::string describe(const Config& c) {
-  std::string s = "vault " + c.vault.address + ", credential " + c.vault.credential_path + ", smtp " +
-                  c.smtp.host + ":" + std::to_string(c.smtp.port) + " (" + toString(c.smtp.tls) + ")";
+  std::string s = "vault " + c.vault.address + ", credential " + c.vault.credential_path +
+                  ", smtp " + c.smtp.host + ":" + std::to_string(c.smtp.port) + " (" +
+                  toString(c.smtp.tls) + ")";
   return printable(s, 400);
 }
 
@@ -364,8 +372,10 @@ class Doctor {
   bool loginStep() {
     auto role_id = readSecretFile(v_.role_id_file, "role_id");
     if (!role_id) {
-      report_.add("approle", Finding{false, printable(role_id.error().message),
-                                     "vault.role_id_file must be a readable regular file holding the role_id"});
+      report_.add(
+          "approle",
+          Finding{false, printable(role_id.error().message),
+                  "vault.role_id_file must be a readable regular file holding the role_id"});
       return false;
     }
     // Read only: the file stays where it is, even with remove_secret_id_file.
@@ -373,18 +383,23 @@ class Doctor {
                          ? vault::Result<vault::SecretBytes>(std::move(secret_id_from_environment_))
                          : readSecretFile(v_.secret_id_file, "secret_id");
     if (!secret_id) {
-      report_.add("approle", Finding{false, printable(secret_id.error().message),
-                                     "vault.secret_id_file must be a readable regular file holding the secret_id"});
+      report_.add(
+          "approle",
+          Finding{false, printable(secret_id.error().message),
+                  "vault.secret_id_file must be a readable regular file holding the secret_id"});
       return false;
     }
     if (v_.secret_id_wrapped) {
       checkWrapped(*secret_id);
-      report_.skip("login", "the secret_id is response-wrapped: doctor does not unwrap it (that would use it "
-                            "up), so login, lease and revocation are not checked and SMTP AUTH is not tried");
+      report_.skip(
+          "login",
+          "the secret_id is response-wrapped: doctor does not unwrap it (that would use it "
+          "up), so login, lease and revocation are not checked and SMTP AUTH is not tried");
       return false;
     }
     auto auth = client_->loginAppRole(*role_id, *secret_id, v_.approle_mount);
-    Finding f = approleLogin(auth ? VaultAnswer{200, {}} : last_, v_.approle_mount, v_.approle_role);
+    Finding f =
+        approleLogin(auth ? VaultAnswer{200, {}} : last_, v_.approle_mount, v_.approle_role);
     if (auth) {
       f.what += " (token accessor " + printable(auth->accessor, 100) + ", ttl " +
                 std::to_string(auth->lease_duration.count()) + "s, policies";
@@ -396,7 +411,8 @@ class Doctor {
   }
 
   void checkWrapped(const vault::SecretBytes& wrapping_token) {
-    const std::string expected = "auth/" + v_.approle_mount + "/role/" + v_.approle_role + "/secret-id";
+    const std::string expected =
+        "auth/" + v_.approle_mount + "/role/" + v_.approle_role + "/secret-id";
     auto body = vault::RequestBody().secret("token", wrapping_token).build();
     if (!body) {
       report_.add("wrapped", Finding{false, printable(body.error().message), ""});
@@ -410,8 +426,10 @@ class Doctor {
     const std::string creation_path = looked_up->data.plainText("creation_path").value_or("");
     Finding f = wrappingLookup(VaultAnswer{200, {}}, creation_path, expected);
     if (f.ok) {
-      if (auto ttl = looked_up->data.integer("creation_ttl")) f.what += ", wrap ttl " + std::to_string(*ttl) + "s";
-      if (auto t = looked_up->data.plainText("creation_time")) f.what += ", created " + printable(*t, 64);
+      if (auto ttl = looked_up->data.integer("creation_ttl"))
+        f.what += ", wrap ttl " + std::to_string(*ttl) + "s";
+      if (auto t = looked_up->data.plainText("creation_time"))
+        f.what += ", created " + printable(*t, 64);
     }
     report_.add("wrapped", f);
   }
@@ -484,7 +502,8 @@ int run(const std::string& config_path, std::ostream& out,
     out << "doctor: every check passed\n";
     return 0;
   }
-  out << "doctor: " << report.failed() << (report.failed() == 1 ? " check" : " checks") << " failed\n";
+  out << "doctor: " << report.failed() << (report.failed() == 1 ? " check" : " checks")
+      << " failed\n";
   return 1;
 }
 

@@ -7,8 +7,8 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <initializer_list>
 #include <utility>
 
@@ -79,25 +79,37 @@ struct TlsRule {
 };
 
 constexpr TlsRule kTlsRules[] = {
-    {kX509HostnameMismatch, "", "TLS verification failed: the certificate of {peer} does not cover the name {host}",
-     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued for {host}"},
-    {kAny, "subject name", "TLS verification failed: the certificate of {peer} does not cover the name {host}",
-     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued for {host}"},
-    {kAny, "does not match target host", "TLS verification failed: the certificate of {peer} does not cover the name {host}",
-     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued for {host}"},
+    {kX509HostnameMismatch, "",
+     "TLS verification failed: the certificate of {peer} does not cover the name {host}",
+     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
+     "for {host}"},
+    {kAny, "subject name",
+     "TLS verification failed: the certificate of {peer} does not cover the name {host}",
+     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
+     "for {host}"},
+    {kAny, "does not match target host",
+     "TLS verification failed: the certificate of {peer} does not cover the name {host}",
+     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
+     "for {host}"},
     {kX509CertHasExpired, "", "TLS verification failed: the certificate of {peer} has expired",
      "renew the server's certificate (and check this machine's clock)"},
     {kAny, "expired", "TLS verification failed: the certificate of {peer} has expired",
      "renew the server's certificate (and check this machine's clock)"},
-    {kX509NoIssuerLocally, "", "TLS verification failed: the certificate of {peer} is not signed by a CA in {ca_key} ({ca})",
+    {kX509NoIssuerLocally, "",
+     "TLS verification failed: the certificate of {peer} is not signed by a CA in {ca_key} ({ca})",
      "set {ca_key} to the CA that issued the server's certificate"},
-    {kX509SelfSignedInChain, "", "TLS verification failed: the certificate of {peer} is not signed by a CA in {ca_key} ({ca})",
+    {kX509SelfSignedInChain, "",
+     "TLS verification failed: the certificate of {peer} is not signed by a CA in {ca_key} ({ca})",
      "set {ca_key} to the CA that issued the server's certificate"},
-    {kX509DepthZeroSelfSigned, "", "TLS verification failed: {peer} presents a self-signed certificate that is not in {ca_key} ({ca})",
+    {kX509DepthZeroSelfSigned, "",
+     "TLS verification failed: {peer} presents a self-signed certificate that is not in {ca_key} "
+     "({ca})",
      "set {ca_key} to the CA that issued the server's certificate"},
-    {kAny, "certificate problem", "TLS verification failed: the certificate of {peer} is not trusted by {ca_key} ({ca}): {raw}",
+    {kAny, "certificate problem",
+     "TLS verification failed: the certificate of {peer} is not trusted by {ca_key} ({ca}): {raw}",
      "set {ca_key} to the CA that issued the server's certificate"},
-    {kAny, "", "TLS verification failed for {peer}: {raw}", "check {ca_key} and the server's certificate"},
+    {kAny, "", "TLS verification failed for {peer}: {raw}",
+     "check {ca_key} and the server's certificate"},
 };
 
 Finding tlsVerification(const TransportFailure& f, Vars vars, std::string_view raw) {
@@ -123,11 +135,14 @@ struct CurlRule {
 };
 
 constexpr CurlRule kVaultTransportRules[] = {
-    {CURLE_COULDNT_RESOLVE_HOST, kAny, "", "Vault unreachable: the host name in {address} does not resolve",
+    {CURLE_COULDNT_RESOLVE_HOST, kAny, "",
+     "Vault unreachable: the host name in {address} does not resolve",
      "check the spelling of vault.address and this machine's DNS"},
-    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "", "Vault unreachable: connection refused at {address} (nothing listens on that port)",
+    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "",
+     "Vault unreachable: connection refused at {address} (nothing listens on that port)",
      "check the port in vault.address and that OpenBao/Vault is running there"},
-    {CURLE_COULDNT_CONNECT, kAny, "refused", "Vault unreachable: connection refused at {address} (nothing listens on that port)",
+    {CURLE_COULDNT_CONNECT, kAny, "refused",
+     "Vault unreachable: connection refused at {address} (nothing listens on that port)",
      "check the port in vault.address and that OpenBao/Vault is running there"},
     {CURLE_COULDNT_CONNECT, kAny, "", "Vault unreachable: cannot connect to {address}: {raw}",
      "check vault.address, routing and firewalls between here and Vault"},
@@ -140,13 +155,16 @@ constexpr CurlRule kVaultTransportRules[] = {
      "use http:// only for a dev server without TLS, or fix the port in vault.address"},
     {CURLE_SSL_CONNECT_ERROR, kAny, "", "TLS handshake with {address} failed: {raw}",
      "check that vault.address points at Vault's TLS listener"},
-    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "HTTP/0.9", "{address} answered, but not in HTTP: it is not Vault (another service on that port?)",
+    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "HTTP/0.9",
+     "{address} answered, but not in HTTP: it is not Vault (another service on that port?)",
      "check the port in vault.address"},
-    {CURLE_WEIRD_SERVER_REPLY, kAny, "", "{address} answered, but not in HTTP: it is not Vault (another service on that port?)",
+    {CURLE_WEIRD_SERVER_REPLY, kAny, "",
+     "{address} answered, but not in HTTP: it is not Vault (another service on that port?)",
      "check the port in vault.address"},
-    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "", "vault.address {address} has a scheme libcurl cannot use",
-     "use https://host:port"},
-    {CURLE_GOT_NOTHING, kAny, "", "Vault unreachable: {address} closed the connection without answering",
+    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "",
+     "vault.address {address} has a scheme libcurl cannot use", "use https://host:port"},
+    {CURLE_GOT_NOTHING, kAny, "",
+     "Vault unreachable: {address} closed the connection without answering",
      "is it an https listener reached with http://, or not Vault at all?"},
 };
 
@@ -154,25 +172,33 @@ constexpr CurlRule kVaultTransportRules[] = {
 constexpr CurlRule kSmtpTransportRules[] = {
     {CURLE_COULDNT_RESOLVE_HOST, kAny, "", "SMTP host {host} does not resolve",
      "check the spelling of smtp.host and this machine's DNS"},
-    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "", "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
+    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "",
+     "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
      "check smtp.port; if the port is blocked, try the other submission port: {other}"},
     {CURLE_COULDNT_CONNECT, ETIMEDOUT, "", "SMTP connection to {host}:{port} timed out",
      "the port may be blocked by a firewall; try the other submission port: {other}"},
-    {CURLE_COULDNT_CONNECT, kAny, "refused", "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
+    {CURLE_COULDNT_CONNECT, kAny, "refused",
+     "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
      "check smtp.port; if the port is blocked, try the other submission port: {other}"},
     {CURLE_COULDNT_CONNECT, kAny, "", "cannot connect to the SMTP server {host}:{port}: {raw}",
      "the port may be blocked; try the other submission port: {other}"},
     {CURLE_SSL_CACERT_BADFILE, kAny, "", "cannot read the CA file smtp.ca_file",
      "smtp.ca_file must name a readable PEM file"},
-    {CURLE_USE_SSL_FAILED, kAny, "not supported", "the SMTP server {host}:{port} does not offer STARTTLS: the sidecar never sends a password without TLS",
-     "use a port where the server offers STARTTLS (587), or implicit TLS (465 with tls = \"implicit\")"},
+    {CURLE_USE_SSL_FAILED, kAny, "not supported",
+     "the SMTP server {host}:{port} does not offer STARTTLS: the sidecar never sends a password "
+     "without TLS",
+     "use a port where the server offers STARTTLS (587), or implicit TLS (465 with tls = "
+     "\"implicit\")"},
     {CURLE_USE_SSL_FAILED, kAny, "", "the SMTP server {host}:{port} refused STARTTLS{reply}",
      "the server's TLS setup is broken (certificate or key missing?): see its log"},
-    {CURLE_SSL_CONNECT_ERROR, kAny, "wrong version number", "TLS handshake with {host}:{port} failed: the server does not speak TLS from the first byte",
-     "with tls = \"implicit\" use the implicit-TLS port (465); for port 587 use tls = \"starttls\""},
+    {CURLE_SSL_CONNECT_ERROR, kAny, "wrong version number",
+     "TLS handshake with {host}:{port} failed: the server does not speak TLS from the first byte",
+     "with tls = \"implicit\" use the implicit-TLS port (465); for port 587 use tls = "
+     "\"starttls\""},
     {CURLE_SSL_CONNECT_ERROR, kAny, "", "TLS handshake with {host}:{port} failed: {raw}",
      "check smtp.tls against the port (587: starttls, 465: implicit)"},
-    {CURLE_GOT_NOTHING, kAny, "", "the SMTP server {host}:{port} closed the connection without a word",
+    {CURLE_GOT_NOTHING, kAny, "",
+     "the SMTP server {host}:{port} closed the connection without a word",
      "is this an SMTP port? with tls = \"starttls\" the server must greet in plain text"},
     {CURLE_RECV_ERROR, kAny, "", "the connection to {host}:{port} broke: {raw}",
      "the server or something in between closed it; see the server's log"},
@@ -214,7 +240,8 @@ Finding matchAnswer(const AnswerRule* begin, const AnswerRule* end, const VaultA
     out.hint = fill(out.hint, {{"errors", errors}, {"status", status}});
     return out;
   }
-  return failure("unexpected answer: HTTP {status}: {errors}", "", {{"status", status}, {"errors", errors}});
+  return failure("unexpected answer: HTTP {status}: {errors}", "",
+                 {{"status", status}, {"errors", errors}});
 }
 
 template <std::size_t N>
@@ -225,9 +252,11 @@ Finding matchAnswer(const AnswerRule (&rules)[N], const VaultAnswer& answer, Var
 // Answers any Vault request can get: transport failure after the health check
 // passed, a sealed or overloaded server.
 constexpr AnswerRule kCommonVaultRules[] = {
-    {0, "", "Vault stopped answering: {errors}", "check that Vault is up and reachable, then run doctor again"},
+    {0, "", "Vault stopped answering: {errors}",
+     "check that Vault is up and reachable, then run doctor again"},
     {503, "sealed", "Vault is sealed", "unseal it (bao operator unseal) with the unseal keys"},
-    {429, "", "Vault is rate-limiting this client (HTTP 429)", "wait and try again; check Vault's rate-limit quotas"},
+    {429, "", "Vault is rate-limiting this client (HTTP 429)",
+     "wait and try again; check Vault's rate-limit quotas"},
 };
 
 bool isCommon(const VaultAnswer& a) {
@@ -237,7 +266,8 @@ bool isCommon(const VaultAnswer& a) {
 
 constexpr AnswerRule kWrappingRules[] = {
     {400, "not valid or does not exist",
-     "the wrapped secret_id in {file} is no longer valid: its wrapping token has expired or was already unwrapped (it works once)",
+     "the wrapped secret_id in {file} is no longer valid: its wrapping token has expired or was "
+     "already unwrapped (it works once)",
      "deliver a new wrapped secret_id (bao write -wrap-ttl=10m -f {expected})"},
     {kAny, "", "looking up the wrapping token in {file} failed: HTTP {status}: {errors}",
      "deliver a new wrapped secret_id (bao write -wrap-ttl=10m -f {expected})"},
@@ -246,34 +276,48 @@ constexpr AnswerRule kWrappingRules[] = {
 constexpr AnswerRule kLoginRules[] = {
     // HashiCorp Vault says which half is wrong; OpenBao gives one answer for all four.
     {400, "invalid role or secret id",
-     "AppRole refused the login: the role_id is wrong, or the secret_id is wrong, expired or used up (OpenBao gives the same answer for each of these)",
-     "check that vault.role_id_file holds this role's role_id (bao read auth/{mount}/role/{role}/role-id), then issue a new secret_id (bao write -f auth/{mount}/role/{role}/secret-id)"},
-    {400, "invalid role id", "AppRole refused the login: the role_id in vault.role_id_file is not a role_id of auth/{mount}",
+     "AppRole refused the login: the role_id is wrong, or the secret_id is wrong, expired or used "
+     "up (OpenBao gives the same answer for each of these)",
+     "check that vault.role_id_file holds this role's role_id (bao read "
+     "auth/{mount}/role/{role}/role-id), then issue a new secret_id (bao write -f "
+     "auth/{mount}/role/{role}/secret-id)"},
+    {400, "invalid role id",
+     "AppRole refused the login: the role_id in vault.role_id_file is not a role_id of "
+     "auth/{mount}",
      "read the right one: bao read auth/{mount}/role/{role}/role-id"},
     {400, "invalid secret id",
-     "AppRole refused the login: the secret_id is wrong, expired or used up (its num_uses are spent, or its TTL passed)",
+     "AppRole refused the login: the secret_id is wrong, expired or used up (its num_uses are "
+     "spent, or its TTL passed)",
      "issue a new secret_id: bao write -f auth/{mount}/role/{role}/secret-id"},
     {400, "CIDR restrictions on the secret ID",
-     "AppRole refused the login: this machine's address ({source}) is outside the CIDR blocks the secret_id is bound to (cidr_list)",
-     "issue a secret_id whose cidr_list includes this host, or run the sidecar from an allowed address"},
+     "AppRole refused the login: this machine's address ({source}) is outside the CIDR blocks the "
+     "secret_id is bound to (cidr_list)",
+     "issue a secret_id whose cidr_list includes this host, or run the sidecar from an allowed "
+     "address"},
     {400, "CIDR restrictions on the role",
-     "AppRole refused the login: this machine's address ({source}) is outside the role's secret_id_bound_cidrs",
-     "add this host's address to the role's secret_id_bound_cidrs, or run the sidecar from an allowed address"},
+     "AppRole refused the login: this machine's address ({source}) is outside the role's "
+     "secret_id_bound_cidrs",
+     "add this host's address to the role's secret_id_bound_cidrs, or run the sidecar from an "
+     "allowed address"},
     {400, "missing", "AppRole refused the login: {errors}",
      "vault.role_id_file and vault.secret_id_file must each hold one value"},
     {403, "", "AppRole login denied (HTTP 403): is AppRole enabled at auth/{mount}? ({errors})",
      "check vault.approle_mount (bao auth list)"},
-    {404, "", "no auth method at auth/{mount} (HTTP 404)", "check vault.approle_mount (bao auth list)"},
+    {404, "", "no auth method at auth/{mount} (HTTP 404)",
+     "check vault.approle_mount (bao auth list)"},
     {kAny, "", "AppRole login failed: HTTP {status}: {errors}", "see Vault's log"},
 };
 
 constexpr AnswerRule kLeaseRules[] = {
     {403, "permission denied",
      "reading {path} was denied: the AppRole token's policy does not allow read on {path}",
-     "grant it in the role's policy: path \"{path}\" { capabilities = [\"read\"] }, or fix vault.credential_path"},
-    {403, "", "reading {path} was denied (HTTP 403): {errors}", "check the AppRole token's policies"},
+     "grant it in the role's policy: path \"{path}\" { capabilities = [\"read\"] }, or fix "
+     "vault.credential_path"},
+    {403, "", "reading {path} was denied (HTTP 403): {errors}",
+     "check the AppRole token's policies"},
     {404, "", "nothing at {path} (HTTP 404): no secrets engine or role answers there",
-     "check vault.credential_path and that the secrets engine and its role exist (bao secrets list)"},
+     "check vault.credential_path and that the secrets engine and its role exist (bao secrets "
+     "list)"},
     {kAny, "no handler for route", "nothing at {path}: no secrets engine is mounted there",
      "check vault.credential_path and the mounts (bao secrets list)"},
     {kAny, "unknown role", "the secrets engine has no role for {path}: {errors}",
@@ -281,13 +325,18 @@ constexpr AnswerRule kLeaseRules[] = {
     {kAny, "unsupported path", "{path} is not a path the secrets engine serves: {errors}",
      "check vault.credential_path (it is <mount>/creds/<role>)"},
     {kAny, "", "leasing {path} failed: HTTP {status}: {errors}",
-     "the secrets engine could not mint a login (its database or backend may be down): see Vault's log"},
+     "the secrets engine could not mint a login (its database or backend may be down): see Vault's "
+     "log"},
 };
 
 constexpr AnswerRule kRevokeRules[] = {
-    {403, "", "revoking the {what} was denied: the policy does not allow it; it stays valid until its TTL ends",
-     "grant update on sys/leases/revoke/<credential_path>/* and auth/token/revoke-self in the role's policy"},
-    {kAny, "", "revoking the {what} failed: HTTP {status}: {errors}; it stays valid until its TTL ends",
+    {403, "",
+     "revoking the {what} was denied: the policy does not allow it; it stays valid until its TTL "
+     "ends",
+     "grant update on sys/leases/revoke/<credential_path>/* and auth/token/revoke-self in the "
+     "role's policy"},
+    {kAny, "",
+     "revoking the {what} failed: HTTP {status}: {errors}; it stays valid until its TTL ends",
      "revoke it by hand (bao lease revoke / bao token revoke -accessor)"},
 };
 
@@ -304,9 +353,12 @@ std::string sourceAddress(std::string_view errors) {
 
 std::string otherSubmissionPort(const SmtpSettings& smtp) {
   switch (smtp.tls) {
-    case SmtpTls::StartTls: return "465 with tls = \"implicit\"";
-    case SmtpTls::Implicit: return "587 with tls = \"starttls\"";
-    case SmtpTls::None: return "587 with tls = \"starttls\" or 465 with tls = \"implicit\"";
+    case SmtpTls::StartTls:
+      return "465 with tls = \"implicit\"";
+    case SmtpTls::Implicit:
+      return "587 with tls = \"starttls\"";
+    case SmtpTls::None:
+      return "587 with tls = \"starttls\" or 465 with tls = \"implicit\"";
   }
   return "587 or 465";
 }
@@ -332,12 +384,18 @@ std::string printable(std::string_view text, std::size_t max) {
   return out;
 }
 
-Finding vaultTransport(const TransportFailure& f, std::string_view address, std::string_view ca_file) {
-  const std::string raw = printable(f.curl_error.empty() ? curl_easy_strerror(static_cast<CURLcode>(f.curl_code))
-                                                         : f.curl_error);
+Finding vaultTransport(const TransportFailure& f, std::string_view address,
+                       std::string_view ca_file) {
+  const std::string raw = printable(
+      f.curl_error.empty() ? curl_easy_strerror(static_cast<CURLcode>(f.curl_code)) : f.curl_error);
   const std::string addr = printable(address, 200);
   if (isTlsVerification(f.curl_code)) {
-    return tlsVerification(f, {{"peer", "Vault at " + addr}, {"host", addr}, {"ca_key", "vault.ca_file"}, {"ca", printable(ca_file, 200)}}, raw);
+    return tlsVerification(f,
+                           {{"peer", "Vault at " + addr},
+                            {"host", addr},
+                            {"ca_key", "vault.ca_file"},
+                            {"ca", printable(ca_file, 200)}},
+                           raw);
   }
   if (const CurlRule* rule = findCurlRule(kVaultTransportRules, f)) {
     return failure(rule->cause, rule->hint, {{"address", addr}, {"raw", raw}});
@@ -350,21 +408,24 @@ Finding vaultHealth(const HealthAnswer& h, std::string_view address) {
   const std::string addr = printable(address, 200);
   const std::string version = printable(h.version, 40);
   if (!h.parsed) {
-    return failure("{address} answered HTTP {status}, but not as Vault/OpenBao (no sys/health answer)",
-                   "check the host and port in vault.address",
-                   {{"address", addr}, {"status", std::to_string(h.http_status)}});
+    return failure(
+        "{address} answered HTTP {status}, but not as Vault/OpenBao (no sys/health answer)",
+        "check the host and port in vault.address",
+        {{"address", addr}, {"status", std::to_string(h.http_status)}});
   }
   if (!h.initialized) {
-    return failure("Vault at {address} is not initialized", "initialize it (bao operator init) and unseal it",
-                   {{"address", addr}});
+    return failure("Vault at {address} is not initialized",
+                   "initialize it (bao operator init) and unseal it", {{"address", addr}});
   }
   if (h.sealed) {
     return failure("Vault at {address} is sealed: it answers nothing until unsealed",
                    "unseal it: bao operator unseal (with the unseal keys), or check auto-unseal",
                    {{"address", addr}});
   }
-  Finding ok{true, "Vault at " + addr + " is " + (h.standby ? "a standby (requests are forwarded)" : "active") +
-                       ", initialized, unsealed" + (version.empty() ? "" : ", version " + version),
+  Finding ok{true,
+             "Vault at " + addr + " is " +
+                 (h.standby ? "a standby (requests are forwarded)" : "active") +
+                 ", initialized, unsealed" + (version.empty() ? "" : ", version " + version),
              ""};
   return ok;
 }
@@ -375,14 +436,19 @@ Finding wrappingLookup(const VaultAnswer& answer, std::string_view creation_path
   if (answer.http_status == 200) {
     const std::string found = printable(creation_path, 200);
     if (creation_path != expected_path) {
-      return failure("the wrapping token in vault.secret_id_file wraps {found}, not {expected}: it was not made by this role's secret-id endpoint (it may be forged); the sidecar will refuse it",
-                     "deliver a wrapped secret_id from {expected}",
-                     {{"found", found.empty() ? "?" : found}, {"expected", expected}});
+      return failure(
+          "the wrapping token in vault.secret_id_file wraps {found}, not {expected}: it was not "
+          "made by this role's secret-id endpoint (it may be forged); the sidecar will refuse it",
+          "deliver a wrapped secret_id from {expected}",
+          {{"found", found.empty() ? "?" : found}, {"expected", expected}});
     }
-    return Finding{true, "the wrapped secret_id is valid and wraps " + expected + " (looked up, not unwrapped)", ""};
+    return Finding{
+        true,
+        "the wrapped secret_id is valid and wraps " + expected + " (looked up, not unwrapped)", ""};
   }
   if (isCommon(answer)) return matchAnswer(kCommonVaultRules, answer, {});
-  return matchAnswer(kWrappingRules, answer, {{"file", "vault.secret_id_file"}, {"expected", expected}});
+  return matchAnswer(kWrappingRules, answer,
+                     {{"file", "vault.secret_id_file"}, {"expected", expected}});
 }
 
 Finding approleLogin(const VaultAnswer& answer, std::string_view mount, std::string_view role) {
@@ -401,13 +467,15 @@ Finding credentialLease(const VaultAnswer& answer, std::string_view path) {
 }
 
 Finding credentialFields(bool has_username, bool has_password, std::string_view path) {
-  if (has_username && has_password) return Finding{true, "the secret has a username and a password", ""};
+  if (has_username && has_password)
+    return Finding{true, "the secret has a username and a password", ""};
   const char* missing = !has_username && !has_password ? "username and password"
                         : !has_username                ? "username"
                                                        : "password";
-  return failure("the secret at {path} has no {missing} field (or it is empty): it is not an SMTP login",
-                 "vault.credential_path must name a secrets engine role that returns username and password",
-                 {{"path", printable(path, 200)}, {"missing", missing}});
+  return failure(
+      "the secret at {path} has no {missing} field (or it is empty): it is not an SMTP login",
+      "vault.credential_path must name a secrets engine role that returns username and password",
+      {{"path", printable(path, 200)}, {"missing", missing}});
 }
 
 Finding revoke(const VaultAnswer& answer, std::string_view what) {
@@ -422,19 +490,23 @@ Finding smtpSession(const SmtpSession& s, const SmtpSettings& smtp) {
   const std::string host = printable(smtp.host, 200);
   const std::string port = std::to_string(smtp.port);
   const std::string other = otherSubmissionPort(smtp);
-  const std::string raw = printable(s.transport.curl_error.empty()
-                                        ? curl_easy_strerror(static_cast<CURLcode>(s.transport.curl_code))
-                                        : s.transport.curl_error);
+  const std::string raw =
+      printable(s.transport.curl_error.empty()
+                    ? curl_easy_strerror(static_cast<CURLcode>(s.transport.curl_code))
+                    : s.transport.curl_error);
   const std::string reply = s.failure_code != 0 ? " (" + std::to_string(s.failure_code) + " " +
-                                                       printable(s.failure_text, 200) + ")"
-                                                 : std::string();
-  const Vars vars = {{"host", host}, {"port", port}, {"other", other}, {"raw", raw}, {"reply", reply}};
+                                                      printable(s.failure_text, 200) + ")"
+                                                : std::string();
+  const Vars vars = {
+      {"host", host}, {"port", port}, {"other", other}, {"raw", raw}, {"reply", reply}};
   const long rc = s.transport.curl_code;
 
   if (rc == CURLE_OK) {
     if (s.auth_tried && !s.auth_accepted) {
-      return failure("the SMTP server {host}:{port} did not offer AUTH{reply}: the sidecar's login would not happen and mail would be refused",
-                     "use the server's submission port (587 or 465), where AUTH is offered over TLS", vars);
+      return failure(
+          "the SMTP server {host}:{port} did not offer AUTH{reply}: the sidecar's login would not "
+          "happen and mail would be refused",
+          "use the server's submission port (587 or 465), where AUTH is offered over TLS", vars);
     }
     std::string what = "SMTP session with " + host + ":" + port + ": " +
                        (smtp.tls == SmtpTls::None ? "plaintext (tls = none)" : "TLS verified");
@@ -444,36 +516,48 @@ Finding smtpSession(const SmtpSession& s, const SmtpSettings& smtp) {
   }
   if (isTlsVerification(rc)) {
     return tlsVerification(s.transport,
-                           {{"peer", "the SMTP server " + host + ":" + port}, {"host", host},
-                            {"ca_key", "smtp.ca_file"}, {"ca", printable(smtp.ca_file, 200)}},
+                           {{"peer", "the SMTP server " + host + ":" + port},
+                            {"host", host},
+                            {"ca_key", "smtp.ca_file"},
+                            {"ca", printable(smtp.ca_file, 200)}},
                            raw);
   }
-  if (rc == CURLE_LOGIN_DENIED || (s.auth_tried && (s.failure_code == 535 || s.failure_code == 534 ||
-                                                    s.failure_code == 530 || s.failure_code == 538))) {
+  if (rc == CURLE_LOGIN_DENIED ||
+      (s.auth_tried && (s.failure_code == 535 || s.failure_code == 534 || s.failure_code == 530 ||
+                        s.failure_code == 538))) {
     if (s.failure_code == 534 || s.failure_code == 538) {
-      return failure("the SMTP server refused AUTH PLAIN{reply}: it wants a stronger mechanism or encryption",
-                     "the sidecar uses AUTH PLAIN over TLS; allow it on the server's submission port", vars);
+      return failure(
+          "the SMTP server refused AUTH PLAIN{reply}: it wants a stronger mechanism or encryption",
+          "the sidecar uses AUTH PLAIN over TLS; allow it on the server's submission port", vars);
     }
     if (s.auth_tried && !s.auth_offered) {
-      return failure("the SMTP server {host}:{port} offers no AUTH{reply}",
-                     "use the server's submission port (587 or 465), where AUTH is offered over TLS", vars);
+      return failure(
+          "the SMTP server {host}:{port} offers no AUTH{reply}",
+          "use the server's submission port (587 or 465), where AUTH is offered over TLS", vars);
     }
-    return failure("the SMTP server refused AUTH with the leased credential{reply}",
-                   "the login Vault leased is not known to the mail server: check that the secrets engine writes the user database the server reads (and that the lease was not revoked)",
-                   vars);
+    return failure(
+        "the SMTP server refused AUTH with the leased credential{reply}",
+        "the login Vault leased is not known to the mail server: check that the secrets engine "
+        "writes the user database the server reads (and that the lease was not revoked)",
+        vars);
   }
   if (rc == CURLE_OPERATION_TIMEDOUT) {
     if (containsNoCase(s.transport.curl_error, "connection timed out")) {
-      return failure("connecting to the SMTP server {host}:{port} timed out",
-                     "a firewall may drop packets to that port; try the other submission port: {other}", vars);
+      return failure(
+          "connecting to the SMTP server {host}:{port} timed out",
+          "a firewall may drop packets to that port; try the other submission port: {other}", vars);
     }
     if (!s.greeted) {
-      return failure("the SMTP server {host}:{port} accepted the connection but sent no greeting within smtp.timeout_seconds",
-                     "the port may be blocked or intercepted, or it speaks implicit TLS (465 needs tls = \"implicit\"); try the other submission port: {other}",
-                     vars);
+      return failure(
+          "the SMTP server {host}:{port} accepted the connection but sent no greeting within "
+          "smtp.timeout_seconds",
+          "the port may be blocked or intercepted, or it speaks implicit TLS (465 needs tls = "
+          "\"implicit\"); try the other submission port: {other}",
+          vars);
     }
     return failure("the SMTP session with {host}:{port} timed out after the greeting{reply}",
-                   "the server is slow or something in between stalls the connection; raise smtp.timeout_seconds or try the other submission port: {other}",
+                   "the server is slow or something in between stalls the connection; raise "
+                   "smtp.timeout_seconds or try the other submission port: {other}",
                    vars);
   }
   if (rc == CURLE_WEIRD_SERVER_REPLY && !s.greeted) {
@@ -483,7 +567,8 @@ Finding smtpSession(const SmtpSession& s, const SmtpSettings& smtp) {
   if (const CurlRule* rule = findCurlRule(kSmtpTransportRules, s.transport)) {
     return failure(rule->cause, rule->hint, vars);
   }
-  return failure("the SMTP session with {host}:{port} failed: {raw}{reply}", "see the SMTP server's log", vars);
+  return failure("the SMTP session with {host}:{port} failed: {raw}{reply}",
+                 "see the SMTP server's log", vars);
 }
 
 }  // namespace sidecar::doctor

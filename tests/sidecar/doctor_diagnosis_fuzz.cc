@@ -10,7 +10,8 @@
 namespace {
 
 void check(const sidecar::doctor::Finding& f) {
-  if (f.what.find('\n') != std::string::npos || f.hint.find('\n') != std::string::npos) __builtin_trap();
+  if (f.what.find('\n') != std::string::npos || f.hint.find('\n') != std::string::npos)
+    __builtin_trap();
   if (f.what.size() > 4096 || f.hint.size() > 4096) __builtin_trap();
 }
 
@@ -29,7 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(credentialLease(answer, "smtp/creds/app"));
   check(wrappingLookup(answer, text, "auth/approle/role/app/secret-id"));
   check(revoke(answer, "token"));
-  const TransportFailure failure{curl_code, text, static_cast<long>(data[0] % 80), static_cast<long>(data[1] % 120)};
+  const TransportFailure failure{curl_code, text, static_cast<long>(data[0] % 80),
+                                 static_cast<long>(data[1] % 120)};
   check(vaultTransport(failure, "https://v:8200", "/ca.pem"));
   sidecar::SmtpSettings smtp;
   smtp.host = "mail.test";
