@@ -1,8 +1,9 @@
 """End-to-end: `smtp-sidecar doctor` names each failure for real.
 
 Every failure is produced against real servers: the stack's OpenBao, Postfix and mail
-database, a second `bao server -dev -dev-tls` of the test's own (for a wrong CA and a
-sealed server), and small SMTP peers on loopback written here (no STARTTLS, a greeting
+database, a second `bao server -dev` of the test's own (with a TLS listener whose
+certificate is for another name, from a CA of the test's own: wrong CA, name mismatch;
+then sealed), and small SMTP peers on loopback written here (no STARTTLS, a greeting
 that never comes, a certificate for another name, AUTH answered 535). Every target is a
 loopback address or a name under .invalid. Needs the stack running and bootstrapped.
 """
@@ -296,42 +297,54 @@ class DoctorTest(unittest.TestCase):
                                              "ca_file": ENV["SMTP_CA_FILE"]}))
         self.assertStep(out, "FAIL", "vault", "does not resolve")
 
-    def test_vault_wrong_ca_and_sealed(self):
-        # A second OpenBao of our own, with TLS from its own CA.
-        port = free_port()
-        tls_dir = os.path.join(self.dir, "bao-tls")
-        os.makedirs(tls_dir, exist_ok=True)
+    def test_vault_tls_failures_and_sealed(self):
+        # A second OpenBao of our own: its dev listener (plain http, to seal it) and a TLS
+        # listener with a certificate for other.invalid from a CA of the test's own.
+        dev_port, tls_port = free_port(), free_port()
+        listener = os.path.join(self.dir, "listener.hcl")
+        with open(listener, "w") as f:
+            f.write(f'listener "tcp" {{\n  address = "127.0.0.1:{tls_port}"\n'
+                    f'  tls_cert_file = "{self.other_cert}"\n  tls_key_file = "{self.other_key}"\n}}\n')
         token = uuid.uuid4().hex
         log = open(os.path.join(self.dir, "bao-dev.log"), "wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         env["BAO_DEV_ROOT_TOKEN_ID"] = token
         proc = subprocess.Popen([ENV["BAO"], "server", "-dev", "-dev-no-store-token",
-                                 f"-dev-listen-address=127.0.0.1:{port}", "-dev-tls",
-                                 f"-dev-tls-cert-dir={tls_dir}"],
+                                 f"-dev-listen-address=127.0.0.1:{dev_port}", f"-config={listener}"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                                 env=env, start_new_session=True)
         try:
-            address = f"https://127.0.0.1:{port}"
-            ca = os.path.join(tls_dir, "vault-ca.pem")
-            benv = dict(env, VAULT_ADDR=address, VAULT_CACERT=ca, VAULT_TOKEN=token)
+            dev_env = dict(env, VAULT_ADDR=f"http://127.0.0.1:{dev_port}", VAULT_TOKEN=token)
 
             def up():  # unsealed and its root token made (that comes last)
-                return os.path.exists(ca) and subprocess.run(
-                    [ENV["BAO"], "token", "lookup"], env=benv, capture_output=True).returncode == 0
+                return subprocess.run([ENV["BAO"], "token", "lookup"], env=dev_env,
+                                      capture_output=True).returncode == 0
             self.assertTrue(wait_for(up, timeout=60, interval=0.2), "dev server did not start")
+            address = f"https://127.0.0.1:{tls_port}"
 
-            # Its certificate checked against another CA (the stack's mail CA).
+            # Checked against another CA (the stack's mail CA).
             out = self.doctor(self.config(vault={"address": address, "ca_file": ENV["SMTP_CA_FILE"]}))
             self.assertStep(out, "FAIL", "vault", "TLS verification failed",
                             "not signed by a CA in vault.ca_file", "hint:")
-            # The right CA: it passes.
-            out = self.doctor(self.config(vault={"address": address, "ca_file": ca}))
+            # The right CA, but the certificate is for other.invalid, not 127.0.0.1.
+            out = self.doctor(self.config(vault={"address": address, "ca_file": self.other_ca}))
+            self.assertStep(out, "FAIL", "vault", "TLS verification failed",
+                            "does not cover the name https://127.0.0.1", "subjectAltName")
+            # Plain http where TLS is expected, and the reverse.
+            out = self.doctor(self.config(vault={"address": f"https://127.0.0.1:{dev_port}",
+                                                 "ca_file": self.other_ca}))
+            self.assertStep(out, "FAIL", "vault", "does not speak TLS")
+            # The dev server has no AppRole: named as such.
+            out = self.doctor(self.config(vault={"address": f"http://127.0.0.1:{dev_port}"}))
             self.assertStep(out, " ok ", "vault", "active")
+            self.assertStep(out, "FAIL", "login", "is AppRole enabled at auth/approle")
 
-            seal = subprocess.run([ENV["BAO"], "operator", "seal"], env=benv, capture_output=True, text=True)
+            seal = subprocess.run([ENV["BAO"], "operator", "seal"], env=dev_env, capture_output=True,
+                                  text=True)
             self.assertEqual(seal.returncode, 0, seal.stderr)
-            out = self.doctor(self.config(vault={"address": address, "ca_file": ca}))
+            out = self.doctor(self.config(vault={"address": f"http://127.0.0.1:{dev_port}"}))
             self.assertStep(out, "FAIL", "vault", "is sealed", "bao operator unseal")
+            self.assertStep(out, "skip", "approle", "Vault is not usable")
         finally:
             os.killpg(proc.pid, 15)
             proc.wait(timeout=30)
