@@ -350,6 +350,28 @@ class DoctorTest(unittest.TestCase):
             proc.wait(timeout=30)
             log.close()
 
+    def test_vault_not_initialized(self):
+        # A fresh server with in-memory storage: never initialized.
+        port = free_port()
+        conf = os.path.join(self.dir, "uninitialized.hcl")
+        with open(conf, "w") as f:
+            f.write(f'storage "inmem" {{}}\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
+                    f'  tls_disable = true\n}}\ndisable_mlock = true\n')
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        proc = subprocess.Popen([ENV["BAO"], "server", f"-config={conf}"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+        try:
+            def up():
+                with socket.socket() as s:
+                    return s.connect_ex(("127.0.0.1", port)) == 0
+            self.assertTrue(wait_for(up, timeout=60, interval=0.2), "server did not start")
+            out = self.doctor(self.config(vault={"address": f"http://127.0.0.1:{port}"}))
+            self.assertStep(out, "FAIL", "vault", "is not initialized", "bao operator init")
+        finally:
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=30)
+
     # ---- AppRole ----
 
     def test_wrong_role_id(self):
