@@ -326,7 +326,7 @@ class Doctor {
     if (vault_ok) {
       if (loginStep()) credential = leaseStep();
     } else {
-      report_.skip("approle", "not checked: Vault is not usable");
+      report_.skip("login", "not checked (nor lease and revocation): Vault is not usable");
     }
     smtpStep(credential ? &*credential : nullptr);
     credential.reset();
@@ -373,7 +373,7 @@ class Doctor {
     auto role_id = readSecretFile(v_.role_id_file, "role_id");
     if (!role_id) {
       report_.add(
-          "approle",
+          "login",
           Finding{false, printable(role_id.error().message),
                   "vault.role_id_file must be a readable regular file holding the role_id"});
       return false;
@@ -384,9 +384,13 @@ class Doctor {
                          : readSecretFile(v_.secret_id_file, "secret_id");
     if (!secret_id) {
       report_.add(
-          "approle",
+          "login",
           Finding{false, printable(secret_id.error().message),
-                  "vault.secret_id_file must be a readable regular file holding the secret_id"});
+                  v_.remove_secret_id_file
+                      ? "with vault.remove_secret_id_file the sidecar deletes the file once read: "
+                        "deliver a new secret_id to vault.secret_id_file"
+                      : "vault.secret_id_file must be a readable regular file holding the "
+                        "secret_id"});
       return false;
     }
     if (v_.secret_id_wrapped) {

@@ -290,7 +290,7 @@ class DoctorTest(unittest.TestCase):
     def test_vault_unreachable(self):
         out = self.doctor(self.config(vault={"address": f"http://127.0.0.1:{free_port()}"}))
         self.assertStep(out, "FAIL", "vault", "unreachable", "connection refused", "hint:")
-        self.assertStep(out, "skip", "approle", "Vault is not usable")
+        self.assertStep(out, "skip", "login", "Vault is not usable")
 
     def test_vault_name_unresolvable(self):
         out = self.doctor(self.config(vault={"address": "https://vault.doctor.invalid:8200",
@@ -344,7 +344,7 @@ class DoctorTest(unittest.TestCase):
             self.assertEqual(seal.returncode, 0, seal.stderr)
             out = self.doctor(self.config(vault={"address": f"http://127.0.0.1:{dev_port}"}))
             self.assertStep(out, "FAIL", "vault", "is sealed", "bao operator unseal")
-            self.assertStep(out, "skip", "approle", "Vault is not usable")
+            self.assertStep(out, "skip", "login", "Vault is not usable")
         finally:
             os.killpg(proc.pid, 15)
             proc.wait(timeout=30)
@@ -380,6 +380,12 @@ class DoctorTest(unittest.TestCase):
         out = self.doctor(self.config(role_id_file=bad))
         self.assertStep(out, "FAIL", "login", "AppRole refused the login", "role_id is wrong", "hint:")
         self.assertNotIn("[ ok ] lease", out)
+
+    def test_missing_secret_id_file(self):
+        path = self.config(wrapped=True)
+        os.unlink(self.secret_file)  # as the sidecar does with remove_secret_id_file
+        out = self.doctor(path)
+        self.assertStep(out, "FAIL", "login", "cannot open secret_id file", "deletes the file once read")
 
     def test_used_up_secret_id(self):
         secret = new_secret_id(num_uses=1)
