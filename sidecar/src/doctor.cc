@@ -457,7 +457,8 @@ class Doctor {
     const Finding fields = credentialFields(has_username, has_password, v_.credential_path);
     report_.add("credential", fields);
     if (!fields.ok) return std::nullopt;
-    return relay::SmtpCredential{username->clone(), password->clone(), lease_id_};
+    return relay::SmtpCredential{username->clone(), password->clone(), lease_id_,
+                                 config_.vault.credential_path};
   }
 
   void smtpStep(const relay::SmtpCredential* credential) {
