@@ -60,7 +60,9 @@ TEST_CASE("SMTP reply classes") {
   const std::pair<int, const char*> cases[] = {{250, "2xx"}, {354, "3xx"}, {421, "4xx"},
                                                {535, "5xx"}, {0, nullptr},  {199, nullptr},
                                                {600, nullptr}};
-  for (const auto& [code, cls] : cases) {
+  for (const auto& c : cases) {
+    const int code = c.first;
+    const char* cls = c.second;
     CAPTURE(code);
     const char* got = replyClassOf(code);
     if (cls == nullptr) {
