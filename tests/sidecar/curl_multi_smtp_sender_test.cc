@@ -29,7 +29,8 @@ struct Harness {
   explicit Harness(const ScriptedSmtpServer& server, std::size_t max_concurrent = 4)
       : sender(makeCurlMultiSmtpSender(io, plaintextTo(server.port()), max_concurrent)) {}
   void send(const char* lease) {
-    sender->send(kEnvelope, message(), fakes::testCredential(lease),
+    sender->send(kEnvelope, message(),
+                 std::make_shared<const relay::SmtpCredential>(fakes::testCredential(lease)),
                  [this](SendResult r) { results.push_back(std::move(r)); });
   }
   // Runs the loop until `n` results are in (or 10 s pass).

@@ -2,9 +2,12 @@
 // keeper link through which it obtains one credential per send.
 //
 // SECURITY: faces local clients (every request is parsed by submit_request.h /
-// submit_json.h) and the SMTP server. It never sees the Vault token; a credential
-// arrives from the keeper for one send, lives in locked memory, and is destroyed
-// (zeroed) when that send ends. A malformed keeper message ends this process.
+// submit_json.h) and the SMTP server. It never sees the Vault token. Each send asks
+// the keeper for the credential; the worker keeps one locked copy of the current
+// lease's credential, shared by the sends using it (libcurl holds the same login for
+// its pooled connections anyway), and destroys (zeroes) it when the keeper hands out
+// another, retires that lease, or the link drops. A malformed keeper message ends
+// this process.
 // ERRORS: HTTP answers to clients; exit 1 on a broken keeper link protocol (the
 // supervisor restarts the worker, and the socket it inherited keeps queueing clients).
 #include <sys/socket.h>
@@ -44,7 +47,8 @@ constexpr auto kCredentialTimeout = std::chrono::seconds(10);
 // The worker's end of the keeper channel. All members are used on the io thread only.
 class KeeperLink {
  public:
-  using CredentialCallback = std::function<void(std::optional<relay::SmtpCredential>)>;
+  using Credential = std::shared_ptr<const relay::SmtpCredential>;
+  using CredentialCallback = std::function<void(Credential)>;  // nullptr: none
 
   explicit KeeperLink(asio::io_context& io) : io_(io), sweep_timer_(io) { sweep(); }
 
@@ -59,11 +63,11 @@ class KeeperLink {
   bool ready() const { return channel_ != nullptr && keeper_ready_; }
 
   void requestCredential(CredentialCallback callback) {
-    if (!channel_) return callback(std::nullopt);
+    if (!channel_) return callback(nullptr);
     const std::uint32_t id = next_request_id_++;
     if (!ipc::encodeCredentialRequest(id, out_) ||
         !ipc::sendPacket(channel_->native_handle(), out_)) {
-      return callback(std::nullopt);
+      return callback(nullptr);
     }
     pending_.emplace(id, Pending{std::move(callback),
                                  std::chrono::steady_clock::now() + kCredentialTimeout});
@@ -93,7 +97,7 @@ class KeeperLink {
       auto callback = std::move(it->second.callback);
       it = pending_.erase(it);
       log::warn("credential_request_timeout");
-      callback(std::nullopt);
+      callback(nullptr);
     }
     sweep_timer_.expires_after(std::chrono::seconds(1));
     sweep_timer_.async_wait([this](boost::system::error_code ec) {
@@ -139,16 +143,23 @@ class KeeperLink {
         return true;
       }
       case ipc::MessageType::Credential: {
-        ipc::CredentialMessage m;
-        if (!ipc::decodeCredential(r, m)) return false;
-        complete(r.requestId(), relay::SmtpCredential{std::move(m.username),
-                                                      std::move(m.password), m.lease_id});
+        // Read in place: the credential is copied into new locked memory only when it
+        // differs from the one held (a new lease), not for every send.
+        ipc::CredentialView m;
+        if (!ipc::decodeCredentialView(r, m)) return false;
+        if (!holds(m)) {
+          credential_ = std::make_shared<const relay::SmtpCredential>(relay::SmtpCredential{
+              vault::SecretBytes::copyOf(m.username), vault::SecretBytes::copyOf(m.password),
+              m.lease_id});
+          credential_generation_ = m.generation;
+        }
+        complete(r.requestId(), credential_);
         return true;
       }
       case ipc::MessageType::NoCredential: {
         ipc::NoCredentialMessage m;
         if (!ipc::decodeNoCredential(r, m)) return false;
-        complete(r.requestId(), std::nullopt);
+        complete(r.requestId(), nullptr);
         return true;
       }
       case ipc::MessageType::CredentialRetired: {
@@ -157,6 +168,7 @@ class KeeperLink {
         // Its lease is revoked: close the SMTP connections logged in with it (after
         // the sends still running on them).
         log::info("credential_retired", {{"lease_id", m.lease_id}});
+        if (credential_ && credential_->lease_id == m.lease_id) credential_.reset();
         if (on_retired_) on_retired_(m.lease_id);
         return true;
       }
@@ -165,7 +177,15 @@ class KeeperLink {
     }
   }
 
-  void complete(std::uint32_t id, std::optional<relay::SmtpCredential> credential) {
+  // The keeper's answer is the credential already held: same lease and generation,
+  // and (constant-time) the same bytes, so nothing depends on how generations count.
+  bool holds(const ipc::CredentialView& m) const {
+    return credential_ && credential_->lease_id == m.lease_id &&
+           credential_generation_ == m.generation && credential_->username.equals(m.username) &&
+           credential_->password.equals(m.password);
+  }
+
+  void complete(std::uint32_t id, Credential credential) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;  // timed out already
     auto callback = std::move(it->second.callback);
@@ -175,6 +195,7 @@ class KeeperLink {
 
   void disconnect() {
     keeper_ready_ = false;
+    credential_.reset();  // a restarted keeper leases anew
     if (channel_) {
       boost::system::error_code ignored;
       channel_->close(ignored);
@@ -182,7 +203,7 @@ class KeeperLink {
     }
     auto pending = std::move(pending_);
     pending_.clear();
-    for (auto& [id, p] : pending) p.callback(std::nullopt);
+    for (auto& [id, p] : pending) p.callback(nullptr);
   }
 
   [[noreturn]] void fatal(const char* what) {
@@ -195,6 +216,8 @@ class KeeperLink {
   asio::steady_timer sweep_timer_;
   std::map<std::uint32_t, Pending> pending_;
   ipc::Packet in_;   // reused for every message: no allocation per request
+  Credential credential_;  // the current lease's, shared with the sends using it
+  std::uint64_t credential_generation_ = 0;
   ipc::Packet out_;
   std::uint32_t next_request_id_ = 1;
   bool keeper_ready_ = false;
@@ -204,8 +227,8 @@ class KeeperLink {
   void onRetired(std::function<void(const std::string&)> fn) { on_retired_ = std::move(fn); }
 };
 
-// Sends on the event loop (AsyncSmtpSender) with a credential obtained from the keeper
-// for each message (an IPC round trip, no Vault request).
+// Sends on the event loop (AsyncSmtpSender) with the credential the keeper names for
+// each message (an IPC round trip, no Vault request).
 // On 535 it tells the keeper, which replaces the credential, and retries once.
 // Asynchronous messages are retried on temporary failures with exponential backoff
 // (1 s doubling to 60 s, +-20% jitter) until smtp.retry_for has passed.
@@ -292,8 +315,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   void attempt(std::shared_ptr<Job> job, bool retry_left) {
     setState(*job, submit::MessageState::Sending);
-    keeper_.requestCredential([this, job, retry_left](
-                                  std::optional<relay::SmtpCredential> credential) mutable {
+    keeper_.requestCredential([this, job, retry_left](KeeperLink::Credential credential) mutable {
       if (!credential) {
         submit::SubmitResult result;
         result.no_credential = true;
@@ -301,7 +323,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
       }
       const auto started = std::chrono::steady_clock::now();
       const std::string lease_id = credential->lease_id;
-      sender_->send(job->envelope, job->message, std::move(*credential),
+      sender_->send(job->envelope, job->message, std::move(credential),
                    [this, job, retry_left, lease_id, started](relay::SendResult sent) {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - started).count();
