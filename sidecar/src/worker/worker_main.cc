@@ -10,6 +10,7 @@
 // this process.
 // ERRORS: HTTP answers to clients; exit 1 on a broken keeper link protocol (the
 // supervisor restarts the worker, and the socket it inherited keeps queueing clients).
+#include <malloc.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +29,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "sidecar/fd_passing.h"
 #include "sidecar/ipc.h"
@@ -62,15 +65,29 @@ class KeeperLink {
 
   bool ready() const { return channel_ != nullptr && keeper_ready_; }
 
+  // Sends that ask while a request is on its way wait for the same answer: one
+  // request in flight at a time, however many messages arrive at once. (One request
+  // per message used to fill the channel's buffer under a burst of submissions: the
+  // send failed with EAGAIN and the message was answered "no credential".) The answer
+  // is the keeper's current credential at a moment after each waiting send asked.
   void requestCredential(CredentialCallback callback) {
     if (!channel_) return callback(nullptr);
+    if (in_flight_) {
+      auto it = pending_.find(*in_flight_);
+      if (it != pending_.end()) {
+        it->second.callbacks.push_back(std::move(callback));
+        return;
+      }
+    }
     const std::uint32_t id = next_request_id_++;
     if (!ipc::encodeCredentialRequest(id, out_) ||
         !ipc::sendPacket(channel_->native_handle(), out_)) {
       return callback(nullptr);
     }
-    pending_.emplace(id, Pending{std::move(callback),
-                                 std::chrono::steady_clock::now() + kCredentialTimeout});
+    Pending pending{{}, std::chrono::steady_clock::now() + kCredentialTimeout};
+    pending.callbacks.push_back(std::move(callback));
+    pending_.emplace(id, std::move(pending));
+    in_flight_ = id;
   }
 
   void reportRefused(const std::string& lease_id) {
@@ -81,9 +98,13 @@ class KeeperLink {
 
  private:
   struct Pending {
-    CredentialCallback callback;
+    std::vector<CredentialCallback> callbacks;  // every send waiting for this answer
     std::chrono::steady_clock::time_point deadline;
   };
+
+  static void answer(Pending& pending, const Credential& credential) {
+    for (auto& callback : pending.callbacks) callback(credential);
+  }
 
   // One timer for all requests (not one per message): fails requests the keeper has
   // not answered in time.
@@ -94,10 +115,11 @@ class KeeperLink {
         ++it;
         continue;
       }
-      auto callback = std::move(it->second.callback);
+      if (in_flight_ == it->first) in_flight_.reset();
+      auto pending = std::move(it->second);
       it = pending_.erase(it);
       log::warn("credential_request_timeout");
-      callback(nullptr);
+      answer(pending, nullptr);
     }
     sweep_timer_.expires_after(std::chrono::seconds(1));
     sweep_timer_.async_wait([this](boost::system::error_code ec) {
@@ -185,12 +207,13 @@ class KeeperLink {
            credential_->password.equals(m.password);
   }
 
-  void complete(std::uint32_t id, Credential credential) {
+  void complete(std::uint32_t id, const Credential& credential) {
+    if (in_flight_ == id) in_flight_.reset();
     auto it = pending_.find(id);
     if (it == pending_.end()) return;  // timed out already
-    auto callback = std::move(it->second.callback);
+    auto pending = std::move(it->second);
     pending_.erase(it);
-    callback(std::move(credential));
+    answer(pending, credential);
   }
 
   void disconnect() {
@@ -203,7 +226,8 @@ class KeeperLink {
     }
     auto pending = std::move(pending_);
     pending_.clear();
-    for (auto& [id, p] : pending) p.callback(nullptr);
+    in_flight_.reset();
+    for (auto& [id, p] : pending) answer(p, nullptr);
   }
 
   [[noreturn]] void fatal(const char* what) {
@@ -215,6 +239,7 @@ class KeeperLink {
   std::unique_ptr<asio::posix::stream_descriptor> channel_;
   asio::steady_timer sweep_timer_;
   std::map<std::uint32_t, Pending> pending_;
+  std::optional<std::uint32_t> in_flight_;  // the request new sends may join
   ipc::Packet in_;   // reused for every message: no allocation per request
   Credential credential_;  // the current lease's, shared with the sends using it
   std::uint64_t credential_generation_ = 0;
@@ -424,9 +449,22 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::mt19937 rng_{std::random_device{}()};
 };
 
+// Every message allocates libcurl's per-transfer buffers (an easy handle, a 64 KiB
+// upload buffer, a 128 KiB SMTP escape buffer). With glibc's defaults the top of the
+// heap is given back (brk) when a message ends and faulted in again, page by page, for
+// the next one. Keeping up to 8 MiB of free heap and serving blocks below 1 MiB from
+// the heap stops that churn; the memory stays with this process, as it would be
+// needed again for the next message anyway.
+void keepHeapForMessages() {
+  if (::mallopt(M_TRIM_THRESHOLD, 8 << 20) != 1 || ::mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1) {
+    log::warn("mallopt_failed");  // only slower
+  }
+}
+
 }  // namespace
 
 int runWorker(const Config& config, const std::string& config_path) {
+  keepHeapForMessages();
   asio::io_context io;
   KeeperLink keeper(io);
   WorkerDispatcher dispatcher(io, keeper, config);
