@@ -59,7 +59,8 @@ struct Options {
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr, "sidecar-loadgen: %s (see the comment at the top of bench/loadgen.cc)\n", why);
+  std::fprintf(stderr, "sidecar-loadgen: %s (see the comment at the top of bench/loadgen.cc)\n",
+               why);
   std::exit(2);
 }
 
@@ -73,17 +74,28 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) usage("an option lacks its value");
       return argv[++i];
     };
-    if (a == "--socket") o.socket_path = value();
-    else if (a == "--host") o.host = value();
-    else if (a == "--port") o.port = value();
-    else if (a == "--from") o.from = value();
-    else if (a == "--to") o.to = value();
-    else if (a == "--clients") o.clients = static_cast<unsigned>(std::stoul(value()));
-    else if (a == "--messages") o.messages = std::stoul(value());
-    else if (a == "--size") o.size = std::stoul(value());
-    else if (a == "--connections") o.connections = static_cast<unsigned>(std::stoul(value()));
-    else if (a == "--async") o.async = true;
-    else usage("unknown option");
+    if (a == "--socket")
+      o.socket_path = value();
+    else if (a == "--host")
+      o.host = value();
+    else if (a == "--port")
+      o.port = value();
+    else if (a == "--from")
+      o.from = value();
+    else if (a == "--to")
+      o.to = value();
+    else if (a == "--clients")
+      o.clients = static_cast<unsigned>(std::stoul(value()));
+    else if (a == "--messages")
+      o.messages = std::stoul(value());
+    else if (a == "--size")
+      o.size = std::stoul(value());
+    else if (a == "--connections")
+      o.connections = static_cast<unsigned>(std::stoul(value()));
+    else if (a == "--async")
+      o.async = true;
+    else
+      usage("unknown option");
   }
   if (o.clients == 0 || o.messages == 0) usage("--clients and --messages must be positive");
   return o;
@@ -125,7 +137,9 @@ struct Run {
   }
 };
 
-double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+double micros(Clock::duration d) {
+  return std::chrono::duration<double, std::micro>(d).count();
+}
 
 void httpClient(Run& run) {
   const Options& o = run.options;
@@ -177,7 +191,8 @@ void httpClient(Run& run) {
       lat.push_back(micros(t1 - t0));
     } else {
       ++bad;
-      if (error.empty()) error = "status " + std::to_string(status) + ": " + res.body().substr(0, 200);
+      if (error.empty())
+        error = "status " + std::to_string(status) + ": " + res.body().substr(0, 200);
     }
     if (!res.keep_alive()) {
       sock.close(ec);
@@ -292,13 +307,13 @@ int load(const Options& o) {
   for (auto& t : threads) t.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   std::sort(run.latencies_us.begin(), run.latencies_us.end());
-  std::printf("{\"mode\":\"%s\",\"async\":%s,\"clients\":%u,\"messages\":%lu,\"bytes\":%zu,"
-              "\"ok\":%lu,\"errors\":%lu,\"seconds\":%.6f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-              "\"p999_us\":%.1f,\"first_error\":\"%s\",\"statuses\":{",
-              o.mode.c_str(), o.async ? "true" : "false", o.clients, o.messages,
-              run.message.size(), run.ok, run.errors, seconds,
-              percentile(run.latencies_us, 0.50), percentile(run.latencies_us, 0.99),
-              percentile(run.latencies_us, 0.999), jsonEscape(run.first_error).c_str());
+  std::printf(
+      "{\"mode\":\"%s\",\"async\":%s,\"clients\":%u,\"messages\":%lu,\"bytes\":%zu,"
+      "\"ok\":%lu,\"errors\":%lu,\"seconds\":%.6f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+      "\"p999_us\":%.1f,\"first_error\":\"%s\",\"statuses\":{",
+      o.mode.c_str(), o.async ? "true" : "false", o.clients, o.messages, run.message.size(), run.ok,
+      run.errors, seconds, percentile(run.latencies_us, 0.50), percentile(run.latencies_us, 0.99),
+      percentile(run.latencies_us, 0.999), jsonEscape(run.first_error).c_str());
   bool first = true;
   for (auto& [k, v] : run.statuses) {
     std::printf("%s\"%d\":%lu", first ? "" : ",", k, v);
