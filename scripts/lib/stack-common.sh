@@ -93,6 +93,7 @@ stack_paths() {
   VAULT_DIR="$STACK_DIR/vault"
   VAULT_PID_FILE="$VAULT_DIR/openbao.pid"
   VAULT_AUDIT_LOG="$LOG_DIR/openbao-audit.log"
+  VAULT_AUDIT_RAW_LOG="$LOG_DIR/openbao-audit-raw.log"  # only with SIDECAR_STACK_VAULT_AUDIT_RAW=1
   VAULT_PLUGIN_DIR="$VAULT_DIR/plugins"
   VAULT_TLS_DIR="$VAULT_DIR/tls"            # written by bao -dev-tls at every start
   VAULT_TOKEN_FILE="$SECRETS_DIR/vault-root-token"

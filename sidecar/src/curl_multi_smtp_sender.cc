@@ -2,7 +2,9 @@
 // the asio event loop (see smtp_sender.h).
 //
 // One Pool per lease: a CURLM whose connection cache holds the SMTP connections
-// authenticated with that lease's credential. libcurl tells us which sockets to watch
+// authenticated with that lease's credential. Pools are keyed by lease id AND
+// credential path (profiles with different paths never share a pool, even for
+// secrets without a lease id), and libcurl never shares a cache between CURLMs. libcurl tells us which sockets to watch
 // (CURLMOPT_SOCKETFUNCTION) and when to call back (CURLMOPT_TIMERFUNCTION); asio
 // watches the descriptors without owning them (released before libcurl closes them,
 // through CURLOPT_CLOSESOCKETFUNCTION) and calls curl_multi_socket_action.
@@ -312,14 +314,9 @@ class CurlMultiSmtpSender final : public AsyncSmtpSender, public PoolOwner {
   }
 
   void retire(const std::string& lease_id) override {
-    auto it = pools_.find(lease_id);
-    if (it == pools_.end()) return;
-    log::info("smtp_connections_retired", {{"lease_id", lease_id}, {"running", it->second->running()}});
-    if (it->second->running() == 0) {
-      pools_.erase(it);  // closes its idle connections now
-    } else {
-      draining_.push_back(std::move(it->second));
-      pools_.erase(it);
+    const std::string prefix = lease_id + " ";
+    for (auto it = pools_.begin(); it != pools_.end();) {
+      it = it->first.compare(0, prefix.size(), prefix) == 0 ? retirePool(it) : std::next(it);
     }
   }
 
@@ -328,40 +325,57 @@ class CurlMultiSmtpSender final : public AsyncSmtpSender, public PoolOwner {
   std::size_t pools() const override { return pools_.size() + draining_.size(); }
 
  private:
+  static std::string poolKey(const SmtpCredential& c) {
+    return c.lease_id + " " + c.credential_path;
+  }
+
+  using PoolMap = std::map<std::string, std::unique_ptr<Pool>>;
+  PoolMap::iterator retirePool(PoolMap::iterator it) {
+    const auto space = it->first.find(' ');  // poolKey(): "<lease id> <path>"
+    log::info("smtp_connections_retired", {{"lease_id", it->first.substr(0, space)},
+                                           {"path", it->first.substr(space + 1)},
+                                           {"running", it->second->running()}});
+    // Idle: closes its connections now; busy: once its transfers end.
+    if (it->second->running() != 0) draining_.push_back(std::move(it->second));
+    return pools_.erase(it);
+  }
+
   void pump() {
     while (active_ < max_concurrent_ && !waiting_.empty()) {
       auto t = std::move(waiting_.front());
       waiting_.pop_front();
-      const std::string lease_id = t->credential->lease_id;
-      Pool* pool = poolFor(lease_id);
+      const std::string key = poolKey(*t->credential);
+      Pool* pool = poolFor(key);
       ++active_;
       if (pool == nullptr) {
-        transferDone(lease_id, std::move(t), failure("could not create an SMTP connection pool"));
+        transferDone(key, std::move(t), failure("could not create an SMTP connection pool"));
         continue;
       }
       pool->start(std::move(t));
     }
   }
 
-  Pool* poolFor(const std::string& lease_id) {
-    auto& pool = pools_[lease_id];
+  Pool* poolFor(const std::string& key) {
+    auto& pool = pools_[key];
     if (!pool) {
-      pool = std::make_unique<Pool>(io_, *this, settings_, url_, lease_id,
+      pool = std::make_unique<Pool>(io_, *this, settings_, url_, key,
                                     static_cast<long>(max_concurrent_));
       if (!pool->usable()) {
-        pools_.erase(lease_id);
+        pools_.erase(key);
         return nullptr;
       }
     }
     return pool.get();
   }
 
-  void transferDone(const std::string& lease_id, std::shared_ptr<Transfer> t,
+  void transferDone(const std::string& key, std::shared_ptr<Transfer> t,
                     SendResult result) override {
     --active_;
     // A connection that failed is not kept by libcurl; a login the server refused
     // means the credential is gone: drop its pool so nothing reuses it.
-    if (result.outcome == SendOutcome::AuthRefused) retire(lease_id);
+    if (result.outcome == SendOutcome::AuthRefused) {
+      if (auto it = pools_.find(key); it != pools_.end()) retirePool(it);
+    }
     for (auto it = draining_.begin(); it != draining_.end();) {
       it = (*it)->running() == 0 ? draining_.erase(it) : std::next(it);
     }
@@ -377,7 +391,7 @@ class CurlMultiSmtpSender final : public AsyncSmtpSender, public PoolOwner {
   std::size_t max_concurrent_;
   std::size_t active_ = 0;
   std::deque<std::unique_ptr<Transfer>> waiting_;
-  std::map<std::string, std::unique_ptr<Pool>> pools_;
+  PoolMap pools_;  // by poolKey()
   std::vector<std::unique_ptr<Pool>> draining_;
 };
 

@@ -38,6 +38,7 @@ const char* toString(MessageType type) noexcept {
     case MessageType::CredentialRetired: return "credential_retired";
     case MessageType::Status: return "status";
     case MessageType::PeerChannel: return "peer_channel";
+    case MessageType::SecretId: return "secret_id";
   }
   return "unknown";
 }
@@ -116,7 +117,7 @@ bool Reader::header() {
   if (getLe(h, 4) != kMagic || getLe(h + 4, 2) != kVersion) return false;
   const auto type = static_cast<std::uint16_t>(getLe(h + 6, 2));
   if (type < static_cast<std::uint16_t>(MessageType::Hello) ||
-      type > static_cast<std::uint16_t>(MessageType::PeerChannel)) {
+      type > static_cast<std::uint16_t>(MessageType::kLast)) {
     return false;
   }
   type_ = static_cast<MessageType>(type);
@@ -166,14 +167,16 @@ bool encodeHello(Packet& out) {
   return Writer(MessageType::Hello, 0, out).str(kProtocolName).finish();
 }
 
-bool encodeCredentialRequest(std::uint32_t request_id, Packet& out) {
-  return Writer(MessageType::CredentialRequest, request_id, out).finish();
+bool encodeCredentialRequest(std::uint32_t request_id, std::uint32_t path_index, Packet& out) {
+  return Writer(MessageType::CredentialRequest, request_id, out).u32(path_index).finish();
 }
 
-bool encodeCredential(std::uint32_t request_id, std::string_view lease_id,
-                      std::uint64_t generation, const vault::SecretBytes& username,
-                      const vault::SecretBytes& password, Packet& out) {
+bool encodeCredential(std::uint32_t request_id, std::string_view credential_path,
+                      std::string_view lease_id, std::uint64_t generation,
+                      const vault::SecretBytes& username, const vault::SecretBytes& password,
+                      Packet& out) {
   return Writer(MessageType::Credential, request_id, out)
+      .str(credential_path)
       .str(lease_id)
       .u64(generation)
       .secret(username)
@@ -201,9 +204,14 @@ bool decodeHello(Reader& r) {
   return r.type() == MessageType::Hello && r.str(name, 64) && r.end() && name == kProtocolName;
 }
 
+bool decodeCredentialRequest(Reader& r, std::uint32_t& path_index) {
+  return r.type() == MessageType::CredentialRequest && r.u32(path_index) && r.end();
+}
+
 bool decodeCredentialView(Reader& r, CredentialView& out) {
-  return r.type() == MessageType::Credential && r.str(out.lease_id, kMaxLeaseId) &&
-         r.u64(out.generation) && r.secretView(out.username, kMaxCredentialField) &&
+  return r.type() == MessageType::Credential && r.str(out.credential_path, kMaxLeaseId) &&
+         r.str(out.lease_id, kMaxLeaseId) && r.u64(out.generation) &&
+         r.secretView(out.username, kMaxCredentialField) &&
          r.secretView(out.password, kMaxCredentialField) && r.end() && !out.username.empty() &&
          !out.password.empty();
 }
@@ -212,6 +220,7 @@ bool decodeCredential(Reader& r, CredentialMessage& out) {
   // One set of checks (decodeCredentialView); then the secrets go to locked memory.
   CredentialView view;
   if (!decodeCredentialView(r, view)) return false;
+  out.credential_path = std::move(view.credential_path);
   out.lease_id = std::move(view.lease_id);
   out.generation = view.generation;
   out.username = vault::SecretBytes::copyOf(view.username);
@@ -250,6 +259,15 @@ bool encodePeerChannel(std::uint64_t generation, Packet& out) {
 
 bool decodePeerChannel(Reader& r, std::uint64_t& generation) {
   return r.type() == MessageType::PeerChannel && r.u64(generation) && r.end();
+}
+
+bool encodeSecretId(const vault::SecretBytes& secret_id, Packet& out) {
+  return Writer(MessageType::SecretId, 0, out).secret(secret_id).finish();
+}
+
+bool decodeSecretId(Reader& r, vault::SecretBytes& secret_id) {
+  return r.type() == MessageType::SecretId && r.secret(secret_id, kMaxCredentialField) &&
+         r.end() && !secret_id.empty();
 }
 
 }  // namespace sidecar::ipc

@@ -7,6 +7,7 @@
 #include "sidecar/supervisor.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -17,6 +18,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -44,6 +46,27 @@ struct Role {
   int last_status = 0;
 };
 
+// listen.socket_group: a numeric gid or a group name from the group database.
+bool resolveGroup(const std::string& name, gid_t& out) {
+  if (name.find_first_not_of("0123456789") == std::string::npos) {
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long value = std::strtoul(name.c_str(), &end, 10);
+    if (errno != 0 || *end != '\0' || value >= 4294967295UL) return false;
+    out = static_cast<gid_t>(value);
+    return true;
+  }
+  std::vector<char> buffer(16384);
+  struct group entry {};
+  struct group* found = nullptr;
+  if (::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+      found == nullptr) {
+    return false;
+  }
+  out = found->gr_gid;
+  return true;
+}
+
 // The Unix socket clients connect to, created once for all worker generations.
 int createListenSocket(const ListenSettings& settings) {
   const std::string& path = settings.socket_path;
@@ -64,7 +87,18 @@ int createListenSocket(const ListenSettings& settings) {
   const mode_t old_mask = ::umask(0777);
   const int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   ::umask(old_mask);
-  if (bound != 0 || ::chmod(path.c_str(), static_cast<mode_t>(settings.socket_mode)) != 0 ||
+  gid_t gid = static_cast<gid_t>(-1);  // chown's "unchanged"
+  if (!settings.socket_group.empty() && !resolveGroup(settings.socket_group, gid)) {
+    log::error("listen_failed", {{"socket", path},
+                                 {"error", "unknown group " + settings.socket_group}});
+    ::close(fd);
+    if (bound == 0) ::unlink(path.c_str());
+    return -1;
+  }
+  // The group first, then the mode: members of the group get access only once both
+  // are in place (the mode is 0 until chmod).
+  if (bound != 0 || ::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0 ||
+      ::chmod(path.c_str(), static_cast<mode_t>(settings.socket_mode)) != 0 ||
       ::listen(fd, SOMAXCONN) != 0) {
     log::error("listen_failed", {{"socket", path}, {"error", std::strerror(errno)}});
     ::close(fd);
@@ -75,8 +109,13 @@ int createListenSocket(const ListenSettings& settings) {
 
 class Supervisor {
  public:
-  Supervisor(std::string self_exe, std::string config_path, const Config& config)
-      : self_exe_(std::move(self_exe)), config_path_(std::move(config_path)), config_(config) {}
+  Supervisor(std::string self_exe, std::string config_path, const Config& config,
+             vault::SecretBytes secret_id, const std::optional<RunAs>& run_as)
+      : self_exe_(std::move(self_exe)),
+        config_path_(std::move(config_path)),
+        config_(config),
+        secret_id_(std::move(secret_id)),
+        run_as_(run_as) {}
 
   int run() {
     sigset_t set;
@@ -84,8 +123,43 @@ class Supervisor {
     for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
     if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return 1;
 
+    // Roles are started from this descriptor, opened while the path is still reachable:
+    // after the privilege drop the user may not be able to search the directories that
+    // lead to the binary (a build tree under /root, say).
+    // Kept above the descriptor numbers a role inherits (kControlFd, kListenFd).
+    const int exe_fd = ::open(self_exe_.c_str(), O_PATH | O_CLOEXEC);
+    self_exe_fd_ = exe_fd < 0 ? -1 : ::fcntl(exe_fd, F_DUPFD_CLOEXEC, 64);
+    if (exe_fd >= 0) ::close(exe_fd);
+    if (self_exe_fd_ < 0) {
+      log::error("start_failed", {{"error", std::string("cannot open own executable: ") +
+                                                std::strerror(errno)}});
+      return 1;
+    }
     listen_fd_ = createListenSocket(config_.listen);
     if (listen_fd_ < 0) return 1;
+    if (config_.implicitProfile()) {
+      log::warn("no_profiles_configured",
+                {{"detail", "no [[profile]] section: every local user who can open the socket "
+                            "may send with vault.credential_path"},
+                 {"socket", config_.listen.socket_path},
+                 {"socket_mode", static_cast<std::int64_t>(config_.listen.socket_mode)}});
+    }
+    if (run_as_) {
+      // The socket file is created as root; it then belongs to the user the roles run
+      // as, and nothing after this line runs as root.
+      if (::chown(config_.listen.socket_path.c_str(), static_cast<uid_t>(run_as_->uid),
+                  static_cast<gid_t>(-1)) != 0) {
+        log::error("listen_failed", {{"socket", config_.listen.socket_path},
+                                     {"error", std::string("chown: ") + std::strerror(errno)}});
+        return 1;
+      }
+      if (auto dropped = dropPrivileges(*run_as_); !dropped) {
+        log::error("privilege_drop_failed", {{"error", dropped.error().message}});
+        return 1;
+      }
+      log::info("privileges_dropped", {{"user", run_as_->user},
+                                       {"uid", static_cast<std::int64_t>(run_as_->uid)}});
+    }
     if (!spawn(keeper_) || !spawn(worker_)) return stopAll(1);
     if (!connectPeers()) return stopAll(1);
     log::info("supervisor_started", {{"keeper_pid", static_cast<int>(keeper_.pid)},
@@ -119,6 +193,14 @@ class Supervisor {
     ::close(control[1]);
     if (role.control >= 0) ::close(role.control);
     role.control = control[0];
+    if (&role == &keeper_ && !secret_id_.empty()) {
+      // The keeper waits for this before it logs in.
+      ipc::Packet message;
+      const bool sent = ipc::encodeSecretId(secret_id_, message) &&
+                        ipc::sendPacket(role.control, message);
+      message.wipe();
+      if (!sent) log::error("secret_id_handover_failed", {{"role", role.name}});
+    }
     role.pid = pid;
     role.started = Clock::now();
     role.restart_pending = false;
@@ -141,11 +223,20 @@ class Supervisor {
     // dup2 clears close-on-exec on the new descriptor, so exactly these two survive exec.
     if (::dup2(moved_control, kControlFd) < 0) ::_exit(1);
     if (is_worker && ::dup2(moved_listen, kListenFd) < 0) ::_exit(1);
-    ::close_range(is_worker ? kListenFd + 1 : kControlFd + 1, ~0U, 0);
+    // Everything else closes; the executable's descriptor is close-on-exec.
+    const unsigned first_free = is_worker ? kListenFd + 1 : kControlFd + 1;
+    const unsigned exe_fd = static_cast<unsigned>(self_exe_fd_);
+    ::close_range(first_free, exe_fd - 1, 0);
+    ::close_range(exe_fd + 1, ~0U, 0);
     const std::string role_name = role.name;
-    const char* argv[] = {self_exe_.c_str(), "--role", role_name.c_str(), "--config",
-                          config_path_.c_str(), nullptr};
-    ::execv(self_exe_.c_str(), const_cast<char* const*>(argv));
+    const char* argv[] = {self_exe_.c_str(),
+                          "--role",
+                          role_name.c_str(),
+                          "--config",
+                          config_path_.c_str(),
+                          secret_id_.empty() ? nullptr : kSecretIdFromSupervisorOption,
+                          nullptr};
+    ::execveat(self_exe_fd_, "", const_cast<char* const*>(argv), environ, AT_EMPTY_PATH);
     ::_exit(127);
   }
 
@@ -195,7 +286,7 @@ class Supervisor {
   // SIGHUP: the roles apply what they can of the new file; a file that does not
   // validate is refused here and everything keeps running as it was.
   void reload() {
-    auto fresh = loadConfig(config_path_);
+    auto fresh = loadConfig(config_path_, !secret_id_.empty());
     if (!fresh) {
       log::error("config_reload_refused", {{"error", fresh.error().message}});
       return;
@@ -273,17 +364,21 @@ class Supervisor {
   std::string self_exe_;
   std::string config_path_;
   Config config_;
+  vault::SecretBytes secret_id_;
+  std::optional<RunAs> run_as_;
   Role keeper_{"keeper"};
   Role worker_{"worker"};
   int listen_fd_ = -1;
+  int self_exe_fd_ = -1;
   std::uint64_t generation_ = 0;
 };
 
 }  // namespace
 
 int runSupervisor(const std::string& self_exe, const std::string& config_path,
-                  const Config& config) {
-  return Supervisor(self_exe, config_path, config).run();
+                  const Config& config, vault::SecretBytes secret_id,
+                  const std::optional<RunAs>& run_as) {
+  return Supervisor(self_exe, config_path, config, std::move(secret_id), run_as).run();
 }
 
 }  // namespace sidecar

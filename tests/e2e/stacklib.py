@@ -138,8 +138,21 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+# The sidecar refuses to run as root unless it may drop to a named user: the tests run
+# as root, so their sidecars drop to this one (created by scripts/install-deps.sh).
+RUN_AS = "smtp-sidecar" if os.geteuid() == 0 else None
+
+
+def give_to_sidecar_user(path):
+    """Makes `path` (a file or directory the sidecar must read) its user's."""
+    if RUN_AS:
+        shutil.chown(path, user=RUN_AS, group=RUN_AS)
+
+
 class Sidecar:
-    """One smtp-sidecar process with its own config and socket in a temp dir."""
+    """One smtp-sidecar process with its own config and socket in a temp dir. When the
+    tests run as root it runs as RUN_AS, with copies of the files it reads (role_id,
+    secret_id, CA bundles) in its own directory: the stack's directory is root's."""
 
     def __init__(self, binary=None, secret_id_file=None, extra_config="", env=None):
         """secret_id_file: a plain secret_id to use; by default the sidecar gets its own
@@ -149,6 +162,7 @@ class Sidecar:
                                                os.path.join(REPO, "build", "dev", "sidecar",
                                                             "smtp-sidecar"))
         self.dir = tempfile.mkdtemp(prefix="sidecar-e2e-", dir="/tmp")
+        give_to_sidecar_user(self.dir)
         self.socket = os.path.join(self.dir, "smtp.sock")
         self.log_path = os.path.join(self.dir, "sidecar.log")
         self.config_path = os.path.join(self.dir, "smtp-sidecar.toml")
@@ -158,15 +172,18 @@ class Sidecar:
             secret_lines = (f'secret_id_file = "{secret_id_file}"\nsecret_id_wrapped = true\n'
                             'approle_role = "example-app"\nremove_secret_id_file = true')
         else:
+            secret_id_file = self.stage(secret_id_file, "secret-id")
             secret_lines = f'secret_id_file = "{secret_id_file}"'
         self.secret_id_file = secret_id_file
-        vault_ca = f'ca_file = "{ENV["VAULT_CACERT"]}"' if ENV.get("VAULT_CACERT") else ""
+        vault_ca = (f'ca_file = "{self.stage(ENV["VAULT_CACERT"], "vault-ca.pem")}"'
+                    if ENV.get("VAULT_CACERT") else "")
+        process = f'[process]\nuser = "{RUN_AS}"\n' if RUN_AS else ""
         with open(self.config_path, "w") as f:
-            f.write(f"""
+            f.write(f"""{process}
 [vault]
 address = "{ENV['VAULT_ADDR']}"
 {vault_ca}
-role_id_file = "{ENV['APPROLE_ROLE_ID_FILE']}"
+role_id_file = "{self.stage(ENV['APPROLE_ROLE_ID_FILE'], 'role-id')}"
 {secret_lines}
 credential_path = "{CREDENTIAL_PATH}"
 
@@ -174,21 +191,35 @@ credential_path = "{CREDENTIAL_PATH}"
 host = "{ENV['SMTP_HOST']}"
 port = {ENV['SMTP_STARTTLS_PORT']}
 tls = "starttls"
-ca_file = "{ENV['SMTP_CA_FILE']}"
+ca_file = "{self.stage(ENV['SMTP_CA_FILE'], 'smtp-ca.pem')}"
 
 [listen]
 socket = "{self.socket}"
 {extra_config}
 """)
         self.proc = None
+        self.command_prefix = []  # e.g. strace and its options
+
+    def stage(self, path, name):
+        """A copy of `path` in the sidecar's directory, readable by its user."""
+        if not RUN_AS or not os.path.exists(path):
+            return path  # a missing file stays missing: some tests want that error
+        copy = os.path.join(self.dir, "staged-" + name)
+        shutil.copyfile(path, copy)
+        os.chmod(copy, 0o600)
+        give_to_sidecar_user(copy)
+        return copy
 
     def start(self, wait=True):
         if self.wrapped:
             wrapped_secret_id(self.secret_id_file)
+        for name in os.listdir(self.dir):  # what the test wrote for the sidecar to read
+            give_to_sidecar_user(os.path.join(self.dir, name))
         self.log = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
         env.update(self.extra_env)
-        self.proc = subprocess.Popen([self.binary, "--config", self.config_path],
+        self.proc = subprocess.Popen([*self.command_prefix, self.binary, "--config",
+                                      self.config_path],
                                      stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)
         if wait:

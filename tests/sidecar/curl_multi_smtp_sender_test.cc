@@ -30,9 +30,9 @@ struct Harness {
       : Harness(plaintextTo(server.port()), max_concurrent) {}
   explicit Harness(const SmtpSettings& settings, std::size_t max_concurrent = 4)
       : sender(makeCurlMultiSmtpSender(io, settings, max_concurrent)) {}
-  void send(const char* lease) {
+  void send(const char* lease, const char* path = "smtp/creds/app", const char* user = "user") {
     sender->send(kEnvelope, message(),
-                 std::make_shared<const relay::SmtpCredential>(fakes::testCredential(lease)),
+                 std::make_shared<const SmtpCredential>(fakes::testCredential(lease, path, user)),
                  [this](SendResult r) { results.push_back(std::move(r)); });
   }
   // Runs the loop until `n` results are in (or 10 s pass).
@@ -146,6 +146,28 @@ TEST_CASE("a refusal on a new connection is final") {
   CHECK((h.results[0].outcome == SendOutcome::Rejected));
   CHECK(h.results[0].reply.code == 554);
   CHECK(server.connections() == 1);
+}
+
+TEST_CASE("two profiles' credentials never share a connection, even without lease ids") {
+  ScriptedSmtpServer server({});
+  Harness h(server);
+  // Secrets without a lease id (a KV path, say): the path keeps them apart.
+  h.send("", "smtp/creds/web", "web-user");
+  h.waitFor(1);
+  h.send("", "smtp/creds/cron", "cron-user");
+  h.waitFor(2);
+  h.send("", "smtp/creds/web", "web-user");
+  h.waitFor(3);
+  for (const auto& r : h.results) CHECK((r.outcome == SendOutcome::Accepted));
+  CHECK(server.connections() == 2);
+  CHECK(h.sender->pools() == 2);
+  CHECK(count(server.transcript(), "AUTH") == 2);
+  CHECK(h.results[2].reused_connection);  // the web connection, for web again
+  // Retiring a lease id closes only the pools of that lease.
+  h.sender->retire("lease/none");
+  CHECK(h.sender->pools() == 2);
+  h.sender->retire("");
+  CHECK(h.sender->pools() == 0);
 }
 
 TEST_CASE("a server that stops answering is timed out by libcurl's timer") {

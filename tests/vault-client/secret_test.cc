@@ -3,6 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
 #include <string>
 #include <type_traits>
 
@@ -47,4 +50,32 @@ TEST_CASE("SecretBuffer grows and enforces its limit") {
   CHECK(buffer.overflowed());
   auto bytes = buffer.take();
   CHECK(bytes.size() == 9000);
+}
+
+// The kernel's view of the page that holds a secret: VmFlags of its mapping in
+// /proc/self/smaps ("lo" = mlock'ed, never swapped; "dd" = left out of core dumps).
+static std::string vmFlagsOf(const void* address) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto target = reinterpret_cast<std::uintptr_t>(address);
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    unsigned long start = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &start, &end) == 2) {  // a mapping's header
+      inside = target >= start && target < end;
+      continue;
+    }
+    if (inside && line.rfind("VmFlags:", 0) == 0) return line;
+  }
+  return {};
+}
+
+TEST_CASE("a secret's pages are locked and excluded from core dumps") {
+  vault::initSecretMemoryOrDie();
+  auto s = SecretBytes::copyOf(std::string_view("locked-page-check"));
+  const std::string flags = vmFlagsOf(s.cString().pointer);
+  INFO("VmFlags: " << flags);
+  REQUIRE_FALSE(flags.empty());
+  CHECK(flags.find(" lo") != std::string::npos);
+  CHECK(flags.find(" dd") != std::string::npos);
 }

@@ -21,20 +21,22 @@ namespace sidecar::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x53434950;  // "SCIP"
 // Bump on every change to MessageType or to any message's fields.
-inline constexpr std::uint16_t kVersion = 1;
+inline constexpr std::uint16_t kVersion = 2;
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPacket = 64 * 1024;
 inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
 
 enum class MessageType : std::uint16_t {
   Hello = 1,               // both ways, first message: protocol name
-  CredentialRequest = 2,   // worker -> keeper: the credential for one send
-  Credential = 3,          // keeper -> worker: lease_id, generation, username, password
+  CredentialRequest = 2,   // worker -> keeper: the credential for one send: path index
+  Credential = 3,          // keeper -> worker: path, lease_id, generation, username, password
   NoCredential = 4,        // keeper -> worker: none available; retry_after_seconds, reason
   CredentialRefused = 5,   // worker -> keeper: the SMTP server said 535 for this lease
   CredentialRetired = 6,   // keeper -> worker: lease revoked; close its SMTP connections
   Status = 7,              // keeper -> worker: ready flag and seconds to expiry
   PeerChannel = 8,         // supervisor -> role: the socket to the other role (SCM_RIGHTS)
+  SecretId = 9,            // supervisor -> keeper: the secret_id taken from the environment
+  kLast = SecretId,        // the highest type a reader accepts
 };
 
 const char* toString(MessageType type) noexcept;
@@ -100,6 +102,9 @@ class Reader {
 
 // Typed messages on top of Writer/Reader, so each one has one encoder and one decoder.
 struct CredentialMessage {
+  // The credential path it was leased from: the worker checks it is the one it asked
+  // for by index (worker and keeper reload the config independently).
+  std::string credential_path;
   std::string lease_id;
   std::uint64_t generation = 0;  // increases with every new lease: a rotation marker
   vault::SecretBytes username;
@@ -109,6 +114,7 @@ struct CredentialMessage {
 // so a receiver that already holds this credential can recognise it without copying
 // it into new locked memory (the worker does this for every send).
 struct CredentialView {
+  std::string credential_path;
   std::string lease_id;
   std::uint64_t generation = 0;
   std::string_view username;
@@ -128,23 +134,28 @@ struct StatusMessage {
 };
 
 bool encodeHello(Packet& out);
-bool encodeCredentialRequest(std::uint32_t request_id, Packet& out);
-bool encodeCredential(std::uint32_t request_id, std::string_view lease_id,
+// `path_index`: into Config::credentialPaths(), the profile's credential path.
+bool encodeCredentialRequest(std::uint32_t request_id, std::uint32_t path_index, Packet& out);
+bool encodeCredential(std::uint32_t request_id, std::string_view credential_path,
+                      std::string_view lease_id,
                       std::uint64_t generation, const vault::SecretBytes& username,
                       const vault::SecretBytes& password, Packet& out);
 bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m, Packet& out);
 bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out);
 bool encodeStatus(const StatusMessage& m, Packet& out);
 bool encodePeerChannel(std::uint64_t generation, Packet& out);
+bool encodeSecretId(const vault::SecretBytes& secret_id, Packet& out);
 
 // Decoders take a Reader whose header() succeeded and return false unless the payload
 // is exactly the fields of that type.
 bool decodeHello(Reader& r);
+bool decodeCredentialRequest(Reader& r, std::uint32_t& path_index);
 bool decodeCredential(Reader& r, CredentialMessage& out);
 bool decodeCredentialView(Reader& r, CredentialView& out);  // the same checks
 bool decodeNoCredential(Reader& r, NoCredentialMessage& out);
 bool decodeLease(Reader& r, LeaseMessage& out);
 bool decodeStatus(Reader& r, StatusMessage& out);
 bool decodePeerChannel(Reader& r, std::uint64_t& generation);
+bool decodeSecretId(Reader& r, vault::SecretBytes& secret_id);
 
 }  // namespace sidecar::ipc

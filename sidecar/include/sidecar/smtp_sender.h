@@ -25,6 +25,9 @@ struct SmtpCredential {
   vault::SecretBytes username;
   vault::SecretBytes password;
   std::string lease_id;  // not secret: identifies the lease for logs and revocation
+  // Where it was leased (not secret). With lease_id, it names the connection pool: a
+  // connection logged in with one profile's credential never serves another's.
+  std::string credential_path;
 };
 
 enum class SendOutcome {

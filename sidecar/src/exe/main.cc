@@ -1,12 +1,11 @@
 // main.cc: smtp-sidecar entry point. Without --role it is the supervisor, which
 // re-executes this binary once per role (keeper, worker); see supervisor.h and roles.h.
 //
-// SECURITY: takes no secret from argv or the environment: role_id and secret_id come
-// from files named in the config. Core dumps are disabled and the process is made
-// non-dumpable before any secret exists, in every role.
+// SECURITY: takes no secret from argv. role_id and secret_id come from files named in
+// the config, or the secret_id from SMTP_SIDECAR_SECRET_ID, which is moved into locked
+// memory and wiped from the environment first thing. Every process hardens itself
+// (hardening.h) before any secret exists; root only drops to process.user.
 // ERRORS: configuration errors print one line naming the cause and exit 78 (EX_CONFIG).
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +15,8 @@
 #include <iostream>
 
 #include "sidecar/config.h"
+#include "sidecar/doctor.h"
+#include "sidecar/hardening.h"
 #include "sidecar/log.h"
 #include "sidecar/roles.h"
 #include "sidecar/supervisor.h"
@@ -23,16 +24,6 @@
 #include "vault/secret.h"
 
 namespace {
-
-void disableCoreDumps() {
-  // Secrets live in this process's memory: never let it end up in a core file, and
-  // keep other processes of the same user from ptrace-attaching or reading /proc/PID/mem.
-  rlimit none{0, 0};
-  if (::setrlimit(RLIMIT_CORE, &none) != 0 || ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-    std::perror("smtp-sidecar: cannot disable core dumps");
-    std::exit(1);
-  }
-}
 
 std::string selfExecutable() {
   char path[PATH_MAX];
@@ -44,24 +35,46 @@ std::string selfExecutable() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else: no core file, no ptrace by the same user, no secret_id left
+  // in /proc/PID/environ.
+  if (auto hardened = sidecar::hardenProcess(); !hardened) {
+    std::cerr << "smtp-sidecar: cannot harden the process: " << hardened.error().message << "\n";
+    return 1;
+  }
+  vault::initSecretMemoryOrDie();
+  auto secret_id_from_environment =
+      sidecar::takeSecretFromEnvironment(sidecar::kSecretIdEnvironmentVariable);
+
   CLI::App app{"smtp-sidecar: sends an application's mail with short-lived SMTP credentials "
                "leased from Vault/OpenBao"};
   std::string config_path = "/etc/smtp-sidecar/smtp-sidecar.toml";
   bool check_only = false;
   std::string role;
+  bool secret_id_from_supervisor = false;
   app.add_option("-c,--config", config_path, "TOML configuration file")->capture_default_str();
   app.add_flag("--check-config", check_only, "validate the configuration and exit");
   app.add_option("--role", role, "internal: run one role (started by the supervisor)")
       ->check(CLI::IsMember({"keeper", "worker"}))
       ->group("");  // hidden from --help
+  app.add_flag(sidecar::kSecretIdFromSupervisorOption, secret_id_from_supervisor,
+               "internal: the keeper receives the secret_id from the supervisor")
+      ->group("");
   app.set_version_flag("--version", "smtp-sidecar 0.1.0");
+  // `doctor [-c FILE]`: -c falls through to the option above.
+  CLI::App* doctor = app.add_subcommand("doctor", "check the configuration against Vault and the "
+                                                  "SMTP server step by step, and explain failures");
+  doctor->fallthrough();
   CLI11_PARSE(app, argc, argv);
 
-  disableCoreDumps();
   std::signal(SIGPIPE, SIG_IGN);
-  vault::initSecretMemoryOrDie();
+  if (*doctor) {
+    return sidecar::doctor::run(config_path, std::cout,
+                                secret_id_from_environment ? std::move(*secret_id_from_environment)
+                                                           : vault::SecretBytes());
+  }
 
-  auto config = sidecar::loadConfig(config_path);
+  auto config = sidecar::loadConfig(
+      config_path, secret_id_from_environment.has_value() || secret_id_from_supervisor);
   if (!config) {
     sidecar::log::error("config_invalid", {{"error", config.error().message}});
     std::cerr << "smtp-sidecar: " << config.error().message << "\n";
@@ -70,6 +83,16 @@ int main(int argc, char** argv) {
   if (check_only) {
     std::cout << "smtp-sidecar: configuration " << config_path << " is valid\n";
     return 0;
+  }
+  auto run_as = sidecar::resolveRunAs(config->process.user);
+  if (!run_as) {
+    sidecar::log::error("refusing_to_start", {{"error", run_as.error().message}});
+    std::cerr << "smtp-sidecar: " << run_as.error().message << "\n";
+    return sidecar::kExitConfig;
+  }
+  if (!role.empty() && run_as->has_value()) {
+    std::cerr << "smtp-sidecar: a role is never started as root\n";
+    return sidecar::kExitConfig;
   }
   if (role == "keeper") {
     vault::initCurlOrDie();
@@ -88,5 +111,8 @@ int main(int argc, char** argv) {
     std::perror("smtp-sidecar: cannot find its own executable");
     return 1;
   }
-  return sidecar::runSupervisor(self, config_path, *config);
+  return sidecar::runSupervisor(
+      self, config_path, *config,
+      secret_id_from_environment ? std::move(*secret_id_from_environment) : vault::SecretBytes(),
+      *run_as);
 }

@@ -35,7 +35,10 @@ constexpr std::uint32_t kRetryAfterSeconds = 5;
 class Keeper {
  public:
   Keeper(const Config& config, std::string config_path, vault::Client& client)
-      : credentials_(config.vault, client), config_path_(std::move(config_path)) {}
+      : credentials_(config.vault, client, vault::systemClock(), vault::systemUniform(),
+                     config.credentialPaths()),
+        config_path_(std::move(config_path)),
+        secret_id_from_environment_(config.vault.secret_id_from_environment) {}
 
   int run() {
     sigset_t set;
@@ -47,6 +50,9 @@ class Keeper {
     signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC);
     if (signal_fd_ < 0) return 1;
 
+    if (secret_id_from_environment_ && !receiveSecretId()) {
+      return fatal("no secret_id from the supervisor");
+    }
     if (int code = startWithBackoff(); code >= 0) return code;
 
     while (true) {
@@ -101,6 +107,19 @@ class Keeper {
     }
   }
 
+  // The supervisor's first message when the secret_id came in its environment.
+  bool receiveSecretId() {
+    int fd = -1;
+    if (!ipc::receivePacket(kControlFd, in_, fd)) return false;
+    if (fd >= 0) ::close(fd);
+    ipc::Reader r(in_.view());
+    vault::SecretBytes secret_id;
+    const bool ok = fd < 0 && r.header() && ipc::decodeSecretId(r, secret_id);
+    in_.wipe();
+    if (ok) credentials_.giveSecretId(std::move(secret_id));
+    return ok;
+  }
+
   bool onControl() {
     int fd = -1;
     if (!ipc::receivePacket(kControlFd, in_, fd)) return false;  // the supervisor is gone
@@ -135,8 +154,11 @@ class Keeper {
     switch (r.type()) {
       case ipc::MessageType::Hello:
         return ipc::decodeHello(r);
-      case ipc::MessageType::CredentialRequest:
-        return r.end() && answerCredentialRequest(r.requestId());
+      case ipc::MessageType::CredentialRequest: {
+        std::uint32_t path_index = 0;
+        return ipc::decodeCredentialRequest(r, path_index) &&
+               answerCredentialRequest(r.requestId(), path_index);
+      }
       case ipc::MessageType::CredentialRefused: {
         ipc::LeaseMessage refused;
         if (!ipc::decodeLease(r, refused)) return false;
@@ -148,16 +170,23 @@ class Keeper {
     }
   }
 
-  bool answerCredentialRequest(std::uint32_t request_id) {
+  // `path_index` is the worker's word: an index out of range (a reload the keeper has
+  // not seen yet) gets NoCredential; the answer names the path, which the worker checks.
+  bool answerCredentialRequest(std::uint32_t request_id, std::uint32_t path_index) {
     // Encoded straight from the keeper's copy into the (locked, reused) send packet.
     bool encoded = false;
-    const bool have = credentials_.withCredential([&](const relay::SmtpCredential& c) {
-      encoded = ipc::encodeCredential(request_id, c.lease_id, credentials_.generation(),
-                                      c.username, c.password, out_);
-    });
+    const bool have =
+        credentials_.withCredential(path_index, [&](const relay::SmtpCredential& c) {
+          encoded = ipc::encodeCredential(request_id, credentials_.path(path_index), c.lease_id,
+                                          credentials_.generation(), c.username, c.password,
+                                          out_);
+        });
     if (!have) {
-      encoded = ipc::encodeNoCredential(request_id, {kRetryAfterSeconds, "no credential leased"},
-                                        out_);
+      encoded = ipc::encodeNoCredential(
+          request_id,
+          {kRetryAfterSeconds, path_index < credentials_.pathCount() ? "no credential leased"
+                                                                     : "unknown credential path"},
+          out_);
     }
     if (!encoded) return false;
     (void)ipc::sendPacket(peer_fd_, out_);  // a vanished worker is noticed on read
@@ -190,15 +219,17 @@ class Keeper {
   }
 
   void reload() {
-    auto fresh = loadConfig(config_path_);
+    auto fresh = loadConfig(config_path_, secret_id_from_environment_);
     if (!fresh) {
       log::error("config_reload_refused", {{"error", fresh.error().message}});
       return;
     }
-    for (const auto& key : credentials_.reconfigure(fresh->vault)) {
+    for (const auto& key : credentials_.reconfigure(fresh->vault, fresh->credentialPaths())) {
       log::warn("config_restart_required", {{"key", key}});
     }
-    log::info("keeper_reloaded");
+    log::info("keeper_reloaded", {{"credential_paths", credentials_.pathCount()}});
+    // A new path is leased at once (the next tick); until then the keeper is not ready.
+    sendStatus();
   }
 
   int stop() {
@@ -215,6 +246,7 @@ class Keeper {
 
   CredentialKeeper credentials_;
   std::string config_path_;
+  bool secret_id_from_environment_;
   int signal_fd_ = -1;
   int peer_fd_ = -1;
   ipc::Packet in_;   // reused for every message: no allocation per request

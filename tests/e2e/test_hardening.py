@@ -1,0 +1,104 @@
+"""End-to-end: how every smtp-sidecar process hardens itself (sidecar/src/hardening.cc).
+
+Checked from outside, through /proc, on a sidecar running against the real stack: the
+privilege drop from root, no core dumps, not dumpable, no new privileges, umask 077, the
+socket's owner and mode, root refused without process.user, and a secret_id handed over
+in the environment that is gone from every process's environment and argv.
+
+Needs the stack running and bootstrapped (scripts/test does both).
+"""
+import os
+import pwd
+import stat
+import unittest
+
+from stacklib import RUN_AS, Sidecar, bao
+from test_sidecar_core import children
+
+
+def proc_status(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def core_limit(pid):
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max core file size"):
+                return line.split()[4:6]
+    return None
+
+
+def plain_secret_id():
+    return bao("write", "-format=json", "-f",
+               "auth/approle/role/example-app/secret-id")["data"]["secret_id"]
+
+
+@unittest.skipUnless(RUN_AS, "the privilege drop is tested when the tests run as root")
+class HardeningTest(unittest.TestCase):
+    def test_every_process_is_hardened_and_runs_as_the_named_user(self):
+        sidecar = Sidecar().start()
+        self.addCleanup(sidecar.cleanup)
+        user = pwd.getpwnam(RUN_AS)
+        roles = children(sidecar.proc.pid)
+        self.assertEqual(set(roles), {"keeper", "worker"})
+        for name, pid in [("supervisor", sidecar.proc.pid), *roles.items()]:
+            with self.subTest(process=name):
+                status = proc_status(pid)
+                self.assertEqual(status["Uid"].split(), [str(user.pw_uid)] * 4)
+                self.assertEqual(status["Gid"].split(), [str(user.pw_gid)] * 4)
+                self.assertEqual(status["NoNewPrivs"], "1")
+                self.assertEqual(status["Umask"], "0077")
+                self.assertEqual(core_limit(pid), ["0", "0"])
+                # Not dumpable: the kernel gives its /proc files to root, so the user it
+                # runs as cannot read its memory or attach to it.
+                self.assertEqual(os.stat(f"/proc/{pid}/mem").st_uid, 0)
+        sock = os.stat(sidecar.socket)
+        self.assertTrue(stat.S_ISSOCK(sock.st_mode))
+        self.assertEqual(stat.S_IMODE(sock.st_mode), 0o660)
+        self.assertEqual(sock.st_uid, user.pw_uid)
+
+    def test_root_without_process_user_is_refused(self):
+        sidecar = Sidecar()
+        self.addCleanup(sidecar.cleanup)
+        with open(sidecar.config_path) as f:
+            config = f.read()
+        with open(sidecar.config_path, "w") as f:
+            f.write(config.replace(f'[process]\nuser = "{RUN_AS}"\n', ""))
+        sidecar.start(wait=False)
+        self.assertEqual(sidecar.proc.wait(timeout=30), 78, sidecar.output())
+        self.assertIn("refusing to run as root", sidecar.output())
+        self.assertFalse(os.path.exists(sidecar.socket))
+
+    def test_a_secret_id_from_the_environment_leaves_no_trace_in_proc(self):
+        secret_id = plain_secret_id()
+        sidecar = Sidecar(env={"SMTP_SIDECAR_SECRET_ID": secret_id})
+        self.addCleanup(sidecar.cleanup)
+        sidecar.wrapped = False
+        with open(sidecar.config_path) as f:
+            lines = f.read().splitlines()
+        with open(sidecar.config_path, "w") as f:
+            f.write("\n".join(line for line in lines if not line.startswith(
+                ("secret_id_file", "secret_id_wrapped", "approle_role", "remove_secret_id"))))
+        sidecar.start()
+        status, payload, _ = sidecar.request("GET", "/v1/ready")
+        self.assertEqual(status, 200, payload)
+        self.assertTrue(sidecar.events("vault_login"), sidecar.output())
+        needle = secret_id.encode()
+        for name, pid in [("supervisor", sidecar.proc.pid),
+                          *children(sidecar.proc.pid).items()]:
+            with self.subTest(process=name):
+                for view in ("environ", "cmdline"):
+                    with open(f"/proc/{pid}/{view}", "rb") as f:
+                        content = f.read()
+                    self.assertNotIn(needle, content, f"secret_id in /proc/{name}/{view}")
+                    self.assertNotIn(b"SMTP_SIDECAR_SECRET_ID", content)
+        self.assertNotIn(secret_id, sidecar.output())
+
+
+if __name__ == "__main__":
+    unittest.main()
