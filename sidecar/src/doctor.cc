@@ -305,7 +305,9 @@ class SmtpProbe {
 };
 
 std::string describe(const Config& c) {
-  std::string s = "vault " + c.vault.address + ", credential " + c.vault.credential_path +
+  std::string paths;
+  for (const auto& path : c.credentialPaths()) paths += (paths.empty() ? "" : " ") + path;
+  std::string s = "vault " + c.vault.address + ", credentials " + paths +
                   ", smtp " + c.smtp.host + ":" + std::to_string(c.smtp.port) + " (" +
                   toString(c.smtp.tls) + ")";
   return printable(s, 400);
@@ -322,14 +324,20 @@ class Doctor {
 
   void run() {
     const bool vault_ok = checkVault();
-    std::optional<relay::SmtpCredential> credential;
+    // Every profile's credential path: each is leased and logs in to the SMTP server.
+    std::vector<relay::SmtpCredential> credentials;
     if (vault_ok) {
-      if (loginStep()) credential = leaseStep();
+      if (loginStep()) {
+        for (const auto& path : config_.credentialPaths()) {
+          if (auto credential = leaseStep(path)) credentials.push_back(std::move(*credential));
+        }
+      }
     } else {
       report_.skip("login", "not checked (nor lease and revocation): Vault is not usable");
     }
-    smtpStep(credential ? &*credential : nullptr);
-    credential.reset();
+    if (credentials.empty()) smtpStep(nullptr);
+    for (const auto& credential : credentials) smtpStep(&credential);
+    credentials.clear();
     cleanup();
   }
 
@@ -438,26 +446,27 @@ class Doctor {
     report_.add("wrapped", f);
   }
 
-  std::optional<relay::SmtpCredential> leaseStep() {
-    auto secret = client_->read(v_.credential_path);
+  std::optional<relay::SmtpCredential> leaseStep(const std::string& path) {
+    auto secret = client_->read(path);
     if (!secret) {
-      report_.add("lease", credentialLease(last_, v_.credential_path));
+      report_.add("lease", credentialLease(last_, path));
       return std::nullopt;
     }
-    lease_id_ = secret->lease_id;
-    Finding f = credentialLease(VaultAnswer{200, {}}, v_.credential_path);
-    f.what += lease_id_.empty() ? " (not leased: no lease to revoke)"
-                                : " (lease " + printable(lease_id_, 200) + ", ttl " +
-                                      std::to_string(secret->lease_duration.count()) + "s)";
+    const std::string lease_id = secret->lease_id;
+    if (!lease_id.empty()) lease_ids_.push_back(lease_id);
+    Finding f = credentialLease(VaultAnswer{200, {}}, path);
+    f.what += lease_id.empty() ? " (not leased: no lease to revoke)"
+                               : " (lease " + printable(lease_id, 200) + ", ttl " +
+                                     std::to_string(secret->lease_duration.count()) + "s)";
     report_.add("lease", f);
     const auto* username = secret->data.find("username");
     const auto* password = secret->data.find("password");
     const bool has_username = username != nullptr && !username->empty() && !username->hasNul();
     const bool has_password = password != nullptr && !password->empty() && !password->hasNul();
-    const Finding fields = credentialFields(has_username, has_password, v_.credential_path);
+    const Finding fields = credentialFields(has_username, has_password, path);
     report_.add("credential", fields);
     if (!fields.ok) return std::nullopt;
-    return relay::SmtpCredential{username->clone(), password->clone(), lease_id_};
+    return relay::SmtpCredential{username->clone(), password->clone(), lease_id, path};
   }
 
   void smtpStep(const relay::SmtpCredential* credential) {
@@ -467,9 +476,9 @@ class Doctor {
 
   void cleanup() {
     if (!client_) return;
-    if (!lease_id_.empty()) {
-      auto s = client_->revokeLease(lease_id_);
-      report_.add("revoke", revoke(s ? VaultAnswer{204, {}} : last_, "lease " + lease_id_));
+    for (const auto& lease_id : lease_ids_) {
+      auto s = client_->revokeLease(lease_id);
+      report_.add("revoke", revoke(s ? VaultAnswer{204, {}} : last_, "lease " + lease_id));
     }
     if (client_->hasToken()) {
       auto s = client_->revokeSelf();
@@ -482,7 +491,7 @@ class Doctor {
   Report& report_;
   std::optional<vault::Client> client_;
   VaultAnswer last_;
-  std::string lease_id_;
+  std::vector<std::string> lease_ids_;  // revoked at the end
   vault::SecretBytes secret_id_from_environment_;
 };
 

@@ -426,6 +426,18 @@ class DoctorTest(unittest.TestCase):
         self.assertStep(out, "FAIL", "lease", path, "policy does not allow read", "hint:")
         self.assertStep(out, " ok ", "revoke", "token")
 
+    def test_every_profiles_credential_path_is_checked(self):
+        path = "smtp/creds/doctor-not-allowed"
+        config = self.config()
+        with open(config, "a") as f:
+            f.write('\n[[profile]]\nname = "web"\nuids = [1000]\n'
+                    f'\n[[profile]]\nname = "cron"\nuids = [1001]\ncredential_path = "{path}"\n')
+        out = self.doctor(config)
+        self.assertStep(out, " ok ", "lease", CREDENTIAL_PATH)
+        self.assertStep(out, "FAIL", "lease", path, "policy does not allow read")
+        self.assertStep(out, " ok ", "smtp", "AUTH accepted")
+        self.assertStep(out, " ok ", "revoke", "lease " + CREDENTIAL_PATH)
+
     # ---- SMTP ----
 
     def test_smtp_host_unresolvable(self):
