@@ -84,6 +84,16 @@ Setter secondsField(Section Config::*section, std::chrono::seconds Section::*fie
 const std::vector<Parameter>& parameterTable() {
   static const std::vector<Parameter> table = {
       {"process", "user", stringField(&Config::process, &ProcessSettings::user)},
+      {"process", "log_level",
+       [](Config& c, std::string_view v) -> Status {
+         if (v == "debug") c.process.log_level = log::Level::Debug;
+         else if (v == "info") c.process.log_level = log::Level::Info;
+         else if (v == "warn") c.process.log_level = log::Level::Warn;
+         else if (v == "error") c.process.log_level = log::Level::Error;
+         else return Error::permanent("expected \"debug\", \"info\", \"warn\" or \"error\", got \"" +
+                                      std::string(v) + "\"");
+         return {};
+       }},
       {"vault", "address", stringField(&Config::vault, &VaultSettings::address)},
       {"vault", "ca_file", stringField(&Config::vault, &VaultSettings::ca_file)},
       {"vault", "namespace", stringField(&Config::vault, &VaultSettings::vault_namespace)},
@@ -353,6 +363,7 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
     if (!(x == y)) out.emplace_back(key);
   };
   check("process.user", a.process.user, b.process.user);
+  check("process.log_level", a.process.log_level, b.process.log_level);
   check("vault.address", a.vault.address, b.vault.address);
   check("vault.ca_file", a.vault.ca_file, b.vault.ca_file);
   check("vault.namespace", a.vault.vault_namespace, b.vault.vault_namespace);

@@ -291,6 +291,7 @@ class Supervisor {
       log::error("config_reload_refused", {{"error", fresh.error().message}});
       return;
     }
+    log::setMinimumLevel(fresh->process.log_level);
     // The socket belongs to this process and outlives reloads: a new path needs a
     // restart (the roles say so too).
     fresh->listen.socket_path = config_.listen.socket_path;

@@ -293,3 +293,12 @@ TEST_CASE("process.user, and a secret_id from the environment instead of a file"
   REQUIRE_MESSAGE(from_environment.ok(), from_environment.errorMessage());
   CHECK(from_environment->vault.secret_id_from_environment);
 }
+
+TEST_CASE("process.log_level") {
+  auto got = parseConfig(std::string(kValid) + "\n[process]\nlog_level = \"warn\"\n", {});
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+  CHECK((got->process.log_level == sidecar::log::Level::Warn));
+  auto bad = parseConfig(std::string(kValid) + "\n[process]\nlog_level = \"loud\"\n", {});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("process.log_level") != std::string::npos);
+}

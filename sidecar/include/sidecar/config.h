@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sidecar/log.h"
 #include "vault/result.h"
 
 namespace sidecar {
@@ -83,6 +84,8 @@ struct ProcessSettings {
   // Started as root, the sidecar drops to this user before it starts its roles; root
   // without it is refused.
   std::string user;
+  // The least important log lines written to stderr (debug, info, warn, error).
+  log::Level log_level = log::Level::Info;
 };
 
 // Who may send, with which credential and within which limits. A connecting peer is

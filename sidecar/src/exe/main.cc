@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
     std::cerr << "smtp-sidecar: " << config.error().message << "\n";
     return sidecar::kExitConfig;
   }
+  sidecar::log::setMinimumLevel(config->process.log_level);
   if (check_only) {
     std::cout << "smtp-sidecar: configuration " << config_path << " is valid\n";
     return 0;

@@ -224,6 +224,7 @@ class Keeper {
       log::error("config_reload_refused", {{"error", fresh.error().message}});
       return;
     }
+    log::setMinimumLevel(fresh->process.log_level);
     for (const auto& key : credentials_.reconfigure(fresh->vault, fresh->credentialPaths())) {
       log::warn("config_restart_required", {{"key", key}});
     }

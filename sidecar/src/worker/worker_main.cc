@@ -588,6 +588,7 @@ int runWorker(const Config& config, const std::string& config_path) {
         log::error("config_reload_refused", {{"error", fresh.error().message}});
         return wait_hangup();
       }
+      log::setMinimumLevel(fresh->process.log_level);
       const auto changed = changedKeys(current, *fresh);
       bool smtp_changed = false;
       bool profiles_changed = false;
