@@ -17,6 +17,7 @@
 
 #include "sidecar/credential_keeper.h"
 #include "sidecar/smtp_reply.h"
+#include "curl_options.h"
 #include "smtp_transfer.h"
 #include "vault/client.h"
 #include "vault/curl_global.h"
@@ -54,21 +55,6 @@ struct EasyDeleter {
   void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
 };
 
-// A failed setopt must not go unnoticed: carrying on could mean an unverified peer.
-class Options {
- public:
-  explicit Options(CURL* c) : c_(c) {}
-  template <typename T>
-  Options& set(CURLoption option, T value, const char* name) {
-    if (failed_ == nullptr && curl_easy_setopt(c_, option, value) != CURLE_OK) failed_ = name;
-    return *this;
-  }
-  const char* failed() const { return failed_; }
-
- private:
-  CURL* c_;
-  const char* failed_ = nullptr;
-};
 
 TransportFailure failureOf(CURL* c, CURLcode rc, const char* error_buffer) {
   TransportFailure f;
@@ -114,7 +100,7 @@ HealthProbe probeHealth(const std::string& address, const VaultSettings& v) {
   }
   while (!base.empty() && base.back() == '/') base.pop_back();
   const std::string url = base + "/v1/sys/health";
-  Options opt(easy.get());
+  CurlOptions opt(easy.get());
   opt.set(CURLOPT_ERRORBUFFER, error_buffer, "ERRORBUFFER")
       .set(CURLOPT_URL, url.c_str(), "URL")
       .set(CURLOPT_PROTOCOLS_STR, "http,https", "PROTOCOLS_STR")
@@ -211,7 +197,7 @@ class SmtpProbe {
     }
     const std::string url = relay::smtpUrl(smtp);
     const long timeout_ms = static_cast<long>(smtp.timeout.count()) * 1000;
-    Options opt(easy.get());
+    CurlOptions opt(easy.get());
     opt.set(CURLOPT_ERRORBUFFER, error_buffer_, "ERRORBUFFER")
         .set(CURLOPT_URL, url.c_str(), "URL")
         .set(CURLOPT_PROTOCOLS_STR, "smtp,smtps", "PROTOCOLS_STR")

@@ -38,6 +38,28 @@ TEST_CASE("credential round trip") {
   CHECK(out.password.equals("p4ss"));
 }
 
+TEST_CASE("a credential read in place points into the packet") {
+  Packet packet;
+  REQUIRE(encodeCredential(9, "smtp/creds/app", "smtp/creds/app/x", 3, sb("user"), sb("secret"),
+                           packet));
+  Reader r(packet.view());
+  REQUIRE(r.header());
+  CredentialView view;
+  REQUIRE(decodeCredentialView(r, view));
+  CHECK(view.credential_path == "smtp/creds/app");
+  CHECK(view.lease_id == "smtp/creds/app/x");
+  CHECK(view.generation == 3);
+  CHECK(view.username == "user");
+  CHECK(view.password == "secret");
+  // No copy: the views lie inside the packet's locked memory.
+  const auto inside = [&](std::string_view v) {
+    return v.data() >= packet.view().data() &&
+           v.data() + v.size() <= packet.view().data() + packet.view().size();
+  };
+  CHECK(inside(view.username));
+  CHECK(inside(view.password));
+}
+
 TEST_CASE("every message type round-trips") {
   Packet packet;
   REQUIRE(encodeCredentialRequest(5, 3, packet));
@@ -129,6 +151,9 @@ TEST_CASE("malformed messages are refused") {
     CredentialMessage out;
     const bool accepted = r.header() && decodeCredential(r, out);
     CHECK_FALSE(accepted);
+    Reader again(c.wire);
+    CredentialView view;
+    CHECK_FALSE((again.header() && decodeCredentialView(again, view)));
   }
 }
 

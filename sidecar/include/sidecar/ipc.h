@@ -90,6 +90,9 @@ class Reader {
   bool u64(std::uint64_t& out);
   bool str(std::string& out, std::size_t max_len);
   bool secret(vault::SecretBytes& out, std::size_t max_len);
+  // A secret field's bytes where they are, in the received (locked) packet: valid
+  // until the packet is wiped or reused, and never to be copied into ordinary memory.
+  bool secretView(std::string_view& out, std::size_t max_len);
   bool end() const noexcept { return pos_ == packet_.size(); }
 
  private:
@@ -109,6 +112,16 @@ struct CredentialMessage {
   std::uint64_t generation = 0;  // increases with every new lease: a rotation marker
   vault::SecretBytes username;
   vault::SecretBytes password;
+};
+// A Credential message read in place: the secrets are views into the received packet,
+// so a receiver that already holds this credential can recognise it without copying
+// it into new locked memory (the worker does this for every send).
+struct CredentialView {
+  std::string credential_path;
+  std::string lease_id;
+  std::uint64_t generation = 0;
+  std::string_view username;
+  std::string_view password;
 };
 struct NoCredentialMessage {
   std::uint32_t retry_after_seconds = 0;
@@ -146,6 +159,7 @@ bool encodeMetrics(std::uint32_t request_id, const telemetry::KeeperFigures& fig
 bool decodeHello(Reader& r);
 bool decodeCredentialRequest(Reader& r, std::uint32_t& path_index);
 bool decodeCredential(Reader& r, CredentialMessage& out);
+bool decodeCredentialView(Reader& r, CredentialView& out);  // the same checks
 bool decodeNoCredential(Reader& r, NoCredentialMessage& out);
 bool decodeLease(Reader& r, LeaseMessage& out);
 bool decodeStatus(Reader& r, StatusMessage& out);

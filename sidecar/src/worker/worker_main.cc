@@ -2,11 +2,15 @@
 // keeper link through which it obtains one credential per send.
 //
 // SECURITY: faces local clients (every request is parsed by submit_request.h /
-// submit_json.h) and the SMTP server. It never sees the Vault token; a credential
-// arrives from the keeper for one send, lives in locked memory, and is destroyed
-// (zeroed) when that send ends. A malformed keeper message ends this process.
+// submit_json.h) and the SMTP server. It never sees the Vault token. Each send asks
+// the keeper for its profile's credential; the worker keeps one locked copy of each
+// credential path's current credential, shared by the sends using it (libcurl holds
+// the same login for its pooled connections anyway), and destroys (zeroes) it when the
+// keeper hands out another, retires that lease, or the link drops. A malformed keeper message ends
+// this process.
 // ERRORS: HTTP answers to clients; exit 1 on a broken keeper link protocol (the
 // supervisor restarts the worker, and the socket it inherited keeps queueing clients).
+#include <malloc.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,6 +30,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "sidecar/audit.h"
 #include "sidecar/fd_passing.h"
@@ -49,7 +55,8 @@ constexpr std::size_t kMaxPendingMetrics = 16;
 // The worker's end of the keeper channel. All members are used on the io thread only.
 class KeeperLink {
  public:
-  using CredentialCallback = std::function<void(std::optional<relay::SmtpCredential>)>;
+  using Credential = std::shared_ptr<const relay::SmtpCredential>;
+  using CredentialCallback = std::function<void(Credential)>;  // nullptr: none
   using MetricsCallback = std::function<void(std::optional<telemetry::KeeperFigures>)>;
 
   explicit KeeperLink(asio::io_context& io) : io_(io), sweep_timer_(io) { sweep(); }
@@ -65,15 +72,30 @@ class KeeperLink {
   bool ready() const { return channel_ != nullptr && keeper_ready_; }
 
   // The credential of `path`, which is entry `path_index` of the credential paths.
+  // Sends that ask for the same path while a request for it is on its way wait for
+  // the same answer: one request in flight per path, however many messages arrive at
+  // once. (One request per message used to fill the channel's buffer under a burst of
+  // submissions: the send failed with EAGAIN and the message was answered "no
+  // credential".) The answer is the keeper's credential at a moment after each
+  // waiting send asked.
   void requestCredential(std::uint32_t path_index, std::string path, CredentialCallback callback) {
-    if (!channel_) return callback(std::nullopt);
+    if (!channel_) return callback(nullptr);
+    if (auto joined = in_flight_.find(path); joined != in_flight_.end()) {
+      auto it = pending_.find(joined->second);
+      if (it != pending_.end()) {
+        it->second.callbacks.push_back(std::move(callback));
+        return;
+      }
+    }
     const std::uint32_t id = next_request_id_++;
     if (!ipc::encodeCredentialRequest(id, path_index, out_) ||
         !ipc::sendPacket(channel_->native_handle(), out_)) {
-      return callback(std::nullopt);
+      return callback(nullptr);
     }
-    pending_.emplace(id, Pending{std::move(callback), std::move(path),
-                                 std::chrono::steady_clock::now() + kCredentialTimeout});
+    Pending pending{{}, path, std::chrono::steady_clock::now() + kCredentialTimeout};
+    pending.callbacks.push_back(std::move(callback));
+    pending_.emplace(id, std::move(pending));
+    in_flight_[std::move(path)] = id;
   }
 
   // The keeper's figures for GET /metrics; nullopt when it does not answer in time.
@@ -98,14 +120,23 @@ class KeeperLink {
 
  private:
   struct Pending {
-    CredentialCallback callback;
-    std::string path;  // the answer must come from this path
+    std::vector<CredentialCallback> callbacks;  // every send waiting for this answer
+    std::string path;                           // the answer must come from this path
     std::chrono::steady_clock::time_point deadline;
   };
   struct PendingMetrics {
     MetricsCallback callback;
     std::chrono::steady_clock::time_point deadline;
   };
+  // The credential held for one path: shared by the sends using it.
+  struct Held {
+    Credential credential;
+    std::uint64_t generation = 0;
+  };
+
+  static void answer(Pending& pending, const Credential& credential) {
+    for (auto& callback : pending.callbacks) callback(credential);
+  }
 
   // One timer for all requests (not one per message): fails requests the keeper has
   // not answered in time.
@@ -116,10 +147,11 @@ class KeeperLink {
         ++it;
         continue;
       }
-      auto callback = std::move(it->second.callback);
+      auto pending = std::move(it->second);
+      forgetInFlight(pending.path, it->first);
       it = pending_.erase(it);
       log::warn("credential_request_timeout");
-      callback(std::nullopt);
+      answer(pending, nullptr);
     }
     for (auto it = pending_metrics_.begin(); it != pending_metrics_.end();) {
       if (it->second.deadline > now) {
@@ -157,7 +189,7 @@ class KeeperLink {
       fatal("the keeper sent a file descriptor");
     }
     const bool ok = dispatch(in_.view());
-    in_.wipe();  // a credential message: its bytes now live only in the send's copy
+    in_.wipe();  // a credential message: its bytes now live only in the held copy
     if (!ok) fatal("malformed keeper message");
     waitForMessage();
   }
@@ -175,26 +207,34 @@ class KeeperLink {
         return true;
       }
       case ipc::MessageType::Credential: {
-        ipc::CredentialMessage m;
-        if (!ipc::decodeCredential(r, m)) return false;
+        // Read in place: the credential is copied into new locked memory only when it
+        // differs from the one held for its path (a new lease), not for every send.
+        ipc::CredentialView m;
+        if (!ipc::decodeCredentialView(r, m)) return false;
+        auto it = pending_.find(r.requestId());
+        if (it == pending_.end()) return true;  // timed out already
         // Worker and keeper reload the config on their own: if the index named another
         // path on the keeper's side, this credential is not the profile's. Never use it.
-        auto it = pending_.find(r.requestId());
-        if (it != pending_.end() && it->second.path != m.credential_path) {
+        if (it->second.path != m.credential_path) {
           log::warn("credential_path_mismatch",
                     {{"expected", it->second.path}, {"got", m.credential_path}});
-          complete(r.requestId(), std::nullopt);
+          complete(r.requestId(), nullptr);
           return true;
         }
-        complete(r.requestId(),
-                 relay::SmtpCredential{std::move(m.username), std::move(m.password), m.lease_id,
-                                       m.credential_path});
+        Held& held = held_[m.credential_path];
+        if (!holds(held, m)) {
+          held.credential = std::make_shared<const relay::SmtpCredential>(relay::SmtpCredential{
+              vault::SecretBytes::copyOf(m.username), vault::SecretBytes::copyOf(m.password),
+              m.lease_id, m.credential_path});
+          held.generation = m.generation;
+        }
+        complete(r.requestId(), held.credential);
         return true;
       }
       case ipc::MessageType::NoCredential: {
         ipc::NoCredentialMessage m;
         if (!ipc::decodeNoCredential(r, m)) return false;
-        complete(r.requestId(), std::nullopt);
+        complete(r.requestId(), nullptr);
         return true;
       }
       case ipc::MessageType::Metrics: {
@@ -211,8 +251,11 @@ class KeeperLink {
         ipc::LeaseMessage m;
         if (!ipc::decodeLease(r, m)) return false;
         // Its lease is revoked: close the SMTP connections logged in with it (after
-        // the sends still running on them).
+        // the sends still running on them), and let go of the copy held.
         log::info("credential_retired", {{"lease_id", m.lease_id}});
+        std::erase_if(held_, [&](const auto& entry) {
+          return entry.second.credential && entry.second.credential->lease_id == m.lease_id;
+        });
         if (on_retired_) on_retired_(m.lease_id);
         return true;
       }
@@ -221,16 +264,31 @@ class KeeperLink {
     }
   }
 
-  void complete(std::uint32_t id, std::optional<relay::SmtpCredential> credential) {
+  // The keeper's answer is the credential already held: same lease and generation,
+  // and (constant-time) the same bytes, so nothing depends on how generations count.
+  static bool holds(const Held& held, const ipc::CredentialView& m) {
+    return held.credential && held.credential->lease_id == m.lease_id &&
+           held.generation == m.generation && held.credential->username.equals(m.username) &&
+           held.credential->password.equals(m.password);
+  }
+
+  void forgetInFlight(const std::string& path, std::uint32_t id) {
+    auto it = in_flight_.find(path);
+    if (it != in_flight_.end() && it->second == id) in_flight_.erase(it);
+  }
+
+  void complete(std::uint32_t id, const Credential& credential) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;  // timed out already
-    auto callback = std::move(it->second.callback);
+    auto pending = std::move(it->second);
     pending_.erase(it);
-    callback(std::move(credential));
+    forgetInFlight(pending.path, id);
+    answer(pending, credential);
   }
 
   void disconnect() {
     keeper_ready_ = false;
+    held_.clear();  // a restarted keeper leases anew
     if (channel_) {
       boost::system::error_code ignored;
       channel_->close(ignored);
@@ -238,7 +296,8 @@ class KeeperLink {
     }
     auto pending = std::move(pending_);
     pending_.clear();
-    for (auto& [id, p] : pending) p.callback(std::nullopt);
+    in_flight_.clear();
+    for (auto& [id, p] : pending) answer(p, nullptr);
     auto pending_metrics = std::move(pending_metrics_);
     pending_metrics_.clear();
     for (auto& [id, p] : pending_metrics) p.callback(std::nullopt);
@@ -254,6 +313,8 @@ class KeeperLink {
   asio::steady_timer sweep_timer_;
   std::map<std::uint32_t, Pending> pending_;
   std::map<std::uint32_t, PendingMetrics> pending_metrics_;
+  std::map<std::string, std::uint32_t> in_flight_;  // path -> the request sends may join
+  std::map<std::string, Held> held_;                // by credential path
   ipc::Packet in_;   // reused for every message: no allocation per request
   ipc::Packet out_;
   std::uint32_t next_request_id_ = 1;
@@ -264,8 +325,8 @@ class KeeperLink {
   void onRetired(std::function<void(const std::string&)> fn) { on_retired_ = std::move(fn); }
 };
 
-// Sends on the event loop (AsyncSmtpSender) with a credential obtained from the keeper
-// for each message (an IPC round trip, no Vault request).
+// Sends on the event loop (AsyncSmtpSender) with the credential the keeper names for
+// each message (an IPC round trip, no Vault request).
 // On 535 it tells the keeper, which replaces the credential, and retries once.
 // Asynchronous messages are retried on temporary failures with exponential backoff
 // (1 s doubling to 60 s, +-20% jitter) until smtp.retry_for has passed.
@@ -392,8 +453,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
       return finish(job, std::move(result));
     }
     const auto index = static_cast<std::uint32_t>(path - paths_.begin());
-    keeper_.requestCredential(index, *path, [this, job, retry_left](
-                                  std::optional<relay::SmtpCredential> credential) mutable {
+    keeper_.requestCredential(index, *path,
+                              [this, job, retry_left](KeeperLink::Credential credential) mutable {
       if (!credential) {
         submit::SubmitResult result;
         result.no_credential = true;
@@ -402,7 +463,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
       const auto started = std::chrono::steady_clock::now();
       const std::string lease_id = credential->lease_id;
       job->lease_id = lease_id;
-      sender_->send(job->envelope, job->message, std::move(*credential),
+      sender_->send(job->envelope, job->message, std::move(credential),
                    [this, job, retry_left, lease_id, started](relay::SendResult sent) {
         const auto took = std::chrono::steady_clock::now() - started;
         metrics_.attempt(sent, took);
@@ -532,9 +593,22 @@ class WorkerDispatcher final : public submit::Dispatcher {
   audit::Log& audit_;
 };
 
+// Every message allocates libcurl's per-transfer buffers (an easy handle, a 64 KiB
+// upload buffer, a 128 KiB SMTP escape buffer). With glibc's defaults the top of the
+// heap is given back (brk) when a message ends and faulted in again, page by page, for
+// the next one. Keeping up to 8 MiB of free heap and serving blocks below 1 MiB from
+// the heap stops that churn; the memory stays with this process, as it would be
+// needed again for the next message anyway.
+void keepHeapForMessages() {
+  if (::mallopt(M_TRIM_THRESHOLD, 8 << 20) != 1 || ::mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1) {
+    log::warn("mallopt_failed");  // only slower
+  }
+}
+
 }  // namespace
 
 int runWorker(const Config& config, const std::string& config_path) {
+  keepHeapForMessages();
   asio::io_context io;
   audit::Log audit;
   if (auto s = audit.open(config.audit.file); !s) {
