@@ -28,6 +28,9 @@ debian_packages=(
   # test and demo tools
   swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl openssl iproute2
   procps psmisc curl jq python3 python3-venv strace bsd-mailx docker-compose
+  # bench/run: msmtp is a measured peer, matplotlib draws the chart, valgrind profiles
+  # (Postfix's smtp-source and smtp-sink come with the postfix package)
+  msmtp python3-matplotlib valgrind
 )
 
 # Node.js runs the offline Kubernetes schema check (tests/deploy); a machine that has

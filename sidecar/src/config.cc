@@ -8,6 +8,9 @@
 #include "sidecar/config.h"
 #include "sidecar/hardening.h"
 
+#include "sidecar/profile.h"
+
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
@@ -81,6 +84,16 @@ Setter secondsField(Section Config::*section, std::chrono::seconds Section::*fie
 const std::vector<Parameter>& parameterTable() {
   static const std::vector<Parameter> table = {
       {"process", "user", stringField(&Config::process, &ProcessSettings::user)},
+      {"process", "log_level",
+       [](Config& c, std::string_view v) -> Status {
+         if (v == "debug") c.process.log_level = log::Level::Debug;
+         else if (v == "info") c.process.log_level = log::Level::Info;
+         else if (v == "warn") c.process.log_level = log::Level::Warn;
+         else if (v == "error") c.process.log_level = log::Level::Error;
+         else return Error::permanent("expected \"debug\", \"info\", \"warn\" or \"error\", got \"" +
+                                      std::string(v) + "\"");
+         return {};
+       }},
       {"vault", "address", stringField(&Config::vault, &VaultSettings::address)},
       {"vault", "ca_file", stringField(&Config::vault, &VaultSettings::ca_file)},
       {"vault", "namespace", stringField(&Config::vault, &VaultSettings::vault_namespace)},
@@ -116,6 +129,8 @@ const std::vector<Parameter>& parameterTable() {
       {"smtp", "timeout_seconds", secondsField(&Config::smtp, &SmtpSettings::timeout)},
       {"smtp", "retry_for_seconds", secondsField(&Config::smtp, &SmtpSettings::retry_for)},
       {"listen", "socket", stringField(&Config::listen, &ListenSettings::socket_path)},
+      {"listen", "socket_group", stringField(&Config::listen, &ListenSettings::socket_group)},
+      {"audit", "file", stringField(&Config::audit, &AuditSettings::file)},
       {"listen", "socket_mode",
        [](Config& c, std::string_view v) {
          return parseInt<std::uint32_t>(v, c.listen.socket_mode, 0, 0777, 8);
@@ -157,6 +172,132 @@ std::string upper(std::string_view s) {
   return out;
 }
 
+bool validVaultPath(const std::string& path) {
+  return !path.empty() && path.front() != '/' && path.find("..") == std::string::npos;
+}
+
+Status parseIdList(const toml::node& node, std::vector<std::uint32_t>& out) {
+  const auto* array = node.as_array();
+  if (array == nullptr) return Error::permanent("expected an array of integers");
+  for (const auto& item : *array) {
+    const auto* i = item.as_integer();
+    if (i == nullptr || i->get() < 0 || i->get() > 4294967294LL) {  // (uid_t)-1 is "none"
+      return Error::permanent("expected integers in [0, 4294967294]");
+    }
+    out.push_back(static_cast<std::uint32_t>(i->get()));
+  }
+  return {};
+}
+
+Status parseStringList(const toml::node& node, std::vector<std::string>& out) {
+  const auto* array = node.as_array();
+  if (array == nullptr) return Error::permanent("expected an array of strings");
+  for (const auto& item : *array) {
+    const auto* text = item.as_string();
+    if (text == nullptr) return Error::permanent("expected an array of strings");
+    out.emplace_back(text->get());
+  }
+  return {};
+}
+
+// One [[profile]] table. Defaults that depend on other sections (credential path,
+// size limit) are filled in by finishProfiles() after the environment is applied.
+Status parseProfile(const toml::table& table, Profile& p) {
+  for (const auto& [key_node, node] : table) {
+    const std::string_view key = key_node.str();
+    Status s;
+    auto text = [&]() -> Result<std::string> { return nodeText(node); };
+    if (key == "name") {
+      if (!node.is_string()) s = Error::permanent("expected a string");
+      else p.name = std::string(node.as_string()->get());
+    } else if (key == "uids") {
+      s = parseIdList(node, p.uids);
+    } else if (key == "gids") {
+      s = parseIdList(node, p.gids);
+    } else if (key == "credential_path") {
+      if (!node.is_string()) s = Error::permanent("expected a string");
+      else p.credential_path = std::string(node.as_string()->get());
+    } else if (key == "senders") {
+      s = parseStringList(node, p.senders);
+    } else if (key == "max_recipients" || key == "max_message_bytes" ||
+               key == "rate_per_minute" || key == "burst") {
+      auto value = text();
+      if (!value) {
+        s = value.error();
+      } else if (key == "max_recipients") {
+        s = parseInt<std::size_t>(*value, p.max_recipients, 1, 100);
+      } else if (key == "max_message_bytes") {
+        s = parseInt<std::size_t>(*value, p.max_message_bytes, 1024, std::size_t{1} << 30);
+      } else if (key == "rate_per_minute") {
+        s = parseInt<std::uint32_t>(*value, p.rate_per_minute, 0, 1000000);
+      } else {
+        s = parseInt<std::uint32_t>(*value, p.burst, 1, 1000000);
+      }
+    } else {
+      return Error::permanent("unknown setting " + std::string(key));
+    }
+    if (!s) return s.error().context(std::string(key));
+  }
+  return {};
+}
+
+bool validProfileName(const std::string& name) {
+  return !name.empty() && name.size() <= 64 &&
+         name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") == std::string::npos;
+}
+
+// Fills in defaults and checks each profile against the rest of the config. Without
+// [[profile]], the implicit "default" profile keeps existing configs working.
+Status finishProfiles(Config& c) {
+  if (c.profiles.empty()) {
+    Profile p;
+    p.name = "default";
+    p.matches_everyone = true;
+    p.credential_path = c.vault.credential_path;
+    p.max_message_bytes = c.listen.max_message_bytes;
+    c.profiles.push_back(std::move(p));
+    return {};
+  }
+  for (std::size_t i = 0; i < c.profiles.size(); ++i) {
+    Profile& p = c.profiles[i];
+    const std::string where = "profile[" + std::to_string(i + 1) + "]" +
+                              (p.name.empty() ? "" : " (\"" + p.name + "\")");
+    if (!validProfileName(p.name)) {
+      return Error::permanent(where + ".name: required, 1-64 of [a-z0-9_-]");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (c.profiles[j].name == p.name) return Error::permanent(where + ".name: used twice");
+    }
+    if (p.uids.empty() && p.gids.empty()) {
+      return Error::permanent(where + ".uids: uids or gids is required (a profile "
+                              "must name who it is for)");
+    }
+    if (p.credential_path.empty()) {
+      if (c.vault.credential_path.empty()) {
+        return Error::permanent(where + ".credential_path: required when "
+                                "vault.credential_path is not set");
+      }
+      p.credential_path = c.vault.credential_path;
+    }
+    if (!validVaultPath(p.credential_path)) {
+      return Error::permanent(where + ".credential_path must be a relative Vault path like "
+                              "\"smtp/creds/app\"");
+    }
+    for (const auto& pattern : p.senders) {
+      if (auto s = profile::checkSenderPattern(pattern); !s) {
+        return s.error().context(where + ".senders");
+      }
+    }
+    if (p.max_message_bytes == 0) p.max_message_bytes = c.listen.max_message_bytes;
+    if (p.max_message_bytes > c.listen.max_message_bytes) {
+      return Error::permanent(where + ".max_message_bytes: at most listen.max_message_bytes (" +
+                              std::to_string(c.listen.max_message_bytes) + ")");
+    }
+    if (p.burst == 0) p.burst = std::max<std::uint32_t>(p.rate_per_minute, 1);
+  }
+  return {};
+}
+
 Status validate(const Config& c) {
   auto missing = [](const char* name) {
     return Error::permanent(std::string(name) + " is required");
@@ -178,9 +319,10 @@ Status validate(const Config& c) {
     return Error::permanent("vault.secret_id_file is required (or the secret_id in the "
                             "environment variable SMTP_SIDECAR_SECRET_ID)");
   }
-  if (c.vault.credential_path.empty()) return missing("vault.credential_path");
-  if (c.vault.credential_path.front() == '/' ||
-      c.vault.credential_path.find("..") != std::string::npos) {
+  if (c.vault.credential_path.empty() && c.profiles.empty()) {
+    return missing("vault.credential_path");
+  }
+  if (!c.vault.credential_path.empty() && !validVaultPath(c.vault.credential_path)) {
     return Error::permanent("vault.credential_path must be a relative Vault path like "
                             "\"database/creds/app\"");
   }
@@ -202,6 +344,14 @@ Status validate(const Config& c) {
   if (c.listen.socket_path.size() >= 108) {  // sizeof(sockaddr_un::sun_path)
     return Error::permanent("listen.socket is longer than a Unix socket path may be (107)");
   }
+  if (!c.listen.socket_group.empty() &&
+      c.listen.socket_group.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                              "0123456789._-") != std::string::npos) {
+    return Error::permanent("listen.socket_group must be a group name or a numeric gid");
+  }
+  if (!c.audit.file.empty() && c.audit.file.front() != '/') {
+    return Error::permanent("audit.file must be an absolute path");
+  }
   return {};
 }
 
@@ -213,6 +363,7 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
     if (!(x == y)) out.emplace_back(key);
   };
   check("process.user", a.process.user, b.process.user);
+  check("process.log_level", a.process.log_level, b.process.log_level);
   check("vault.address", a.vault.address, b.vault.address);
   check("vault.ca_file", a.vault.ca_file, b.vault.ca_file);
   check("vault.namespace", a.vault.vault_namespace, b.vault.vault_namespace);
@@ -238,6 +389,20 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   check("listen.socket_mode", a.listen.socket_mode, b.listen.socket_mode);
   check("listen.max_message_bytes", a.listen.max_message_bytes, b.listen.max_message_bytes);
   check("listen.max_queue", a.listen.max_queue, b.listen.max_queue);
+  check("listen.socket_group", a.listen.socket_group, b.listen.socket_group);
+  check("audit.file", a.audit.file, b.audit.file);
+  check("profile", a.profiles, b.profiles);
+  return out;
+}
+
+std::vector<std::string> Config::credentialPaths() const {
+  std::vector<std::string> out;
+  for (const auto& p : profiles) {
+    if (std::find(out.begin(), out.end(), p.credential_path) == out.end()) {
+      out.push_back(p.credential_path);
+    }
+  }
+  if (out.empty() && !vault.credential_path.empty()) out.push_back(vault.credential_path);
   return out;
 }
 
@@ -282,6 +447,21 @@ Result<Config> parseConfig(std::string_view toml_text, const Environment& env,
   }
 
   for (const auto& [section_key, section_node] : root) {
+    if (section_key.str() == "profile") {
+      const auto* array = section_node.as_array();
+      if (array == nullptr || !array->is_array_of_tables()) {
+        return Error::permanent(source + ": profiles are [[profile]] tables");
+      }
+      for (const auto& item : *array) {
+        Profile p;
+        const std::string where = "profile[" + std::to_string(config.profiles.size() + 1) + "]";
+        if (auto s = parseProfile(*item.as_table(), p); !s) {
+          return s.error().context(source + ": " + where);
+        }
+        config.profiles.push_back(std::move(p));
+      }
+      continue;
+    }
     const auto* section = section_node.as_table();
     if (section == nullptr) {
       return Error::permanent(source + ": \"" + std::string(section_key.str()) +
@@ -318,6 +498,7 @@ Result<Config> parseConfig(std::string_view toml_text, const Environment& env,
                        : config.smtp.tls == SmtpTls::StartTls ? 587 : 25;
   }
   if (auto s = validate(config); !s) return s.error().context(source);
+  if (auto s = finishProfiles(config); !s) return s.error().context(source);
   return config;
 }
 

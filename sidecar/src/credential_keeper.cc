@@ -65,13 +65,25 @@ std::int64_t secondsOf(std::chrono::seconds s) { return static_cast<std::int64_t
 }  // namespace
 
 CredentialKeeper::CredentialKeeper(VaultSettings settings, vault::Client& client,
-                                   vault::Clock& clock, vault::UniformSource uniform)
-    : settings_(std::move(settings)),
-      client_(client),
-      clock_(clock),
-      uniform_(uniform),
-      lease_retry_(vault::BackoffPolicy{std::chrono::seconds(1), std::chrono::seconds(30), 2.0, 0.2},
-                   std::move(uniform)) {}
+                                   vault::Clock& clock, vault::UniformSource uniform,
+                                   std::vector<std::string> credential_paths)
+    : settings_(std::move(settings)), client_(client), clock_(clock), uniform_(std::move(uniform)) {
+  if (credential_paths.empty()) credential_paths.push_back(settings_.credential_path);
+  for (auto& path : credential_paths) slots_.push_back(makeSlot(std::move(path)));
+}
+
+CredentialKeeper::Slot CredentialKeeper::makeSlot(std::string path) const {
+  return Slot{std::move(path), std::nullopt,
+              vault::Backoff(vault::BackoffPolicy{std::chrono::seconds(1), std::chrono::seconds(30),
+                                                  2.0, 0.2},
+                             uniform_),
+              {}};
+}
+
+bool CredentialKeeper::ready() const {
+  return std::all_of(slots_.begin(), slots_.end(),
+                     [](const Slot& s) { return s.current.has_value(); });
+}
 
 vault::LifetimePolicy CredentialKeeper::policy() const { return vault::LifetimePolicy{}; }
 
@@ -130,44 +142,88 @@ Status CredentialKeeper::start() {
   if (!client_.hasToken()) {
     if (auto s = login(now); !s) return s;
   }
-  if (!current_) {
-    auto leased = leaseNew(now);
+  for (auto& slot : slots_) {
+    if (slot.current) continue;
+    auto leased = leaseNew(slot.path, now);
     if (!leased) return leased.error();
-    current_.emplace(std::move(*leased));
+    slot.current.emplace(std::move(*leased));
     ++generation_;
   }
   return {};
 }
 
-Result<CredentialKeeper::Leased> CredentialKeeper::leaseNew(SteadyTime now) {
-  auto secret = client_.read(settings_.credential_path);
-  if (!secret) return secret.error().context("lease " + settings_.credential_path);
+Result<CredentialKeeper::Leased> CredentialKeeper::leaseNew(const std::string& path,
+                                                            SteadyTime now) {
+  auto secret = client_.read(path);
+  if (!secret) return secret.error().context("lease " + path);
   const auto* username = secret->data.find("username");
   const auto* password = secret->data.find("password");
   if (username == nullptr || password == nullptr || username->empty() || password->empty()) {
     if (!secret->lease_id.empty()) (void)client_.revokeLease(secret->lease_id);
-    return Error::permanent("lease " + settings_.credential_path +
-                            ": the secret has no username and password fields");
+    return Error::permanent("lease " + path + ": the secret has no username and password fields");
   }
   if (username->hasNul() || password->hasNul()) {
     if (!secret->lease_id.empty()) (void)client_.revokeLease(secret->lease_id);
-    return Error::permanent("lease " + settings_.credential_path +
-                            ": username or password contains a NUL byte");
+    return Error::permanent("lease " + path + ": username or password contains a NUL byte");
   }
   log::info("credential_leased",
-            {{"path", settings_.credential_path},
+            {{"path", path},
              {"lease_id", secret->lease_id},
              {"lease_seconds", secondsOf(secret->lease_duration)},
              {"renewable", secret->renewable}});
-  return Leased{relay::SmtpCredential{username->clone(), password->clone(), secret->lease_id},
+  return Leased{relay::SmtpCredential{username->clone(), password->clone(), secret->lease_id, path},
                 vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_)};
 }
 
 std::uint64_t CredentialKeeper::secondsToExpiry() const {
-  if (!current_) return 0;
-  const auto left = current_->life.expiresAt() - clock_.now();
-  if (left.count() <= 0) return 0;
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(left).count());
+  std::uint64_t least = 0;
+  bool first = true;
+  for (const auto& slot : slots_) {
+    if (!slot.current) return 0;
+    const auto left = slot.current->life.expiresAt() - clock_.now();
+    const std::uint64_t seconds =
+        left.count() <= 0 ? 0
+                          : static_cast<std::uint64_t>(
+                                std::chrono::duration_cast<std::chrono::seconds>(left).count());
+    if (first || seconds < least) least = seconds;
+    first = false;
+  }
+  return least;
+}
+
+void CredentialKeeper::tickSlot(Slot& slot, SteadyTime now, Changes& changes) {
+  if (slot.current && slot.current->life.expired(now)) {
+    // Never hand out a dead credential, whatever else is pending.
+    log::error("credential_expired", {{"lease_id", slot.current->credential.lease_id}});
+    slot.current.reset();
+    changes.credential_changed = true;
+    slot.lease_retry_at = now;
+  }
+  if (slot.current) {
+    switch (slot.current->life.due(now)) {
+      case Action::Wait:
+      case Action::Expired: break;  // handled above
+      case Action::Renew: renewLease(slot, now); break;
+      case Action::Replace:
+        if (!rotate(slot, now, now + settings_.rotation_grace, "max_ttl", changes)) {
+          slot.current->life.replaceFailed(now);
+        }
+        break;
+    }
+  }
+  if (!slot.current && client_.hasToken() && now >= slot.lease_retry_at) {
+    auto leased = leaseNew(slot.path, now);
+    if (leased) {
+      slot.current.emplace(std::move(*leased));
+      ++generation_;
+      slot.lease_retry.reset();
+      changes.credential_changed = true;
+    } else {
+      slot.lease_retry_at = now + slot.lease_retry.next();
+      log::warn("credential_lease_failed",
+                {{"path", slot.path}, {"error", leased.error().message}});
+    }
+  }
 }
 
 SteadyTime CredentialKeeper::tick(Changes& changes) {
@@ -180,48 +236,15 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
       case Action::Expired: reauthenticate(now, changes); break;
     }
   }
-  if (current_ && current_->life.expired(now)) {
-    // Never hand out a dead credential, whatever else is pending.
-    log::error("credential_expired", {{"lease_id", current_->credential.lease_id}});
-    current_.reset();
-    changes.credential_changed = true;
-    lease_retry_at_ = now;
-  }
-  if (current_ && rotate_now_) {
-    rotate_now_ = !rotate(now, now + settings_.rotation_grace, "config_reload", changes);
-  }
-  if (current_) {
-    switch (current_->life.due(now)) {
-      case Action::Wait:
-      case Action::Expired: break;  // handled above
-      case Action::Renew: renewLease(now); break;
-      case Action::Replace:
-        if (!rotate(now, now + settings_.rotation_grace, "max_ttl", changes)) {
-          current_->life.replaceFailed(now);
-        }
-        break;
-    }
-  }
-  if (!current_ && client_.hasToken() && now >= lease_retry_at_) {
-    auto leased = leaseNew(now);
-    if (leased) {
-      current_.emplace(std::move(*leased));
-      ++generation_;
-      lease_retry_.reset();
-      changes.credential_changed = true;
-    } else {
-      lease_retry_at_ = now + lease_retry_.next();
-      log::warn("credential_lease_failed", {{"error", leased.error().message}});
-    }
-  }
+  for (auto& slot : slots_) tickSlot(slot, now, changes);
   revokeDue(now, changes);
 
   // Something became due by what this call did (a renewal that asks for a
   // replacement at once): call again now. Failed attempts move their time forward
   // (backoff), so this does not spin.
-  if ((token_life_ && token_life_->due(now) != Action::Wait) ||
-      (current_ && current_->life.due(now) != Action::Wait)) {
-    return now;
+  if (token_life_ && token_life_->due(now) != Action::Wait) return now;
+  for (const auto& slot : slots_) {
+    if (slot.current && slot.current->life.due(now) != Action::Wait) return now;
   }
   // The earliest future event; anything already past was attempted in this call and
   // rescheduled itself, or waits for something else (a token) that is scheduled.
@@ -230,11 +253,13 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
     if (t > now && t < next) next = t;
   };
   if (token_life_) consider(token_life_->nextAt());
-  if (current_) {
-    consider(current_->life.nextAt());
-    consider(current_->life.expiresAt());
-  } else {
-    consider(lease_retry_at_);
+  for (const auto& slot : slots_) {
+    if (slot.current) {
+      consider(slot.current->life.nextAt());
+      consider(slot.current->life.expiresAt());
+    } else {
+      consider(slot.lease_retry_at);
+    }
   }
   for (const auto& r : retiring_) consider(r.revoke_at);
   for (const auto& t : old_tokens_) consider(t.revoke_at);
@@ -265,9 +290,12 @@ void CredentialKeeper::reauthenticate(SteadyTime now, Changes& changes) {
     token_life_->replaceFailed(now);
     return;
   }
-  if (current_ && !rotate(now, now + settings_.rotation_grace, "token_max_ttl", changes)) {
-    // Leasing under the new token failed: try again soon; the old lease still works.
-    current_->life.replaceFailed(now);
+  for (auto& slot : slots_) {
+    if (slot.current &&
+        !rotate(slot, now, now + settings_.rotation_grace, "token_max_ttl", changes)) {
+      // Leasing under the new token failed: try again soon; the old lease still works.
+      slot.current->life.replaceFailed(now);
+    }
   }
   if (!old_token.empty()) {
     // After the retired leases (revoking a token revokes its leases too).
@@ -275,50 +303,59 @@ void CredentialKeeper::reauthenticate(SteadyTime now, Changes& changes) {
   }
 }
 
-void CredentialKeeper::renewLease(SteadyTime now) {
-  const std::string& id = current_->credential.lease_id;
-  auto renewed = client_.renewLease(id, current_->life.increment());
+void CredentialKeeper::renewLease(Slot& slot, SteadyTime now) {
+  auto& current = *slot.current;
+  const std::string& id = current.credential.lease_id;
+  auto renewed = client_.renewLease(id, current.life.increment());
   if (!renewed) {
     log::warn("lease_renew_failed", {{"lease_id", id}, {"error", renewed.error().message},
                                      {"kind", vault::toString(renewed.error().kind)}});
-    current_->life.renewFailed(now, renewed.error());
+    current.life.renewFailed(now, renewed.error());
     return;
   }
-  current_->life.renewed(now, renewed->ttl, renewed->renewable);
+  current.life.renewed(now, renewed->ttl, renewed->renewable);
   log::info("lease_renewed", {{"lease_id", id}, {"ttl_seconds", secondsOf(renewed->ttl)},
-                              {"replace", current_->life.replacing()}});
+                              {"replace", current.life.replacing()}});
 }
 
-bool CredentialKeeper::rotate(SteadyTime now, SteadyTime retire_old_at, const char* reason,
-                              Changes& changes) {
-  auto fresh = leaseNew(now);
+void CredentialKeeper::retire(Leased& old, SteadyTime retire_old_at) {
+  retiring_.push_back({old.credential.lease_id, retire_old_at,
+                       std::max(old.life.expiresAt(), retire_old_at)});
+}
+
+bool CredentialKeeper::rotate(Slot& slot, SteadyTime now, SteadyTime retire_old_at,
+                              const char* reason, Changes& changes) {
+  auto fresh = leaseNew(slot.path, now);
   if (!fresh) {
     log::warn("credential_rotation_failed", {{"reason", reason}, {"error", fresh.error().message}});
     return false;
   }
-  Leased old = std::move(*current_);
-  current_.emplace(std::move(*fresh));
+  Leased old = std::move(*slot.current);
+  slot.current.emplace(std::move(*fresh));
   ++generation_;
   changes.credential_changed = true;
   log::info("credential_rotated", {{"reason", reason},
                                    {"old_lease_id", old.credential.lease_id},
-                                   {"new_lease_id", current_->credential.lease_id}});
-  retiring_.push_back({old.credential.lease_id, retire_old_at,
-                       std::max(old.life.expiresAt(), retire_old_at)});
+                                   {"new_lease_id", slot.current->credential.lease_id}});
+  retire(old, retire_old_at);
   return true;
 }
 
 void CredentialKeeper::credentialRefused(const std::string& lease_id, Changes& changes) {
-  if (!current_ || current_->credential.lease_id != lease_id) return;  // already replaced
-  const SteadyTime now = clock_.now();
-  log::warn("credential_refused_by_smtp_server", {{"lease_id", lease_id}});
-  // The login is gone (revoked or expired outside our control): no grace for it.
-  if (!rotate(now, now, "refused", changes)) {
-    current_.reset();
-    changes.credential_changed = true;
-    lease_retry_at_ = now + lease_retry_.next();
+  for (auto& slot : slots_) {
+    if (!slot.current || slot.current->credential.lease_id != lease_id) continue;
+    const SteadyTime now = clock_.now();
+    log::warn("credential_refused_by_smtp_server", {{"lease_id", lease_id}});
+    // The login is gone (revoked or expired outside our control): no grace for it.
+    if (!rotate(slot, now, now, "refused", changes)) {
+      slot.current.reset();
+      changes.credential_changed = true;
+      slot.lease_retry_at = now + slot.lease_retry.next();
+    }
+    revokeDue(now, changes);
+    return;
   }
-  revokeDue(now, changes);
+  // Not current (already replaced): nothing to do.
 }
 
 void CredentialKeeper::revokeDue(SteadyTime now, Changes& changes) {
@@ -356,7 +393,8 @@ void CredentialKeeper::revokeDue(SteadyTime now, Changes& changes) {
   }
 }
 
-std::vector<std::string> CredentialKeeper::reconfigure(const VaultSettings& fresh) {
+std::vector<std::string> CredentialKeeper::reconfigure(const VaultSettings& fresh,
+                                                       std::vector<std::string> credential_paths) {
   Config before, after;
   before.vault = settings_;
   after.vault = fresh;
@@ -365,12 +403,32 @@ std::vector<std::string> CredentialKeeper::reconfigure(const VaultSettings& fres
     if (key == "vault.rotation_grace_seconds") {
       settings_.rotation_grace = fresh.rotation_grace;
     } else if (key == "vault.credential_path") {
-      settings_.credential_path = fresh.credential_path;
-      rotate_now_ = current_.has_value();
+      settings_.credential_path = fresh.credential_path;  // the paths are below
     } else {
       restart.push_back(key);
     }
   }
+  if (credential_paths.empty()) credential_paths.push_back(settings_.credential_path);
+  // Slots are ordered as the paths (the worker asks by index). A kept path keeps its
+  // lease; a new one is leased at the next tick; a dropped one's lease is retired
+  // after the grace (sends in flight finish on it).
+  const SteadyTime now = clock_.now();
+  std::vector<Slot> slots;
+  for (auto& path : credential_paths) {
+    auto it = std::find_if(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.path == path; });
+    if (it != slots_.end()) {
+      slots.push_back(std::move(*it));
+      slots_.erase(it);
+    } else {
+      log::info("credential_path_added", {{"path", path}});
+      slots.push_back(makeSlot(std::move(path)));
+    }
+  }
+  for (auto& dropped : slots_) {
+    log::info("credential_path_removed", {{"path", dropped.path}});
+    if (dropped.current) retire(*dropped.current, now + settings_.rotation_grace);
+  }
+  slots_ = std::move(slots);
   return restart;
 }
 
@@ -380,9 +438,11 @@ Status CredentialKeeper::revokeAll() {
     if (!s && result) result = s.error();
   };
   std::vector<std::string> leases;
-  if (current_) leases.push_back(current_->credential.lease_id);
+  for (auto& slot : slots_) {
+    if (slot.current) leases.push_back(slot.current->credential.lease_id);
+    slot.current.reset();
+  }
   for (const auto& r : retiring_) leases.push_back(r.lease_id);
-  current_.reset();
   retiring_.clear();
   for (const auto& id : leases) {
     if (id.empty()) continue;

@@ -2,13 +2,22 @@
 // the asio event loop (see smtp_sender.h).
 //
 // One Pool per lease: a CURLM whose connection cache holds the SMTP connections
-// authenticated with that lease's credential. libcurl tells us which sockets to watch
+// authenticated with that lease's credential. Pools are keyed by lease id AND
+// credential path (profiles with different paths never share a pool, even for
+// secrets without a lease id), and libcurl never shares a cache between CURLMs. libcurl tells us which sockets to watch
 // (CURLMOPT_SOCKETFUNCTION) and when to call back (CURLMOPT_TIMERFUNCTION); asio
 // watches the descriptors without owning them (released before libcurl closes them,
 // through CURLOPT_CLOSESOCKETFUNCTION) and calls curl_multi_socket_action.
 //
-// SECURITY: see smtp_transfer.h. The credential copy a queued send holds is wiped as
-// soon as libcurl has copied it (into zeroed-on-free memory).
+// Per message the path costs no more system calls than it must (bench/README.md has
+// the before and after): a descriptor stays registered with the event loop while
+// libcurl keeps its connection in the cache (not re-added for every message), and
+// libcurl's timer is re-armed only when it must fire earlier than already armed
+// ("now" is a posted handler, not a timer).
+//
+// SECURITY: see smtp_transfer.h. A queued send shares the caller's locked copy of the
+// credential (no copy per message) and lets go of it once libcurl has its own (in
+// zeroed-on-free memory).
 // ERRORS: curl_multi_* failures end that transfer with a TemporaryFailure naming the
 // call; nothing here throws past the event loop.
 #include <curl/curl.h>
@@ -16,6 +25,8 @@
 
 #include <deque>
 #include <map>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include <boost/asio.hpp>
@@ -40,7 +51,7 @@ SendResult failure(std::string detail) {
 struct Transfer {
   submit::Envelope envelope;
   std::shared_ptr<const std::string> message;
-  std::optional<SmtpCredential> credential;  // until libcurl has its own copy
+  std::shared_ptr<const SmtpCredential> credential;  // until libcurl has its own copy
   AsyncSmtpSender::Done done;
   SmtpTransfer curl;
   bool retried_fresh = false;
@@ -56,10 +67,12 @@ class PoolOwner {
 
 class Pool {
  public:
+  using Clock = asio::steady_timer::clock_type;
+
   Pool(asio::io_context& io, PoolOwner& owner, const SmtpSettings& settings, const std::string& url,
        std::string lease_id, long max_connections)
       : io_(io), owner_(owner), settings_(settings), url_(url), lease_id_(std::move(lease_id)),
-        timer_(io) {
+        timer_(io), alive_(std::make_shared<bool>(true)) {
     multi_ = curl_multi_init();
     if (multi_ == nullptr) return;
     const bool ok =
@@ -77,6 +90,7 @@ class Pool {
 
   ~Pool() {
     closing_ = true;
+    *alive_ = false;  // handlers already posted find the pool gone
     // Closes the cached connections (QUIT); their sockets come back through onSocket
     // (remove) and closeSocket while this object is still whole.
     if (multi_ != nullptr) curl_multi_cleanup(multi_);
@@ -120,7 +134,11 @@ class Pool {
   static int onSocket(CURL*, curl_socket_t fd, int what, void* self, void*) {
     auto* pool = static_cast<Pool*>(self);
     if (what == CURL_POLL_REMOVE) {
-      pool->forget(fd);
+      // The transfer is over; the connection usually stays in libcurl's cache for the
+      // next message, so the descriptor stays registered, unwatched (a wait still
+      // pending ends without acting). It is forgotten when libcurl closes it.
+      auto it = pool->watches_.find(fd);
+      if (it != pool->watches_.end()) it->second->wanted = 0;
       return 0;
     }
     auto& watch = pool->watches_[fd];
@@ -130,17 +148,46 @@ class Pool {
     return 0;
   }
 
+  // libcurl's one timer. It changes several times per message (0 when a transfer is
+  // added or moves on, its timeouts otherwise); re-arming an asio timer each time is a
+  // timerfd_settime system call. So: 0 is a posted handler; a deadline later than
+  // the one armed is only recorded (the armed timer fires early, finds it not yet due
+  // and re-arms for it); only an earlier deadline re-arms. -1 (none) disarms nothing.
   static int onTimer(CURLM*, long timeout_ms, void* self) {
     auto* pool = static_cast<Pool*>(self);
     if (timeout_ms < 0) {
-      pool->timer_.cancel();
+      pool->due_.reset();
       return 0;
     }
-    pool->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
-    pool->timer_.async_wait([pool](boost::system::error_code ec) {
-      if (!ec) pool->act(CURL_SOCKET_TIMEOUT, 0);
-    });
+    if (timeout_ms == 0) {
+      pool->due_.reset();
+      if (!pool->timeout_posted_) {
+        pool->timeout_posted_ = true;
+        asio::post(pool->io_, [pool, alive = pool->alive_] {
+          if (!*alive) return;
+          pool->timeout_posted_ = false;
+          pool->act(CURL_SOCKET_TIMEOUT, 0);
+        });
+      }
+      return 0;
+    }
+    const auto due = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    pool->due_ = due;
+    if (!pool->armed_ || due < *pool->armed_) pool->armTimer(due);
     return 0;
+  }
+
+  void armTimer(Clock::time_point at) {
+    armed_ = at;
+    timer_.expires_at(at);
+    timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+      if (ec || !*alive) return;  // re-armed earlier (or the pool is going)
+      armed_.reset();
+      if (!due_) return;  // libcurl no longer needs a timeout
+      if (Clock::now() < *due_) return armTimer(*due_);
+      due_.reset();
+      act(CURL_SOCKET_TIMEOUT, 0);
+    });
   }
 
   static int closeSocket(void* self, curl_socket_t fd) {
@@ -166,7 +213,9 @@ class Pool {
         auto alive = weak.lock();
         if (!alive) return;  // forgotten meanwhile
         (*alive).*pending = false;
-        if (ec) return;
+        // Not watched now (between messages on a cached connection): libcurl looks
+        // at the connection itself when it reuses it.
+        if (ec || alive->wanted == 0) return;
         act(fd, event);
         auto it = watches_.find(fd);
         if (it != watches_.end() && it->second == alive) arm(fd, alive);
@@ -235,6 +284,10 @@ class Pool {
   const std::string& url_;
   std::string lease_id_;
   asio::steady_timer timer_;
+  std::optional<Clock::time_point> armed_;  // when timer_ fires
+  std::optional<Clock::time_point> due_;    // when libcurl wants it to
+  bool timeout_posted_ = false;
+  std::shared_ptr<bool> alive_;  // false once the destructor ran
   CURLM* multi_ = nullptr;
   bool closing_ = false;
   std::map<curl_socket_t, std::shared_ptr<Watch>> watches_;
@@ -250,25 +303,20 @@ class CurlMultiSmtpSender final : public AsyncSmtpSender, public PoolOwner {
   }
 
   void send(submit::Envelope envelope, std::shared_ptr<const std::string> message,
-            SmtpCredential credential, Done done) override {
+            std::shared_ptr<const SmtpCredential> credential, Done done) override {
     auto t = std::make_unique<Transfer>();
     t->envelope = std::move(envelope);
     t->message = std::move(message);
-    t->credential.emplace(std::move(credential));
+    t->credential = std::move(credential);
     t->done = std::move(done);
     waiting_.push_back(std::move(t));
     pump();
   }
 
   void retire(const std::string& lease_id) override {
-    auto it = pools_.find(lease_id);
-    if (it == pools_.end()) return;
-    log::info("smtp_connections_retired", {{"lease_id", lease_id}, {"running", it->second->running()}});
-    if (it->second->running() == 0) {
-      pools_.erase(it);  // closes its idle connections now
-    } else {
-      draining_.push_back(std::move(it->second));
-      pools_.erase(it);
+    const std::string prefix = lease_id + " ";
+    for (auto it = pools_.begin(); it != pools_.end();) {
+      it = it->first.compare(0, prefix.size(), prefix) == 0 ? retirePool(it) : std::next(it);
     }
   }
 
@@ -277,40 +325,57 @@ class CurlMultiSmtpSender final : public AsyncSmtpSender, public PoolOwner {
   std::size_t pools() const override { return pools_.size() + draining_.size(); }
 
  private:
+  static std::string poolKey(const SmtpCredential& c) {
+    return c.lease_id + " " + c.credential_path;
+  }
+
+  using PoolMap = std::map<std::string, std::unique_ptr<Pool>>;
+  PoolMap::iterator retirePool(PoolMap::iterator it) {
+    const auto space = it->first.find(' ');  // poolKey(): "<lease id> <path>"
+    log::info("smtp_connections_retired", {{"lease_id", it->first.substr(0, space)},
+                                           {"path", it->first.substr(space + 1)},
+                                           {"running", it->second->running()}});
+    // Idle: closes its connections now; busy: once its transfers end.
+    if (it->second->running() != 0) draining_.push_back(std::move(it->second));
+    return pools_.erase(it);
+  }
+
   void pump() {
     while (active_ < max_concurrent_ && !waiting_.empty()) {
       auto t = std::move(waiting_.front());
       waiting_.pop_front();
-      const std::string lease_id = t->credential->lease_id;
-      Pool* pool = poolFor(lease_id);
+      const std::string key = poolKey(*t->credential);
+      Pool* pool = poolFor(key);
       ++active_;
       if (pool == nullptr) {
-        transferDone(lease_id, std::move(t), failure("could not create an SMTP connection pool"));
+        transferDone(key, std::move(t), failure("could not create an SMTP connection pool"));
         continue;
       }
       pool->start(std::move(t));
     }
   }
 
-  Pool* poolFor(const std::string& lease_id) {
-    auto& pool = pools_[lease_id];
+  Pool* poolFor(const std::string& key) {
+    auto& pool = pools_[key];
     if (!pool) {
-      pool = std::make_unique<Pool>(io_, *this, settings_, url_, lease_id,
+      pool = std::make_unique<Pool>(io_, *this, settings_, url_, key,
                                     static_cast<long>(max_concurrent_));
       if (!pool->usable()) {
-        pools_.erase(lease_id);
+        pools_.erase(key);
         return nullptr;
       }
     }
     return pool.get();
   }
 
-  void transferDone(const std::string& lease_id, std::shared_ptr<Transfer> t,
+  void transferDone(const std::string& key, std::shared_ptr<Transfer> t,
                     SendResult result) override {
     --active_;
     // A connection that failed is not kept by libcurl; a login the server refused
     // means the credential is gone: drop its pool so nothing reuses it.
-    if (result.outcome == SendOutcome::AuthRefused) retire(lease_id);
+    if (result.outcome == SendOutcome::AuthRefused) {
+      if (auto it = pools_.find(key); it != pools_.end()) retirePool(it);
+    }
     for (auto it = draining_.begin(); it != draining_.end();) {
       it = (*it)->running() == 0 ? draining_.erase(it) : std::next(it);
     }
@@ -326,7 +391,7 @@ class CurlMultiSmtpSender final : public AsyncSmtpSender, public PoolOwner {
   std::size_t max_concurrent_;
   std::size_t active_ = 0;
   std::deque<std::unique_ptr<Transfer>> waiting_;
-  std::map<std::string, std::unique_ptr<Pool>> pools_;
+  PoolMap pools_;  // by poolKey()
   std::vector<std::unique_ptr<Pool>> draining_;
 };
 

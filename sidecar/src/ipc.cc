@@ -155,18 +155,28 @@ bool Reader::secret(vault::SecretBytes& out, std::size_t max_len) {
   return true;
 }
 
+bool Reader::secretView(std::string_view& out, std::size_t max_len) {
+  std::uint32_t len = 0;
+  if (!u32(len) || len > max_len || len > packet_.size() - pos_) return false;
+  out = packet_.substr(pos_, len);
+  pos_ += len;
+  return true;
+}
+
 bool encodeHello(Packet& out) {
   return Writer(MessageType::Hello, 0, out).str(kProtocolName).finish();
 }
 
-bool encodeCredentialRequest(std::uint32_t request_id, Packet& out) {
-  return Writer(MessageType::CredentialRequest, request_id, out).finish();
+bool encodeCredentialRequest(std::uint32_t request_id, std::uint32_t path_index, Packet& out) {
+  return Writer(MessageType::CredentialRequest, request_id, out).u32(path_index).finish();
 }
 
-bool encodeCredential(std::uint32_t request_id, std::string_view lease_id,
-                      std::uint64_t generation, const vault::SecretBytes& username,
-                      const vault::SecretBytes& password, Packet& out) {
+bool encodeCredential(std::uint32_t request_id, std::string_view credential_path,
+                      std::string_view lease_id, std::uint64_t generation,
+                      const vault::SecretBytes& username, const vault::SecretBytes& password,
+                      Packet& out) {
   return Writer(MessageType::Credential, request_id, out)
+      .str(credential_path)
       .str(lease_id)
       .u64(generation)
       .secret(username)
@@ -194,11 +204,28 @@ bool decodeHello(Reader& r) {
   return r.type() == MessageType::Hello && r.str(name, 64) && r.end() && name == kProtocolName;
 }
 
-bool decodeCredential(Reader& r, CredentialMessage& out) {
-  return r.type() == MessageType::Credential && r.str(out.lease_id, kMaxLeaseId) &&
-         r.u64(out.generation) && r.secret(out.username, kMaxCredentialField) &&
-         r.secret(out.password, kMaxCredentialField) && r.end() && !out.username.empty() &&
+bool decodeCredentialRequest(Reader& r, std::uint32_t& path_index) {
+  return r.type() == MessageType::CredentialRequest && r.u32(path_index) && r.end();
+}
+
+bool decodeCredentialView(Reader& r, CredentialView& out) {
+  return r.type() == MessageType::Credential && r.str(out.credential_path, kMaxLeaseId) &&
+         r.str(out.lease_id, kMaxLeaseId) && r.u64(out.generation) &&
+         r.secretView(out.username, kMaxCredentialField) &&
+         r.secretView(out.password, kMaxCredentialField) && r.end() && !out.username.empty() &&
          !out.password.empty();
+}
+
+bool decodeCredential(Reader& r, CredentialMessage& out) {
+  // One set of checks (decodeCredentialView); then the secrets go to locked memory.
+  CredentialView view;
+  if (!decodeCredentialView(r, view)) return false;
+  out.credential_path = std::move(view.credential_path);
+  out.lease_id = std::move(view.lease_id);
+  out.generation = view.generation;
+  out.username = vault::SecretBytes::copyOf(view.username);
+  out.password = vault::SecretBytes::copyOf(view.password);
+  return true;
 }
 
 bool decodeNoCredential(Reader& r, NoCredentialMessage& out) {

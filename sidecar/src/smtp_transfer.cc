@@ -2,6 +2,7 @@
 //
 // SECURITY: see smtp_transfer.h (TLS required and verified, every option checked).
 // ERRORS: SendResult; libcurl's error text goes into `detail`, never a credential.
+#include "curl_options.h"
 #include "smtp_transfer.h"
 
 #include <cstring>
@@ -9,21 +10,6 @@
 namespace sidecar::relay {
 namespace {
 
-// A failed setopt is fatal for this send: carry on and we might talk without TLS.
-class Options {
- public:
-  explicit Options(CURL* curl) : curl_(curl) {}
-  template <typename T>
-  Options& set(CURLoption option, T value, const char* name) {
-    if (failed_ == nullptr && curl_easy_setopt(curl_, option, value) != CURLE_OK) failed_ = name;
-    return *this;
-  }
-  const char* failed() const { return failed_; }
-
- private:
-  CURL* curl_;
-  const char* failed_ = nullptr;
-};
 
 SendOutcome classify(CURLcode rc, const SmtpReply& reply) {
   if (rc == CURLE_OK) return SendOutcome::Accepted;
@@ -93,7 +79,7 @@ const char* SmtpTransfer::prepare(const SmtpSettings& settings, const std::strin
   }
   mail_from_ = "<" + envelope.from + ">";
 
-  Options opt(easy_.get());
+  CurlOptions opt(easy_.get());
   opt.set(CURLOPT_ERRORBUFFER, error_buffer_, "ERRORBUFFER")
       .set(CURLOPT_PRIVATE, static_cast<void*>(this), "PRIVATE")
       .set(CURLOPT_URL, url.c_str(), "URL")

@@ -188,7 +188,8 @@ Parsed<JsonSubmission> parseJsonSubmission(std::string_view body) {
   JsonSubmission out;
   bool have_from = false;
   std::vector<mime::Mailbox> bcc;
-  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+  const Value& root = doc;  // const iterators: a mixed comparison is ambiguous in C++20
+  for (auto it = root.MemberBegin(); it != root.MemberEnd(); ++it) {
     const auto key = view(it->name);
     const Value& v = it->value;
     auto needString = [&](std::size_t max) -> std::variant<std::string_view, ApiError> {

@@ -1,8 +1,9 @@
 // submit_server.cc: Beast HTTP/1.1 server on a Unix socket (see submit_server.h).
 //
-// SECURITY: untrusted local clients. Limits: 16 KiB of headers, the configured body
-// size, 30 s to send a request, keep-alive connections closed when idle. Answers
-// never echo message content.
+// SECURITY: untrusted local clients, identified by SO_PEERCRED at accept. Limits:
+// 16 KiB of headers, the profile's body size, 30 s to send a request, keep-alive
+// connections closed when idle. An unknown peer's request is answered 403 after its
+// headers, without reading its body. Answers never echo message content.
 // ERRORS: each failure becomes an HTTP status with a JSON error body.
 #include "sidecar/submit_server.h"
 
@@ -19,11 +20,23 @@
 #include <cstring>
 #include <vector>
 
+#include <sys/socket.h>
+
 #include "sidecar/log.h"
+#include "sidecar/message_headers.h"
 #include "sidecar/mime.h"
 #include "sidecar/submit_json.h"
 
 namespace sidecar::submit {
+
+struct ProfileState {
+  ProfileState(Profile p, std::chrono::steady_clock::time_point now)
+      : profile(std::move(p)), bucket(profile.rate_per_minute, profile.burst, now) {}
+  Profile profile;
+  profile::TokenBucket bucket;
+  profile::ProfileStats stats;
+};
+
 namespace {
 
 namespace asio = boost::asio;
@@ -183,17 +196,37 @@ std::string buildJsonMessage(const mime::Message& message) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(local::socket socket, const ListenSettings& settings, Dispatcher& dispatcher)
-      : stream_(std::move(socket)), settings_(settings), dispatcher_(dispatcher) {}
+  // `state` null: the peer has no profile (every request gets 403).
+  Session(local::socket socket, Dispatcher& dispatcher, profile::Peer peer,
+          std::shared_ptr<ProfileState> state)
+      : stream_(std::move(socket)),
+        dispatcher_(dispatcher),
+        peer_(peer),
+        state_(std::move(state)) {}
 
   void start() { read(); }
 
  private:
+  std::size_t maxMessageBytes() const { return state_->profile.max_message_bytes; }
+
   void read() {
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
-    parser_->body_limit(settings_.max_message_bytes);
     stream_.expires_after(requests_served_ == 0 ? kRequestTimeout : kIdleTimeout);
+    if (!state_) {
+      // The body is never read: answer after the headers, then a lingering close.
+      http::async_read_header(stream_, buffer_, *parser_,
+                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                if (ec) return self->close();
+                                self->fail(403, "peer_not_allowed",
+                                           "no profile allows this user to send through the "
+                                           "sidecar",
+                                           false);
+                              });
+      return;
+    }
+    // The profile's limit is known before the body arrives.
+    parser_->body_limit(maxMessageBytes());
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        self->onRead(ec);
@@ -207,9 +240,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec == http::error::body_limit) {
       // Answered before the body was read: no keep-alive, then a lingering close.
+      ++state_->stats.size_refused;
       return fail(413, "message_too_large",
-                  "the message is larger than " + std::to_string(settings_.max_message_bytes) +
-                      " bytes", false);
+                  "the message is larger than " + std::to_string(maxMessageBytes()) + " bytes",
+                  false);
     }
     if (ec == http::error::header_limit) {
       return fail(431, "headers_too_large", "request headers are larger than 16 KiB", false);
@@ -273,10 +307,11 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       auto& submission = std::get<JsonSubmission>(parsed);
       message = buildJsonMessage(submission.message);
-      if (message.size() > settings_.max_message_bytes) {
+      if (message.size() > maxMessageBytes()) {
+        ++state_->stats.size_refused;
         return fail(413, "message_too_large",
-                    "the encoded message is larger than " +
-                        std::to_string(settings_.max_message_bytes) + " bytes",
+                    "the encoded message is larger than " + std::to_string(maxMessageBytes()) +
+                        " bytes",
                     keep_alive);
       }
       envelope = std::move(submission.envelope);
@@ -286,12 +321,16 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     request_.body().clear();
     request_.body().shrink_to_fit();
+    Origin origin;
+    if (!authorize(envelope, message, origin, keep_alive)) return;
     if (dispatcher_.full()) {
       return fail(429, "queue_full", "too many messages in flight; try again shortly", keep_alive,
                   5);
     }
+    if (!withinRate(keep_alive)) return;
+    ++state_->stats.accepted;
     if (wantsAsync()) {
-      auto id = dispatcher_.enqueue(std::move(envelope), std::move(message));
+      auto id = dispatcher_.enqueue(std::move(origin), std::move(envelope), std::move(message));
       if (!id) {
         return fail(429, "queue_full", "the queue is full; try again shortly", keep_alive, 5);
       }
@@ -300,7 +339,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return respond(202, statusBody("queued", *id), keep_alive);
     }
     dispatcher_.submit(
-        std::move(envelope), std::move(message),
+        std::move(origin), std::move(envelope), std::move(message),
         [self = shared_from_this(), keep_alive](SubmitResult result) {
           // Called on a sending thread: hop back to this connection's executor.
           asio::post(self->stream_.get_executor(),
@@ -308,6 +347,65 @@ class Session : public std::enable_shared_from_this<Session> {
                        self->onSent(result, keep_alive);
                      });
         });
+  }
+
+  // The profile's rules: sender (envelope and every From address), then recipient
+  // count. False when a refusal has been answered.
+  bool authorize(const Envelope& envelope, const std::string& message, Origin& origin,
+                 bool keep_alive) {
+    auto& state = *state_;
+    const Profile& p = state.profile;
+    const HeaderSummary headers = summarizeHeaders(message);
+    if (!p.senders.empty()) {
+      const char* why = nullptr;
+      if (!profile::senderAllowed(p.senders, envelope.from)) {
+        why = "the envelope sender is not allowed for this profile";
+      } else if (headers.from_malformed) {
+        why = "the From header could not be read, so its senders cannot be checked";
+      } else {
+        for (const auto& from : headers.from) {
+          if (!profile::senderAllowed(p.senders, from)) {
+            why = "a From address is not allowed for this profile";
+            break;
+          }
+        }
+      }
+      if (why != nullptr) {
+        ++state.stats.sender_refused;
+        log::warn("sender_not_allowed", {{"profile", p.name}, {"uid", peer_.uid},
+                                         {"pid", static_cast<std::int64_t>(peer_.pid)}});
+        fail(403, "sender_not_allowed", why, keep_alive);
+        return false;
+      }
+    }
+    if (p.max_recipients != 0 && envelope.recipients.size() > p.max_recipients) {
+      ++state.stats.recipients_refused;
+      fail(422, "too_many_recipients",
+           "at most " + std::to_string(p.max_recipients) + " recipients per message", keep_alive);
+      return false;
+    }
+    origin.peer = peer_;
+    origin.profile = p.name;
+    origin.credential_path = p.credential_path;
+    origin.message_id = headers.message_id;
+    return true;
+  }
+
+  // The profile's token bucket, last: only a message that would be sent takes a token.
+  bool withinRate(bool keep_alive) {
+    auto& state = *state_;
+    const Profile& p = state.profile;
+    const auto now = std::chrono::steady_clock::now();
+    if (state.bucket.take(now)) return true;
+    ++state.stats.rate_limited;
+    const auto retry = state.bucket.retryAfterSeconds(now);
+    log::warn("rate_limited", {{"profile", p.name}, {"uid", peer_.uid},
+                               {"retry_after_seconds", static_cast<std::int64_t>(retry)}});
+    fail(429, "rate_limited",
+         "profile " + p.name + " sends at most " + std::to_string(p.rate_per_minute) +
+             " messages per minute",
+         keep_alive, static_cast<int>(std::min<std::int64_t>(retry, 86400)));
+    return false;
   }
 
   void onSent(const SubmitResult& result, bool keep_alive) {
@@ -365,7 +463,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void fail(unsigned status, std::string_view code, const std::string& message, bool keep_alive,
             int retry_after = 0) {
-    if (status >= 500 || status == 413 || status == 431) {
+    if (status >= 500 || status == 413 || status == 431 || status == 403) {
       log::warn("request_failed", {{"status", static_cast<int>(status)}, {"code", code}});
     }
     respond(status, errorBody(code, message), keep_alive, retry_after);
@@ -419,8 +517,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   Stream stream_;
-  const ListenSettings& settings_;
   Dispatcher& dispatcher_;
+  const profile::Peer peer_;
+  const std::shared_ptr<ProfileState> state_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Request request_;
@@ -443,8 +542,34 @@ const char* toString(MessageState state) noexcept {
   return "unknown";
 }
 
-SubmitServer::SubmitServer(asio::io_context& io, ListenSettings settings, Dispatcher& dispatcher)
-    : settings_(std::move(settings)), dispatcher_(dispatcher), acceptor_(io) {}
+SubmitServer::SubmitServer(asio::io_context& io, ListenSettings settings,
+                           std::vector<Profile> profiles, Dispatcher& dispatcher)
+    : settings_(std::move(settings)), dispatcher_(dispatcher), acceptor_(io) {
+  setProfiles(std::move(profiles));
+}
+
+void SubmitServer::setProfiles(std::vector<Profile> profiles) {
+  const auto now = std::chrono::steady_clock::now();
+  std::map<std::string, std::shared_ptr<ProfileState>> states;
+  for (const auto& p : profiles) {
+    auto it = states_.find(p.name);
+    if (it != states_.end()) {
+      it->second->profile = p;
+      it->second->bucket.reconfigure(p.rate_per_minute, p.burst, now);
+      states.emplace(p.name, it->second);
+    } else {
+      states.emplace(p.name, std::make_shared<ProfileState>(p, now));
+    }
+  }
+  states_ = std::move(states);  // sessions of a removed profile keep theirs until they end
+  profiles_ = std::move(profiles);
+}
+
+std::map<std::string, profile::ProfileStats> SubmitServer::profileStats() const {
+  std::map<std::string, profile::ProfileStats> out;
+  for (const auto& [name, state] : states_) out.emplace(name, state->stats);
+  return out;
+}
 
 SubmitServer::~SubmitServer() { close(); }
 
@@ -459,7 +584,31 @@ vault::Status SubmitServer::adopt(int listening_fd) {
 void SubmitServer::accept() {
   acceptor_.async_accept([this](beast::error_code ec, local::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), settings_, dispatcher_)->start();
+    if (!ec) {
+      // The kernel's record of who connected: it cannot be forged by the client.
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+          len != sizeof cred) {
+        log::error("peer_credentials_unavailable", {{"error", std::strerror(errno)}});
+        beast::error_code ignored;
+        socket.close(ignored);
+        return accept();
+      }
+      const profile::Peer peer{static_cast<std::uint32_t>(cred.uid),
+                               static_cast<std::uint32_t>(cred.gid),
+                               static_cast<std::int32_t>(cred.pid)};
+      const Profile* matched = profile::match(profiles_, peer);
+      std::shared_ptr<ProfileState> state;
+      if (matched != nullptr) {
+        state = states_.at(matched->name);
+      } else {
+        ++peers_refused_;
+        log::warn("peer_not_allowed", {{"uid", peer.uid}, {"gid", peer.gid},
+                                       {"pid", static_cast<std::int64_t>(peer.pid)}});
+      }
+      std::make_shared<Session>(std::move(socket), dispatcher_, peer, std::move(state))->start();
+    }
     accept();
   });
 }

@@ -7,6 +7,7 @@
 #include "sidecar/supervisor.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -17,6 +18,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -44,6 +46,27 @@ struct Role {
   int last_status = 0;
 };
 
+// listen.socket_group: a numeric gid or a group name from the group database.
+bool resolveGroup(const std::string& name, gid_t& out) {
+  if (name.find_first_not_of("0123456789") == std::string::npos) {
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long value = std::strtoul(name.c_str(), &end, 10);
+    if (errno != 0 || *end != '\0' || value >= 4294967295UL) return false;
+    out = static_cast<gid_t>(value);
+    return true;
+  }
+  std::vector<char> buffer(16384);
+  struct group entry {};
+  struct group* found = nullptr;
+  if (::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+      found == nullptr) {
+    return false;
+  }
+  out = found->gr_gid;
+  return true;
+}
+
 // The Unix socket clients connect to, created once for all worker generations.
 int createListenSocket(const ListenSettings& settings) {
   const std::string& path = settings.socket_path;
@@ -64,7 +87,18 @@ int createListenSocket(const ListenSettings& settings) {
   const mode_t old_mask = ::umask(0777);
   const int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   ::umask(old_mask);
-  if (bound != 0 || ::chmod(path.c_str(), static_cast<mode_t>(settings.socket_mode)) != 0 ||
+  gid_t gid = static_cast<gid_t>(-1);  // chown's "unchanged"
+  if (!settings.socket_group.empty() && !resolveGroup(settings.socket_group, gid)) {
+    log::error("listen_failed", {{"socket", path},
+                                 {"error", "unknown group " + settings.socket_group}});
+    ::close(fd);
+    if (bound == 0) ::unlink(path.c_str());
+    return -1;
+  }
+  // The group first, then the mode: members of the group get access only once both
+  // are in place (the mode is 0 until chmod).
+  if (bound != 0 || ::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0 ||
+      ::chmod(path.c_str(), static_cast<mode_t>(settings.socket_mode)) != 0 ||
       ::listen(fd, SOMAXCONN) != 0) {
     log::error("listen_failed", {{"socket", path}, {"error", std::strerror(errno)}});
     ::close(fd);
@@ -103,6 +137,13 @@ class Supervisor {
     }
     listen_fd_ = createListenSocket(config_.listen);
     if (listen_fd_ < 0) return 1;
+    if (config_.implicitProfile()) {
+      log::warn("no_profiles_configured",
+                {{"detail", "no [[profile]] section: every local user who can open the socket "
+                            "may send with vault.credential_path"},
+                 {"socket", config_.listen.socket_path},
+                 {"socket_mode", static_cast<std::int64_t>(config_.listen.socket_mode)}});
+    }
     if (run_as_) {
       // The socket file is created as root; it then belongs to the user the roles run
       // as, and nothing after this line runs as root.
@@ -250,6 +291,7 @@ class Supervisor {
       log::error("config_reload_refused", {{"error", fresh.error().message}});
       return;
     }
+    log::setMinimumLevel(fresh->process.log_level);
     // The socket belongs to this process and outlives reloads: a new path needs a
     // restart (the roles say so too).
     fresh->listen.socket_path = config_.listen.socket_path;

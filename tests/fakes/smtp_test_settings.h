@@ -19,10 +19,12 @@ inline sidecar::SmtpSettings plaintextTo(unsigned short port) {
   return s;
 }
 
-inline sidecar::relay::SmtpCredential testCredential(const char* lease_id = "lease/1") {
+inline sidecar::relay::SmtpCredential testCredential(const char* lease_id = "lease/1",
+                                                     const char* path = "smtp/creds/app",
+                                                     const char* username = "user") {
   vault::initSecretMemoryOrDie();
-  return {vault::SecretBytes::copyOf(std::string_view("user")),
-          vault::SecretBytes::copyOf(std::string_view("pass")), lease_id};
+  return {vault::SecretBytes::copyOf(std::string_view(username)),
+          vault::SecretBytes::copyOf(std::string_view("pass")), lease_id, path};
 }
 
 }  // namespace fakes

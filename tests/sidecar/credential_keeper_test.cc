@@ -26,6 +26,8 @@ class ScriptedVault final : public vault::HttpTransport {
   std::int64_t lease_ttl = 3600;
   std::int64_t lease_renew_grant = 3600;
   bool token_valid = true;
+  bool web_down = false;
+  std::int64_t web_lease_ttl = 600;
   int leases_issued = 0;
   int logins = 0;
   std::vector<std::string> log;  // "METHOD path token"
@@ -57,6 +59,14 @@ class ScriptedVault final : public vault::HttpTransport {
       return answer(200, R"({"lease_id":"database/creds/app/L)" + std::to_string(leases_issued) +
                              R"(","lease_duration":)" + std::to_string(lease_ttl) +
                              R"(,"renewable":true,"data":{"username":"u)" +
+                             std::to_string(leases_issued) + R"(","password":"p"}})");
+    }
+    if (r.path == "/v1/smtp/creds/web") {  // a second credential path (profiles)
+      ++leases_issued;
+      if (web_down) return answer(503, R"({"errors":["unavailable"]})");
+      return answer(200, R"({"lease_id":"smtp/creds/web/W)" + std::to_string(leases_issued) +
+                             R"(","lease_duration":)" + std::to_string(web_lease_ttl) +
+                             R"(,"renewable":true,"data":{"username":"w)" +
                              std::to_string(leases_issued) + R"(","password":"p"}})");
     }
     if (r.path.rfind("/v1/sys/leases/renew/", 0) == 0) {
@@ -110,7 +120,9 @@ struct Fixture {
     settings.rotation_grace = 30s;
   }
   CredentialKeeper& keeper() {
-    if (!keeper_) keeper_ = std::make_unique<CredentialKeeper>(settings, *client, clock, [] { return 0.0; });
+    if (!keeper_) {
+      keeper_ = std::make_unique<CredentialKeeper>(settings, *client, clock, [] { return 0.0; }, paths);
+    }
     return *keeper_;
   }
   // Runs the keeper as its loop does, until `until`, jumping to each due time.
@@ -127,9 +139,9 @@ struct Fixture {
     }
     return all;
   }
-  std::string username() {
+  std::string username(std::size_t index = 0) {
     std::string out;
-    keeper().withCredential([&](const relay::SmtpCredential& c) {
+    keeper().withCredential(index, [&](const relay::SmtpCredential& c) {
       out = c.username.reveal([](std::string_view v) { return std::string(v); });
     });
     return out;
@@ -140,6 +152,7 @@ struct Fixture {
   ScriptedVault* vault;
   std::unique_ptr<vault::Client> client;
   VaultSettings settings;
+  std::vector<std::string> paths;  // empty: settings.credential_path
   std::unique_ptr<CredentialKeeper> keeper_;
 };
 
@@ -271,4 +284,62 @@ TEST_CASE_FIXTURE(Fixture, "a reloaded credential path rotates at once; other Va
   CHECK(username() == "u2");
   auto changes = runFor(6s);  // the new grace
   CHECK(changes.retired_leases == std::vector<std::string>{"database/creds/app/L1"});
+}
+
+TEST_CASE_FIXTURE(Fixture, "one lease per credential path, each renewed and rotated on its own") {
+  paths = {"database/creds/app", "smtp/creds/web"};
+  REQUIRE(keeper().start().ok());
+  CHECK(keeper().ready());
+  CHECK(keeper().pathCount() == 2);
+  CHECK(keeper().path(1) == "smtp/creds/web");
+  CHECK(username(0) == "u1");
+  CHECK(username(1) == "w2");
+  std::string path_of_1;
+  keeper().withCredential(1, [&](const relay::SmtpCredential& c) { path_of_1 = c.credential_path; });
+  CHECK(path_of_1 == "smtp/creds/web");
+  CHECK_FALSE(keeper().withCredential(2, [](const relay::SmtpCredential&) {}));
+  // The web lease (600 s) is renewed at 400 s; the app lease (3600 s) not yet.
+  runFor(401s);
+  CHECK(vault->count("/v1/sys/leases/renew/smtp/creds/web/W2") == 1);
+  CHECK(vault->count("/v1/sys/leases/renew/database/creds/app/L1") == 0);
+  CHECK(vault->logins == 1);  // one token for both
+  // The web credential is refused: only it is replaced.
+  CredentialKeeper::Changes changes;
+  keeper().credentialRefused("smtp/creds/web/W2", changes);
+  CHECK(username(0) == "u1");
+  CHECK(username(1) == "w3");
+  CHECK(changes.retired_leases == std::vector<std::string>{"smtp/creds/web/W2"});
+  CHECK(keeper().secondsToExpiry() > 0);
+  REQUIRE(keeper().revokeAll().ok());
+  CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L1") == 1);
+  CHECK(vault->count("/v1/sys/leases/revoke/smtp/creds/web/W3") == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "ready only when every path has a credential") {
+  paths = {"database/creds/app", "smtp/creds/web"};
+  vault->web_down = true;
+  CHECK_FALSE(keeper().start().ok());
+  CHECK_FALSE(keeper().ready());
+  CHECK(username(0) == "u1");  // the first path is served meanwhile
+  vault->web_down = false;
+  runFor(5s);  // the lease is retried with backoff
+  CHECK(keeper().ready());
+  CHECK(username(1).rfind("w", 0) == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "reload: a new path is leased, a dropped path is retired after the grace") {
+  REQUIRE(keeper().start().ok());
+  auto restart = keeper().reconfigure(settings, {"smtp/creds/web", "database/creds/app"});
+  CHECK(restart.empty());
+  CHECK_FALSE(keeper().ready());  // the new path has no lease yet
+  CHECK(username(1) == "u1");     // the kept path keeps its lease, at its new index
+  runFor(1s);
+  CHECK(keeper().ready());
+  CHECK(username(0) == "w2");
+  (void)keeper().reconfigure(settings, {"smtp/creds/web"});
+  CHECK(keeper().ready());
+  auto changes = runFor(31s);
+  CHECK(changes.retired_leases == std::vector<std::string>{"database/creds/app/L1"});
+  CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L1") == 1);
+  CHECK(vault->leases_issued == 2);
 }

@@ -27,9 +27,12 @@ auto message() { return std::make_shared<const std::string>("Subject: t\r\n\r\nb
 
 struct Harness {
   explicit Harness(const ScriptedSmtpServer& server, std::size_t max_concurrent = 4)
-      : sender(makeCurlMultiSmtpSender(io, plaintextTo(server.port()), max_concurrent)) {}
-  void send(const char* lease) {
-    sender->send(kEnvelope, message(), fakes::testCredential(lease),
+      : Harness(plaintextTo(server.port()), max_concurrent) {}
+  explicit Harness(const SmtpSettings& settings, std::size_t max_concurrent = 4)
+      : sender(makeCurlMultiSmtpSender(io, settings, max_concurrent)) {}
+  void send(const char* lease, const char* path = "smtp/creds/app", const char* user = "user") {
+    sender->send(kEnvelope, message(),
+                 std::make_shared<const SmtpCredential>(fakes::testCredential(lease, path, user)),
                  [this](SendResult r) { results.push_back(std::move(r)); });
   }
   // Runs the loop until `n` results are in (or 10 s pass).
@@ -143,4 +146,59 @@ TEST_CASE("a refusal on a new connection is final") {
   CHECK((h.results[0].outcome == SendOutcome::Rejected));
   CHECK(h.results[0].reply.code == 554);
   CHECK(server.connections() == 1);
+}
+
+TEST_CASE("two profiles' credentials never share a connection, even without lease ids") {
+  ScriptedSmtpServer server({});
+  Harness h(server);
+  // Secrets without a lease id (a KV path, say): the path keeps them apart.
+  h.send("", "smtp/creds/web", "web-user");
+  h.waitFor(1);
+  h.send("", "smtp/creds/cron", "cron-user");
+  h.waitFor(2);
+  h.send("", "smtp/creds/web", "web-user");
+  h.waitFor(3);
+  for (const auto& r : h.results) CHECK((r.outcome == SendOutcome::Accepted));
+  CHECK(server.connections() == 2);
+  CHECK(h.sender->pools() == 2);
+  CHECK(count(server.transcript(), "AUTH") == 2);
+  CHECK(h.results[2].reused_connection);  // the web connection, for web again
+  // Retiring a lease id closes only the pools of that lease.
+  h.sender->retire("lease/none");
+  CHECK(h.sender->pools() == 2);
+  h.sender->retire("");
+  CHECK(h.sender->pools() == 0);
+}
+
+TEST_CASE("a server that stops answering is timed out by libcurl's timer") {
+  // libcurl's timer is re-armed only for an earlier deadline (later ones are recorded
+  // and re-armed when the earlier one fires): the transfer's own timeout must still
+  // end it, well before the 10 s connect timeout armed first.
+  ScriptedSmtpServer server({.reply = [](const std::string& command) {
+    if (command.rfind("MAIL FROM", 0) == 0) return std::string();  // silence
+    return ScriptedSmtpServer::defaultReply(command);
+  }});
+  SmtpSettings settings = plaintextTo(server.port());
+  settings.timeout = std::chrono::seconds(1);
+  Harness h(settings);
+  const auto started = std::chrono::steady_clock::now();
+  h.send("lease/1");
+  h.waitFor(1);
+  CHECK((h.results[0].outcome == SendOutcome::TemporaryFailure));
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+}
+
+TEST_CASE("sends of one lease share the caller's credential; libcurl keeps its own copy") {
+  ScriptedSmtpServer server({});
+  Harness h(server);
+  auto credential = std::make_shared<const SmtpCredential>(fakes::testCredential("lease/1"));
+  for (int i = 0; i < 3; ++i) {
+    h.sender->send(kEnvelope, message(), credential,
+                   [&h](SendResult r) { h.results.push_back(std::move(r)); });
+  }
+  credential.reset();  // the caller lets go at once; queued sends still hold it
+  h.waitFor(3);
+  for (const auto& r : h.results) CHECK((r.outcome == SendOutcome::Accepted));
+  CHECK(server.connections() <= 3);
+  CHECK(count(server.transcript(), "AUTH") == server.connections());
 }

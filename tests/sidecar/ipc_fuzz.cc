@@ -23,7 +23,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case MessageType::CredentialRefused:
     case MessageType::CredentialRetired: (void)decodeLease(r, lease); break;
     case MessageType::Status: (void)decodeStatus(r, status); break;
-    case MessageType::CredentialRequest: (void)r.end(); break;
+    case MessageType::CredentialRequest: {
+      std::uint32_t path_index = 0;
+      (void)decodeCredentialRequest(r, path_index);
+      break;
+    }
     case MessageType::PeerChannel: {
       std::uint64_t generation = 0;
       (void)decodePeerChannel(r, generation);

@@ -20,7 +20,8 @@ struct Init {
 
 TEST_CASE("credential round trip") {
   Packet packet;
-  REQUIRE(encodeCredential(42, "database/creds/app/abc", 7, sb("smtp-user"), sb("p4ss"), packet));
+  REQUIRE(encodeCredential(42, "database/creds/app", "database/creds/app/abc", 7, sb("smtp-user"),
+                           sb("p4ss"), packet));
   const std::string wire = bytesOf(packet);
   Reader r(wire);
   REQUIRE(r.header());
@@ -28,14 +29,47 @@ TEST_CASE("credential round trip") {
   CHECK(r.requestId() == 42);
   CredentialMessage out;
   REQUIRE(decodeCredential(r, out));
+  CHECK(out.credential_path == "database/creds/app");
   CHECK(out.lease_id == "database/creds/app/abc");
   CHECK(out.generation == 7);
   CHECK(out.username.equals("smtp-user"));
   CHECK(out.password.equals("p4ss"));
 }
 
+TEST_CASE("a credential read in place points into the packet") {
+  Packet packet;
+  REQUIRE(encodeCredential(9, "smtp/creds/app", "smtp/creds/app/x", 3, sb("user"), sb("secret"),
+                           packet));
+  Reader r(packet.view());
+  REQUIRE(r.header());
+  CredentialView view;
+  REQUIRE(decodeCredentialView(r, view));
+  CHECK(view.credential_path == "smtp/creds/app");
+  CHECK(view.lease_id == "smtp/creds/app/x");
+  CHECK(view.generation == 3);
+  CHECK(view.username == "user");
+  CHECK(view.password == "secret");
+  // No copy: the views lie inside the packet's locked memory.
+  const auto inside = [&](std::string_view v) {
+    return v.data() >= packet.view().data() &&
+           v.data() + v.size() <= packet.view().data() + packet.view().size();
+  };
+  CHECK(inside(view.username));
+  CHECK(inside(view.password));
+}
+
 TEST_CASE("every message type round-trips") {
   Packet packet;
+  REQUIRE(encodeCredentialRequest(5, 3, packet));
+  {
+    const auto wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    CHECK(r.requestId() == 5);
+    std::uint32_t index = 0;
+    REQUIRE(decodeCredentialRequest(r, index));
+    CHECK(index == 3);
+  }
   REQUIRE(encodeHello(packet));
   {
     const auto wire = bytesOf(packet);
@@ -86,7 +120,7 @@ TEST_CASE("every message type round-trips") {
 
 TEST_CASE("malformed messages are refused") {
   Packet packet;
-  REQUIRE(encodeCredential(1, "l", 1, sb("u"), sb("p"), packet));
+  REQUIRE(encodeCredential(1, "p", "l", 1, sb("u"), sb("p"), packet));
   const std::string good = bytesOf(packet);
   struct Case {
     const char* name;
@@ -103,7 +137,7 @@ TEST_CASE("malformed messages are refused") {
   std::string trailing = good + "x";
   std::string truncated = good.substr(0, good.size() - 1);
   std::string huge_field = good;
-  huge_field[kHeaderSize] = '\xff';  // lease_id length byte
+  huge_field[kHeaderSize] = '\xff';  // credential_path length byte
   const Case cases[] = {
       {"empty", ""},          {"bad magic", bad_magic}, {"bad version", bad_version},
       {"bad type", bad_type}, {"length mismatch", long_length}, {"trailing byte", trailing},
@@ -114,6 +148,26 @@ TEST_CASE("malformed messages are refused") {
     Reader r(c.wire);
     CredentialMessage out;
     const bool accepted = r.header() && decodeCredential(r, out);
+    CHECK_FALSE(accepted);
+    Reader again(c.wire);
+    CredentialView view;
+    CHECK_FALSE((again.header() && decodeCredentialView(again, view)));
+  }
+}
+
+TEST_CASE("a credential request must carry exactly a path index") {
+  Packet packet;
+  REQUIRE(encodeCredentialRequest(1, 0, packet));
+  std::string good = bytesOf(packet);
+  // A version-1 request (no payload) and one with a trailing byte are malformed.
+  std::string v1 = good.substr(0, kHeaderSize);
+  v1[12] = 0;
+  std::string trailing = good + "x";
+  trailing[12] = static_cast<char>(trailing[12] + 1);
+  for (const auto& wire : {v1, trailing}) {
+    Reader r(wire);
+    std::uint32_t index = 0;
+    const bool accepted = r.header() && decodeCredentialRequest(r, index);
     CHECK_FALSE(accepted);
   }
 }
@@ -136,9 +190,9 @@ TEST_CASE("oversized messages cannot be built") {
 
 TEST_CASE("a packet is wiped before it is reused") {
   Packet packet;
-  REQUIRE(encodeCredential(1, "lease", 1, sb("user"), sb("secret-password"), packet));
+  REQUIRE(encodeCredential(1, "path", "lease", 1, sb("user"), sb("secret-password"), packet));
   const std::size_t long_size = packet.size();
-  REQUIRE(encodeCredentialRequest(2, packet));
+  REQUIRE(encodeCredentialRequest(2, 0, packet));
   CHECK(packet.size() < long_size);
   const std::string_view after(packet.view().data(), long_size);
   CHECK(after.find("secret-password") == std::string_view::npos);

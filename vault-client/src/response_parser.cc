@@ -22,7 +22,7 @@ namespace {
 // pointers into the body) and the parse stack live in locked, zeroed-on-free memory.
 class SodiumAllocator {
  public:
-  static const bool kNeedFree = true;
+  [[maybe_unused]] static const bool kNeedFree = true;
   void* Malloc(size_t size) {
     if (size == 0) return nullptr;
     // sodium_malloc places the block right before a guard page, so its address is only

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sidecar/log.h"
 #include "vault/result.h"
 
 namespace sidecar {
@@ -71,6 +72,9 @@ struct SmtpSettings {
 struct ListenSettings {
   std::string socket_path;
   std::uint32_t socket_mode = 0660;
+  // Group name or numeric gid the supervisor gives the socket (empty: its own), so that
+  // socket_mode 0660 lets exactly that group's members connect.
+  std::string socket_group;
   std::size_t max_message_bytes = 25u << 20;
   // Messages accepted but not finished (sync and async); past it, 429 queue_full.
   std::size_t max_queue = 1000;
@@ -80,6 +84,32 @@ struct ProcessSettings {
   // Started as root, the sidecar drops to this user before it starts its roles; root
   // without it is refused.
   std::string user;
+  // The least important log lines written to stderr (debug, info, warn, error).
+  log::Level log_level = log::Level::Info;
+};
+
+// Who may send, with which credential and within which limits. A connecting peer is
+// identified by SO_PEERCRED (the kernel's word, not the client's) and matched against
+// the profiles: first a profile listing its uid, else the first listing its primary
+// gid. No match: 403.
+struct Profile {
+  std::string name;
+  std::vector<std::uint32_t> uids;
+  std::vector<std::uint32_t> gids;
+  bool matches_everyone = false;  // the implicit "default" profile (no [[profile]])
+  std::string credential_path;    // default: vault.credential_path
+  // Envelope sender and every From address must match one ("user@domain" or
+  // "*@domain", case-insensitive). Empty: any sender.
+  std::vector<std::string> senders;
+  std::size_t max_recipients = 0;     // 0: only the submission limit (100)
+  std::size_t max_message_bytes = 0;  // default: listen.max_message_bytes (never above)
+  std::uint32_t rate_per_minute = 0;  // token bucket; 0: unlimited
+  std::uint32_t burst = 0;            // bucket size; default: rate_per_minute
+  bool operator==(const Profile&) const = default;
+};
+
+struct AuditSettings {
+  std::string file;  // one JSON line per message; empty: stderr
 };
 
 struct Config {
@@ -87,6 +117,17 @@ struct Config {
   VaultSettings vault;
   SmtpSettings smtp;
   ListenSettings listen;
+  AuditSettings audit;
+  // Never empty after parseConfig: without [[profile]] sections, one implicit profile
+  // "default" that matches every peer.
+  std::vector<Profile> profiles;
+
+  // The distinct credential paths of the profiles, in order of first use: the keeper
+  // leases one credential per entry, and the worker asks for one by its index.
+  std::vector<std::string> credentialPaths() const;
+  // True when no [[profile]] was configured (every local user who can open the socket
+  // may send).
+  bool implicitProfile() const { return profiles.size() == 1 && profiles[0].matches_everyone; }
 };
 
 using Environment = std::map<std::string, std::string, std::less<>>;
@@ -109,7 +150,8 @@ Environment sidecarEnvironment();
 
 const char* toString(SmtpTls tls) noexcept;
 
-// The keys ("section.key") whose values differ between two configs, for SIGHUP.
+// The keys ("section.key") whose values differ between two configs, for SIGHUP. Any
+// difference in the profiles is the one key "profile".
 std::vector<std::string> changedKeys(const Config& before, const Config& after);
 
 }  // namespace sidecar

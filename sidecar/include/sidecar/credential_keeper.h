@@ -36,9 +36,12 @@ class CredentialKeeper {
     std::vector<std::string> retired_leases;  // revoked: close connections that used them
   };
 
+  // One credential lifecycle per entry of `credential_paths` (one per distinct
+  // profile path; empty: settings.credential_path alone). The token is shared.
   CredentialKeeper(VaultSettings settings, vault::Client& client,
                    vault::Clock& clock = vault::systemClock(),
-                   vault::UniformSource uniform = vault::systemUniform());
+                   vault::UniformSource uniform = vault::systemUniform(),
+                   std::vector<std::string> credential_paths = {});
 
   // Reads role_id and secret_id (unwrapping it if configured), logs in, leases the
   // credential. Safe to call again after a Temporary failure: what is done stays done
@@ -56,24 +59,39 @@ class CredentialKeeper {
   // The SMTP server refused `lease_id` (its login is gone): replace it now.
   void credentialRefused(const std::string& lease_id, Changes& changes);
 
-  // Calls fn(const relay::SmtpCredential&) with the current credential, so it can be
-  // encoded without another copy. False if there is none (or it has expired).
+  // Calls fn(const relay::SmtpCredential&) with the current credential of path
+  // `index`, so it can be encoded without another copy. False if there is none (or it
+  // has expired, or there is no such path).
   template <typename Fn>
-  bool withCredential(Fn&& fn) const {
-    if (!current_) return false;
-    fn(current_->credential);
+  bool withCredential(std::size_t index, Fn&& fn) const {
+    if (index >= slots_.size() || !slots_[index].current) return false;
+    fn(slots_[index].current->credential);
     return true;
   }
-  bool ready() const { return current_.has_value(); }
-  std::string leaseId() const { return current_ ? current_->credential.lease_id : std::string(); }
+  template <typename Fn>
+  bool withCredential(Fn&& fn) const {
+    return withCredential(0, std::forward<Fn>(fn));
+  }
+  // Every path holds a valid credential.
+  bool ready() const;
+  std::size_t pathCount() const noexcept { return slots_.size(); }
+  const std::string& path(std::size_t index) const { return slots_.at(index).path; }
+  std::string leaseId(std::size_t index = 0) const {
+    return index < slots_.size() && slots_[index].current
+               ? slots_[index].current->credential.lease_id
+               : std::string();
+  }
   std::uint64_t generation() const noexcept { return generation_; }
-  // Seconds until the current credential expires (0 without one).
+  // Seconds until the first current credential expires (0 if a path has none).
   std::uint64_t secondsToExpiry() const;
 
-  // SIGHUP: takes the settings that apply without a new login (rotation grace; a new
-  // credential path, to which it rotates at once). Returns the keys that need a
-  // restart to change (Vault address, TLS, AppRole files).
-  std::vector<std::string> reconfigure(const VaultSettings& settings);
+  // SIGHUP: takes the settings that apply without a new login (rotation grace; the
+  // credential paths: a new path is leased at the next tick, a path no longer used
+  // has its lease retired after the grace). Returns the keys that need a restart to
+  // change (Vault address, TLS, AppRole files). `credential_paths` as in the
+  // constructor.
+  std::vector<std::string> reconfigure(const VaultSettings& settings,
+                                       std::vector<std::string> credential_paths = {});
 
   // Revokes every lease and then the tokens. Idempotent.
   vault::Status revokeAll();
@@ -93,17 +111,28 @@ class CredentialKeeper {
     vault::SteadyTime revoke_at;
   };
 
+  // One credential path's lifecycle.
+  struct Slot {
+    std::string path;
+    std::optional<Leased> current;
+    vault::Backoff lease_retry;
+    vault::SteadyTime lease_retry_at{};
+  };
+
+  Slot makeSlot(std::string path) const;
+  void tickSlot(Slot& slot, vault::SteadyTime now, Changes& changes);
+  void retire(Leased& old, vault::SteadyTime retire_old_at);
   vault::Status obtainSecretId();
   vault::Status useSecretId(vault::SecretBytes given, const std::string& source);
   vault::Status login(vault::SteadyTime now);
-  vault::Result<Leased> leaseNew(vault::SteadyTime now);
+  vault::Result<Leased> leaseNew(const std::string& path, vault::SteadyTime now);
   void renewToken(vault::SteadyTime now);
   void reauthenticate(vault::SteadyTime now, Changes& changes);
-  void renewLease(vault::SteadyTime now);
-  // Leases a new credential, makes it current and retires the old one at
-  // `retire_old_at`. False (and the old one kept) when leasing failed.
-  bool rotate(vault::SteadyTime now, vault::SteadyTime retire_old_at, const char* reason,
-              Changes& changes);
+  void renewLease(Slot& slot, vault::SteadyTime now);
+  // Leases a new credential for the slot, makes it current and retires the old one
+  // at `retire_old_at`. False (and the old one kept) when leasing failed.
+  bool rotate(Slot& slot, vault::SteadyTime now, vault::SteadyTime retire_old_at,
+              const char* reason, Changes& changes);
   void revokeDue(vault::SteadyTime now, Changes& changes);
   vault::LifetimePolicy policy() const;
 
@@ -115,12 +144,9 @@ class CredentialKeeper {
   vault::SecretBytes secret_id_;
   vault::SecretBytes given_secret_id_;
   std::optional<vault::Lifetime> token_life_;
-  std::optional<Leased> current_;
+  std::vector<Slot> slots_;
   std::vector<Retiring> retiring_;
   std::vector<OldToken> old_tokens_;
-  vault::Backoff lease_retry_;
-  vault::SteadyTime lease_retry_at_{};
-  bool rotate_now_ = false;  // the credential path changed
   std::uint64_t generation_ = 0;
 };
 

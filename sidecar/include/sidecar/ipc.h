@@ -28,8 +28,8 @@ inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
 
 enum class MessageType : std::uint16_t {
   Hello = 1,               // both ways, first message: protocol name
-  CredentialRequest = 2,   // worker -> keeper: the credential for one send
-  Credential = 3,          // keeper -> worker: lease_id, generation, username, password
+  CredentialRequest = 2,   // worker -> keeper: the credential for one send: path index
+  Credential = 3,          // keeper -> worker: path, lease_id, generation, username, password
   NoCredential = 4,        // keeper -> worker: none available; retry_after_seconds, reason
   CredentialRefused = 5,   // worker -> keeper: the SMTP server said 535 for this lease
   CredentialRetired = 6,   // keeper -> worker: lease revoked; close its SMTP connections
@@ -87,6 +87,9 @@ class Reader {
   bool u64(std::uint64_t& out);
   bool str(std::string& out, std::size_t max_len);
   bool secret(vault::SecretBytes& out, std::size_t max_len);
+  // A secret field's bytes where they are, in the received (locked) packet: valid
+  // until the packet is wiped or reused, and never to be copied into ordinary memory.
+  bool secretView(std::string_view& out, std::size_t max_len);
   bool end() const noexcept { return pos_ == packet_.size(); }
 
  private:
@@ -99,10 +102,23 @@ class Reader {
 
 // Typed messages on top of Writer/Reader, so each one has one encoder and one decoder.
 struct CredentialMessage {
+  // The credential path it was leased from: the worker checks it is the one it asked
+  // for by index (worker and keeper reload the config independently).
+  std::string credential_path;
   std::string lease_id;
   std::uint64_t generation = 0;  // increases with every new lease: a rotation marker
   vault::SecretBytes username;
   vault::SecretBytes password;
+};
+// A Credential message read in place: the secrets are views into the received packet,
+// so a receiver that already holds this credential can recognise it without copying
+// it into new locked memory (the worker does this for every send).
+struct CredentialView {
+  std::string credential_path;
+  std::string lease_id;
+  std::uint64_t generation = 0;
+  std::string_view username;
+  std::string_view password;
 };
 struct NoCredentialMessage {
   std::uint32_t retry_after_seconds = 0;
@@ -118,8 +134,10 @@ struct StatusMessage {
 };
 
 bool encodeHello(Packet& out);
-bool encodeCredentialRequest(std::uint32_t request_id, Packet& out);
-bool encodeCredential(std::uint32_t request_id, std::string_view lease_id,
+// `path_index`: into Config::credentialPaths(), the profile's credential path.
+bool encodeCredentialRequest(std::uint32_t request_id, std::uint32_t path_index, Packet& out);
+bool encodeCredential(std::uint32_t request_id, std::string_view credential_path,
+                      std::string_view lease_id,
                       std::uint64_t generation, const vault::SecretBytes& username,
                       const vault::SecretBytes& password, Packet& out);
 bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m, Packet& out);
@@ -131,7 +149,9 @@ bool encodeSecretId(const vault::SecretBytes& secret_id, Packet& out);
 // Decoders take a Reader whose header() succeeded and return false unless the payload
 // is exactly the fields of that type.
 bool decodeHello(Reader& r);
+bool decodeCredentialRequest(Reader& r, std::uint32_t& path_index);
 bool decodeCredential(Reader& r, CredentialMessage& out);
+bool decodeCredentialView(Reader& r, CredentialView& out);  // the same checks
 bool decodeNoCredential(Reader& r, NoCredentialMessage& out);
 bool decodeLease(Reader& r, LeaseMessage& out);
 bool decodeStatus(Reader& r, StatusMessage& out);

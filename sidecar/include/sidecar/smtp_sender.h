@@ -25,6 +25,9 @@ struct SmtpCredential {
   vault::SecretBytes username;
   vault::SecretBytes password;
   std::string lease_id;  // not secret: identifies the lease for logs and revocation
+  // Where it was leased (not secret). With lease_id, it names the connection pool: a
+  // connection logged in with one profile's credential never serves another's.
+  std::string credential_path;
 };
 
 enum class SendOutcome {
@@ -76,10 +79,11 @@ class AsyncSmtpSender {
  public:
   using Done = std::function<void(SendResult)>;
   virtual ~AsyncSmtpSender() = default;
-  // `done` runs on the io thread. The credential is handed to libcurl when the
-  // transfer starts and this copy is wiped then.
+  // `done` runs on the io thread. The credential is shared, not copied: the sends of
+  // one lease use the caller's one locked copy, which libcurl copies (into memory
+  // zeroed on free) when the transfer starts; the transfer lets go of it then.
   virtual void send(submit::Envelope envelope, std::shared_ptr<const std::string> message,
-                    SmtpCredential credential, Done done) = 0;
+                    std::shared_ptr<const SmtpCredential> credential, Done done) = 0;
   // The lease was revoked: no new transfer uses its connections, which are closed
   // when the transfers on them end.
   virtual void retire(const std::string& lease_id) = 0;

@@ -1,20 +1,26 @@
 // submit_server.h: the HTTP/1.1 submission API on a Unix socket (Boost.Beast).
 //
 // SECURITY: the listener faces every local process that can open the socket (mode
-// from listen.socket_mode). Requests are size-limited (headers 16 KiB, body
-// listen.max_message_bytes), idle connections time out, and all parsing of what a
-// client sends goes through submit_request.h. No credential ever reaches this code.
+// from listen.socket_mode, group listen.socket_group). Each connection's peer is
+// identified at accept by SO_PEERCRED and mapped to a profile (profile.h); a peer
+// without one gets 403 for every request. Requests are size-limited (headers 16 KiB,
+// body the profile's max_message_bytes), idle connections time out, and all parsing
+// of what a client sends goes through submit_request.h and message_headers.h. The
+// profile's sender, recipient and rate rules are applied before a message is handed
+// on. No credential ever reaches this code.
 // ERRORS: HTTP answers with a stable JSON body {"error":{"code","message"}}.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "sidecar/config.h"
+#include "sidecar/profile.h"
 #include "sidecar/smtp_sender.h"
 #include "sidecar/submit_request.h"
 #include "vault/result.h"
@@ -37,29 +43,47 @@ struct MessageStatus {
   std::int64_t next_attempt_in_seconds = 0;  // when Retrying
 };
 
+// Who submitted a message, for the credential choice and the audit log.
+struct Origin {
+  profile::Peer peer;
+  std::string profile;
+  std::string credential_path;  // the profile's
+  std::string message_id;       // from the message's headers; may be empty
+};
+
 // What the server hands a parsed submission to. All calls happen on the server's
 // io thread; `done` may be called from any thread.
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
   // Synchronous: one attempt, answered through `done`.
-  virtual void submit(Envelope envelope, std::string message,
+  virtual void submit(Origin origin, Envelope envelope, std::string message,
                       std::function<void(SubmitResult)> done) = 0;
   // Asynchronous: queued and retried until sent, refused, or past the retry deadline.
   // Returns the message id, or nullopt when the queue is full.
-  virtual std::optional<std::string> enqueue(Envelope envelope, std::string message) = 0;
+  virtual std::optional<std::string> enqueue(Origin origin, Envelope envelope,
+                                             std::string message) = 0;
   virtual std::optional<MessageStatus> status(const std::string& id) const = 0;
   // No room for another message (sync or async): answer 429.
   virtual bool full() const = 0;
   virtual bool ready() const = 0;
 };
 
+struct ProfileState;  // a profile with its token bucket and counters
+
 class SubmitServer {
  public:
-  SubmitServer(boost::asio::io_context& io, ListenSettings settings, Dispatcher& dispatcher);
-  // SIGHUP: applies to requests that start after the call.
-  void setMaxMessageBytes(std::size_t bytes) { settings_.max_message_bytes = bytes; }
+  SubmitServer(boost::asio::io_context& io, ListenSettings settings,
+               std::vector<Profile> profiles, Dispatcher& dispatcher);
+  // SIGHUP: new profiles for connections accepted after the call; a profile that
+  // keeps its name keeps its counters and bucket (resized) and its new limits apply
+  // to open connections' next requests too.
+  void setProfiles(std::vector<Profile> profiles);
   ~SubmitServer();
+
+  // Counters per profile name (for metrics), and peers refused for having none.
+  std::map<std::string, profile::ProfileStats> profileStats() const;
+  std::uint64_t peersRefused() const noexcept { return peers_refused_; }
 
   // Serves on an already listening socket (inherited from the supervisor, which owns
   // the socket file).
@@ -71,6 +95,9 @@ class SubmitServer {
  private:
   void accept();
   ListenSettings settings_;
+  std::vector<Profile> profiles_;
+  std::map<std::string, std::shared_ptr<ProfileState>> states_;
+  std::uint64_t peers_refused_ = 0;
   Dispatcher& dispatcher_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
 };

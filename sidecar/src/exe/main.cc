@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "sidecar/config.h"
+#include "sidecar/doctor.h"
 #include "sidecar/hardening.h"
 #include "sidecar/log.h"
 #include "sidecar/roles.h"
@@ -59,9 +60,18 @@ int main(int argc, char** argv) {
                "internal: the keeper receives the secret_id from the supervisor")
       ->group("");
   app.set_version_flag("--version", "smtp-sidecar 0.1.0");
+  // `doctor [-c FILE]`: -c falls through to the option above.
+  CLI::App* doctor = app.add_subcommand("doctor", "check the configuration against Vault and the "
+                                                  "SMTP server step by step, and explain failures");
+  doctor->fallthrough();
   CLI11_PARSE(app, argc, argv);
 
   std::signal(SIGPIPE, SIG_IGN);
+  if (*doctor) {
+    return sidecar::doctor::run(config_path, std::cout,
+                                secret_id_from_environment ? std::move(*secret_id_from_environment)
+                                                           : vault::SecretBytes());
+  }
 
   auto config = sidecar::loadConfig(
       config_path, secret_id_from_environment.has_value() || secret_id_from_supervisor);
@@ -70,6 +80,7 @@ int main(int argc, char** argv) {
     std::cerr << "smtp-sidecar: " << config.error().message << "\n";
     return sidecar::kExitConfig;
   }
+  sidecar::log::setMinimumLevel(config->process.log_level);
   if (check_only) {
     std::cout << "smtp-sidecar: configuration " << config_path << " is valid\n";
     return 0;

@@ -35,7 +35,8 @@ constexpr std::uint32_t kRetryAfterSeconds = 5;
 class Keeper {
  public:
   Keeper(const Config& config, std::string config_path, vault::Client& client)
-      : credentials_(config.vault, client),
+      : credentials_(config.vault, client, vault::systemClock(), vault::systemUniform(),
+                     config.credentialPaths()),
         config_path_(std::move(config_path)),
         secret_id_from_environment_(config.vault.secret_id_from_environment) {}
 
@@ -153,8 +154,11 @@ class Keeper {
     switch (r.type()) {
       case ipc::MessageType::Hello:
         return ipc::decodeHello(r);
-      case ipc::MessageType::CredentialRequest:
-        return r.end() && answerCredentialRequest(r.requestId());
+      case ipc::MessageType::CredentialRequest: {
+        std::uint32_t path_index = 0;
+        return ipc::decodeCredentialRequest(r, path_index) &&
+               answerCredentialRequest(r.requestId(), path_index);
+      }
       case ipc::MessageType::CredentialRefused: {
         ipc::LeaseMessage refused;
         if (!ipc::decodeLease(r, refused)) return false;
@@ -166,16 +170,23 @@ class Keeper {
     }
   }
 
-  bool answerCredentialRequest(std::uint32_t request_id) {
+  // `path_index` is the worker's word: an index out of range (a reload the keeper has
+  // not seen yet) gets NoCredential; the answer names the path, which the worker checks.
+  bool answerCredentialRequest(std::uint32_t request_id, std::uint32_t path_index) {
     // Encoded straight from the keeper's copy into the (locked, reused) send packet.
     bool encoded = false;
-    const bool have = credentials_.withCredential([&](const relay::SmtpCredential& c) {
-      encoded = ipc::encodeCredential(request_id, c.lease_id, credentials_.generation(),
-                                      c.username, c.password, out_);
-    });
+    const bool have =
+        credentials_.withCredential(path_index, [&](const relay::SmtpCredential& c) {
+          encoded = ipc::encodeCredential(request_id, credentials_.path(path_index), c.lease_id,
+                                          credentials_.generation(), c.username, c.password,
+                                          out_);
+        });
     if (!have) {
-      encoded = ipc::encodeNoCredential(request_id, {kRetryAfterSeconds, "no credential leased"},
-                                        out_);
+      encoded = ipc::encodeNoCredential(
+          request_id,
+          {kRetryAfterSeconds, path_index < credentials_.pathCount() ? "no credential leased"
+                                                                     : "unknown credential path"},
+          out_);
     }
     if (!encoded) return false;
     (void)ipc::sendPacket(peer_fd_, out_);  // a vanished worker is noticed on read
@@ -213,10 +224,13 @@ class Keeper {
       log::error("config_reload_refused", {{"error", fresh.error().message}});
       return;
     }
-    for (const auto& key : credentials_.reconfigure(fresh->vault)) {
+    log::setMinimumLevel(fresh->process.log_level);
+    for (const auto& key : credentials_.reconfigure(fresh->vault, fresh->credentialPaths())) {
       log::warn("config_restart_required", {{"key", key}});
     }
-    log::info("keeper_reloaded");
+    log::info("keeper_reloaded", {{"credential_paths", credentials_.pathCount()}});
+    // A new path is leased at once (the next tick); until then the keeper is not ready.
+    sendStatus();
   }
 
   int stop() {

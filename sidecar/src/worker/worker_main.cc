@@ -2,14 +2,19 @@
 // keeper link through which it obtains one credential per send.
 //
 // SECURITY: faces local clients (every request is parsed by submit_request.h /
-// submit_json.h) and the SMTP server. It never sees the Vault token; a credential
-// arrives from the keeper for one send, lives in locked memory, and is destroyed
-// (zeroed) when that send ends. A malformed keeper message ends this process.
+// submit_json.h) and the SMTP server. It never sees the Vault token. Each send asks
+// the keeper for its profile's credential; the worker keeps one locked copy of each
+// credential path's current credential, shared by the sends using it (libcurl holds
+// the same login for its pooled connections anyway), and destroys (zeroes) it when the
+// keeper hands out another, retires that lease, or the link drops. A malformed keeper message ends
+// this process.
 // ERRORS: HTTP answers to clients; exit 1 on a broken keeper link protocol (the
 // supervisor restarts the worker, and the socket it inherited keeps queueing clients).
+#include <malloc.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -25,7 +30,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <vector>
 
+#include "sidecar/audit.h"
 #include "sidecar/fd_passing.h"
 #include "sidecar/ipc.h"
 #include "sidecar/log.h"
@@ -44,7 +52,8 @@ constexpr auto kCredentialTimeout = std::chrono::seconds(10);
 // The worker's end of the keeper channel. All members are used on the io thread only.
 class KeeperLink {
  public:
-  using CredentialCallback = std::function<void(std::optional<relay::SmtpCredential>)>;
+  using Credential = std::shared_ptr<const relay::SmtpCredential>;
+  using CredentialCallback = std::function<void(Credential)>;  // nullptr: none
 
   explicit KeeperLink(asio::io_context& io) : io_(io), sweep_timer_(io) { sweep(); }
 
@@ -58,15 +67,31 @@ class KeeperLink {
 
   bool ready() const { return channel_ != nullptr && keeper_ready_; }
 
-  void requestCredential(CredentialCallback callback) {
-    if (!channel_) return callback(std::nullopt);
-    const std::uint32_t id = next_request_id_++;
-    if (!ipc::encodeCredentialRequest(id, out_) ||
-        !ipc::sendPacket(channel_->native_handle(), out_)) {
-      return callback(std::nullopt);
+  // The credential of `path`, which is entry `path_index` of the credential paths.
+  // Sends that ask for the same path while a request for it is on its way wait for
+  // the same answer: one request in flight per path, however many messages arrive at
+  // once. (One request per message used to fill the channel's buffer under a burst of
+  // submissions: the send failed with EAGAIN and the message was answered "no
+  // credential".) The answer is the keeper's credential at a moment after each
+  // waiting send asked.
+  void requestCredential(std::uint32_t path_index, std::string path, CredentialCallback callback) {
+    if (!channel_) return callback(nullptr);
+    if (auto joined = in_flight_.find(path); joined != in_flight_.end()) {
+      auto it = pending_.find(joined->second);
+      if (it != pending_.end()) {
+        it->second.callbacks.push_back(std::move(callback));
+        return;
+      }
     }
-    pending_.emplace(id, Pending{std::move(callback),
-                                 std::chrono::steady_clock::now() + kCredentialTimeout});
+    const std::uint32_t id = next_request_id_++;
+    if (!ipc::encodeCredentialRequest(id, path_index, out_) ||
+        !ipc::sendPacket(channel_->native_handle(), out_)) {
+      return callback(nullptr);
+    }
+    Pending pending{{}, path, std::chrono::steady_clock::now() + kCredentialTimeout};
+    pending.callbacks.push_back(std::move(callback));
+    pending_.emplace(id, std::move(pending));
+    in_flight_[std::move(path)] = id;
   }
 
   void reportRefused(const std::string& lease_id) {
@@ -77,9 +102,19 @@ class KeeperLink {
 
  private:
   struct Pending {
-    CredentialCallback callback;
+    std::vector<CredentialCallback> callbacks;  // every send waiting for this answer
+    std::string path;                           // the answer must come from this path
     std::chrono::steady_clock::time_point deadline;
   };
+  // The credential held for one path: shared by the sends using it.
+  struct Held {
+    Credential credential;
+    std::uint64_t generation = 0;
+  };
+
+  static void answer(Pending& pending, const Credential& credential) {
+    for (auto& callback : pending.callbacks) callback(credential);
+  }
 
   // One timer for all requests (not one per message): fails requests the keeper has
   // not answered in time.
@@ -90,10 +125,11 @@ class KeeperLink {
         ++it;
         continue;
       }
-      auto callback = std::move(it->second.callback);
+      auto pending = std::move(it->second);
+      forgetInFlight(pending.path, it->first);
       it = pending_.erase(it);
       log::warn("credential_request_timeout");
-      callback(std::nullopt);
+      answer(pending, nullptr);
     }
     sweep_timer_.expires_after(std::chrono::seconds(1));
     sweep_timer_.async_wait([this](boost::system::error_code ec) {
@@ -121,7 +157,7 @@ class KeeperLink {
       fatal("the keeper sent a file descriptor");
     }
     const bool ok = dispatch(in_.view());
-    in_.wipe();  // a credential message: its bytes now live only in the send's copy
+    in_.wipe();  // a credential message: its bytes now live only in the held copy
     if (!ok) fatal("malformed keeper message");
     waitForMessage();
   }
@@ -139,24 +175,45 @@ class KeeperLink {
         return true;
       }
       case ipc::MessageType::Credential: {
-        ipc::CredentialMessage m;
-        if (!ipc::decodeCredential(r, m)) return false;
-        complete(r.requestId(), relay::SmtpCredential{std::move(m.username),
-                                                      std::move(m.password), m.lease_id});
+        // Read in place: the credential is copied into new locked memory only when it
+        // differs from the one held for its path (a new lease), not for every send.
+        ipc::CredentialView m;
+        if (!ipc::decodeCredentialView(r, m)) return false;
+        auto it = pending_.find(r.requestId());
+        if (it == pending_.end()) return true;  // timed out already
+        // Worker and keeper reload the config on their own: if the index named another
+        // path on the keeper's side, this credential is not the profile's. Never use it.
+        if (it->second.path != m.credential_path) {
+          log::warn("credential_path_mismatch",
+                    {{"expected", it->second.path}, {"got", m.credential_path}});
+          complete(r.requestId(), nullptr);
+          return true;
+        }
+        Held& held = held_[m.credential_path];
+        if (!holds(held, m)) {
+          held.credential = std::make_shared<const relay::SmtpCredential>(relay::SmtpCredential{
+              vault::SecretBytes::copyOf(m.username), vault::SecretBytes::copyOf(m.password),
+              m.lease_id, m.credential_path});
+          held.generation = m.generation;
+        }
+        complete(r.requestId(), held.credential);
         return true;
       }
       case ipc::MessageType::NoCredential: {
         ipc::NoCredentialMessage m;
         if (!ipc::decodeNoCredential(r, m)) return false;
-        complete(r.requestId(), std::nullopt);
+        complete(r.requestId(), nullptr);
         return true;
       }
       case ipc::MessageType::CredentialRetired: {
         ipc::LeaseMessage m;
         if (!ipc::decodeLease(r, m)) return false;
         // Its lease is revoked: close the SMTP connections logged in with it (after
-        // the sends still running on them).
+        // the sends still running on them), and let go of the copy held.
         log::info("credential_retired", {{"lease_id", m.lease_id}});
+        std::erase_if(held_, [&](const auto& entry) {
+          return entry.second.credential && entry.second.credential->lease_id == m.lease_id;
+        });
         if (on_retired_) on_retired_(m.lease_id);
         return true;
       }
@@ -165,16 +222,31 @@ class KeeperLink {
     }
   }
 
-  void complete(std::uint32_t id, std::optional<relay::SmtpCredential> credential) {
+  // The keeper's answer is the credential already held: same lease and generation,
+  // and (constant-time) the same bytes, so nothing depends on how generations count.
+  static bool holds(const Held& held, const ipc::CredentialView& m) {
+    return held.credential && held.credential->lease_id == m.lease_id &&
+           held.generation == m.generation && held.credential->username.equals(m.username) &&
+           held.credential->password.equals(m.password);
+  }
+
+  void forgetInFlight(const std::string& path, std::uint32_t id) {
+    auto it = in_flight_.find(path);
+    if (it != in_flight_.end() && it->second == id) in_flight_.erase(it);
+  }
+
+  void complete(std::uint32_t id, const Credential& credential) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;  // timed out already
-    auto callback = std::move(it->second.callback);
+    auto pending = std::move(it->second);
     pending_.erase(it);
-    callback(std::move(credential));
+    forgetInFlight(pending.path, id);
+    answer(pending, credential);
   }
 
   void disconnect() {
     keeper_ready_ = false;
+    held_.clear();  // a restarted keeper leases anew
     if (channel_) {
       boost::system::error_code ignored;
       channel_->close(ignored);
@@ -182,7 +254,8 @@ class KeeperLink {
     }
     auto pending = std::move(pending_);
     pending_.clear();
-    for (auto& [id, p] : pending) p.callback(std::nullopt);
+    in_flight_.clear();
+    for (auto& [id, p] : pending) answer(p, nullptr);
   }
 
   [[noreturn]] void fatal(const char* what) {
@@ -194,6 +267,8 @@ class KeeperLink {
   std::unique_ptr<asio::posix::stream_descriptor> channel_;
   asio::steady_timer sweep_timer_;
   std::map<std::uint32_t, Pending> pending_;
+  std::map<std::string, std::uint32_t> in_flight_;  // path -> the request sends may join
+  std::map<std::string, Held> held_;                // by credential path
   ipc::Packet in_;   // reused for every message: no allocation per request
   ipc::Packet out_;
   std::uint32_t next_request_id_ = 1;
@@ -204,18 +279,23 @@ class KeeperLink {
   void onRetired(std::function<void(const std::string&)> fn) { on_retired_ = std::move(fn); }
 };
 
-// Sends on the event loop (AsyncSmtpSender) with a credential obtained from the keeper
-// for each message (an IPC round trip, no Vault request).
+// Sends on the event loop (AsyncSmtpSender) with the credential the keeper names for
+// each message (an IPC round trip, no Vault request).
 // On 535 it tells the keeper, which replaces the credential, and retries once.
 // Asynchronous messages are retried on temporary failures with exponential backoff
 // (1 s doubling to 60 s, +-20% jitter) until smtp.retry_for has passed.
 // All members except pool_ are used on the io thread only.
 class WorkerDispatcher final : public submit::Dispatcher {
  public:
-  WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, const Config& config)
+  WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, const Config& config,
+                   audit::Log& audit)
       : io_(io), keeper_(keeper),
         sender_(relay::makeCurlMultiSmtpSender(io, config.smtp, config.smtp.max_connections)),
-        max_queue_(config.listen.max_queue), retry_for_(config.smtp.retry_for) {}
+        max_queue_(config.listen.max_queue), retry_for_(config.smtp.retry_for),
+        paths_(config.credentialPaths()), audit_(audit) {}
+
+  // SIGHUP: the credential paths as the keeper will number them.
+  void setCredentialPaths(std::vector<std::string> paths) { paths_ = std::move(paths); }
 
   // The lease was revoked: close the connections logged in with it.
   void retire(const std::string& lease_id) {
@@ -232,18 +312,21 @@ class WorkerDispatcher final : public submit::Dispatcher {
     retry_for_ = config.smtp.retry_for;
   }
 
-  void submit(submit::Envelope envelope, std::string message,
+  void submit(submit::Origin origin, submit::Envelope envelope, std::string message,
               std::function<void(submit::SubmitResult)> done) override {
     auto job = std::make_shared<Job>();
+    job->origin = std::move(origin);
     job->envelope = std::move(envelope);
     job->message = std::make_shared<const std::string>(std::move(message));
     job->done = std::move(done);
     start(job);
   }
 
-  std::optional<std::string> enqueue(submit::Envelope envelope, std::string message) override {
+  std::optional<std::string> enqueue(submit::Origin origin, submit::Envelope envelope,
+                                     std::string message) override {
     if (full()) return std::nullopt;
     auto job = std::make_shared<Job>();
+    job->origin = std::move(origin);
     job->envelope = std::move(envelope);
     job->message = std::make_shared<const std::string>(std::move(message));
     job->id = newId();
@@ -271,6 +354,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
  private:
   struct Job {
+    submit::Origin origin;
+    std::string lease_id;  // of the last attempt's credential
     submit::Envelope envelope;
     std::shared_ptr<const std::string> message;       // shared with the transfer
     std::function<void(submit::SubmitResult)> done;  // sync only
@@ -292,8 +377,17 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   void attempt(std::shared_ptr<Job> job, bool retry_left) {
     setState(*job, submit::MessageState::Sending);
-    keeper_.requestCredential([this, job, retry_left](
-                                  std::optional<relay::SmtpCredential> credential) mutable {
+    // The profile's path, numbered as now configured (a reload may have moved it).
+    const auto path = std::find(paths_.begin(), paths_.end(), job->origin.credential_path);
+    if (path == paths_.end()) {
+      log::warn("credential_path_not_configured", {{"path", job->origin.credential_path}});
+      submit::SubmitResult result;
+      result.no_credential = true;
+      return finish(job, std::move(result));
+    }
+    const auto index = static_cast<std::uint32_t>(path - paths_.begin());
+    keeper_.requestCredential(index, *path,
+                              [this, job, retry_left](KeeperLink::Credential credential) mutable {
       if (!credential) {
         submit::SubmitResult result;
         result.no_credential = true;
@@ -301,11 +395,13 @@ class WorkerDispatcher final : public submit::Dispatcher {
       }
       const auto started = std::chrono::steady_clock::now();
       const std::string lease_id = credential->lease_id;
-      sender_->send(job->envelope, job->message, std::move(*credential),
+      job->lease_id = lease_id;
+      sender_->send(job->envelope, job->message, std::move(credential),
                    [this, job, retry_left, lease_id, started](relay::SendResult sent) {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - started).count();
         log::info("message_sent", {{"id", job->id},
+                                   {"profile", job->origin.profile},
                                    {"outcome", relay::toString(sent.outcome)},
                                    {"smtp_code", sent.reply.code},
                                    {"recipients", job->envelope.recipients.size()},
@@ -335,8 +431,28 @@ class WorkerDispatcher final : public submit::Dispatcher {
            r.send.outcome == relay::SendOutcome::AuthRefused;
   }
 
+  // One audit line per message, for its final outcome.
+  void writeAudit(const Job& job, const submit::SubmitResult& result) {
+    audit::Record r;
+    r.time = std::chrono::system_clock::now();
+    r.uid = job.origin.peer.uid;
+    r.pid = job.origin.peer.pid;
+    r.profile = job.origin.profile;
+    r.id = job.id;
+    r.sender = job.envelope.from;
+    r.recipients = job.envelope.recipients.size();
+    r.bytes = job.message->size();
+    r.message_id = job.origin.message_id;
+    r.outcome = result.no_credential ? "no_credential" : relay::toString(result.send.outcome);
+    r.smtp_code = result.no_credential ? 0 : result.send.reply.code;
+    r.smtp_text = result.no_credential ? std::string() : result.send.reply.text;
+    r.lease_id = result.no_credential ? std::string() : job.lease_id;
+    audit_.write(r);
+  }
+
   void finish(const std::shared_ptr<Job>& job, submit::SubmitResult result) {
     if (job->id.empty()) {  // synchronous: the client gets this attempt's result
+      writeAudit(*job, result);
       job->done(std::move(result));
       --in_flight_;
       return;
@@ -355,6 +471,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
                            !status.last.no_credential
                        ? submit::MessageState::Sent
                        : submit::MessageState::Failed;
+    writeAudit(*job, status.last);
     log::info("message_finished", {{"id", job->id},
                                    {"status", submit::toString(status.state)},
                                    {"attempts", status.attempts}});
@@ -400,16 +517,36 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::map<std::string, std::chrono::steady_clock::time_point> next_attempt_;
   std::deque<std::string> finished_;
   std::mt19937 rng_{std::random_device{}()};
+  std::vector<std::string> paths_;  // Config::credentialPaths(): the keeper's numbering
+  audit::Log& audit_;
 };
+
+// Every message allocates libcurl's per-transfer buffers (an easy handle, a 64 KiB
+// upload buffer, a 128 KiB SMTP escape buffer). With glibc's defaults the top of the
+// heap is given back (brk) when a message ends and faulted in again, page by page, for
+// the next one. Keeping up to 8 MiB of free heap and serving blocks below 1 MiB from
+// the heap stops that churn; the memory stays with this process, as it would be
+// needed again for the next message anyway.
+void keepHeapForMessages() {
+  if (::mallopt(M_TRIM_THRESHOLD, 8 << 20) != 1 || ::mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1) {
+    log::warn("mallopt_failed");  // only slower
+  }
+}
 
 }  // namespace
 
 int runWorker(const Config& config, const std::string& config_path) {
+  keepHeapForMessages();
   asio::io_context io;
+  audit::Log audit;
+  if (auto s = audit.open(config.audit.file); !s) {
+    log::error("worker_start_failed", {{"error", s.error().message}});
+    return 1;
+  }
   KeeperLink keeper(io);
-  WorkerDispatcher dispatcher(io, keeper, config);
+  WorkerDispatcher dispatcher(io, keeper, config, audit);
   keeper.onRetired([&dispatcher](const std::string& lease_id) { dispatcher.retire(lease_id); });
-  submit::SubmitServer server(io, config.listen, dispatcher);
+  submit::SubmitServer server(io, config.listen, config.profiles, dispatcher);
   if (auto s = server.adopt(kListenFd); !s) {
     log::error("worker_start_failed", {{"error", s.error().message}});
     return 1;
@@ -451,18 +588,29 @@ int runWorker(const Config& config, const std::string& config_path) {
         log::error("config_reload_refused", {{"error", fresh.error().message}});
         return wait_hangup();
       }
+      log::setMinimumLevel(fresh->process.log_level);
       const auto changed = changedKeys(current, *fresh);
       bool smtp_changed = false;
+      bool profiles_changed = false;
       for (const auto& key : changed) {
         if (key.rfind("smtp.", 0) == 0 || key == "listen.max_queue") {
           smtp_changed = true;
-        } else if (key == "listen.max_message_bytes") {
-          server.setMaxMessageBytes(fresh->listen.max_message_bytes);
+        } else if (key == "listen.max_message_bytes" || key == "profile" ||
+                   key == "vault.credential_path") {
+          profiles_changed = true;  // the profiles' limits and paths derive from these
         } else if (key.rfind("listen.", 0) == 0) {
           log::warn("config_restart_required", {{"key", key}});
         }
       }
       if (smtp_changed) dispatcher.reconfigure(*fresh);
+      if (profiles_changed) {
+        server.setProfiles(fresh->profiles);
+        dispatcher.setCredentialPaths(fresh->credentialPaths());
+      }
+      // Reopened on every SIGHUP: after log rotation the old file was moved away.
+      if (auto s = audit.reopen(fresh->audit.file); !s) {
+        log::error("audit_reopen_failed", {{"error", s.error().message}});
+      }
       current = std::move(*fresh);
       log::info("worker_reloaded", {{"changed", static_cast<std::int64_t>(changed.size())}});
       wait_hangup();
