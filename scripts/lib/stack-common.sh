@@ -9,6 +9,10 @@
 #   SIDECAR_STACK_SMTP_STARTTLS_PORT Postfix submission    (2587, STARTTLS required)
 #   SIDECAR_STACK_SMTP_TLS_PORT     Postfix submissions    (2465, implicit TLS)
 #   SIDECAR_STACK_VAULT_TLS         1 = OpenBao -dev-tls (https), 0 = http (default)
+#   SIDECAR_STACK_VAULT_IMPL        openbao (default: bao server -dev) or vault (HashiCorp
+#                                   `vault server -dev`, same flags; scripts/install-vault)
+#   SIDECAR_VAULT_BIN               the HashiCorp vault binary (default <repo>/.vault-bin/vault,
+#                                   else `vault` on PATH)
 #   OPENBAO_VENV                    where install-deps.sh put bao (default <repo>/.venv-openbao)
 #
 # A running stack remembers the settings it was started with in <state>/stack.conf, and
@@ -54,6 +58,15 @@ stack_bao_bin() {
   else printf '%s\n' "$venv/bin/bao"; fi
 }
 
+# The HashiCorp vault binary: SIDECAR_VAULT_BIN, else the one scripts/install-vault built
+# into <repo>/.vault-bin, else `vault` on PATH. Printed even when missing (for messages).
+stack_vault_bin() {
+  if [ -n "${SIDECAR_VAULT_BIN:-}" ]; then printf '%s\n' "$SIDECAR_VAULT_BIN"
+  elif [ -x "$STACK_REPO_ROOT/.vault-bin/vault" ]; then printf '%s\n' "$STACK_REPO_ROOT/.vault-bin/vault"
+  elif command -v vault >/dev/null 2>&1; then command -v vault
+  else printf '%s\n' "$STACK_REPO_ROOT/.vault-bin/vault"; fi
+}
+
 # Effective settings: the saved ones of an existing stack win over the environment (see
 # the header), except in stack_load_config fresh, used by `start` when nothing runs.
 stack_load_config() {
@@ -63,11 +76,13 @@ stack_load_config() {
   SMTP_STARTTLS_PORT="${SIDECAR_STACK_SMTP_STARTTLS_PORT:-2587}"
   SMTP_TLS_PORT="${SIDECAR_STACK_SMTP_TLS_PORT:-2465}"
   VAULT_TLS="${SIDECAR_STACK_VAULT_TLS:-0}"
+  VAULT_IMPL="${SIDECAR_STACK_VAULT_IMPL:-openbao}"
   if [ "$mode" = saved ] && [ -r "$STACK_DIR/stack.conf" ]; then
     local key value
+    VAULT_IMPL=openbao  # a stack.conf written before VAULT_IMPL existed: OpenBao
     while IFS='=' read -r key value; do
       case "$key" in
-        VAULT_PORT | PG_PORT | SMTP_STARTTLS_PORT | SMTP_TLS_PORT | VAULT_TLS)
+        VAULT_PORT | PG_PORT | SMTP_STARTTLS_PORT | SMTP_TLS_PORT | VAULT_TLS | VAULT_IMPL)
           printf -v "$key" '%s' "$value" ;;
       esac
     done <"$STACK_DIR/stack.conf"
@@ -80,13 +95,28 @@ stack_load_config() {
     fi
   done
   case "$VAULT_TLS" in 0 | 1) ;; *) stack_die "SIDECAR_STACK_VAULT_TLS must be 0 or 1" ;; esac
+  case "$VAULT_IMPL" in openbao | vault) ;; *) stack_die "SIDECAR_STACK_VAULT_IMPL must be openbao or vault" ;; esac
   stack_paths
 }
 
 stack_paths() {
   HOST=127.0.0.1
   BAO="$(stack_bao_bin)"
+  # The server the stack runs, and the CLI that talks to it (tests use VAULT_CLI). Both
+  # servers keep their pid in openbao.pid (tests read that name); the process name tells
+  # them apart.
+  if [ "$VAULT_IMPL" = vault ]; then
+    VAULT_SERVER_BIN="$(stack_vault_bin)"
+    VAULT_SERVER_COMM=vault
+    VAULT_SERVER_NAME=vault
+  else
+    VAULT_SERVER_BIN="$BAO"
+    VAULT_SERVER_COMM=bao
+    VAULT_SERVER_NAME=openbao
+  fi
+  VAULT_CLI="$VAULT_SERVER_BIN"
   LOG_DIR="$STACK_DIR/log"
+  VAULT_LOG="$LOG_DIR/$VAULT_SERVER_NAME.log"  # the server's stderr
   SECRETS_DIR="$STACK_DIR/secrets"          # 0700 root: root token, DB role passwords
   CONF_DIR="$STACK_DIR/conf"                # rendered copies of scripts/stack.d/*
   TLS_DIR="$STACK_DIR/tls"                  # CA + server certificate for Postfix
@@ -95,7 +125,7 @@ stack_paths() {
   VAULT_AUDIT_LOG="$LOG_DIR/openbao-audit.log"
   VAULT_AUDIT_RAW_LOG="$LOG_DIR/openbao-audit-raw.log"  # only with SIDECAR_STACK_VAULT_AUDIT_RAW=1
   VAULT_PLUGIN_DIR="$VAULT_DIR/plugins"
-  VAULT_TLS_DIR="$VAULT_DIR/tls"            # written by bao -dev-tls at every start
+  VAULT_TLS_DIR="$VAULT_DIR/tls"            # written by bao/vault -dev-tls at every start
   VAULT_TOKEN_FILE="$SECRETS_DIR/vault-root-token"
   VAULT_BOOTSTRAP_STAMP="$VAULT_DIR/bootstrapped"
   if [ "$VAULT_TLS" = 1 ]; then

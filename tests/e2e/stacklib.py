@@ -39,16 +39,22 @@ CREDENTIAL_PATH = ("database/creds/example-app"
                    else "smtp/creds/example-app")
 
 
+# The CLI of the stack's server: bao, or vault on a HashiCorp Vault stack
+# (SIDECAR_STACK_VAULT_IMPL=vault); a stack started before VAULT_CLI existed reports BAO only.
+CLI = ENV.get("VAULT_CLI") or ENV["BAO"]
+
+
 def bao(*args, check=True):
-    """Runs the bao CLI against the stack's OpenBao with its root token. Pass
-    -format=json after the subcommand to get parsed JSON back."""
+    """Runs the server's CLI (bao, or vault: same verbs and flags) against the stack's
+    OpenBao or Vault with its root token. Pass -format=json after the subcommand to get
+    parsed JSON back."""
     env = dict(os.environ)
     env["VAULT_ADDR"] = ENV["VAULT_ADDR"]
     if ENV.get("VAULT_CACERT"):
         env["VAULT_CACERT"] = ENV["VAULT_CACERT"]
     with open(ENV["VAULT_TOKEN_FILE"]) as f:
         env["VAULT_TOKEN"] = f.read().strip()
-    proc = subprocess.run([ENV["BAO"], *args], env=env, capture_output=True, text=True)
+    proc = subprocess.run([CLI, *args], env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"bao {' '.join(args[:2])} failed: {proc.stderr.strip()}")
     if "-format=json" in args and proc.returncode == 0 and proc.stdout.strip():
