@@ -109,6 +109,24 @@ def maildir_messages(address):
     return [os.path.join(new, name) for name in sorted(os.listdir(new))]
 
 
+def role_pids(supervisor_pid):
+    """{role: pid} of a sidecar supervisor's children (keeper, worker), from /proc."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if ppid == supervisor_pid and b"--role" in argv:
+            found[argv[argv.index(b"--role") + 1].decode()] = int(entry)
+    return found
+
+
 def wait_for(predicate, timeout=10.0, interval=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -12,8 +12,7 @@ import pwd
 import stat
 import unittest
 
-from stacklib import RUN_AS, Sidecar, bao
-from test_sidecar_core import children
+from stacklib import RUN_AS, Sidecar, bao, role_pids
 
 
 def proc_status(pid):
@@ -44,7 +43,7 @@ class HardeningTest(unittest.TestCase):
         sidecar = Sidecar().start()
         self.addCleanup(sidecar.cleanup)
         user = pwd.getpwnam(RUN_AS)
-        roles = children(sidecar.proc.pid)
+        roles = role_pids(sidecar.proc.pid)
         self.assertEqual(set(roles), {"keeper", "worker"})
         for name, pid in [("supervisor", sidecar.proc.pid), *roles.items()]:
             with self.subTest(process=name):
@@ -90,7 +89,7 @@ class HardeningTest(unittest.TestCase):
         self.assertTrue(sidecar.events("vault_login"), sidecar.output())
         needle = secret_id.encode()
         for name, pid in [("supervisor", sidecar.proc.pid),
-                          *children(sidecar.proc.pid).items()]:
+                          *role_pids(sidecar.proc.pid).items()]:
             with self.subTest(process=name):
                 for view in ("environ", "cmdline"):
                     with open(f"/proc/{pid}/{view}", "rb") as f:

@@ -17,7 +17,7 @@ import time
 import unittest
 import uuid
 
-from stacklib import CREDENTIAL_PATH, Sidecar, fresh_secret_id, wait_for
+from stacklib import CREDENTIAL_PATH, Sidecar, fresh_secret_id, role_pids, wait_for
 
 SENDER = "app@example.test"
 PROFILE = "metrics-e2e"
@@ -28,23 +28,6 @@ LABEL = r"[a-zA-Z_][a-zA-Z0-9_]*"
 SAMPLE = re.compile(rf"^({NAME})(?:\{{(.*)\}})? (\S+)(?: (-?\d+))?$")
 LABEL_PAIR = re.compile(rf'({LABEL})="((?:[^"\\\n]|\\[\\"n])*)"')
 TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
-
-
-def keeper_pid(supervisor):
-    """The pid of the supervisor's keeper child, from /proc."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if ppid == supervisor and b"--role" in argv and argv[argv.index(b"--role") + 1] == b"keeper":
-            return int(entry)
-    raise AssertionError("no keeper process")
 
 
 def parse_value(text):
@@ -318,7 +301,7 @@ burst = 4
             self.assertNotIn(event["lease_id"], text)  # the path is a label; the id never
 
     def test_keeper_silent_the_worker_still_answers(self):
-        keeper = keeper_pid(self.sidecar.proc.pid)
+        keeper = role_pids(self.sidecar.proc.pid).get("keeper")
         os.kill(keeper, signal.SIGSTOP)
         try:
             started = time.monotonic()

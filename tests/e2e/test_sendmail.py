@@ -15,7 +15,7 @@ import time
 import unittest
 import uuid
 
-from stacklib import REPO, Sidecar, fresh_secret_id, maildir_messages, wait_for
+from stacklib import REPO, Sidecar, fresh_secret_id, maildir_messages, role_pids, wait_for
 
 SENDER = "app@example.test"  # the example app's login may send as this address only
 BINARY = os.environ.get("SMTP_SIDECAR_SENDMAIL_BIN",
@@ -31,22 +31,6 @@ def delivered(address):
     assert files, f"nothing delivered to {address}"
     with open(files[-1], "rb") as f:
         return email.message_from_bytes(f.read(), policy=email.policy.default)
-
-
-def sidecar_processes(pid):
-    """The supervisor and its children (keeper, worker)."""
-    found = [pid]
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-        if ppid == pid:
-            found.append(int(entry))
-    return found
 
 
 class SendmailTest(unittest.TestCase):
@@ -202,7 +186,7 @@ class SendmailTest(unittest.TestCase):
         try:
             message = "Subject: stopped\n\nx\n"
             # Hung: the worker is stopped; the connection waits in the backlog.
-            worker = [p for p in sidecar_processes(s.proc.pid) if p != s.proc.pid]
+            worker = list(role_pids(s.proc.pid).values())
             for pid in worker:
                 os.kill(pid, signal.SIGSTOP)
             started = time.monotonic()
@@ -214,7 +198,7 @@ class SendmailTest(unittest.TestCase):
             self.assertIn("no answer", proc.stderr.decode())
             self.assertLess(time.monotonic() - started, 10)
             # Killed (no clean shutdown): the socket file stays, nobody listens.
-            for pid in sidecar_processes(s.proc.pid):
+            for pid in [s.proc.pid, *role_pids(s.proc.pid).values()]:
                 os.kill(pid, signal.SIGKILL)
             s.proc.wait()
             self.assertTrue(os.path.exists(s.socket))

@@ -11,27 +11,10 @@ import time
 import unittest
 import uuid
 
-from stacklib import ENV, Sidecar, fresh_secret_id, maildir_messages, postfix, wait_for
+from stacklib import (ENV, Sidecar, fresh_secret_id, maildir_messages, postfix, role_pids,
+                      wait_for)
 
 SENDER = "app@example.test"
-
-
-def children(pid):
-    """{role: pid} of the supervisor's children, from /proc."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if ppid == pid and b"--role" in argv:
-            found[argv[argv.index(b"--role") + 1].decode()] = int(entry)
-    return found
 
 
 def delivered(address):
@@ -267,7 +250,7 @@ class CoreTest(unittest.TestCase):
             sidecar.cleanup()
 
     def test_z_killed_worker_is_restarted_and_the_socket_keeps_serving(self):
-        roles = children(self.sidecar.proc.pid)
+        roles = role_pids(self.sidecar.proc.pid)
         self.assertEqual(set(roles), {"keeper", "worker"})
         os.kill(roles["worker"], signal.SIGKILL)
         rcpt = f"restart-{uuid.uuid4().hex[:8]}@example.test"
@@ -282,7 +265,7 @@ class CoreTest(unittest.TestCase):
                 f"From: <{SENDER}>\r\nSubject: after restart\r\n\r\nx\r\n".encode(), SENDER, [rcpt])
         self.assertEqual(status, 200, payload)
         self.assertLess(time.monotonic() - started, 10)
-        new_roles = children(self.sidecar.proc.pid)
+        new_roles = role_pids(self.sidecar.proc.pid)
         self.assertNotEqual(new_roles["worker"], roles["worker"])
         self.assertEqual(new_roles["keeper"], roles["keeper"], "the keeper kept its lease")
         self.assertTrue(self.sidecar.events("role_restarted"))
