@@ -22,9 +22,7 @@ std::string oneLine(const char* text) {
   return s;
 }
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 vault::Status checkConnectionUrl(std::string_view connection_url) {
   if (connection_url.empty() || connection_url.size() > 4096) {

@@ -197,10 +197,9 @@ vault::Result<std::unique_ptr<Engine::Config>> Engine::loadConfig() {
   auto password = fields->getSecret("password");
   auto smtp_port = fields->getInt("smtp_port");
   auto smtp_tls_port = fields->getInt("smtp_tls_port");
-  if (!get("connection_url", c->connection_url) || !get("username", c->username) ||
-      !password || !get("password_scheme", c->password_scheme) ||
-      !get("smtp_host", c->smtp_host) || !get("tls_mode", c->tls_mode) ||
-      !get("ca_pem", c->ca_pem) || !smtp_port || !smtp_tls_port) {
+  if (!get("connection_url", c->connection_url) || !get("username", c->username) || !password ||
+      !get("password_scheme", c->password_scheme) || !get("smtp_host", c->smtp_host) ||
+      !get("tls_mode", c->tls_mode) || !get("ca_pem", c->ca_pem) || !smtp_port || !smtp_tls_port) {
     return vault::Error::internal("stored config has a field of the wrong type");
   }
   if (password.value()) c->password = std::move(*password.value());

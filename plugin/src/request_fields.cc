@@ -114,7 +114,8 @@ vault::Result<std::optional<std::string>> RequestFields::getString(std::string_v
   return std::optional<std::string>(std::string(v->GetString(), v->GetStringLength()));
 }
 
-vault::Result<std::optional<vault::SecretBytes>> RequestFields::getSecret(std::string_view key) const {
+vault::Result<std::optional<vault::SecretBytes>> RequestFields::getSecret(
+    std::string_view key) const {
   const auto* v = impl_->find(key);
   if (v == nullptr) return std::optional<vault::SecretBytes>();
   if (!v->IsString()) return wrongType(key, "a string");

@@ -6,9 +6,8 @@
 // allow_insecure = true).
 // ERRORS: Permanent, naming the source (file or variable), the key and the reason.
 #include "sidecar/config.h"
-#include "sidecar/hardening.h"
 
-#include "sidecar/profile.h"
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <charconv>
@@ -18,7 +17,8 @@
 #include <sstream>
 #include <vector>
 
-#include <toml++/toml.h>
+#include "sidecar/hardening.h"
+#include "sidecar/profile.h"
 
 extern char** environ;
 
@@ -40,8 +40,14 @@ struct Parameter {
 };
 
 Status parseBool(std::string_view text, bool& out) {
-  if (text == "true" || text == "1" || text == "yes") { out = true; return {}; }
-  if (text == "false" || text == "0" || text == "no") { out = false; return {}; }
+  if (text == "true" || text == "1" || text == "yes") {
+    out = true;
+    return {};
+  }
+  if (text == "false" || text == "0" || text == "no") {
+    out = false;
+    return {};
+  }
   return Error::permanent("expected true or false, got \"" + std::string(text) + "\"");
 }
 
@@ -56,7 +62,6 @@ Status parseInt(std::string_view text, Int& out, Int min, Int max, int base = 10
   out = value;
   return {};
 }
-
 
 template <typename Section>
 Setter stringField(Section Config::*section, std::string Section::*field) {
@@ -86,12 +91,17 @@ const std::vector<Parameter>& parameterTable() {
       {"process", "user", stringField(&Config::process, &ProcessSettings::user)},
       {"process", "log_level",
        [](Config& c, std::string_view v) -> Status {
-         if (v == "debug") c.process.log_level = log::Level::Debug;
-         else if (v == "info") c.process.log_level = log::Level::Info;
-         else if (v == "warn") c.process.log_level = log::Level::Warn;
-         else if (v == "error") c.process.log_level = log::Level::Error;
-         else return Error::permanent("expected \"debug\", \"info\", \"warn\" or \"error\", got \"" +
-                                      std::string(v) + "\"");
+         if (v == "debug")
+           c.process.log_level = log::Level::Debug;
+         else if (v == "info")
+           c.process.log_level = log::Level::Info;
+         else if (v == "warn")
+           c.process.log_level = log::Level::Warn;
+         else if (v == "error")
+           c.process.log_level = log::Level::Error;
+         else
+           return Error::permanent("expected \"debug\", \"info\", \"warn\" or \"error\", got \"" +
+                                   std::string(v) + "\"");
          return {};
        }},
       {"vault", "address", stringField(&Config::vault, &VaultSettings::address)},
@@ -116,11 +126,15 @@ const std::vector<Parameter>& parameterTable() {
        }},
       {"smtp", "tls",
        [](Config& c, std::string_view v) -> Status {
-         if (v == "starttls") c.smtp.tls = SmtpTls::StartTls;
-         else if (v == "implicit") c.smtp.tls = SmtpTls::Implicit;
-         else if (v == "none") c.smtp.tls = SmtpTls::None;
-         else return Error::permanent("expected \"starttls\", \"implicit\" or \"none\", got \"" +
-                                      std::string(v) + "\"");
+         if (v == "starttls")
+           c.smtp.tls = SmtpTls::StartTls;
+         else if (v == "implicit")
+           c.smtp.tls = SmtpTls::Implicit;
+         else if (v == "none")
+           c.smtp.tls = SmtpTls::None;
+         else
+           return Error::permanent("expected \"starttls\", \"implicit\" or \"none\", got \"" +
+                                   std::string(v) + "\"");
          return {};
        }},
       {"smtp", "ca_file", stringField(&Config::smtp, &SmtpSettings::ca_file)},
@@ -203,24 +217,29 @@ Status parseStringList(const toml::node& node, std::vector<std::string>& out) {
 // One [[profile]] table. Defaults that depend on other sections (credential path,
 // size limit) are filled in by finishProfiles() after the environment is applied.
 Status parseProfile(const toml::table& table, Profile& p) {
-  for (const auto& [key_node, node] : table) {
-    const std::string_view key = key_node.str();
+  for (const auto& entry : table) {
+    const std::string_view key = entry.first.str();
+    const toml::node& node = entry.second;  // a plain reference: lambdas may capture it
     Status s;
     auto text = [&]() -> Result<std::string> { return nodeText(node); };
     if (key == "name") {
-      if (!node.is_string()) s = Error::permanent("expected a string");
-      else p.name = std::string(node.as_string()->get());
+      if (!node.is_string())
+        s = Error::permanent("expected a string");
+      else
+        p.name = std::string(node.as_string()->get());
     } else if (key == "uids") {
       s = parseIdList(node, p.uids);
     } else if (key == "gids") {
       s = parseIdList(node, p.gids);
     } else if (key == "credential_path") {
-      if (!node.is_string()) s = Error::permanent("expected a string");
-      else p.credential_path = std::string(node.as_string()->get());
+      if (!node.is_string())
+        s = Error::permanent("expected a string");
+      else
+        p.credential_path = std::string(node.as_string()->get());
     } else if (key == "senders") {
       s = parseStringList(node, p.senders);
-    } else if (key == "max_recipients" || key == "max_message_bytes" ||
-               key == "rate_per_minute" || key == "burst") {
+    } else if (key == "max_recipients" || key == "max_message_bytes" || key == "rate_per_minute" ||
+               key == "burst") {
       auto value = text();
       if (!value) {
         s = value.error();
@@ -260,8 +279,8 @@ Status finishProfiles(Config& c) {
   }
   for (std::size_t i = 0; i < c.profiles.size(); ++i) {
     Profile& p = c.profiles[i];
-    const std::string where = "profile[" + std::to_string(i + 1) + "]" +
-                              (p.name.empty() ? "" : " (\"" + p.name + "\")");
+    const std::string where =
+        "profile[" + std::to_string(i + 1) + "]" + (p.name.empty() ? "" : " (\"" + p.name + "\")");
     if (!validProfileName(p.name)) {
       return Error::permanent(where + ".name: required, 1-64 of [a-z0-9_-]");
     }
@@ -269,18 +288,21 @@ Status finishProfiles(Config& c) {
       if (c.profiles[j].name == p.name) return Error::permanent(where + ".name: used twice");
     }
     if (p.uids.empty() && p.gids.empty()) {
-      return Error::permanent(where + ".uids: uids or gids is required (a profile "
+      return Error::permanent(where +
+                              ".uids: uids or gids is required (a profile "
                               "must name who it is for)");
     }
     if (p.credential_path.empty()) {
       if (c.vault.credential_path.empty()) {
-        return Error::permanent(where + ".credential_path: required when "
+        return Error::permanent(where +
+                                ".credential_path: required when "
                                 "vault.credential_path is not set");
       }
       p.credential_path = c.vault.credential_path;
     }
     if (!validVaultPath(p.credential_path)) {
-      return Error::permanent(where + ".credential_path must be a relative Vault path like "
+      return Error::permanent(where +
+                              ".credential_path must be a relative Vault path like "
                               "\"smtp/creds/app\"");
     }
     for (const auto& pattern : p.senders) {
@@ -311,29 +333,34 @@ Status validate(const Config& c) {
     }
   }
   if (c.vault.secret_id_wrapped && c.vault.approle_role.empty()) {
-    return Error::permanent("vault.approle_role is required with vault.secret_id_wrapped: the "
-                            "wrapping token is checked against the role's secret-id path");
+    return Error::permanent(
+        "vault.approle_role is required with vault.secret_id_wrapped: the "
+        "wrapping token is checked against the role's secret-id path");
   }
   if (c.vault.role_id_file.empty()) return missing("vault.role_id_file");
   if (c.vault.secret_id_file.empty() && !c.vault.secret_id_from_environment) {
-    return Error::permanent("vault.secret_id_file is required (or the secret_id in the "
-                            "environment variable SMTP_SIDECAR_SECRET_ID)");
+    return Error::permanent(
+        "vault.secret_id_file is required (or the secret_id in the "
+        "environment variable SMTP_SIDECAR_SECRET_ID)");
   }
   if (c.vault.credential_path.empty() && c.profiles.empty()) {
     return missing("vault.credential_path");
   }
   if (!c.vault.credential_path.empty() && !validVaultPath(c.vault.credential_path)) {
-    return Error::permanent("vault.credential_path must be a relative Vault path like "
-                            "\"database/creds/app\"");
+    return Error::permanent(
+        "vault.credential_path must be a relative Vault path like "
+        "\"database/creds/app\"");
   }
   if (c.smtp.host.empty()) return missing("smtp.host");
   if (c.smtp.tls == SmtpTls::None && !c.smtp.allow_insecure) {
-    return Error::permanent("smtp.tls = \"none\" sends the password in clear text; set "
-                            "smtp.allow_insecure = true to allow it");
+    return Error::permanent(
+        "smtp.tls = \"none\" sends the password in clear text; set "
+        "smtp.allow_insecure = true to allow it");
   }
   if (c.smtp.tls != SmtpTls::None && c.smtp.ca_file.empty()) {
-    return Error::permanent("smtp.ca_file is required: the SMTP server's certificate is "
-                            "always verified");
+    return Error::permanent(
+        "smtp.ca_file is required: the SMTP server's certificate is "
+        "always verified");
   }
   if (c.smtp.helo_name.empty() ||
       c.smtp.helo_name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -372,7 +399,8 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   check("vault.secret_id_file", a.vault.secret_id_file, b.vault.secret_id_file);
   check("vault.secret_id_wrapped", a.vault.secret_id_wrapped, b.vault.secret_id_wrapped);
   check("vault.approle_role", a.vault.approle_role, b.vault.approle_role);
-  check("vault.remove_secret_id_file", a.vault.remove_secret_id_file, b.vault.remove_secret_id_file);
+  check("vault.remove_secret_id_file", a.vault.remove_secret_id_file,
+        b.vault.remove_secret_id_file);
   check("vault.credential_path", a.vault.credential_path, b.vault.credential_path);
   check("vault.request_timeout_seconds", a.vault.request_timeout, b.vault.request_timeout);
   check("vault.rotation_grace_seconds", a.vault.rotation_grace, b.vault.rotation_grace);
@@ -423,9 +451,12 @@ std::vector<std::string> VaultSettings::addresses() const {
 
 const char* toString(SmtpTls tls) noexcept {
   switch (tls) {
-    case SmtpTls::StartTls: return "starttls";
-    case SmtpTls::Implicit: return "implicit";
-    case SmtpTls::None: return "none";
+    case SmtpTls::StartTls:
+      return "starttls";
+    case SmtpTls::Implicit:
+      return "implicit";
+    case SmtpTls::None:
+      return "none";
   }
   return "?";
 }
@@ -494,8 +525,9 @@ Result<Config> parseConfig(std::string_view toml_text, const Environment& env,
   }
 
   if (config.smtp.port == 0) {
-    config.smtp.port = config.smtp.tls == SmtpTls::Implicit ? 465
-                       : config.smtp.tls == SmtpTls::StartTls ? 587 : 25;
+    config.smtp.port = config.smtp.tls == SmtpTls::Implicit   ? 465
+                       : config.smtp.tls == SmtpTls::StartTls ? 587
+                                                              : 25;
   }
   if (auto s = validate(config); !s) return s.error().context(source);
   if (auto s = finishProfiles(config); !s) return s.error().context(source);

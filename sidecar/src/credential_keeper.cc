@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "sidecar/log.h"
@@ -25,7 +25,9 @@ using vault::Status;
 namespace {
 constexpr std::size_t kMaxSecretFile = 4096;  // role_id/secret_id are UUIDs
 
-bool isSpace(char c) { return c == '\n' || c == '\r' || c == ' ' || c == '\t'; }
+bool isSpace(char c) {
+  return c == '\n' || c == '\r' || c == ' ' || c == '\t';
+}
 }  // namespace
 
 Result<SecretBytes> readSecretFile(const std::string& path, const char* what) {
@@ -61,7 +63,9 @@ namespace {
 using vault::SteadyTime;
 using Action = vault::Lifetime::Action;
 
-std::int64_t secondsOf(std::chrono::seconds s) { return static_cast<std::int64_t>(s.count()); }
+std::int64_t secondsOf(std::chrono::seconds s) {
+  return static_cast<std::int64_t>(s.count());
+}
 }  // namespace
 
 CredentialKeeper::CredentialKeeper(VaultSettings settings, vault::Client& client,
@@ -73,10 +77,11 @@ CredentialKeeper::CredentialKeeper(VaultSettings settings, vault::Client& client
 }
 
 CredentialKeeper::Slot CredentialKeeper::makeSlot(std::string path) const {
-  return Slot{std::move(path), std::nullopt,
-              vault::Backoff(vault::BackoffPolicy{std::chrono::seconds(1), std::chrono::seconds(30),
-                                                  2.0, 0.2},
-                             uniform_),
+  return Slot{std::move(path),
+              std::nullopt,
+              vault::Backoff(
+                  vault::BackoffPolicy{std::chrono::seconds(1), std::chrono::seconds(30), 2.0, 0.2},
+                  uniform_),
               {}};
 }
 
@@ -85,7 +90,9 @@ bool CredentialKeeper::ready() const {
                      [](const Slot& s) { return s.current.has_value(); });
 }
 
-vault::LifetimePolicy CredentialKeeper::policy() const { return vault::LifetimePolicy{}; }
+vault::LifetimePolicy CredentialKeeper::policy() const {
+  return vault::LifetimePolicy{};
+}
 
 Status CredentialKeeper::obtainSecretId() {
   if (!secret_id_.empty()) return {};
@@ -168,13 +175,13 @@ Result<CredentialKeeper::Leased> CredentialKeeper::leaseNew(const std::string& p
     if (!secret->lease_id.empty()) (void)client_.revokeLease(secret->lease_id);
     return Error::permanent("lease " + path + ": username or password contains a NUL byte");
   }
-  log::info("credential_leased",
-            {{"path", path},
-             {"lease_id", secret->lease_id},
-             {"lease_seconds", secondsOf(secret->lease_duration)},
-             {"renewable", secret->renewable}});
-  return Leased{relay::SmtpCredential{username->clone(), password->clone(), secret->lease_id, path},
-                vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_)};
+  log::info("credential_leased", {{"path", path},
+                                  {"lease_id", secret->lease_id},
+                                  {"lease_seconds", secondsOf(secret->lease_duration)},
+                                  {"renewable", secret->renewable}});
+  return Leased{
+      relay::SmtpCredential{username->clone(), password->clone(), secret->lease_id, path},
+      vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_)};
 }
 
 std::uint64_t CredentialKeeper::secondsToExpiry(std::size_t index) const {
@@ -217,8 +224,11 @@ void CredentialKeeper::tickSlot(Slot& slot, SteadyTime now, Changes& changes) {
   if (slot.current) {
     switch (slot.current->life.due(now)) {
       case Action::Wait:
-      case Action::Expired: break;  // handled above
-      case Action::Renew: renewLease(slot, now); break;
+      case Action::Expired:
+        break;  // handled above
+      case Action::Renew:
+        renewLease(slot, now);
+        break;
       case Action::Replace:
         if (!rotate(slot, now, now + settings_.rotation_grace, "max_ttl", changes)) {
           slot.current->life.replaceFailed(now);
@@ -245,10 +255,15 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
   const SteadyTime now = clock_.now();
   if (token_life_) {
     switch (token_life_->due(now)) {
-      case Action::Wait: break;
-      case Action::Renew: renewToken(now); break;
+      case Action::Wait:
+        break;
+      case Action::Renew:
+        renewToken(now);
+        break;
       case Action::Replace:
-      case Action::Expired: reauthenticate(now, changes); break;
+      case Action::Expired:
+        reauthenticate(now, changes);
+        break;
     }
   }
   for (auto& slot : slots_) tickSlot(slot, now, changes);
@@ -301,8 +316,8 @@ void CredentialKeeper::reauthenticate(SteadyTime now, Changes& changes) {
   // new login is followed by new leases, and the old token is revoked after them.
   vault::SecretBytes old_token = client_.takeToken();
   if (auto s = login(now); !s) {
-    log::error("vault_relogin_failed", {{"error", s.error().message},
-                                        {"kind", vault::toString(s.error().kind)}});
+    log::error("vault_relogin_failed",
+               {{"error", s.error().message}, {"kind", vault::toString(s.error().kind)}});
     client_.setToken(std::move(old_token));  // still good until it expires, maybe
     token_life_->replaceFailed(now);
     return;
@@ -325,7 +340,8 @@ void CredentialKeeper::renewLease(Slot& slot, SteadyTime now) {
   const std::string& id = current.credential.lease_id;
   auto renewed = client_.renewLease(id, current.life.increment());
   if (!renewed) {
-    log::warn("lease_renew_failed", {{"lease_id", id}, {"error", renewed.error().message},
+    log::warn("lease_renew_failed", {{"lease_id", id},
+                                     {"error", renewed.error().message},
                                      {"kind", vault::toString(renewed.error().kind)}});
     current.life.renewFailed(now, renewed.error());
     ++stats_.lease_renewal_failures;
@@ -333,13 +349,14 @@ void CredentialKeeper::renewLease(Slot& slot, SteadyTime now) {
   }
   ++stats_.lease_renewals;
   current.life.renewed(now, renewed->ttl, renewed->renewable);
-  log::info("lease_renewed", {{"lease_id", id}, {"ttl_seconds", secondsOf(renewed->ttl)},
+  log::info("lease_renewed", {{"lease_id", id},
+                              {"ttl_seconds", secondsOf(renewed->ttl)},
                               {"replace", current.life.replacing()}});
 }
 
 void CredentialKeeper::retire(Leased& old, SteadyTime retire_old_at) {
-  retiring_.push_back({old.credential.lease_id, retire_old_at,
-                       std::max(old.life.expiresAt(), retire_old_at)});
+  retiring_.push_back(
+      {old.credential.lease_id, retire_old_at, std::max(old.life.expiresAt(), retire_old_at)});
 }
 
 bool CredentialKeeper::rotate(Slot& slot, SteadyTime now, SteadyTime retire_old_at,
@@ -386,8 +403,11 @@ void CredentialKeeper::revokeDue(SteadyTime now, Changes& changes) {
     }
     auto s = client_.revokeLease(it->lease_id);
     if (s || s.error().kind != vault::ErrorKind::Temporary || now >= it->give_up_at) {
-      if (s) log::info("lease_revoked", {{"lease_id", it->lease_id}});
-      else log::warn("lease_revoke_failed", {{"lease_id", it->lease_id}, {"error", s.error().message}});
+      if (s)
+        log::info("lease_revoked", {{"lease_id", it->lease_id}});
+      else
+        log::warn("lease_revoke_failed",
+                  {{"lease_id", it->lease_id}, {"error", s.error().message}});
       changes.retired_leases.push_back(it->lease_id);
       it = retiring_.erase(it);
     } else {
@@ -435,7 +455,8 @@ std::vector<std::string> CredentialKeeper::reconfigure(const VaultSettings& fres
   const SteadyTime now = clock_.now();
   std::vector<Slot> slots;
   for (auto& path : credential_paths) {
-    auto it = std::find_if(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.path == path; });
+    auto it =
+        std::find_if(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.path == path; });
     if (it != slots_.end()) {
       slots.push_back(std::move(*it));
       slots_.erase(it);
@@ -467,14 +488,18 @@ Status CredentialKeeper::revokeAll() {
   for (const auto& id : leases) {
     if (id.empty()) continue;
     auto s = client_.revokeLease(id);
-    if (s) log::info("lease_revoked", {{"lease_id", id}});
-    else log::error("lease_revoke_failed", {{"lease_id", id}, {"error", s.error().message}});
+    if (s)
+      log::info("lease_revoked", {{"lease_id", id}});
+    else
+      log::error("lease_revoke_failed", {{"lease_id", id}, {"error", s.error().message}});
     remember(s);
   }
   if (client_.hasToken()) {
     auto s = client_.revokeSelf();
-    if (s) log::info("token_revoked");
-    else log::error("token_revoke_failed", {{"error", s.error().message}});
+    if (s)
+      log::info("token_revoked");
+    else
+      log::error("token_revoke_failed", {{"error", s.error().message}});
     remember(s);
   }
   for (auto& old : old_tokens_) (void)client_.revokeToken(old.token);  // best effort

@@ -4,10 +4,10 @@
 // One Pool per lease: a CURLM whose connection cache holds the SMTP connections
 // authenticated with that lease's credential. Pools are keyed by lease id AND
 // credential path (profiles with different paths never share a pool, even for
-// secrets without a lease id), and libcurl never shares a cache between CURLMs. libcurl tells us which sockets to watch
-// (CURLMOPT_SOCKETFUNCTION) and when to call back (CURLMOPT_TIMERFUNCTION); asio
-// watches the descriptors without owning them (released before libcurl closes them,
-// through CURLOPT_CLOSESOCKETFUNCTION) and calls curl_multi_socket_action.
+// secrets without a lease id), and libcurl never shares a cache between CURLMs. libcurl tells us
+// which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to call back (CURLMOPT_TIMERFUNCTION);
+// asio watches the descriptors without owning them (released before libcurl closes them, through
+// CURLOPT_CLOSESOCKETFUNCTION) and calls curl_multi_socket_action.
 //
 // Per message the path costs no more system calls than it must (bench/README.md has
 // the before and after): a descriptor stays registered with the event loop while
@@ -71,8 +71,13 @@ class Pool {
 
   Pool(asio::io_context& io, PoolOwner& owner, const SmtpSettings& settings, const std::string& url,
        std::string lease_id, long max_connections)
-      : io_(io), owner_(owner), settings_(settings), url_(url), lease_id_(std::move(lease_id)),
-        timer_(io), alive_(std::make_shared<bool>(true)) {
+      : io_(io),
+        owner_(owner),
+        settings_(settings),
+        url_(url),
+        lease_id_(std::move(lease_id)),
+        timer_(io),
+        alive_(std::make_shared<bool>(true)) {
     multi_ = curl_multi_init();
     if (multi_ == nullptr) return;
     const bool ok =
@@ -105,8 +110,10 @@ class Pool {
     const char* failed = t->curl.prepare(settings_, url_, t->envelope, *t->message, *t->credential);
     t->credential.reset();  // libcurl has its copy now (or there is nothing to send)
     if (failed == nullptr) {
-      failed = curl_easy_setopt(t->curl.easy(), CURLOPT_CLOSESOCKETFUNCTION, &Pool::closeSocket) == CURLE_OK &&
-                       curl_easy_setopt(t->curl.easy(), CURLOPT_CLOSESOCKETDATA, static_cast<void*>(this)) == CURLE_OK
+      failed = curl_easy_setopt(t->curl.easy(), CURLOPT_CLOSESOCKETFUNCTION, &Pool::closeSocket) ==
+                           CURLE_OK &&
+                       curl_easy_setopt(t->curl.easy(), CURLOPT_CLOSESOCKETDATA,
+                                        static_cast<void*>(this)) == CURLE_OK
                    ? nullptr
                    : "CLOSESOCKETFUNCTION";
     }
@@ -206,20 +213,22 @@ class Pool {
 
   void arm(curl_socket_t fd, const std::shared_ptr<Watch>& watch) {
     using Wait = asio::posix::stream_descriptor::wait_type;
-    auto wait = [this, fd](const std::shared_ptr<Watch>& w, Wait type, bool Watch::*pending, int event) {
+    auto wait = [this, fd](const std::shared_ptr<Watch>& w, Wait type, bool Watch::*pending,
+                           int event) {
       (*w).*pending = true;
       std::weak_ptr<Watch> weak = w;
-      w->descriptor.async_wait(type, [this, fd, weak, pending, event](boost::system::error_code ec) {
-        auto alive = weak.lock();
-        if (!alive) return;  // forgotten meanwhile
-        (*alive).*pending = false;
-        // Not watched now (between messages on a cached connection): libcurl looks
-        // at the connection itself when it reuses it.
-        if (ec || alive->wanted == 0) return;
-        act(fd, event);
-        auto it = watches_.find(fd);
-        if (it != watches_.end() && it->second == alive) arm(fd, alive);
-      });
+      w->descriptor.async_wait(type,
+                               [this, fd, weak, pending, event](boost::system::error_code ec) {
+                                 auto alive = weak.lock();
+                                 if (!alive) return;  // forgotten meanwhile
+                                 (*alive).*pending = false;
+                                 // Not watched now (between messages on a cached connection):
+                                 // libcurl looks at the connection itself when it reuses it.
+                                 if (ec || alive->wanted == 0) return;
+                                 act(fd, event);
+                                 auto it = watches_.find(fd);
+                                 if (it != watches_.end() && it->second == alive) arm(fd, alive);
+                               });
     };
     if ((watch->wanted & CURL_POLL_IN) != 0 && !watch->reading) {
       wait(watch, Wait::wait_read, &Watch::reading, CURL_CSELECT_IN);
@@ -272,10 +281,11 @@ class Pool {
   // destroy pools, which must not happen inside libcurl's or this pool's call stack
   // (and this pool may be gone by then: the handler names it by lease only).
   void complete(std::unique_ptr<Transfer> transfer, SendResult result) {
-    asio::post(io_, [&owner = owner_, lease = lease_id_, t = std::shared_ptr<Transfer>(std::move(transfer)),
-                     r = std::move(result)]() mutable {
-      owner.transferDone(lease, std::move(t), std::move(r));
-    });
+    asio::post(
+        io_, [&owner = owner_, lease = lease_id_,
+              t = std::shared_ptr<Transfer>(std::move(transfer)), r = std::move(result)]() mutable {
+          owner.transferDone(lease, std::move(t), std::move(r));
+        });
   }
 
   asio::io_context& io_;
@@ -297,7 +307,9 @@ class Pool {
 class CurlMultiSmtpSender final : public AsyncSmtpSender, public PoolOwner {
  public:
   CurlMultiSmtpSender(asio::io_context& io, SmtpSettings settings, std::size_t max_concurrent)
-      : io_(io), settings_(std::move(settings)), url_(smtpUrl(settings_)),
+      : io_(io),
+        settings_(std::move(settings)),
+        url_(smtpUrl(settings_)),
         max_concurrent_(max_concurrent) {
     vault::initCurlOrDie();
   }

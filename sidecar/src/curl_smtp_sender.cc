@@ -37,11 +37,16 @@ class CurlSmtpSender final : public SmtpSender {
 
 const char* toString(SendOutcome outcome) noexcept {
   switch (outcome) {
-    case SendOutcome::Accepted: return "accepted";
-    case SendOutcome::Rejected: return "rejected";
-    case SendOutcome::AuthRefused: return "auth_refused";
-    case SendOutcome::TemporaryFailure: return "temporary_failure";
-    case SendOutcome::TlsFailure: return "tls_failure";
+    case SendOutcome::Accepted:
+      return "accepted";
+    case SendOutcome::Rejected:
+      return "rejected";
+    case SendOutcome::AuthRefused:
+      return "auth_refused";
+    case SendOutcome::TemporaryFailure:
+      return "temporary_failure";
+    case SendOutcome::TlsFailure:
+      return "tls_failure";
   }
   return "?";
 }

@@ -15,9 +15,9 @@
 #include <algorithm>
 #include <optional>
 
+#include "curl_options.h"
 #include "sidecar/credential_keeper.h"
 #include "sidecar/smtp_reply.h"
-#include "curl_options.h"
 #include "smtp_transfer.h"
 #include "vault/client.h"
 #include "vault/curl_global.h"
@@ -54,7 +54,6 @@ class Report {
 struct EasyDeleter {
   void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
 };
-
 
 TransportFailure failureOf(CURL* c, CURLcode rc, const char* error_buffer) {
   TransportFailure f;
@@ -293,9 +292,8 @@ class SmtpProbe {
 std::string describe(const Config& c) {
   std::string paths;
   for (const auto& path : c.credentialPaths()) paths += (paths.empty() ? "" : " ") + path;
-  std::string s = "vault " + c.vault.address + ", credentials " + paths +
-                  ", smtp " + c.smtp.host + ":" + std::to_string(c.smtp.port) + " (" +
-                  toString(c.smtp.tls) + ")";
+  std::string s = "vault " + c.vault.address + ", credentials " + paths + ", smtp " + c.smtp.host +
+                  ":" + std::to_string(c.smtp.port) + " (" + toString(c.smtp.tls) + ")";
   return printable(s, 400);
 }
 

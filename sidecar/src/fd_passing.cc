@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstring>
 
-
 namespace sidecar::ipc {
 
 bool sendPacket(int socket, const Packet& packet, int fd) {
@@ -62,8 +61,10 @@ bool receivePacket(int socket, Packet& into, int& fd) {
     for (std::size_t i = 0; i < count; ++i) {
       int received;
       std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (fd < 0) fd = received;
-      else ::close(received);  // only one descriptor is ever expected
+      if (fd < 0)
+        fd = received;
+      else
+        ::close(received);  // only one descriptor is ever expected
     }
   }
   if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {

@@ -31,17 +31,28 @@ std::uint64_t getLe(const unsigned char* in, std::size_t bytes) {
 
 const char* toString(MessageType type) noexcept {
   switch (type) {
-    case MessageType::Hello: return "hello";
-    case MessageType::CredentialRequest: return "credential_request";
-    case MessageType::Credential: return "credential";
-    case MessageType::NoCredential: return "no_credential";
-    case MessageType::CredentialRefused: return "credential_refused";
-    case MessageType::CredentialRetired: return "credential_retired";
-    case MessageType::Status: return "status";
-    case MessageType::PeerChannel: return "peer_channel";
-    case MessageType::SecretId: return "secret_id";
-    case MessageType::MetricsRequest: return "metrics_request";
-    case MessageType::Metrics: return "metrics";
+    case MessageType::Hello:
+      return "hello";
+    case MessageType::CredentialRequest:
+      return "credential_request";
+    case MessageType::Credential:
+      return "credential";
+    case MessageType::NoCredential:
+      return "no_credential";
+    case MessageType::CredentialRefused:
+      return "credential_refused";
+    case MessageType::CredentialRetired:
+      return "credential_retired";
+    case MessageType::Status:
+      return "status";
+    case MessageType::PeerChannel:
+      return "peer_channel";
+    case MessageType::SecretId:
+      return "secret_id";
+    case MessageType::MetricsRequest:
+      return "metrics_request";
+    case MessageType::Metrics:
+      return "metrics";
   }
   return "unknown";
 }
@@ -269,8 +280,8 @@ bool encodeSecretId(const vault::SecretBytes& secret_id, Packet& out) {
 }
 
 bool decodeSecretId(Reader& r, vault::SecretBytes& secret_id) {
-  return r.type() == MessageType::SecretId && r.secret(secret_id, kMaxCredentialField) &&
-         r.end() && !secret_id.empty();
+  return r.type() == MessageType::SecretId && r.secret(secret_id, kMaxCredentialField) && r.end() &&
+         !secret_id.empty();
 }
 
 }  // namespace sidecar::ipc
@@ -299,7 +310,9 @@ bool isPath(std::string_view s) {
   });
 }
 
-std::string_view cut(std::string_view s, std::size_t max) { return s.substr(0, max); }
+std::string_view cut(std::string_view s, std::size_t max) {
+  return s.substr(0, max);
+}
 
 std::uint32_t countOf(std::size_t size) {
   return static_cast<std::uint32_t>(std::min(size, kMaxFigureEntries));
@@ -324,7 +337,9 @@ bool encodeMetricsRequest(std::uint32_t request_id, Packet& out) {
   return Writer(MessageType::MetricsRequest, request_id, out).finish();
 }
 
-bool decodeMetricsRequest(Reader& r) { return r.type() == MessageType::MetricsRequest && r.end(); }
+bool decodeMetricsRequest(Reader& r) {
+  return r.type() == MessageType::MetricsRequest && r.end();
+}
 
 bool encodeMetrics(std::uint32_t request_id, const KeeperFigures& f, Packet& out) {
   Writer w(MessageType::Metrics, request_id, out);

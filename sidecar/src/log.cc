@@ -20,10 +20,14 @@ std::atomic<Level> g_minimum{Level::Info};
 
 const char* levelName(Level level) {
   switch (level) {
-    case Level::Debug: return "debug";
-    case Level::Info: return "info";
-    case Level::Warn: return "warn";
-    case Level::Error: return "error";
+    case Level::Debug:
+      return "debug";
+    case Level::Info:
+      return "info";
+    case Level::Warn:
+      return "warn";
+    case Level::Error:
+      return "error";
   }
   return "?";
 }
@@ -31,8 +35,8 @@ const char* levelName(Level level) {
 std::string timestamp() {
   const auto now = std::chrono::system_clock::now();
   const auto secs = std::chrono::system_clock::to_time_t(now);
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          now.time_since_epoch()).count() % 1000;
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
@@ -44,7 +48,9 @@ std::string timestamp() {
 
 }  // namespace
 
-void setMinimumLevel(Level level) { g_minimum.store(level); }
+void setMinimumLevel(Level level) {
+  g_minimum.store(level);
+}
 
 std::string format(Level level, std::string_view event, std::initializer_list<Field> fields) {
   rapidjson::StringBuffer buffer;

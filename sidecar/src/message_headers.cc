@@ -13,7 +13,9 @@
 namespace sidecar::submit {
 namespace {
 
-bool isWsp(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool isWsp(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && isWsp(s.front())) s.remove_prefix(1);
@@ -94,9 +96,12 @@ bool parseAddressList(std::string_view value, std::vector<std::string>& out) {
     if (c == '(') {  // comment, possibly nested, with quoted-pairs
       int depth = 1;
       for (++i; i < value.size() && depth > 0; ++i) {
-        if (value[i] == '\\') ++i;
-        else if (value[i] == '(') ++depth;
-        else if (value[i] == ')') --depth;
+        if (value[i] == '\\')
+          ++i;
+        else if (value[i] == '(')
+          ++depth;
+        else if (value[i] == ')')
+          --depth;
       }
       if (depth != 0) return false;
       --i;

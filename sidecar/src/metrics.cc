@@ -21,8 +21,12 @@ namespace {
   std::abort();
 }
 
-bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isAlpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool isDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 void appendLabels(std::string& out, const std::vector<std::string>& names,
                   const std::vector<std::string>& values, std::string_view extra_name = {},
@@ -62,9 +66,12 @@ void appendSample(std::string& out, std::string_view name, std::string_view suff
 
 const char* typeName(Type type) {
   switch (type) {
-    case Type::Counter: return "counter";
-    case Type::Gauge: return "gauge";
-    case Type::Histogram: return "histogram";
+    case Type::Counter:
+      return "counter";
+    case Type::Gauge:
+      return "gauge";
+    case Type::Histogram:
+      return "histogram";
   }
   return "untyped";
 }
@@ -98,10 +105,17 @@ std::string escapeLabelValue(std::string_view value) {
   out.reserve(value.size());
   for (char c : value) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -112,9 +126,14 @@ std::string escapeHelp(std::string_view help) {
   out.reserve(help.size());
   for (char c : help) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -227,8 +246,8 @@ void Family<Series>::render(std::string& out) const {
       const auto s = series->snapshot();
       for (std::size_t i = 0; i < s.cumulative.size(); ++i) {
         const std::string le = i < bounds_.size() ? formatValue(bounds_[i]) : "+Inf";
-        appendSample(out, name_, "_bucket", labels_, values,
-                     static_cast<double>(s.cumulative[i]), "le", le);
+        appendSample(out, name_, "_bucket", labels_, values, static_cast<double>(s.cumulative[i]),
+                     "le", le);
       }
       appendSample(out, name_, "_sum", labels_, values, s.sum);
       appendSample(out, name_, "_count", labels_, values, static_cast<double>(s.count));
@@ -258,10 +277,9 @@ Registry::Entry& Registry::entry(std::string_view name, Type type,
     if (existing != name) continue;
     const bool same =
         e.type == type &&
-        (type == Type::Counter     ? e.counter->labels_ == labels
-         : type == Type::Gauge     ? e.gauge->labels_ == labels
-                                   : e.histogram->labels_ == labels &&
-                                         e.histogram->bounds_ == bounds);
+        (type == Type::Counter ? e.counter->labels_ == labels
+         : type == Type::Gauge ? e.gauge->labels_ == labels
+                               : e.histogram->labels_ == labels && e.histogram->bounds_ == bounds);
     if (!same) invalid("metric registered twice with another shape", name);
     return e;
   }
@@ -285,8 +303,8 @@ GaugeFamily& Registry::gauge(std::string_view name, std::string_view help,
   std::lock_guard lock(mutex_);
   auto& e = entry(name, Type::Gauge, labels, {});
   if (!e.gauge) {
-    e.gauge.reset(new GaugeFamily(std::string(name), std::string(help), Type::Gauge,
-                                  std::move(labels), {}));
+    e.gauge.reset(
+        new GaugeFamily(std::string(name), std::string(help), Type::Gauge, std::move(labels), {}));
   }
   return *e.gauge;
 }
@@ -307,9 +325,15 @@ std::string Registry::render() const {
   std::lock_guard lock(mutex_);
   for (const auto& [name, e] : families_) {
     switch (e.type) {
-      case Type::Counter: e.counter->render(out); break;
-      case Type::Gauge: e.gauge->render(out); break;
-      case Type::Histogram: e.histogram->render(out); break;
+      case Type::Counter:
+        e.counter->render(out);
+        break;
+      case Type::Gauge:
+        e.gauge->render(out);
+        break;
+      case Type::Histogram:
+        e.histogram->render(out);
+        break;
     }
   }
   return out;

@@ -69,8 +69,10 @@ std::string textPart(std::string_view subtype, std::string_view body) {
     out += "Content-Transfer-Encoding: 7bit\r\n\r\n";
     // Normalise line endings to CRLF.
     for (std::size_t i = 0; i < body.size(); ++i) {
-      if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r')) out += "\r\n";
-      else out.push_back(body[i]);
+      if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r'))
+        out += "\r\n";
+      else
+        out.push_back(body[i]);
     }
     if (out.size() < 2 || out.compare(out.size() - 2, 2, "\r\n") != 0) out += "\r\n";
   } else {
@@ -119,8 +121,8 @@ std::string multipart(std::string_view subtype, const std::vector<std::string>& 
                      [&](const std::string& p) { return p.find(boundary) != std::string::npos; })) {
     boundary += "x";
   }
-  header_out = "Content-Type: multipart/" + std::string(subtype) + ";\r\n boundary=\"" +
-               boundary + "\"\r\n";
+  header_out =
+      "Content-Type: multipart/" + std::string(subtype) + ";\r\n boundary=\"" + boundary + "\"\r\n";
   std::string body = "This is a multi-part message in MIME format.\r\n";
   for (const auto& part : parts) {
     body += "\r\n--" + boundary + "\r\n" + part;
@@ -214,8 +216,8 @@ std::string quotedPrintable(std::string_view text) {
       continue;
     }
     const bool at_line_end = i + 1 == text.size() || text[i + 1] == '\n' || text[i + 1] == '\r';
-    const bool literal = (c >= 33 && c <= 126 && c != '=') ||
-                         ((c == ' ' || c == '\t') && !at_line_end);
+    const bool literal =
+        (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_line_end);
     // A leading '.' is left to SMTP dot-stuffing; a leading "From " is harmless in MIME.
     if (literal) {
       const char ch = static_cast<char>(c);
@@ -306,8 +308,7 @@ std::string formatDate(std::chrono::system_clock::time_point when) {
                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   char buf[64];
   std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
-                tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                tm.tm_sec);
+                tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
   return buf;
 }
 
@@ -329,9 +330,9 @@ std::string build(const Message& m, const BuildOptions& options) {
   std::string content;  // a part with its own Content-* headers, blank line, body
   if (!m.text.empty() && !m.html.empty()) {
     std::string type_header;
-    const std::string body = multipart("alternative", {textPart("plain", m.text),
-                                                       textPart("html", m.html)},
-                                       options.boundary_seed, 1, type_header);
+    const std::string body =
+        multipart("alternative", {textPart("plain", m.text), textPart("html", m.html)},
+                  options.boundary_seed, 1, type_header);
     content = type_header + "\r\n" + body;
   } else if (!m.html.empty()) {
     content = textPart("html", m.html);

@@ -9,8 +9,9 @@
 namespace sidecar::telemetry {
 namespace {
 
-constexpr const char* kOutcomes[] = {"sent",       "partially_sent",    "rejected",     "auth_refused",
-                                     "tls_failed", "temporary_failure", "no_credential"};
+constexpr const char* kOutcomes[] = {"sent",         "partially_sent", "rejected",
+                                     "auth_refused", "tls_failed",     "temporary_failure",
+                                     "no_credential"};
 constexpr const char* kModes[] = {"sync", "async"};
 constexpr const char* kReplyClasses[] = {"2xx", "3xx", "4xx", "5xx"};
 
@@ -20,21 +21,26 @@ std::vector<double> vaultBuckets() {
 
 }  // namespace
 
-const char* toString(Mode mode) noexcept { return mode == Mode::Sync ? "sync" : "async"; }
+const char* toString(Mode mode) noexcept {
+  return mode == Mode::Sync ? "sync" : "async";
+}
 
 const char* outcomeOf(const submit::SubmitResult& result) noexcept {
   if (result.no_credential) return "no_credential";
   switch (result.send.outcome) {
     case relay::SendOutcome::Accepted: {
-      const bool partial =
-          std::any_of(result.send.recipients.begin(), result.send.recipients.end(),
-                      [](const auto& r) { return !r.reply.isPositive(); });
+      const bool partial = std::any_of(result.send.recipients.begin(), result.send.recipients.end(),
+                                       [](const auto& r) { return !r.reply.isPositive(); });
       return partial ? "partially_sent" : "sent";
     }
-    case relay::SendOutcome::Rejected: return "rejected";
-    case relay::SendOutcome::AuthRefused: return "auth_refused";
-    case relay::SendOutcome::TlsFailure: return "tls_failed";
-    case relay::SendOutcome::TemporaryFailure: return "temporary_failure";
+    case relay::SendOutcome::Rejected:
+      return "rejected";
+    case relay::SendOutcome::AuthRefused:
+      return "auth_refused";
+    case relay::SendOutcome::TlsFailure:
+      return "tls_failed";
+    case relay::SendOutcome::TemporaryFailure:
+      return "temporary_failure";
   }
   return "temporary_failure";
 }
@@ -70,9 +76,9 @@ WorkerMetrics::WorkerMetrics()
           sendLatencyBuckets())),
       queue_depth_(registry_.gauge("smtp_sidecar_queue_depth",
                                    "Messages accepted and not finished (sync and async).")),
-      keeper_up_(registry_.gauge(
-          "smtp_sidecar_keeper_up",
-          "1 when the keeper answered this scrape (its figures follow), else 0.")) {
+      keeper_up_(
+          registry_.gauge("smtp_sidecar_keeper_up",
+                          "1 when the keeper answered this scrape (its figures follow), else 0.")) {
   // Every label set that can occur is shown from the start, at 0, so that rate() and
   // alerts see a series before its first event.
   for (const char* outcome : kOutcomes) {
@@ -103,8 +109,7 @@ void WorkerMetrics::finished(const submit::SubmitResult& result, Mode mode) {
 void exportProfileStats(const std::map<std::string, profile::ProfileStats>& stats,
                         std::uint64_t peers_refused, metrics::Registry& r) {
   auto& accepted = r.counter("smtp_sidecar_profile_accepted_total",
-                             "Submissions a profile's checks let through to sending.",
-                             {"profile"});
+                             "Submissions a profile's checks let through to sending.", {"profile"});
   auto& rate_limited = r.counter("smtp_sidecar_rate_limited_total",
                                  "Submissions refused (429 rate_limited) by a profile's rate "
                                  "limit.",
@@ -148,9 +153,8 @@ void VaultRequestRecorder::observe(const vault::RequestObservation& seen) {
       std::lower_bound(kVaultLatencyBuckets.begin(), kVaultLatencyBuckets.end(), seconds) -
       kVaultLatencyBuckets.begin());
   ++latency.buckets[bucket];
-  latency.sum_microseconds += static_cast<std::uint64_t>(
-      std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(
-                                    seen.duration).count()));
+  latency.sum_microseconds += static_cast<std::uint64_t>(std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::microseconds>(seen.duration).count()));
 }
 
 void VaultRequestRecorder::fill(KeeperFigures& figures) const {
@@ -191,8 +195,9 @@ void exportKeeperFigures(const KeeperFigures& f, metrics::Registry& r) {
       "AppRole logins that failed.",
   };
   for (std::size_t i = 0; i < std::size(lease_counters); ++i) {
-    r.counter(lease_counters[i].first, helps[i]).get().inc(
-        static_cast<double>(lease_counters[i].second));
+    r.counter(lease_counters[i].first, helps[i])
+        .get()
+        .inc(static_cast<double>(lease_counters[i].second));
   }
   auto& rotations = r.counter("smtp_sidecar_credential_rotations_total",
                               "New credentials leased in place of a current one, by reason "

@@ -2,14 +2,14 @@
 //
 // SECURITY: see smtp_transfer.h (TLS required and verified, every option checked).
 // ERRORS: SendResult; libcurl's error text goes into `detail`, never a credential.
-#include "curl_options.h"
 #include "smtp_transfer.h"
 
 #include <cstring>
 
+#include "curl_options.h"
+
 namespace sidecar::relay {
 namespace {
-
 
 SendOutcome classify(CURLcode rc, const SmtpReply& reply) {
   if (rc == CURLE_OK) return SendOutcome::Accepted;
@@ -59,7 +59,8 @@ int SmtpTransfer::debugCallback(CURL*, curl_infotype type, char* data, std::size
     // Our own RCPT command, to pair the next reply with its recipient. No other client
     // command is looked at: AUTH carries the password.
     const auto end = bytes.find('>');
-    if (end != std::string_view::npos) t->replies_.expectRecipient(std::string(bytes.substr(9, end - 9)));
+    if (end != std::string_view::npos)
+      t->replies_.expectRecipient(std::string(bytes.substr(9, end - 9)));
   }
   return 0;
 }
@@ -121,8 +122,8 @@ const char* SmtpTransfer::prepare(const SmtpSettings& settings, const std::strin
 
 SendResult SmtpTransfer::finish(CURLcode rc) {
   SendResult result;
-  result.reply = rc != CURLE_OK && replies_.lastFailure().code != 0 ? replies_.lastFailure()
-                                                                    : replies_.last();
+  result.reply =
+      rc != CURLE_OK && replies_.lastFailure().code != 0 ? replies_.lastFailure() : replies_.last();
   if (result.reply.code == 0) {
     long code = 0;
     if (curl_easy_getinfo(easy_.get(), CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code > 0) {
@@ -135,7 +136,8 @@ SendResult SmtpTransfer::finish(CURLcode rc) {
   if (curl_easy_getinfo(easy_.get(), CURLINFO_NUM_CONNECTS, &new_connections) == CURLE_OK) {
     result.reused_connection = new_connections == 0;
   }
-  if (rc != CURLE_OK) result.detail = error_buffer_[0] != '\0' ? error_buffer_ : curl_easy_strerror(rc);
+  if (rc != CURLE_OK)
+    result.detail = error_buffer_[0] != '\0' ? error_buffer_ : curl_easy_strerror(rc);
   return result;
 }
 

@@ -18,12 +18,16 @@ namespace {
 
 using rapidjson::Value;
 
-ApiError malformed(std::string message) { return ApiError{400, "malformed_json", std::move(message)}; }
+ApiError malformed(std::string message) {
+  return ApiError{400, "malformed_json", std::move(message)};
+}
 ApiError invalidHeader(std::string message) {
   return ApiError{422, "invalid_header", std::move(message)};
 }
 
-std::string_view view(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
+std::string_view view(const Value& v) {
+  return {v.GetString(), v.GetStringLength()};
+}
 
 bool hasLineBreakOrNul(std::string_view s) {
   return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
@@ -53,11 +57,14 @@ Parsed<mime::Mailbox> parseMailbox(const Value& v, std::string_view field) {
   } else if (v.IsObject()) {
     for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
       const auto key = view(it->name);
-      if (!it->value.IsString()) return malformed(std::string(field) + "." + std::string(key) +
-                                                  " must be a string");
-      if (key == "name") box.name = std::string(view(it->value));
-      else if (key == "address") box.address = std::string(view(it->value));
-      else return malformed(std::string(field) + ": unknown member \"" + std::string(key) + "\"");
+      if (!it->value.IsString())
+        return malformed(std::string(field) + "." + std::string(key) + " must be a string");
+      if (key == "name")
+        box.name = std::string(view(it->value));
+      else if (key == "address")
+        box.address = std::string(view(it->value));
+      else
+        return malformed(std::string(field) + ": unknown member \"" + std::string(key) + "\"");
     }
   } else {
     return malformed(std::string(field) + " must be an address string or {name, address}");
@@ -67,7 +74,8 @@ Parsed<mime::Mailbox> parseMailbox(const Value& v, std::string_view field) {
     return *e;
   }
   if (hasLineBreakOrNul(box.name) || box.name.size() > 256) {
-    return invalidHeader(std::string(field) + ": display name has a line break, NUL, or is "
+    return invalidHeader(std::string(field) +
+                         ": display name has a line break, NUL, or is "
                          "longer than 256 bytes");
   }
   return box;
@@ -83,9 +91,9 @@ Parsed<std::vector<mime::Mailbox>> parseMailboxList(const Value& v, std::string_
   };
   if (v.IsArray()) {
     if (v.Size() > kMaxRecipients) {
-      return ApiError{422, "too_many_recipients",
-                      std::string(field) + " has more than " + std::to_string(kMaxRecipients) +
-                          " addresses"};
+      return ApiError{
+          422, "too_many_recipients",
+          std::string(field) + " has more than " + std::to_string(kMaxRecipients) + " addresses"};
     }
     for (const auto& item : v.GetArray()) {
       if (auto e = add(item)) return *e;
@@ -98,18 +106,31 @@ Parsed<std::vector<mime::Mailbox>> parseMailboxList(const Value& v, std::string_
 
 // RFC 5322 3.6.8 field-name: printable ASCII except ':'.
 bool isFieldName(std::string_view name) {
-  return !name.empty() && name.size() <= 76 &&
-         std::all_of(name.begin(), name.end(), [](char c) { return c > 32 && c < 127 && c != ':'; });
+  return !name.empty() && name.size() <= 76 && std::all_of(name.begin(), name.end(), [](char c) {
+    return c > 32 && c < 127 && c != ':';
+  });
 }
 
 // Headers the sidecar writes or that describe the transport; a client may not set them.
 bool isReservedHeader(std::string_view name) {
-  static constexpr std::array<std::string_view, 14> reserved = {
-      "from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "mime-version",
-      "received", "return-path", "sender", "dkim-signature", "content-transfer-encoding"};
+  static constexpr std::array<std::string_view, 14> reserved = {"from",
+                                                                "to",
+                                                                "cc",
+                                                                "bcc",
+                                                                "reply-to",
+                                                                "subject",
+                                                                "date",
+                                                                "message-id",
+                                                                "mime-version",
+                                                                "received",
+                                                                "return-path",
+                                                                "sender",
+                                                                "dkim-signature",
+                                                                "content-transfer-encoding"};
   std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  });
   if (lower.rfind("content-", 0) == 0) return true;
   return std::find(reserved.begin(), reserved.end(), lower) != reserved.end();
 }
@@ -121,8 +142,8 @@ bool isMediaType(std::string_view s) {
     return false;
   }
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("/!#$&^_.+-").find(c) !=
-                                                              std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("/!#$&^_.+-").find(c) != std::string_view::npos;
   });
 }
 
@@ -153,7 +174,8 @@ std::optional<ApiError> parseAttachments(const Value& v, std::vector<mime::Attac
         a.filename = std::string(value);
       } else if (key == "content_type") {
         if (!isMediaType(value)) {
-          return ApiError{422, "invalid_attachment", "attachment content_type must be type/subtype"};
+          return ApiError{422, "invalid_attachment",
+                          "attachment content_type must be type/subtype"};
         }
         a.content_type = std::string(value);
       } else if (key == "content") {
@@ -209,8 +231,10 @@ Parsed<JsonSubmission> parseJsonSubmission(std::string_view body) {
       auto list = parseMailboxList(v, key);
       if (auto* e = std::get_if<ApiError>(&list)) return *e;
       auto& boxes = std::get<std::vector<mime::Mailbox>>(list);
-      (key == "to" ? out.message.to : key == "cc" ? out.message.cc
-                                    : key == "bcc" ? bcc : out.message.reply_to) = std::move(boxes);
+      (key == "to"    ? out.message.to
+       : key == "cc"  ? out.message.cc
+       : key == "bcc" ? bcc
+                      : out.message.reply_to) = std::move(boxes);
     } else if (key == "subject") {
       auto s = needString(kMaxSubjectBytes);
       if (auto* e = std::get_if<ApiError>(&s)) return *e;

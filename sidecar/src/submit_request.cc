@@ -52,8 +52,17 @@ bool isAddressChar(unsigned char c) {
   if (c >= 0x80) return true;  // UTF-8 (SMTPUTF8 addresses); control bytes are < 0x20
   if (c <= 0x20 || c == 0x7f) return false;
   switch (c) {
-    case '<': case '>': case '(': case ')': case '[': case ']': case '\\':
-    case ',': case ';': case ':': case '"':
+    case '<':
+    case '>':
+    case '(':
+    case ')':
+    case '[':
+    case ']':
+    case '\\':
+    case ',':
+    case ';':
+    case ':':
+    case '"':
       return false;
     default:
       return true;
@@ -147,8 +156,7 @@ Parsed<Envelope> parseEnvelopeQuery(std::string_view query) {
         list = list.substr(comma + 1);
       }
     } else {
-      return ApiError{400, "malformed_query",
-                      "unknown query parameter (expected 'from' and 'to')"};
+      return ApiError{400, "malformed_query", "unknown query parameter (expected 'from' and 'to')"};
     }
   }
   if (!have_from) return ApiError{400, "missing_sender", "query parameter 'from' is required"};
@@ -170,8 +178,8 @@ Parsed<std::string> normalizeRawMessage(std::string_view message) {
   while (line_start < message.size()) {
     auto lf = message.find('\n', line_start);
     const bool last = lf == std::string_view::npos;
-    std::string_view line = message.substr(line_start, last ? std::string_view::npos
-                                                            : lf - line_start);
+    std::string_view line =
+        message.substr(line_start, last ? std::string_view::npos : lf - line_start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.find('\r') != std::string_view::npos) {
       return ApiError{422, "invalid_message", "the message contains a bare CR"};
@@ -186,8 +194,7 @@ Parsed<std::string> normalizeRawMessage(std::string_view message) {
                                std::all_of(line.begin(), line.begin() + static_cast<long>(colon),
                                            [](char c) { return c > 32 && c < 127; });
       if (!header_like) {
-        return ApiError{422, "invalid_message",
-                        "the message does not start with a header field"};
+        return ApiError{422, "invalid_message", "the message does not start with a header field"};
       }
       first_line = false;
     }

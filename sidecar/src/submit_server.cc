@@ -8,19 +8,19 @@
 #include "sidecar/submit_server.h"
 
 #include <rapidjson/stringbuffer.h>
-#include <sodium.h>
 #include <rapidjson/writer.h>
+#include <sodium.h>
+#include <sys/socket.h>
 
-#include <boost/asio/post.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <vector>
 
-#include <sys/socket.h>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 
 #include "sidecar/log.h"
 #include "sidecar/message_headers.h"
@@ -228,10 +228,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     // The profile's limit is known before the body arrives.
     parser_->body_limit(maxMessageBytes());
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->onRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
   }
 
   void onRead(beast::error_code ec) {
@@ -257,8 +256,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void route() {
-    const auto target = splitTarget(std::string_view(request_.target().data(),
-                                                     request_.target().size()));
+    const auto target =
+        splitTarget(std::string_view(request_.target().data(), request_.target().size()));
     const bool keep_alive = request_.keep_alive();
     if (target.path == "/v1/messages") {
       if (request_.method() != http::verb::post) return methodNotAllowed("POST");
@@ -318,10 +317,10 @@ class Session : public std::enable_shared_from_this<Session> {
       message = buildJsonMessage(submission.message);
       if (message.size() > maxMessageBytes()) {
         ++state_->stats.size_refused;
-        return fail(413, "message_too_large",
-                    "the encoded message is larger than " + std::to_string(maxMessageBytes()) +
-                        " bytes",
-                    keep_alive);
+        return fail(
+            413, "message_too_large",
+            "the encoded message is larger than " + std::to_string(maxMessageBytes()) + " bytes",
+            keep_alive);
       }
       envelope = std::move(submission.envelope);
     } else {
@@ -347,15 +346,14 @@ class Session : public std::enable_shared_from_this<Session> {
       response_->set(http::field::location, "/v1/messages/" + *id);
       return respond(202, statusBody("queued", *id), keep_alive);
     }
-    dispatcher_.submit(
-        std::move(origin), std::move(envelope), std::move(message),
-        [self = shared_from_this(), keep_alive](SubmitResult result) {
-          // Called on a sending thread: hop back to this connection's executor.
-          asio::post(self->stream_.get_executor(),
-                     [self, keep_alive, result = std::move(result)] {
-                       self->onSent(result, keep_alive);
-                     });
-        });
+    dispatcher_.submit(std::move(origin), std::move(envelope), std::move(message),
+                       [self = shared_from_this(), keep_alive](SubmitResult result) {
+                         // Called on a sending thread: hop back to this connection's executor.
+                         asio::post(self->stream_.get_executor(),
+                                    [self, keep_alive, result = std::move(result)] {
+                                      self->onSent(result, keep_alive);
+                                    });
+                       });
   }
 
   // The profile's rules: sender (envelope and every From address), then recipient
@@ -381,7 +379,8 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (why != nullptr) {
         ++state.stats.sender_refused;
-        log::warn("sender_not_allowed", {{"profile", p.name}, {"uid", peer_.uid},
+        log::warn("sender_not_allowed", {{"profile", p.name},
+                                         {"uid", peer_.uid},
                                          {"pid", static_cast<std::int64_t>(peer_.pid)}});
         fail(403, "sender_not_allowed", why, keep_alive);
         return false;
@@ -408,7 +407,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state.bucket.take(now)) return true;
     ++state.stats.rate_limited;
     const auto retry = state.bucket.retryAfterSeconds(now);
-    log::warn("rate_limited", {{"profile", p.name}, {"uid", peer_.uid},
+    log::warn("rate_limited", {{"profile", p.name},
+                               {"uid", peer_.uid},
                                {"retry_after_seconds", static_cast<std::int64_t>(retry)}});
     fail(429, "rate_limited",
          "profile " + p.name + " sends at most " + std::to_string(p.rate_per_minute) +
@@ -419,30 +419,36 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void onSent(const SubmitResult& result, bool keep_alive) {
     if (result.no_credential) {
-      return fail(503, "no_credential",
-                  "the sidecar holds no valid SMTP credential at the moment", keep_alive, 5);
+      return fail(503, "no_credential", "the sidecar holds no valid SMTP credential at the moment",
+                  keep_alive, 5);
     }
     const auto& send = result.send;
     switch (send.outcome) {
       case relay::SendOutcome::Accepted:
         return respond(200, sentBody(send), keep_alive);
       case relay::SendOutcome::Rejected:
-        return respond(502, errorBody("smtp_rejected", "the SMTP server refused the message",
-                                      &send.reply, &send.recipients), keep_alive);
+        return respond(502,
+                       errorBody("smtp_rejected", "the SMTP server refused the message",
+                                 &send.reply, &send.recipients),
+                       keep_alive);
       case relay::SendOutcome::AuthRefused:
-        return respond(503, errorBody("credential_refused",
-                                      "the SMTP server refused the leased credential",
-                                      &send.reply), keep_alive, 5);
+        return respond(503,
+                       errorBody("credential_refused",
+                                 "the SMTP server refused the leased credential", &send.reply),
+                       keep_alive, 5);
       case relay::SendOutcome::TlsFailure:
-        return respond(502, errorBody("smtp_tls_failed",
-                                      "TLS with the SMTP server failed: " + send.detail,
-                                      &send.reply), keep_alive);
+        return respond(502,
+                       errorBody("smtp_tls_failed",
+                                 "TLS with the SMTP server failed: " + send.detail, &send.reply),
+                       keep_alive);
       case relay::SendOutcome::TemporaryFailure:
-        return respond(503, errorBody("smtp_unavailable",
-                                      "the SMTP server is unavailable: " +
-                                          (send.detail.empty() ? std::string("temporary failure")
-                                                               : send.detail),
-                                      &send.reply), keep_alive, 30);
+        return respond(
+            503,
+            errorBody("smtp_unavailable",
+                      "the SMTP server is unavailable: " +
+                          (send.detail.empty() ? std::string("temporary failure") : send.detail),
+                      &send.reply),
+            keep_alive, 30);
     }
   }
 
@@ -455,10 +461,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void messageStatus(std::string_view id) {
     const bool keep_alive = request_.keep_alive();
-    const bool well_formed = !id.empty() && id.size() <= 64 &&
-                             std::all_of(id.begin(), id.end(), [](char c) {
-                               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-                             });
+    const bool well_formed =
+        !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        });
     auto status = well_formed ? dispatcher_.status(std::string(id)) : std::nullopt;
     if (!status) return fail(404, "not_found", "no message with this id", keep_alive);
     respond(200, statusBodyOf(std::string(id), *status), keep_alive);
@@ -543,11 +549,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
 const char* toString(MessageState state) noexcept {
   switch (state) {
-    case MessageState::Queued: return "queued";
-    case MessageState::Sending: return "sending";
-    case MessageState::Retrying: return "retrying";
-    case MessageState::Sent: return "sent";
-    case MessageState::Failed: return "failed";
+    case MessageState::Queued:
+      return "queued";
+    case MessageState::Sending:
+      return "sending";
+    case MessageState::Retrying:
+      return "retrying";
+    case MessageState::Sent:
+      return "sent";
+    case MessageState::Failed:
+      return "failed";
   }
   return "unknown";
 }
@@ -581,7 +592,9 @@ std::map<std::string, profile::ProfileStats> SubmitServer::profileStats() const 
   return out;
 }
 
-SubmitServer::~SubmitServer() { close(); }
+SubmitServer::~SubmitServer() {
+  close();
+}
 
 vault::Status SubmitServer::adopt(int listening_fd) {
   beast::error_code ec;
@@ -614,8 +627,9 @@ void SubmitServer::accept() {
         state = states_.at(matched->name);
       } else {
         ++peers_refused_;
-        log::warn("peer_not_allowed", {{"uid", peer.uid}, {"gid", peer.gid},
-                                       {"pid", static_cast<std::int64_t>(peer.pid)}});
+        log::warn(
+            "peer_not_allowed",
+            {{"uid", peer.uid}, {"gid", peer.gid}, {"pid", static_cast<std::int64_t>(peer.pid)}});
       }
       std::make_shared<Session>(std::move(socket), dispatcher_, peer, std::move(state))->start();
     }

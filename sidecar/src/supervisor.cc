@@ -89,8 +89,8 @@ int createListenSocket(const ListenSettings& settings) {
   ::umask(old_mask);
   gid_t gid = static_cast<gid_t>(-1);  // chown's "unchanged"
   if (!settings.socket_group.empty() && !resolveGroup(settings.socket_group, gid)) {
-    log::error("listen_failed", {{"socket", path},
-                                 {"error", "unknown group " + settings.socket_group}});
+    log::error("listen_failed",
+               {{"socket", path}, {"error", "unknown group " + settings.socket_group}});
     ::close(fd);
     if (bound == 0) ::unlink(path.c_str());
     return -1;
@@ -131,16 +131,17 @@ class Supervisor {
     self_exe_fd_ = exe_fd < 0 ? -1 : ::fcntl(exe_fd, F_DUPFD_CLOEXEC, 64);
     if (exe_fd >= 0) ::close(exe_fd);
     if (self_exe_fd_ < 0) {
-      log::error("start_failed", {{"error", std::string("cannot open own executable: ") +
-                                                std::strerror(errno)}});
+      log::error("start_failed",
+                 {{"error", std::string("cannot open own executable: ") + std::strerror(errno)}});
       return 1;
     }
     listen_fd_ = createListenSocket(config_.listen);
     if (listen_fd_ < 0) return 1;
     if (config_.implicitProfile()) {
       log::warn("no_profiles_configured",
-                {{"detail", "no [[profile]] section: every local user who can open the socket "
-                            "may send with vault.credential_path"},
+                {{"detail",
+                  "no [[profile]] section: every local user who can open the socket "
+                  "may send with vault.credential_path"},
                  {"socket", config_.listen.socket_path},
                  {"socket_mode", static_cast<std::int64_t>(config_.listen.socket_mode)}});
     }
@@ -157,8 +158,8 @@ class Supervisor {
         log::error("privilege_drop_failed", {{"error", dropped.error().message}});
         return 1;
       }
-      log::info("privileges_dropped", {{"user", run_as_->user},
-                                       {"uid", static_cast<std::int64_t>(run_as_->uid)}});
+      log::info("privileges_dropped",
+                {{"user", run_as_->user}, {"uid", static_cast<std::int64_t>(run_as_->uid)}});
     }
     if (!spawn(keeper_) || !spawn(worker_)) return stopAll(1);
     if (!connectPeers()) return stopAll(1);
@@ -196,8 +197,8 @@ class Supervisor {
     if (&role == &keeper_ && !secret_id_.empty()) {
       // The keeper waits for this before it logs in.
       ipc::Packet message;
-      const bool sent = ipc::encodeSecretId(secret_id_, message) &&
-                        ipc::sendPacket(role.control, message);
+      const bool sent =
+          ipc::encodeSecretId(secret_id_, message) && ipc::sendPacket(role.control, message);
       message.wipe();
       if (!sent) log::error("secret_id_handover_failed", {{"role", role.name}});
     }
@@ -267,18 +268,19 @@ class Supervisor {
       const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       log::warn("role_exited", {{"role", role->name}, {"code", code}});
       if (WIFEXITED(status) && code == kExitConfig) {
-        log::error("role_failed_permanently",
-                   {{"role", role->name}, {"message", "not restarting: fix the cause and "
-                                                      "start again"}});
+        log::error("role_failed_permanently", {{"role", role->name},
+                                               {"message",
+                                                "not restarting: fix the cause and "
+                                                "start again"}});
         return kExitConfig;
       }
       const auto uptime = Clock::now() - role->started;
       if (uptime > kStableAfter) role->backoff = std::chrono::seconds(1);
       role->restart_at = Clock::now() + role->backoff;
       role->restart_pending = true;
-      log::info("role_restart_scheduled", {{"role", role->name},
-                                           {"in_seconds", static_cast<std::int64_t>(
-                                                              role->backoff.count())}});
+      log::info(
+          "role_restart_scheduled",
+          {{"role", role->name}, {"in_seconds", static_cast<std::int64_t>(role->backoff.count())}});
       role->backoff = std::min(role->backoff * 2, std::chrono::seconds(kMaxBackoff));
     }
   }
@@ -376,9 +378,8 @@ class Supervisor {
 
 }  // namespace
 
-int runSupervisor(const std::string& self_exe, const std::string& config_path,
-                  const Config& config, vault::SecretBytes secret_id,
-                  const std::optional<RunAs>& run_as) {
+int runSupervisor(const std::string& self_exe, const std::string& config_path, const Config& config,
+                  vault::SecretBytes secret_id, const std::optional<RunAs>& run_as) {
   return Supervisor(self_exe, config_path, config, std::move(secret_id), run_as).run();
 }
 

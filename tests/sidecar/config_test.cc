@@ -76,20 +76,30 @@ TEST_CASE("bad configurations are refused with a message naming the cause") {
       {"syntax error", "[vault\naddress=", {}, "config:1"},
       {"unknown key", valid + "\n[smtp2]\nx = 1\n", {}, "unknown setting smtp2.x"},
       {"typo in a key", replace("host = ", "hots = "), {}, "unknown setting smtp.hots"},
-      {"missing address", replace("address = \"https://127.0.0.1:8200\"", ""), {},
+      {"missing address",
+       replace("address = \"https://127.0.0.1:8200\"", ""),
+       {},
        "vault.address is required"},
       {"bad address scheme", replace("https://127", "ftp://127"), {}, "must start with"},
-      {"absolute credential path", replace("\"database/creds", "\"/database/creds"), {},
+      {"absolute credential path",
+       replace("\"database/creds", "\"/database/creds"),
+       {},
        "relative Vault path"},
-      {"plaintext smtp without opt-in", valid, {{"SMTP_SIDECAR_SMTP_TLS", "none"}},
+      {"plaintext smtp without opt-in",
+       valid,
+       {{"SMTP_SIDECAR_SMTP_TLS", "none"}},
        "allow_insecure"},
       {"unknown tls mode", valid, {{"SMTP_SIDECAR_SMTP_TLS", "ssl"}}, "SMTP_SIDECAR_SMTP_TLS"},
       {"port out of range", valid, {{"SMTP_SIDECAR_SMTP_PORT", "70000"}}, "[1, 65535]"},
       {"port not a number", valid, {{"SMTP_SIDECAR_SMTP_PORT", "25x"}}, "integer"},
-      {"unknown environment variable", valid, {{"SMTP_SIDECAR_SMTP_HOSTNAME", "x"}},
+      {"unknown environment variable",
+       valid,
+       {{"SMTP_SIDECAR_SMTP_HOSTNAME", "x"}},
        "unknown environment variable SMTP_SIDECAR_SMTP_HOSTNAME"},
       {"no smtp CA", replace("ca_file = \"/etc/ssl/mail-ca.pem\"", ""), {}, "smtp.ca_file"},
-      {"socket path too long", valid, {{"SMTP_SIDECAR_LISTEN_SOCKET", "/" + std::string(120, 'a')}},
+      {"socket path too long",
+       valid,
+       {{"SMTP_SIDECAR_LISTEN_SOCKET", "/" + std::string(120, 'a')}},
        "longer than"},
       {"wrong type", replace("host = \"127.0.0.1\"", "host = [1]"), {}, "smtp.host"},
       {"bad bool", valid, {{"SMTP_SIDECAR_SMTP_ALLOW_INSECURE", "maybe"}}, "true or false"},
@@ -106,8 +116,8 @@ TEST_CASE("bad configurations are refused with a message naming the cause") {
 }
 
 TEST_CASE("plaintext smtp is allowed only with the explicit opt-in") {
-  auto got = parseConfig(kValid, {{"SMTP_SIDECAR_SMTP_TLS", "none"},
-                                  {"SMTP_SIDECAR_SMTP_ALLOW_INSECURE", "true"}});
+  auto got = parseConfig(
+      kValid, {{"SMTP_SIDECAR_SMTP_TLS", "none"}, {"SMTP_SIDECAR_SMTP_ALLOW_INSECURE", "true"}});
   REQUIRE_MESSAGE(got.ok(), got.errorMessage());
   CHECK((got->smtp.tls == SmtpTls::None));
   CHECK(got->smtp.port == 25);
@@ -173,7 +183,7 @@ rate_per_minute = 30
   CHECK_FALSE(web.matches_everyone);
   const auto& cron = got->profiles[1];
   CHECK(cron.credential_path == "database/creds/example-app");  // vault.credential_path
-  CHECK(cron.max_message_bytes == 25u << 20);                    // listen.max_message_bytes
+  CHECK(cron.max_message_bytes == 25u << 20);                   // listen.max_message_bytes
   CHECK(cron.max_recipients == 0);
   CHECK(cron.senders.empty());
   CHECK(got->profiles[2].burst == 30);  // default: one minute's worth

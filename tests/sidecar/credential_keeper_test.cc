@@ -33,7 +33,8 @@ class ScriptedVault final : public vault::HttpTransport {
   std::vector<std::string> log;  // "METHOD path token"
 
   vault::Result<vault::HttpResponse> send(const vault::HttpRequest& r) override {
-    const std::string token = r.token ? r.token->reveal([](std::string_view v) { return std::string(v); }) : "";
+    const std::string token =
+        r.token ? r.token->reveal([](std::string_view v) { return std::string(v); }) : "";
     log.push_back(r.path + " " + token);
     if (down) return vault::Error::notSent("connection refused");
     if (r.path == "/v1/auth/approle/login") {
@@ -121,7 +122,8 @@ struct Fixture {
   }
   CredentialKeeper& keeper() {
     if (!keeper_) {
-      keeper_ = std::make_unique<CredentialKeeper>(settings, *client, clock, [] { return 0.0; }, paths);
+      keeper_ = std::make_unique<CredentialKeeper>(
+          settings, *client, clock, [] { return 0.0; }, paths);
     }
     return *keeper_;
   }
@@ -166,7 +168,8 @@ TEST_CASE_FIXTURE(Fixture, "start logs in and leases; renewals keep one credenti
   CHECK(vault->leases_issued == 1);  // the same credential all along
   CHECK(username() == "u1");
   // Lease (1h) renewed about every 40 minutes; token (5m) about every 200 s.
-  CHECK(vault->count("/v1/sys/leases/renew/database/creds/app/L1") == 8);  // at 2400 s, 4800 s, ... 19200 s
+  CHECK(vault->count("/v1/sys/leases/renew/database/creds/app/L1") ==
+        8);  // at 2400 s, 4800 s, ... 19200 s
   CHECK(vault->count("/v1/auth/token/renew-self") == 107);
   CHECK(changes.retired_leases.empty());
   CHECK(vault->logins == 1);
@@ -184,7 +187,7 @@ TEST_CASE_FIXTURE(Fixture, "lease max TTL near: rotate with overlap, then revoke
   vault->lease_renew_grant = 1000;  // less than the 3600 asked: max TTL near
   runFor(2400s);                    // the renewal at 2400 s grants 1000 s
   auto changes = runFor(1s);
-  CHECK(username() == "u2");        // the new credential serves new sends at once
+  CHECK(username() == "u2");              // the new credential serves new sends at once
   CHECK(changes.retired_leases.empty());  // the old one still serves sends in flight
   CHECK(keeper().leasesActive() == 2);
   CHECK(keeper().stats().rotations.at("max_ttl") == 1);
@@ -196,7 +199,8 @@ TEST_CASE_FIXTURE(Fixture, "lease max TTL near: rotate with overlap, then revoke
   CHECK(vault->logins == 1);
 }
 
-TEST_CASE_FIXTURE(Fixture, "token max TTL near: log in again, lease under the new token, revoke the old ones") {
+TEST_CASE_FIXTURE(
+    Fixture, "token max TTL near: log in again, lease under the new token, revoke the old ones") {
   REQUIRE(keeper().start().ok());
   vault->token_renew_grant = 100;  // 300 asked, 100 granted
   runFor(201s);
@@ -211,7 +215,8 @@ TEST_CASE_FIXTURE(Fixture, "token max TTL near: log in again, lease under the ne
   CHECK(vault->count("/v1/auth/token/revoke-self tok-2") == 0);
 }
 
-TEST_CASE_FIXTURE(Fixture, "Vault unreachable: the credential is used until it expires, then recovered") {
+TEST_CASE_FIXTURE(Fixture,
+                  "Vault unreachable: the credential is used until it expires, then recovered") {
   vault->lease_ttl = 600;
   vault->lease_renew_grant = 600;
   REQUIRE(keeper().start().ok());
@@ -244,7 +249,8 @@ TEST_CASE_FIXTURE(Fixture, "a short outage only delays renewal") {
   CHECK(vault->count("/v1/sys/leases/renew/") >= 2);
 }
 
-TEST_CASE_FIXTURE(Fixture, "a credential refused by the SMTP server is replaced and revoked at once") {
+TEST_CASE_FIXTURE(Fixture,
+                  "a credential refused by the SMTP server is replaced and revoked at once") {
   REQUIRE(keeper().start().ok());
   CredentialKeeper::Changes changes;
   keeper().credentialRefused("database/creds/app/L1", changes);
@@ -283,7 +289,8 @@ TEST_CASE_FIXTURE(Fixture, "revokeAll revokes the current and retiring leases, t
   CHECK_FALSE(keeper().ready());
 }
 
-TEST_CASE_FIXTURE(Fixture, "a reloaded credential path rotates at once; other Vault keys need a restart") {
+TEST_CASE_FIXTURE(Fixture,
+                  "a reloaded credential path rotates at once; other Vault keys need a restart") {
   REQUIRE(keeper().start().ok());
   VaultSettings fresh = settings;
   fresh.credential_path = "database/creds/app";  // same path, new grace
@@ -310,7 +317,8 @@ TEST_CASE_FIXTURE(Fixture, "one lease per credential path, each renewed and rota
   CHECK(username(0) == "u1");
   CHECK(username(1) == "w2");
   std::string path_of_1;
-  keeper().withCredential(1, [&](const relay::SmtpCredential& c) { path_of_1 = c.credential_path; });
+  keeper().withCredential(1,
+                          [&](const relay::SmtpCredential& c) { path_of_1 = c.credential_path; });
   CHECK(path_of_1 == "smtp/creds/web");
   CHECK_FALSE(keeper().withCredential(2, [](const relay::SmtpCredential&) {}));
   // The web lease (600 s) is renewed at 400 s; the app lease (3600 s) not yet.
@@ -342,7 +350,8 @@ TEST_CASE_FIXTURE(Fixture, "ready only when every path has a credential") {
   CHECK(username(1).rfind("w", 0) == 0);
 }
 
-TEST_CASE_FIXTURE(Fixture, "reload: a new path is leased, a dropped path is retired after the grace") {
+TEST_CASE_FIXTURE(Fixture,
+                  "reload: a new path is leased, a dropped path is retired after the grace") {
   REQUIRE(keeper().start().ok());
   auto restart = keeper().reconfigure(settings, {"smtp/creds/web", "database/creds/app"});
   CHECK(restart.empty());

@@ -15,15 +15,15 @@
 
 using namespace sidecar;
 using namespace sidecar::relay;
-using fakes::ScriptedSmtpServer;
 using fakes::plaintextTo;
+using fakes::ScriptedSmtpServer;
 
 namespace {
 
-
-
 const submit::Envelope kEnvelope{"app@example.test", {"a@example.test"}};
-auto message() { return std::make_shared<const std::string>("Subject: t\r\n\r\nbody\r\n"); }
+auto message() {
+  return std::make_shared<const std::string>("Subject: t\r\n\r\nbody\r\n");
+}
 
 struct Harness {
   explicit Harness(const ScriptedSmtpServer& server, std::size_t max_concurrent = 4)
@@ -50,9 +50,8 @@ struct Harness {
 };
 
 int count(const std::vector<std::string>& lines, const std::string& prefix) {
-  return static_cast<int>(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
-    return l.rfind(prefix, 0) == 0;
-  }));
+  return static_cast<int>(std::count_if(
+      lines.begin(), lines.end(), [&](const std::string& l) { return l.rfind(prefix, 0) == 0; }));
 }
 
 }  // namespace

@@ -9,12 +9,10 @@
 
 using namespace sidecar;
 using namespace sidecar::relay;
-using fakes::ScriptedSmtpServer;
 using fakes::plaintextTo;
+using fakes::ScriptedSmtpServer;
 
 namespace {
-
-
 
 const submit::Envelope kEnvelope{"app@example.test", {"a@example.test", "b@example.test"}};
 const std::string kMessage = "Subject: t\r\n\r\nline\r\n.dot line\r\n";
@@ -64,8 +62,8 @@ TEST_CASE("reply classes") {
        450},
       {"recipient refused", "RCPT", "550 5.1.1 No such user\r\n", SendOutcome::Rejected, 550},
       {"data refused", "DATA", "554 5.7.0 Not now\r\n", SendOutcome::Rejected, 554},
-      {"server shutting down", "MAIL", "421 4.3.2 Shutting down\r\n",
-       SendOutcome::TemporaryFailure, 421},
+      {"server shutting down", "MAIL", "421 4.3.2 Shutting down\r\n", SendOutcome::TemporaryFailure,
+       421},
   };
   for (const auto& c : cases) {
     SUBCASE(c.name) {
@@ -81,7 +79,8 @@ TEST_CASE("reply classes") {
 
 TEST_CASE("a partly refused envelope: sent to the accepted recipients, each one reported") {
   ScriptedSmtpServer server(failAt("RCPT TO:<b@", "550 5.1.1 <b@example.test>: unknown\r\n"));
-  auto got = makeCurlSmtpSender(plaintextTo(server.port()))->send(kEnvelope, kMessage, fakes::testCredential());
+  auto got = makeCurlSmtpSender(plaintextTo(server.port()))
+                 ->send(kEnvelope, kMessage, fakes::testCredential());
   CHECK((got.outcome == SendOutcome::Accepted));
   REQUIRE(got.recipients.size() == 2);
   CHECK(got.recipients[0].address == "a@example.test");
@@ -96,7 +95,8 @@ TEST_CASE("a refused final DATA reply is a rejection with the server's text") {
   ScriptedSmtpServer::Script script;
   script.data_reply = "554 5.6.0 Message content rejected\r\n";
   ScriptedSmtpServer server(script);
-  auto got = makeCurlSmtpSender(plaintextTo(server.port()))->send(kEnvelope, kMessage, fakes::testCredential());
+  auto got = makeCurlSmtpSender(plaintextTo(server.port()))
+                 ->send(kEnvelope, kMessage, fakes::testCredential());
   CHECK((got.outcome == SendOutcome::Rejected));
   CHECK(got.reply.code == 554);
   CHECK(got.reply.text == "5.6.0 Message content rejected");
@@ -106,7 +106,8 @@ TEST_CASE("a greeting of 421 is temporary") {
   ScriptedSmtpServer::Script script;
   script.greeting = "421 4.3.2 Too busy\r\n";
   ScriptedSmtpServer server(script);
-  auto got = makeCurlSmtpSender(plaintextTo(server.port()))->send(kEnvelope, kMessage, fakes::testCredential());
+  auto got = makeCurlSmtpSender(plaintextTo(server.port()))
+                 ->send(kEnvelope, kMessage, fakes::testCredential());
   CHECK((got.outcome == SendOutcome::TemporaryFailure));
 }
 
@@ -116,7 +117,8 @@ TEST_CASE("connection refused is temporary") {
     ScriptedSmtpServer server({});
     port = server.port();
   }  // closed again: nothing listens there now
-  auto got = makeCurlSmtpSender(plaintextTo(port))->send(kEnvelope, kMessage, fakes::testCredential());
+  auto got =
+      makeCurlSmtpSender(plaintextTo(port))->send(kEnvelope, kMessage, fakes::testCredential());
   CHECK((got.outcome == SendOutcome::TemporaryFailure));
   CHECK_FALSE(got.detail.empty());
 }

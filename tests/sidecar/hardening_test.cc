@@ -23,7 +23,8 @@ TEST_CASE("hardenProcess: no core, not dumpable, no new privileges, umask 077") 
   if (pid == 0) {
     if (!hardenProcess()) ::_exit(10);
     rlimit core{};
-    if (::getrlimit(RLIMIT_CORE, &core) != 0 || core.rlim_cur != 0 || core.rlim_max != 0) ::_exit(11);
+    if (::getrlimit(RLIMIT_CORE, &core) != 0 || core.rlim_cur != 0 || core.rlim_max != 0)
+      ::_exit(11);
     if (::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) ::_exit(12);
     if (::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) ::_exit(13);
     if (::umask(0) != 077) ::_exit(14);
@@ -48,8 +49,7 @@ TEST_CASE("resolveRunAs: root must name a user, and never root itself") {
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message.find("refusing to run as root") != std::string::npos);
   CHECK(resolveRunAs("root").error().message.find("must not be root") != std::string::npos);
-  CHECK(resolveRunAs("no-such-user-xyz").error().message.find("no such user") !=
-        std::string::npos);
+  CHECK(resolveRunAs("no-such-user-xyz").error().message.find("no such user") != std::string::npos);
   auto nobody = resolveRunAs("nobody");
   REQUIRE(nobody);
   REQUIRE(nobody->has_value());

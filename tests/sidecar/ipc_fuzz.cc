@@ -18,18 +18,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   StatusMessage status;
   sidecar::telemetry::KeeperFigures figures;
   switch (r.type()) {
-    case MessageType::Hello: (void)decodeHello(r); break;
-    case MessageType::Credential: (void)decodeCredential(r, credential); break;
-    case MessageType::NoCredential: (void)decodeNoCredential(r, none); break;
+    case MessageType::Hello:
+      (void)decodeHello(r);
+      break;
+    case MessageType::Credential:
+      (void)decodeCredential(r, credential);
+      break;
+    case MessageType::NoCredential:
+      (void)decodeNoCredential(r, none);
+      break;
     case MessageType::CredentialRefused:
-    case MessageType::CredentialRetired: (void)decodeLease(r, lease); break;
-    case MessageType::Status: (void)decodeStatus(r, status); break;
+    case MessageType::CredentialRetired:
+      (void)decodeLease(r, lease);
+      break;
+    case MessageType::Status:
+      (void)decodeStatus(r, status);
+      break;
     case MessageType::CredentialRequest: {
       std::uint32_t path_index = 0;
       (void)decodeCredentialRequest(r, path_index);
       break;
     }
-    case MessageType::MetricsRequest: (void)decodeMetricsRequest(r); break;
+    case MessageType::MetricsRequest:
+      (void)decodeMetricsRequest(r);
+      break;
     case MessageType::Metrics:
       // A decoded message re-encodes to the same bytes (nothing is lost or invented).
       if (decodeMetrics(r, figures)) {

@@ -10,9 +10,13 @@ using vault::SecretBytes;
 
 namespace {
 
-std::string bytesOf(const Packet& p) { return std::string(p.view()); }
+std::string bytesOf(const Packet& p) {
+  return std::string(p.view());
+}
 
-SecretBytes sb(std::string_view v) { return SecretBytes::copyOf(v); }
+SecretBytes sb(std::string_view v) {
+  return SecretBytes::copyOf(v);
+}
 
 struct Init {
   Init() { vault::initSecretMemoryOrDie(); }
@@ -141,9 +145,14 @@ TEST_CASE("malformed messages are refused") {
   std::string huge_field = good;
   huge_field[kHeaderSize] = '\xff';  // credential_path length byte
   const Case cases[] = {
-      {"empty", ""},          {"bad magic", bad_magic}, {"bad version", bad_version},
-      {"bad type", bad_type}, {"length mismatch", long_length}, {"trailing byte", trailing},
-      {"truncated", truncated}, {"field longer than packet", huge_field},
+      {"empty", ""},
+      {"bad magic", bad_magic},
+      {"bad version", bad_version},
+      {"bad type", bad_type},
+      {"length mismatch", long_length},
+      {"trailing byte", trailing},
+      {"truncated", truncated},
+      {"field longer than packet", huge_field},
   };
   for (const auto& c : cases) {
     CAPTURE(c.name);

@@ -19,9 +19,11 @@ static_assert(!std::is_constructible_v<Field, std::string_view, vault::SecretByt
 static_assert(!std::is_constructible_v<Field, std::string_view, vault::SecretBytes::CString>);
 
 TEST_CASE("a log line is one JSON object with ts, level, event and the fields") {
-  const std::string line = sidecar::log::format(
-      Level::Warn, "smtp_reply", {{"code", 451}, {"text", "try \"later\"\nInjected: x"},
-                                  {"retry", true}, {"bytes", std::size_t{2048}}});
+  const std::string line = sidecar::log::format(Level::Warn, "smtp_reply",
+                                                {{"code", 451},
+                                                 {"text", "try \"later\"\nInjected: x"},
+                                                 {"retry", true},
+                                                 {"bytes", std::size_t{2048}}});
   CHECK(line.find('\n') == std::string::npos);  // a reply cannot start a forged line
   rapidjson::Document doc;
   doc.Parse(line.c_str());

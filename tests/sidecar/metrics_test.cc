@@ -85,8 +85,8 @@ TEST_CASE("metric and label names") {
 
 TEST_CASE("the exact exposition of counters, gauges and histograms") {
   Registry r;
-  auto& messages = r.counter("smtp_sidecar_messages_total", "Messages by outcome.",
-                             {"outcome", "mode"});
+  auto& messages =
+      r.counter("smtp_sidecar_messages_total", "Messages by outcome.", {"outcome", "mode"});
   messages.with({"sent", "sync"}).inc();
   messages.with({"sent", "sync"}).inc(2);
   messages.with({"rejected", "async"}).inc();
@@ -97,8 +97,8 @@ TEST_CASE("the exact exposition of counters, gauges and histograms") {
   latency.get().observe(0.1);  // on a bound: counted in that bucket ("le")
   latency.get().observe(5);
   latency.get().observe(100);
-  auto& expiry = r.gauge("smtp_sidecar_credential_expiry_seconds", "Seconds left.\nPer path \\.",
-                         {"path"});
+  auto& expiry =
+      r.gauge("smtp_sidecar_credential_expiry_seconds", "Seconds left.\nPer path \\.", {"path"});
   expiry.with({"smtp/creds/\"odd\"\napp"}).set(1.5);
   r.counter("smtp_sidecar_unused_total", "Never labelled.", {"profile"});
 
@@ -128,8 +128,7 @@ TEST_CASE("the exact exposition of counters, gauges and histograms") {
 
 TEST_CASE("a labelled histogram puts le last") {
   Registry r;
-  auto& h = r.histogram("vault_request_duration_seconds", "Vault latency.", {0.5},
-                        {"operation"});
+  auto& h = r.histogram("vault_request_duration_seconds", "Vault latency.", {0.5}, {"operation"});
   h.with({"login"}).observe(0.25);
   CHECK(r.render() ==
         "# HELP vault_request_duration_seconds Vault latency.\n"
@@ -140,7 +139,9 @@ TEST_CASE("a labelled histogram puts le last") {
         "vault_request_duration_seconds_count{operation=\"login\"} 1\n");
 }
 
-TEST_CASE("an empty registry renders nothing") { CHECK(Registry().render().empty()); }
+TEST_CASE("an empty registry renders nothing") {
+  CHECK(Registry().render().empty());
+}
 
 TEST_CASE("registering a name again returns the same family") {
   Registry r;

@@ -35,7 +35,9 @@ TEST_CASE("encodeHeaderText") {
   };
   const Case cases[] = {
       {"Hello", "Hello"},
-      {"Gr\xc3\xbc\xc3\x9f" "e", "=?utf-8?B?R3LDvMOfZQ==?="},
+      {"Gr\xc3\xbc\xc3\x9f"
+       "e",
+       "=?utf-8?B?R3LDvMOfZQ==?="},
       {"looks =?encoded?= but is not", "=?utf-8?B?bG9va3MgPT9lbmNvZGVkPz0gYnV0IGlzIG5vdA==?="},
       {"tab\there", "=?utf-8?B?dGFiCWhlcmU=?="},
   };

@@ -57,8 +57,8 @@ TEST_CASE("each result has one outcome label") {
 }
 
 TEST_CASE("SMTP reply classes") {
-  const std::pair<int, const char*> cases[] = {{250, "2xx"}, {354, "3xx"}, {421, "4xx"},
-                                               {535, "5xx"}, {0, nullptr},  {199, nullptr},
+  const std::pair<int, const char*> cases[] = {{250, "2xx"},  {354, "3xx"}, {421, "4xx"},
+                                               {535, "5xx"},  {0, nullptr}, {199, nullptr},
                                                {600, nullptr}};
   for (const auto& c : cases) {
     const int code = c.first;
@@ -76,8 +76,8 @@ TEST_CASE("SMTP reply classes") {
 
 TEST_CASE("the worker's series move with attempts and finished messages") {
   WorkerMetrics m;
-  auto partial = result(relay::SendOutcome::Accepted, 250,
-                        {recipient("a@x", 250), recipient("b@x", 550)});
+  auto partial =
+      result(relay::SendOutcome::Accepted, 250, {recipient("a@x", 250), recipient("b@x", 550)});
   m.attempt(partial.send, 120ms);
   m.finished(partial, Mode::Sync);
   auto refused = result(relay::SendOutcome::Rejected, 554, {recipient("c@x", 550)});
@@ -231,7 +231,10 @@ TEST_CASE("per-profile counters are exported with the profile's name") {
   CHECK(contains(text, "smtp_sidecar_rate_limited_total{profile=\"billing\"} 2"));
   CHECK(contains(text, "smtp_sidecar_rate_limited_total{profile=\"default\"} 0"));
   CHECK(contains(text, "smtp_sidecar_profile_accepted_total{profile=\"billing\"} 5"));
-  CHECK(contains(text, "smtp_sidecar_profile_refusals_total{profile=\"billing\",reason=\"sender_not_allowed\"} 1"));
-  CHECK(contains(text, "smtp_sidecar_profile_refusals_total{profile=\"billing\",reason=\"too_large\"} 0"));
+  CHECK(contains(
+      text,
+      "smtp_sidecar_profile_refusals_total{profile=\"billing\",reason=\"sender_not_allowed\"} 1"));
+  CHECK(contains(
+      text, "smtp_sidecar_profile_refusals_total{profile=\"billing\",reason=\"too_large\"} 0"));
   CHECK(contains(text, "smtp_sidecar_peers_refused_total 3"));
 }

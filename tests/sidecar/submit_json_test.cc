@@ -22,9 +22,8 @@ TEST_CASE("a full JSON submission") {
   REQUIRE(std::holds_alternative<JsonSubmission>(got));
   const auto& s = std::get<JsonSubmission>(got);
   CHECK(s.envelope.from == "app@example.test");
-  CHECK(s.envelope.recipients ==
-        std::vector<std::string>{"a@example.test", "b@example.test", "c@example.test",
-                                 "hidden@example.test"});
+  CHECK(s.envelope.recipients == std::vector<std::string>{"a@example.test", "b@example.test",
+                                                          "c@example.test", "hidden@example.test"});
   CHECK(s.message.from.name == "Example App");
   CHECK(s.message.to.size() == 2);
   CHECK(s.message.to[1].name == "Bea");
@@ -49,12 +48,13 @@ TEST_CASE("JSON submission errors") {
       {"missing recipients", R"({"from":"a@b.test","text":"x"})", 400, "missing_recipient"},
       {"no body", R"({"from":"a@b.test","to":"c@d.test"})", 400, "empty_message"},
       {"bad address", R"({"from":"a@b.test","to":"c@","text":"x"})", 422, "invalid_address"},
-      {"crlf before an address", R"({"from":"a@b.test\r\nRCPT TO:<x@y>","to":"c@d.test","text":"x"})",
-       422, "invalid_header"},
+      {"crlf before an address",
+       R"({"from":"a@b.test\r\nRCPT TO:<x@y>","to":"c@d.test","text":"x"})", 422, "invalid_header"},
       {"crlf in address", R"({"from":"A <a@b.test\r\n>","to":"c@d.test","text":"x"})", 422,
        "invalid_address"},
-      {"crlf in subject", R"({"from":"a@b.test","to":"c@d.test","text":"x","subject":"a\r\nBcc: x@y"})",
-       422, "invalid_header"},
+      {"crlf in subject",
+       R"({"from":"a@b.test","to":"c@d.test","text":"x","subject":"a\r\nBcc: x@y"})", 422,
+       "invalid_header"},
       {"crlf in header value",
        R"({"from":"a@b.test","to":"c@d.test","text":"x","headers":{"X-A":"1\nBcc: e@f"}})", 422,
        "invalid_header"},
@@ -66,9 +66,11 @@ TEST_CASE("JSON submission errors") {
       {"reserved header any case",
        R"({"from":"a@b.test","to":"c@d.test","text":"x","headers":{"mEsSaGe-Id":"<x@y>"}})", 422,
        "invalid_header"},
-      {"crlf in display name", R"({"from":{"name":"A\r\nB","address":"a@b.test"},"to":"c@d.test","text":"x"})",
-       422, "invalid_header"},
-      {"bad base64", R"({"from":"a@b.test","to":"c@d.test","attachments":[{"filename":"a","content":"!!"}]})",
+      {"crlf in display name",
+       R"({"from":{"name":"A\r\nB","address":"a@b.test"},"to":"c@d.test","text":"x"})", 422,
+       "invalid_header"},
+      {"bad base64",
+       R"({"from":"a@b.test","to":"c@d.test","attachments":[{"filename":"a","content":"!!"}]})",
        422, "invalid_attachment"},
       {"path in filename",
        R"({"from":"a@b.test","to":"c@d.test","attachments":[{"filename":"../a","content":"aGk="}]})",

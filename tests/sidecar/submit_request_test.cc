@@ -89,7 +89,8 @@ TEST_CASE("parseEnvelopeQuery errors") {
 
 TEST_CASE("parseEnvelopeQuery limits the number of recipients") {
   std::string query = "from=a@b.test";
-  for (std::size_t i = 0; i <= kMaxRecipients; ++i) query += "&to=r" + std::to_string(i) + "@x.test";
+  for (std::size_t i = 0; i <= kMaxRecipients; ++i)
+    query += "&to=r" + std::to_string(i) + "@x.test";
   auto got = parseEnvelopeQuery(query);
   REQUIRE(std::holds_alternative<ApiError>(got));
   CHECK(std::get<ApiError>(got).code == "too_many_recipients");

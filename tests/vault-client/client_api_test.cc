@@ -11,7 +11,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-SecretBytes secret(std::string_view s) { return SecretBytes::copyOf(s); }
+SecretBytes secret(std::string_view s) {
+  return SecretBytes::copyOf(s);
+}
 std::string text(const SecretBytes& s) {
   return s.reveal([](std::string_view v) { return std::string(v); });
 }
@@ -189,7 +191,8 @@ TEST_CASE("token lookup-self, renew-self and revoking a replaced token") {
   CHECK(info->renewable);
   CHECK(info->policies == std::vector<std::string>{"p"});
 
-  c.node[0]->enqueue(200, R"({"auth":{"client_token":"tok","lease_duration":120,"renewable":true}})");
+  c.node[0]->enqueue(200,
+                     R"({"auth":{"client_token":"tok","lease_duration":120,"renewable":true}})");
   auto renewed = c.client->renewSelf(300s);
   REQUIRE(renewed.ok());
   CHECK(renewed->lease_duration == 120s);
@@ -203,7 +206,8 @@ TEST_CASE("token lookup-self, renew-self and revoking a replaced token") {
 
 TEST_CASE("leases: renew with increment (path form), lookup") {
   Cluster c(1);
-  c.node[0]->enqueue(200, R"({"lease_id":"db/creds/app/abc","lease_duration":600,"renewable":true})");
+  c.node[0]->enqueue(200,
+                     R"({"lease_id":"db/creds/app/abc","lease_duration":600,"renewable":true})");
   auto renewed = c.client->renewLease("db/creds/app/abc", 3600s);
   REQUIRE(renewed.ok());
   CHECK(renewed->ttl == 600s);

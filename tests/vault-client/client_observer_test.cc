@@ -47,7 +47,8 @@ struct Fixture {
     options.max_attempts = max_attempts;
     options.uniform = [] { return 0.0; };
     options.observer = [this](const RequestObservation& o) {
-      seen.push_back({std::string(o.operation), o.status, o.transport_error, o.duration, o.attempt});
+      seen.push_back(
+          {std::string(o.operation), o.status, o.transport_error, o.duration, o.attempt});
     };
     client = std::make_unique<Client>(std::make_unique<SlowTransport>(fake, clock, 40ms), options);
     client->setToken(SecretBytes::copyOf(std::string_view("tok-secret")));
@@ -85,8 +86,9 @@ TEST_CASE("each API names its operation, with status and duration") {
        }},
       {"approle_login", 200, kAuth,
        [](Client& c) {
-         return c.loginAppRole(SecretBytes::copyOf(std::string_view("r")),
-                               SecretBytes::copyOf(std::string_view("s")))
+         return c
+             .loginAppRole(SecretBytes::copyOf(std::string_view("r")),
+                           SecretBytes::copyOf(std::string_view("s")))
              .ok();
        }},
       {"delete", 204, "", [](Client& c) { return c.remove("secret/x").ok(); }},

@@ -52,10 +52,9 @@ class FakeTransport final : public vault::HttpTransport {
   vault::Result<vault::HttpResponse> send(const vault::HttpRequest& request) override {
     RecordedRequest r{request.method, request.path,
                       request.body.reveal([](std::string_view v) { return std::string(v); }),
-                      request.token ? request.token->reveal([](std::string_view v) {
-                        return std::string(v);
-                      })
-                                    : std::string(),
+                      request.token
+                          ? request.token->reveal([](std::string_view v) { return std::string(v); })
+                          : std::string(),
                       request.wrap_ttl};
     requests_.push_back(std::move(r));
     if (answers_.empty()) return vault::Error::internal("fake transport: no answer queued");

@@ -6,7 +6,9 @@
 using namespace vault;
 
 namespace {
-SecretBytes body(std::string_view s) { return SecretBytes::copyOf(s); }
+SecretBytes body(std::string_view s) {
+  return SecretBytes::copyOf(s);
+}
 std::string text(const SecretBytes* s) {
   return s ? s->reveal([](std::string_view v) { return std::string(v); }) : "<missing>";
 }
@@ -109,8 +111,8 @@ TEST_CASE("parseError maps status and keeps Vault's text") {
   const Case cases[] = {
       {400, R"({"errors":["invalid role or secret ID"]})", ErrorKind::Permanent,
        "HTTP 400: invalid role or secret ID"},
-      {403, R"({"errors":["1 error occurred:\n\t* permission denied\n\n"]})",
-       ErrorKind::Permanent, "HTTP 403: 1 error occurred: * permission denied"},
+      {403, R"({"errors":["1 error occurred:\n\t* permission denied\n\n"]})", ErrorKind::Permanent,
+       "HTTP 403: 1 error occurred: * permission denied"},
       {429, "{}", ErrorKind::Temporary, "HTTP 429"},
       {503, R"({"errors":["Vault is sealed"]})", ErrorKind::Temporary, "HTTP 503: Vault is sealed"},
       {500, "not json", ErrorKind::Temporary, "HTTP 500"},

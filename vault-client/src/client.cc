@@ -16,15 +16,21 @@
 namespace vault {
 namespace {
 
-bool isSuccess(long status) { return status >= 200 && status < 300; }
+bool isSuccess(long status) {
+  return status >= 200 && status < 300;
+}
 
 // Answers that another node, or the same one a moment later, may answer well: rate
 // limiting, a sealed or standby node (503, or 307 when a standby redirects instead of
 // forwarding), an active node not yet elected (500), a proxy in between (502, 504), and
 // a performance standby behind on replication (412).
-bool worthRetrying(long status) { return status == 307 || status == 412 || status == 429 || status >= 500; }
+bool worthRetrying(long status) {
+  return status == 307 || status == 412 || status == 429 || status >= 500;
+}
 
-Error contextOf(const Error& e, std::string_view what) { return e.context(std::string(what)); }
+Error contextOf(const Error& e, std::string_view what) {
+  return e.context(std::string(what));
+}
 
 // Standard base64 text (Transit's encoding) into locked memory.
 Result<SecretBytes> decodeBase64(const SecretBytes& text, std::string_view what) {
@@ -35,7 +41,8 @@ Result<SecretBytes> decodeBase64(const SecretBytes& text, std::string_view what)
                              v.data(), v.size(), nullptr, &len, nullptr,
                              sodium_base64_VARIANT_ORIGINAL);
   });
-  if (rc != 0) return Error::permanent("malformed response: " + std::string(what) + " is not base64");
+  if (rc != 0)
+    return Error::permanent("malformed response: " + std::string(what) + " is not base64");
   out.truncate(len);
   return out;
 }
@@ -133,13 +140,15 @@ Result<SecretBytes> Client::unwrapSecretId(const SecretBytes& wrapping_token, st
     if (e.kind == ErrorKind::Permanent) {
       return Error::permanent(std::string(kWhat) +
                               ": the wrapping token has expired, was already used, or is not a "
-                              "wrapping token (" + e.message + ")");
+                              "wrapping token (" +
+                              e.message + ")");
     }
     return contextOf(e, kWhat);
   }
   auto info = response::parseSecret(looked_up->body);
   if (!info) return contextOf(info.error(), kWhat);
-  const std::string expected = "auth/" + std::string(mount) + "/role/" + std::string(role) + "/secret-id";
+  const std::string expected =
+      "auth/" + std::string(mount) + "/role/" + std::string(role) + "/secret-id";
   const auto creation_path = info->data.plainText("creation_path");
   if (!creation_path || *creation_path != expected) {
     return Error::permanent(std::string(kWhat) + ": refused: the token wraps '" +
@@ -181,7 +190,8 @@ Result<TokenInfo> Client::lookupSelf() {
 Result<AuthInfo> Client::renewSelf(std::chrono::seconds increment) {
   auto body = RequestBody().integer("increment", increment.count()).build();
   if (!body) return body.error();
-  auto response = call("token_renew_self", HttpMethod::Post, "auth/token/renew-self", std::move(*body));
+  auto response =
+      call("token_renew_self", HttpMethod::Post, "auth/token/renew-self", std::move(*body));
   if (!response) return contextOf(response.error(), "token renew-self");
   auto auth = response::parseAuth(response->body);
   if (!auth) return contextOf(auth.error(), "token renew-self");
@@ -239,7 +249,8 @@ Result<std::vector<std::string>> Client::list(std::string_view path) {
   if (!response) return contextOf(response.error(), "list " + std::string(path));
   if (response->status == 404) return std::vector<std::string>{};
   if (!isSuccess(response->status)) {
-    return contextOf(response::parseError(response->status, response->body), "list " + std::string(path));
+    return contextOf(response::parseError(response->status, response->body),
+                     "list " + std::string(path));
   }
   auto keys = response::parseList(response->body);
   if (!keys) return contextOf(keys.error(), "list " + std::string(path));
@@ -280,14 +291,16 @@ Result<LeaseInfo> Client::lookupLease(std::string_view lease_id) {
 Status Client::revokeLease(std::string_view lease_id) {
   // The path form (sys/leases/revoke/<id>), not the body form: it lets a policy scope
   // revocation to the leases of one credential path.
-  auto response = call("lease_revoke", HttpMethod::Put, "sys/leases/revoke/" + std::string(lease_id));
+  auto response =
+      call("lease_revoke", HttpMethod::Put, "sys/leases/revoke/" + std::string(lease_id));
   if (!response) return contextOf(response.error(), "revoke lease " + std::string(lease_id));
   return {};
 }
 
 // ---- KV v2, Transit ----
 
-Result<KvSecret> Client::readKv2(std::string_view mount, std::string_view path, std::int64_t version) {
+Result<KvSecret> Client::readKv2(std::string_view mount, std::string_view path,
+                                 std::int64_t version) {
   std::string url = std::string(mount) + "/data/" + std::string(path);
   if (version > 0) url += "?version=" + std::to_string(version);
   const std::string what = "kv read " + std::string(mount) + "/" + std::string(path);
@@ -324,9 +337,9 @@ Result<std::string> Client::transitSign(std::string_view mount, std::string_view
                                         std::string_view input, std::string_view hash_algorithm) {
   auto body = RequestBody().base64("input", input).build();
   if (!body) return body.error();
-  auto out = write(std::string(mount) + "/sign/" + std::string(key) + "/" +
-                       std::string(hash_algorithm),
-                   std::move(*body));
+  auto out =
+      write(std::string(mount) + "/sign/" + std::string(key) + "/" + std::string(hash_algorithm),
+            std::move(*body));
   if (!out) return out.error();
   auto signature = out->data.plainText("signature");
   if (!signature) return Error::permanent("transit sign: no signature in the answer");

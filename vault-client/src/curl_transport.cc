@@ -74,8 +74,9 @@ class CurlTransport final : public HttpTransport {
       if (unix_socket_.empty()) return Error::permanent("vault address unix:// has no path");
     } else if (a.rfind("https://", 0) == 0) {
       if (options_.ca_file.empty() && options_.ca_path.empty()) {
-        return Error::permanent("an https Vault address needs a CA file or directory: the "
-                                "server's certificate is always verified");
+        return Error::permanent(
+            "an https Vault address needs a CA file or directory: the "
+            "server's certificate is always verified");
       }
       base_url_ = a;
     } else if (a.rfind("http://", 0) == 0) {
@@ -113,7 +114,8 @@ class CurlTransport final : public HttpTransport {
       headers_ok = headers_ok && addHeader(("X-Vault-Wrap-TTL: " + request.wrap_ttl).c_str());
     }
     if (!options_.vault_namespace.empty()) {
-      headers_ok = headers_ok && addHeader(("X-Vault-Namespace: " + options_.vault_namespace).c_str());
+      headers_ok =
+          headers_ok && addHeader(("X-Vault-Namespace: " + options_.vault_namespace).c_str());
     }
     if (request.token != nullptr) {
       // Built in locked memory; curl_slist_append copies it into zeroed-on-free memory.
@@ -142,7 +144,8 @@ class CurlTransport final : public HttpTransport {
     set(CURLOPT_HTTPHEADER, headers.get(), "HTTPHEADER");
     set(CURLOPT_WRITEFUNCTION, writeBody, "WRITEFUNCTION");
     set(CURLOPT_WRITEDATA, &received, "WRITEDATA");
-    if (!unix_socket_.empty()) set(CURLOPT_UNIX_SOCKET_PATH, unix_socket_.c_str(), "UNIX_SOCKET_PATH");
+    if (!unix_socket_.empty())
+      set(CURLOPT_UNIX_SOCKET_PATH, unix_socket_.c_str(), "UNIX_SOCKET_PATH");
     if (base_url_.rfind("https://", 0) == 0) {
       set(CURLOPT_SSL_VERIFYPEER, 1L, "SSL_VERIFYPEER");
       set(CURLOPT_SSL_VERIFYHOST, 2L, "SSL_VERIFYHOST");
@@ -155,9 +158,15 @@ class CurlTransport final : public HttpTransport {
       }
     }
     switch (request.method) {
-      case HttpMethod::Get: set(CURLOPT_HTTPGET, 1L, "HTTPGET"); break;
-      case HttpMethod::List: set(CURLOPT_CUSTOMREQUEST, "LIST", "CUSTOMREQUEST"); break;
-      case HttpMethod::Delete: set(CURLOPT_CUSTOMREQUEST, "DELETE", "CUSTOMREQUEST"); break;
+      case HttpMethod::Get:
+        set(CURLOPT_HTTPGET, 1L, "HTTPGET");
+        break;
+      case HttpMethod::List:
+        set(CURLOPT_CUSTOMREQUEST, "LIST", "CUSTOMREQUEST");
+        break;
+      case HttpMethod::Delete:
+        set(CURLOPT_CUSTOMREQUEST, "DELETE", "CUSTOMREQUEST");
+        break;
       case HttpMethod::Put:
       case HttpMethod::Post:
         // Upload from locked memory through a read callback, so libcurl never needs
@@ -180,9 +189,9 @@ class CurlTransport final : public HttpTransport {
                               std::to_string(options_.max_response_bytes) + " bytes");
     }
     if (rc != CURLE_OK) {
-      std::string message = "vault request " + request.path + " to " + options_.address +
-                            " failed: " +
-                            (error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc));
+      std::string message =
+          "vault request " + request.path + " to " + options_.address +
+          " failed: " + (error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc));
       return neverSent(rc) ? Error::notSent(std::move(message))
                            : Error::temporary(std::move(message));
     }

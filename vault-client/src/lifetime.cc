@@ -27,7 +27,8 @@ Lifetime::Lifetime(SteadyTime now, std::chrono::seconds ttl, bool renewable, Lif
 }
 
 void Lifetime::scheduleRenewal(SteadyTime now, std::chrono::seconds ttl) {
-  const double factor = policy_.renew_fraction * (1.0 - policy_.jitter * std::clamp(uniform_(), 0.0, 1.0));
+  const double factor =
+      policy_.renew_fraction * (1.0 - policy_.jitter * std::clamp(uniform_(), 0.0, 1.0));
   next_ = now + std::chrono::duration_cast<SteadyTime::duration>(
                     std::chrono::duration<double>(static_cast<double>(ttl.count()) * factor));
 }
@@ -70,10 +71,14 @@ void Lifetime::replaceFailed(SteadyTime now) {
 
 const char* toString(Lifetime::Action action) noexcept {
   switch (action) {
-    case Lifetime::Action::Wait: return "wait";
-    case Lifetime::Action::Renew: return "renew";
-    case Lifetime::Action::Replace: return "replace";
-    case Lifetime::Action::Expired: return "expired";
+    case Lifetime::Action::Wait:
+      return "wait";
+    case Lifetime::Action::Renew:
+      return "renew";
+    case Lifetime::Action::Replace:
+      return "replace";
+    case Lifetime::Action::Expired:
+      return "expired";
   }
   return "unknown";
 }

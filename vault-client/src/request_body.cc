@@ -14,7 +14,9 @@ namespace {
 constexpr std::size_t kMaxBody = 1 << 20;
 }
 
-RequestBody::RequestBody() : buffer_(kMaxBody) { raw("{"); }
+RequestBody::RequestBody() : buffer_(kMaxBody) {
+  raw("{");
+}
 
 void RequestBody::raw(std::string_view bytes) {
   ok_ = ok_ && buffer_.append(bytes.data(), bytes.size());

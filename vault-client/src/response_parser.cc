@@ -270,8 +270,9 @@ Result<TokenInfo> parseTokenLookup(SecretBytes& body) {
   auto data = requiredData(doc);
   if (!data) return data.error();
   Fields f(**data);  // its `id` is the token itself: not read
-  TokenInfo info{f.text("accessor"),    f.seconds("ttl"),         f.seconds("creation_ttl"),
-                 f.seconds("explicit_max_ttl"), f.flag("renewable"), f.text("expire_time"),
+  TokenInfo info{f.text("accessor"),        f.seconds("ttl"),
+                 f.seconds("creation_ttl"), f.seconds("explicit_max_ttl"),
+                 f.flag("renewable"),       f.text("expire_time"),
                  f.texts("policies")};
   if (!f.ok()) return f.error();
   return info;
@@ -340,8 +341,8 @@ Result<HealthStatus> parseHealth(long http_status, SecretBytes& body) {
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
   Fields f(doc);
-  HealthStatus h{http_status,          f.flag("initialized"),  f.flag("sealed"),
-                 f.flag("standby"),    f.flag("performance_standby"), f.text("version"),
+  HealthStatus h{http_status,           f.flag("initialized"),         f.flag("sealed"),
+                 f.flag("standby"),     f.flag("performance_standby"), f.text("version"),
                  f.text("cluster_name")};
   if (!f.ok()) return f.error();
   return h;
@@ -368,8 +369,8 @@ Error parseError(long http_status, SecretBytes& body) {
         for (const auto& e : errors->GetArray()) {
           if (!e.IsString() || text.size() >= kMaxErrorText) continue;
           if (!text.empty()) text += "; ";
-          text.append(e.GetString(), std::min<std::size_t>(e.GetStringLength(),
-                                                           kMaxErrorText - text.size()));
+          text.append(e.GetString(),
+                      std::min<std::size_t>(e.GetStringLength(), kMaxErrorText - text.size()));
         }
       }
     }

@@ -8,9 +8,12 @@ namespace vault {
 
 const char* toString(ErrorKind kind) noexcept {
   switch (kind) {
-    case ErrorKind::Temporary: return "temporary";
-    case ErrorKind::Permanent: return "permanent";
-    case ErrorKind::Internal: return "internal";
+    case ErrorKind::Temporary:
+      return "temporary";
+    case ErrorKind::Permanent:
+      return "permanent";
+    case ErrorKind::Internal:
+      return "internal";
   }
   return "unknown";
 }

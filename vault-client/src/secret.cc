@@ -69,7 +69,9 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
   return *this;
 }
 
-SecretBytes::~SecretBytes() { release(); }
+SecretBytes::~SecretBytes() {
+  release();
+}
 
 void SecretBytes::release() noexcept {
   if (data_ != nullptr) sodium_free(data_);  // zeroes before unmapping

@@ -38,7 +38,7 @@ struct VaultSettings {
   // the bootstrap): it is unwrapped once, after checking it was minted by
   // auth/<approle_mount>/role/<approle_role>/secret-id.
   bool secret_id_wrapped = false;
-  std::string approle_role;      // required when secret_id_wrapped
+  std::string approle_role;            // required when secret_id_wrapped
   bool remove_secret_id_file = false;  // delete the file once read (it is single-use anyway)
   // The secret_id came in SMTP_SIDECAR_SECRET_ID (see hardening.h) instead of a file: the
   // supervisor holds it and hands it to each keeper it starts. Set by loadConfig's
@@ -57,7 +57,7 @@ struct SmtpSettings {
   std::string host;
   std::uint16_t port = 0;  // 0: 587 for StartTls, 465 for Implicit, 25 for None
   SmtpTls tls = SmtpTls::StartTls;
-  std::string ca_file;      // trusted CA bundle; required unless tls = None
+  std::string ca_file;  // trusted CA bundle; required unless tls = None
   std::string helo_name = "localhost";
   bool allow_insecure = false;
   std::chrono::seconds timeout{60};

@@ -28,18 +28,18 @@ inline constexpr std::size_t kMaxPacket = 64 * 1024;
 inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
 
 enum class MessageType : std::uint16_t {
-  Hello = 1,               // both ways, first message: protocol name
-  CredentialRequest = 2,   // worker -> keeper: the credential for one send: path index
-  Credential = 3,          // keeper -> worker: path, lease_id, generation, username, password
-  NoCredential = 4,        // keeper -> worker: none available; retry_after_seconds, reason
-  CredentialRefused = 5,   // worker -> keeper: the SMTP server said 535 for this lease
-  CredentialRetired = 6,   // keeper -> worker: lease revoked; close its SMTP connections
-  Status = 7,              // keeper -> worker: ready flag and seconds to expiry
-  PeerChannel = 8,         // supervisor -> role: the socket to the other role (SCM_RIGHTS)
-  SecretId = 9,            // supervisor -> keeper: the secret_id taken from the environment
-  MetricsRequest = 10,     // worker -> keeper: the keeper's figures, for GET /metrics
-  Metrics = 11,            // keeper -> worker: telemetry::KeeperFigures as typed fields
-  kLast = Metrics,         // the highest type a reader accepts
+  Hello = 1,              // both ways, first message: protocol name
+  CredentialRequest = 2,  // worker -> keeper: the credential for one send: path index
+  Credential = 3,         // keeper -> worker: path, lease_id, generation, username, password
+  NoCredential = 4,       // keeper -> worker: none available; retry_after_seconds, reason
+  CredentialRefused = 5,  // worker -> keeper: the SMTP server said 535 for this lease
+  CredentialRetired = 6,  // keeper -> worker: lease revoked; close its SMTP connections
+  Status = 7,             // keeper -> worker: ready flag and seconds to expiry
+  PeerChannel = 8,        // supervisor -> role: the socket to the other role (SCM_RIGHTS)
+  SecretId = 9,           // supervisor -> keeper: the secret_id taken from the environment
+  MetricsRequest = 10,    // worker -> keeper: the keeper's figures, for GET /metrics
+  Metrics = 11,           // keeper -> worker: telemetry::KeeperFigures as typed fields
+  kLast = Metrics,        // the highest type a reader accepts
 };
 
 const char* toString(MessageType type) noexcept;
@@ -140,9 +140,9 @@ bool encodeHello(Packet& out);
 // `path_index`: into Config::credentialPaths(), the profile's credential path.
 bool encodeCredentialRequest(std::uint32_t request_id, std::uint32_t path_index, Packet& out);
 bool encodeCredential(std::uint32_t request_id, std::string_view credential_path,
-                      std::string_view lease_id,
-                      std::uint64_t generation, const vault::SecretBytes& username,
-                      const vault::SecretBytes& password, Packet& out);
+                      std::string_view lease_id, std::uint64_t generation,
+                      const vault::SecretBytes& username, const vault::SecretBytes& password,
+                      Packet& out);
 bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m, Packet& out);
 bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out);
 bool encodeStatus(const StatusMessage& m, Packet& out);
@@ -151,8 +151,7 @@ bool encodeSecretId(const vault::SecretBytes& secret_id, Packet& out);
 bool encodeMetricsRequest(std::uint32_t request_id, Packet& out);
 // Lists longer than telemetry::kMaxFigureEntries and names longer than their limits
 // are cut (never a failure: the keeper must always be able to answer).
-bool encodeMetrics(std::uint32_t request_id, const telemetry::KeeperFigures& figures,
-                   Packet& out);
+bool encodeMetrics(std::uint32_t request_id, const telemetry::KeeperFigures& figures, Packet& out);
 
 // Decoders take a Reader whose header() succeeded and return false unless the payload
 // is exactly the fields of that type.

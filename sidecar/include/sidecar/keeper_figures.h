@@ -17,12 +17,12 @@ namespace sidecar::telemetry {
 
 // At most this many entries in each list of KeeperFigures (what ipc.h accepts).
 inline constexpr std::size_t kMaxFigureEntries = 64;
-inline constexpr std::size_t kMaxFigureName = 64;    // operation, reason, status class
+inline constexpr std::size_t kMaxFigureName = 64;   // operation, reason, status class
 inline constexpr std::size_t kMaxFigurePath = 256;  // a credential path
 
 // The buckets of the Vault request latency histogram (seconds).
-inline constexpr std::array<double, 12> kVaultLatencyBuckets = {
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+inline constexpr std::array<double, 12> kVaultLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                                0.5,   1,    2.5,   5,    10,  30};
 
 struct KeeperFigures {
   struct Named {  // a counter with one label: a rotation reason

@@ -35,9 +35,17 @@ void write(Level level, std::string_view event, std::initializer_list<Field> fie
 // The JSON line write() would print (without newline), for tests.
 std::string format(Level level, std::string_view event, std::initializer_list<Field> fields);
 
-inline void debug(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::Debug, e, f); }
-inline void info(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::Info, e, f); }
-inline void warn(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::Warn, e, f); }
-inline void error(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::Error, e, f); }
+inline void debug(std::string_view e, std::initializer_list<Field> f = {}) {
+  write(Level::Debug, e, f);
+}
+inline void info(std::string_view e, std::initializer_list<Field> f = {}) {
+  write(Level::Info, e, f);
+}
+inline void warn(std::string_view e, std::initializer_list<Field> f = {}) {
+  write(Level::Warn, e, f);
+}
+inline void error(std::string_view e, std::initializer_list<Field> f = {}) {
+  write(Level::Error, e, f);
+}
 
 }  // namespace sidecar::log

@@ -81,7 +81,7 @@ class Histogram {
 
  private:
   const std::vector<double> bounds_;
-  mutable std::mutex mutex_;          // sum, count and buckets change together
+  mutable std::mutex mutex_;           // sum, count and buckets change together
   std::vector<std::uint64_t> counts_;  // per bucket, +Inf last
   double sum_ = 0;
 };
@@ -105,8 +105,11 @@ class Family {
   friend class Registry;
   Family(std::string name, std::string help, Type type, std::vector<std::string> labels,
          std::vector<double> bounds)
-      : name_(std::move(name)), help_(std::move(help)), type_(type),
-        labels_(std::move(labels)), bounds_(std::move(bounds)) {}
+      : name_(std::move(name)),
+        help_(std::move(help)),
+        type_(type),
+        labels_(std::move(labels)),
+        bounds_(std::move(bounds)) {}
   std::unique_ptr<Series> make() const;
   void render(std::string& out) const;
 

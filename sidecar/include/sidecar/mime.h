@@ -39,7 +39,7 @@ struct Message {
 
 struct BuildOptions {
   std::chrono::system_clock::time_point date;
-  std::string message_id;  // without angle brackets: "random@domain"
+  std::string message_id;     // without angle brackets: "random@domain"
   std::string boundary_seed;  // random text; boundaries are derived from it
 };
 

@@ -64,11 +64,11 @@ class TokenBucket {
 
 // Rejections per profile, kept for the life of the worker (exported as metrics).
 struct ProfileStats {
-  std::uint64_t accepted = 0;             // handed to the dispatcher
-  std::uint64_t rate_limited = 0;         // 429 rate_limited
-  std::uint64_t sender_refused = 0;       // 403 sender_not_allowed
-  std::uint64_t recipients_refused = 0;   // 422 too_many_recipients
-  std::uint64_t size_refused = 0;         // 413
+  std::uint64_t accepted = 0;            // handed to the dispatcher
+  std::uint64_t rate_limited = 0;        // 429 rate_limited
+  std::uint64_t sender_refused = 0;      // 403 sender_not_allowed
+  std::uint64_t recipients_refused = 0;  // 422 too_many_recipients
+  std::uint64_t size_refused = 0;        // 413
   std::uint64_t refused() const noexcept {
     return rate_limited + sender_refused + recipients_refused + size_refused;
   }

@@ -20,8 +20,8 @@ inline constexpr std::size_t kMaxReplyLine = 512;
 inline constexpr std::size_t kMaxReplyLines = 64;
 
 struct SmtpReply {
-  int code = 0;          // 0 when nothing parseable was received
-  std::string text;      // lines joined by "\n", without the codes; bounded
+  int code = 0;      // 0 when nothing parseable was received
+  std::string text;  // lines joined by "\n", without the codes; bounded
   bool isPositive() const noexcept { return code >= 200 && code < 400; }
   bool isTransient() const noexcept { return code >= 400 && code < 500; }
   bool isPermanent() const noexcept { return code >= 500 && code < 600; }

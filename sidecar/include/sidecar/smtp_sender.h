@@ -31,11 +31,11 @@ struct SmtpCredential {
 };
 
 enum class SendOutcome {
-  Accepted,       // the server took the message (2xx after DATA)
-  Rejected,       // a 5xx: sending it again will fail the same way
-  AuthRefused,    // 535 and friends: the credential is no longer valid
+  Accepted,          // the server took the message (2xx after DATA)
+  Rejected,          // a 5xx: sending it again will fail the same way
+  AuthRefused,       // 535 and friends: the credential is no longer valid
   TemporaryFailure,  // a 4xx, connection refused, timeout: try again later
-  TlsFailure,     // the server's certificate did not verify, or TLS could not start
+  TlsFailure,        // the server's certificate did not verify, or TLS could not start
 };
 
 const char* toString(SendOutcome outcome) noexcept;

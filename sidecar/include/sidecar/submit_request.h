@@ -28,8 +28,8 @@ inline constexpr std::size_t kMaxQueryLength = 64 * 1024;
 
 struct ApiError {
   unsigned http_status;  // 400, 413, 415, 422, ...
-  std::string code;   // stable, machine-readable: "invalid_address", ...
-  std::string message;  // for humans; safe to log (echoes no message content)
+  std::string code;      // stable, machine-readable: "invalid_address", ...
+  std::string message;   // for humans; safe to log (echoes no message content)
 };
 
 template <typename T>

@@ -11,13 +11,14 @@
 // ERRORS: HTTP answers with a stable JSON body {"error":{"code","message"}}.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 
 #include "sidecar/config.h"
 #include "sidecar/profile.h"
@@ -39,7 +40,7 @@ const char* toString(MessageState state) noexcept;
 struct MessageStatus {
   MessageState state = MessageState::Queued;
   unsigned attempts = 0;
-  SubmitResult last;  // the last attempt's result (when attempts > 0)
+  SubmitResult last;                         // the last attempt's result (when attempts > 0)
   std::int64_t next_attempt_in_seconds = 0;  // when Retrying
 };
 
@@ -76,8 +77,8 @@ struct ProfileState;  // a profile with its token bucket and counters
 
 class SubmitServer {
  public:
-  SubmitServer(boost::asio::io_context& io, ListenSettings settings,
-               std::vector<Profile> profiles, Dispatcher& dispatcher);
+  SubmitServer(boost::asio::io_context& io, ListenSettings settings, std::vector<Profile> profiles,
+               Dispatcher& dispatcher);
   // SIGHUP: new profiles for connections accepted after the call; a profile that
   // keeps its name keeps its counters and bucket (resized) and its new limits apply
   // to open connections' next requests too.

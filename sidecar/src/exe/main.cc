@@ -8,11 +8,12 @@
 // ERRORS: configuration errors print one line naming the cause and exit 78 (EX_CONFIG).
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <climits>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+
+#include <CLI/CLI.hpp>
 
 #include "sidecar/config.h"
 #include "sidecar/doctor.h"
@@ -45,8 +46,9 @@ int main(int argc, char** argv) {
   auto secret_id_from_environment =
       sidecar::takeSecretFromEnvironment(sidecar::kSecretIdEnvironmentVariable);
 
-  CLI::App app{"smtp-sidecar: sends an application's mail with short-lived SMTP credentials "
-               "leased from Vault/OpenBao"};
+  CLI::App app{
+      "smtp-sidecar: sends an application's mail with short-lived SMTP credentials "
+      "leased from Vault/OpenBao"};
   std::string config_path = "/etc/smtp-sidecar/smtp-sidecar.toml";
   bool check_only = false;
   std::string role;
@@ -61,16 +63,17 @@ int main(int argc, char** argv) {
       ->group("");
   app.set_version_flag("--version", "smtp-sidecar 0.1.0");
   // `doctor [-c FILE]`: -c falls through to the option above.
-  CLI::App* doctor = app.add_subcommand("doctor", "check the configuration against Vault and the "
-                                                  "SMTP server step by step, and explain failures");
+  CLI::App* doctor = app.add_subcommand("doctor",
+                                        "check the configuration against Vault and the "
+                                        "SMTP server step by step, and explain failures");
   doctor->fallthrough();
   CLI11_PARSE(app, argc, argv);
 
   std::signal(SIGPIPE, SIG_IGN);
   if (*doctor) {
-    return sidecar::doctor::run(config_path, std::cout,
-                                secret_id_from_environment ? std::move(*secret_id_from_environment)
-                                                           : vault::SecretBytes());
+    return sidecar::doctor::run(
+        config_path, std::cout,
+        secret_id_from_environment ? std::move(*secret_id_from_environment) : vault::SecretBytes());
   }
 
   auto config = sidecar::loadConfig(
@@ -102,8 +105,9 @@ int main(int argc, char** argv) {
   if (role == "worker") {
     vault::initCurlOrDie();
     if (config->smtp.tls == sidecar::SmtpTls::None) {
-      sidecar::log::warn("insecure_smtp", {{"message", "smtp.tls = none: the SMTP password "
-                                                       "crosses the network in clear text"}});
+      sidecar::log::warn("insecure_smtp", {{"message",
+                                            "smtp.tls = none: the SMTP password "
+                                            "crosses the network in clear text"}});
     }
     return sidecar::runWorker(*config, config_path);
   }

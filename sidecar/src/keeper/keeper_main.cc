@@ -64,8 +64,8 @@ class Keeper {
       CredentialKeeper::Changes changes;
       const auto next = credentials_.tick(changes);
       publish(changes);
-      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-          next - vault::systemClock().now());
+      const auto wait =
+          std::chrono::duration_cast<std::chrono::milliseconds>(next - vault::systemClock().now());
       const int timeout_ms = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, 60000));
       pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {kControlFd, POLLIN, 0}, {peer_fd_, POLLIN, 0}};
       const nfds_t count = peer_fd_ >= 0 ? 3 : 2;
@@ -180,12 +180,10 @@ class Keeper {
   bool answerCredentialRequest(std::uint32_t request_id, std::uint32_t path_index) {
     // Encoded straight from the keeper's copy into the (locked, reused) send packet.
     bool encoded = false;
-    const bool have =
-        credentials_.withCredential(path_index, [&](const relay::SmtpCredential& c) {
-          encoded = ipc::encodeCredential(request_id, credentials_.path(path_index), c.lease_id,
-                                          credentials_.generation(), c.username, c.password,
-                                          out_);
-        });
+    const bool have = credentials_.withCredential(path_index, [&](const relay::SmtpCredential& c) {
+      encoded = ipc::encodeCredential(request_id, credentials_.path(path_index), c.lease_id,
+                                      credentials_.generation(), c.username, c.password, out_);
+    });
     if (!have) {
       encoded = ipc::encodeNoCredential(
           request_id,
@@ -210,7 +208,8 @@ class Keeper {
     figures.token_renewal_failures = stats.token_renewal_failures;
     figures.logins = stats.logins;
     figures.login_failures = stats.login_failures;
-    for (const auto& [reason, count] : stats.rotations) figures.rotations.push_back({reason, count});
+    for (const auto& [reason, count] : stats.rotations)
+      figures.rotations.push_back({reason, count});
     for (std::size_t i = 0; i < credentials_.pathCount(); ++i) {
       figures.expiry.push_back({credentials_.path(i), credentials_.secondsToExpiry(i)});
     }
@@ -277,7 +276,7 @@ class Keeper {
   const telemetry::VaultRequestRecorder& vault_requests_;
   int signal_fd_ = -1;
   int peer_fd_ = -1;
-  ipc::Packet in_;   // reused for every message: no allocation per request
+  ipc::Packet in_;  // reused for every message: no allocation per request
   ipc::Packet out_;
 };
 

@@ -11,27 +11,28 @@
 // ERRORS: HTTP answers to clients; exit 1 on a broken keeper link protocol (the
 // supervisor restarts the worker, and the socket it inherited keeps queueing clients).
 #include <malloc.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <vector>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <cerrno>
-#include <deque>
-#include <random>
-#include <sodium.h>
-#include <chrono>
-#include <functional>
-#include <map>
-#include <memory>
-#include <optional>
-#include <vector>
 
 #include "sidecar/audit.h"
 #include "sidecar/fd_passing.h"
@@ -104,12 +105,12 @@ class KeeperLink {
     // keeper is slow must not pile up requests: past kMaxPendingMetrics, no figures.
     if (!channel_ || pending_metrics_.size() >= kMaxPendingMetrics) return callback(std::nullopt);
     const std::uint32_t id = next_request_id_++;
-    if (!ipc::encodeMetricsRequest(id, out_) ||
-        !ipc::sendPacket(channel_->native_handle(), out_)) {
+    if (!ipc::encodeMetricsRequest(id, out_) || !ipc::sendPacket(channel_->native_handle(), out_)) {
       return callback(std::nullopt);
     }
     pending_metrics_.emplace(
-        id, PendingMetrics{std::move(callback), std::chrono::steady_clock::now() + kMetricsTimeout});
+        id,
+        PendingMetrics{std::move(callback), std::chrono::steady_clock::now() + kMetricsTimeout});
   }
 
   void reportRefused(const std::string& lease_id) {
@@ -315,7 +316,7 @@ class KeeperLink {
   std::map<std::uint32_t, PendingMetrics> pending_metrics_;
   std::map<std::string, std::uint32_t> in_flight_;  // path -> the request sends may join
   std::map<std::string, Held> held_;                // by credential path
-  ipc::Packet in_;   // reused for every message: no allocation per request
+  ipc::Packet in_;  // reused for every message: no allocation per request
   ipc::Packet out_;
   std::uint32_t next_request_id_ = 1;
   bool keeper_ready_ = false;
@@ -335,10 +336,14 @@ class WorkerDispatcher final : public submit::Dispatcher {
  public:
   WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, const Config& config,
                    audit::Log& audit, telemetry::WorkerMetrics& metrics)
-      : io_(io), keeper_(keeper), metrics_(metrics),
+      : io_(io),
+        keeper_(keeper),
+        metrics_(metrics),
         sender_(relay::makeCurlMultiSmtpSender(io, config.smtp, config.smtp.max_connections)),
-        max_queue_(config.listen.max_queue), retry_for_(config.smtp.retry_for),
-        paths_(config.credentialPaths()), audit_(audit) {}
+        max_queue_(config.listen.max_queue),
+        retry_for_(config.smtp.retry_for),
+        paths_(config.credentialPaths()),
+        audit_(audit) {}
 
   // SIGHUP: the credential paths as the keeper will number them.
   void setCredentialPaths(std::vector<std::string> paths) { paths_ = std::move(paths); }
@@ -387,9 +392,10 @@ class WorkerDispatcher final : public submit::Dispatcher {
     if (it == statuses_.end()) return std::nullopt;
     submit::MessageStatus s = it->second;
     if (s.state == submit::MessageState::Retrying) {
-      s.next_attempt_in_seconds = std::max<std::int64_t>(
-          0, std::chrono::duration_cast<std::chrono::seconds>(
-                 next_attempt_.at(id) - std::chrono::steady_clock::now()).count());
+      s.next_attempt_in_seconds =
+          std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(
+                                        next_attempt_.at(id) - std::chrono::steady_clock::now())
+                                        .count());
     }
     return s;
   }
@@ -397,17 +403,17 @@ class WorkerDispatcher final : public submit::Dispatcher {
   // The worker's metrics and, when the keeper answers, the keeper's figures.
   void metrics(std::function<void(std::string)> done) override {
     metrics_.setQueueDepth(in_flight_);
-    keeper_.requestMetrics([this, done = std::move(done)](
-                               std::optional<telemetry::KeeperFigures> figures) {
-      metrics_.setKeeperUp(figures.has_value());
-      std::string text = metrics_.registry().render();
-      // Fresh per scrape: the profile counters and the keeper's figures are totals.
-      metrics::Registry totals;
-      if (profile_metrics_) profile_metrics_(totals);
-      if (figures) telemetry::exportKeeperFigures(*figures, totals);
-      text += totals.render();
-      done(std::move(text));
-    });
+    keeper_.requestMetrics(
+        [this, done = std::move(done)](std::optional<telemetry::KeeperFigures> figures) {
+          metrics_.setKeeperUp(figures.has_value());
+          std::string text = metrics_.registry().render();
+          // Fresh per scrape: the profile counters and the keeper's figures are totals.
+          metrics::Registry totals;
+          if (profile_metrics_) profile_metrics_(totals);
+          if (figures) telemetry::exportKeeperFigures(*figures, totals);
+          text += totals.render();
+          done(std::move(text));
+        });
   }
 
   // Adds the submission server's per-profile counters to each scrape.
@@ -424,9 +430,9 @@ class WorkerDispatcher final : public submit::Dispatcher {
     submit::Origin origin;
     std::string lease_id;  // of the last attempt's credential
     submit::Envelope envelope;
-    std::shared_ptr<const std::string> message;       // shared with the transfer
+    std::shared_ptr<const std::string> message;      // shared with the transfer
     std::function<void(submit::SubmitResult)> done;  // sync only
-    std::string id;                                   // async only
+    std::string id;                                  // async only
     std::chrono::steady_clock::time_point deadline{};
     std::chrono::seconds backoff{1};
     std::unique_ptr<asio::steady_timer> retry_timer;
@@ -453,45 +459,47 @@ class WorkerDispatcher final : public submit::Dispatcher {
       return finish(job, std::move(result));
     }
     const auto index = static_cast<std::uint32_t>(path - paths_.begin());
-    keeper_.requestCredential(index, *path,
-                              [this, job, retry_left](KeeperLink::Credential credential) mutable {
-      if (!credential) {
-        submit::SubmitResult result;
-        result.no_credential = true;
-        return finish(job, std::move(result));
-      }
-      const auto started = std::chrono::steady_clock::now();
-      const std::string lease_id = credential->lease_id;
-      job->lease_id = lease_id;
-      sender_->send(job->envelope, job->message, std::move(credential),
-                   [this, job, retry_left, lease_id, started](relay::SendResult sent) {
-        const auto took = std::chrono::steady_clock::now() - started;
-        metrics_.attempt(sent, took);
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
-        log::info("message_sent", {{"id", job->id},
-                                   {"profile", job->origin.profile},
-                                   {"outcome", relay::toString(sent.outcome)},
-                                   {"smtp_code", sent.reply.code},
-                                   {"recipients", job->envelope.recipients.size()},
-                                   {"bytes", job->message->size()},
-                                   {"lease_id", lease_id},
-                                   {"duration_ms", static_cast<std::int64_t>(ms)},
-                                   {"detail", sent.detail}});
-        if (sent.outcome == relay::SendOutcome::AuthRefused && retry_left) {
-          keeper_.reportRefused(lease_id);
-          return attempt(job, false);
-        }
-        submit::SubmitResult result;
-        result.send = std::move(sent);
-        finish(job, std::move(result));
-        if (!old_senders_.empty()) asio::post(io_, [this] { pruneOldSenders(); });
-      });
-    });
+    keeper_.requestCredential(
+        index, *path, [this, job, retry_left](KeeperLink::Credential credential) mutable {
+          if (!credential) {
+            submit::SubmitResult result;
+            result.no_credential = true;
+            return finish(job, std::move(result));
+          }
+          const auto started = std::chrono::steady_clock::now();
+          const std::string lease_id = credential->lease_id;
+          job->lease_id = lease_id;
+          sender_->send(
+              job->envelope, job->message, std::move(credential),
+              [this, job, retry_left, lease_id, started](relay::SendResult sent) {
+                const auto took = std::chrono::steady_clock::now() - started;
+                metrics_.attempt(sent, took);
+                const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+                log::info("message_sent", {{"id", job->id},
+                                           {"profile", job->origin.profile},
+                                           {"outcome", relay::toString(sent.outcome)},
+                                           {"smtp_code", sent.reply.code},
+                                           {"recipients", job->envelope.recipients.size()},
+                                           {"bytes", job->message->size()},
+                                           {"lease_id", lease_id},
+                                           {"duration_ms", static_cast<std::int64_t>(ms)},
+                                           {"detail", sent.detail}});
+                if (sent.outcome == relay::SendOutcome::AuthRefused && retry_left) {
+                  keeper_.reportRefused(lease_id);
+                  return attempt(job, false);
+                }
+                submit::SubmitResult result;
+                result.send = std::move(sent);
+                finish(job, std::move(result));
+                if (!old_senders_.empty()) asio::post(io_, [this] { pruneOldSenders(); });
+              });
+        });
   }
 
   // Outside any sender's call stack (posted): an idle old sender can go.
   void pruneOldSenders() {
-    std::erase_if(old_senders_, [](const auto& s) { return s->active() == 0 && s->waiting() == 0; });
+    std::erase_if(old_senders_,
+                  [](const auto& s) { return s->active() == 0 && s->waiting() == 0; });
   }
 
   static bool isTemporary(const submit::SubmitResult& r) {
@@ -536,10 +544,10 @@ class WorkerDispatcher final : public submit::Dispatcher {
       scheduleRetry(job, now);
       return;
     }
-    status.state = status.last.send.outcome == relay::SendOutcome::Accepted &&
-                           !status.last.no_credential
-                       ? submit::MessageState::Sent
-                       : submit::MessageState::Failed;
+    status.state =
+        status.last.send.outcome == relay::SendOutcome::Accepted && !status.last.no_credential
+            ? submit::MessageState::Sent
+            : submit::MessageState::Failed;
     metrics_.finished(status.last, telemetry::Mode::Async);
     writeAudit(*job, status.last);
     log::info("message_finished", {{"id", job->id},

@@ -115,7 +115,8 @@ struct Server {
 
   // A fresh secret_id, response-wrapped, and the wrapping token.
   SecretBytes wrappedSecretId() {
-    auto out = root->write("auth/approle/role/itest/secret-id", SecretBytes::copyOf(std::string_view("{}")), "60s");
+    auto out = root->write("auth/approle/role/itest/secret-id",
+                           SecretBytes::copyOf(std::string_view("{}")), "60s");
     REQUIRE_MESSAGE(out.ok(), out.errorMessage());
     REQUIRE(out->wrap_info.has_value());
     CHECK(out->wrap_info->creation_path == "auth/approle/role/itest/secret-id");
@@ -171,13 +172,14 @@ TEST_CASE("wrapped secret_id: unwrap, log in; a reused token is refused clearly"
 
 TEST_CASE("wrapped secret_id: a token wrapping another path is refused and stays unused") {
   // Anyone with a token can wrap arbitrary data: the forgery the creation-path check stops.
-  auto forged = server().root->write("sys/wrapping/wrap",
-                                     SecretBytes::copyOf(std::string_view(R"({"secret_id":"evil"})")), "60s");
+  auto forged = server().root->write(
+      "sys/wrapping/wrap", SecretBytes::copyOf(std::string_view(R"({"secret_id":"evil"})")), "60s");
   REQUIRE_MESSAGE(forged.ok(), forged.errorMessage());
   REQUIRE(forged->wrap_info.has_value());
   auto got = newClient()->unwrapSecretId(forged->wrap_info->token, "itest");
   REQUIRE_FALSE(got.ok());
-  CHECK(got.error().message.find("refused: the token wraps 'sys/wrapping/wrap'") != std::string::npos);
+  CHECK(got.error().message.find("refused: the token wraps 'sys/wrapping/wrap'") !=
+        std::string::npos);
   // Not unwrapped: its owner can still look it up.
   auto lookup = server().root->write(
       "sys/wrapping/lookup", SecretBytes::copyOf(std::string_view(
@@ -294,7 +296,8 @@ TEST_CASE("Transit: encrypt/decrypt round trip, datakey, sign") {
   auto signature = c->transitSign("transit", "dkim", "v=1; a=ed25519-sha256; ...", "sha2-256");
   REQUIRE_MESSAGE(signature.ok(), signature.errorMessage());
   CHECK(signature->rfind("vault:v1:", 0) == 0);
-  auto denied = c->transitEncrypt("transit", "other-key", SecretBytes::copyOf(std::string_view("x")));
+  auto denied =
+      c->transitEncrypt("transit", "other-key", SecretBytes::copyOf(std::string_view("x")));
   REQUIRE_FALSE(denied.ok());
   CHECK(denied.error().message.find("HTTP 403") != std::string::npos);
 }

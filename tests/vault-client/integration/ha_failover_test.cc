@@ -35,7 +35,8 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-std::unique_ptr<Client> clusterClient(const std::vector<std::string>& addresses, unsigned attempts) {
+std::unique_ptr<Client> clusterClient(const std::vector<std::string>& addresses,
+                                      unsigned attempts) {
   std::vector<HttpTransportPtr> transports;
   for (const auto& a : addresses) {
     TransportOptions o;
@@ -78,8 +79,11 @@ TEST_CASE("reads continue through the loss of the active node") {
     if (addresses[i] == leader->leader_address) leader_index = i;
   }
   REQUIRE_MESSAGE(leader_index < addresses.size(), "leader " << leader->leader_address);
-  (void)admin->write("sys/mounts/ha-kv", SecretBytes::copyOf(std::string_view(R"({"type":"kv","options":{"version":"2"}})")));
-  auto put = admin->write("ha-kv/data/probe", SecretBytes::copyOf(std::string_view(R"({"data":{"v":"1"}})")));
+  (void)admin->write(
+      "sys/mounts/ha-kv",
+      SecretBytes::copyOf(std::string_view(R"({"type":"kv","options":{"version":"2"}})")));
+  auto put = admin->write("ha-kv/data/probe",
+                          SecretBytes::copyOf(std::string_view(R"({"data":{"v":"1"}})")));
   REQUIRE_MESSAGE(put.ok(), put.errorMessage());
 
   // The reader starts on the leader, so its loss is felt.
@@ -114,8 +118,9 @@ TEST_CASE("reads continue through the loss of the active node") {
   stop = true;
   loop.join();
   const auto after = ok.load() - before;
-  MESSAGE("reads: " << ok.load() << " ok, " << failures.size() << " failed; after the leader stopped: "
-                    << after << " ok; slowest call " << slowest.count() << " ms; the reader now uses "
+  MESSAGE("reads: " << ok.load() << " ok, " << failures.size()
+                    << " failed; after the leader stopped: " << after << " ok; slowest call "
+                    << slowest.count() << " ms; the reader now uses "
                     << ordered[reader->currentAddress()]);
   CHECK(failures.empty());
   CHECK(after > 0);

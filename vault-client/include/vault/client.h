@@ -33,10 +33,10 @@ namespace vault {
 // never a path, a lease id, a token or a body, so an observer cannot leak a secret.
 struct RequestObservation {
   std::string_view operation;
-  long status = 0;               // the HTTP status; 0 when the transport failed
-  bool transport_error = false;  // no answer: connection refused, reset, timeout
+  long status = 0;                       // the HTTP status; 0 when the transport failed
+  bool transport_error = false;          // no answer: connection refused, reset, timeout
   std::chrono::nanoseconds duration{0};  // measured on ClientOptions::clock
-  unsigned attempt = 1;          // 1 for the first try, 2 for the first retry, ...
+  unsigned attempt = 1;                  // 1 for the first try, 2 for the first retry, ...
 };
 // Called on the thread that made the request, after each attempt; must not throw.
 using RequestObserver = std::function<void(const RequestObservation&)>;
@@ -113,7 +113,8 @@ class Client {
                                      std::string_view ciphertext);
   // Signs `input` (raw bytes); returns "vault:v<n>:<signature>".
   Result<std::string> transitSign(std::string_view mount, std::string_view key,
-                                  std::string_view input, std::string_view hash_algorithm = "sha2-256");
+                                  std::string_view input,
+                                  std::string_view hash_algorithm = "sha2-256");
   // A new data key: plaintext (raw bytes, locked) and the key wrapped by `key`.
   Result<DataKey> transitDataKey(std::string_view mount, std::string_view key, int bits = 256);
 
@@ -134,7 +135,7 @@ class Client {
     std::string path;
     SecretBytes body;
     Repeatable repeatable = Repeatable::Yes;
-    const SecretBytes* token = nullptr;  // default: the client's own
+    const SecretBytes* token = nullptr;      // default: the client's own
     std::string_view operation = "request";  // for the observer: a constant, never a path
     std::string wrap_ttl;
     bool any_status = false;  // hand back non-2xx answers instead of an Error

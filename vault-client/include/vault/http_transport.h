@@ -22,15 +22,15 @@ enum class HttpMethod { Get, Put, Post, Delete, List };
 
 struct HttpRequest {
   HttpMethod method = HttpMethod::Get;
-  std::string path;        // e.g. "/v1/auth/approle/login"; no query string with secrets
-  SecretBytes body;        // JSON, empty for none
+  std::string path;  // e.g. "/v1/auth/approle/login"; no query string with secrets
+  SecretBytes body;  // JSON, empty for none
   const SecretBytes* token = nullptr;  // sent as X-Vault-Token when set
-  std::string wrap_ttl;    // X-Vault-Wrap-TTL when non-empty ("60s"): answer response-wrapped
+  std::string wrap_ttl;  // X-Vault-Wrap-TTL when non-empty ("60s"): answer response-wrapped
 };
 
 struct HttpResponse {
   long status = 0;
-  SecretBytes body;        // received straight into locked memory
+  SecretBytes body;  // received straight into locked memory
 };
 
 class HttpTransport {
@@ -44,9 +44,9 @@ struct TransportOptions {
   // "https://host:port", "http://host:port" (dev only) or "unix:///path/to/socket".
   // One transport talks to one address; the Client fails over between transports.
   std::string address;
-  std::string ca_file;        // PEM bundle to trust; required for https unless ca_path
-  std::string ca_path;        // directory of hashed CA certificates
-  std::string client_cert;    // optional, for TLS client-certificate auth
+  std::string ca_file;      // PEM bundle to trust; required for https unless ca_path
+  std::string ca_path;      // directory of hashed CA certificates
+  std::string client_cert;  // optional, for TLS client-certificate auth
   std::string client_key;
   std::string vault_namespace;  // X-Vault-Namespace when non-empty
   std::chrono::milliseconds connect_timeout{5000};

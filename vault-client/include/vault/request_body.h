@@ -17,10 +17,10 @@ namespace vault {
 class RequestBody {
  public:
   RequestBody();
-  RequestBody& text(std::string_view key, std::string_view value);   // not secret
+  RequestBody& text(std::string_view key, std::string_view value);  // not secret
   RequestBody& secret(std::string_view key, const SecretBytes& value);
   RequestBody& secretBase64(std::string_view key, const SecretBytes& value);  // standard, padded
-  RequestBody& base64(std::string_view key, std::string_view bytes);  // not secret
+  RequestBody& base64(std::string_view key, std::string_view bytes);          // not secret
   RequestBody& integer(std::string_view key, std::int64_t value);
   RequestBody& boolean(std::string_view key, bool value);
   // {"k":...} in locked memory.

@@ -68,11 +68,11 @@ struct LeasedSecret {
 // auth/token/lookup-self. The token's own id (a secret) is not kept.
 struct TokenInfo {
   std::string accessor;
-  std::chrono::seconds ttl{0};            // remaining
+  std::chrono::seconds ttl{0};  // remaining
   std::chrono::seconds creation_ttl{0};
   std::chrono::seconds explicit_max_ttl{0};  // 0 = none beyond the mount's
   bool renewable = false;
-  std::string expire_time;                // RFC 3339, empty for non-expiring tokens
+  std::string expire_time;  // RFC 3339, empty for non-expiring tokens
   std::vector<std::string> policies;
 };
 
@@ -81,8 +81,8 @@ struct LeaseInfo {
   std::string lease_id;
   std::chrono::seconds ttl{0};  // granted (renew) or remaining (lookup)
   bool renewable = false;
-  std::string issue_time;       // lookup only
-  std::string expire_time;      // lookup only
+  std::string issue_time;   // lookup only
+  std::string expire_time;  // lookup only
 };
 
 // A KV version 2 read: the secret's fields and its version metadata.
