@@ -466,7 +466,10 @@ class Session : public std::enable_shared_from_this<Session> {
           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
         });
     auto status = well_formed ? dispatcher_.status(std::string(id)) : std::nullopt;
-    if (!status) return fail(404, "not_found", "no message with this id", keep_alive);
+    // Another profile's message is not found either: its existence is not revealed.
+    if (!status || status->profile != state_->profile.name) {
+      return fail(404, "not_found", "no message with this id", keep_alive);
+    }
     respond(200, statusBodyOf(std::string(id), *status), keep_alive);
   }
 

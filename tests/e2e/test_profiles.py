@@ -288,7 +288,18 @@ senders = ["{WEB_SENDER}"]
                                                 {"Content-Type": "message/rfc822"})
             self.assertEqual(status, 403, body)
 
-            lines = wait_for(lambda: len(audit_lines(audit)) >= 2 and audit_lines(audit))
+            # An asynchronous message's status is visible to its own profile only.
+            status, body, _ = s.request("POST", raw_query(SENDER, ["two-profiles@example.test"]),
+                                        b"Subject: async\r\n\r\nx\r\n",
+                                        {"Content-Type": "message/rfc822",
+                                         "Prefer": "respond-async"})
+            self.assertEqual(status, 202, body)
+            self.assertEqual(s.request("GET", f"/v1/messages/{body['id']}")[0], 200)
+            status, body, _ = request_as_nobody(s, "GET", f"/v1/messages/{body['id']}")
+            self.assertEqual(status, 404, body)
+
+            lines = wait_for(lambda: len(audit_lines(audit)) >= 3 and audit_lines(audit))
+            lines = [l for l in lines if l["id"] == ""]  # the two synchronous messages
             self.assertEqual([l["profile"] for l in lines], ["app", "web"])
             self.assertEqual(lines[1]["uid"], NOBODY.pw_uid)
             self.assertTrue(lines[0]["lease_id"].startswith(CREDENTIAL_PATH + "/"))

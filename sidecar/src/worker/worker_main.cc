@@ -383,6 +383,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
     job->id = newId();
     job->deadline = std::chrono::steady_clock::now() + retry_for_;
     statuses_[job->id] = submit::MessageStatus{};
+    statuses_[job->id].profile = job->origin.profile;
     start(job);
     return job->id;
   }
