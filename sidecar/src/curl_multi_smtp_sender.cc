@@ -31,6 +31,7 @@
 
 #include <boost/asio.hpp>
 
+#include "curl_options.h"
 #include "sidecar/log.h"
 #include "sidecar/smtp_sender.h"
 #include "smtp_transfer.h"
@@ -110,12 +111,10 @@ class Pool {
     const char* failed = t->curl.prepare(settings_, url_, t->envelope, *t->message, *t->credential);
     t->credential.reset();  // libcurl has its copy now (or there is nothing to send)
     if (failed == nullptr) {
-      failed = curl_easy_setopt(t->curl.easy(), CURLOPT_CLOSESOCKETFUNCTION, &Pool::closeSocket) ==
-                           CURLE_OK &&
-                       curl_easy_setopt(t->curl.easy(), CURLOPT_CLOSESOCKETDATA,
-                                        static_cast<void*>(this)) == CURLE_OK
-                   ? nullptr
-                   : "CLOSESOCKETFUNCTION";
+      failed = CurlOptions(t->curl.easy())
+                   .set(CURLOPT_CLOSESOCKETFUNCTION, &Pool::closeSocket, "CLOSESOCKETFUNCTION")
+                   .set(CURLOPT_CLOSESOCKETDATA, static_cast<void*>(this), "CLOSESOCKETDATA")
+                   .failed();
     }
     if (failed != nullptr) {
       return complete(std::move(t), failure(std::string("libcurl refused option ") + failed));

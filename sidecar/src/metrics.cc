@@ -100,43 +100,35 @@ std::string formatValue(double value) {
   return std::string(buffer, end);
 }
 
-std::string escapeLabelValue(std::string_view value) {
+namespace {
+
+// The text format escapes backslash and newline in HELP text, and also the double quote
+// in label values.
+enum class Quote { Keep, Escape };
+std::string escapeText(std::string_view text, Quote quote) {
   std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' && quote == Quote::Escape) {
+      out += "\\\"";
+    } else {
+      out += c;
     }
   }
   return out;
 }
 
+}  // namespace
+
+std::string escapeLabelValue(std::string_view value) {
+  return escapeText(value, Quote::Escape);
+}
 std::string escapeHelp(std::string_view help) {
-  std::string out;
-  out.reserve(help.size());
-  for (char c : help) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+  return escapeText(help, Quote::Keep);
 }
 
 bool validMetricName(std::string_view name) {

@@ -3,6 +3,8 @@
 SECURITY: tests read the dev stack's root token from its file to inspect OpenBao; they
 never print it. Everything they talk to is on 127.0.0.1 or a Unix socket.
 """
+import email
+import email.policy
 import http.client
 import json
 import os
@@ -125,6 +127,14 @@ def role_pids(supervisor_pid):
         if ppid == supervisor_pid and b"--role" in argv:
             found[argv[argv.index(b"--role") + 1].decode()] = int(entry)
     return found
+
+
+def delivered(address):
+    """The newest message in `address`'s Maildir (waiting for it), parsed."""
+    files = wait_for(lambda: maildir_messages(address))
+    assert files, f"nothing delivered to {address}"
+    with open(files[-1], "rb") as f:
+        return email.message_from_bytes(f.read(), policy=email.policy.default)
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05):

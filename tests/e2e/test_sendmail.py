@@ -15,7 +15,7 @@ import time
 import unittest
 import uuid
 
-from stacklib import REPO, Sidecar, fresh_secret_id, maildir_messages, role_pids, wait_for
+from stacklib import REPO, Sidecar, delivered, fresh_secret_id, maildir_messages, role_pids, wait_for
 
 SENDER = "app@example.test"  # the example app's login may send as this address only
 BINARY = os.environ.get("SMTP_SIDECAR_SENDMAIL_BIN",
@@ -24,13 +24,6 @@ BINARY = os.environ.get("SMTP_SIDECAR_SENDMAIL_BIN",
 
 def rcpt(tag):
     return f"sm-{tag}-{uuid.uuid4().hex[:8]}@example.test"
-
-
-def delivered(address):
-    files = wait_for(lambda: maildir_messages(address))
-    assert files, f"nothing delivered to {address}"
-    with open(files[-1], "rb") as f:
-        return email.message_from_bytes(f.read(), policy=email.policy.default)
 
 
 class SendmailTest(unittest.TestCase):

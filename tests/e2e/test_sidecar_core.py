@@ -11,17 +11,10 @@ import time
 import unittest
 import uuid
 
-from stacklib import (ENV, Sidecar, fresh_secret_id, maildir_messages, postfix, role_pids,
-                      wait_for)
+from stacklib import (ENV, Sidecar, delivered, fresh_secret_id, maildir_messages, postfix,
+                      role_pids, wait_for)
 
 SENDER = "app@example.test"
-
-
-def delivered(address):
-    files = wait_for(lambda: maildir_messages(address))
-    assert files, f"nothing delivered to {address}"
-    with open(files[-1], "rb") as f:
-        return email.message_from_bytes(f.read(), policy=email.policy.default)
 
 
 class CoreTest(unittest.TestCase):
