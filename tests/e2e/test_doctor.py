@@ -493,6 +493,28 @@ class DoctorTest(unittest.TestCase):
         finally:
             peer.close()
 
+    def test_smtp_auth_refused_by_the_stacks_postfix(self):
+        # A login the mail database does not know, served from a KV path: the real
+        # Postfix/Dovecot answer 535.
+        mount, policy = "doctor-kv", "doctor-kv-read"
+        if f"{mount}/" not in bao("secrets", "list", "-format=json"):
+            bao("secrets", "enable", f"-path={mount}", "kv")
+        bao("write", f"{mount}/ghost", "username=ghost-doctor@example.test", "password=not-a-login")
+        policy_file = os.path.join(self.dir, "doctor-kv.hcl")
+        with open(policy_file, "w") as f:
+            f.write(f'path "{mount}/ghost" {{ capabilities = ["read"] }}\n')
+        bao("policy", "write", policy, policy_file)
+        role = bao("read", "-format=json", "auth/approle/role/example-app")["data"]
+        original = ",".join(role["token_policies"])
+        bao("write", "auth/approle/role/example-app", f"token_policies={original},{policy}")
+        try:
+            out = self.doctor(self.config(vault={"credential_path": f"{mount}/ghost"}))
+            self.assertStep(out, " ok ", "credential")
+            self.assertStep(out, "FAIL", "smtp", "refused AUTH with the leased credential", "535")
+        finally:
+            bao("write", "auth/approle/role/example-app", f"token_policies={original}")
+            bao("policy", "delete", policy, check=False)
+
     def test_no_mail_is_sent(self):
         peer = ScriptedSmtp(starttls=None, auth_reply="235 2.7.0 ok")
         try:
