@@ -59,8 +59,12 @@ std::string trim(std::string_view s) {
 std::optional<Failure> addRecipients(std::string_view value, int exit_code, std::string_view what,
                                      std::vector<std::string>& out) {
   for (auto& address : parseAddressList(value)) {
+    // A local name ("root", cron's MAILTO=ops) is the sidecar's to resolve (the
+    // caller's profile's aliases).
     if (auto r = sidecar::submit::checkAddress(address, false);
-        auto* e = std::get_if<sidecar::submit::ApiError>(&r)) {
+        std::holds_alternative<sidecar::submit::ApiError>(r) &&
+        !sidecar::submit::isLocalName(address)) {
+      const auto* e = std::get_if<sidecar::submit::ApiError>(&r);
       return Failure{exit_code, std::string(what) + ": invalid recipient \"" +
                                     printable(address, 100) + "\": " + e->message};
     }
@@ -256,7 +260,8 @@ Expected<Assembled> assembleMessage(std::string_view input, const AssemblyParams
                                    "fields or on the command line"
                                  : "no recipients given (name them as arguments or use -t)"};
   }
-  if (!have_from) {
+  // Without -f the sidecar adds From (with the sender the caller's profile names).
+  if (!have_from && !params.from_address.empty()) {
     header.append("From: ");
     header.append(sidecar::mime::formatMailbox({params.full_name, params.from_address}));
     header.append("\r\n");

@@ -104,6 +104,14 @@ std::variant<std::monostate, ApiError> checkAddress(std::string_view address, bo
   return std::monostate{};
 }
 
+bool isLocalName(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxLocalPart &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-' || c == '+';
+         });
+}
+
 Target splitTarget(std::string_view target) {
   const auto q = target.find('?');
   if (q == std::string_view::npos) return {target, {}};
@@ -142,7 +150,8 @@ Parsed<Envelope> parseEnvelopeQuery(std::string_view query) {
       while (true) {
         const auto comma = list.find(',');
         const auto one = list.substr(0, comma);
-        if (auto r = checkAddress(one, false); std::holds_alternative<ApiError>(r)) {
+        if (auto r = checkAddress(one, false);
+            std::holds_alternative<ApiError>(r) && !isLocalName(one)) {
           auto e = std::get<ApiError>(r);
           e.message = "to: " + e.message;
           return e;
@@ -159,7 +168,7 @@ Parsed<Envelope> parseEnvelopeQuery(std::string_view query) {
       return ApiError{400, "malformed_query", "unknown query parameter (expected 'from' and 'to')"};
     }
   }
-  if (!have_from) return ApiError{400, "missing_sender", "query parameter 'from' is required"};
+  envelope.implicit_from = !have_from;
   if (envelope.recipients.empty()) {
     return ApiError{400, "missing_recipient", "at least one 'to' query parameter is required"};
   }

@@ -102,7 +102,6 @@ TEST_CASE("parseArguments refuses unknown and unsupported flags with EX_USAGE") 
       {words({"-q1h"}), "-q (queue runs) is not supported"},
       {words({"-qR", "example.test"}), "-q (queue runs)"},
       {words({"-bp"}), "mode -bp is not supported"},
-      {words({"-bs"}), "mode -bs is not supported"},
       {words({"-bd"}), "mode -bd"},
       {words({"-bi"}), "mode -bi"},
       {words({"-bv", "a@x.test"}), "mode -bv"},

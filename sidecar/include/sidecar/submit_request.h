@@ -37,15 +37,24 @@ using Parsed = std::variant<T, ApiError>;
 
 struct Envelope {
   std::string from;                     // may be empty: the null reverse-path <>
-  std::vector<std::string> recipients;  // at least one
+  std::vector<std::string> recipients;  // at least one; a local name (isLocalName) is
+                                        // resolved by the profile's aliases
+  // The caller named no sender (sendmail without -f): the profile decides
+  // (intake::implicitSender), never the client.
+  bool implicit_from = false;
 };
+
+// A recipient without a domain ("root", cron's MAILTO=ops): 1-64 of [A-Za-z0-9._+-].
+// Only a profile alias turns it into an address.
+bool isLocalName(std::string_view name);
 
 // Checks one envelope address ("local@domain"). Empty is allowed only when
 // `allow_empty` (the null sender).
 std::variant<std::monostate, ApiError> checkAddress(std::string_view address, bool allow_empty);
 
-// Parses the query string of POST /v1/messages: from=<addr>, to=<addr> (repeatable,
-// or comma-separated). Percent-decoding per RFC 3986; '+' is a space (form encoding)
+// Parses the query string of POST /v1/messages: from=<addr> (optional: without it the
+// profile names the sender), to=<addr> or to=<local name> (repeatable, or
+// comma-separated). Percent-decoding per RFC 3986; '+' is a space (form encoding)
 // and therefore never valid in an address after decoding.
 Parsed<Envelope> parseEnvelopeQuery(std::string_view query);
 

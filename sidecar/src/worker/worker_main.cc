@@ -36,6 +36,8 @@
 
 #include "sidecar/audit.h"
 #include "sidecar/fd_passing.h"
+#include "sidecar/intake/smtp_listeners.h"
+#include "sidecar/intake/smtp_server.h"
 #include "sidecar/ipc.h"
 #include "sidecar/log.h"
 #include "sidecar/roles.h"
@@ -636,6 +638,17 @@ int runWorker(const Config& config, const std::string& config_path) {
     log::error("worker_start_failed", {{"error", s.error().message}});
     return 1;
   }
+  // The SMTP intake on the listeners the supervisor made (if configured): same profiles
+  // and dispatcher as the HTTP intake.
+  intake::SmtpServer smtp(io, config.listen, server, dispatcher);
+  for (int i = 0; i < 3; ++i) {
+    const int fd = intake::kSmtpListenFds[i];
+    if (!intake::isListeningSocket(fd)) continue;
+    if (auto s = i == 0 ? smtp.adoptUnix(fd) : smtp.adoptTcp(fd); !s) {
+      log::error("worker_start_failed", {{"error", s.error().message}});
+      return 1;
+    }
+  }
 
   // The supervisor hands over the keeper channel (again after a keeper restart).
   asio::posix::stream_descriptor control(io, kControlFd);
@@ -717,11 +730,14 @@ int runWorker(const Config& config, const std::string& config_path) {
     if (ec) return;
     log::info("worker_stopping", {{"signal", signo}, {"in_flight", dispatcher.inFlight()}});
     server.close();
+    smtp.close();
     drain_deadline = std::chrono::steady_clock::now() + kDrainDeadline;
     wait_for_drain();
   });
 
-  log::info("worker_ready", {{"socket", config.listen.socket_path}});
+  log::info("worker_ready", {{"socket", config.listen.socket_path},
+                             {"smtp_socket", config.listen.smtp_socket_path},
+                             {"smtp_port", config.listen.smtp_port}});
   io.run();
   return 0;
 }

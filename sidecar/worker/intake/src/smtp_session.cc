@@ -31,16 +31,6 @@ bool hasNonAscii(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
 }
 
-// A recipient without a domain ("root", cron's MAILTO=ops): a plain local name, which
-// only a profile alias can turn into an address.
-bool isLocalName(std::string_view s) {
-  return !s.empty() && s.size() <= submit::kMaxLocalPart &&
-         std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-' || c == '+';
-         });
-}
-
 struct Path {
   std::string address;
   std::vector<std::string_view> parameters;
@@ -355,7 +345,7 @@ void SmtpSession::rcpt(std::string_view argument, std::string& out) {
         auto* e = std::get_if<submit::ApiError>(&r)) {
       return error(553, "5.1.3", "bad recipient address: " + e->message, out);
     }
-  } else if (!isLocalName(to)) {
+  } else if (!submit::isLocalName(to)) {
     return error(553, "5.1.3", "bad recipient address", out);
   }
   if (hasNonAscii(to) && !mail_->smtputf8) {
