@@ -112,7 +112,8 @@ std::optional<Failure> parseLongOption(std::string_view arg, Options& out) {
     out.timeout = std::chrono::seconds(seconds);
   } else {
     return usage("unknown option " + printable(name, 64) +
-                 (has_value || name == "--socket" || name == "--smtp-socket" || name == "--max-size" || name == "--timeout"
+                 (has_value || name == "--socket" || name == "--smtp-socket" ||
+                          name == "--max-size" || name == "--timeout"
                       ? std::string(" (long options take their value after '=')")
                       : std::string()));
   }

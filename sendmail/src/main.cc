@@ -6,10 +6,10 @@
 // ERRORS: every failure ends in one stderr line and a sysexits(3) code.
 #include <poll.h>
 #include <pwd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -253,9 +253,8 @@ int run(int argc, char** argv) {
   auto& message = std::get<Assembled>(assembled);
   std::get<std::string>(input).clear();
 
-  const auto target =
-      requestTarget(sender ? std::optional<std::string_view>(*sender) : std::nullopt,
-                    message.recipients);
+  const auto target = requestTarget(
+      sender ? std::optional<std::string_view>(*sender) : std::nullopt, message.recipients);
   auto answer = postMessage(socket_path, target, std::move(message.message), options.timeout);
   Verdict verdict =
       std::holds_alternative<TransportError>(answer)

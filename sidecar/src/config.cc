@@ -236,12 +236,14 @@ Status parseAliases(const toml::node& node, std::map<std::string, std::string>& 
     const auto* text = value.as_string();
     if (text == nullptr) return Error::permanent(key + ": expected an address string");
     if (key.empty() || key.size() > 64 ||
-        key.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") !=
+        key.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") !=
             std::string::npos) {
       return Error::permanent("\"" + key + "\": a local name is 1-64 of [A-Za-z0-9._+-]");
     }
     const std::string address(text->get());
-    if (auto r = submit::checkAddress(address, false); auto* e = std::get_if<submit::ApiError>(&r)) {
+    if (auto r = submit::checkAddress(address, false);
+        auto* e = std::get_if<submit::ApiError>(&r)) {
       return Error::permanent(key + ": " + e->message);
     }
     out.emplace(key, address);
@@ -434,8 +436,9 @@ Status validate(const Config& c) {
     return Error::permanent("listen.smtp_socket must differ from listen.socket");
   }
   if (c.listen.smtp_host_name.empty() || c.listen.smtp_host_name.size() > 253 ||
-      c.listen.smtp_host_name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                "0123456789.-") != std::string::npos) {
+      c.listen.smtp_host_name.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+          "0123456789.-") != std::string::npos) {
     return Error::permanent("listen.smtp_host_name must be a host name");
   }
   if (!c.audit.file.empty() && c.audit.file.front() != '/') {

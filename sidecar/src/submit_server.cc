@@ -376,8 +376,7 @@ class Session : public std::enable_shared_from_this<Session> {
       auto address = intake::resolveLocalRecipient(p, recipient);
       if (!address) {
         fail(422, "unknown_local_recipient",
-             "\"" + recipient + "\" has no domain and the profile has no alias for it",
-             keep_alive);
+             "\"" + recipient + "\" has no domain and the profile has no alias for it", keep_alive);
         return false;
       }
       recipient = std::move(*address);
@@ -385,9 +384,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (const auto verdict = intake::checkSenders(p, envelope.from, headers);
         verdict != intake::SenderVerdict::Allowed) {
       ++state.stats.sender_refused;
-      log::warn("sender_not_allowed", {{"profile", p.name},
-                                       {"uid", peer_.uid},
-                                       {"pid", static_cast<std::int64_t>(peer_.pid)}});
+      log::warn(
+          "sender_not_allowed",
+          {{"profile", p.name}, {"uid", peer_.uid}, {"pid", static_cast<std::int64_t>(peer_.pid)}});
       fail(403, "sender_not_allowed", intake::describe(verdict), keep_alive);
       return false;
     }

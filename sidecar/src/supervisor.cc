@@ -148,8 +148,8 @@ class Supervisor {
     if (config_.listen.smtp_port != 0) {
       auto tcp = intake::createLoopbackListeners(config_.listen.smtp_port);
       if (!tcp) {
-        log::error("listen_failed", {{"smtp_port", config_.listen.smtp_port},
-                                     {"error", tcp.error().message}});
+        log::error("listen_failed",
+                   {{"smtp_port", config_.listen.smtp_port}, {"error", tcp.error().message}});
         return 1;
       }
       smtp_fds_[1] = tcp->ipv4;

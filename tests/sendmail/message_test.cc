@@ -227,7 +227,12 @@ TEST_CASE("assembleMessage: recipient errors") {
   const Case cases[] = {
       {"no recipients", {}, false, "Subject: x\n\nb\n", 64, "no recipients given"},
       {"-t finds none", {}, true, "Subject: x\n\nTo: a@x.test\n", 64, "no recipient addresses"},
-      {"not an address nor a local name", {"ro ot"}, false, "\n", 64, "invalid recipient \"ro ot\""},
+      {"not an address nor a local name",
+       {"ro ot"},
+       false,
+       "\n",
+       64,
+       "invalid recipient \"ro ot\""},
       {"bad header address", {}, true, "To: a@x.test, \"x y\"@x.test\n\nb\n", 65, "To field"},
       {"control characters are not echoed", {"a\x1b@x.test"}, false, "\n", 64, "a?@x.test"},
   };

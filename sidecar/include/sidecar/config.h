@@ -84,8 +84,8 @@ struct ListenSettings {
   // reach it; callers are identified by the kernel either way).
   std::string smtp_socket_path;
   std::uint16_t smtp_port = 0;
-  std::size_t smtp_max_connections = 100;  // open SMTP connections; more get 421
-  std::chrono::seconds smtp_timeout{300};  // RFC 5321 4.5.3.2.7: 5 minutes per command
+  std::size_t smtp_max_connections = 100;    // open SMTP connections; more get 421
+  std::chrono::seconds smtp_timeout{300};    // RFC 5321 4.5.3.2.7: 5 minutes per command
   std::string smtp_host_name = "localhost";  // in the greeting and the EHLO reply
 };
 

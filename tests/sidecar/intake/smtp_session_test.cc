@@ -104,64 +104,97 @@ TEST_CASE("conversations: input -> reply codes") {
            ".\r\nQUIT\r\n",
        {220, 250, 250, 250, 354, 250, 221},
        Next::Close},
-      {"space after the colon", kEhlo + "MAIL FROM: <a@example.org>\r\n", {220, 250, 250},
+      {"space after the colon",
+       kEhlo + "MAIL FROM: <a@example.org>\r\n",
+       {220, 250, 250},
        Next::Read},
       {"null sender", kEhlo + "MAIL FROM:<>\r\n", {220, 250, 250}, Next::Read},
-      {"source route ignored", kEhlo + "MAIL FROM:<@relay.test:a@example.org>\r\n",
-       {220, 250, 250}, Next::Read},
+      {"source route ignored",
+       kEhlo + "MAIL FROM:<@relay.test:a@example.org>\r\n",
+       {220, 250, 250},
+       Next::Read},
       {"no angle brackets", kEhlo + "MAIL FROM:a@example.org\r\n", {220, 250, 501}, Next::Read},
       {"bad sender", kEhlo + "MAIL FROM:<a b@example.org>\r\n", {220, 250, 553}, Next::Read},
-      {"sender refused by the policy", kEhlo + "MAIL FROM:<x@refused.example>\r\n",
-       {220, 250, 550}, Next::Read},
-      {"nested MAIL", kEhlo + "MAIL FROM:<a@example.org>\r\nMAIL FROM:<a@example.org>\r\n",
-       {220, 250, 250, 503}, Next::Read},
-      {"SIZE over the limit", kEhlo + "MAIL FROM:<a@example.org> SIZE=999999999999\r\n",
-       {220, 250, 552}, Next::Read},
-      {"SIZE not a number", kEhlo + "MAIL FROM:<a@example.org> SIZE=12x\r\n", {220, 250, 501},
+      {"sender refused by the policy",
+       kEhlo + "MAIL FROM:<x@refused.example>\r\n",
+       {220, 250, 550},
+       Next::Read},
+      {"nested MAIL",
+       kEhlo + "MAIL FROM:<a@example.org>\r\nMAIL FROM:<a@example.org>\r\n",
+       {220, 250, 250, 503},
+       Next::Read},
+      {"SIZE over the limit",
+       kEhlo + "MAIL FROM:<a@example.org> SIZE=999999999999\r\n",
+       {220, 250, 552},
+       Next::Read},
+      {"SIZE not a number",
+       kEhlo + "MAIL FROM:<a@example.org> SIZE=12x\r\n",
+       {220, 250, 501},
        Next::Read},
       {"BODY=8BITMIME and SMTPUTF8",
-       kEhlo + "MAIL FROM:<a@example.org> BODY=8BITMIME SMTPUTF8 SIZE=10\r\n", {220, 250, 250},
+       kEhlo + "MAIL FROM:<a@example.org> BODY=8BITMIME SMTPUTF8 SIZE=10\r\n",
+       {220, 250, 250},
        Next::Read},
-      {"unknown MAIL parameter", kEhlo + "MAIL FROM:<a@example.org> RET=FULL\r\n",
-       {220, 250, 555}, Next::Read},
-      {"non-ASCII sender without SMTPUTF8", kEhlo + "MAIL FROM:<j\xc3\xb6rg@example.org>\r\n",
-       {220, 250, 553}, Next::Read},
+      {"unknown MAIL parameter",
+       kEhlo + "MAIL FROM:<a@example.org> RET=FULL\r\n",
+       {220, 250, 555},
+       Next::Read},
+      {"non-ASCII sender without SMTPUTF8",
+       kEhlo + "MAIL FROM:<j\xc3\xb6rg@example.org>\r\n",
+       {220, 250, 553},
+       Next::Read},
       {"non-ASCII sender with SMTPUTF8",
-       kEhlo + "MAIL FROM:<j\xc3\xb6rg@example.org> SMTPUTF8\r\n", {220, 250, 250}, Next::Read},
+       kEhlo + "MAIL FROM:<j\xc3\xb6rg@example.org> SMTPUTF8\r\n",
+       {220, 250, 250},
+       Next::Read},
       {"RCPT before MAIL", kEhlo + "RCPT TO:<b@example.org>\r\n", {220, 250, 503}, Next::Read},
       {"RCPT with a DSN parameter",
        kEhlo + "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org> NOTIFY=NEVER\r\n",
-       {220, 250, 250, 555}, Next::Read},
-      {"local recipient with an alias", kEhlo + "MAIL FROM:<a@example.org>\r\nRCPT TO:<root>\r\n",
-       {220, 250, 250, 250}, Next::Read},
-      {"local recipient without an alias",
-       kEhlo + "MAIL FROM:<a@example.org>\r\nRCPT TO:<nobody>\r\n", {220, 250, 250, 550},
+       {220, 250, 250, 555},
        Next::Read},
-      {"DATA without recipients", kEhlo + "MAIL FROM:<a@example.org>\r\nDATA\r\n",
-       {220, 250, 250, 554}, Next::Read},
+      {"local recipient with an alias",
+       kEhlo + "MAIL FROM:<a@example.org>\r\nRCPT TO:<root>\r\n",
+       {220, 250, 250, 250},
+       Next::Read},
+      {"local recipient without an alias",
+       kEhlo + "MAIL FROM:<a@example.org>\r\nRCPT TO:<nobody>\r\n",
+       {220, 250, 250, 550},
+       Next::Read},
+      {"DATA without recipients",
+       kEhlo + "MAIL FROM:<a@example.org>\r\nDATA\r\n",
+       {220, 250, 250, 554},
+       Next::Read},
       {"DATA without MAIL", kEhlo + "DATA\r\n", {220, 250, 503}, Next::Read},
-      {"RSET NOOP VRFY HELP", kEhlo + "RSET\r\nNOOP\r\nVRFY root\r\nHELP\r\n",
-       {220, 250, 250, 250, 252, 214}, Next::Read},
-      {"STARTTLS and AUTH are not offered", kEhlo + "STARTTLS\r\nAUTH PLAIN AGI=\r\n",
-       {220, 250, 502, 502}, Next::Read},
+      {"RSET NOOP VRFY HELP",
+       kEhlo + "RSET\r\nNOOP\r\nVRFY root\r\nHELP\r\n",
+       {220, 250, 250, 250, 252, 214},
+       Next::Read},
+      {"STARTTLS and AUTH are not offered",
+       kEhlo + "STARTTLS\r\nAUTH PLAIN AGI=\r\n",
+       {220, 250, 502, 502},
+       Next::Read},
       {"BDAT closes", kEhlo + "BDAT 10 LAST\r\n", {220, 250, 502}, Next::Close},
       {"unknown command", kEhlo + "FOO\r\n", {220, 250, 500}, Next::Read},
-      {"lower case verbs", "ehlo client.test\r\nmail from:<a@example.org>\r\n", {220, 250, 250},
+      {"lower case verbs",
+       "ehlo client.test\r\nmail from:<a@example.org>\r\n",
+       {220, 250, 250},
        Next::Read},
       {"bare LF ends the session", "EHLO client.test\n", {220, 521}, Next::Close},
-      {"bare CR ends the session", "EHLO client.test\rMAIL FROM:<a@example.org>\r\n", {220, 521},
+      {"bare CR ends the session",
+       "EHLO client.test\rMAIL FROM:<a@example.org>\r\n",
+       {220, 521},
        Next::Close},
       {"bare LF in DATA ends the session (no smuggled second message)",
-       kEhlo +
-           "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: x\r\n\r\n"
-           "body\n.\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n"
-           "x\r\n.\r\n",
-       {220, 250, 250, 250, 354, 521}, Next::Close},
+       kEhlo + "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: x\r\n\r\n"
+               "body\n.\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n"
+               "x\r\n.\r\n",
+       {220, 250, 250, 250, 354, 521},
+       Next::Close},
       {"bare CR before the dot in DATA",
-       kEhlo +
-           "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: x\r\n\r\n"
-           "body\r.\r\n",
-       {220, 250, 250, 250, 354, 521}, Next::Close},
+       kEhlo + "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: x\r\n\r\n"
+               "body\r.\r\n",
+       {220, 250, 250, 250, 354, 521},
+       Next::Close},
       {"QUIT", "QUIT\r\n", {220, 221}, Next::Close},
       {"command line too long", std::string(1200, 'A') + "\r\n", {220, 500}, Next::Close},
   };
@@ -178,8 +211,8 @@ TEST_CASE("conversations: input -> reply codes") {
 
 TEST_CASE("the message: dot-unstuffing, CRLF, and the envelope as resolved") {
   const auto r = run(kEhlo +
-                     "MAIL FROM:<a@example.org> BODY=8BITMIME\r\nRCPT TO:<b@example.org>\r\n"
-                     "RCPT TO:<root>\r\nDATA\r\nSubject: dots\r\n\r\n..leading\r\n.\r\n",
+                         "MAIL FROM:<a@example.org> BODY=8BITMIME\r\nRCPT TO:<b@example.org>\r\n"
+                         "RCPT TO:<root>\r\nDATA\r\nSubject: dots\r\n\r\n..leading\r\n.\r\n",
                      3);
   REQUIRE(r.deliveries.size() == 1);
   const auto& d = r.deliveries[0];
@@ -198,7 +231,8 @@ TEST_CASE("two messages on one connection, the second after RSET") {
 }
 
 TEST_CASE("text line limit: 998 octets pass, 999 are refused after the end of DATA") {
-  const std::string head = kEhlo + "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nS: x\r\n\r\n";
+  const std::string head =
+      kEhlo + "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nS: x\r\n\r\n";
   for (std::size_t chunk : {std::size_t{0}, std::size_t{5}, std::size_t{700}}) {
     CAPTURE(chunk);
     auto ok = run(head + std::string(998, 'x') + "\r\n.\r\nNOOP\r\n", chunk);
@@ -219,7 +253,8 @@ TEST_CASE("text line limit: 998 octets pass, 999 are refused after the end of DA
 TEST_CASE("size limit: counted after unstuffing, refused 552 5.3.4 at the end") {
   SmtpLimits limits;
   limits.max_message_bytes = 64;
-  const std::string head = kEhlo + "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n";
+  const std::string head =
+      kEhlo + "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n";
   auto ok = run(head + "S: x\r\n\r\n" + std::string(40, 'y') + "\r\n.\r\n", 0, limits);
   CHECK(ok.deliveries.size() == 1);
   auto big = run(head + "S: x\r\n\r\n" + std::string(80, 'y') + "\r\n.\r\n", 0, limits);

@@ -61,8 +61,8 @@ std::string firstLine(std::string_view text) {
 
 SmtpReply replyForResult(const submit::SubmitResult& result) {
   if (result.no_credential) {
-    return {451, "4.3.0", "the sidecar holds no valid SMTP credential at the moment; try again later",
-            false};
+    return {451, "4.3.0",
+            "the sidecar holds no valid SMTP credential at the moment; try again later", false};
   }
   const auto& send = result.send;
   switch (send.outcome) {
@@ -72,7 +72,8 @@ SmtpReply replyForResult(const submit::SubmitResult& result) {
       for (const auto& r : send.recipients) {
         if (r.reply.isPositive()) continue;
         ++refused_count;
-        refused += "\n" + r.address + ": " + std::to_string(r.reply.code) + " " + firstLine(r.reply.text);
+        refused +=
+            "\n" + r.address + ": " + std::to_string(r.reply.code) + " " + firstLine(r.reply.text);
       }
       auto [enhanced, text] = splitEnhanced(send.reply.text, '2');
       if (refused_count == 0) {
@@ -81,8 +82,8 @@ SmtpReply replyForResult(const submit::SubmitResult& result) {
       // One reply covers every recipient: it says which ones the next hop refused.
       return {250, "2.0.0",
               "sent to " + std::to_string(send.recipients.size() - refused_count) + " of " +
-                  std::to_string(send.recipients.size()) + " recipients; refused by the next hop:" +
-                  refused,
+                  std::to_string(send.recipients.size()) +
+                  " recipients; refused by the next hop:" + refused,
               false};
     }
     case relay::SendOutcome::Rejected: {
@@ -101,9 +102,10 @@ SmtpReply replyForResult(const submit::SubmitResult& result) {
       // 421 would tell the client that this server closes the connection.
       const int code = send.reply.isTransient() && send.reply.code != 421 ? send.reply.code : 451;
       const std::string why = send.reply.code != 0 ? firstLine(text) : send.detail;
-      return {code, enhanced.empty() ? "4.4.1" : enhanced,
-              "the next hop is unavailable: " + (why.empty() ? std::string("temporary failure") : why),
-              false};
+      return {
+          code, enhanced.empty() ? "4.4.1" : enhanced,
+          "the next hop is unavailable: " + (why.empty() ? std::string("temporary failure") : why),
+          false};
     }
   }
   return {451, "4.3.0", "temporary failure", false};
@@ -153,9 +155,8 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection>, priv
     auto& state = *state_;
     if (checkEnvelopeSender(state.profile, mail.from) != SenderVerdict::Allowed) {
       ++state.stats.sender_refused;
-      log::warn("sender_not_allowed", {{"profile", state.profile.name},
-                                       {"uid", peer_.uid},
-                                       {"intake", "smtp"}});
+      log::warn("sender_not_allowed",
+                {{"profile", state.profile.name}, {"uid", peer_.uid}, {"intake", "smtp"}});
       return SmtpReply{550, "5.7.1", describe(SenderVerdict::EnvelopeNotAllowed), false};
     }
     // The bucket is only looked at here; a token is taken when a message is complete.
@@ -267,12 +268,12 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection>, priv
     if (auto* e = std::get_if<submit::ApiError>(&normalized)) {
       return answer({550, "5.6.0", e->message, false});
     }
-    std::string message =
-        withLocalFromQualified(withoutBcc(std::get<std::string>(normalized)), p);
+    std::string message = withLocalFromQualified(withoutBcc(std::get<std::string>(normalized)), p);
     const auto headers = submit::summarizeHeaders(message);
     if (const auto verdict = checkFromHeaders(p, headers); verdict != SenderVerdict::Allowed) {
       ++state.stats.sender_refused;
-      log::warn("sender_not_allowed", {{"profile", p.name}, {"uid", peer_.uid}, {"intake", "smtp"}});
+      log::warn("sender_not_allowed",
+                {{"profile", p.name}, {"uid", peer_.uid}, {"intake", "smtp"}});
       return answer({550, "5.7.1", describe(verdict), false});
     }
     message = withFromAdded(std::move(message), d.mail.from, headers);
@@ -304,9 +305,8 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection>, priv
     server_.dispatcher_.submit(
         std::move(origin), std::move(envelope), std::move(message),
         [self = shared_from_this()](submit::SubmitResult result) {
-          asio::post(self->socket_.get_executor(), [self, result = std::move(result)] {
-            self->answer(replyForResult(result));
-          });
+          asio::post(self->socket_.get_executor(),
+                     [self, result = std::move(result)] { self->answer(replyForResult(result)); });
         });
   }
 
@@ -429,10 +429,10 @@ void SmtpServer::acceptUnix() {
       peer = *identified;
       state = profiles_.admit(peer);
       if (!state) {
-        refusal = SmtpReply{554, "5.7.1",
-                            "no profile allows uid " + std::to_string(peer.uid) +
-                                " to send through the sidecar",
-                            true};
+        refusal = SmtpReply{
+            554, "5.7.1",
+            "no profile allows uid " + std::to_string(peer.uid) + " to send through the sidecar",
+            true};
       }
     }
     if (refusal) ++refused_;
@@ -465,10 +465,10 @@ void SmtpServer::acceptTcp(std::size_t index) {
       peer = *identified;
       state = profiles_.admit(peer);
       if (!state) {
-        refusal = SmtpReply{554, "5.7.1",
-                            "no profile allows uid " + std::to_string(peer.uid) +
-                                " to send through the sidecar",
-                            true};
+        refusal = SmtpReply{
+            554, "5.7.1",
+            "no profile allows uid " + std::to_string(peer.uid) + " to send through the sidecar",
+            true};
       }
     }
     if (refusal) ++refused_;

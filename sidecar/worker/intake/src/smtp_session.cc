@@ -28,7 +28,8 @@ bool istartsWith(std::string_view s, std::string_view prefix) {
 }
 
 bool hasNonAscii(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
 }
 
 struct Path {
@@ -200,7 +201,8 @@ SmtpSession::Next SmtpSession::process(std::string& out) {
       break;  // an incomplete line: wait for more
     }
     const std::string_view line = rest.substr(0, lf);
-    if (lf == 0 || line.back() != '\r' || line.substr(0, lf - 1).find('\r') != std::string_view::npos) {
+    if (lf == 0 || line.back() != '\r' ||
+        line.substr(0, lf - 1).find('\r') != std::string_view::npos) {
       return bareLineEnd(), next_;
     }
     const std::string_view content = line.substr(0, lf - 1);
@@ -227,7 +229,8 @@ void SmtpSession::command(std::string_view line, std::string& out) {
   if (iequals(verb, "EHLO")) return ehlo(argument, true, out);
   if (iequals(verb, "HELO")) return ehlo(argument, false, out);
   if (iequals(verb, "MAIL")) {
-    if (!istartsWith(argument, "FROM:")) return error(501, "5.5.4", "syntax: MAIL FROM:<address>", out);
+    if (!istartsWith(argument, "FROM:"))
+      return error(501, "5.5.4", "syntax: MAIL FROM:<address>", out);
     return mail(argument.substr(5), out);
   }
   if (iequals(verb, "RCPT")) {
@@ -323,10 +326,10 @@ void SmtpSession::mail(std::string_view argument, std::string& out) {
     return error(553, "5.6.7", "a non-ASCII sender address needs SMTPUTF8", out);
   }
   if (cmd.declared_size && *cmd.declared_size > limits_.max_message_bytes) {
-    return reply(make(552, "5.3.4",
-                      "the message is larger than " + std::to_string(limits_.max_message_bytes) +
-                          " bytes"),
-                 out);
+    return reply(
+        make(552, "5.3.4",
+             "the message is larger than " + std::to_string(limits_.max_message_bytes) + " bytes"),
+        out);
   }
   if (auto refusal = policy_.mail(cmd)) return reply(*refusal, out);
   mail_ = std::move(cmd);

@@ -100,8 +100,8 @@ std::string withLocalFromQualified(std::string message, const Profile& profile) 
     const std::string_view line(message.data() + pos, eol - pos);
     const bool is_from = line.size() > 5 && (line[0] == 'F' || line[0] == 'f') &&
                          (line.substr(1, 4) == "rom:" || line.substr(1, 4) == "ROM:");
-    const bool folded = eol + 2 < message.size() &&
-                        (message[eol + 2] == ' ' || message[eol + 2] == '\t');
+    const bool folded =
+        eol + 2 < message.size() && (message[eol + 2] == ' ' || message[eol + 2] == '\t');
     if (is_from && !folded) {
       std::string_view value = line.substr(5);
       while (!value.empty() && value.front() == ' ') value.remove_prefix(1);

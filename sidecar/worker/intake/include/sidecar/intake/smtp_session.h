@@ -40,9 +40,9 @@ struct SmtpLimits {
   std::size_t max_message_bytes = std::size_t{25} << 20;  // the message after unstuffing
   std::size_t max_recipients = 100;                       // absolute cap per message
   std::size_t max_messages = 100;                         // per connection
-  std::size_t max_errors = 10;          // bad commands before 421 and close
-  std::size_t max_junk_commands = 100;  // NOOP, RSET, VRFY, HELP, EHLO...
-  std::size_t max_buffered_bytes = 256 * 1024;  // pipelined input held during a delivery
+  std::size_t max_errors = 10;                            // bad commands before 421 and close
+  std::size_t max_junk_commands = 100;                    // NOOP, RSET, VRFY, HELP, EHLO...
+  std::size_t max_buffered_bytes = 256 * 1024;            // pipelined input held during a delivery
 };
 
 struct SmtpReply {
@@ -57,7 +57,7 @@ struct SmtpReply {
 std::string renderReply(const SmtpReply& reply);
 
 struct MailCommand {
-  std::string from;  // "" for the null reverse-path <>
+  std::string from;                            // "" for the null reverse-path <>
   std::optional<std::uint64_t> declared_size;  // SIZE=
   bool eight_bit = false;                      // BODY=8BITMIME
   bool smtputf8 = false;                       // SMTPUTF8
