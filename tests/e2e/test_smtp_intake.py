@@ -251,8 +251,10 @@ burst = 1
 
     # ---- Go net/smtp ----
     def test_go_net_smtp(self):
-        go = shutil.which("go")
-        self.assertIsNotNone(go, "go is installed by scripts/install-deps.sh")
+        # Debian's golang-go (scripts/install-deps.sh), whose standard library comes
+        # compiled: the client builds in seconds even with an empty build cache.
+        go = "/usr/bin/go" if os.path.exists("/usr/bin/go") else shutil.which("go")
+        self.assertIsNotNone(go, "go is installed by scripts/install-deps.sh (golang-go)")
         to = rcpt("go")
         token = uuid.uuid4().hex
         cache = os.environ.get("SIDECAR_GO_CACHE", os.path.join(REPO, "build", "go-cache"))
