@@ -7,7 +7,6 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -20,12 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "foundation/random.h"
+#include "mailformat/address.h"
+#include "mailformat/mime.h"
 #include "sendmail/answer.h"
 #include "sendmail/args.h"
 #include "sendmail/message.h"
 #include "sendmail/sidecar_client.h"
-#include "sidecar/mime.h"
-#include "sidecar/submit_request.h"
 
 namespace {
 
@@ -137,26 +137,6 @@ int relaySmtp(const Options& options) {
   return code;
 }
 
-Expected<std::string> randomHex(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  std::size_t have = 0;
-  while (have < bytes) {
-    const auto n = ::getrandom(raw.data() + have, bytes - have, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Failure{kExOsErr, std::string("getrandom: ") + std::strerror(errno)};
-    }
-    have += static_cast<std::size_t>(n);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (const char c : raw) {
-    hex.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
-    hex.push_back(kHex[static_cast<unsigned char>(c) & 15]);
-  }
-  return hex;
-}
-
 Expected<std::string> readStdin(const Options& options) {
   InputCollector collector(options.dot_ends_input, options.max_message_bytes);
   std::vector<char> chunk(64 * 1024);
@@ -201,9 +181,8 @@ int run(int argc, char** argv) {
   // Without -f the sender is the sidecar's choice (the caller's profile).
   const std::optional<std::string>& sender = options.sender;
   if (sender) {
-    if (auto r = sidecar::submit::checkAddress(*sender, /*allow_empty=*/true);
-        auto* e = std::get_if<sidecar::submit::ApiError>(&r)) {
-      return fail(kExUsage, "invalid sender \"" + printable(*sender, 100) + "\": " + e->message);
+    if (auto problem = mailformat::checkAddress(*sender, /*allow_empty=*/true)) {
+      return fail(kExUsage, "invalid sender \"" + printable(*sender, 100) + "\": " + *problem);
     }
   }
   // With -f '<>' the From field we may add still needs an address: login@hostname.
@@ -212,8 +191,7 @@ int run(int argc, char** argv) {
     auto own = defaultAddress();
     if (auto* f = std::get_if<Failure>(&own)) return fail(*f);
     from_address = std::get<std::string>(own);
-    if (auto r = sidecar::submit::checkAddress(from_address, /*allow_empty=*/false);
-        std::holds_alternative<sidecar::submit::ApiError>(r)) {
+    if (mailformat::checkAddress(from_address, /*allow_empty=*/false)) {
       return fail(kExUsage, "login@hostname (\"" + printable(from_address, 100) +
                                 "\") is not a valid From address; add a From field to the message");
     }
@@ -235,9 +213,7 @@ int run(int argc, char** argv) {
   params.argument_recipients = options.recipients;
   params.from_address = from_address;
   params.full_name = options.full_name.value_or("");
-  params.date = sidecar::mime::formatDate(std::chrono::system_clock::now());
-  auto id = randomHex(16);
-  if (auto* f = std::get_if<Failure>(&id)) return fail(*f);
+  params.date = mailformat::mime::formatDate(std::chrono::system_clock::now());
   std::string domain;
   if (const auto at = from_address.rfind('@'); at != std::string::npos) {
     domain = from_address.substr(at + 1);
@@ -246,7 +222,7 @@ int run(int argc, char** argv) {
     if (auto* f = std::get_if<Failure>(&host)) return fail(*f);
     domain = std::get<std::string>(host);
   }
-  params.message_id = "<" + std::get<std::string>(id) + "@" + domain + ">";
+  params.message_id = "<" + foundation::randomHex(16) + "@" + domain + ">";
 
   auto assembled = assembleMessage(std::get<std::string>(input), params);
   if (auto* f = std::get_if<Failure>(&assembled)) return fail(*f);

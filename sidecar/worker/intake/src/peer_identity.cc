@@ -22,8 +22,8 @@
 namespace sidecar::intake {
 namespace {
 
-vault::Error failure(const char* what) {
-  return vault::Error::internal(std::string(what) + ": " + std::strerror(errno));
+foundation::Error failure(const char* what) {
+  return foundation::Error::internal(std::string(what) + ": " + std::strerror(errno));
 }
 
 bool isLoopback(const sockaddr_storage& a) {
@@ -68,7 +68,7 @@ class Fd {
 
 }  // namespace
 
-vault::Result<profile::Peer> unixPeer(int fd) {
+foundation::Result<profile::Peer> unixPeer(int fd) {
   ucred cred{};
   socklen_t length = sizeof cred;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0 || length != sizeof cred) {
@@ -78,7 +78,7 @@ vault::Result<profile::Peer> unixPeer(int fd) {
                        static_cast<std::int32_t>(cred.pid)};
 }
 
-vault::Result<profile::Peer> loopbackTcpPeer(int fd) {
+foundation::Result<profile::Peer> loopbackTcpPeer(int fd) {
   sockaddr_storage local{};
   sockaddr_storage remote{};
   socklen_t local_length = sizeof local;
@@ -90,7 +90,7 @@ vault::Result<profile::Peer> loopbackTcpPeer(int fd) {
     return failure("getpeername");
   }
   if (local.ss_family != remote.ss_family || !isLoopback(remote) || !isLoopback(local)) {
-    return vault::Error::permanent("the peer is not on loopback");
+    return foundation::Error::permanent("the peer is not on loopback");
   }
 
   // The peer's socket: its source is the peer's address, its destination ours.
@@ -156,7 +156,7 @@ vault::Result<profile::Peer> loopbackTcpPeer(int fd) {
     }
     return profile::Peer{found.idiag_uid, kNoGid, 0};
   }
-  return vault::Error::permanent("the kernel reported no socket for the peer's address");
+  return foundation::Error::permanent("the kernel reported no socket for the peer's address");
 }
 
 }  // namespace sidecar::intake

@@ -19,9 +19,9 @@
 
 #include "sidecar/intake/peer_identity.h"
 #include "sidecar/intake/submission_policy.h"
-#include "sidecar/log.h"
-#include "sidecar/message_headers.h"
-#include "sidecar/submit_request.h"
+#include "sidecar/base/log.h"
+#include "mailformat/message_headers.h"
+#include "sidecar/intake/submit_request.h"
 
 namespace sidecar::intake {
 
@@ -269,7 +269,7 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection>, priv
       return answer({550, "5.6.0", e->message, false});
     }
     std::string message = withLocalFromQualified(withoutBcc(std::get<std::string>(normalized)), p);
-    const auto headers = submit::summarizeHeaders(message);
+    const auto headers = mailformat::summarizeHeaders(message);
     if (const auto verdict = checkFromHeaders(p, headers); verdict != SenderVerdict::Allowed) {
       ++state.stats.sender_refused;
       log::warn("sender_not_allowed",
@@ -373,25 +373,25 @@ SmtpServer::~SmtpServer() {
   close();
 }
 
-vault::Status SmtpServer::adoptUnix(int listening_fd) {
+foundation::Status SmtpServer::adoptUnix(int listening_fd) {
   boost::system::error_code ec;
   unix_acceptor_.assign(asio::local::stream_protocol(), listening_fd, ec);
-  if (ec) return vault::Error::internal("cannot adopt the SMTP socket: " + ec.message());
+  if (ec) return foundation::Error::internal("cannot adopt the SMTP socket: " + ec.message());
   acceptUnix();
   return {};
 }
 
-vault::Status SmtpServer::adoptTcp(int listening_fd) {
+foundation::Status SmtpServer::adoptTcp(int listening_fd) {
   sockaddr_storage address{};
   socklen_t length = sizeof address;
   if (::getsockname(listening_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    return vault::Error::internal("cannot adopt the SMTP TCP socket: getsockname failed");
+    return foundation::Error::internal("cannot adopt the SMTP TCP socket: getsockname failed");
   }
   auto& acceptor = tcp_acceptors_.emplace_back(io_);
   boost::system::error_code ec;
   acceptor.assign(address.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(),
                   listening_fd, ec);
-  if (ec) return vault::Error::internal("cannot adopt the SMTP TCP socket: " + ec.message());
+  if (ec) return foundation::Error::internal("cannot adopt the SMTP TCP socket: " + ec.message());
   acceptTcp(tcp_acceptors_.size() - 1);
   return {};
 }

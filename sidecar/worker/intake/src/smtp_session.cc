@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <charconv>
 
-#include "sidecar/submit_request.h"
+#include "mailformat/address.h"
 
 namespace sidecar::intake {
 namespace {
@@ -297,9 +297,8 @@ void SmtpSession::mail(std::string_view argument, std::string& out) {
   }
   auto path = parsePath(argument);
   if (!path) return error(501, "5.5.4", "syntax: MAIL FROM:<address>", out);
-  if (auto r = submit::checkAddress(path->address, /*allow_empty=*/true);
-      auto* e = std::get_if<submit::ApiError>(&r)) {
-    return error(553, "5.1.7", "bad sender address: " + e->message, out);
+  if (auto problem = mailformat::checkAddress(path->address, /*allow_empty=*/true)) {
+    return error(553, "5.1.7", "bad sender address: " + *problem, out);
   }
   MailCommand cmd;
   cmd.from = std::move(path->address);
@@ -344,11 +343,10 @@ void SmtpSession::rcpt(std::string_view argument, std::string& out) {
   if (!path->parameters.empty()) return error(555, "5.5.4", "unsupported RCPT parameter", out);
   const std::string& to = path->address;
   if (to.find('@') != std::string::npos) {
-    if (auto r = submit::checkAddress(to, /*allow_empty=*/false);
-        auto* e = std::get_if<submit::ApiError>(&r)) {
-      return error(553, "5.1.3", "bad recipient address: " + e->message, out);
+    if (auto problem = mailformat::checkAddress(to, /*allow_empty=*/false)) {
+      return error(553, "5.1.3", "bad recipient address: " + *problem, out);
     }
-  } else if (!submit::isLocalName(to)) {
+  } else if (!mailformat::isLocalName(to)) {
     return error(553, "5.1.3", "bad recipient address", out);
   }
   if (hasNonAscii(to) && !mail_->smtputf8) {

@@ -4,7 +4,8 @@
 // ERRORS: verdict values.
 #include "sidecar/intake/submission_policy.h"
 
-#include "sidecar/submit_request.h"
+#include "mailformat/address.h"
+#include "mailformat/sender_rule.h"
 
 namespace sidecar::intake {
 
@@ -23,23 +24,23 @@ const char* describe(SenderVerdict verdict) noexcept {
 }
 
 SenderVerdict checkEnvelopeSender(const Profile& profile, std::string_view from) {
-  if (profile.senders.empty() || profile::senderAllowed(profile.senders, from)) {
+  if (profile.senders.empty() || mailformat::senderAllowed(profile.senders, from)) {
     return SenderVerdict::Allowed;
   }
   return SenderVerdict::EnvelopeNotAllowed;
 }
 
-SenderVerdict checkFromHeaders(const Profile& profile, const submit::HeaderSummary& headers) {
+SenderVerdict checkFromHeaders(const Profile& profile, const mailformat::HeaderSummary& headers) {
   if (profile.senders.empty()) return SenderVerdict::Allowed;
   if (headers.from_malformed) return SenderVerdict::FromUnreadable;
   for (const auto& from : headers.from) {
-    if (!profile::senderAllowed(profile.senders, from)) return SenderVerdict::FromNotAllowed;
+    if (!mailformat::senderAllowed(profile.senders, from)) return SenderVerdict::FromNotAllowed;
   }
   return SenderVerdict::Allowed;
 }
 
 SenderVerdict checkSenders(const Profile& profile, std::string_view envelope_from,
-                           const submit::HeaderSummary& headers) {
+                           const mailformat::HeaderSummary& headers) {
   const auto envelope = checkEnvelopeSender(profile, envelope_from);
   if (envelope != SenderVerdict::Allowed) return envelope;
   return checkFromHeaders(profile, headers);
@@ -64,14 +65,14 @@ std::optional<std::string> resolveLocalRecipient(const Profile& profile, std::st
 }
 
 std::optional<std::string> implicitSender(const Profile& profile,
-                                          const submit::HeaderSummary& headers) {
+                                          const mailformat::HeaderSummary& headers) {
   if (!profile.default_sender.empty()) return profile.default_sender;
   if (!headers.from_malformed && headers.from.size() == 1) return headers.from.front();
   return std::nullopt;
 }
 
 std::string withFromAdded(std::string message, std::string_view sender,
-                          const submit::HeaderSummary& headers) {
+                          const mailformat::HeaderSummary& headers) {
   if (!headers.from.empty() || headers.from_malformed || sender.empty()) return message;
   // summarizeHeaders() reports no address for a From field with an empty group too:
   // only a message without any From field gets one.
@@ -114,7 +115,7 @@ std::string withLocalFromQualified(std::string message, const Profile& profile) 
       const bool comment_ok =
           comment.empty() || (comment.front() == '(' && comment.back() == ')' &&
                               comment.find_first_of("()", 1) == comment.size() - 1);
-      if (submit::isLocalName(name) && comment_ok) {
+      if (mailformat::isLocalName(name) && comment_ok) {
         std::string field = "From: " + profile.default_sender;
         if (!comment.empty()) field += " " + std::string(comment);
         message.replace(pos, eol - pos, field);

@@ -11,15 +11,15 @@
 // ERRORS: Result; the caller refuses the connection.
 #pragma once
 
-#include "sidecar/profile.h"
-#include "vault/result.h"
+#include "sidecar/intake/profile.h"
+#include "foundation/result.h"
 
 namespace sidecar::intake {
 
 // Marks a TCP peer's gid: sock_diag reports no group, and (gid_t)-1 is no group.
 inline constexpr std::uint32_t kNoGid = 0xffffffffu;
 
-vault::Result<profile::Peer> unixPeer(int fd);
-vault::Result<profile::Peer> loopbackTcpPeer(int fd);
+foundation::Result<profile::Peer> unixPeer(int fd);
+foundation::Result<profile::Peer> loopbackTcpPeer(int fd);
 
 }  // namespace sidecar::intake

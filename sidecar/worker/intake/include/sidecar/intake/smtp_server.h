@@ -22,11 +22,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
-#include "sidecar/config.h"
+#include "sidecar/base/config.h"
 #include "sidecar/intake/smtp_session.h"
-#include "sidecar/smtp_sender.h"
-#include "sidecar/submit_server.h"
-#include "vault/result.h"
+#include "sidecar/relay/smtp_sender.h"
+#include "sidecar/intake/submit_server.h"
+#include "foundation/result.h"
 
 namespace sidecar::intake {
 
@@ -45,8 +45,8 @@ class SmtpServer {
 
   // Adopts an inherited listening socket: a Unix socket (SO_PEERCRED) or loopback TCP
   // (sock_diag).
-  vault::Status adoptUnix(int listening_fd);
-  vault::Status adoptTcp(int listening_fd);
+  foundation::Status adoptUnix(int listening_fd);
+  foundation::Status adoptTcp(int listening_fd);
   // Stops accepting; idle connections get 421 4.3.2, a message being delivered gets its
   // answer first.
   void close();

@@ -16,9 +16,9 @@
 #include <string>
 #include <string_view>
 
-#include "sidecar/config.h"
-#include "sidecar/message_headers.h"
-#include "sidecar/profile.h"
+#include "sidecar/base/config.h"
+#include "mailformat/message_headers.h"
+#include "sidecar/intake/profile.h"
 
 namespace sidecar::intake {
 
@@ -43,10 +43,10 @@ enum class SenderVerdict {
 const char* describe(SenderVerdict verdict) noexcept;
 
 SenderVerdict checkEnvelopeSender(const Profile& profile, std::string_view from);
-SenderVerdict checkFromHeaders(const Profile& profile, const submit::HeaderSummary& headers);
+SenderVerdict checkFromHeaders(const Profile& profile, const mailformat::HeaderSummary& headers);
 // Both, envelope first.
 SenderVerdict checkSenders(const Profile& profile, std::string_view envelope_from,
-                           const submit::HeaderSummary& headers);
+                           const mailformat::HeaderSummary& headers);
 
 // The profile's own recipient limit (the absolute one, submit::kMaxRecipients, is the
 // parsers' business).
@@ -58,13 +58,13 @@ std::optional<std::string> resolveLocalRecipient(const Profile& profile, std::st
 // The envelope sender of a message whose caller named none: the profile's
 // default_sender, else the message's one From address; nullopt when neither exists.
 std::optional<std::string> implicitSender(const Profile& profile,
-                                          const submit::HeaderSummary& headers);
+                                          const mailformat::HeaderSummary& headers);
 
 // RFC 5322 3.6 requires a From field: a message that has none (a cron job's output,
 // `mail()` without headers) gets "From: <sender>" at the top, as Postfix's cleanup adds
 // one for local submissions. Otherwise `message` is returned unchanged.
 std::string withFromAdded(std::string message, std::string_view sender,
-                          const submit::HeaderSummary& headers);
+                          const mailformat::HeaderSummary& headers);
 
 // A From field whose one mailbox is a bare local name ("From: root (Cron Daemon)", as
 // cron writes it) names the caller's own account: with a default_sender it becomes that
