@@ -39,7 +39,7 @@ inline constexpr std::chrono::seconds kServerTimeout{300};
 struct SmtpLimits {
   std::size_t max_message_bytes = std::size_t{25} << 20;  // the message after unstuffing
   std::size_t max_recipients = 100;                       // absolute cap per message
-  std::size_t max_messages = 100;                         // per connection
+  std::size_t max_messages = 1000;                        // per connection
   std::size_t max_errors = 10;                            // bad commands before 421 and close
   std::size_t max_junk_commands = 100;                    // NOOP, RSET, VRFY, HELP, EHLO...
   std::size_t max_buffered_bytes = 256 * 1024;            // pipelined input held during a delivery
