@@ -45,8 +45,8 @@ foundation::Result<int> listenOn(int family, std::uint16_t port) {
   if (!ok) {
     const int saved = errno;
     ::close(fd);
-    return foundation::Error::internal(std::string(family == AF_INET ? "127.0.0.1" : "[::1]") + ":" +
-                                  std::to_string(port) + ": " + std::strerror(saved));
+    return foundation::Error::internal(std::string(family == AF_INET ? "127.0.0.1" : "[::1]") +
+                                       ":" + std::to_string(port) + ": " + std::strerror(saved));
   }
   return fd;
 }

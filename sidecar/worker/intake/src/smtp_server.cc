@@ -17,10 +17,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include "mailformat/message_headers.h"
+#include "sidecar/base/log.h"
 #include "sidecar/intake/peer_identity.h"
 #include "sidecar/intake/submission_policy.h"
-#include "sidecar/base/log.h"
-#include "mailformat/message_headers.h"
 #include "sidecar/intake/submit_request.h"
 
 namespace sidecar::intake {

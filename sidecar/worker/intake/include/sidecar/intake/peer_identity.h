@@ -11,8 +11,8 @@
 // ERRORS: Result; the caller refuses the connection.
 #pragma once
 
-#include "sidecar/intake/profile.h"
 #include "foundation/result.h"
+#include "sidecar/intake/profile.h"
 
 namespace sidecar::intake {
 

@@ -22,11 +22,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include "foundation/result.h"
 #include "sidecar/base/config.h"
 #include "sidecar/intake/smtp_session.h"
-#include "sidecar/relay/smtp_sender.h"
 #include "sidecar/intake/submit_server.h"
-#include "foundation/result.h"
+#include "sidecar/relay/smtp_sender.h"
 
 namespace sidecar::intake {
 

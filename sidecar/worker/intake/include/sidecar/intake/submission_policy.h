@@ -16,8 +16,8 @@
 #include <string>
 #include <string_view>
 
-#include "sidecar/base/config.h"
 #include "mailformat/message_headers.h"
+#include "sidecar/base/config.h"
 #include "sidecar/intake/profile.h"
 
 namespace sidecar::intake {
