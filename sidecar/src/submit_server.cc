@@ -340,7 +340,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (wantsAsync()) {
       auto id = dispatcher_.enqueue(std::move(origin), std::move(envelope), std::move(message));
       if (!id) {
-        return fail(429, "queue_full", "the queue is full; try again shortly", keep_alive, 5);
+        const auto why = dispatcher_.enqueueRefusal();
+        return fail(why.status, why.code, why.message, keep_alive, why.retry_after_seconds);
       }
       response_ = std::make_shared<Response>();
       response_->set(http::field::location, "/v1/messages/" + *id);

@@ -42,7 +42,7 @@ struct MessageStatus {
   unsigned attempts = 0;
   SubmitResult last;                         // the last attempt's result (when attempts > 0)
   std::int64_t next_attempt_in_seconds = 0;  // when Retrying
-  std::string profile;  // who submitted it: only peers of this profile may ask
+  std::string profile;                       // who submitted it: only peers of this profile may ask
 };
 
 // Who submitted a message, for the credential choice and the audit log.
@@ -55,6 +55,15 @@ struct Origin {
 
 // What the server hands a parsed submission to. All calls happen on the server's
 // io thread; `done` may be called from any thread.
+// Why enqueue() refused a message: the HTTP answer (429 when the queue or the spool is
+// full, 503 when the spool cannot take it now), always with Retry-After.
+struct EnqueueRefusal {
+  unsigned status = 429;
+  std::string code = "queue_full";
+  std::string message = "the queue is full; try again shortly";
+  int retry_after_seconds = 5;
+};
+
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
@@ -65,6 +74,8 @@ class Dispatcher {
   // Returns the message id, or nullopt when the queue is full.
   virtual std::optional<std::string> enqueue(Origin origin, Envelope envelope,
                                              std::string message) = 0;
+  // Why the last enqueue() returned nullopt.
+  virtual EnqueueRefusal enqueueRefusal() const { return {}; }
   virtual std::optional<MessageStatus> status(const std::string& id) const = 0;
   // No room for another message (sync or async): answer 429.
   virtual bool full() const = 0;

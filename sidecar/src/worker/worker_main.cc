@@ -41,6 +41,7 @@
 #include "sidecar/roles.h"
 #include "sidecar/sidecar_metrics.h"
 #include "sidecar/smtp_sender.h"
+#include "sidecar/spool/store.h"
 #include "sidecar/submit_server.h"
 #include "sidecar/supervisor.h"
 
@@ -52,6 +53,10 @@ constexpr auto kDrainDeadline = std::chrono::seconds(20);
 constexpr auto kCredentialTimeout = std::chrono::seconds(10);
 constexpr auto kMetricsTimeout = std::chrono::seconds(2);  // a scrape must not hang
 constexpr std::size_t kMaxPendingMetrics = 16;
+// The keeper asks Transit, which may be slow or away: the answer may take this long.
+constexpr auto kSpoolKeyTimeout = std::chrono::seconds(90);
+constexpr auto kSpoolKeyRetry = std::chrono::seconds(2);
+constexpr auto kRetentionSweep = std::chrono::seconds(60);
 
 // The worker's end of the keeper channel. All members are used on the io thread only.
 class KeeperLink {
@@ -59,6 +64,11 @@ class KeeperLink {
   using Credential = std::shared_ptr<const relay::SmtpCredential>;
   using CredentialCallback = std::function<void(Credential)>;  // nullptr: none
   using MetricsCallback = std::function<void(std::optional<telemetry::KeeperFigures>)>;
+  struct SpoolKey {
+    std::string wrapped;
+    vault::SecretBytes key;
+  };
+  using SpoolKeyCallback = std::function<void(std::optional<SpoolKey>)>;  // nullopt: not now
 
   explicit KeeperLink(asio::io_context& io) : io_(io), sweep_timer_(io) { sweep(); }
 
@@ -68,6 +78,23 @@ class KeeperLink {
     channel_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
     if (ipc::encodeHello(out_)) (void)ipc::sendPacket(fd, out_);
     waitForMessage();
+    if (on_connected_) on_connected_();
+  }
+
+  bool connected() const { return channel_ != nullptr; }
+
+  // The spool's data key from the keeper (which asks Transit): `wrapped` is the form
+  // kept beside the spool, empty for a new key. One request at a time.
+  void requestSpoolKey(const std::string& wrapped, SpoolKeyCallback callback) {
+    if (!channel_ || spool_key_callback_) return callback(std::nullopt);
+    const std::uint32_t id = next_request_id_++;
+    if (!ipc::encodeSpoolKeyRequest(id, wrapped, out_) ||
+        !ipc::sendPacket(channel_->native_handle(), out_)) {
+      return callback(std::nullopt);
+    }
+    spool_key_request_ = id;
+    spool_key_deadline_ = std::chrono::steady_clock::now() + kSpoolKeyTimeout;
+    spool_key_callback_ = std::move(callback);
   }
 
   bool ready() const { return channel_ != nullptr && keeper_ready_; }
@@ -164,6 +191,10 @@ class KeeperLink {
       log::warn("metrics_request_timeout");
       callback(std::nullopt);
     }
+    if (spool_key_callback_ && spool_key_deadline_ <= now) {
+      log::warn("spool_key_request_timeout");
+      answerSpoolKey(std::nullopt);
+    }
     sweep_timer_.expires_after(std::chrono::seconds(1));
     sweep_timer_.async_wait([this](boost::system::error_code ec) {
       if (!ec) sweep();
@@ -235,7 +266,20 @@ class KeeperLink {
       case ipc::MessageType::NoCredential: {
         ipc::NoCredentialMessage m;
         if (!ipc::decodeNoCredential(r, m)) return false;
+        if (spool_key_callback_ && r.requestId() == spool_key_request_) {
+          log::warn("spool_key_refused", {{"reason", m.reason}});
+          answerSpoolKey(std::nullopt);
+          return true;
+        }
         complete(r.requestId(), nullptr);
+        return true;
+      }
+      case ipc::MessageType::SpoolKey: {
+        SpoolKey key;
+        if (!ipc::decodeSpoolKey(r, key.wrapped, key.key)) return false;
+        if (spool_key_callback_ && r.requestId() == spool_key_request_) {
+          answerSpoolKey(std::move(key));
+        }
         return true;
       }
       case ipc::MessageType::Metrics: {
@@ -302,6 +346,13 @@ class KeeperLink {
     auto pending_metrics = std::move(pending_metrics_);
     pending_metrics_.clear();
     for (auto& [id, p] : pending_metrics) p.callback(std::nullopt);
+    if (spool_key_callback_) answerSpoolKey(std::nullopt);
+  }
+
+  void answerSpoolKey(std::optional<SpoolKey> key) {
+    auto callback = std::move(spool_key_callback_);
+    spool_key_callback_ = nullptr;
+    callback(std::move(key));
   }
 
   [[noreturn]] void fatal(const char* what) {
@@ -321,21 +372,31 @@ class KeeperLink {
   std::uint32_t next_request_id_ = 1;
   bool keeper_ready_ = false;
   std::function<void(const std::string&)> on_retired_;
+  std::function<void()> on_connected_;
+  SpoolKeyCallback spool_key_callback_;
+  std::uint32_t spool_key_request_ = 0;
+  std::chrono::steady_clock::time_point spool_key_deadline_{};
 
  public:
   void onRetired(std::function<void(const std::string&)> fn) { on_retired_ = std::move(fn); }
+  void onConnected(std::function<void()> fn) { on_connected_ = std::move(fn); }
 };
 
 // Sends on the event loop (AsyncSmtpSender) with the credential the keeper names for
 // each message (an IPC round trip, no Vault request).
 // On 535 it tells the keeper, which replaces the credential, and retries once.
 // Asynchronous messages are retried on temporary failures with exponential backoff
-// (1 s doubling to 60 s, +-20% jitter) until smtp.retry_for has passed.
+// (1 s doubling to 60 s, +-20% jitter) until smtp.retry_for has passed; a recipient
+// the server deferred (4xx) is retried alone, one it accepted is not sent to again.
+// With [spool], an asynchronous message is sealed and fsynced (spool/store.h) before
+// its 202, rewritten when some of its recipients were delivered, and replaced by its
+// final status when it ends; a restarted worker sends what the spool holds.
 // All members except pool_ are used on the io thread only.
 class WorkerDispatcher final : public submit::Dispatcher {
  public:
   WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, const Config& config,
-                   audit::Log& audit, telemetry::WorkerMetrics& metrics)
+                   audit::Log& audit, telemetry::WorkerMetrics& metrics,
+                   std::optional<spool::Store> store)
       : io_(io),
         keeper_(keeper),
         metrics_(metrics),
@@ -343,7 +404,20 @@ class WorkerDispatcher final : public submit::Dispatcher {
         max_queue_(config.listen.max_queue),
         retry_for_(config.smtp.retry_for),
         paths_(config.credentialPaths()),
-        audit_(audit) {}
+        audit_(audit),
+        spool_(std::move(store)),
+        retention_(config.spool.retention),
+        spool_timer_(io),
+        retention_timer_(io) {
+    if (spool_) sweepRetention();
+  }
+
+  // The keeper link is up (again): a spool without its key asks for it now.
+  void keeperConnected() { askSpoolKey(); }
+
+  // Asynchronous messages not finished: on disk with a spool, lost without one.
+  std::size_t asyncPending() const { return async_pending_; }
+  bool spooled() const { return spool_.has_value(); }
 
   // SIGHUP: the credential paths as the keeper will number them.
   void setCredentialPaths(std::vector<std::string> paths) { paths_ = std::move(paths); }
@@ -375,27 +449,56 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   std::optional<std::string> enqueue(submit::Origin origin, submit::Envelope envelope,
                                      std::string message) override {
+    refusal_ = {};
     if (full()) return std::nullopt;
     auto job = std::make_shared<Job>();
     job->origin = std::move(origin);
     job->envelope = std::move(envelope);
-    job->message = std::make_shared<const std::string>(std::move(message));
     job->id = newId();
     job->deadline = std::chrono::steady_clock::now() + retry_for_;
+    job->record = recordOf(*job, unixMsNow());
+    if (spool_) {
+      // 202 only once the message is on disk, sealed: a crash after this loses nothing.
+      if (!spool_key_) {
+        refusal_ = {503, "spool_unavailable",
+                    "the spool's data key is not available yet (Vault); try again shortly", 5};
+        return std::nullopt;
+      }
+      // The sealed size: the message, its envelope, and the fixed fields.
+      const std::size_t estimate = message.size() + 1024 + 16 * job->envelope.recipients.size();
+      if (!spool_->hasRoom(estimate)) {
+        refusal_ = {429, "spool_full", "the spool is full; try again later", 30};
+        return std::nullopt;
+      }
+      job->record.message = std::move(message);
+      auto stored = spool_->put(job->record, *spool_key_);
+      message = std::move(job->record.message);
+      job->record.message.clear();
+      if (!stored) {
+        log::error("spool_write_failed", {{"error", stored.error().message}});
+        refusal_ = {503, "spool_unavailable", "the spool cannot store the message now", 10};
+        return std::nullopt;
+      }
+    }
+    job->message = std::make_shared<const std::string>(std::move(message));
     statuses_[job->id] = submit::MessageStatus{};
     statuses_[job->id].profile = job->origin.profile;
+    ++async_pending_;
     start(job);
     return job->id;
   }
+
+  submit::EnqueueRefusal enqueueRefusal() const override { return refusal_; }
 
   std::optional<submit::MessageStatus> status(const std::string& id) const override {
     auto it = statuses_.find(id);
     if (it == statuses_.end()) return std::nullopt;
     submit::MessageStatus s = it->second;
-    if (s.state == submit::MessageState::Retrying) {
+    if (auto next = next_attempt_.find(id);
+        s.state == submit::MessageState::Retrying && next != next_attempt_.end()) {
       s.next_attempt_in_seconds =
           std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(
-                                        next_attempt_.at(id) - std::chrono::steady_clock::now())
+                                        next->second - std::chrono::steady_clock::now())
                                         .count());
     }
     return s;
@@ -411,6 +514,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
           // Fresh per scrape: the profile counters and the keeper's figures are totals.
           metrics::Registry totals;
           if (profile_metrics_) profile_metrics_(totals);
+          if (spool_) exportSpool(totals);
           if (figures) telemetry::exportKeeperFigures(*figures, totals);
           text += totals.render();
           done(std::move(text));
@@ -437,6 +541,9 @@ class WorkerDispatcher final : public submit::Dispatcher {
     std::chrono::steady_clock::time_point deadline{};
     std::chrono::seconds backoff{1};
     std::unique_ptr<asio::steady_timer> retry_timer;
+    // Async only: what the spool keeps (without the message, which is `message`):
+    // every recipient with its state. The envelope holds the pending ones.
+    spool::Record record;
   };
   static constexpr std::size_t kKeepFinished = 10000;  // statuses kept after the end
 
@@ -517,7 +624,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
     r.profile = job.origin.profile;
     r.id = job.id;
     r.sender = job.envelope.from;
-    r.recipients = job.envelope.recipients.size();
+    r.recipients = job.record.recipients.empty() ? job.envelope.recipients.size()
+                                                 : job.record.recipients.size();
     r.bytes = job.message->size();
     r.message_id = job.origin.message_id;
     r.outcome = result.no_credential ? "no_credential" : relay::toString(result.send.outcome);
@@ -537,30 +645,316 @@ class WorkerDispatcher final : public submit::Dispatcher {
     }
     auto& status = statuses_[job->id];
     ++status.attempts;
-    const bool temporary = isTemporary(result);
+    const bool delivered_some = applyRecipients(*job, result);
+    const bool some_pending = !job->envelope.recipients.empty();
+    const bool temporary = isTemporary(result) ||
+                           (some_pending && result.send.outcome == relay::SendOutcome::Accepted);
+    job->record.attempts = status.attempts;
+    noteLastAttempt(job->record, result);
     status.last = std::move(result);
     const auto now = std::chrono::steady_clock::now();
-    if (temporary && now + job->backoff < job->deadline) {
+    if (temporary && some_pending && now + job->backoff < job->deadline) {
       status.state = submit::MessageState::Retrying;
+      job->record.state = spool::State::Retrying;
+      // Recipients delivered since the last write must not be sent to again after a
+      // crash: the file is rewritten (rare: a partial delivery).
+      if (spool_ && spool_key_ && delivered_some) {
+        job->record.message = *job->message;
+        auto stored = spool_->put(job->record, *spool_key_);
+        job->record.message.clear();
+        if (!stored) log::error("spool_write_failed", {{"error", stored.error().message}});
+      }
       scheduleRetry(job, now);
       return;
     }
-    status.state =
-        status.last.send.outcome == relay::SendOutcome::Accepted && !status.last.no_credential
-            ? submit::MessageState::Sent
-            : submit::MessageState::Failed;
+    // The end: recipients still deferred have failed for good.
+    bool any_delivered = false;
+    for (auto& rcpt : job->record.recipients) {
+      if (rcpt.state == spool::RecipientState::Pending) rcpt.state = spool::RecipientState::Failed;
+      any_delivered = any_delivered || rcpt.state == spool::RecipientState::Delivered;
+    }
+    status.state = any_delivered && !status.last.no_credential ? submit::MessageState::Sent
+                                                               : submit::MessageState::Failed;
     metrics_.finished(status.last, telemetry::Mode::Async);
     writeAudit(*job, status.last);
     log::info("message_finished", {{"id", job->id},
                                    {"status", submit::toString(status.state)},
                                    {"attempts", status.attempts}});
     next_attempt_.erase(job->id);
-    finished_.push_back(job->id);
-    while (finished_.size() > kKeepFinished) {
-      statuses_.erase(finished_.front());
-      finished_.pop_front();
+    const std::uint64_t finished_at = unixMsNow();
+    if (spool_ && spool_key_) {
+      spool::Record done = job->record;
+      done.kind = spool::Kind::Finished;
+      done.state =
+          status.state == submit::MessageState::Sent ? spool::State::Sent : spool::State::Failed;
+      done.finished_unix_ms = finished_at;
+      // A failure here leaves the message file: a restart sends it again (the
+      // duplicate window of docs/OPERATIONS.md).
+      if (auto s = spool_->finish(done, *spool_key_); !s) {
+        log::error("spool_finish_failed", {{"id", job->id}, {"error", s.error().message}});
+      }
     }
+    rememberFinished(job->id, finished_at);
+    --async_pending_;
     --in_flight_;
+  }
+
+  // The last attempt's replies, per recipient: 2xx delivered, 5xx failed, 4xx (and
+  // no answer) still pending; the envelope keeps the pending ones for the next
+  // attempt. True when a recipient was delivered by this attempt.
+  static bool applyRecipients(Job& job, const submit::SubmitResult& result) {
+    if (result.no_credential) return false;
+    const auto& sent = result.send;
+    bool delivered = false;
+    auto findPending = [&](const std::string& address) -> spool::Recipient* {
+      for (auto& r : job.record.recipients) {
+        if (r.state == spool::RecipientState::Pending && r.address == address) return &r;
+      }
+      return nullptr;
+    };
+    if (sent.outcome == relay::SendOutcome::Accepted) {
+      if (sent.recipients.empty()) {  // no per-recipient replies: all were taken
+        for (const auto& address : job.envelope.recipients) {
+          if (auto* r = findPending(address)) {
+            r->state = spool::RecipientState::Delivered;
+            r->last_code = static_cast<std::uint16_t>(sent.reply.code);
+            delivered = true;
+          }
+        }
+      }
+      for (const auto& reply : sent.recipients) {
+        auto* r = findPending(reply.address);
+        if (r == nullptr) continue;
+        r->last_code = static_cast<std::uint16_t>(std::clamp(reply.reply.code, 0, 599));
+        if (reply.reply.isPositive()) {
+          r->state = spool::RecipientState::Delivered;
+          delivered = true;
+        } else if (reply.reply.isPermanent()) {
+          r->state = spool::RecipientState::Failed;
+        }
+      }
+    } else if (sent.outcome == relay::SendOutcome::Rejected ||
+               sent.outcome == relay::SendOutcome::TlsFailure) {
+      for (auto& r : job.record.recipients) {
+        if (r.state == spool::RecipientState::Pending) {
+          r.state = spool::RecipientState::Failed;
+          r.last_code = static_cast<std::uint16_t>(std::clamp(sent.reply.code, 0, 599));
+        }
+      }
+    }
+    job.envelope.recipients.clear();
+    for (const auto& r : job.record.recipients) {
+      if (r.state == spool::RecipientState::Pending) job.envelope.recipients.push_back(r.address);
+    }
+    return delivered;
+  }
+
+  static void noteLastAttempt(spool::Record& record, const submit::SubmitResult& result) {
+    record.last_outcome =
+        result.no_credential ? "no_credential" : relay::toString(result.send.outcome);
+    record.last_code = static_cast<std::uint16_t>(std::clamp(result.send.reply.code, 0, 599));
+    record.last_text = result.send.reply.text.substr(0, 4096);
+  }
+
+  void rememberFinished(const std::string& id, std::uint64_t finished_unix_ms) {
+    finished_.push_back({id, finished_unix_ms});
+    while (finished_.size() > kKeepFinished) forgetOldestFinished();
+  }
+
+  void forgetOldestFinished() {
+    const std::string id = finished_.front().first;
+    finished_.pop_front();
+    statuses_.erase(id);
+    if (spool_) {
+      if (auto s = spool_->forget(id); !s) {
+        log::warn("spool_forget_failed", {{"id", id}, {"error", s.error().message}});
+      }
+    }
+  }
+
+  // Finished statuses older than spool.retention_seconds go (memory and disk).
+  void sweepRetention() {
+    const std::uint64_t now = unixMsNow();
+    const auto keep_ms = static_cast<std::uint64_t>(retention_.count()) * 1000;
+    while (!finished_.empty() && finished_.front().second + keep_ms < now) forgetOldestFinished();
+    retention_timer_.expires_after(kRetentionSweep);
+    retention_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) sweepRetention();
+    });
+  }
+
+  // ---- the spool's key and what a restart finds ----
+
+  void askSpoolKey() {
+    if (!spool_ || spool_key_ || asking_spool_key_ || !keeper_.connected()) return;
+    auto wrapped = spool_->readWrappedKey();
+    if (!wrapped) {
+      log::error("spool_key_file_unreadable", {{"error", wrapped.error().message}});
+      return retrySpoolKey();
+    }
+    if (!wrapped->has_value() && spool_->holdsMessages()) {
+      // Never make a new key for a spool that holds files sealed under the old one:
+      // they would all be quarantined. A person must restore the datakey file.
+      log::error("spool_key_missing", {{"directory", spool_->directory()}});
+      return retrySpoolKey();
+    }
+    asking_spool_key_ = true;
+    const std::string asked = wrapped->value_or(std::string());
+    keeper_.requestSpoolKey(asked, [this, asked](std::optional<KeeperLink::SpoolKey> key) {
+      asking_spool_key_ = false;
+      if (!key) return retrySpoolKey();
+      if (!asked.empty() && key->wrapped != asked) {
+        log::error("spool_key_mismatch");
+        return retrySpoolKey();
+      }
+      if (asked.empty()) {
+        if (auto s = spool_->writeWrappedKey(key->wrapped); !s) {
+          log::error("spool_key_write_failed", {{"error", s.error().message}});
+          return retrySpoolKey();
+        }
+      }
+      spool::DataKey data_key;
+      data_key.key = std::move(key->key);
+      data_key.id = spool::keyIdOf(key->wrapped);
+      spool_key_ = std::move(data_key);
+      recover();
+    });
+  }
+
+  void retrySpoolKey() {
+    spool_timer_.expires_after(kSpoolKeyRetry);
+    spool_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) askSpoolKey();
+    });
+  }
+
+  // Every message the spool holds is sent (again); every finished status answers.
+  void recover() {
+    auto loaded = spool_->load(*spool_key_);
+    for (const auto& q : loaded.quarantined) {
+      log::error("spool_file_quarantined", {{"file", q.file}, {"reason", q.reason}});
+    }
+    for (const auto& e : loaded.errors) log::error("spool_load_error", {{"error", e}});
+    std::sort(loaded.finished.begin(), loaded.finished.end(),
+              [](const auto& a, const auto& b) { return a.finished_unix_ms < b.finished_unix_ms; });
+    for (auto& record : loaded.finished) {
+      if (statuses_.count(record.id) != 0) continue;
+      statuses_[record.id] = statusOf(record);
+      rememberFinished(record.id, record.finished_unix_ms);
+    }
+    const std::uint64_t now_ms = unixMsNow();
+    const auto now = std::chrono::steady_clock::now();
+    std::size_t resumed = 0;
+    for (auto& record : loaded.pending) {
+      if (statuses_.count(record.id) != 0) continue;  // already ours (never: one load)
+      auto job = std::make_shared<Job>();
+      job->id = record.id;
+      job->origin.profile = record.profile;
+      job->origin.credential_path = record.credential_path;
+      job->origin.peer.uid = record.uid;
+      job->origin.peer.pid = static_cast<decltype(job->origin.peer.pid)>(record.pid);
+      job->origin.message_id = record.message_id;
+      job->envelope.from = record.from;
+      for (const auto& r : record.recipients) {
+        if (r.state == spool::RecipientState::Pending)
+          job->envelope.recipients.push_back(r.address);
+      }
+      // Wall-clock deadline to steady time; a message whose retry period ended while
+      // the sidecar was down still gets one attempt.
+      const auto left = std::chrono::milliseconds(
+          record.deadline_unix_ms > now_ms ? record.deadline_unix_ms - now_ms : 0);
+      job->deadline = now + left;
+      job->message = std::make_shared<const std::string>(std::move(record.message));
+      record.message.clear();
+      job->record = std::move(record);
+      submit::MessageStatus status;
+      status.profile = job->origin.profile;
+      status.attempts = job->record.attempts;
+      statuses_[job->id] = std::move(status);
+      if (job->envelope.recipients.empty()) {
+        // Every recipient ended before the crash: only the final write was missing.
+        submit::SubmitResult none;
+        none.send.outcome = relay::SendOutcome::Accepted;
+        ++async_pending_;
+        ++in_flight_;
+        finish(job, std::move(none));
+        continue;
+      }
+      ++async_pending_;
+      ++resumed;
+      start(job);
+    }
+    log::info("spool_recovered",
+              {{"pending", static_cast<std::int64_t>(resumed)},
+               {"finished", static_cast<std::int64_t>(loaded.finished.size())},
+               {"quarantined", static_cast<std::int64_t>(loaded.quarantined.size())}});
+  }
+
+  static submit::MessageStatus statusOf(const spool::Record& record) {
+    submit::MessageStatus s;
+    s.state = record.state == spool::State::Sent ? submit::MessageState::Sent
+                                                 : submit::MessageState::Failed;
+    s.attempts = record.attempts;
+    s.profile = record.profile;
+    s.last.no_credential = record.last_outcome == "no_credential";
+    for (auto outcome : {relay::SendOutcome::Accepted, relay::SendOutcome::Rejected,
+                         relay::SendOutcome::AuthRefused, relay::SendOutcome::TemporaryFailure,
+                         relay::SendOutcome::TlsFailure}) {
+      if (record.last_outcome == relay::toString(outcome)) s.last.send.outcome = outcome;
+    }
+    s.last.send.reply.code = record.last_code;
+    s.last.send.reply.text = record.last_text;
+    for (const auto& r : record.recipients) {
+      relay::RecipientReply reply;
+      reply.address = r.address;
+      reply.reply.code = r.last_code;
+      s.last.send.recipients.push_back(std::move(reply));
+    }
+    return s;
+  }
+
+  spool::Record recordOf(const Job& job, std::uint64_t now_ms) const {
+    spool::Record r;
+    r.kind = spool::Kind::Message;
+    r.id = job.id;
+    r.state = spool::State::Queued;
+    r.accepted_unix_ms = now_ms;
+    r.deadline_unix_ms = now_ms + static_cast<std::uint64_t>(retry_for_.count()) * 1000;
+    r.profile = job.origin.profile;
+    r.credential_path = job.origin.credential_path;
+    r.uid = job.origin.peer.uid;
+    r.pid = static_cast<std::uint32_t>(job.origin.peer.pid);
+    r.message_id = job.origin.message_id.substr(0, 998);
+    r.from = job.envelope.from;
+    for (const auto& address : job.envelope.recipients) {
+      r.recipients.push_back({address, spool::RecipientState::Pending, 0});
+    }
+    return r;
+  }
+
+  void exportSpool(metrics::Registry& registry) const {
+    registry.gauge("smtp_sidecar_spool_messages", "Messages in the spool, not yet finished")
+        .get()
+        .set(static_cast<double>(spool_->messages()));
+    registry.gauge("smtp_sidecar_spool_bytes", "Bytes of the spool's sealed message files")
+        .get()
+        .set(static_cast<double>(spool_->bytes()));
+    registry
+        .gauge("smtp_sidecar_spool_ready",
+               "1 when the spool has its data key and takes asynchronous messages")
+        .get()
+        .set(spool_key_ ? 1.0 : 0.0);
+    registry
+        .counter("smtp_sidecar_spool_quarantined_total",
+                 "Spool files moved to quarantine/ (truncated, corrupt, tampered, other key)")
+        .get()
+        .inc(static_cast<double>(spool_->quarantinedTotal()));
+  }
+
+  static std::uint64_t unixMsNow() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
   }
 
   void scheduleRetry(const std::shared_ptr<Job>& job, std::chrono::steady_clock::time_point now) {
@@ -596,10 +990,18 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::size_t in_flight_ = 0;
   std::map<std::string, submit::MessageStatus> statuses_;
   std::map<std::string, std::chrono::steady_clock::time_point> next_attempt_;
-  std::deque<std::string> finished_;
+  std::deque<std::pair<std::string, std::uint64_t>> finished_;  // id, finished (Unix ms)
   std::mt19937 rng_{std::random_device{}()};
   std::vector<std::string> paths_;  // Config::credentialPaths(): the keeper's numbering
   audit::Log& audit_;
+  std::optional<spool::Store> spool_;        // [spool] configured
+  std::optional<spool::DataKey> spool_key_;  // from the keeper (Transit); locked memory
+  bool asking_spool_key_ = false;
+  std::chrono::seconds retention_;
+  asio::steady_timer spool_timer_;
+  asio::steady_timer retention_timer_;
+  submit::EnqueueRefusal refusal_;
+  std::size_t async_pending_ = 0;
 };
 
 // Every message allocates libcurl's per-transfer buffers (an easy handle, a 64 KiB
@@ -624,10 +1026,27 @@ int runWorker(const Config& config, const std::string& config_path) {
     log::error("worker_start_failed", {{"error", s.error().message}});
     return 1;
   }
+  std::optional<spool::Store> store;
+  if (!config.spool.directory.empty()) {
+    spool::StoreLimits limits;
+    limits.max_bytes = config.spool.max_bytes;
+    limits.max_messages = config.spool.max_messages;
+    limits.fsync = config.spool.fsync;
+    auto opened = spool::Store::open(config.spool.directory, limits);
+    if (!opened) {
+      log::error("worker_start_failed", {{"error", opened.error().message}});
+      return opened.error().kind == vault::ErrorKind::Permanent ? kExitConfig : 1;
+    }
+    store = std::move(*opened);
+  } else {
+    log::warn("spool_disabled",
+              {{"detail", "asynchronous messages live in memory only: a restart loses them"}});
+  }
   KeeperLink keeper(io);
   telemetry::WorkerMetrics metrics;
-  WorkerDispatcher dispatcher(io, keeper, config, audit, metrics);
+  WorkerDispatcher dispatcher(io, keeper, config, audit, metrics, std::move(store));
   keeper.onRetired([&dispatcher](const std::string& lease_id) { dispatcher.retire(lease_id); });
+  keeper.onConnected([&dispatcher] { dispatcher.keeperConnected(); });
   submit::SubmitServer server(io, config.listen, config.profiles, dispatcher);
   dispatcher.setProfileMetrics([&server](metrics::Registry& registry) {
     telemetry::exportProfileStats(server.profileStats(), server.peersRefused(), registry);
@@ -716,6 +1135,11 @@ int runWorker(const Config& config, const std::string& config_path) {
   signals.async_wait([&](boost::system::error_code ec, int signo) {
     if (ec) return;
     log::info("worker_stopping", {{"signal", signo}, {"in_flight", dispatcher.inFlight()}});
+    if (dispatcher.asyncPending() > 0 && !dispatcher.spooled()) {
+      log::warn("async_messages_at_risk",
+                {{"messages", static_cast<std::int64_t>(dispatcher.asyncPending())},
+                 {"detail", "no spool: messages not sent before the drain deadline are lost"}});
+    }
     server.close();
     drain_deadline = std::chrono::steady_clock::now() + kDrainDeadline;
     wait_for_drain();
@@ -723,6 +1147,14 @@ int runWorker(const Config& config, const std::string& config_path) {
 
   log::info("worker_ready", {{"socket", config.listen.socket_path}});
   io.run();
+  if (dispatcher.asyncPending() > 0) {
+    if (dispatcher.spooled()) {
+      log::info("spool_kept", {{"messages", static_cast<std::int64_t>(dispatcher.asyncPending())}});
+    } else {
+      log::error("async_messages_lost",
+                 {{"messages", static_cast<std::int64_t>(dispatcher.asyncPending())}});
+    }
+  }
   return 0;
 }
 

@@ -254,6 +254,15 @@ Status Store::finish(const Record& finished, const DataKey& key) {
   return {};
 }
 
+bool Store::holdsMessages() const {
+  auto names = listDirectory(messagesDir());
+  if (!names) return true;  // unknown: assume it does (the caller then waits)
+  for (const auto& name : *names) {
+    if (name.rfind(kTempPrefix, 0) != 0) return true;
+  }
+  return false;
+}
+
 Status Store::forget(const std::string& id) {
   if (!validId(id)) return Error::internal("spool: bad message id");
   return removeDurably(finishedDir(), id + std::string(kFinishedSuffix));

@@ -74,6 +74,9 @@ class Store {
   // Every file, opened with `key`. Files that do not open are quarantined.
   Loaded load(const DataKey& key, const Limits& limits = {});
 
+  // Any message file on disk (before load(): a restart's spool is not empty).
+  bool holdsMessages() const;
+
   std::size_t bytes() const noexcept { return bytes_; }
   std::size_t messages() const noexcept { return sizes_.size(); }
   std::uint64_t quarantinedTotal() const noexcept { return quarantined_total_; }
