@@ -419,6 +419,20 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::size_t asyncPending() const { return async_pending_; }
   bool spooled() const { return spool_.has_value(); }
 
+  // What a stop must wait for: every send in progress. With a spool, a message waiting
+  // for its next attempt is safe on disk and need not hold the stop up.
+  std::size_t mustDrain() const {
+    if (!spool_) return in_flight_;
+    std::size_t waiting = 0;
+    for (const auto& [id, status] : statuses_) {
+      waiting += status.state == submit::MessageState::Retrying ||
+                         status.state == submit::MessageState::Queued
+                     ? 1
+                     : 0;
+    }
+    return in_flight_ - std::min(waiting, in_flight_);
+  }
+
   // SIGHUP: the credential paths as the keeper will number them.
   void setCredentialPaths(std::vector<std::string> paths) { paths_ = std::move(paths); }
 
@@ -1126,7 +1140,7 @@ int runWorker(const Config& config, const std::string& config_path) {
   asio::steady_timer drain_timer(io);
   auto drain_deadline = std::chrono::steady_clock::now();
   std::function<void()> wait_for_drain = [&] {
-    if (dispatcher.inFlight() == 0 || std::chrono::steady_clock::now() > drain_deadline) {
+    if (dispatcher.mustDrain() == 0 || std::chrono::steady_clock::now() > drain_deadline) {
       return io.stop();
     }
     drain_timer.expires_after(std::chrono::milliseconds(50));
