@@ -235,6 +235,43 @@ class SpoolTest(unittest.TestCase):
         self.count("spool filesystem full (320 KiB tmpfs)", rcpts, s503=seconds_503)
         self.assertEqual(s.proc.poll(), None)
 
+    def test_an_idempotency_key_returns_the_first_message_even_after_a_restart(self):
+        s = spooled_sidecar().start()
+        self.addCleanup(s.cleanup)
+        wait_spool_ready(s)
+        postfix("stop")
+        rcpt = f"idem-{uuid.uuid4().hex[:8]}@example.test"
+        key = {"Idempotency-Key": "order-" + uuid.uuid4().hex}
+
+        def submit():
+            message = f"From: {SENDER}\r\nSubject: idem\r\n\r\nbody\r\n".encode()
+            return s.request("POST", f"/v1/messages?from={SENDER}&to={rcpt}", body=message,
+                             headers={"Content-Type": "message/rfc822",
+                                      "Prefer": "respond-async", **key})
+        status, first, headers = submit()
+        self.assertEqual(status, 202, first)
+        status, again, headers = submit()  # the client's retry after a lost answer
+        self.assertEqual((status, again["id"]), (202, first["id"]))
+        self.assertEqual(headers.get("Location"), "/v1/messages/" + first["id"])
+        s.stop()
+        postfix("start")
+        s.start()
+        wait_spool_ready(s)
+        status, after, _ = submit()
+        self.assertEqual((status, after["id"]), (202, first["id"]))
+        self.wait_sent(s, [first["id"]])
+        self.count("Idempotency-Key: 3 submissions, 1 message", [rcpt])
+        # Refused clearly: a key that is not visible ASCII, and a key on a synchronous send.
+        status, body, _ = s.request("POST", f"/v1/messages?from={SENDER}&to={rcpt}",
+                                    body=b"Subject: x\r\n\r\nx\r\n",
+                                    headers={"Content-Type": "message/rfc822",
+                                             "Idempotency-Key": "a b"})
+        self.assertEqual((status, body["error"]["code"]), (400, "invalid_idempotency_key"))
+        status, body, _ = s.request("POST", f"/v1/messages?from={SENDER}&to={rcpt}",
+                                    body=b"Subject: x\r\n\r\nx\r\n",
+                                    headers={"Content-Type": "message/rfc822", **key})
+        self.assertEqual((status, body["error"]["code"]), (400, "idempotency_key_needs_async"))
+
     def test_without_its_transit_key_the_spool_answers_503_and_sync_mail_still_goes(self):
         s = spooled_sidecar(transit_key="no-such-app-spool").start()
         self.addCleanup(s.cleanup)

@@ -51,6 +51,9 @@ struct Origin {
   std::string profile;
   std::string credential_path;  // the profile's
   std::string message_id;       // from the message's headers; may be empty
+  // The client's Idempotency-Key (asynchronous only; may be empty): a second
+  // submission with the same key from the same profile gets the first one's id.
+  std::string idempotency_key;
 };
 
 // What the server hands a parsed submission to. All calls happen on the server's

@@ -464,6 +464,13 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::optional<std::string> enqueue(submit::Origin origin, submit::Envelope envelope,
                                      std::string message) override {
     refusal_ = {};
+    const std::string scope = idempotencyScope(origin);
+    if (!scope.empty()) {
+      if (auto first = idempotent_.find(scope); first != idempotent_.end()) {
+        log::info("idempotent_replay", {{"id", first->second}, {"profile", origin.profile}});
+        return first->second;
+      }
+    }
     if (full()) return std::nullopt;
     auto job = std::make_shared<Job>();
     job->origin = std::move(origin);
@@ -497,6 +504,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
     job->message = std::make_shared<const std::string>(std::move(message));
     statuses_[job->id] = submit::MessageStatus{};
     statuses_[job->id].profile = job->origin.profile;
+    rememberIdempotencyKey(scope, job->id);
     ++async_pending_;
     start(job);
     return job->id;
@@ -775,10 +783,27 @@ class WorkerDispatcher final : public submit::Dispatcher {
     while (finished_.size() > kKeepFinished) forgetOldestFinished();
   }
 
+  // The key is the client's word within its profile: another profile's identical key
+  // is another message.
+  static std::string idempotencyScope(const submit::Origin& origin) {
+    if (origin.idempotency_key.empty()) return {};
+    return origin.profile + '\n' + origin.idempotency_key;
+  }
+
+  void rememberIdempotencyKey(const std::string& scope, const std::string& id) {
+    if (scope.empty()) return;
+    idempotent_[scope] = id;
+    scope_of_[id] = scope;
+  }
+
   void forgetOldestFinished() {
     const std::string id = finished_.front().first;
     finished_.pop_front();
     statuses_.erase(id);
+    if (auto scope = scope_of_.find(id); scope != scope_of_.end()) {
+      idempotent_.erase(scope->second);
+      scope_of_.erase(scope);
+    }
     if (spool_) {
       if (auto s = spool_->forget(id); !s) {
         log::warn("spool_forget_failed", {{"id", id}, {"error", s.error().message}});
@@ -854,6 +879,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
     for (auto& record : loaded.finished) {
       if (statuses_.count(record.id) != 0) continue;
       statuses_[record.id] = statusOf(record);
+      rememberIdempotencyKey(idempotencyScope({{}, record.profile, {}, {}, record.idempotency_key}),
+                             record.id);
       rememberFinished(record.id, record.finished_unix_ms);
     }
     const std::uint64_t now_ms = unixMsNow();
@@ -868,6 +895,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
       job->origin.peer.uid = record.uid;
       job->origin.peer.pid = static_cast<decltype(job->origin.peer.pid)>(record.pid);
       job->origin.message_id = record.message_id;
+      job->origin.idempotency_key = record.idempotency_key;
+      rememberIdempotencyKey(idempotencyScope(job->origin), record.id);
       job->envelope.from = record.from;
       for (const auto& r : record.recipients) {
         if (r.state == spool::RecipientState::Pending)
@@ -939,6 +968,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
     r.uid = job.origin.peer.uid;
     r.pid = static_cast<std::uint32_t>(job.origin.peer.pid);
     r.message_id = job.origin.message_id.substr(0, 998);
+    r.idempotency_key = job.origin.idempotency_key;
     r.from = job.envelope.from;
     for (const auto& address : job.envelope.recipients) {
       r.recipients.push_back({address, spool::RecipientState::Pending, 0});
@@ -1016,6 +1046,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
   asio::steady_timer retention_timer_;
   submit::EnqueueRefusal refusal_;
   std::size_t async_pending_ = 0;
+  std::map<std::string, std::string> idempotent_;  // profile + key -> message id
+  std::map<std::string, std::string> scope_of_;    // message id -> its profile + key
 };
 
 // Every message allocates libcurl's per-transfer buffers (an easy handle, a 64 KiB
