@@ -15,8 +15,8 @@
 namespace sidecar::spool {
 namespace {
 
-using vault::Error;
-using vault::Result;
+using foundation::Error;
+using foundation::Result;
 
 Error malformed(const std::string& what) {
   return Error::permanent("spool file: " + what);

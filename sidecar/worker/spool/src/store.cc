@@ -22,9 +22,9 @@
 namespace sidecar::spool {
 namespace {
 
-using vault::Error;
-using vault::Result;
-using vault::Status;
+using foundation::Error;
+using foundation::Result;
+using foundation::Status;
 
 constexpr std::string_view kMessageSuffix = ".msg";
 constexpr std::string_view kFinishedSuffix = ".fin";
@@ -300,7 +300,7 @@ Loaded Store::load(const DataKey& key, const Limits& limits) {
       Result<Record> record = Error::permanent("spool file: unexpected file name");
       if (named_well) {
         auto bytes = readFile(dir + "/" + name, max_file);
-        if (!bytes && bytes.error().kind == vault::ErrorKind::Temporary) {
+        if (!bytes && bytes.error().kind == foundation::ErrorKind::Temporary) {
           out.errors.push_back(bytes.error().message);  // left in place: an I/O error
           continue;
         }

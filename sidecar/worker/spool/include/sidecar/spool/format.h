@@ -10,7 +10,7 @@
 // or cut short does not open. The plaintext is parsed only after it authenticated,
 // and then with the same limits as if it had not (a bug or a stolen key must not turn
 // into a crash). Parsing is pure: no I/O, no allocation beyond the limits below.
-// The data key is a vault::SecretBytes in locked memory; it never appears in a file.
+// The data key is a foundation::SecretBytes in locked memory; it never appears in a file.
 // ERRORS: Permanent "spool file: ..." for anything that is not a well-formed file of
 // the expected kind and id; the caller quarantines the file. Internal for a data key
 // of the wrong size.
@@ -22,8 +22,8 @@
 #include <string_view>
 #include <vector>
 
-#include "vault/result.h"
-#include "vault/secret.h"
+#include "foundation/result.h"
+#include "foundation/secret.h"
 
 namespace sidecar::spool {
 
@@ -108,7 +108,7 @@ struct Header {
 // The spool's data key and its id (the first bytes of a BLAKE2b hash of its wrapped
 // form), so that a file sealed under another key is named as such, not as tampered.
 struct DataKey {
-  vault::SecretBytes key;  // kKeyLength bytes
+  foundation::SecretBytes key;  // kKeyLength bytes
   std::array<unsigned char, kKeyIdLength> id{};
 };
 // The id of the data key whose Transit-wrapped form is `wrapped` ("vault:v1:...").
@@ -119,16 +119,17 @@ bool validId(std::string_view id) noexcept;
 // The plaintext record (without header and encryption), and back. parseRecord checks
 // every field against `limits` and the kind's rules, and that nothing follows.
 std::string encodeRecord(const Record& record);
-vault::Result<Record> parseRecord(std::string_view plaintext, const Limits& limits = {});
+foundation::Result<Record> parseRecord(std::string_view plaintext, const Limits& limits = {});
 
 // The header of a whole file; checks that the file is exactly header + ciphertext.
-vault::Result<Header> parseHeader(std::string_view file, const Limits& limits = {});
+foundation::Result<Header> parseHeader(std::string_view file, const Limits& limits = {});
 
 // A whole file: header, then the record sealed under `key` with a fresh random nonce.
-vault::Result<std::string> seal(const Record& record, const DataKey& key);
+foundation::Result<std::string> seal(const Record& record, const DataKey& key);
 // Opens a whole file: header, key id, authentication, then parseRecord. The record's
 // kind and id must be the header's.
-vault::Result<Record> open(std::string_view file, const DataKey& key, const Limits& limits = {});
+foundation::Result<Record> open(std::string_view file, const DataKey& key,
+                                const Limits& limits = {});
 
 const char* toString(State state) noexcept;
 const char* toString(RecipientState state) noexcept;

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "foundation/result.h"
 #include "sidecar/spool/format.h"
-#include "vault/result.h"
 
 namespace sidecar::spool {
 
@@ -50,12 +50,12 @@ class Store {
  public:
   // Creates <directory>/{messages,finished,quarantine} (0700) if missing, removes
   // temporary files a crash left behind (never a completed file).
-  static vault::Result<Store> open(const std::string& directory, StoreLimits limits);
+  static foundation::Result<Store> open(const std::string& directory, StoreLimits limits);
 
   // The wrapped data key stored beside the spool; nullopt when there is none yet.
-  vault::Result<std::optional<std::string>> readWrappedKey() const;
+  foundation::Result<std::optional<std::string>> readWrappedKey() const;
   // Written once, durably, before any message is sealed under the key.
-  vault::Status writeWrappedKey(std::string_view wrapped) const;
+  foundation::Status writeWrappedKey(std::string_view wrapped) const;
 
   // Room for one more message file of `sealed_bytes`: within both limits.
   bool hasRoom(std::size_t sealed_bytes) const noexcept;
@@ -63,13 +63,13 @@ class Store {
   // Seals and writes a Message record durably (replacing an earlier version of it,
   // e.g. after some of its recipients were delivered). The limits are the caller's to
   // check with hasRoom() for a new message; a rewrite is never refused for them.
-  vault::Status put(const Record& record, const DataKey& key);
+  foundation::Status put(const Record& record, const DataKey& key);
   // The message ended: its Finished record is written durably first, then the
   // message file is removed (a crash in between leaves both; load() keeps the
   // Finished one and removes the message).
-  vault::Status finish(const Record& finished, const DataKey& key);
+  foundation::Status finish(const Record& finished, const DataKey& key);
   // Drops a Finished record (retention over).
-  vault::Status forget(const std::string& id);
+  foundation::Status forget(const std::string& id);
 
   // Every file, opened with `key`. Files that do not open are quarantined.
   Loaded load(const DataKey& key, const Limits& limits = {});
@@ -86,10 +86,10 @@ class Store {
  private:
   Store(std::string directory, StoreLimits limits)
       : directory_(std::move(directory)), limits_(limits) {}
-  vault::Status writeDurably(const std::string& dir, const std::string& name,
-                             std::string_view bytes) const;
-  vault::Status removeDurably(const std::string& dir, const std::string& name) const;
-  vault::Result<std::string> quarantine(const std::string& dir, const std::string& name);
+  foundation::Status writeDurably(const std::string& dir, const std::string& name,
+                                  std::string_view bytes) const;
+  foundation::Status removeDurably(const std::string& dir, const std::string& name) const;
+  foundation::Result<std::string> quarantine(const std::string& dir, const std::string& name);
   std::string messagesDir() const { return directory_ + "/messages"; }
   std::string finishedDir() const { return directory_ + "/finished"; }
 
