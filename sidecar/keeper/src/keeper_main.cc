@@ -31,8 +31,6 @@
 namespace sidecar {
 namespace {
 
-constexpr std::uint32_t kRetryAfterSeconds = 5;
-
 class Keeper {
  public:
   Keeper(const Config& config, std::string config_path, vault::Client& client,
@@ -129,8 +127,7 @@ class Keeper {
     int fd = -1;
     if (!ipc::receivePacket(kControlFd, in_, fd)) return false;  // the supervisor is gone
     ipc::Reader r(in_.view());
-    std::uint64_t generation = 0;
-    if (!r.header() || !ipc::decodePeerChannel(r, generation) || fd < 0) {
+    if (!r.header() || !ipc::decodePeerChannel(r) || fd < 0) {
       if (fd >= 0) ::close(fd);
       return false;
     }
@@ -192,11 +189,7 @@ class Keeper {
                                       credentials_.generation(), c.username, c.password, out_);
     });
     if (!have) {
-      encoded = ipc::encodeNoCredential(
-          request_id,
-          {kRetryAfterSeconds, path_index < credentials_.pathCount() ? "no credential leased"
-                                                                     : "unknown credential path"},
-          out_);
+      encoded = ipc::encodeNoCredential(request_id, out_);
     }
     if (!encoded) return false;
     (void)ipc::sendPacket(peer_fd_, out_);  // a vanished worker is noticed on read
@@ -211,7 +204,7 @@ class Keeper {
   bool answerSpoolKeyRequest(std::uint32_t request_id, const std::string& wrapped) {
     auto refuse = [&](const std::string& reason) {
       log::warn("spool_key_unavailable", {{"error", reason}});
-      if (ipc::encodeNoCredential(request_id, {kRetryAfterSeconds, reason}, out_)) {
+      if (ipc::encodeNoCredential(request_id, out_)) {
         (void)ipc::sendPacket(peer_fd_, out_);
       }
       return true;
@@ -280,8 +273,8 @@ class Keeper {
   // Tells the worker what changed: readiness, and leases whose connections must close.
   void publish(const CredentialKeeper::Changes& changes) {
     for (const auto& lease_id : changes.retired_leases) {
-      if (peer_fd_ >= 0 && ipc::encodeLease(ipc::MessageType::CredentialRetired,
-                                            {lease_id, credentials_.generation()}, out_)) {
+      if (peer_fd_ >= 0 &&
+          ipc::encodeLease(ipc::MessageType::CredentialRetired, {lease_id}, out_)) {
         (void)ipc::sendPacket(peer_fd_, out_);
       }
     }
@@ -289,8 +282,7 @@ class Keeper {
   }
 
   void sendStatus() {
-    if (peer_fd_ >= 0 &&
-        ipc::encodeStatus({credentials_.ready(), credentials_.secondsToExpiry()}, out_)) {
+    if (peer_fd_ >= 0 && ipc::encodeStatus({credentials_.ready()}, out_)) {
       (void)ipc::sendPacket(peer_fd_, out_);
     }
   }

@@ -245,9 +245,8 @@ class Supervisor {
   bool connectPeers() {
     int peer[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, peer) != 0) return false;
-    ++generation_;
     ipc::Packet message;
-    const bool ok = ipc::encodePeerChannel(generation_, message) &&
+    const bool ok = ipc::encodePeerChannel(message) &&
                     ipc::sendPacket(keeper_.control, message, peer[0]) &&
                     ipc::sendPacket(worker_.control, message, peer[1]);
     ::close(peer[0]);
@@ -373,7 +372,6 @@ class Supervisor {
   Role worker_{"worker"};
   int listen_fd_ = -1;
   int self_exe_fd_ = -1;
-  std::uint64_t generation_ = 0;
 };
 
 }  // namespace
