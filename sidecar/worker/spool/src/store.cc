@@ -66,7 +66,7 @@ Status makeDirectory(const std::string& path) {
   if (st.st_uid != ::geteuid()) {
     return Error::permanent("spool: " + path + " belongs to another user");
   }
-  if ((st.st_mode & 077) != 0 && ::chmod(path.c_str(), 0700) != 0) {
+  if ((st.st_mode & 077) != 0 && ::fchmodat(AT_FDCWD, path.c_str(), 0700, 0) != 0) {
     return ioError("chmod " + path, errno);
   }
   return {};
