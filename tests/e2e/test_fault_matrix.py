@@ -3,8 +3,9 @@ submissions, against the real stack (OpenBao, PostgreSQL, Dovecot, Postfix). A c
 thread submits one message every LOAD_INTERVAL s and, like a real client, submits a
 refused one again after a moment (503/429, or no socket while the sidecar restarts),
 until it is accepted (202). Each row's figure: accepted, delivered, lost, duplicated,
-and seconds during which submissions were refused. Lost = 0 and duplicated = 0 are
-asserted in every row; docs/OPERATIONS.md keeps the table of a run.
+and seconds during which submissions were refused. Lost = 0 is asserted in every row,
+duplicated = 0 in every row but kill -9 of the supervisor (at most the sends in flight:
+at-least-once); docs/OPERATIONS.md keeps the table of a run.
 
 Durations (seconds; defaults as issue 14 asks): FAULT_VAULT_STOP_SECONDS (90),
 FAULT_PG_DOWN_SECONDS (30), FAULT_DOVECOT_DOWN_SECONDS (30), FAULT_POSTFIX_DOWN_SECONDS
@@ -124,7 +125,7 @@ class FaultMatrixTest(unittest.TestCase):
                 print(f"| {r['fault']} | {r['accepted']} | {r['delivered']} | {r['lost']} | "
                       f"{r['duplicated']} | {r['refused']:.1f} |")
 
-    def row(self, fault, inject):
+    def row(self, fault, inject, duplicates_allowed=0):
         """Load, the fault (inject() returns when it is over), load; then every accepted
         message must arrive exactly once."""
         with Load(self.sidecar, fault.split()[0].lower().replace("-", "")) as load:
@@ -147,7 +148,10 @@ class FaultMatrixTest(unittest.TestCase):
         FIGURES.append(figure)
         print(f"\nfigure: {figure}")
         self.assertEqual(figure["lost"], 0, self.sidecar.output()[-3000:])
-        self.assertEqual(figure["duplicated"], 0)
+        # At least once: a process killed between the server's 250 and the spool's
+        # final write sends those messages again (docs/OPERATIONS.md, the duplicate
+        # window): at most the sends that were in flight.
+        self.assertLessEqual(figure["duplicated"], duplicates_allowed)
 
     def restart_if_gone(self):
         """The platform's restart (systemd Restart=, a container restart) when the
@@ -161,11 +165,21 @@ class FaultMatrixTest(unittest.TestCase):
         def inject():
             keeper = role_pids(self.sidecar.proc.pid)["keeper"]
             os.kill(keeper, signal.SIGKILL)
-            wait_for(lambda: self.sidecar.proc.poll() is not None
-                     or role_pids(self.sidecar.proc.pid).get("keeper", keeper) != keeper,
-                     timeout=15)
+
+            def replaced_or_gone():
+                if self.sidecar.proc.poll() is not None:
+                    return True
+                new = role_pids(self.sidecar.proc.pid).get("keeper")
+                try:
+                    ready = self.sidecar.request("GET", "/v1/ready")[0] == 200
+                except OSError:
+                    ready = False
+                return new is not None and new != keeper and ready
+            # Today the replaced keeper has no secret_id and the sidecar stops (78);
+            # once a keeper can be replaced on its own, it becomes ready instead.
+            wait_for(replaced_or_gone, timeout=30, interval=0.2)
             self.restart_if_gone()
-        self.row("kill -9 keeper", inject)
+        self.row("kill -9 keeper", inject, duplicates_allowed=0)
 
     def test_kill_9_of_the_supervisor(self):
         def inject():
@@ -176,7 +190,8 @@ class FaultMatrixTest(unittest.TestCase):
             for pid in roles.values():
                 wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=10)
             self.restart_if_gone()
-        self.row("kill -9 supervisor", inject)
+        # The roles die with it (SIGKILL): sends in flight may be repeated.
+        self.row("kill -9 supervisor", inject, duplicates_allowed=8)
 
     def test_openbao_stopped(self):
         def inject():
