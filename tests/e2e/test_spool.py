@@ -279,6 +279,57 @@ class SpoolTest(unittest.TestCase):
                                     headers={"Content-Type": "message/rfc822", **key})
         self.assertEqual((status, body["error"]["code"]), (400, "idempotency_key_needs_async"))
 
+    def test_a_deferred_recipient_is_retried_alone_and_the_accepted_one_gets_it_once(self):
+        conf = ENV["POSTFIX_CONF_DIR"]
+        deferred = f"defer-{uuid.uuid4().hex[:8]}@example.test"
+        accepted = f"taken-{uuid.uuid4().hex[:8]}@example.test"
+        access = os.path.join(ENV["STACK_DIR"], "spool-test-recipient-access")
+        with open(access, "w") as f:
+            f.write(f"{deferred} 450 4.2.0 deferred by the spool test\n")
+        os.chmod(access, 0o644)
+        before = subprocess.run(["postconf", "-c", conf, "-h", "smtpd_relay_restrictions"],
+                                check=True, capture_output=True, text=True).stdout.strip()
+
+        def restore():
+            subprocess.run(["postconf", "-c", conf, "-e", f"smtpd_relay_restrictions = {before}"],
+                           check=True)
+            subprocess.run(["postfix", "-c", conf, "reload"], capture_output=True)
+        self.addCleanup(restore)
+        # Postfix answers 450 to RCPT TO of `deferred` only (a real, per-recipient 4xx).
+        subprocess.run(["postconf", "-c", conf, "-e", "smtpd_relay_restrictions = "
+                        f"check_recipient_access texthash:{access}, {before}"], check=True)
+        subprocess.run(["postfix", "-c", conf, "reload"], check=True, capture_output=True)
+        time.sleep(1)
+        s = spooled_sidecar().start()
+        self.addCleanup(s.cleanup)
+        wait_spool_ready(s)
+        message = f"From: {SENDER}\r\nSubject: two recipients\r\n\r\nbody\r\n".encode()
+        status, body, _ = s.request(
+            "POST", f"/v1/messages?from={SENDER}&to={accepted}&to={deferred}", body=message,
+            headers={"Content-Type": "message/rfc822", "Prefer": "respond-async"})
+        self.assertEqual(status, 202, body)
+        mid = body["id"]
+        self.assertTrue(wait_for(lambda: maildir_messages(accepted), timeout=20))
+
+        def state():
+            return s.request("GET", f"/v1/messages/{mid}")[1]
+        # Not "sent": one recipient is still owed the message.
+        self.assertTrue(wait_for(lambda: state().get("status") == "retrying", timeout=10), state())
+        time.sleep(3)  # more attempts, each for the deferred recipient only
+        self.assertEqual(maildir_messages(deferred), [])
+        self.assertEqual(len(maildir_messages(accepted)), 1)
+        # A crash now: the spool file says who has the message; the restarted worker
+        # sends to the deferred recipient only.
+        old = role_pids(s.proc.pid)["worker"]
+        os.kill(old, signal.SIGKILL)
+        self.assertTrue(wait_for(lambda: len(s.events("spool_recovered")) >= 2, timeout=20),
+                        s.output()[-2000:])
+        restore()  # the recipient's mailbox takes mail again
+        self.assertTrue(wait_for(lambda: state().get("status") == "sent", timeout=60), state())
+        self.assertGreaterEqual(state()["attempts"], 2)
+        self.count("a recipient deferred (450), the other accepted; kill -9 worker between",
+                   [accepted, deferred])
+
     def test_without_its_transit_key_the_spool_answers_503_and_sync_mail_still_goes(self):
         s = spooled_sidecar(transit_key="no-such-app-spool").start()
         self.addCleanup(s.cleanup)
