@@ -173,6 +173,25 @@ const std::vector<Parameter>& parameterTable() {
       {"listen", "smtp_timeout_seconds",
        secondsField(&Config::listen, &ListenSettings::smtp_timeout)},
       {"listen", "smtp_host_name", stringField(&Config::listen, &ListenSettings::smtp_host_name)},
+      {"spool", "directory", stringField(&Config::spool, &SpoolSettings::directory)},
+      {"spool", "transit_mount", stringField(&Config::spool, &SpoolSettings::transit_mount)},
+      {"spool", "transit_key", stringField(&Config::spool, &SpoolSettings::transit_key)},
+      {"spool", "max_bytes",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::size_t>(v, c.spool.max_bytes, 1 << 20, std::size_t{1} << 40);
+       }},
+      {"spool", "max_messages",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::size_t>(v, c.spool.max_messages, 1, 10000000);
+       }},
+      {"spool", "retention_seconds",
+       [](Config& c, std::string_view v) -> Status {
+         long seconds = 0;  // up to a year: statuses are small, but not kept for ever
+         if (auto s = parseInt<long>(v, seconds, 1, 366L * 86400); !s) return s;
+         c.spool.retention = std::chrono::seconds(seconds);
+         return {};
+       }},
+      {"spool", "fsync", boolField(&Config::spool, &SpoolSettings::fsync)},
       {"smtp", "max_connections",
        [](Config& c, std::string_view v) {
          return parseInt<unsigned>(v, c.smtp.max_connections, 1, 1024);
@@ -450,6 +469,24 @@ Status validate(const Config& c) {
   if (!c.audit.file.empty() && c.audit.file.front() != '/') {
     return Error::permanent("audit.file must be an absolute path");
   }
+  if (!c.spool.directory.empty()) {
+    if (c.spool.directory.front() != '/') {
+      return Error::permanent("spool.directory must be an absolute path");
+    }
+    auto transitName = [](const std::string& name) {
+      return !name.empty() && name.find_first_not_of(
+                                  "abcdefghijklmnopqrstuvwxyz"
+                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == std::string::npos;
+    };
+    if (!transitName(c.spool.transit_key)) {
+      return Error::permanent(
+          "spool.transit_key is required with spool.directory: the app's own Transit key "
+          "(letters, digits, '-', '_')");
+    }
+    if (!validVaultPath(c.spool.transit_mount)) {
+      return Error::permanent("spool.transit_mount must be a relative Vault path like \"transit\"");
+    }
+  }
   return {};
 }
 
@@ -499,6 +536,13 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   check("listen.smtp_timeout_seconds", a.listen.smtp_timeout, b.listen.smtp_timeout);
   check("listen.smtp_host_name", a.listen.smtp_host_name, b.listen.smtp_host_name);
   check("audit.file", a.audit.file, b.audit.file);
+  check("spool.directory", a.spool.directory, b.spool.directory);
+  check("spool.transit_mount", a.spool.transit_mount, b.spool.transit_mount);
+  check("spool.transit_key", a.spool.transit_key, b.spool.transit_key);
+  check("spool.max_bytes", a.spool.max_bytes, b.spool.max_bytes);
+  check("spool.max_messages", a.spool.max_messages, b.spool.max_messages);
+  check("spool.retention_seconds", a.spool.retention, b.spool.retention);
+  check("spool.fsync", a.spool.fsync, b.spool.fsync);
   check("profile", a.profiles, b.profiles);
   return out;
 }

@@ -273,6 +273,25 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void submitMessage(std::string_view query) {
     const bool keep_alive = request_.keep_alive();
+    // Idempotency-Key: a client that lost the answer (a broken connection) submits again
+    // with the same key and gets the first message's id instead of a second message.
+    const auto key_field = request_["Idempotency-Key"];
+    const std::string_view idempotency_key(key_field.data(), key_field.size());
+    if (!idempotency_key.empty()) {
+      const bool visible = idempotency_key.size() <= 255 &&
+                           std::all_of(idempotency_key.begin(), idempotency_key.end(),
+                                       [](char c) { return c > 0x20 && c < 0x7f; });
+      if (!visible) {
+        return fail(400, "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters", keep_alive);
+      }
+      if (!wantsAsync()) {
+        return fail(400, "idempotency_key_needs_async",
+                    "Idempotency-Key is honoured for asynchronous submissions only "
+                    "(Prefer: respond-async)",
+                    keep_alive);
+      }
+    }
     const auto media = mediaType(request_[http::field::content_type]);
     Envelope envelope;
     std::string message;
@@ -315,6 +334,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request_.body().shrink_to_fit();
     Origin origin;
     if (!authorize(envelope, message, origin, keep_alive)) return;
+    origin.idempotency_key = std::string(idempotency_key);
     if (dispatcher_.full()) {
       return fail(429, "queue_full", "too many messages in flight; try again shortly", keep_alive,
                   5);
@@ -324,7 +344,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (wantsAsync()) {
       auto id = dispatcher_.enqueue(std::move(origin), std::move(envelope), std::move(message));
       if (!id) {
-        return fail(429, "queue_full", "the queue is full; try again shortly", keep_alive, 5);
+        const auto why = dispatcher_.enqueueRefusal();
+        return fail(why.status, why.code, why.message, keep_alive, why.retry_after_seconds);
       }
       response_ = std::make_shared<Response>();
       response_->set(http::field::location, "/v1/messages/" + *id);

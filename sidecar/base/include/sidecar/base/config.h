@@ -137,12 +137,29 @@ struct AuditSettings {
   std::string file;  // one JSON line per message; empty: stderr
 };
 
+// The durable spool of asynchronous messages (sidecar/spool/store.h).
+struct SpoolSettings {
+  // Where accepted asynchronous messages are kept, sealed and fsynced, until they end
+  // (the worker's own directory, 0700). Empty: no spool, and an asynchronous message
+  // lives only in the worker's memory: a restart loses it (logged at start).
+  std::string directory;
+  // The app's own Transit key whose data key seals the files; only the keeper uses it.
+  std::string transit_mount = "transit";
+  std::string transit_key;                       // required with directory
+  std::size_t max_bytes = std::size_t{1} << 30;  // sealed files; past it 429 + Retry-After
+  std::size_t max_messages = 10000;
+  // How long a finished message's status still answers GET /v1/messages/{id}.
+  std::chrono::seconds retention{7 * 24 * 3600};
+  bool fsync = true;  // off only to measure its cost (bench/)
+};
+
 struct Config {
   ProcessSettings process;
   VaultSettings vault;
   SmtpSettings smtp;
   ListenSettings listen;
   AuditSettings audit;
+  SpoolSettings spool;
   // Never empty after parseConfig: without [[profile]] sections, one implicit profile
   // "default" that matches every peer.
   std::vector<Profile> profiles;

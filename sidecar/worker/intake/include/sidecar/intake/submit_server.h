@@ -52,10 +52,22 @@ struct Origin {
   std::string profile;
   std::string credential_path;  // the profile's
   std::string message_id;       // from the message's headers; may be empty
+  // The client's Idempotency-Key (asynchronous only; may be empty): a second
+  // submission with the same key from the same profile gets the first one's id.
+  std::string idempotency_key;
 };
 
 // What the server hands a parsed submission to. All calls happen on the server's
 // io thread; `done` may be called from any thread.
+// Why enqueue() refused a message: the HTTP answer (429 when the queue or the spool is
+// full, 503 when the spool cannot take it now), always with Retry-After.
+struct EnqueueRefusal {
+  unsigned status = 429;
+  std::string code = "queue_full";
+  std::string message = "the queue is full; try again shortly";
+  int retry_after_seconds = 5;
+};
+
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
@@ -66,6 +78,8 @@ class Dispatcher {
   // Returns the message id, or nullopt when the queue is full.
   virtual std::optional<std::string> enqueue(Origin origin, Envelope envelope,
                                              std::string message) = 0;
+  // Why the last enqueue() returned nullopt.
+  virtual EnqueueRefusal enqueueRefusal() const { return {}; }
   virtual std::optional<MessageStatus> status(const std::string& id) const = 0;
   // No room for another message (sync or async): answer 429.
   virtual bool full() const = 0;
