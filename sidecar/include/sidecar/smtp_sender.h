@@ -21,13 +21,20 @@
 
 namespace sidecar::relay {
 
+// What the secret of an SmtpCredential is: it decides the SASL mechanism (relay/sasl.h).
+enum class CredentialKind {
+  Password,     // PLAIN (or LOGIN when the server offers only that)
+  OAuth2Token,  // an OAuth2 access token: OAUTHBEARER (RFC 7628), else XOAUTH2
+};
+
 struct SmtpCredential {
   vault::SecretBytes username;
-  vault::SecretBytes password;
+  vault::SecretBytes password;  // or, for CredentialKind::OAuth2Token, the access token
   std::string lease_id;  // not secret: identifies the lease for logs and revocation
   // Where it was leased (not secret). With lease_id, it names the connection pool: a
   // connection logged in with one profile's credential never serves another's.
   std::string credential_path;
+  CredentialKind kind = CredentialKind::Password;
 };
 
 enum class SendOutcome {
