@@ -40,6 +40,7 @@
 #include "sidecar/log.h"
 #include "sidecar/roles.h"
 #include "sidecar/sidecar_metrics.h"
+#include "sidecar/relay/asio_smtp_sender.h"
 #include "sidecar/smtp_sender.h"
 #include "sidecar/submit_server.h"
 #include "sidecar/supervisor.h"
@@ -339,7 +340,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
       : io_(io),
         keeper_(keeper),
         metrics_(metrics),
-        sender_(relay::makeCurlMultiSmtpSender(io, config.smtp, config.smtp.max_connections)),
+        sender_(relay::makeAsioSmtpSender(io, config.smtp, config.smtp.max_connections)),
         max_queue_(config.listen.max_queue),
         retry_for_(config.smtp.retry_for),
         paths_(config.credentialPaths()),
@@ -358,7 +359,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
   // one finishes what it has, then closes its connections.
   void reconfigure(const Config& config) {
     old_senders_.push_back(std::move(sender_));
-    sender_ = relay::makeCurlMultiSmtpSender(io_, config.smtp, config.smtp.max_connections);
+    sender_ = relay::makeAsioSmtpSender(io_, config.smtp, config.smtp.max_connections);
     max_queue_ = config.listen.max_queue;
     retry_for_ = config.smtp.retry_for;
   }
