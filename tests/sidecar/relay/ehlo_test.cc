@@ -18,10 +18,12 @@ TEST_CASE("parseEhlo") {
   postfix.enhanced_codes = postfix.size = true;
   postfix.size_limit = 10240000;
   postfix.auth = kSaslPlain | kSaslLogin;
+  postfix.auth_offered = true;
   EhloCapabilities pre_tls;
   pre_tls.starttls = pre_tls.pipelining = true;
   EhloCapabilities oauth;
   oauth.auth = kSaslXOAuth2 | kSaslOAuthBearer | kSaslLogin;
+  oauth.auth_offered = true;
   EhloCapabilities size_only;
   size_only.size = true;
   const Case cases[] = {

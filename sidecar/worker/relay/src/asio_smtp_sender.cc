@@ -206,6 +206,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool mayTakeMore() const {
     return !retired_ && state_ == State::Ready && assigned_ < settings_.max_messages_per_connection;
   }
+  // A session without mail (doctor): NOOP once ready, then QUIT.
+  void probeOnly() { probe_mode_ = true; }
+  const SmtpProbeResult& probeResult() const { return probe_; }
   // The sender is going away: no more calls into it, close without QUIT.
   void abandon() {
     owner_ = nullptr;
@@ -213,9 +216,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void start(std::shared_ptr<Tx> first) {
-    first->reused = false;
-    ++assigned_;
-    txs_.push_back(first);
+    if (first) {
+      first->reused = false;
+      ++assigned_;
+      txs_.push_back(first);
+    }
     touch();
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(settings_.host, ec);
@@ -228,7 +233,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
         [self = shared_from_this(), resolver](boost::system::error_code rec,
                                               tcp::resolver::results_type results) {
           if (self->state_ == State::Closed) return;
-          if (rec) return self->fail(SendOutcome::TemporaryFailure, "resolve: " + rec.message());
+          if (rec) {
+            self->probe_.failure = SmtpProbeResult::Failure::Resolve;
+            return self->fail(SendOutcome::TemporaryFailure, "resolve: " + rec.message());
+          }
           std::vector<tcp::endpoint> endpoints;
           for (const auto& r : results) endpoints.push_back(r.endpoint());
           self->connect(std::move(endpoints));
@@ -269,9 +277,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Rcpt,
     Data,
     EndOfData,
-    Bdat,
-    Quit
-  };
+    Bdat, Noop, Quit };
   struct Pending {
     Expect expect;
     std::shared_ptr<Tx> tx;
@@ -312,8 +318,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const bool was_busy = self->busy();
       const auto allowed = was_busy ? self->settings_.timeout : self->settings_.idle_timeout;
       if (Clock::now() - self->last_activity_ < allowed) return self->armTimer();
-      if (was_busy)
-        return self->fail(SendOutcome::TemporaryFailure, "timed out waiting for the SMTP server");
+      self->probe_.failure = SmtpProbeResult::Failure::Timeout;
+      if (was_busy) {
+        return self->fail(SendOutcome::TemporaryFailure,
+                          self->state_ == State::Connecting ? "connection timed out"
+                                                            : "timed out waiting for the SMTP server");
+      }
       self->quit();
     });
   }
@@ -325,7 +335,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         stream_.next_layer(), endpoints,
         [self = shared_from_this()](boost::system::error_code ec, const tcp::endpoint&) {
           if (self->state_ == State::Closed) return;
-          if (ec) return self->fail(SendOutcome::TemporaryFailure, "connect: " + ec.message());
+          if (ec) {
+            self->probe_.failure = ec == asio::error::timed_out ? SmtpProbeResult::Failure::Timeout
+                                                                : SmtpProbeResult::Failure::Connect;
+            if (ec.category() == boost::system::system_category()) self->probe_.os_errno = ec.value();
+            return self->fail(SendOutcome::TemporaryFailure, "connect: " + ec.message());
+          }
           // Commands are written in flights already: Nagle would only delay them.
           boost::system::error_code nodelay_ec;
           self->stream_.next_layer().set_option(tcp::no_delay(true), nodelay_ec);
@@ -346,7 +361,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     stream_.async_handshake(ssl::stream_base::client, [self = shared_from_this(),
                                                        before](boost::system::error_code ec) {
       if (self->state_ == State::Closed) return;
-      if (ec) return self->fail(SendOutcome::TlsFailure, "TLS handshake: " + self->tlsError(ec));
+      if (ec) {
+            self->probe_.failure = SmtpProbeResult::Failure::Tls;
+            self->probe_.ssl_verify_result = SSL_get_verify_result(self->stream_.native_handle());
+            return self->fail(SendOutcome::TlsFailure, "TLS handshake: " + self->tlsError(ec));
+          }
       self->tls_ = true;
       self->touch();
       if (before == State::Connecting) {  // implicit TLS: the greeting comes over TLS
@@ -380,6 +399,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (self->state_ == State::Closing && self->inflight_.empty()) return self->close();
         // An idle connection the server closed is simply gone; a busy one failed.
         if (!self->busy()) return self->close();
+        self->probe_.failure = SmtpProbeResult::Failure::Closed;
         return self->fail(SendOutcome::TemporaryFailure,
                           ec == asio::error::eof ? "the SMTP server closed the connection"
                                                  : "read: " + ec.message());
@@ -413,8 +433,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reply(const SmtpReply& r, bool more_bytes) {
     if (inflight_.empty()) {
       // Unsolicited: typically 421 before an idle timeout. Either way the session is over.
-      if (busy())
-        fail(SendOutcome::TemporaryFailure, "unexpected reply from the SMTP server", r);
+      probe_.failure = SmtpProbeResult::Failure::Protocol;
+      if (busy()) fail(SendOutcome::TemporaryFailure, "unexpected reply from the SMTP server", r);
       else
         close();
       return false;
@@ -422,20 +442,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Pending p = std::move(inflight_.front());
     inflight_.pop_front();
     if (r.code == 0) {
+      probe_.failure = SmtpProbeResult::Failure::Protocol;
       fail(SendOutcome::TemporaryFailure, "unparseable reply from the SMTP server", r);
       return false;
     }
     switch (p.expect) {
       case Expect::Greeting:
-        if (r.code != 220) return fail(classify(r), "SMTP server greeting refused", r), false;
+        if (r.code != 220) {
+          probe_.failure = SmtpProbeResult::Failure::Greeting;
+          return fail(classify(r), "SMTP server greeting refused", r), false;
+        }
+        probe_.greeted = true;
         state_ = State::Ehlo;
         queue({"EHLO " + settings_.helo_name + "\r\n", {}, true, Pending{Expect::Ehlo, nullptr}});
         break;
       case Expect::Ehlo:
-        if (r.code != 250) return fail(classify(r), "EHLO refused", r), false;
+        if (r.code != 250) {
+          probe_.failure = SmtpProbeResult::Failure::Protocol;
+          return fail(classify(r), "EHLO refused", r), false;
+        }
         caps_ = parseEhlo(r.text);
+        if (!tls_) probe_.starttls_offered = caps_.starttls;
+        probe_.auth_offered = caps_.auth_offered;
         if (settings_.tls == SmtpTls::StartTls && !tls_) {
           if (!caps_.starttls) {
+            probe_.failure = SmtpProbeResult::Failure::NoStartTls;
             return fail(SendOutcome::TlsFailure, "the SMTP server does not offer STARTTLS", r),
                    false;
           }
@@ -446,8 +477,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (!startAuth(r)) return false;
         break;
       case Expect::StartTls:
-        if (r.code != 220) return fail(SendOutcome::TlsFailure, "STARTTLS refused", r), false;
+        if (r.code != 220) {
+          probe_.failure = SmtpProbeResult::Failure::StartTlsRefused;
+          return fail(SendOutcome::TlsFailure, "STARTTLS refused", r), false;
+        }
         if (more_bytes || !inflight_.empty()) {
+          probe_.failure = SmtpProbeResult::Failure::Tls;
           // Bytes after the 220 were sent before TLS and would be read as if they came
           // over it (CVE-2011-0411 class): never.
           return fail(SendOutcome::TlsFailure,
@@ -491,6 +526,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
       case Expect::Bdat:
         bdatReply(p.tx, r);
         break;
+      case Expect::Noop:
+        if (!r.isPositive()) {
+          probe_.failure = SmtpProbeResult::Failure::Protocol;
+          return fail(classify(r), "NOOP refused", r), false;
+        }
+        quit();
+        break;
       case Expect::Quit:
         close();
         return false;
@@ -503,8 +545,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // ---- AUTH ----
   bool startAuth(const SmtpReply& ehlo) {
     state_ = State::Auth;
+    if (!credential_) return becameReady();  // a probe without a credential
+    probe_.auth_tried = true;
     const auto mechanism = chooseMechanism(credential_->kind, caps_.auth);
     if (!mechanism) {
+      probe_.failure = SmtpProbeResult::Failure::Auth;
       fail(SendOutcome::Rejected, "the SMTP server offers no AUTH mechanism for this credential",
            ehlo);
       return false;
@@ -516,17 +561,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool authReply(Expect step, const SmtpReply& r) {
     if (r.code == 235 && step != Expect::AuthOAuthError) {
-      state_ = State::Ready;
-      credential_.reset();  // logged in: the connection needs the secret no more
-      if (owner_) owner_->setupSucceeded();
-      // The first message was assigned at connect: start it now.
-      if (!txs_.empty()) {
-        auto first = txs_.front();
-        if (!prepareTransaction(first)) return state_ != State::Closed;
-      } else if (owner_) {
-        owner_->idle(*this);
-      }
-      return true;
+      probe_.auth_accepted = true;
+      return becameReady();
     }
     if (r.code == 334) {
       if (mechanism_ == SaslMechanism::Login && step == Expect::Auth) {
@@ -548,10 +584,29 @@ class Connection : public std::enable_shared_from_this<Connection> {
         return true;
       }
     }
+    probe_.failure = SmtpProbeResult::Failure::Auth;
     SendOutcome outcome = classify(r);
     if (step == Expect::AuthOAuthError && r.isPositive()) outcome = SendOutcome::AuthRefused;
     fail(outcome, std::string("AUTH ") + toString(mechanism_) + " refused", r);
     return false;
+  }
+
+  bool becameReady() {
+    state_ = State::Ready;
+    credential_.reset();  // logged in: the connection needs the secret no more
+    if (owner_) owner_->setupSucceeded();
+    if (probe_mode_) {
+      queue({"NOOP\r\n", {}, true, Pending{Expect::Noop, nullptr}});
+      return true;
+    }
+    // The first message was assigned at connect: start it now.
+    if (!txs_.empty()) {
+      auto first = txs_.front();
+      if (!prepareTransaction(first)) return state_ != State::Closed;
+    } else if (owner_) {
+      owner_->idle(*this);
+    }
+    return true;
   }
 
   // ---- transactions ----
@@ -746,6 +801,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void fail(SendOutcome outcome, std::string detail, SmtpReply reply = {}) {
     if (state_ == State::Closed) return;
     const bool in_setup = state_ != State::Ready && state_ != State::Closing;
+    if (probe_.failure == SmtpProbeResult::Failure::None) {
+      probe_.failure = SmtpProbeResult::Failure::Protocol;
+    }
+    probe_.detail = detail;
+    probe_.reply = reply;
     log::info("smtp_connection_failed", {{"detail", detail}, {"smtp_code", reply.code}});
     auto txs = std::move(txs_);
     txs_.clear();
@@ -796,6 +856,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool open_ = false;        // a transaction's end of data is not written yet
   bool needs_rset_ = false;  // the last transaction failed before its end of data
   bool retired_ = false;
+  bool probe_mode_ = false;
+  SmtpProbeResult probe_;
   unsigned assigned_ = 0;  // messages given to this connection
   EhloCapabilities caps_;
   SaslMechanism mechanism_ = SaslMechanism::Plain;
@@ -1022,7 +1084,62 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
   std::shared_ptr<bool> alive_;
 };
 
+// Owns one probe connection until it has closed, then reports what it saw.
+class ProbeRunner final : public ConnectionOwner {
+ public:
+  ProbeRunner(asio::io_context& io, SmtpSettings settings,
+              std::function<void(SmtpProbeResult)> done)
+      : io_(io), settings_(std::move(settings)), done_(std::move(done)) {}
+
+  static void start(asio::io_context& io, const SmtpSettings& settings,
+                    std::shared_ptr<const SmtpCredential> credential,
+                    std::function<void(SmtpProbeResult)> done) {
+    auto tls = makeSmtpTlsContext(settings);
+    if (!tls) {
+      SmtpProbeResult r;
+      r.failure = SmtpProbeResult::Failure::Tls;
+      r.detail = tls.error().message;
+      asio::post(io, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+      return;
+    }
+    auto runner = std::make_shared<ProbeRunner>(io, settings, std::move(done));
+    runner->self_ = runner;
+    runner->connection_ = std::make_shared<Connection>(
+        io, *runner, runner->settings_, std::move(tls).value(), "probe", std::move(credential));
+    runner->connection_->probeOnly();
+    runner->connection_->start(nullptr);
+  }
+
+ private:
+  void finished(Connection&, std::shared_ptr<Tx>, SendResult) override {}
+  void idle(Connection&) override {}
+  void setupFailed() override {}
+  void setupSucceeded() override {}
+  std::shared_ptr<Tx> nextFor(Connection&) override { return nullptr; }
+  void closed(Connection& c) override {
+    SmtpProbeResult result = c.probeResult();
+    // Let go outside the connection's own call stack.
+    asio::post(io_, [self = std::move(self_), result = std::move(result)]() mutable {
+      auto done = std::move(self->done_);
+      self->connection_.reset();
+      done(std::move(result));
+    });
+  }
+
+  asio::io_context& io_;
+  SmtpSettings settings_;
+  std::function<void(SmtpProbeResult)> done_;
+  std::shared_ptr<Connection> connection_;
+  std::shared_ptr<ProbeRunner> self_;
+};
+
 }  // namespace
+
+void probeSmtp(asio::io_context& io, const SmtpSettings& settings,
+               std::shared_ptr<const SmtpCredential> credential,
+               std::function<void(SmtpProbeResult)> done) {
+  ProbeRunner::start(io, settings, std::move(credential), std::move(done));
+}
 
 std::unique_ptr<AsyncSmtpSender> makeAsioSmtpSender(asio::io_context& io,
                                                     const SmtpSettings& settings,

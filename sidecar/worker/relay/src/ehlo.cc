@@ -40,6 +40,7 @@ unsigned mechanismBit(std::string_view name) noexcept {
 }
 
 void parseAuth(std::string_view params, EhloCapabilities& caps) noexcept {
+  caps.auth_offered = true;
   for (std::size_t n = 0; n < kMaxAuthMechanisms; ++n) {
     const std::string_view word = nextWord(params);
     if (word.empty()) return;
@@ -68,6 +69,7 @@ void parseKeywordLine(std::string_view line, EhloCapabilities& caps) noexcept {
   std::string_view keyword = nextWord(rest);
   // The pre-RFC 4954 form some servers still send beside the standard one: "AUTH=PLAIN LOGIN".
   if (keyword.size() > 5 && equalsIgnoringCase(keyword.substr(0, 5), "AUTH=")) {
+    caps.auth_offered = true;
     caps.auth |= mechanismBit(keyword.substr(5));
     return parseAuth(rest, caps);
   }

@@ -37,6 +37,7 @@ struct EhloCapabilities {
   bool size = false;             // RFC 1870: SIZE offered
   std::uint64_t size_limit = 0;  // its announced maximum; 0: none announced
   unsigned auth = 0;             // SaslOffer bits
+  bool auth_offered = false;     // an AUTH keyword at all, whatever its mechanisms
   bool operator==(const EhloCapabilities&) const = default;
 };
 
