@@ -5,9 +5,9 @@
 // unwraps a wrapped secret_id (sys/wrapping/lookup only) and never deletes the file.
 // The leased SMTP password is used by the relay client exactly as when sending (the
 // AUTH line built and written from locked memory); the SMTP session is that client's,
-// so TLS is verified by the same code as in the sidecar. Prints no secret: lease ids and accessors are not secrets. The lease
-// and the token are revoked before returning, whatever failed in between.
-// ERRORS: every failure becomes a FAIL line with a cause and a hint; exit status 1.
+// so TLS is verified by the same code as in the sidecar. Prints no secret: lease ids and accessors
+// are not secrets. The lease and the token are revoked before returning, whatever failed in
+// between. ERRORS: every failure becomes a FAIL line with a cause and a hint; exit status 1.
 #include "sidecar/doctor.h"
 
 #include <curl/curl.h>
@@ -224,8 +224,8 @@ SmtpSession sessionOf(const relay::SmtpProbeResult& p) {
       if (p.detail.rfind("smtp.ca_file", 0) == 0) {
         t.curl_code = CURLE_SSL_CACERT_BADFILE;
       } else {
-        t.curl_code = p.ssl_verify_result != 0 ? CURLE_PEER_FAILED_VERIFICATION
-                                               : CURLE_SSL_CONNECT_ERROR;
+        t.curl_code =
+            p.ssl_verify_result != 0 ? CURLE_PEER_FAILED_VERIFICATION : CURLE_SSL_CONNECT_ERROR;
       }
       break;
     case F::NoStartTls:

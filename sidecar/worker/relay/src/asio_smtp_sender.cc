@@ -96,6 +96,22 @@ const char* prepareSmtpTls(SSL* ssl, const std::string& host) {
   return nullptr;
 }
 
+const char* toString(SendOutcome outcome) noexcept {
+  switch (outcome) {
+    case SendOutcome::Accepted:
+      return "accepted";
+    case SendOutcome::Rejected:
+      return "rejected";
+    case SendOutcome::AuthRefused:
+      return "auth_refused";
+    case SendOutcome::TemporaryFailure:
+      return "temporary_failure";
+    case SendOutcome::TlsFailure:
+      return "tls_failure";
+  }
+  return "?";
+}
+
 namespace {
 
 SendOutcome classify(const SmtpReply& reply) {
@@ -277,7 +293,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Rcpt,
     Data,
     EndOfData,
-    Bdat, Noop, Quit };
+    Bdat,
+    Noop,
+    Quit
+  };
   struct Pending {
     Expect expect;
     std::shared_ptr<Tx> tx;
@@ -321,8 +340,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       self->probe_.failure = SmtpProbeResult::Failure::Timeout;
       if (was_busy) {
         return self->fail(SendOutcome::TemporaryFailure,
-                          self->state_ == State::Connecting ? "connection timed out"
-                                                            : "timed out waiting for the SMTP server");
+                          self->state_ == State::Connecting
+                              ? "connection timed out"
+                              : "timed out waiting for the SMTP server");
       }
       self->quit();
     });
@@ -338,7 +358,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
           if (ec) {
             self->probe_.failure = ec == asio::error::timed_out ? SmtpProbeResult::Failure::Timeout
                                                                 : SmtpProbeResult::Failure::Connect;
-            if (ec.category() == boost::system::system_category()) self->probe_.os_errno = ec.value();
+            if (ec.category() == boost::system::system_category())
+              self->probe_.os_errno = ec.value();
             return self->fail(SendOutcome::TemporaryFailure, "connect: " + ec.message());
           }
           // Commands are written in flights already: Nagle would only delay them.
@@ -362,10 +383,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                                        before](boost::system::error_code ec) {
       if (self->state_ == State::Closed) return;
       if (ec) {
-            self->probe_.failure = SmtpProbeResult::Failure::Tls;
-            self->probe_.ssl_verify_result = SSL_get_verify_result(self->stream_.native_handle());
-            return self->fail(SendOutcome::TlsFailure, "TLS handshake: " + self->tlsError(ec));
-          }
+        self->probe_.failure = SmtpProbeResult::Failure::Tls;
+        self->probe_.ssl_verify_result = SSL_get_verify_result(self->stream_.native_handle());
+        return self->fail(SendOutcome::TlsFailure, "TLS handshake: " + self->tlsError(ec));
+      }
       self->tls_ = true;
       self->touch();
       if (before == State::Connecting) {  // implicit TLS: the greeting comes over TLS
@@ -434,7 +455,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (inflight_.empty()) {
       // Unsolicited: typically 421 before an idle timeout. Either way the session is over.
       probe_.failure = SmtpProbeResult::Failure::Protocol;
-      if (busy()) fail(SendOutcome::TemporaryFailure, "unexpected reply from the SMTP server", r);
+      if (busy())
+        fail(SendOutcome::TemporaryFailure, "unexpected reply from the SMTP server", r);
       else
         close();
       return false;

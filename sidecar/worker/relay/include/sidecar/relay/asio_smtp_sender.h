@@ -57,17 +57,17 @@ std::unique_ptr<AsyncSmtpSender> makeAsioSmtpSender(boost::asio::io_context& io,
 // diagnosis turns into words).
 struct SmtpProbeResult {
   enum class Failure {
-    None,       // greeted, EHLO, TLS, AUTH (with a credential) and NOOP all answered
-    Resolve,    // the host name did not resolve
-    Connect,    // TCP connect failed: os_errno
-    Timeout,    // no answer within settings.timeout (greeted tells whether one came)
-    Tls,        // the handshake failed: ssl_verify_result (X509_V_*), detail
-    NoStartTls, // STARTTLS required but not offered
+    None,        // greeted, EHLO, TLS, AUTH (with a credential) and NOOP all answered
+    Resolve,     // the host name did not resolve
+    Connect,     // TCP connect failed: os_errno
+    Timeout,     // no answer within settings.timeout (greeted tells whether one came)
+    Tls,         // the handshake failed: ssl_verify_result (X509_V_*), detail
+    NoStartTls,  // STARTTLS required but not offered
     StartTlsRefused,
-    Greeting,   // no 220
-    Auth,       // AUTH refused (reply), or no usable mechanism (auth_offered)
-    Closed,     // the server closed the connection
-    Protocol,   // any other refusal or an unparseable reply
+    Greeting,  // no 220
+    Auth,      // AUTH refused (reply), or no usable mechanism (auth_offered)
+    Closed,    // the server closed the connection
+    Protocol,  // any other refusal or an unparseable reply
   };
   Failure failure = Failure::None;
   int os_errno = 0;
