@@ -44,20 +44,21 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
-#include "sidecar/log.h"
+#include "sidecar/base/log.h"
 #include "sidecar/relay/ehlo.h"
 #include "sidecar/relay/sasl.h"
-#include "sidecar/smtp_reply.h"
+#include "mailformat/smtp_reply.h"
 
 namespace sidecar::relay {
 
 namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;
+using mailformat::ReplyCollector;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-vault::Result<std::shared_ptr<ssl::context>> makeSmtpTlsContext(const SmtpSettings& settings) {
-  using vault::Error;
+foundation::Result<std::shared_ptr<ssl::context>> makeSmtpTlsContext(const SmtpSettings& settings) {
+  using foundation::Error;
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   if (SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION) != 1) {
     return Error::internal("SSL_CTX_set_min_proto_version failed");
@@ -155,7 +156,7 @@ void appendDataBody(std::string& out, std::string_view message) {
 
 // One message, from send() to its done callback (across a retry on a fresh connection).
 struct Tx {
-  submit::Envelope envelope;
+  mailformat::Envelope envelope;
   std::shared_ptr<const std::string> message;
   std::shared_ptr<const SmtpCredential> credential;
   AsyncSmtpSender::Done done;
@@ -305,7 +306,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A command (or body) waiting to be written, with the reply it will get.
   struct Out {
     std::string text;
-    vault::SecretBytes secret;  // written alone, from locked memory
+    foundation::SecretBytes secret;  // written alone, from locked memory
     bool barrier = false;       // waits for every earlier reply
     std::optional<Pending> pending;
   };
@@ -797,7 +798,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     touch();
     auto handler = [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
       self->writing_ = false;
-      self->write_secret_ = vault::SecretBytes();
+      self->write_secret_ = foundation::SecretBytes();
       if (self->state_ == State::Closed) return;
       if (ec) return self->fail(SendOutcome::TemporaryFailure, "write: " + ec.message());
       self->touch();
@@ -889,7 +890,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<Pending> inflight_;
   std::deque<std::shared_ptr<Tx>> txs_;  // assigned, not finished, in order
   std::string write_buffer_;
-  vault::SecretBytes write_secret_;
+  foundation::SecretBytes write_secret_;
 };
 
 class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
@@ -914,7 +915,7 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
     for (auto& c : all_) c->abandon();
   }
 
-  void send(submit::Envelope envelope, std::shared_ptr<const std::string> message,
+  void send(mailformat::Envelope envelope, std::shared_ptr<const std::string> message,
             std::shared_ptr<const SmtpCredential> credential, Done done) override {
     auto tx = std::make_shared<Tx>();
     tx->envelope = std::move(envelope);

@@ -4,7 +4,7 @@
 // ERRORS: none; malformed lines are skipped.
 #include "sidecar/relay/ehlo.h"
 
-#include "sidecar/smtp_reply.h"
+#include "mailformat/smtp_reply.h"
 
 namespace sidecar::relay {
 namespace {
@@ -64,7 +64,7 @@ void parseSize(std::string_view params, EhloCapabilities& caps) noexcept {
 }
 
 void parseKeywordLine(std::string_view line, EhloCapabilities& caps) noexcept {
-  if (line.size() > kMaxReplyLine) return;
+  if (line.size() > mailformat::kMaxReplyLine) return;
   std::string_view rest = line;
   std::string_view keyword = nextWord(rest);
   // The pre-RFC 4954 form some servers still send beside the standard one: "AUTH=PLAIN LOGIN".

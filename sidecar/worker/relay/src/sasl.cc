@@ -17,7 +17,7 @@ namespace {
 // A piece of a SASL payload: a literal or a secret's bytes (read in place).
 struct Part {
   std::string_view literal;
-  const vault::SecretBytes* secret = nullptr;
+  const foundation::SecretBytes* secret = nullptr;
 };
 
 std::size_t partSize(const Part& p) {
@@ -25,10 +25,10 @@ std::size_t partSize(const Part& p) {
 }
 
 // prefix + base64(parts...) + "\r\n", all in locked memory.
-vault::SecretBytes encodedLine(std::string_view prefix, std::initializer_list<Part> parts) {
+foundation::SecretBytes encodedLine(std::string_view prefix, std::initializer_list<Part> parts) {
   std::size_t raw_size = 0;
   for (const auto& p : parts) raw_size += partSize(p);
-  vault::SecretBytes raw(raw_size);
+  foundation::SecretBytes raw(raw_size);
   char* out = raw.mutableData();
   for (const auto& p : parts) {
     if (p.secret != nullptr) {
@@ -44,7 +44,7 @@ vault::SecretBytes encodedLine(std::string_view prefix, std::initializer_list<Pa
   // ENCODED_LEN counts the NUL sodium writes; SecretBytes keeps its own hidden NUL.
   const std::size_t b64_with_nul =
       sodium_base64_ENCODED_LEN(raw_size, sodium_base64_VARIANT_ORIGINAL);
-  vault::SecretBytes line(prefix.size() + b64_with_nul - 1 + 2);
+  foundation::SecretBytes line(prefix.size() + b64_with_nul - 1 + 2);
   char* dst = line.mutableData();
   if (!prefix.empty()) std::memcpy(dst, prefix.data(), prefix.size());
   // Writes b64_with_nul bytes (the NUL lands where "\r" goes next).
@@ -86,7 +86,7 @@ std::optional<SaslMechanism> chooseMechanism(CredentialKind kind, unsigned offer
   return std::nullopt;
 }
 
-vault::SecretBytes authCommand(SaslMechanism mechanism, const SmtpCredential& c) {
+foundation::SecretBytes authCommand(SaslMechanism mechanism, const SmtpCredential& c) {
   switch (mechanism) {
     case SaslMechanism::Plain:
       // RFC 4616: [authzid] NUL authcid NUL passwd; no authzid.
@@ -95,7 +95,7 @@ vault::SecretBytes authCommand(SaslMechanism mechanism, const SmtpCredential& c)
                                          {std::string_view("\0", 1)},
                                          {{}, &c.password}});
     case SaslMechanism::Login:
-      return vault::SecretBytes::copyOf(std::string_view("AUTH LOGIN\r\n"));
+      return foundation::SecretBytes::copyOf(std::string_view("AUTH LOGIN\r\n"));
     case SaslMechanism::XOAuth2:
       return encodedLine("AUTH XOAUTH2 ", {{"user="},
                                            {{}, &c.username},
@@ -115,10 +115,10 @@ vault::SecretBytes authCommand(SaslMechanism mechanism, const SmtpCredential& c)
   return {};
 }
 
-vault::SecretBytes loginUsername(const SmtpCredential& c) {
+foundation::SecretBytes loginUsername(const SmtpCredential& c) {
   return encodedLine("", {{{}, &c.username}});
 }
-vault::SecretBytes loginPassword(const SmtpCredential& c) {
+foundation::SecretBytes loginPassword(const SmtpCredential& c) {
   return encodedLine("", {{{}, &c.password}});
 }
 

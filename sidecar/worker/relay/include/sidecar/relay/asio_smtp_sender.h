@@ -23,9 +23,9 @@
 
 #include <boost/asio/ssl/context.hpp>
 
-#include "sidecar/config.h"
-#include "sidecar/smtp_sender.h"
-#include "vault/result.h"
+#include "sidecar/base/config.h"
+#include "sidecar/relay/smtp_sender.h"
+#include "foundation/result.h"
 
 namespace boost::asio {
 class io_context;
@@ -35,7 +35,7 @@ namespace sidecar::relay {
 
 // The TLS client context for the SMTP server: peer verification on, settings.ca_file as
 // the only trust anchors, TLS >= 1.2.
-vault::Result<std::shared_ptr<boost::asio::ssl::context>> makeSmtpTlsContext(
+foundation::Result<std::shared_ptr<boost::asio::ssl::context>> makeSmtpTlsContext(
     const SmtpSettings& settings);
 
 // Per connection, before the handshake: SNI (for a host name) and the name or address

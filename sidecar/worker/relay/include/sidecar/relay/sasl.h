@@ -13,8 +13,8 @@
 #include <optional>
 
 #include "sidecar/relay/ehlo.h"
-#include "sidecar/smtp_sender.h"
-#include "vault/secret.h"
+#include "sidecar/relay/smtp_sender.h"
+#include "foundation/secret.h"
 
 namespace sidecar::relay {
 
@@ -28,11 +28,11 @@ std::optional<SaslMechanism> chooseMechanism(CredentialKind kind, unsigned offer
 // The whole first AUTH command line with CRLF: "AUTH PLAIN <b64>\r\n" (initial response,
 // one round trip), "AUTH XOAUTH2 <b64>\r\n", "AUTH OAUTHBEARER <b64>\r\n", or for LOGIN
 // "AUTH LOGIN\r\n" (followed by loginUsername / loginPassword on the server's 334s).
-vault::SecretBytes authCommand(SaslMechanism mechanism, const SmtpCredential& credential);
+foundation::SecretBytes authCommand(SaslMechanism mechanism, const SmtpCredential& credential);
 
 // LOGIN's two answers: base64 of the username / password, with CRLF.
-vault::SecretBytes loginUsername(const SmtpCredential& credential);
-vault::SecretBytes loginPassword(const SmtpCredential& credential);
+foundation::SecretBytes loginUsername(const SmtpCredential& credential);
+foundation::SecretBytes loginPassword(const SmtpCredential& credential);
 
 // What the client answers to a 334 challenge after an OAuth initial response (the
 // server's error JSON): XOAUTH2 an empty line, OAUTHBEARER "AQ==" (base64 of 0x01,
