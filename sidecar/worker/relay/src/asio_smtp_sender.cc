@@ -570,6 +570,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     state_ = State::Auth;
     if (!credential_) return becameReady();  // a probe without a credential
     probe_.auth_tried = true;
+    // A server that asks for no AUTH at all (a test sink, a relay that trusts this host)
+    // gets none, as libcurl did: nothing secret is sent, and a server that does need a
+    // login refuses the sender. Over TLS this EHLO is the authentic one.
+    if (!caps_.auth_offered) return becameReady();
     const auto mechanism = chooseMechanism(credential_->kind, caps_.auth);
     if (!mechanism) {
       probe_.failure = SmtpProbeResult::Failure::Auth;

@@ -262,3 +262,13 @@ TEST_CASE("STARTTLS refused by the server: TLS failure, no AUTH") {
   CHECK((h.results[0].outcome == SendOutcome::TlsFailure));
   CHECK(count(peer.commands(), "AUTH") == 0);
 }
+
+TEST_CASE("SASL: a server that offers no AUTH at all gets none, and the message") {
+  RecordingSmtpPeer peer(withEhlo({"PIPELINING"}));
+  Harness h(peer.port());
+  h.send();
+  h.waitFor(1);
+  CHECK((h.results[0].outcome == SendOutcome::Accepted));
+  CHECK(count(peer.commands(), "AUTH") == 0);
+  CHECK(peer.messages().size() == 1);
+}
