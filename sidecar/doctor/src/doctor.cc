@@ -5,9 +5,9 @@
 // unwraps a wrapped secret_id (sys/wrapping/lookup only) and never deletes the file.
 // The leased SMTP password is used by the relay client exactly as when sending (the
 // AUTH line built and written from locked memory); the SMTP session is that client's,
-// so TLS is verified by the same code as in the sidecar. Prints no secret: lease ids and accessors are not secrets. The lease
-// and the token are revoked before returning, whatever failed in between.
-// ERRORS: every failure becomes a FAIL line with a cause and a hint; exit status 1.
+// so TLS is verified by the same code as in the sidecar. Prints no secret: lease ids and accessors
+// are not secrets. The lease and the token are revoked before returning, whatever failed in
+// between. ERRORS: every failure becomes a FAIL line with a cause and a hint; exit status 1.
 #include "sidecar/doctor/doctor.h"
 
 #include <curl/curl.h>
@@ -200,7 +200,8 @@ SmtpSession sessionOf(const relay::SmtpProbeResult& p) {
   s.auth_accepted = p.auth_accepted;
   if (p.reply.code >= 400) {
     s.failure_code = p.reply.code;
-    s.failure_text = std::string(std::string_view(p.reply.text).substr(0, mailformat::kMaxReplyLine));
+    s.failure_text =
+        std::string(std::string_view(p.reply.text).substr(0, mailformat::kMaxReplyLine));
   }
   TransportFailure& t = s.transport;
   t.curl_error = p.detail;

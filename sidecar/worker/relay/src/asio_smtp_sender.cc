@@ -44,10 +44,10 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
+#include "mailformat/smtp_reply.h"
 #include "sidecar/base/log.h"
 #include "sidecar/relay/ehlo.h"
 #include "sidecar/relay/sasl.h"
-#include "mailformat/smtp_reply.h"
 
 namespace sidecar::relay {
 
@@ -307,7 +307,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   struct Out {
     std::string text;
     foundation::SecretBytes secret;  // written alone, from locked memory
-    bool barrier = false;       // waits for every earlier reply
+    bool barrier = false;            // waits for every earlier reply
     std::optional<Pending> pending;
   };
 

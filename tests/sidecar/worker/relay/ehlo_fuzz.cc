@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "sidecar/relay/ehlo.h"
 #include "mailformat/smtp_reply.h"
+#include "sidecar/relay/ehlo.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);

@@ -23,7 +23,7 @@ enum class CredentialKind {
 struct SmtpCredential {
   foundation::SecretBytes username;
   foundation::SecretBytes password;  // or, for CredentialKind::OAuth2Token, the access token
-  std::string lease_id;  // not secret: identifies the lease for logs and revocation
+  std::string lease_id;              // not secret: identifies the lease for logs and revocation
   // Where it was leased (not secret). With lease_id, it names the connection pool: a
   // connection logged in with one profile's credential never serves another's.
   std::string credential_path;

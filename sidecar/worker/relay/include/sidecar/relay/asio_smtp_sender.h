@@ -23,9 +23,9 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include "foundation/result.h"
 #include "sidecar/base/config.h"
 #include "sidecar/relay/smtp_sender.h"
-#include "foundation/result.h"
 
 namespace boost::asio {
 class io_context;

@@ -12,9 +12,9 @@
 
 #include <optional>
 
+#include "foundation/secret.h"
 #include "sidecar/relay/ehlo.h"
 #include "sidecar/relay/smtp_sender.h"
-#include "foundation/secret.h"
 
 namespace sidecar::relay {
 
