@@ -219,3 +219,7 @@ require (
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
+
+// Hydra's own go.mod replaces pop with Ory's fork; a dependency's replace directives
+// are ignored, so the wrapper repeats it.
+replace github.com/gobuffalo/pop/v6 => github.com/ory/pop/v6 v6.2.1-0.20241121111754-e5dfc0f3344b

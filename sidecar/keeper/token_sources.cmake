@@ -4,6 +4,7 @@
 # keeper links them, the worker never does.
 add_library(keeper_token_sources STATIC
   ${CMAKE_CURRENT_LIST_DIR}/src/jwt_assertion.cc
+  ${CMAKE_CURRENT_LIST_DIR}/src/oauth_token_holder.cc
   ${CMAKE_CURRENT_LIST_DIR}/src/oauth_token_response.cc
   ${CMAKE_CURRENT_LIST_DIR}/src/oauth_token_source.cc
   ${CMAKE_CURRENT_LIST_DIR}/src/ses_smtp_password.cc
