@@ -14,3 +14,10 @@ target_link_libraries(keeper_token_sources
   PUBLIC vault::client
   PRIVATE OpenSSL::Crypto CURL::libcurl RapidJSON::RapidJSON PkgConfig::SODIUM)
 project_warnings(keeper_token_sources)
+
+# doctor's plain words for them (the doctor room: sidecar/doctor/).
+add_library(doctor_token_findings STATIC ${CMAKE_CURRENT_LIST_DIR}/../doctor/src/token_findings.cc)
+target_include_directories(doctor_token_findings PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../doctor/include)
+target_link_libraries(doctor_token_findings
+  PUBLIC keeper_token_sources sidecar_core PRIVATE PkgConfig::SODIUM)
+project_warnings(doctor_token_findings)

@@ -19,8 +19,8 @@ vault::Status OAuthTokenHolder::refresh(vault::Client& vault, TokenRefusal* refu
   if (refusal != nullptr) *refusal = TokenRefusal::None;
   auto kv = vault.readKv2(material_.kv_mount, material_.kv_path);
   if (!kv) {
-    return std::move(kv).error().context("reading the OAuth2 client " + material_.field +
-                                         " from " + material_.kv_mount + "/" + material_.kv_path);
+    return std::move(kv).error().context("reading the OAuth2 client " + material_.field + " from " +
+                                         material_.kv_mount + "/" + material_.kv_path);
   }
   const vault::SecretBytes* material = kv->data.find(material_.field);
   if (material == nullptr || material->empty()) {
