@@ -1,13 +1,14 @@
 # The keeper's credential sources beyond Vault-issued passwords (issue 18): OAuth2
 # access tokens from a token endpoint (client secret or private-key JWT), and Amazon
-# SES SMTP passwords derived from IAM keys. Pure modules plus one libcurl client; the
-# keeper links them, the worker never does.
+# SES SMTP passwords derived from IAM keys. Pure modules plus one libcurl client; only
+# the keeper's code calls them.
 add_library(keeper_token_sources STATIC
   ${CMAKE_CURRENT_LIST_DIR}/src/jwt_assertion.cc
   ${CMAKE_CURRENT_LIST_DIR}/src/oauth_token_holder.cc
   ${CMAKE_CURRENT_LIST_DIR}/src/oauth_token_response.cc
   ${CMAKE_CURRENT_LIST_DIR}/src/oauth_token_source.cc
   ${CMAKE_CURRENT_LIST_DIR}/src/ses_smtp_password.cc
+  ${CMAKE_CURRENT_LIST_DIR}/src/smtp_login_from_secret.cc
 )
 target_include_directories(keeper_token_sources PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include)
 target_link_libraries(keeper_token_sources

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "sidecar/hardening.h"
+#include "sidecar/keeper/ses_smtp_password.h"
 #include "sidecar/profile.h"
 
 extern char** environ;
@@ -119,6 +120,16 @@ const std::vector<Parameter>& parameterTable() {
        secondsField(&Config::vault, &VaultSettings::rotation_grace)},
       {"vault", "request_timeout_seconds",
        secondsField(&Config::vault, &VaultSettings::request_timeout)},
+      {"vault", "ses_region",
+       [](Config& c, std::string_view v) -> Status {
+         if (!keeper::sesRegionHasSmtpEndpoint(v)) {
+           return Error::permanent("\"" + std::string(v) + "\" has no SES SMTP endpoint");
+         }
+         c.vault.ses_region = std::string(v);
+         return {};
+       }},
+      {"vault", "ses_propagation_seconds",
+       secondsField(&Config::vault, &VaultSettings::ses_propagation)},
       {"smtp", "host", stringField(&Config::smtp, &SmtpSettings::host)},
       {"smtp", "port",
        [](Config& c, std::string_view v) {
@@ -404,6 +415,8 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   check("vault.credential_path", a.vault.credential_path, b.vault.credential_path);
   check("vault.request_timeout_seconds", a.vault.request_timeout, b.vault.request_timeout);
   check("vault.rotation_grace_seconds", a.vault.rotation_grace, b.vault.rotation_grace);
+  check("vault.ses_region", a.vault.ses_region, b.vault.ses_region);
+  check("vault.ses_propagation_seconds", a.vault.ses_propagation, b.vault.ses_propagation);
   check("smtp.host", a.smtp.host, b.smtp.host);
   check("smtp.port", a.smtp.port, b.smtp.port);
   check("smtp.tls", a.smtp.tls, b.smtp.tls);
