@@ -187,7 +187,8 @@ Result<CredentialKeeper::Leased> CredentialKeeper::leaseNew(const std::string& p
   return Leased{relay::SmtpCredential{std::move(login->username), std::move(login->password),
                                       secret->lease_id, path},
                 vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_),
-                login->needs_propagation ? now + settings_.ses_propagation : now};
+                login->needs_propagation ? now + settings_.ses_propagation : now,
+                !login->needs_propagation};
 }
 
 std::uint64_t CredentialKeeper::secondsToExpiry(std::size_t index) const {
@@ -220,12 +221,18 @@ std::uint64_t CredentialKeeper::secondsToExpiry() const {
 }
 
 void CredentialKeeper::tickSlot(Slot& slot, SteadyTime now, Changes& changes) {
+  if (slot.current && !slot.current->usable_announced && now >= slot.current->usable_at) {
+    // An SES login's propagation time is over: the worker may use it (and ready()).
+    slot.current->usable_announced = true;
+    changes.credential_changed = true;
+  }
   if (slot.pending &&
       (now >= slot.pending->usable_at || !slot.current || slot.current->life.expired(now))) {
     // The replacement may be used now (or the old one is gone): it takes over.
     if (slot.current) retire(*slot.current, now + settings_.rotation_grace);
     slot.current = std::move(slot.pending);
     slot.pending.reset();
+    slot.current->usable_announced = true;
     ++generation_;
     changes.credential_changed = true;
     log::info("credential_rotated",

@@ -122,6 +122,7 @@ class CredentialKeeper {
     relay::SmtpCredential credential;
     vault::Lifetime life;
     vault::SteadyTime usable_at{};  // later than the lease for an SES login (IAM propagation)
+    bool usable_announced = false;  // the worker was told it may be used (Changes)
   };
   struct Retiring {
     std::string lease_id;
