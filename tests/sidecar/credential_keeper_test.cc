@@ -385,7 +385,7 @@ TEST_CASE_FIXTURE(Fixture,
   REQUIRE(keeper().start().ok());
   CHECK_FALSE(keeper().ready());  // leased, but IAM may not know the key yet
   CHECK(username().empty());
-  const auto changes = runFor(15s);
+  const auto changes = runFor(16s);   // the tick at 15 s
   CHECK(changes.credential_changed);  // the worker hears that it may send now
   CHECK(keeper().ready());
   CHECK(username() == "AKIAEXAMPLE1");
