@@ -14,8 +14,8 @@ namespace sidecar::doctor {
 
 using sidecar::keeper::TokenRefusal;
 
-Finding tokenEndpoint(const vault::Error* error, TokenRefusal refusal, std::string_view endpoint,
-                      std::string_view scope, long expires_in_seconds) {
+Finding tokenEndpoint(const foundation::Error* error, TokenRefusal refusal,
+                      std::string_view endpoint, std::string_view scope, long expires_in_seconds) {
   const std::string where(endpoint);
   if (error == nullptr) {
     return {true,

@@ -44,26 +44,26 @@ int noPassphrase(char*, int, int, void*) {
   return -1;
 }
 
-vault::Result<Pkey> loadKey(const vault::SecretBytes& pem) {
+foundation::Result<Pkey> loadKey(const foundation::SecretBytes& pem) {
   if (pem.empty() || pem.size() > kMaxPrivateKeyPemBytes) {
-    return vault::Error::permanent("private key is empty or larger than 16 KiB");
+    return foundation::Error::permanent("private key is empty or larger than 16 KiB");
   }
   std::unique_ptr<BIO, BioDeleter> bio(
       BIO_new_mem_buf(pem.cString().pointer, static_cast<int>(pem.size())));
-  if (!bio) return vault::Error::internal("BIO_new_mem_buf failed");
+  if (!bio) return foundation::Error::internal("BIO_new_mem_buf failed");
   Pkey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, noPassphrase, nullptr));
   if (!key) {
-    return vault::Error::permanent(
+    return foundation::Error::permanent(
         "private key is not an unencrypted PEM private key (PKCS#8 or traditional)");
   }
   return key;
 }
 
-vault::Result<std::string> algorithmOf(EVP_PKEY* key) {
+foundation::Result<std::string> algorithmOf(EVP_PKEY* key) {
   switch (EVP_PKEY_base_id(key)) {
     case EVP_PKEY_RSA:
       if (EVP_PKEY_bits(key) < 2048) {
-        return vault::Error::permanent("RSA private key shorter than 2048 bits");
+        return foundation::Error::permanent("RSA private key shorter than 2048 bits");
       }
       return std::string("RS256");
     case EVP_PKEY_EC: {
@@ -71,12 +71,12 @@ vault::Result<std::string> algorithmOf(EVP_PKEY* key) {
       std::size_t group_len = 0;
       if (EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof group, &group_len) != 1 ||
           std::string_view(group, group_len) != "prime256v1") {
-        return vault::Error::permanent("EC private key is not on P-256 (ES256)");
+        return foundation::Error::permanent("EC private key is not on P-256 (ES256)");
       }
       return std::string("ES256");
     }
     default:
-      return vault::Error::permanent("private key is neither RSA nor EC P-256");
+      return foundation::Error::permanent("private key is neither RSA nor EC P-256");
   }
 }
 
@@ -149,27 +149,27 @@ std::string base64UrlEncode(std::string_view bytes) {
   return out;
 }
 
-vault::Result<std::string> jwtAlgorithmFor(const vault::SecretBytes& private_key_pem) {
+foundation::Result<std::string> jwtAlgorithmFor(const foundation::SecretBytes& private_key_pem) {
   auto key = loadKey(private_key_pem);
   if (!key) return std::move(key).error();
   return algorithmOf(key->get());
 }
 
-vault::Result<vault::SecretBytes> signJwtAssertion(const vault::SecretBytes& private_key_pem,
-                                                   const JwtAssertionClaims& claims) {
+foundation::Result<foundation::SecretBytes> signJwtAssertion(
+    const foundation::SecretBytes& private_key_pem, const JwtAssertionClaims& claims) {
   for (const std::string* text : {&claims.issuer, &claims.subject, &claims.audience, &claims.scope,
                                   &claims.key_id, &claims.jwt_id}) {
     if (!claimTextOk(*text)) {
-      return vault::Error::permanent(
+      return foundation::Error::permanent(
           "a JWT claim is longer than 2048 bytes or has control characters");
     }
   }
   if (claims.issuer.empty() || claims.subject.empty() || claims.audience.empty() ||
       claims.jwt_id.empty()) {
-    return vault::Error::permanent("a JWT assertion needs iss, sub, aud and jti");
+    return foundation::Error::permanent("a JWT assertion needs iss, sub, aud and jti");
   }
   if (claims.lifetime.count() <= 0 || claims.lifetime > kMaxAssertionLifetime) {
-    return vault::Error::permanent("a JWT assertion lives between 1 second and 10 minutes");
+    return foundation::Error::permanent("a JWT assertion lives between 1 second and 10 minutes");
   }
   auto key = loadKey(private_key_pem);
   if (!key) return std::move(key).error();
@@ -180,33 +180,33 @@ vault::Result<vault::SecretBytes> signJwtAssertion(const vault::SecretBytes& pri
                                     base64UrlEncode(claimsJson(claims));
 
   std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-  if (!ctx) return vault::Error::internal("EVP_MD_CTX_new failed");
+  if (!ctx) return foundation::Error::internal("EVP_MD_CTX_new failed");
   EVP_PKEY_CTX* pkey_ctx = nullptr;  // owned by ctx
   if (EVP_DigestSignInit(ctx.get(), &pkey_ctx, EVP_sha256(), nullptr, key->get()) != 1) {
-    return vault::Error::internal("EVP_DigestSignInit failed");
+    return foundation::Error::internal("EVP_DigestSignInit failed");
   }
   if (EVP_PKEY_base_id(key->get()) == EVP_PKEY_RSA &&
       EVP_PKEY_CTX_set_rsa_padding(pkey_ctx, RSA_PKCS1_PADDING) != 1) {
-    return vault::Error::internal("RSA PKCS#1 v1.5 padding refused");
+    return foundation::Error::internal("RSA PKCS#1 v1.5 padding refused");
   }
   std::size_t signature_size = 0;
   const auto* input = reinterpret_cast<const unsigned char*>(signing_input.data());
   if (EVP_DigestSign(ctx.get(), nullptr, &signature_size, input, signing_input.size()) != 1) {
-    return vault::Error::internal("EVP_DigestSign (size) failed");
+    return foundation::Error::internal("EVP_DigestSign (size) failed");
   }
   // The signature completes a bearer credential: it stays in locked memory, and is
   // base64url-encoded straight into the JWT's own locked buffer.
-  vault::SecretBytes signature(signature_size);
+  foundation::SecretBytes signature(signature_size);
   auto* signature_bytes = reinterpret_cast<unsigned char*>(signature.mutableData());
   if (EVP_DigestSign(ctx.get(), signature_bytes, &signature_size, input, signing_input.size()) !=
       1) {
-    return vault::Error::internal("EVP_DigestSign failed");
+    return foundation::Error::internal("EVP_DigestSign failed");
   }
   if (*algorithm == "ES256") {
-    vault::SecretBytes jose(64);
+    foundation::SecretBytes jose(64);
     if (!derToJoseEs256(signature_bytes, signature_size,
                         reinterpret_cast<unsigned char*>(jose.mutableData()))) {
-      return vault::Error::internal("ECDSA signature is not DER");
+      return foundation::Error::internal("ECDSA signature is not DER");
     }
     signature = std::move(jose);
     signature_size = 64;
@@ -214,7 +214,7 @@ vault::Result<vault::SecretBytes> signJwtAssertion(const vault::SecretBytes& pri
   }
   const std::size_t encoded_size =
       sodium_base64_ENCODED_LEN(signature_size, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  vault::SecretBytes jwt(signing_input.size() + 1 + encoded_size);  // + the encoder's NUL
+  foundation::SecretBytes jwt(signing_input.size() + 1 + encoded_size);  // + the encoder's NUL
   char* out = jwt.mutableData();
   std::memcpy(out, signing_input.data(), signing_input.size());
   out[signing_input.size()] = '.';

@@ -8,24 +8,24 @@
 namespace sidecar::keeper {
 
 OAuthTokenHolder::OAuthTokenHolder(std::unique_ptr<TokenEndpointClient> endpoint,
-                                   ClientMaterialLocation material, vault::Clock& clock,
-                                   vault::UniformSource uniform)
+                                   ClientMaterialLocation material, foundation::Clock& clock,
+                                   foundation::UniformSource uniform)
     : endpoint_(std::move(endpoint)),
       material_(std::move(material)),
       clock_(clock),
       uniform_(std::move(uniform)) {}
 
-vault::Status OAuthTokenHolder::refresh(vault::Client& vault, TokenRefusal* refusal) {
+foundation::Status OAuthTokenHolder::refresh(vault::Client& vault, TokenRefusal* refusal) {
   if (refusal != nullptr) *refusal = TokenRefusal::None;
   auto kv = vault.readKv2(material_.kv_mount, material_.kv_path);
   if (!kv) {
     return std::move(kv).error().context("reading the OAuth2 client " + material_.field + " from " +
                                          material_.kv_mount + "/" + material_.kv_path);
   }
-  const vault::SecretBytes* material = kv->data.find(material_.field);
+  const foundation::SecretBytes* material = kv->data.find(material_.field);
   if (material == nullptr || material->empty()) {
-    return vault::Error::permanent("Vault secret " + material_.kv_mount + "/" + material_.kv_path +
-                                   " has no field " + material_.field);
+    return foundation::Error::permanent("Vault secret " + material_.kv_mount + "/" +
+                                        material_.kv_path + " has no field " + material_.field);
   }
   auto token = endpoint_->fetch(*material, refusal);
   if (!token) {
@@ -40,7 +40,7 @@ vault::Status OAuthTokenHolder::refresh(vault::Client& vault, TokenRefusal* refu
   return {};
 }
 
-const vault::SecretBytes* OAuthTokenHolder::current() const {
+const foundation::SecretBytes* OAuthTokenHolder::current() const {
   if (!life_ || token_.empty() || life_->expired(clock_.now())) return nullptr;
   return &token_;
 }
@@ -50,12 +50,12 @@ bool OAuthTokenHolder::refreshDue() const {
   return life_->due(clock_.now()) != vault::Lifetime::Action::Wait;
 }
 
-vault::SteadyTime OAuthTokenHolder::nextRefreshAt() const {
+foundation::SteadyTime OAuthTokenHolder::nextRefreshAt() const {
   return life_ && !token_.empty() ? life_->nextAt() : clock_.now();
 }
 
 void OAuthTokenHolder::refused() {
-  token_ = vault::SecretBytes();
+  token_ = foundation::SecretBytes();
   life_.reset();
 }
 

@@ -22,8 +22,8 @@ namespace {
 using locked_json::Document;
 using locked_json::Value;
 
-vault::Error malformed(const std::string& what) {
-  return vault::Error::permanent("malformed token endpoint answer: " + what);
+foundation::Error malformed(const std::string& what) {
+  return foundation::Error::permanent("malformed token endpoint answer: " + what);
 }
 
 bool depthWithin(const Value& v, unsigned depth) {
@@ -99,7 +99,7 @@ constexpr RefusalWords kRefusals[] = {
     {"server_error", TokenRefusal::Unavailable, "the endpoint had an internal error"},
 };
 
-vault::Error refusedWith(long http_status, const Value* doc, TokenRefusal* refusal_out) {
+foundation::Error refusedWith(long http_status, const Value* doc, TokenRefusal* refusal_out) {
   std::string code = doc ? plainText(*doc, "error") : std::string();
   std::string description = doc ? plainText(*doc, "error_description") : std::string();
   TokenRefusal refusal = TokenRefusal::Other;
@@ -116,8 +116,8 @@ vault::Error refusedWith(long http_status, const Value* doc, TokenRefusal* refus
       "token endpoint refused: " + (code.empty() ? std::string("no error code") : code) + " (" +
       plain + ", HTTP " + std::to_string(http_status) + ")";
   if (!description.empty()) message += ": " + description;
-  return refusal == TokenRefusal::Unavailable ? vault::Error::temporary(std::move(message))
-                                              : vault::Error::permanent(std::move(message));
+  return refusal == TokenRefusal::Unavailable ? foundation::Error::temporary(std::move(message))
+                                              : foundation::Error::permanent(std::move(message));
 }
 
 // expires_in is a JSON number by RFC 6749; Entra ID's v1 endpoint sends a digit
@@ -166,8 +166,8 @@ const char* toString(TokenRefusal refusal) noexcept {
   return "other";
 }
 
-vault::Result<AccessToken> parseTokenResponse(long http_status, vault::SecretBytes& body,
-                                              TokenRefusal* refusal) {
+foundation::Result<AccessToken> parseTokenResponse(long http_status, foundation::SecretBytes& body,
+                                                   TokenRefusal* refusal) {
   if (refusal != nullptr) *refusal = TokenRefusal::None;
   if (body.size() > kMaxTokenResponseBytes) return malformed("larger than 64 KiB");
   // Checked before parsing: parsing in place writes NULs into the body.
@@ -223,7 +223,7 @@ vault::Result<AccessToken> parseTokenResponse(long http_status, vault::SecretByt
     }
     out.scope.assign(scope->GetString(), scope->GetStringLength());
   }
-  out.token = vault::SecretBytes::copyOf(token_text);
+  out.token = foundation::SecretBytes::copyOf(token_text);
   return out;
 }
 

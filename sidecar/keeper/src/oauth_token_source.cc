@@ -16,7 +16,7 @@
 #include <ctime>
 #include <vector>
 
-#include "vault/curl_global.h"
+#include "foundation/curl_global.h"
 
 namespace sidecar::keeper {
 namespace {
@@ -62,11 +62,11 @@ char* encodeInto(std::string_view text, char* out) noexcept {
 class FormBody {
  public:
   void add(std::string_view name, std::string_view value) { fields_.push_back({name, value}); }
-  vault::SecretBytes finish() const {
+  foundation::SecretBytes finish() const {
     std::size_t size = 0;
     for (const auto& f : fields_) size += encodedLength(f.name) + 1 + encodedLength(f.value) + 1;
     if (size > 0) size -= 1;  // no '&' after the last field
-    vault::SecretBytes body(size);
+    foundation::SecretBytes body(size);
     char* out = body.mutableData();
     for (std::size_t i = 0; i < fields_.size(); ++i) {
       if (i > 0) *out++ = '&';
@@ -115,7 +115,7 @@ std::string randomId() {
 }
 
 struct UploadState {
-  const vault::SecretBytes* body;
+  const foundation::SecretBytes* body;
   std::size_t offset = 0;
 };
 
@@ -128,7 +128,7 @@ std::size_t readBody(char* buffer, std::size_t size, std::size_t count, void* us
 }
 
 std::size_t writeBody(char* data, std::size_t size, std::size_t count, void* userdata) {
-  auto* received = static_cast<vault::SecretBuffer*>(userdata);
+  auto* received = static_cast<foundation::SecretBuffer*>(userdata);
   return received->append(data, size * count) ? size * count : 0;
 }
 
@@ -170,41 +170,42 @@ std::string formEncode(std::string_view text) {
   return out;
 }
 
-vault::Status validateTokenSourceSettings(const TokenSourceSettings& s) {
+foundation::Status validateTokenSourceSettings(const TokenSourceSettings& s) {
   const std::string& url = s.token_endpoint;
   if (url.rfind("https://", 0) != 0 && !isLoopbackHttp(url)) {
-    return vault::Error::permanent(
+    return foundation::Error::permanent(
         "oauth2 token_endpoint must be an https:// URL (http:// only on a loopback address)");
   }
   if (std::any_of(url.begin(), url.end(),
                   [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
-    return vault::Error::permanent("oauth2 token_endpoint has spaces or control characters");
+    return foundation::Error::permanent("oauth2 token_endpoint has spaces or control characters");
   }
   if (s.client_id.empty() || s.client_id.size() > kMaxClaimText) {
-    return vault::Error::permanent("oauth2 client_id is empty or too long");
+    return foundation::Error::permanent("oauth2 client_id is empty or too long");
   }
-  if (s.scope.size() > kMaxClaimText) return vault::Error::permanent("oauth2 scope is too long");
+  if (s.scope.size() > kMaxClaimText)
+    return foundation::Error::permanent("oauth2 scope is too long");
   if (s.authentication == ClientAuthentication::JwtBearerGrant && s.scope.empty()) {
-    return vault::Error::permanent(
+    return foundation::Error::permanent(
         "oauth2 jwt_bearer needs a scope (Google: https://mail.google.com/)");
   }
   if (s.assertion_lifetime.count() <= 0 || s.assertion_lifetime > kMaxAssertionLifetime) {
-    return vault::Error::permanent("oauth2 assertion_lifetime is between 1 and 600 seconds");
+    return foundation::Error::permanent("oauth2 assertion_lifetime is between 1 and 600 seconds");
   }
-  if (s.timeout.count() <= 0) return vault::Error::permanent("oauth2 timeout must be positive");
+  if (s.timeout.count() <= 0)
+    return foundation::Error::permanent("oauth2 timeout must be positive");
   return {};
 }
 
-vault::Result<vault::SecretBytes> buildTokenRequestBody(const TokenSourceSettings& s,
-                                                        const vault::SecretBytes& client_material,
-                                                        std::int64_t now_unix,
-                                                        const std::string& jwt_id) {
+foundation::Result<foundation::SecretBytes> buildTokenRequestBody(
+    const TokenSourceSettings& s, const foundation::SecretBytes& client_material,
+    std::int64_t now_unix, const std::string& jwt_id) {
   if (auto valid = validateTokenSourceSettings(s); !valid) return std::move(valid).error();
   if (client_material.empty()) {
-    return vault::Error::permanent("the client secret or key read from Vault is empty");
+    return foundation::Error::permanent("the client secret or key read from Vault is empty");
   }
   FormBody form;
-  vault::SecretBytes assertion;
+  foundation::SecretBytes assertion;
   const bool signs = s.authentication == ClientAuthentication::PrivateKeyJwt ||
                      s.authentication == ClientAuthentication::JwtBearerGrant;
   if (signs) {
@@ -260,18 +261,18 @@ TokenEndpointClient::~TokenEndpointClient() {
   if (easy_ != nullptr) curl_easy_cleanup(static_cast<CURL*>(easy_));
 }
 
-vault::Result<std::unique_ptr<TokenEndpointClient>> TokenEndpointClient::create(
+foundation::Result<std::unique_ptr<TokenEndpointClient>> TokenEndpointClient::create(
     TokenSourceSettings settings) {
   if (auto valid = validateTokenSourceSettings(settings); !valid) return std::move(valid).error();
-  vault::initCurlOrDie();
+  foundation::initCurlOrDie();
   std::unique_ptr<TokenEndpointClient> client(new TokenEndpointClient(std::move(settings)));
   client->easy_ = curl_easy_init();
-  if (client->easy_ == nullptr) return vault::Error::internal("curl_easy_init failed");
+  if (client->easy_ == nullptr) return foundation::Error::internal("curl_easy_init failed");
   return client;
 }
 
-vault::Result<AccessToken> TokenEndpointClient::fetch(const vault::SecretBytes& client_material,
-                                                      TokenRefusal* refusal) {
+foundation::Result<AccessToken> TokenEndpointClient::fetch(
+    const foundation::SecretBytes& client_material, TokenRefusal* refusal) {
   if (refusal != nullptr) *refusal = TokenRefusal::None;
   auto body = buildTokenRequestBody(settings_, client_material,
                                     static_cast<std::int64_t>(std::time(nullptr)), randomId());
@@ -294,7 +295,7 @@ vault::Result<AccessToken> TokenEndpointClient::fetch(const vault::SecretBytes& 
     const std::string id = formEncode(settings_.client_id);
     const std::size_t secret_len =
         client_material.reveal([](std::string_view secret) { return encodedLength(secret); });
-    vault::SecretBytes pair(id.size() + 1 + secret_len);
+    foundation::SecretBytes pair(id.size() + 1 + secret_len);
     std::memcpy(pair.mutableData(), id.data(), id.size());
     pair.mutableData()[id.size()] = ':';
     client_material.reveal(
@@ -302,16 +303,17 @@ vault::Result<AccessToken> TokenEndpointClient::fetch(const vault::SecretBytes& 
     static constexpr std::string_view kPrefix = "Authorization: Basic ";
     const std::size_t encoded =
         sodium_base64_ENCODED_LEN(pair.size(), sodium_base64_VARIANT_ORIGINAL);
-    vault::SecretBytes line(kPrefix.size() + encoded);
+    foundation::SecretBytes line(kPrefix.size() + encoded);
     std::memcpy(line.mutableData(), kPrefix.data(), kPrefix.size());
     sodium_bin2base64(line.mutableData() + kPrefix.size(), encoded,
                       reinterpret_cast<const unsigned char*>(pair.cString().pointer), pair.size(),
                       sodium_base64_VARIANT_ORIGINAL);
     headers_ok = headers_ok && addHeader(line.cString().pointer);
   }
-  if (!headers_ok) return vault::Error::internal("out of memory building token request headers");
+  if (!headers_ok)
+    return foundation::Error::internal("out of memory building token request headers");
 
-  vault::SecretBuffer received(kMaxTokenResponseBytes);
+  foundation::SecretBuffer received(kMaxTokenResponseBytes);
   UploadState upload{&body.value()};
   char error_buffer[CURL_ERROR_SIZE] = {0};
   const char* failed = nullptr;
@@ -339,23 +341,23 @@ vault::Result<AccessToken> TokenEndpointClient::fetch(const vault::SecretBytes& 
     if (!settings_.ca_file.empty()) set(CURLOPT_CAINFO, settings_.ca_file.c_str(), "CAINFO");
   }
   if (failed != nullptr)
-    return vault::Error::internal(std::string("libcurl refused option ") + failed);
+    return foundation::Error::internal(std::string("libcurl refused option ") + failed);
 
   const CURLcode rc = curl_easy_perform(c);
   if (received.overflowed()) {
-    return vault::Error::permanent("token endpoint answer larger than 64 KiB");
+    return foundation::Error::permanent("token endpoint answer larger than 64 KiB");
   }
   if (rc != CURLE_OK) {
     if (refusal != nullptr) *refusal = TokenRefusal::Unavailable;
     std::string message = "token endpoint " + settings_.token_endpoint + " unreachable: " +
                           (error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc));
-    return vault::Error::temporary(std::move(message));
+    return foundation::Error::temporary(std::move(message));
   }
   long status = 0;
   if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK) {
-    return vault::Error::internal("no HTTP status from libcurl");
+    return foundation::Error::internal("no HTTP status from libcurl");
   }
-  vault::SecretBytes answer = received.take();
+  foundation::SecretBytes answer = received.take();
   auto token = parseTokenResponse(status, answer, refusal);
   if (token && token->expires_in.count() == 0) token->expires_in = settings_.default_lifetime;
   return token;

@@ -39,7 +39,7 @@ bool wellFormedRegion(std::string_view region) noexcept {
 }
 
 // out = HMAC-SHA256(key, message); `out` must hold kHmacBytes.
-bool hmacSha256(std::string_view key, std::string_view message, vault::SecretBytes& out) {
+bool hmacSha256(std::string_view key, std::string_view message, foundation::SecretBytes& out) {
   unsigned int written = 0;
   const unsigned char* result =
       HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
@@ -59,53 +59,54 @@ std::string sesSmtpHost(std::string_view region) {
   return "email-smtp." + std::string(region) + ".amazonaws.com";
 }
 
-vault::Result<vault::SecretBytes> deriveSesSmtpPassword(const vault::SecretBytes& secret_access_key,
-                                                        std::string_view region) {
+foundation::Result<foundation::SecretBytes> deriveSesSmtpPassword(
+    const foundation::SecretBytes& secret_access_key, std::string_view region) {
   if (!wellFormedRegion(region)) {
-    return vault::Error::permanent("SES region name is not a region (lowercase, digits, dashes)");
+    return foundation::Error::permanent(
+        "SES region name is not a region (lowercase, digits, dashes)");
   }
   if (!sesRegionHasSmtpEndpoint(region)) {
-    return vault::Error::permanent("SES region " + std::string(region) +
-                                   " has no SES SMTP endpoint");
+    return foundation::Error::permanent("SES region " + std::string(region) +
+                                        " has no SES SMTP endpoint");
   }
   if (secret_access_key.empty() || secret_access_key.size() > kMaxSecretAccessKeyLength) {
-    return vault::Error::permanent("the IAM secret access key is empty or longer than " +
-                                   std::to_string(kMaxSecretAccessKeyLength) + " bytes");
+    return foundation::Error::permanent("the IAM secret access key is empty or longer than " +
+                                        std::to_string(kMaxSecretAccessKeyLength) + " bytes");
   }
 
   // "AWS4" + secret, in locked memory.
   static constexpr std::string_view kPrefix = "AWS4";
-  vault::SecretBytes first_key(kPrefix.size() + secret_access_key.size());
+  foundation::SecretBytes first_key(kPrefix.size() + secret_access_key.size());
   std::memcpy(first_key.mutableData(), kPrefix.data(), kPrefix.size());
   secret_access_key.reveal([&](std::string_view secret) {
     std::memcpy(first_key.mutableData() + kPrefix.size(), secret.data(), secret.size());
   });
 
   // The chain alternates between two locked buffers; the last one is the signing key.
-  vault::SecretBytes a(kHmacBytes);
-  vault::SecretBytes b(kHmacBytes);
+  foundation::SecretBytes a(kHmacBytes);
+  foundation::SecretBytes b(kHmacBytes);
   bool ok = first_key.reveal([&](std::string_view k) { return hmacSha256(k, "11111111", a); });
   const std::string_view steps[] = {region, "ses", "aws4_request", "SendRawEmail"};
-  vault::SecretBytes* from = &a;
-  vault::SecretBytes* to = &b;
+  foundation::SecretBytes* from = &a;
+  foundation::SecretBytes* to = &b;
   for (std::string_view step : steps) {
     ok = ok && from->reveal([&](std::string_view k) { return hmacSha256(k, step, *to); });
     std::swap(from, to);
   }
-  if (!ok) return vault::Error::internal("HMAC-SHA256 failed (OpenSSL)");
+  if (!ok) return foundation::Error::internal("HMAC-SHA256 failed (OpenSSL)");
 
-  vault::SecretBytes versioned(1 + kHmacBytes);
+  foundation::SecretBytes versioned(1 + kHmacBytes);
   versioned.mutableData()[0] = static_cast<char>(kSesSmtpPasswordVersion);
   from->reveal(
       [&](std::string_view k) { std::memcpy(versioned.mutableData() + 1, k.data(), k.size()); });
 
   const std::size_t encoded_size =
       sodium_base64_ENCODED_LEN(versioned.size(), sodium_base64_VARIANT_ORIGINAL);
-  vault::SecretBytes password(encoded_size);  // includes the terminating NUL
+  foundation::SecretBytes password(encoded_size);  // includes the terminating NUL
   if (sodium_bin2base64(password.mutableData(), encoded_size,
                         reinterpret_cast<const unsigned char*>(versioned.cString().pointer),
                         versioned.size(), sodium_base64_VARIANT_ORIGINAL) == nullptr) {
-    return vault::Error::internal("base64 encoding failed (libsodium)");
+    return foundation::Error::internal("base64 encoding failed (libsodium)");
   }
   password.truncate(encoded_size - 1);
   return password;

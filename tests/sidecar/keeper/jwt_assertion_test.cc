@@ -16,7 +16,7 @@
 
 using sidecar::keeper::JwtAssertionClaims;
 using sidecar::keeper::signJwtAssertion;
-using vault::SecretBytes;
+using foundation::SecretBytes;
 
 namespace {
 
@@ -98,7 +98,7 @@ JwtAssertionClaims sampleClaims() {
 }  // namespace
 
 TEST_CASE("signJwtAssertion: RS256 and ES256 verify with the public key") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   struct Case {
     const char* name;
     Pkey key;
@@ -146,7 +146,7 @@ TEST_CASE("signJwtAssertion: RS256 and ES256 verify with the public key") {
 }
 
 TEST_CASE("signJwtAssertion: claim text is JSON-escaped, control characters refused") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   Pkey key(EVP_EC_gen("P-256"));
   const auto pem = SecretBytes::copyOf(std::string_view(pemOf(key.get())));
   auto claims = sampleClaims();
@@ -162,7 +162,7 @@ TEST_CASE("signJwtAssertion: claim text is JSON-escaped, control characters refu
 }
 
 TEST_CASE("signJwtAssertion: unusable keys and claims are refused") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   Pkey rsa1024(EVP_RSA_gen(1024));
   Pkey p384(EVP_EC_gen("P-384"));
   Pkey ed(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
@@ -185,7 +185,7 @@ TEST_CASE("signJwtAssertion: unusable keys and claims are refused") {
     CAPTURE(c.name);
     auto got = signJwtAssertion(SecretBytes::copyOf(std::string_view(c.pem)), sampleClaims());
     REQUIRE_FALSE(got.ok());
-    CHECK((got.error().kind == vault::ErrorKind::Permanent));
+    CHECK((got.error().kind == foundation::ErrorKind::Permanent));
     CHECK_MESSAGE(got.errorMessage().find(c.want) != std::string::npos, got.errorMessage());
   }
   const auto pem = SecretBytes::copyOf(std::string_view(pemOf(ok.get())));

@@ -17,14 +17,14 @@
 #include <map>
 #include <string>
 
-#include "sidecar/credential_keeper.h"
+#include "sidecar/keeper/credential_keeper.h"
 #include "sidecar/keeper/oauth_token_holder.h"
 #include "sidecar/keeper/oauth_token_source.h"
 #include "vault/http_transport.h"
 
 int main(int argc, char** argv) {
   using namespace sidecar::keeper;
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   std::map<std::string, std::string> args;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -34,8 +34,8 @@ int main(int argc, char** argv) {
   }
   auto arg = [&](const char* k) { return args.count(k) ? args[k] : std::string(); };
 
-  auto fail = [](const vault::Error& e, TokenRefusal refusal) {
-    std::cerr << "error refusal=" << toString(refusal) << " kind=" << vault::toString(e.kind)
+  auto fail = [](const foundation::Error& e, TokenRefusal refusal) {
+    std::cerr << "error refusal=" << toString(refusal) << " kind=" << foundation::toString(e.kind)
               << ": " << e.message << "\n";
     return 1;
   };
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   OAuthTokenHolder holder(std::move(endpoint).value(), material);
   TokenRefusal refusal = TokenRefusal::None;
   if (auto s = holder.refresh(vault, &refusal); !s) return fail(s.error(), refusal);
-  const vault::SecretBytes* token = holder.current();
+  const foundation::SecretBytes* token = holder.current();
   if (token == nullptr || holder.refreshDue()) {
     std::cerr << "error refusal=none kind=internal: no current token after a refresh\n";
     return 1;

@@ -6,11 +6,11 @@
 #include "sidecar/keeper/oauth_token_response.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   if (size == 0) return 0;
   static constexpr long kStatuses[] = {200, 400, 401, 429, 500, 503, 302, 204};
   const long status = kStatuses[data[0] % 8];
-  auto body = vault::SecretBytes::copyOf(
+  auto body = foundation::SecretBytes::copyOf(
       std::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
   sidecar::keeper::TokenRefusal refusal = sidecar::keeper::TokenRefusal::None;
   auto got = sidecar::keeper::parseTokenResponse(status, body, &refusal);

@@ -7,10 +7,10 @@
 
 using sidecar::keeper::parseTokenResponse;
 using sidecar::keeper::TokenRefusal;
-using vault::SecretBytes;
+using foundation::SecretBytes;
 
 TEST_CASE("parseTokenResponse: answers that carry a token") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   struct Case {
     const char* body;
     const char* want_token;
@@ -51,41 +51,41 @@ TEST_CASE("parseTokenResponse: answers that carry a token") {
 }
 
 TEST_CASE("parseTokenResponse: refusals name the cause and its kind") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   struct Case {
     long status;
     const char* body;
     TokenRefusal want;
-    vault::ErrorKind want_kind;
+    foundation::ErrorKind want_kind;
     const char* want_text;
   };
   const Case cases[] = {
       {401,
        R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."})",
-       TokenRefusal::InvalidClient, vault::ErrorKind::Permanent, "AADSTS7000215"},
+       TokenRefusal::InvalidClient, foundation::ErrorKind::Permanent, "AADSTS7000215"},
       {400, R"({"error":"invalid_scope","error_description":"The requested scope is invalid"})",
-       TokenRefusal::InvalidScope, vault::ErrorKind::Permanent, "not granted to this client"},
+       TokenRefusal::InvalidScope, foundation::ErrorKind::Permanent, "not granted to this client"},
       {400, R"({"error":"invalid_grant","error_description":"Invalid JWT Signature."})",
-       TokenRefusal::InvalidGrant, vault::ErrorKind::Permanent, "invalid_grant"},
+       TokenRefusal::InvalidGrant, foundation::ErrorKind::Permanent, "invalid_grant"},
       {400, R"({"error":"unauthorized_client"})", TokenRefusal::UnauthorizedClient,
-       vault::ErrorKind::Permanent, "grant type"},
+       foundation::ErrorKind::Permanent, "grant type"},
       {400, R"({"error":"unsupported_grant_type"})", TokenRefusal::UnsupportedGrantType,
-       vault::ErrorKind::Permanent, "unsupported_grant_type"},
+       foundation::ErrorKind::Permanent, "unsupported_grant_type"},
       {400, R"({"error":"invalid_request"})", TokenRefusal::InvalidRequest,
-       vault::ErrorKind::Permanent, "malformed"},
+       foundation::ErrorKind::Permanent, "malformed"},
       {503, R"({"error":"temporarily_unavailable"})", TokenRefusal::Unavailable,
-       vault::ErrorKind::Temporary, "temporarily"},
-      {500, "<html>oops</html>", TokenRefusal::Unavailable, vault::ErrorKind::Temporary,
+       foundation::ErrorKind::Temporary, "temporarily"},
+      {500, "<html>oops</html>", TokenRefusal::Unavailable, foundation::ErrorKind::Temporary,
        "HTTP 500"},
-      {429, "", TokenRefusal::Unavailable, vault::ErrorKind::Temporary, "HTTP 429"},
-      {403, R"({"error":"access_denied"})", TokenRefusal::Other, vault::ErrorKind::Permanent,
+      {429, "", TokenRefusal::Unavailable, foundation::ErrorKind::Temporary, "HTTP 429"},
+      {403, R"({"error":"access_denied"})", TokenRefusal::Other, foundation::ErrorKind::Permanent,
        "access_denied"},
       // a 200 with an error object is a refusal too
       {200, R"({"error":"invalid_client"})", TokenRefusal::InvalidClient,
-       vault::ErrorKind::Permanent, "invalid_client"},
+       foundation::ErrorKind::Permanent, "invalid_client"},
       // an error description with a quote or control bytes is dropped, not echoed
       {401, "{\"error\":\"invalid_client\",\"error_description\":\"bad\\u0007\\\"x\"}",
-       TokenRefusal::InvalidClient, vault::ErrorKind::Permanent, "HTTP 401)"},
+       TokenRefusal::InvalidClient, foundation::ErrorKind::Permanent, "HTTP 401)"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.body);
@@ -101,7 +101,7 @@ TEST_CASE("parseTokenResponse: refusals name the cause and its kind") {
 }
 
 TEST_CASE("parseTokenResponse: malformed answers") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   struct Case {
     std::string body;
     const char* want_text;
@@ -135,13 +135,13 @@ TEST_CASE("parseTokenResponse: malformed answers") {
     auto body = SecretBytes::copyOf(std::string_view(c.body));
     auto got = parseTokenResponse(200, body);
     REQUIRE_FALSE(got.ok());
-    CHECK((got.error().kind == vault::ErrorKind::Permanent));
+    CHECK((got.error().kind == foundation::ErrorKind::Permanent));
     CHECK_MESSAGE(got.errorMessage().find(c.want_text) != std::string::npos, got.errorMessage());
   }
 }
 
 TEST_CASE("parseTokenResponse: the token never appears in an error") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   auto body = SecretBytes::copyOf(
       std::string_view(R"({"access_token":"SECRET-TOKEN","token_type":"mac"})"));
   auto got = parseTokenResponse(200, body);

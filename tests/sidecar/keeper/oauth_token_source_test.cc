@@ -9,7 +9,7 @@
 #include <string>
 
 using namespace sidecar::keeper;
-using vault::SecretBytes;
+using foundation::SecretBytes;
 
 namespace {
 std::string revealed(const SecretBytes& s) {
@@ -33,7 +33,7 @@ TEST_CASE("formEncode") {
 }
 
 TEST_CASE("buildTokenRequestBody: client secret methods") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   const auto secret = SecretBytes::copyOf(std::string_view("s3cr&t=+ value"));
   auto s = entra();
   auto post = buildTokenRequestBody(s, secret, 0, "id");
@@ -51,7 +51,7 @@ TEST_CASE("buildTokenRequestBody: client secret methods") {
 }
 
 TEST_CASE("buildTokenRequestBody: private_key_jwt and jwt_bearer carry an assertion") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   EVP_PKEY* key = EVP_EC_gen("P-256");
   BIO* bio = BIO_new(BIO_s_mem());
   REQUIRE(PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) == 1);

@@ -8,7 +8,7 @@
 #include <string>
 
 using sidecar::keeper::deriveSesSmtpPassword;
-using vault::SecretBytes;
+using foundation::SecretBytes;
 
 namespace {
 std::string revealed(const SecretBytes& s) {
@@ -17,7 +17,7 @@ std::string revealed(const SecretBytes& s) {
 }  // namespace
 
 TEST_CASE("SES SMTP password: fixed vectors, version byte, length") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   struct Case {
     const char* region;
     const char* secret;
@@ -45,7 +45,7 @@ TEST_CASE("SES SMTP password: fixed vectors, version byte, length") {
 }
 
 TEST_CASE("SES SMTP password: the region is part of the key") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   const auto secret =
       SecretBytes::copyOf(std::string_view("0123456789012345678901234567890123456789"));
   auto a = deriveSesSmtpPassword(secret, "us-east-1");
@@ -56,7 +56,7 @@ TEST_CASE("SES SMTP password: the region is part of the key") {
 }
 
 TEST_CASE("SES SMTP password: refusals") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   const auto secret =
       SecretBytes::copyOf(std::string_view("0123456789012345678901234567890123456789"));
   struct Case {
@@ -73,7 +73,7 @@ TEST_CASE("SES SMTP password: refusals") {
     CAPTURE(c.region);
     auto got = deriveSesSmtpPassword(secret, c.region);
     REQUIRE_FALSE(got.ok());
-    CHECK((got.error().kind == vault::ErrorKind::Permanent));
+    CHECK((got.error().kind == foundation::ErrorKind::Permanent));
     CHECK(got.errorMessage().find(c.want_in_error) != std::string::npos);
   }
   CHECK_FALSE(deriveSesSmtpPassword(SecretBytes(), "us-east-1").ok());

@@ -10,12 +10,12 @@
 #include "sidecar/keeper/ses_smtp_password.h"
 
 int main() {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   std::string line;
   while (std::getline(std::cin, line)) {
     const auto space = line.find(' ');
     if (space == std::string::npos) return 1;
-    const auto secret = vault::SecretBytes::copyOf(std::string_view(line).substr(space + 1));
+    const auto secret = foundation::SecretBytes::copyOf(std::string_view(line).substr(space + 1));
     auto password =
         sidecar::keeper::deriveSesSmtpPassword(secret, std::string_view(line).substr(0, space));
     if (!password) {

@@ -12,16 +12,16 @@ using sidecar::keeper::smtpLoginFromSecret;
 namespace {
 vault::SecretData dataOf(const std::vector<std::pair<std::string, std::string>>& fields) {
   vault::SecretData d;
-  for (const auto& [k, v] : fields) d.set(k, vault::SecretBytes::copyOf(std::string_view(v)));
+  for (const auto& [k, v] : fields) d.set(k, foundation::SecretBytes::copyOf(std::string_view(v)));
   return d;
 }
-std::string text(const vault::SecretBytes& s) {
+std::string text(const foundation::SecretBytes& s) {
   return s.reveal([](std::string_view v) { return std::string(v); });
 }
 }  // namespace
 
 TEST_CASE("smtpLoginFromSecret") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   struct Case {
     const char* name;
     std::vector<std::pair<std::string, std::string>> fields;
@@ -82,7 +82,7 @@ TEST_CASE("smtpLoginFromSecret") {
     auto got = smtpLoginFromSecret(dataOf(c.fields), c.region);
     if (c.want_user == nullptr) {
       REQUIRE_FALSE(got.ok());
-      CHECK((got.error().kind == vault::ErrorKind::Permanent));
+      CHECK((got.error().kind == foundation::ErrorKind::Permanent));
       CHECK_MESSAGE(got.errorMessage().find(c.want_password) != std::string::npos,
                     got.errorMessage());
       continue;

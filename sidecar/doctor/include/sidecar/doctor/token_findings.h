@@ -9,14 +9,14 @@
 
 #include <string_view>
 
-#include "sidecar/doctor.h"
+#include "foundation/result.h"
+#include "sidecar/doctor/doctor.h"
 #include "sidecar/keeper/oauth_token_response.h"
-#include "vault/result.h"
 
 namespace sidecar::doctor {
 
 // The keeper's token request: nullptr error = a token was issued (expires_in seconds).
-Finding tokenEndpoint(const vault::Error* error, sidecar::keeper::TokenRefusal refusal,
+Finding tokenEndpoint(const foundation::Error* error, sidecar::keeper::TokenRefusal refusal,
                       std::string_view endpoint, std::string_view scope,
                       long expires_in_seconds = 0);
 

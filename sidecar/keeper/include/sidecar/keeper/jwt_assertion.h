@@ -16,8 +16,8 @@
 #include <cstdint>
 #include <string>
 
-#include "vault/result.h"
-#include "vault/secret.h"
+#include "foundation/result.h"
+#include "foundation/secret.h"
 
 namespace sidecar::keeper {
 
@@ -39,11 +39,11 @@ struct JwtAssertionClaims {
 };
 
 // "RS256" or "ES256" for the key's type; Permanent error for any other key.
-vault::Result<std::string> jwtAlgorithmFor(const vault::SecretBytes& private_key_pem);
+foundation::Result<std::string> jwtAlgorithmFor(const foundation::SecretBytes& private_key_pem);
 
 // header.claims.signature, each part base64url without padding.
-vault::Result<vault::SecretBytes> signJwtAssertion(const vault::SecretBytes& private_key_pem,
-                                                   const JwtAssertionClaims& claims);
+foundation::Result<foundation::SecretBytes> signJwtAssertion(
+    const foundation::SecretBytes& private_key_pem, const JwtAssertionClaims& claims);
 
 // base64url without padding (RFC 7515 2), for JWT parts; exposed for the tests.
 std::string base64UrlEncode(std::string_view bytes);

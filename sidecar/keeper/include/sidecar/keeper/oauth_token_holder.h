@@ -28,19 +28,19 @@ struct ClientMaterialLocation {
 class OAuthTokenHolder {
  public:
   OAuthTokenHolder(std::unique_ptr<TokenEndpointClient> endpoint, ClientMaterialLocation material,
-                   vault::Clock& clock = vault::systemClock(),
-                   vault::UniformSource uniform = vault::systemUniform());
+                   foundation::Clock& clock = foundation::systemClock(),
+                   foundation::UniformSource uniform = foundation::systemUniform());
 
   // Reads the client material from Vault and asks the endpoint for a new token; on
   // success the new token replaces the old one. `refusal` as in TokenEndpointClient.
-  vault::Status refresh(vault::Client& vault, TokenRefusal* refusal = nullptr);
+  foundation::Status refresh(vault::Client& vault, TokenRefusal* refusal = nullptr);
 
   // A token that is valid now, or none.
-  const vault::SecretBytes* current() const;
+  const foundation::SecretBytes* current() const;
   // True when the token should be replaced now (about two thirds of its life, with
   // jitter; at once when it has none or it was refused).
   bool refreshDue() const;
-  vault::SteadyTime nextRefreshAt() const;
+  foundation::SteadyTime nextRefreshAt() const;
   // The SMTP server refused the token (535, or 334 with an error): it is dropped, and
   // refreshDue() says so. The caller refreshes once and the worker retries once.
   void refused();
@@ -50,9 +50,9 @@ class OAuthTokenHolder {
  private:
   std::unique_ptr<TokenEndpointClient> endpoint_;
   ClientMaterialLocation material_;
-  vault::Clock& clock_;
-  vault::UniformSource uniform_;
-  vault::SecretBytes token_;
+  foundation::Clock& clock_;
+  foundation::UniformSource uniform_;
+  foundation::SecretBytes token_;
   std::string scope_;
   std::optional<vault::Lifetime> life_;
 };

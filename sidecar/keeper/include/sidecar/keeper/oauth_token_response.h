@@ -15,8 +15,8 @@
 #include <chrono>
 #include <string>
 
-#include "vault/result.h"
-#include "vault/secret.h"
+#include "foundation/result.h"
+#include "foundation/secret.h"
 
 namespace sidecar::keeper {
 
@@ -45,7 +45,7 @@ enum class TokenRefusal {
 const char* toString(TokenRefusal refusal) noexcept;
 
 struct AccessToken {
-  vault::SecretBytes token;
+  foundation::SecretBytes token;
   std::chrono::seconds expires_in{0};  // 0: the endpoint did not say
   std::string scope;                   // as granted, if the endpoint said
 };
@@ -53,7 +53,7 @@ struct AccessToken {
 // Parses one answer. On success the result has a token (refusal None); an error answer
 // is returned as an Error whose message starts with "token endpoint refused: <code>"
 // and `refusal` (when non-null) says which. The body is modified (parsed in place).
-vault::Result<AccessToken> parseTokenResponse(long http_status, vault::SecretBytes& body,
-                                              TokenRefusal* refusal = nullptr);
+foundation::Result<AccessToken> parseTokenResponse(long http_status, foundation::SecretBytes& body,
+                                                   TokenRefusal* refusal = nullptr);
 
 }  // namespace sidecar::keeper

@@ -18,10 +18,10 @@
 #include <memory>
 #include <string>
 
+#include "foundation/result.h"
+#include "foundation/secret.h"
 #include "sidecar/keeper/jwt_assertion.h"
 #include "sidecar/keeper/oauth_token_response.h"
-#include "vault/result.h"
-#include "vault/secret.h"
 
 namespace sidecar::keeper {
 
@@ -56,15 +56,14 @@ struct TokenSourceSettings {
 
 // Checks the settings (URL scheme, loopback rule for http, required fields for the
 // method). Permanent error naming the key.
-vault::Status validateTokenSourceSettings(const TokenSourceSettings& settings);
+foundation::Status validateTokenSourceSettings(const TokenSourceSettings& settings);
 
 // The application/x-www-form-urlencoded body of one token request, in locked memory.
 // `client_material` is the client secret or the PEM private key, per the method.
 // `now_unix` and `jwt_id` feed the assertion (ignored for the secret methods).
-vault::Result<vault::SecretBytes> buildTokenRequestBody(const TokenSourceSettings& settings,
-                                                        const vault::SecretBytes& client_material,
-                                                        std::int64_t now_unix,
-                                                        const std::string& jwt_id);
+foundation::Result<foundation::SecretBytes> buildTokenRequestBody(
+    const TokenSourceSettings& settings, const foundation::SecretBytes& client_material,
+    std::int64_t now_unix, const std::string& jwt_id);
 
 // Percent-encoding of application/x-www-form-urlencoded (WHATWG URL 5.2), appended to
 // a locked buffer; exposed for the tests.
@@ -73,14 +72,15 @@ std::string formEncode(std::string_view text);
 // One token endpoint, over libcurl.
 class TokenEndpointClient {
  public:
-  static vault::Result<std::unique_ptr<TokenEndpointClient>> create(TokenSourceSettings settings);
+  static foundation::Result<std::unique_ptr<TokenEndpointClient>> create(
+      TokenSourceSettings settings);
   ~TokenEndpointClient();
   TokenEndpointClient(const TokenEndpointClient&) = delete;
   TokenEndpointClient& operator=(const TokenEndpointClient&) = delete;
 
   // Requests one token. `refusal` says what the endpoint refused with, if it did.
-  vault::Result<AccessToken> fetch(const vault::SecretBytes& client_material,
-                                   TokenRefusal* refusal = nullptr);
+  foundation::Result<AccessToken> fetch(const foundation::SecretBytes& client_material,
+                                        TokenRefusal* refusal = nullptr);
   const TokenSourceSettings& settings() const noexcept { return settings_; }
 
  private:

@@ -15,8 +15,8 @@
 #include <string>
 #include <string_view>
 
-#include "vault/result.h"
-#include "vault/secret.h"
+#include "foundation/result.h"
+#include "foundation/secret.h"
 
 namespace sidecar::keeper {
 
@@ -34,7 +34,7 @@ bool sesRegionHasSmtpEndpoint(std::string_view region) noexcept;
 std::string sesSmtpHost(std::string_view region);
 
 // The SMTP password for `secret_access_key` in `region`.
-vault::Result<vault::SecretBytes> deriveSesSmtpPassword(const vault::SecretBytes& secret_access_key,
-                                                        std::string_view region);
+foundation::Result<foundation::SecretBytes> deriveSesSmtpPassword(
+    const foundation::SecretBytes& secret_access_key, std::string_view region);
 
 }  // namespace sidecar::keeper

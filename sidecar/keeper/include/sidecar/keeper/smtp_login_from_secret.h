@@ -16,19 +16,19 @@
 
 #include <string_view>
 
-#include "vault/result.h"
-#include "vault/secret.h"
+#include "foundation/result.h"
+#include "foundation/secret.h"
 #include "vault/types.h"
 
 namespace sidecar::keeper {
 
 struct SmtpLogin {
-  vault::SecretBytes username;
-  vault::SecretBytes password;
+  foundation::SecretBytes username;
+  foundation::SecretBytes password;
   bool needs_propagation = false;  // an IAM key: wait before the first use
 };
 
-vault::Result<SmtpLogin> smtpLoginFromSecret(const vault::SecretData& data,
-                                             std::string_view ses_region);
+foundation::Result<SmtpLogin> smtpLoginFromSecret(const vault::SecretData& data,
+                                                  std::string_view ses_region);
 
 }  // namespace sidecar::keeper
