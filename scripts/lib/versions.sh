@@ -10,3 +10,5 @@ HYDRA_VERSION=2.3.0
 # moto, the AWS IAM emulator behind the AWS secrets engine in the SES tests (PyPI
 # moto[server], into <repo>/.venv-moto by scripts/install-moto).
 MOTO_VERSION=5.2.5
+# Django, for the SMTP intake's end-to-end test of its SMTP EmailBackend (PyPI, the 4.2 LTS).
+DJANGO_VERSION=4.2.17
