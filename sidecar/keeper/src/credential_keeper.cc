@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "sidecar/base/log.h"
+#include "sidecar/keeper/smtp_login_from_secret.h"
 
 namespace sidecar {
 
@@ -79,6 +80,7 @@ CredentialKeeper::CredentialKeeper(VaultSettings settings, vault::Client& client
 CredentialKeeper::Slot CredentialKeeper::makeSlot(std::string path) const {
   return Slot{std::move(path),
               std::nullopt,
+              std::nullopt,
               foundation::Backoff(foundation::BackoffPolicy{std::chrono::seconds(1),
                                                             std::chrono::seconds(30), 2.0, 0.2},
                                   uniform_),
@@ -87,7 +89,14 @@ CredentialKeeper::Slot CredentialKeeper::makeSlot(std::string path) const {
 
 bool CredentialKeeper::ready() const {
   return std::all_of(slots_.begin(), slots_.end(),
-                     [](const Slot& s) { return s.current.has_value(); });
+                     [this](const Slot& s) { return usableCredential(s) != nullptr; });
+}
+
+const CredentialKeeper::Leased* CredentialKeeper::usableCredential(const Slot& slot) const {
+  if (!slot.current) return nullptr;
+  // Before its first use an SES login waits for IAM to know its key.
+  if (clock_.now() < slot.current->usable_at) return nullptr;
+  return &*slot.current;
 }
 
 vault::LifetimePolicy CredentialKeeper::policy() const {
@@ -165,23 +174,21 @@ Result<CredentialKeeper::Leased> CredentialKeeper::leaseNew(const std::string& p
                                                             SteadyTime now) {
   auto secret = client_.read(path);
   if (!secret) return secret.error().context("lease " + path);
-  const auto* username = secret->data.find("username");
-  const auto* password = secret->data.find("password");
-  if (username == nullptr || password == nullptr || username->empty() || password->empty()) {
+  auto login = keeper::smtpLoginFromSecret(secret->data, settings_.ses_region);
+  if (!login) {
     if (!secret->lease_id.empty()) (void)client_.revokeLease(secret->lease_id);
-    return Error::permanent("lease " + path + ": the secret has no username and password fields");
-  }
-  if (username->hasNul() || password->hasNul()) {
-    if (!secret->lease_id.empty()) (void)client_.revokeLease(secret->lease_id);
-    return Error::permanent("lease " + path + ": username or password contains a NUL byte");
+    return std::move(login).error().context("lease " + path);
   }
   log::info("credential_leased", {{"path", path},
                                   {"lease_id", secret->lease_id},
                                   {"lease_seconds", secondsOf(secret->lease_duration)},
-                                  {"renewable", secret->renewable}});
-  return Leased{
-      ipc::SmtpCredential{username->clone(), password->clone(), secret->lease_id, path},
-      vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_)};
+                                  {"renewable", secret->renewable},
+                                  {"ses", login->needs_propagation}});
+  return Leased{ipc::SmtpCredential{std::move(login->username), std::move(login->password),
+                                    secret->lease_id, path},
+                vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_),
+                login->needs_propagation ? now + settings_.ses_propagation : now,
+                !login->needs_propagation};
 }
 
 std::uint64_t CredentialKeeper::secondsToExpiry(std::size_t index) const {
@@ -193,7 +200,7 @@ std::uint64_t CredentialKeeper::secondsToExpiry(std::size_t index) const {
 
 std::size_t CredentialKeeper::leasesActive() const noexcept {
   std::size_t current = 0;
-  for (const auto& slot : slots_) current += slot.current ? 1u : 0u;
+  for (const auto& slot : slots_) current += (slot.current ? 1u : 0u) + (slot.pending ? 1u : 0u);
   return current + retiring_.size();
 }
 
@@ -214,6 +221,23 @@ std::uint64_t CredentialKeeper::secondsToExpiry() const {
 }
 
 void CredentialKeeper::tickSlot(Slot& slot, SteadyTime now, Changes& changes) {
+  if (slot.current && !slot.current->usable_announced && now >= slot.current->usable_at) {
+    // An SES login's propagation time is over: the worker may use it (and ready()).
+    slot.current->usable_announced = true;
+    changes.credential_changed = true;
+  }
+  if (slot.pending &&
+      (now >= slot.pending->usable_at || !slot.current || slot.current->life.expired(now))) {
+    // The replacement may be used now (or the old one is gone): it takes over.
+    if (slot.current) retire(*slot.current, now + settings_.rotation_grace);
+    slot.current = std::move(slot.pending);
+    slot.pending.reset();
+    slot.current->usable_announced = true;
+    ++generation_;
+    changes.credential_changed = true;
+    log::info("credential_rotated",
+              {{"reason", "propagated"}, {"new_lease_id", slot.current->credential.lease_id}});
+  }
   if (slot.current && slot.current->life.expired(now)) {
     // Never hand out a dead credential, whatever else is pending.
     log::error("credential_expired", {{"lease_id", slot.current->credential.lease_id}});
@@ -230,6 +254,7 @@ void CredentialKeeper::tickSlot(Slot& slot, SteadyTime now, Changes& changes) {
         renewLease(slot, now);
         break;
       case Action::Replace:
+        if (slot.pending) break;  // its replacement is leased and waits for IAM
         if (!rotate(slot, now, now + settings_.rotation_grace, "max_ttl", changes)) {
           slot.current->life.replaceFailed(now);
         }
@@ -274,7 +299,7 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
   // (backoff), so this does not spin.
   if (token_life_ && token_life_->due(now) != Action::Wait) return now;
   for (const auto& slot : slots_) {
-    if (slot.current && slot.current->life.due(now) != Action::Wait) return now;
+    if (slot.current && !slot.pending && slot.current->life.due(now) != Action::Wait) return now;
   }
   // The earliest future event; anything already past was attempted in this call and
   // rescheduled itself, or waits for something else (a token) that is scheduled.
@@ -284,9 +309,11 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
   };
   if (token_life_) consider(token_life_->nextAt());
   for (const auto& slot : slots_) {
+    if (slot.pending) consider(slot.pending->usable_at);
     if (slot.current) {
       consider(slot.current->life.nextAt());
       consider(slot.current->life.expiresAt());
+      consider(slot.current->usable_at);  // ready() changes then
     } else {
       consider(slot.lease_retry_at);
     }
@@ -366,10 +393,19 @@ bool CredentialKeeper::rotate(Slot& slot, SteadyTime now, SteadyTime retire_old_
     log::warn("credential_rotation_failed", {{"reason", reason}, {"error", fresh.error().message}});
     return false;
   }
+  ++stats_.rotations[reason];
+  if (fresh->usable_at > now && retire_old_at > now && !slot.current->life.expired(now)) {
+    // An SES login IAM does not know yet: the old one keeps serving until it may be used
+    // (tickSlot swaps them). A refused old login (retire_old_at = now) is not kept.
+    log::info("credential_rotation_pending",
+              {{"reason", reason}, {"new_lease_id", fresh->credential.lease_id}});
+    if (slot.pending) retire(*slot.pending, now);
+    slot.pending.emplace(std::move(*fresh));
+    return true;
+  }
   Leased old = std::move(*slot.current);
   slot.current.emplace(std::move(*fresh));
   ++generation_;
-  ++stats_.rotations[reason];
   changes.credential_changed = true;
   log::info("credential_rotated", {{"reason", reason},
                                    {"old_lease_id", old.credential.lease_id},
@@ -468,6 +504,7 @@ std::vector<std::string> CredentialKeeper::reconfigure(const VaultSettings& fres
   for (auto& dropped : slots_) {
     log::info("credential_path_removed", {{"path", dropped.path}});
     if (dropped.current) retire(*dropped.current, now + settings_.rotation_grace);
+    if (dropped.pending) retire(*dropped.pending, now);
   }
   slots_ = std::move(slots);
   return restart;
@@ -481,7 +518,9 @@ Status CredentialKeeper::revokeAll() {
   std::vector<std::string> leases;
   for (auto& slot : slots_) {
     if (slot.current) leases.push_back(slot.current->credential.lease_id);
+    if (slot.pending) leases.push_back(slot.pending->credential.lease_id);
     slot.current.reset();
+    slot.pending.reset();
   }
   for (const auto& r : retiring_) leases.push_back(r.lease_id);
   retiring_.clear();

@@ -70,6 +70,15 @@ class ScriptedVault final : public vault::HttpTransport {
                              R"(,"renewable":true,"data":{"username":"w)" +
                              std::to_string(leases_issued) + R"(","password":"p"}})");
     }
+    if (r.path == "/v1/aws/creds/ses") {  // Vault's AWS engine, credential_type iam_user
+      ++leases_issued;
+      return answer(200, R"({"lease_id":"aws/creds/ses/A)" + std::to_string(leases_issued) +
+                             R"(","lease_duration":)" + std::to_string(lease_ttl) +
+                             R"(,"renewable":true,"data":{"access_key":"AKIAEXAMPLE)" +
+                             std::to_string(leases_issued) +
+                             R"(","secret_key":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",)"
+                             R"("security_token":null}})");
+    }
     if (r.path.rfind("/v1/sys/leases/renew/", 0) == 0) {
       return answer(200, R"({"lease_id":")" + r.path.substr(21) + R"(","lease_duration":)" +
                              std::to_string(lease_renew_grant) + R"(,"renewable":true})");
@@ -365,4 +374,55 @@ TEST_CASE_FIXTURE(Fixture,
   CHECK(changes.retired_leases == std::vector<std::string>{"database/creds/app/L1"});
   CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L1") == 1);
   CHECK(vault->leases_issued == 2);
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "an IAM key becomes the SES SMTP login, first used after IAM propagation") {
+  settings.credential_path = "aws/creds/ses";
+  settings.ses_region = "eu-west-1";
+  settings.ses_propagation = 15s;
+  REQUIRE(keeper().start().ok());
+  CHECK_FALSE(keeper().ready());  // leased, but IAM may not know the key yet
+  CHECK(username().empty());
+  const auto changes = runFor(16s);   // the tick at 15 s
+  CHECK(changes.credential_changed);  // the worker hears that it may send now
+  CHECK(keeper().ready());
+  CHECK(username() == "AKIAEXAMPLE1");
+  std::string password;
+  keeper().withCredential(0, [&](const ipc::SmtpCredential& c) {
+    password = c.password.reveal([](std::string_view v) { return std::string(v); });
+  });
+  // check_ses_smtp_password.py's independent derivation of this key for eu-west-1
+  CHECK(password == "BMW5RDrXmmVs0lV7GpI4oLkHXpZ4stDsk6q91z1g38Pk");
+}
+
+TEST_CASE_FIXTURE(Fixture, "SES rotation: the old login serves until the new key has propagated") {
+  settings.credential_path = "aws/creds/ses";
+  settings.ses_region = "eu-west-1";
+  settings.ses_propagation = 15s;
+  REQUIRE(keeper().start().ok());
+  runFor(15s);
+  vault->lease_renew_grant = 1000;  // max TTL near: the renewal at 2400 s asks to replace
+  runFor(2385s);                    // to t = 2400 s
+  runFor(1s);
+  CHECK(vault->leases_issued == 2);
+  CHECK(username() == "AKIAEXAMPLE1");  // the new key is not used yet
+  CHECK(keeper().ready());              // no gap: the old login still serves
+  CHECK(keeper().leasesActive() == 2);  // both are held
+  auto changes = runFor(15s);
+  CHECK(username() == "AKIAEXAMPLE2");
+  CHECK(changes.credential_changed);
+  changes = runFor(31s);  // the old lease goes after the rotation grace
+  REQUIRE(changes.retired_leases.size() == 1);
+  CHECK(changes.retired_leases[0] == "aws/creds/ses/A1");
+  REQUIRE(keeper().revokeAll().ok());
+  CHECK(vault->count("/v1/sys/leases/revoke/aws/creds/ses/A2") == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "an IAM key without vault.ses_region is refused and its lease revoked") {
+  settings.credential_path = "aws/creds/ses";
+  auto started = keeper().start();
+  REQUIRE_FALSE(started.ok());
+  CHECK(started.errorMessage().find("set vault.ses_region") != std::string::npos);
+  CHECK(vault->count("/v1/sys/leases/revoke/aws/creds/ses/A1") == 1);
 }

@@ -49,6 +49,12 @@ struct VaultSettings {
   // On rotation, sends in flight finish on the old credential for this long before
   // its lease is revoked and its SMTP connections are closed.
   std::chrono::seconds rotation_grace{30};
+  // Amazon SES (docs/providers/amazon-ses.md): a credential path that answers an IAM
+  // key (aws/creds/<role>) becomes the SES SMTP login for this region; "" = none.
+  std::string ses_region;
+  // A new IAM key is refused for a while (IAM is eventually consistent): it is first
+  // used this long after it was leased; at rotation the old one serves meanwhile.
+  std::chrono::seconds ses_propagation{15};
 
   std::vector<std::string> addresses() const;  // `address` split at commas
 };

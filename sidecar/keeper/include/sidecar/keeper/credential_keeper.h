@@ -75,10 +75,13 @@ class CredentialKeeper {
   // Calls fn(const ipc::SmtpCredential&) with the current credential of path
   // `index`, so it can be encoded without another copy. False if there is none (or it
   // has expired, or there is no such path).
+  // An SES login is handed out only once IAM has had vault.ses_propagation to learn
+  // its key (until then: false, or the previous credential during a rotation).
   template <typename Fn>
   bool withCredential(std::size_t index, Fn&& fn) const {
-    if (index >= slots_.size() || !slots_[index].current) return false;
-    fn(slots_[index].current->credential);
+    const Leased* usable = index < slots_.size() ? usableCredential(slots_[index]) : nullptr;
+    if (usable == nullptr) return false;
+    fn(usable->credential);
     return true;
   }
   // Every path holds a valid credential.
@@ -90,7 +93,8 @@ class CredentialKeeper {
   std::uint64_t secondsToExpiry() const;
   // Seconds until path `index`'s current credential expires (0 without one).
   std::uint64_t secondsToExpiry(std::size_t index) const;
-  // Leases held: each path's current one and those retiring (revoked after the grace).
+  // Leases held: each path's current one, a replacement waiting for IAM, and those
+  // retiring (revoked after the grace).
   std::size_t leasesActive() const noexcept;
   const Stats& stats() const noexcept { return stats_; }
 
@@ -109,6 +113,8 @@ class CredentialKeeper {
   struct Leased {
     ipc::SmtpCredential credential;
     vault::Lifetime life;
+    foundation::SteadyTime usable_at{};  // later than the lease for an SES login (IAM propagation)
+    bool usable_announced = false;       // the worker was told it may be used (Changes)
   };
   struct Retiring {
     std::string lease_id;
@@ -124,11 +130,15 @@ class CredentialKeeper {
   struct Slot {
     std::string path;
     std::optional<Leased> current;
+    // A rotation's replacement that may not be used yet (an SES login waiting for IAM):
+    // `current` serves until then, and is retired when this one takes over.
+    std::optional<Leased> pending;
     foundation::Backoff lease_retry;
     foundation::SteadyTime lease_retry_at{};
   };
 
   Slot makeSlot(std::string path) const;
+  const Leased* usableCredential(const Slot& slot) const;
   void tickSlot(Slot& slot, foundation::SteadyTime now, Changes& changes);
   void retire(Leased& old, foundation::SteadyTime retire_old_at);
   foundation::Status obtainSecretId();
