@@ -1,8 +1,11 @@
 // message_headers.cc: From and Message-ID from the header section (see the header).
 //
 // SECURITY: untrusted input; a small state machine over RFC 5322 address lists
-// (quoted strings, nested comments, angle addresses, groups). Anything else is
-// malformed. Addresses are then checked by checkAddress() like envelope addresses.
+// (quoted strings, angle addresses, groups) in every field that names a sender (From,
+// Sender, Resent-From, Resent-Sender). Strict where readers disagree: a display name
+// is quoted text or atoms (no '@': "evil@evil.test <app@example.test>" is read as
+// evil@evil.test by some), comments are refused, nothing may follow '>'. Anything
+// else is malformed. Addresses are then checked by checkAddress() like envelope ones.
 // ERRORS: flags in HeaderSummary.
 #include "sidecar/message_headers.h"
 
@@ -68,7 +71,8 @@ bool parseAddressList(std::string_view value, std::vector<std::string>& out) {
   std::string plain;         // the current mailbox, comments and quoted text removed
   std::string angle;         // the content of <...>
   bool have_angle = false;   // this mailbox had an angle address
-  bool after_angle = false;  // only whitespace/comments may follow '>'
+  bool after_angle = false;  // only whitespace (or one comment) may follow '>'
+  bool after_angle_comment = false;  // that comment was seen
   bool phrase = false;       // quoted text or words before '<' (a display name)
   bool in_group = false;
   std::size_t count = 0;
@@ -81,7 +85,7 @@ bool parseAddressList(std::string_view value, std::vector<std::string>& out) {
       if (phrase) return false;  // a quoted string without an angle address
       address = std::string(trim(plain));
     }
-    have_angle = after_angle = phrase = false;
+    have_angle = after_angle = after_angle_comment = phrase = false;
     plain.clear();
     angle.clear();
     if (address.empty()) return true;  // empty list element (", ,") or empty group
@@ -93,21 +97,20 @@ bool parseAddressList(std::string_view value, std::vector<std::string>& out) {
 
   for (std::size_t i = 0; i < value.size(); ++i) {
     const char c = value[i];
-    if (c == '(') {  // comment, possibly nested, with quoted-pairs
-      int depth = 1;
-      for (++i; i < value.size() && depth > 0; ++i) {
-        if (value[i] == '\\')
-          ++i;
-        else if (value[i] == '(')
-          ++depth;
-        else if (value[i] == ')')
-          --depth;
-      }
-      if (depth != 0) return false;
-      --i;
-      plain += ' ';
+    // Comments: readers differ on where they may stand and what they hide (some read
+    // "a@b (x) <c@d>" as a@b). Only the legacy trailing one is read, "a@b (Name)" or
+    // "<a@b> (Name)": after a complete address, plain text, nothing after it.
+    if (c == '(') {
+      const bool address_done = have_angle || (!trim(plain).empty() && !phrase);
+      const auto close = value.find(')', i + 1);
+      if (!address_done || after_angle_comment || close == std::string_view::npos) return false;
+      const auto text = value.substr(i + 1, close - i - 1);
+      if (text.find_first_of("()<>@,;:\\\"") != std::string_view::npos) return false;
+      after_angle = after_angle_comment = true;
+      i = close;
       continue;
     }
+    if (c == ')') return false;
     if (c == '"') {  // quoted string: part of a display name
       std::size_t j = i + 1;
       for (; j < value.size() && value[j] != '"'; ++j) {
@@ -119,7 +122,8 @@ bool parseAddressList(std::string_view value, std::vector<std::string>& out) {
       continue;
     }
     if (c == '<') {
-      if (have_angle) return false;
+      // Before '<' only a display name: atoms and quoted text, never an address.
+      if (have_angle || plain.find('@') != std::string::npos) return false;
       const auto close = value.find('>', i + 1);
       if (close == std::string_view::npos) return false;
       angle = std::string(value.substr(i + 1, close - i - 1));
@@ -133,7 +137,7 @@ bool parseAddressList(std::string_view value, std::vector<std::string>& out) {
       continue;
     }
     if (c == ':') {  // group start: "name:" (the name is a display phrase)
-      if (in_group || have_angle) return false;
+      if (in_group || have_angle || plain.find('@') != std::string::npos) return false;
       in_group = true;
       plain.clear();
       phrase = false;
@@ -155,6 +159,7 @@ bool parseAddressList(std::string_view value, std::vector<std::string>& out) {
     }
     // A second word after a space: a display name ("Joe Bloggs"), not an address.
     if (!plain.empty() && plain.back() == ' ' && !trim(plain).empty()) phrase = true;
+    if (phrase && c == '@') return false;  // an address among display-name words
     plain += c;
   }
   if (in_group) return false;
@@ -179,7 +184,9 @@ HeaderSummary summarizeHeaders(std::string_view message) {
   bool have_message_id = false;
   bool have_from = false;
   for (const auto& field : headerFields(message)) {
-    if (iequalsName(field.name, "From")) {
+    // Every field that names a sender (RFC 5322 3.6.2, 3.6.6), under one rule.
+    if (iequalsName(field.name, "From") || iequalsName(field.name, "Sender") ||
+        iequalsName(field.name, "Resent-From") || iequalsName(field.name, "Resent-Sender")) {
       have_from = true;
       if (!parseAddressList(field.value, summary.from)) summary.from_malformed = true;
     } else if (!have_message_id && iequalsName(field.name, "Message-ID")) {
