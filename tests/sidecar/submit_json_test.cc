@@ -136,6 +136,15 @@ TEST_CASE("JSON submission errors") {
   }
 }
 
+TEST_CASE("nesting deeper than 16 levels is refused before it is parsed") {
+  std::string ok = R"({"from":"a@b.test","to":"c@d.test","text":"x[[[[[[[[[[[[[[[[[[[[[["})";
+  CHECK(std::holds_alternative<JsonSubmission>(parseJsonSubmission(ok)));  // not in strings
+  std::string deep = "{\"a\":" + std::string(17, '[') + std::string(17, ']') + "}";
+  auto got = parseJsonSubmission(deep);
+  REQUIRE(std::holds_alternative<ApiError>(got));
+  CHECK(std::get<ApiError>(got).message.find("deeper") != std::string::npos);
+}
+
 TEST_CASE("deep nesting does not recurse") {
   std::string deep = R"({"from":"a@b.test","to":"c@d.test","text":"x","headers":)";
   deep += std::string(100000, '[') + std::string(100000, ']') + "}";
