@@ -23,6 +23,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "sidecar/http_framing.h"
 #include "sidecar/log.h"
 #include "sidecar/log_limiter.h"
 #include "sidecar/message_headers.h"
@@ -51,12 +52,8 @@ using Stream = beast::basic_stream<local>;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
-constexpr std::uint32_t kHeaderLimit = 16 * 1024;
-// The read buffer's fixed size: the request line and headers must fit, and so must
-// each chunk header and the trailer section (Beast 1.74 keeps them whole in the
-// buffer before it parses them, so this limit is what bounds them). Body bytes pass
-// through it into the body.
-constexpr std::size_t kReadBufferBytes = 20 * 1024;
+// kHeaderLimit and kReadBufferBytes (which bounds chunk headers and trailers) come
+// from http_framing.h, with the framing rules.
 constexpr auto kIdleTimeout = std::chrono::seconds(75);
 constexpr auto kLingerTimeout = std::chrono::seconds(5);
 constexpr std::size_t kMaxLinger = std::size_t{256} << 20;  // stop discarding after this
@@ -257,34 +254,6 @@ class BodyReservation {
   std::shared_ptr<ServerShared> shared_;
   std::size_t held_ = 0;
 };
-
-// RFC 9112 framing rules Beast 1.74 does not enforce; nullptr when the header is fine.
-// A request they reject is answered 400 and the connection closed: what follows its
-// header cannot be told apart from the next request.
-const char* framingError(const http::request_header<>& h) {
-  if (h.version() != 10 && h.version() != 11) return "only HTTP/1.0 and HTTP/1.1 are served";
-  const auto hosts = h.count(http::field::host);
-  if (hosts > 1) return "more than one Host header (RFC 9112 3.2)";
-  if (h.version() == 11 && hosts == 0) return "an HTTP/1.1 request needs a Host header";
-  bool have_te = false;
-  std::size_t chunked = 0;
-  std::string_view last;
-  const auto [te_begin, te_end] = h.equal_range(http::field::transfer_encoding);
-  for (auto field = te_begin; field != te_end; ++field) {
-    have_te = true;
-    last = {};
-    for (const auto& coding : http::token_list(field->value())) {
-      last = std::string_view(coding.data(), coding.size());
-      if (beast::iequals(last, "chunked")) ++chunked;
-    }
-  }
-  if (!have_te) return nullptr;
-  if (h.version() == 10) return "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 6.1)";
-  if (chunked != 1 || !beast::iequals(last, "chunked")) {
-    return "Transfer-Encoding must end in chunked, applied once (RFC 9112 6.3)";
-  }
-  return nullptr;
-}
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
