@@ -68,12 +68,12 @@ std::vector<Field> headerFields(std::string_view message) {
 
 // Parses a mailbox-list / address-list value into addr-specs. False if malformed.
 bool parseAddressList(std::string_view value, std::vector<std::string>& out) {
-  std::string plain;         // the current mailbox, comments and quoted text removed
-  std::string angle;         // the content of <...>
-  bool have_angle = false;   // this mailbox had an angle address
-  bool after_angle = false;  // only whitespace (or one comment) may follow '>'
+  std::string plain;                 // the current mailbox, comments and quoted text removed
+  std::string angle;                 // the content of <...>
+  bool have_angle = false;           // this mailbox had an angle address
+  bool after_angle = false;          // only whitespace (or one comment) may follow '>'
   bool after_angle_comment = false;  // that comment was seen
-  bool phrase = false;       // quoted text or words before '<' (a display name)
+  bool phrase = false;               // quoted text or words before '<' (a display name)
   bool in_group = false;
   std::size_t count = 0;
 

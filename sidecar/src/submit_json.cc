@@ -49,8 +49,7 @@ std::optional<std::string_view> duplicateMember(const Value& object, bool ignore
     for (auto b = object.MemberBegin(); b != a; ++b) {
       const auto x = view(a->name), y = view(b->name);
       const bool same =
-          x.size() == y.size() &&
-          std::equal(x.begin(), x.end(), y.begin(), [&](char p, char q) {
+          x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin(), [&](char p, char q) {
             return ignore_case ? std::tolower(static_cast<unsigned char>(p)) ==
                                      std::tolower(static_cast<unsigned char>(q))
                                : p == q;
@@ -272,8 +271,8 @@ bool nestedTooDeep(std::string_view body) {
   return false;
 }
 
-constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
-                                 rapidjson::kParseValidateEncodingFlag;
+constexpr unsigned kParseFlags =
+    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
 
 Parsed<JsonSubmission> checked(const rapidjson::Document& doc) {
   if (doc.HasParseError()) {

@@ -202,8 +202,7 @@ Parsed<std::string> normalizeRawMessage(std::string_view message) {
         in_headers = false;
       } else if (line.front() == ' ' || line.front() == '\t') {
         if (first_line) {
-          return ApiError{422, "invalid_message",
-                          "the message does not start with a header field"};
+          return ApiError{422, "invalid_message", "the message does not start with a header field"};
         }
         if (line.find_first_not_of(" \t") == std::string_view::npos) {
           return ApiError{422, "invalid_message",

@@ -331,13 +331,13 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto why = framingError(header)) return fail(400, "malformed_request", why, false);
     // The body's bytes are reserved before they are read: the sum over all connections
     // stays within listen.max_pending_bytes.
-    const std::size_t announced =
-        parser_->content_length() ? static_cast<std::size_t>(*parser_->content_length())
-        : parser_->chunked()      ? maxMessageBytes()
-                                  : 0;
+    const std::size_t announced = parser_->content_length()
+                                      ? static_cast<std::size_t>(*parser_->content_length())
+                                  : parser_->chunked() ? maxMessageBytes()
+                                                       : 0;
     if (!budget_.reserve(announced)) {
-      return fail(503, "server_busy", "too many request bytes in flight; try again shortly",
-                  false, 1);
+      return fail(503, "server_busy", "too many request bytes in flight; try again shortly", false,
+                  1);
     }
     const auto expect = header[http::field::expect];
     if (!expect.empty()) {
@@ -742,8 +742,8 @@ std::size_t SubmitServer::connectionLimit() const {
   if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur == RLIM_INFINITY) {
     return settings_.max_connections;
   }
-  const rlim_t room =
-      nofile.rlim_cur > 2 * kKeptDescriptors ? nofile.rlim_cur - kKeptDescriptors : nofile.rlim_cur / 2;
+  const rlim_t room = nofile.rlim_cur > 2 * kKeptDescriptors ? nofile.rlim_cur - kKeptDescriptors
+                                                             : nofile.rlim_cur / 2;
   return std::min<std::size_t>(settings_.max_connections, static_cast<std::size_t>(room));
 }
 

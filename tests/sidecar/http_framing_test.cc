@@ -41,21 +41,18 @@ TEST_CASE("request framing: accepted and refused") {
       {"TE chunked, gzip", post("Host: x\r\nTransfer-Encoding: chunked, gzip\r\n"), 400},
       {"TE chunked, chunked", post("Host: x\r\nTransfer-Encoding: chunked, chunked\r\n"), 400},
       {"TE empty", post("Host: x\r\nTransfer-Encoding: \r\n"), 400},
-      {"TE in HTTP/1.0",
-       "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"TE in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
       {"no Host in HTTP/1.1", "GET /v1/health HTTP/1.1\r\n\r\n", 400},
       {"two Hosts", "GET /v1/health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
       {"CL and TE", post("Host: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n"), 400},
       {"TE and CL", post("Host: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n"), 400},
-      {"two lengths", post("Host: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n", "hello!"),
-       400},
+      {"two lengths", post("Host: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n", "hello!"), 400},
       {"bad chunk size", post("Host: x\r\nTransfer-Encoding: chunked\r\n", "zz\r\nx\r\n"), 400},
       {"chunk size overflow",
        post("Host: x\r\nTransfer-Encoding: chunked\r\n", std::string(40, 'f') + "\r\nx\r\n"), 400},
       {"body over the limit", post("Host: x\r\nContent-Length: 1025\r\n"), 413},
       {"chunked body over the limit",
-       post("Host: x\r\nTransfer-Encoding: chunked\r\n", "800\r\n" + std::string(2048, 'c')),
-       413},
+       post("Host: x\r\nTransfer-Encoding: chunked\r\n", "800\r\n" + std::string(2048, 'c')), 413},
       {"1 MiB header", post("Host: x\r\nX-Big: " + big + "\r\n"), 431},
       {"10,000 headers", post("Host: x\r\n" + many), 431},
       {"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400},
@@ -72,7 +69,8 @@ TEST_CASE("request framing: accepted and refused") {
 }
 
 TEST_CASE("an incomplete request is neither accepted nor refused (the server waits)") {
-  const auto got = checkRequestBytes("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab", 64);
+  const auto got =
+      checkRequestBytes("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab", 64);
   CHECK(got.status == 0);
   CHECK_FALSE(got.complete);
 }

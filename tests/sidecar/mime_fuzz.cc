@@ -35,8 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!header.empty()) m.extra_headers.emplace_back("X-Fuzz", std::string(header));
   const auto filename = next(rest);
   if (!filename.empty()) {
-    m.attachments.push_back({std::string(filename), "application/octet-stream",
-                             std::string(next(rest))});
+    m.attachments.push_back(
+        {std::string(filename), "application/octet-stream", std::string(next(rest))});
   }
   // The fields the builder trusts to be checked (no CR/LF in names and header values,
   // as submit_json guarantees); text and html may hold anything but NUL.

@@ -110,14 +110,17 @@ TEST_CASE("JSON submission errors") {
        422, "invalid_message"},
       {"bare CR at the end of html", R"({"from":"a@b.test","to":"c@d.test","html":"a\r"})", 422,
        "invalid_message"},
-      {"Resent-From header", R"({"from":"a@b.test","to":"c@d.test","text":"x",)"
-                             R"("headers":{"Resent-From":"e@x.test"}})",
+      {"Resent-From header",
+       R"({"from":"a@b.test","to":"c@d.test","text":"x",)"
+       R"("headers":{"Resent-From":"e@x.test"}})",
        422, "invalid_header"},
-      {"Resent-Sender header", R"({"from":"a@b.test","to":"c@d.test","text":"x",)"
-                               R"("headers":{"resent-sender":"e@x.test"}})",
+      {"Resent-Sender header",
+       R"({"from":"a@b.test","to":"c@d.test","text":"x",)"
+       R"("headers":{"resent-sender":"e@x.test"}})",
        422, "invalid_header"},
-      {"Sender header", R"({"from":"a@b.test","to":"c@d.test","text":"x",)"
-                        R"("headers":{"Sender":"e@x.test"}})",
+      {"Sender header",
+       R"({"from":"a@b.test","to":"c@d.test","text":"x",)"
+       R"("headers":{"Sender":"e@x.test"}})",
        422, "invalid_header"},
       {"recipient not UTF-8", "{\"from\":\"a@b.test\",\"to\":\"c\\u00ff@d.test\",\"text\":\"x\"}",
        0, nullptr},

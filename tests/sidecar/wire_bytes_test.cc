@@ -43,8 +43,8 @@ void checkWireForm(const std::string& wire) {
   std::size_t start = 0;
   while (start < wire.size()) {
     const auto lf = wire.find('\n', start);
-    REQUIRE(lf != std::string::npos);                 // every line ends
-    REQUIRE(lf > start);                              // ... in CRLF, never a bare LF
+    REQUIRE(lf != std::string::npos);  // every line ends
+    REQUIRE(lf > start);               // ... in CRLF, never a bare LF
     CHECK(wire[lf - 1] == '\r');
     const std::string_view line(wire.data() + start, lf - 1 - start);
     CHECK(line.find('\r') == std::string_view::npos);  // no bare CR inside a line
@@ -71,8 +71,8 @@ TEST_CASE("JSON path: text with LF, CRLF and dot lines, exact bytes") {
       R"({"from":"app@example.test","to":"a@example.test","subject":"s",)"
       R"("text":".\nline\r\n..two\n.\r\nMAIL FROM:<e@x.test>\n"})");
   REQUIRE(std::holds_alternative<submit::JsonSubmission>(parsed));
-  const auto wire = onTheWire(mime::build(std::get<submit::JsonSubmission>(parsed).message,
-                                          fixedOptions()));
+  const auto wire =
+      onTheWire(mime::build(std::get<submit::JsonSubmission>(parsed).message, fixedOptions()));
   checkWireForm(wire);
   const std::string body_on_wire =
       "\r\n..\r\nline\r\n...two\r\n..\r\nMAIL FROM:<e@x.test>\r\n.\r\n";

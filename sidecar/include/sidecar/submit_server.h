@@ -43,7 +43,7 @@ struct MessageStatus {
   unsigned attempts = 0;
   SubmitResult last;                         // the last attempt's result (when attempts > 0)
   std::int64_t next_attempt_in_seconds = 0;  // when Retrying
-  std::string profile;  // who submitted it: only peers of this profile may ask
+  std::string profile;                       // who submitted it: only peers of this profile may ask
 };
 
 // Who submitted a message, for the credential choice and the audit log.
