@@ -299,6 +299,12 @@ class Session : public std::enable_shared_from_this<Session> {
         ec == asio::error::eof || ec == http::error::partial_message) {
       return close();
     }
+    if (!state_) {
+      // A peer without a profile learns nothing more (its body is never read, and
+      // Beast's default body limit may have stopped the header read).
+      return fail(403, "peer_not_allowed",
+                  "no profile allows this user to send through the sidecar", false);
+    }
     if (ec == http::error::body_limit) {
       // Answered before the body was read: no keep-alive, then a lingering close.
       ++state_->stats.size_refused;
@@ -602,6 +608,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void fail(unsigned status, std::string_view code, const std::string& message, bool keep_alive,
             int retry_after = 0) {
+    budget_.release();  // a refused body holds no bytes, even while it is drained
     if (status >= 500 || status == 413 || status == 431 || status == 403 || status == 400) {
       peerWarn(*limits_, "request_failed", peer_.uid,
                {{"status", static_cast<int>(status)}, {"code", code}});

@@ -214,6 +214,33 @@ def reset_peak(pid):
         return False
 
 
+def as_nobody(fn):
+    """fn() run in a forked child that dropped to `nobody` (a peer no profile matches);
+    returns what it returned (JSON-serialisable)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY.pw_gid)
+            os.setuid(NOBODY.pw_uid)
+            out = json.dumps({"result": fn()})
+        except Exception as e:  # reported to the parent
+            out = json.dumps({"error": repr(e)})
+        with os.fdopen(write_end, "w") as f:
+            f.write(out)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    got = json.loads(data)
+    if "error" in got:
+        raise AssertionError("client as nobody failed: " + got["error"])
+    return got["result"]
+
+
 class NormalClient:
     """A well-behaved client sending GET /v1/health in a loop beside an attack; records
     each request's latency."""
@@ -414,6 +441,19 @@ senders = ["{SENDER}"]
             line.encode("utf-8")  # output() decoded with replacement: check the bytes
         with open(self.sidecar.log_path, "rb") as f:
             f.read().decode("utf-8")  # raises on invalid UTF-8
+
+    def test_peer_without_profile_gets_403_whatever_it_sends(self):
+        cases = [
+            ("a body over Beast's default limit", post(JSON + ["Content-Length: 2097152"])),
+            ("chunk extension", post(JSON + ["Transfer-Encoding: chunked"], b"1;" + b"e" * 65536)),
+            ("1 MiB of headers", post(JSON + ["X-Big: " + "b" * (1 << 20)])),
+            ("no Host", b"GET /v1/health HTTP/1.1\r\n\r\n"),
+        ]
+        for name, data in cases:
+            with self.subTest(name):
+                status = as_nobody(lambda: exchange(self.sidecar.socket, data, timeout=5)[0])
+                self.assertEqual(status, 403)
+                self.assertUp()
 
     def test_log_flood_from_a_peer_without_profile(self):
         before = len(self.sidecar.output().splitlines())
