@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include "sidecar/audit.h"
 #include "sidecar/log.h"
 
 using namespace sidecar;
@@ -41,4 +42,13 @@ TEST_CASE("a log line with invalid UTF-8 in a value is still valid UTF-8") {
   const auto line = log::format(log::Level::Warn, "x", {{"address", "a\xFF@example.test"}});
   CHECK(utf8::isValid(line));
   CHECK(line.find("a\xEF\xBF\xBD@example.test") != std::string::npos);
+}
+
+TEST_CASE("an audit line with invalid UTF-8 in a value is still valid UTF-8") {
+  audit::Record r;
+  r.sender = "a\xC0\xAF@example.test";
+  r.smtp_text = "250 ok \xFF";
+  const auto line = audit::formatLine(r);
+  CHECK(utf8::isValid(line));
+  CHECK(line.find("250 ok \xEF\xBF\xBD") != std::string::npos);
 }
