@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "sidecar/base/log.h"
+#include "sidecar/base/seccomp.h"
 #include "sidecar/ipc/fd_passing.h"
 #include "sidecar/ipc/ipc.h"
 #include "sidecar/ipc/roles.h"
@@ -30,8 +31,6 @@
 
 namespace sidecar {
 namespace {
-
-constexpr std::uint32_t kRetryAfterSeconds = 5;
 
 class Keeper {
  public:
@@ -88,7 +87,8 @@ class Keeper {
  private:
   // Logs in and leases. Returns an exit code to stop with, or -1 when ready.
   int startWithBackoff() {
-    auto backoff = std::chrono::seconds(1);
+    foundation::Backoff backoff(
+        foundation::BackoffPolicy{std::chrono::seconds(1), std::chrono::seconds(30), 2.0, 0.2});
     while (true) {
       auto started = credentials_.start();
       if (started) return -1;
@@ -100,13 +100,12 @@ class Keeper {
       }
       // Wait for the backoff, but stop at once on SIGTERM.
       pollfd p{signal_fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(backoff.count() * 1000)) > 0) {
+      if (::poll(&p, 1, static_cast<int>(backoff.next().count())) > 0) {
         signalfd_siginfo info{};
         if (::read(signal_fd_, &info, sizeof info) == sizeof info && info.ssi_signo != SIGHUP) {
           return stop();
         }
       }
-      backoff = std::min(backoff * 2, std::chrono::seconds(30));
     }
   }
 
@@ -127,8 +126,7 @@ class Keeper {
     int fd = -1;
     if (!ipc::receivePacket(kControlFd, in_, fd)) return false;  // the supervisor is gone
     ipc::Reader r(in_.view());
-    std::uint64_t generation = 0;
-    if (!r.header() || !ipc::decodePeerChannel(r, generation) || fd < 0) {
+    if (!r.header() || !ipc::decodePeerChannel(r) || fd < 0) {
       if (fd >= 0) ::close(fd);
       return false;
     }
@@ -185,11 +183,7 @@ class Keeper {
                                       credentials_.generation(), c.username, c.password, out_);
     });
     if (!have) {
-      encoded = ipc::encodeNoCredential(
-          request_id,
-          {kRetryAfterSeconds, path_index < credentials_.pathCount() ? "no credential leased"
-                                                                     : "unknown credential path"},
-          out_);
+      encoded = ipc::encodeNoCredential(request_id, out_);
     }
     if (!encoded) return false;
     (void)ipc::sendPacket(peer_fd_, out_);  // a vanished worker is noticed on read
@@ -228,8 +222,8 @@ class Keeper {
   // Tells the worker what changed: readiness, and leases whose connections must close.
   void publish(const CredentialKeeper::Changes& changes) {
     for (const auto& lease_id : changes.retired_leases) {
-      if (peer_fd_ >= 0 && ipc::encodeLease(ipc::MessageType::CredentialRetired,
-                                            {lease_id, credentials_.generation()}, out_)) {
+      if (peer_fd_ >= 0 &&
+          ipc::encodeLease(ipc::MessageType::CredentialRetired, {lease_id}, out_)) {
         (void)ipc::sendPacket(peer_fd_, out_);
       }
     }
@@ -237,8 +231,7 @@ class Keeper {
   }
 
   void sendStatus() {
-    if (peer_fd_ >= 0 &&
-        ipc::encodeStatus({credentials_.ready(), credentials_.secondsToExpiry()}, out_)) {
+    if (peer_fd_ >= 0 && ipc::encodeStatus({credentials_.ready()}, out_)) {
       (void)ipc::sendPacket(peer_fd_, out_);
     }
   }
@@ -283,6 +276,12 @@ class Keeper {
 }  // namespace
 
 int runKeeper(const Config& config, const std::string& config_path) {
+  if (config.process.seccomp) {
+    if (auto s = installSeccompFilter(SeccompRole::Keeper); !s) {
+      log::error("seccomp_failed", {{"error", s.error().message}});
+      return kExitConfig;
+    }
+  }
   std::vector<vault::HttpTransportPtr> transports;
   for (const auto& address : config.vault.addresses()) {
     vault::TransportOptions options;

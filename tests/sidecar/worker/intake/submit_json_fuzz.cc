@@ -1,36 +1,49 @@
-// submit_json_fuzz.cc: libFuzzer target for JSON submissions (client input): no
-// crash; an accepted submission is within its limits, and the MIME message built from
-// it is in wire form (CRLF only, no NUL, lines <= 998).
-#include <chrono>
+// submit_json_fuzz.cc: libFuzzer target for the JSON submission parser and the MIME
+// message built from what it accepts.
+//
+// Invariants: every envelope address passes checkAddress (so nothing that could break
+// an SMTP command reaches MAIL FROM or RCPT TO), the recipient limit holds, and the
+// built message is in wire form (CRLF only, no NUL, no line over 998 octets), and
+// parsing in place (what the server does) accepts exactly what parsing a copy does.
 #include <cstdint>
-#include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "../../../fakes/wire_form.h"
+#include "mailformat/address.h"
 #include "mailformat/mime.h"
 #include "sidecar/intake/submit_json.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace sidecar;
-  namespace mime = mailformat::mime;
-  std::string body(reinterpret_cast<const char*>(data), size);
-  auto copy = submit::parseJsonSubmission(body);
-  auto in_place = submit::parseJsonSubmissionInPlace(body);
-  // Both readings agree on accepting (in place refuses a NUL in the body up front).
-  if (std::holds_alternative<submit::JsonSubmission>(in_place) &&
-      !std::holds_alternative<submit::JsonSubmission>(copy)) {
-    std::abort();
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  auto parsed = sidecar::submit::parseJsonSubmission(input);
+  std::string copy(input);
+  auto in_place = sidecar::submit::parseJsonSubmissionInPlace(copy);
+  const bool accepted = std::holds_alternative<sidecar::submit::JsonSubmission>(parsed);
+  const bool has_nul = input.find('\0') != std::string_view::npos;  // refused in place
+  if (std::holds_alternative<sidecar::submit::JsonSubmission>(in_place) != (accepted && !has_nul)) {
+    __builtin_trap();
   }
-  const auto* s = std::get_if<submit::JsonSubmission>(&copy);
-  if (s == nullptr) return 0;
-  if (s->envelope.recipients.empty() || s->envelope.recipients.size() > submit::kMaxRecipients)
-    std::abort();
-  if (s->message.attachments.size() > submit::kMaxAttachments) std::abort();
-  if (s->message.extra_headers.size() > submit::kMaxExtraHeaders) std::abort();
-  mime::BuildOptions options;
-  options.date = std::chrono::system_clock::time_point{};
-  options.message_id = "fuzz@example.test";
-  options.boundary_seed = "fuzz";
-  if (!testing_wire::isWireForm(mime::build(s->message, options))) std::abort();
+  auto* submission = std::get_if<sidecar::submit::JsonSubmission>(&parsed);
+  if (submission == nullptr) return 0;
+  const auto& envelope = submission->envelope;
+  if (mailformat::checkAddress(envelope.from, /*allow_empty=*/false)) __builtin_trap();
+  if (envelope.recipients.empty() || envelope.recipients.size() > mailformat::kMaxRecipients) {
+    __builtin_trap();
+  }
+  for (const auto& r : envelope.recipients) {
+    if (mailformat::checkAddress(r, false)) __builtin_trap();
+  }
+  mailformat::mime::BuildOptions options;
+  options.message_id = "fuzz@x.test";
+  options.boundary_seed = "seed";
+  const auto message = mailformat::mime::build(submission->message, options);
+  std::size_t line = 0;
+  for (const char c : message) {
+    if (c == '\0') __builtin_trap();
+    line = c == '\n' ? 0 : line + 1;
+    if (line > 1000) __builtin_trap();  // 998 octets + CR, LF
+  }
+  if (!testing_wire::isWireForm(message)) __builtin_trap();
   return 0;
 }
