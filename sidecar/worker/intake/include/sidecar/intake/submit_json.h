@@ -34,7 +34,8 @@ struct JsonSubmission {
 // otherwise escape the count limits), data after the object, a bare CR in text/html.
 Parsed<JsonSubmission> parseJsonSubmission(std::string_view body);
 // The same, parsing in place: `body`'s bytes are overwritten (strings are unescaped
-// where they are), which saves a copy of the whole body. Used by the server.
+// where they are; four NULs are appended), which saves a copy of the whole body.
+// Used by the server.
 Parsed<JsonSubmission> parseJsonSubmissionInPlace(std::string& body);
 
 }  // namespace sidecar::submit
