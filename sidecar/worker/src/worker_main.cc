@@ -37,10 +37,12 @@
 #include "foundation/random.h"
 #include "sidecar/base/log.h"
 #include "sidecar/base/seccomp.h"
+#include "sidecar/intake/smtp_server.h"
 #include "sidecar/intake/submit_server.h"
 #include "sidecar/ipc/fd_passing.h"
 #include "sidecar/ipc/ipc.h"
 #include "sidecar/ipc/roles.h"
+#include "sidecar/ipc/smtp_listeners.h"
 #include "sidecar/relay/smtp_sender.h"
 #include "sidecar/worker/audit.h"
 #include "sidecar/worker/dispatcher.h"
@@ -93,6 +95,17 @@ int runWorker(const Config& config, const std::string& config_path) {
   if (auto s = server.adopt(kListenFd); !s) {
     log::error("worker_start_failed", {{"error", s.error().message}});
     return 1;
+  }
+  // The SMTP intake on the listeners the supervisor made (if configured): same profiles
+  // and dispatcher as the HTTP intake.
+  intake::SmtpServer smtp(io, config.listen, server, dispatcher);
+  for (int i = 0; i < 3; ++i) {
+    const int fd = ipc::kSmtpListenFds[i];
+    if (!ipc::isListeningSocket(fd)) continue;
+    if (auto s = i == 0 ? smtp.adoptUnix(fd) : smtp.adoptTcp(fd); !s) {
+      log::error("worker_start_failed", {{"error", s.error().message}});
+      return 1;
+    }
   }
 
   // The supervisor hands over the keeper channel (again after a keeper restart).
@@ -174,11 +187,14 @@ int runWorker(const Config& config, const std::string& config_path) {
     if (ec) return;
     log::info("worker_stopping", {{"signal", signo}, {"in_flight", dispatcher.inFlight()}});
     server.close();
+    smtp.close();
     drain_deadline = std::chrono::steady_clock::now() + kDrainDeadline;
     wait_for_drain();
   });
 
-  log::info("worker_ready", {{"socket", config.listen.socket_path}});
+  log::info("worker_ready", {{"socket", config.listen.socket_path},
+                             {"smtp_socket", config.listen.smtp_socket_path},
+                             {"smtp_port", config.listen.smtp_port}});
   io.run();
   return 0;
 }

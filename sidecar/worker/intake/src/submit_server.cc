@@ -27,22 +27,14 @@
 #include "foundation/utf8.h"
 #include "mailformat/message_headers.h"
 #include "mailformat/mime.h"
-#include "mailformat/sender_rule.h"
 #include "sidecar/base/log.h"
 #include "sidecar/base/log_limiter.h"
 #include "sidecar/base/metrics.h"
 #include "sidecar/intake/http_framing.h"
+#include "sidecar/intake/submission_policy.h"
 #include "sidecar/intake/submit_json.h"
 
 namespace sidecar::submit {
-
-struct ProfileState {
-  ProfileState(Profile p, std::chrono::steady_clock::time_point now)
-      : profile(std::move(p)), bucket(profile.rate_per_minute, profile.burst, now) {}
-  Profile profile;
-  profile::TokenBucket bucket;
-  profile::ProfileStats stats;
-};
 
 namespace {
 
@@ -477,38 +469,47 @@ class Session : public std::enable_shared_from_this<Session> {
                        });
   }
 
-  // The profile's rules: sender (envelope and every From address), then recipient
-  // count. False when a refusal has been answered.
-  bool authorize(const Envelope& envelope, const std::string& message, Origin& origin,
-                 bool keep_alive) {
+  // The profile's rules (intake/submission_policy.h, shared with the SMTP intake): the
+  // sender a caller did not name, local recipients through the aliases, sender
+  // (envelope and every From address), then recipient count. False when a refusal has
+  // been answered.
+  bool authorize(Envelope& envelope, std::string& message, Origin& origin, bool keep_alive) {
     auto& state = *state_;
     const Profile& p = state.profile;
-    const mailformat::HeaderSummary headers = mailformat::summarizeHeaders(message);
-    if (!p.senders.empty()) {
-      const char* why = nullptr;
-      if (!mailformat::senderAllowed(p.senders, envelope.from)) {
-        why = "the envelope sender is not allowed for this profile";
-      } else if (headers.from_malformed) {
-        why =
-            "a sender header (From, Sender, Resent-From, Resent-Sender) could not be read "
-            "with certainty, so its senders cannot be checked";
-      } else {
-        for (const auto& from : headers.from) {
-          if (!mailformat::senderAllowed(p.senders, from)) {
-            why = "a sender header names an address that is not allowed for this profile";
-            break;
-          }
-        }
-      }
-      if (why != nullptr) {
-        ++state.stats.sender_refused;
-        peerWarn(*limits_, "sender_not_allowed", peer_.uid,
-                 {{"profile", p.name}, {"pid", static_cast<std::int64_t>(peer_.pid)}});
-        fail(403, "sender_not_allowed", why, keep_alive);
+    message = intake::withLocalFromQualified(std::move(message), p);
+    mailformat::HeaderSummary headers = mailformat::summarizeHeaders(message);
+    if (envelope.implicit_from) {
+      auto sender = intake::implicitSender(p, headers);
+      if (!sender) {
+        fail(400, "missing_sender",
+             "no sender given, and the profile has no default_sender and the message not "
+             "exactly one From address",
+             keep_alive);
         return false;
       }
+      envelope.from = std::move(*sender);
+      envelope.implicit_from = false;
+      message = intake::withFromAdded(std::move(message), envelope.from, headers);
     }
-    if (p.max_recipients != 0 && envelope.recipients.size() > p.max_recipients) {
+    for (auto& recipient : envelope.recipients) {
+      if (recipient.find('@') != std::string::npos) continue;
+      auto address = intake::resolveLocalRecipient(p, recipient);
+      if (!address) {
+        fail(422, "unknown_local_recipient",
+             "\"" + recipient + "\" has no domain and the profile has no alias for it", keep_alive);
+        return false;
+      }
+      recipient = std::move(*address);
+    }
+    if (const auto verdict = intake::checkSenders(p, envelope.from, headers);
+        verdict != intake::SenderVerdict::Allowed) {
+      ++state.stats.sender_refused;
+      peerWarn(*limits_, "sender_not_allowed", peer_.uid,
+               {{"profile", p.name}, {"pid", static_cast<std::int64_t>(peer_.pid)}});
+      fail(403, "sender_not_allowed", intake::describe(verdict), keep_alive);
+      return false;
+    }
+    if (!intake::withinRecipientLimit(p, envelope.recipients.size())) {
       ++state.stats.recipients_refused;
       fail(422, "too_many_recipients",
            "at most " + std::to_string(p.max_recipients) + " recipients per message", keep_alive);
@@ -732,6 +733,15 @@ std::map<std::string, profile::ProfileStats> SubmitServer::profileStats() const 
   return out;
 }
 
+std::shared_ptr<ProfileState> SubmitServer::admit(const profile::Peer& peer) {
+  const Profile* matched = profile::match(profiles_, peer);
+  if (matched != nullptr) return states_.at(matched->name);
+  ++peers_refused_;
+  peerWarn(*shared_, "peer_not_allowed", peer.uid,
+           {{"gid", peer.gid}, {"pid", static_cast<std::int64_t>(peer.pid)}});
+  return nullptr;
+}
+
 SubmitServer::~SubmitServer() {
   shared_->connection_closed = nullptr;  // sessions may outlive the server
   close();
@@ -792,15 +802,7 @@ void SubmitServer::accept() {
     const profile::Peer peer{static_cast<std::uint32_t>(cred.uid),
                              static_cast<std::uint32_t>(cred.gid),
                              static_cast<std::int32_t>(cred.pid)};
-    const Profile* matched = profile::match(profiles_, peer);
-    std::shared_ptr<ProfileState> state;
-    if (matched != nullptr) {
-      state = states_.at(matched->name);
-    } else {
-      ++peers_refused_;
-      peerWarn(*shared_, "peer_not_allowed", peer.uid,
-               {{"gid", peer.gid}, {"pid", static_cast<std::int64_t>(peer.pid)}});
-    }
+    std::shared_ptr<ProfileState> state = admit(peer);
     std::make_shared<Session>(std::move(socket), dispatcher_, peer, std::move(state), shared_)
         ->start();
     accept();

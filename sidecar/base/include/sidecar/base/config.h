@@ -88,6 +88,15 @@ struct ListenSettings {
   // body's announced length (a chunked one: the profile's max_message_bytes) is
   // reserved before it is read; past it, 503 server_busy. At least max_message_bytes.
   std::size_t max_pending_bytes = std::size_t{256} << 20;
+  // The SMTP intake (sidecar/worker/intake): RFC 5321 submission on a second Unix socket
+  // (same socket_mode and socket_group; empty: off) and on loopback TCP, 127.0.0.1 and
+  // ::1 (port 0: off, the default, because every process in the network namespace can
+  // reach it; callers are identified by the kernel either way).
+  std::string smtp_socket_path;
+  std::uint16_t smtp_port = 0;
+  std::size_t smtp_max_connections = 100;    // open SMTP connections; more get 421
+  std::chrono::seconds smtp_timeout{300};    // RFC 5321 4.5.3.2.7: 5 minutes per command
+  std::string smtp_host_name = "localhost";  // in the greeting and the EHLO reply
 };
 
 struct ProcessSettings {
@@ -125,6 +134,12 @@ struct Profile {
   std::size_t max_message_bytes = 0;  // default: listen.max_message_bytes (never above)
   std::uint32_t rate_per_minute = 0;  // token bucket; 0: unlimited
   std::uint32_t burst = 0;            // bucket size; default: rate_per_minute
+  // The envelope sender of a message whose caller named none (sendmail without -f):
+  // then, without it, the message's single From address. Must pass `senders`.
+  std::string default_sender;
+  // Recipients without a domain (cron's "root", MAILTO=ops) -> an address. Without an
+  // entry, such a recipient is refused.
+  std::map<std::string, std::string> aliases;
   bool operator==(const Profile&) const = default;
 };
 

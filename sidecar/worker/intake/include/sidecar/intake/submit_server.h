@@ -24,6 +24,7 @@
 #include "foundation/result.h"
 #include "sidecar/base/config.h"
 #include "sidecar/intake/profile.h"
+#include "sidecar/intake/submission_policy.h"
 #include "sidecar/intake/submit_request.h"
 #include "sidecar/relay/smtp_sender.h"
 
@@ -75,8 +76,8 @@ class Dispatcher {
   virtual void metrics(std::function<void(std::string)> done) = 0;
 };
 
-struct ProfileState;  // a profile with its token bucket and counters
-struct ServerShared;  // limits and counters the server shares with its connections
+using intake::ProfileState;  // a profile with its token bucket and counters
+struct ServerShared;         // limits and counters the server shares with its connections
 
 class SubmitServer {
  public:
@@ -91,6 +92,9 @@ class SubmitServer {
   // Counters per profile name (for metrics), and peers refused for having none.
   std::map<std::string, profile::ProfileStats> profileStats() const;
   std::uint64_t peersRefused() const noexcept { return peers_refused_; }
+  // The state of the profile `peer` gets (shared with the SMTP intake), or nullptr
+  // (counted and logged as refused).
+  std::shared_ptr<ProfileState> admit(const profile::Peer& peer);
 
   // Serves on an already listening socket (inherited from the supervisor, which owns
   // the socket file).
