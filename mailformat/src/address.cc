@@ -1,11 +1,17 @@
 // address.cc: envelope address checks and the one RFC 5322 address-list parser.
 //
 // SECURITY: untrusted input (messages, headers, envelope arguments); pure code with
-// fixed limits. Anything the parser cannot read with certainty is malformed.
+// fixed limits. Anything the parser cannot read with certainty is malformed. The list
+// parser is strict where readers disagree: a display name is quoted text or atoms,
+// never an '@' ("evil@evil.test <app@example.test>", also glued or with a comment
+// between, is read as evil@evil.test by Python's email), and nothing but white space
+// and comments may follow '>'.
 // ERRORS: std::optional values (an error text, or nullopt for a malformed list).
 #include "mailformat/address.h"
 
 #include <algorithm>
+
+#include "foundation/utf8.h"
 
 namespace mailformat {
 namespace {
@@ -50,7 +56,7 @@ bool parseAddressListInto(std::string_view value, std::size_t max_addresses,
   std::string plain;         // the current mailbox, comments and quoted text removed
   std::string angle;         // the content of <...>
   bool have_angle = false;   // this mailbox had an angle address
-  bool after_angle = false;  // only whitespace/comments may follow '>'
+  bool after_angle = false;  // only whitespace and comments may follow '>'
   bool phrase = false;       // quoted text or words before '<' (a display name)
   bool in_group = false;
   std::size_t count = 0;
@@ -75,7 +81,7 @@ bool parseAddressListInto(std::string_view value, std::size_t max_addresses,
 
   for (std::size_t i = 0; i < value.size(); ++i) {
     const char c = value[i];
-    if (c == '(') {  // comment, possibly nested, with quoted-pairs
+    if (c == '(') {  // comment, possibly nested, with quoted-pairs: dropped
       int depth = 1;
       for (++i; i < value.size() && depth > 0; ++i) {
         if (value[i] == '\\')
@@ -101,7 +107,8 @@ bool parseAddressListInto(std::string_view value, std::size_t max_addresses,
       continue;
     }
     if (c == '<') {
-      if (have_angle) return false;
+      // Before '<' only a display name: atoms and quoted text, never an address.
+      if (have_angle || plain.find('@') != std::string::npos) return false;
       const auto close = value.find('>', i + 1);
       if (close == std::string_view::npos) return false;
       angle = std::string(value.substr(i + 1, close - i - 1));
@@ -115,7 +122,7 @@ bool parseAddressListInto(std::string_view value, std::size_t max_addresses,
       continue;
     }
     if (c == ':') {  // group start: "name:" (the name is a display phrase)
-      if (in_group || have_angle) return false;
+      if (in_group || have_angle || plain.find('@') != std::string::npos) return false;
       in_group = true;
       plain.clear();
       phrase = false;
@@ -137,6 +144,7 @@ bool parseAddressListInto(std::string_view value, std::size_t max_addresses,
     }
     // A second word after a space: a display name ("Joe Bloggs"), not an address.
     if (!plain.empty() && plain.back() == ' ' && !trim(plain).empty()) phrase = true;
+    if (phrase && c == '@') return false;  // an address among display-name words
     plain += c;
   }
   if (in_group) return false;
@@ -163,6 +171,9 @@ std::optional<std::string> checkAddress(std::string_view address, bool allow_emp
       return std::string("address contains a character that is not allowed");
     }
   }
+  // Bytes >= 0x80 only as UTF-8 (RFC 6531): anything else could not be written back
+  // in a JSON answer, a log line or the audit record as it was sent.
+  if (!foundation::utf8::isValid(address)) return std::string("address is not valid UTF-8");
   const auto at = address.rfind('@');
   if (at == std::string_view::npos || at == 0 || at + 1 == address.size()) {
     return std::string("address must look like local@domain");

@@ -1,8 +1,8 @@
 // message_headers.cc: From and Message-ID from the header section (see the header).
 //
-// SECURITY: untrusted input; a small state machine over RFC 5322 address lists
-// (quoted strings, nested comments, angle addresses, groups). Anything else is
-// malformed. Addresses are then checked by checkAddress() like envelope addresses.
+// SECURITY: untrusted input; every field that names a sender (From, Sender,
+// Resent-From, Resent-Sender) goes through the one address-list parser (address.h),
+// which is strict; anything it cannot read makes the summary malformed.
 // ERRORS: flags in HeaderSummary.
 #include "mailformat/message_headers.h"
 
@@ -80,7 +80,9 @@ HeaderSummary summarizeHeaders(std::string_view message) {
   bool have_message_id = false;
   bool have_from = false;
   for (const auto& field : headerFields(message)) {
-    if (iequalsName(field.name, "From")) {
+    // Every field that names a sender (RFC 5322 3.6.2, 3.6.6), under one rule.
+    if (iequalsName(field.name, "From") || iequalsName(field.name, "Sender") ||
+        iequalsName(field.name, "Resent-From") || iequalsName(field.name, "Resent-Sender")) {
       have_from = true;
       auto addresses = parseAddressList(field.value, kMaxFromAddresses - summary.from.size());
       if (!addresses || addresses->empty()) {

@@ -53,13 +53,16 @@ std::string quoteString(std::string_view s) {
 std::string textPart(std::string_view subtype, std::string_view body) {
   bool seven_bit = true;
   std::size_t line = 0;
-  for (char c : body) {
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
     const auto u = static_cast<unsigned char>(c);
     if (c == '\n') {
       line = 0;
       continue;
     }
-    if (u >= 0x80 || (u < 0x20 && c != '\r' && c != '\t') || ++line > 76) {
+    // A CR only as part of CRLF: a bare one goes out quoted-printable (=0D), never raw.
+    const bool crlf = c == '\r' && i + 1 < body.size() && body[i + 1] == '\n';
+    if (u >= 0x80 || (u < 0x20 && c != '\t' && !crlf) || ++line > 76) {
       seven_bit = false;
       break;
     }
@@ -112,29 +115,29 @@ std::string attachmentPart(const Attachment& a) {
   return out;
 }
 
-// Joins parts into a multipart body with a boundary that none of them contains.
-std::string multipart(std::string_view subtype, const std::vector<std::string>& parts,
-                      const std::string& seed, int depth, std::string& header_out) {
+// Appends to `out` a multipart's Content-Type header, the blank line and its body, with
+// a boundary that none of the parts contains. Each part is freed once it is copied, so
+// the message is never held twice.
+void appendMultipart(std::string& out, std::string_view subtype, std::vector<std::string> parts,
+                     const std::string& seed, int depth) {
   std::string boundary = "=_" + seed + "_" + std::to_string(depth);
   // A collision with random text is all but impossible; make it impossible.
   while (std::any_of(parts.begin(), parts.end(),
                      [&](const std::string& p) { return p.find(boundary) != std::string::npos; })) {
     boundary += "x";
   }
-  header_out =
-      "Content-Type: multipart/" + std::string(subtype) + ";\r\n boundary=\"" + boundary + "\"\r\n";
-  std::string body = "This is a multi-part message in MIME format.\r\n";
-  for (const auto& part : parts) {
-    body += "\r\n--" + boundary + "\r\n" + part;
+  std::size_t total = 0;
+  for (const auto& part : parts) total += part.size() + boundary.size() + 6;
+  out.reserve(out.size() + total + 2 * boundary.size() + 160);
+  out += "Content-Type: multipart/" + std::string(subtype) + ";\r\n boundary=\"" + boundary +
+         "\"\r\n\r\n";
+  out += "This is a multi-part message in MIME format.\r\n";
+  for (auto& part : parts) {
+    out += "\r\n--" + boundary + "\r\n";
+    out += part;
+    std::string().swap(part);
   }
-  body += "\r\n--" + boundary + "--\r\n";
-  return body;
-}
-
-// Splits "Content-Type: ...\r\n...\r\n\r\nbody" into the header block and the body.
-std::pair<std::string, std::string> splitPart(const std::string& part) {
-  const auto end = part.find("\r\n\r\n");
-  return {part.substr(0, end + 2), part.substr(end + 4)};
+  out += "\r\n--" + boundary + "--\r\n";
 }
 
 std::string addressList(const std::vector<Mailbox>& list, std::size_t header_len) {
@@ -185,11 +188,18 @@ bool base64Decode(std::string_view in, std::string& out) {
 }
 
 std::string base64Lines(std::string_view bytes) {
-  const std::string encoded = base64(bytes);
+  // 57 input bytes make one 76-column line; encoded line by line, so the only
+  // allocation is the result.
+  constexpr std::size_t kBytesPerLine = 57;
   std::string out;
-  out.reserve(encoded.size() + encoded.size() / 76 * 2 + 2);
-  for (std::size_t i = 0; i < encoded.size(); i += 76) {
-    out.append(encoded, i, 76);
+  const std::size_t lines = (bytes.size() + kBytesPerLine - 1) / kBytesPerLine;
+  out.reserve(lines * 78);
+  char line[80];
+  for (std::size_t i = 0; i < bytes.size(); i += kBytesPerLine) {
+    const std::size_t n = std::min(kBytesPerLine, bytes.size() - i);
+    sodium_bin2base64(line, sizeof line, reinterpret_cast<const unsigned char*>(bytes.data() + i),
+                      n, sodium_base64_VARIANT_ORIGINAL);
+    out += line;
     out += "\r\n";
   }
   return out;
@@ -326,28 +336,25 @@ std::string build(const Message& m, const BuildOptions& options) {
   }
   headers += "MIME-Version: 1.0\r\n";
 
-  // The body: text, html, or both as alternatives; then attachments around it.
-  std::string content;  // a part with its own Content-* headers, blank line, body
+  // The body: text, html, or both as alternatives; then attachments around it. A part
+  // is its own Content-* headers, a blank line and its body; the top part's headers
+  // join the message's.
+  std::string content;
   if (!m.text.empty() && !m.html.empty()) {
-    std::string type_header;
-    const std::string body =
-        multipart("alternative", {textPart("plain", m.text), textPart("html", m.html)},
-                  options.boundary_seed, 1, type_header);
-    content = type_header + "\r\n" + body;
+    appendMultipart(content, "alternative", {textPart("plain", m.text), textPart("html", m.html)},
+                    options.boundary_seed, 1);
   } else if (!m.html.empty()) {
     content = textPart("html", m.html);
   } else {
     content = textPart("plain", m.text);
   }
-  if (!m.attachments.empty()) {
-    std::vector<std::string> parts{content};
-    for (const auto& a : m.attachments) parts.push_back(attachmentPart(a));
-    std::string type_header;
-    const std::string body = multipart("mixed", parts, options.boundary_seed, 0, type_header);
-    content = type_header + "\r\n" + body;
-  }
-  const auto [part_headers, part_body] = splitPart(content);
-  return headers + part_headers + "\r\n" + part_body;
+  if (m.attachments.empty()) return headers + content;
+  std::vector<std::string> parts;
+  parts.reserve(m.attachments.size() + 1);
+  parts.push_back(std::move(content));
+  for (const auto& a : m.attachments) parts.push_back(attachmentPart(a));
+  appendMultipart(headers, "mixed", std::move(parts), options.boundary_seed, 0);
+  return headers;
 }
 
 }  // namespace mailformat::mime

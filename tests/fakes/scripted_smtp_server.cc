@@ -79,6 +79,11 @@ std::vector<std::string> ScriptedSmtpServer::messages() const {
   return messages_;
 }
 
+std::vector<std::string> ScriptedSmtpServer::rawMessages() const {
+  std::lock_guard lock(mutex_);
+  return raw_messages_;
+}
+
 void ScriptedSmtpServer::serve() {
   while (!stopping_) {
     pollfd p{listen_fd_, POLLIN, 0};
@@ -102,6 +107,7 @@ void ScriptedSmtpServer::session(int fd) {
   std::string buffer;
   bool in_data = false;
   std::string data;
+  std::string raw;
   char chunk[4096];
   while (!stopping_) {
     pollfd p{fd, POLLIN, 0};
@@ -114,13 +120,16 @@ void ScriptedSmtpServer::session(int fd) {
       std::string line = buffer.substr(0, nl);
       buffer.erase(0, nl + 2);
       if (in_data) {
+        raw += line + "\r\n";
         if (line == ".") {
           in_data = false;
           {
             std::lock_guard lock(mutex_);
             messages_.push_back(data);
+            raw_messages_.push_back(raw);
           }
           data.clear();
+          raw.clear();
           if (!sendAll(fd, script_.data_reply)) return;
         } else {
           data += (startsWith(line, "..") ? line.substr(1) : line) + "\r\n";

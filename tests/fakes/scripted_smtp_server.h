@@ -32,6 +32,8 @@ class ScriptedSmtpServer {
   unsigned short port() const { return port_; }
   std::vector<std::string> transcript() const;  // client command lines, AUTH redacted
   std::vector<std::string> messages() const;    // DATA payloads received
+  // The same, byte for byte as they came (dot-stuffed, with the final ".\r\n").
+  std::vector<std::string> rawMessages() const;
   int connections() const { return connections_.load(); }
 
   // A default script: EHLO with AUTH PLAIN, AUTH accepted, MAIL/RCPT/DATA accepted.
@@ -48,6 +50,7 @@ class ScriptedSmtpServer {
   mutable std::mutex mutex_;
   std::vector<std::string> transcript_;
   std::vector<std::string> messages_;
+  std::vector<std::string> raw_messages_;
   std::thread thread_;
   std::vector<std::thread> sessions_;  // joined by serve() when stopping
 };

@@ -1,5 +1,6 @@
-// message_headers.h: the header fields the sidecar decides on: the From addresses
-// (checked against a profile's senders) and the Message-ID (for the audit log).
+// message_headers.h: the header fields the sidecar decides on: the addresses of every
+// field that names a sender (From, Sender, Resent-From, Resent-Sender; checked against
+// a profile's senders) and the Message-ID (for the audit log).
 //
 // SECURITY: untrusted client input (the submitted message). Pure, no I/O, bounded:
 // only the header section is read (it ends at the first empty line), at most
@@ -19,8 +20,10 @@ inline constexpr std::size_t kMaxFromAddresses = 100;
 inline constexpr std::size_t kMaxMessageIdLength = 250;
 
 struct HeaderSummary {
-  std::vector<std::string> from;  // addr-specs of every mailbox in every From field
-  bool from_malformed = false;    // a From field that is not a clean mailbox list
+  // addr-specs of every mailbox in every field that names a sender: From, Sender,
+  // Resent-From, Resent-Sender (the profile's sender rule applies to all of them).
+  std::vector<std::string> from;
+  bool from_malformed = false;  // one of those fields is not a clean mailbox list
   // The first Message-ID's id without angle brackets; printable ASCII only, at most
   // kMaxMessageIdLength (longer or odd ids are dropped: "" then).
   std::string message_id;

@@ -16,7 +16,7 @@
 namespace mailformat::mime {
 
 struct Mailbox {
-  std::string name;     // display name, UTF-8, may be empty
+  std::string name;     // display name, UTF-8, may be empty, at most 256 bytes (callers check)
   std::string address;  // local@domain, already checked
 };
 

@@ -178,6 +178,18 @@ const std::vector<Parameter>& parameterTable() {
        [](Config& c, std::string_view v) {
          return parseInt<std::size_t>(v, c.listen.max_queue, 1, 1000000);
        }},
+      {"listen", "request_timeout_seconds",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::uint32_t>(v, c.listen.request_timeout_seconds, 1, 3600);
+       }},
+      {"listen", "max_connections",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::size_t>(v, c.listen.max_connections, 1, 1000000);
+       }},
+      {"listen", "max_pending_bytes",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::size_t>(v, c.listen.max_pending_bytes, 1024, std::size_t{1} << 36);
+       }},
       {"listen", "smtp_socket", stringField(&Config::listen, &ListenSettings::smtp_socket_path)},
       {"listen", "smtp_port",
        [](Config& c, std::string_view v) {
@@ -468,6 +480,9 @@ Status validate(const Config& c) {
     return Error::permanent("smtp.helo_name must be a host name or address literal");
   }
   if (c.listen.socket_path.empty()) return missing("listen.socket");
+  if (c.listen.max_pending_bytes < c.listen.max_message_bytes) {
+    return Error::permanent("listen.max_pending_bytes must be at least listen.max_message_bytes");
+  }
   if (c.listen.socket_path.size() >= 108) {  // sizeof(sockaddr_un::sun_path)
     return Error::permanent("listen.socket is longer than a Unix socket path may be (107)");
   }
@@ -555,6 +570,10 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   check("listen.socket_mode", a.listen.socket_mode, b.listen.socket_mode);
   check("listen.max_message_bytes", a.listen.max_message_bytes, b.listen.max_message_bytes);
   check("listen.max_queue", a.listen.max_queue, b.listen.max_queue);
+  check("listen.request_timeout_seconds", a.listen.request_timeout_seconds,
+        b.listen.request_timeout_seconds);
+  check("listen.max_connections", a.listen.max_connections, b.listen.max_connections);
+  check("listen.max_pending_bytes", a.listen.max_pending_bytes, b.listen.max_pending_bytes);
   check("listen.socket_group", a.listen.socket_group, b.listen.socket_group);
   check("listen.smtp_socket", a.listen.smtp_socket_path, b.listen.smtp_socket_path);
   check("listen.smtp_port", a.listen.smtp_port, b.listen.smtp_port);

@@ -1,7 +1,8 @@
 // log.cc: JSON-lines logger (see log.h).
 //
 // SECURITY: escapes every string so that log lines cannot be forged by values that
-// contain quotes or newlines (SMTP replies and addresses come from outside).
+// contain quotes or newlines (SMTP replies and addresses come from outside), and makes
+// every string valid UTF-8 first (utf8.h), so that each line is valid JSON.
 // ERRORS: none.
 #include "sidecar/base/log.h"
 
@@ -12,6 +13,8 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+
+#include "foundation/utf8.h"
 
 namespace sidecar::log {
 namespace {
@@ -52,7 +55,10 @@ void setMinimumLevel(Level level) {
   g_minimum.store(level);
 }
 
-std::string format(Level level, std::string_view event, std::initializer_list<Field> fields) {
+namespace {
+
+template <typename Fields>
+std::string formatRange(Level level, std::string_view event, const Fields& fields) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   const std::string ts = timestamp();
@@ -66,7 +72,8 @@ std::string format(Level level, std::string_view event, std::initializer_list<Fi
   for (const auto& f : fields) {
     w.Key(f.key.data(), static_cast<rapidjson::SizeType>(f.key.size()));
     if (const auto* s = std::get_if<std::string_view>(&f.value)) {
-      w.String(s->data(), static_cast<rapidjson::SizeType>(s->size()));
+      const std::string valid = foundation::utf8::sanitize(*s);
+      w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
     } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
       w.Int64(*i);
     } else {
@@ -77,12 +84,26 @@ std::string format(Level level, std::string_view event, std::initializer_list<Fi
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-void write(Level level, std::string_view event, std::initializer_list<Field> fields) {
-  if (level < g_minimum.load()) return;
-  std::string line = format(level, event, fields);
+void emit(std::string line) {
   line.push_back('\n');
   // One write(2) per line keeps lines whole when several threads log.
   (void)!::write(STDERR_FILENO, line.data(), line.size());
+}
+
+}  // namespace
+
+std::string format(Level level, std::string_view event, std::initializer_list<Field> fields) {
+  return formatRange(level, event, fields);
+}
+
+void write(Level level, std::string_view event, std::initializer_list<Field> fields) {
+  if (level < g_minimum.load()) return;
+  emit(formatRange(level, event, fields));
+}
+
+void writeFields(Level level, std::string_view event, const std::vector<Field>& fields) {
+  if (level < g_minimum.load()) return;
+  emit(formatRange(level, event, fields));
 }
 
 }  // namespace sidecar::log

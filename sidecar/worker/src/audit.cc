@@ -1,6 +1,7 @@
 // audit.cc: audit records as JSON lines (see audit.h).
 //
-// SECURITY: no secret ever reaches a Record; strings are escaped by RapidJSON.
+// SECURITY: no secret ever reaches a Record; strings are made valid UTF-8 and escaped
+// by RapidJSON.
 // ERRORS: Status from open(); write failures are logged.
 #include "sidecar/worker/audit.h"
 
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "foundation/utf8.h"
 #include "sidecar/base/log.h"
 
 namespace sidecar::audit {
@@ -35,7 +37,8 @@ std::string formatLine(const Record& r) {
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   auto str = [&](const char* key, std::string_view value) {
     w.Key(key);
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+    const std::string valid = foundation::utf8::sanitize(value);  // each line stays valid JSON
+    w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
   };
   w.StartObject();
   str("event", "audit");  // tells audit lines from log lines when both go to stderr

@@ -128,6 +128,7 @@ Parsed<std::string> normalizeRawMessage(std::string_view message) {
   out.reserve(message.size() + message.size() / 32 + 2);
   std::size_t line_start = 0;
   bool first_line = true;
+  bool in_headers = true;
   while (line_start < message.size()) {
     auto lf = message.find('\n', line_start);
     const bool last = lf == std::string_view::npos;
@@ -141,13 +142,30 @@ Parsed<std::string> normalizeRawMessage(std::string_view message) {
       return ApiError{422, "invalid_message",
                       "a line is longer than " + std::to_string(kMaxLineLength) + " bytes"};
     }
-    if (first_line) {
-      const auto colon = line.find(':');
-      const bool header_like = colon != std::string_view::npos && colon > 0 &&
-                               std::all_of(line.begin(), line.begin() + static_cast<long>(colon),
-                                           [](char c) { return c > 32 && c < 127; });
-      if (!header_like) {
-        return ApiError{422, "invalid_message", "the message does not start with a header field"};
+    if (in_headers) {
+      // The header section is fields, their continuation lines, then an empty line.
+      // Anything else there is read differently by different MTAs (where does the
+      // body start?), so it is refused rather than guessed.
+      if (line.empty()) {
+        in_headers = false;
+      } else if (line.front() == ' ' || line.front() == '\t') {
+        if (first_line) {
+          return ApiError{422, "invalid_message", "the message does not start with a header field"};
+        }
+        if (line.find_first_not_of(" \t") == std::string_view::npos) {
+          return ApiError{422, "invalid_message",
+                          "a line of only white space in the header section"};
+        }
+      } else {
+        const auto colon = line.find(':');
+        const bool field = colon != std::string_view::npos && colon > 0 &&
+                           std::all_of(line.begin(), line.begin() + static_cast<long>(colon),
+                                       [](char c) { return c > 32 && c < 127; });
+        if (!field) {
+          return ApiError{422, "invalid_message",
+                          first_line ? "the message does not start with a header field"
+                                     : "a line in the header section is not a header field"};
+        }
       }
       first_line = false;
     }
@@ -155,6 +173,13 @@ Parsed<std::string> normalizeRawMessage(std::string_view message) {
     out.append("\r\n");
     if (last) break;
     line_start = lf + 1;
+  }
+  if (in_headers) {
+    // README: a message is a header section, an empty line, then the body (which may
+    // be empty). Without the empty line a truncated message cannot be told from a
+    // whole one.
+    return ApiError{422, "invalid_message",
+                    "the message has no empty line after its header section"};
   }
   return out;
 }

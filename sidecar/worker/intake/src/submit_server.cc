@@ -10,6 +10,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <sodium.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -23,10 +24,13 @@
 #include <boost/beast/http.hpp>
 
 #include "foundation/random.h"
+#include "foundation/utf8.h"
 #include "mailformat/message_headers.h"
 #include "mailformat/mime.h"
 #include "sidecar/base/log.h"
+#include "sidecar/base/log_limiter.h"
 #include "sidecar/base/metrics.h"
+#include "sidecar/intake/http_framing.h"
 #include "sidecar/intake/submission_policy.h"
 #include "sidecar/intake/submit_json.h"
 
@@ -42,16 +46,18 @@ using Stream = beast::basic_stream<local>;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
-constexpr std::uint32_t kHeaderLimit = 16 * 1024;
-constexpr auto kRequestTimeout = std::chrono::seconds(30);
+// kHeaderLimit and kReadBufferBytes (which bounds chunk headers and trailers) come
+// from http_framing.h, with the framing rules.
 constexpr auto kIdleTimeout = std::chrono::seconds(75);
 constexpr auto kLingerTimeout = std::chrono::seconds(5);
 constexpr std::size_t kMaxLinger = std::size_t{256} << 20;  // stop discarding after this
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
+// Every string in an answer is valid UTF-8 (a recipient or an SMTP reply may not be).
 void writeString(JsonWriter& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  const std::string valid = foundation::utf8::sanitize(s);
+  w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
 }
 
 void writeSmtpReply(JsonWriter& w, const mailformat::SmtpReply& reply) {
@@ -179,15 +185,79 @@ std::string buildJsonMessage(const mailformat::mime::Message& message) {
   return mailformat::mime::build(message, options);
 }
 
+}  // namespace
+
+// What the server and its sessions share; all on the one io thread, so no locking.
+struct ServerShared {
+  std::chrono::steady_clock::duration request_timeout;
+  std::size_t max_pending_bytes;
+  std::size_t pending_bytes = 0;     // reserved by bodies being read or processed
+  std::size_t live_connections = 0;  // sessions not yet destroyed
+  // Warn lines caused by a peer: at most 5 per 10 s per (event, uid).
+  log::LogLimiter peer_log{5, std::chrono::seconds(10)};
+  std::function<void()> connection_closed;  // resumes an accept paused at the limit
+};
+
+namespace {
+
+// A warn line caused by a peer, within its log budget; "suppressed" counts the lines
+// left out since the last one.
+void peerWarn(ServerShared& shared, std::string_view event, std::uint32_t uid,
+              std::initializer_list<log::Field> fields) {
+  const auto admitted = shared.peer_log.admit(std::string(event) + ":" + std::to_string(uid),
+                                              std::chrono::steady_clock::now());
+  if (!admitted) return;
+  std::vector<log::Field> all(fields);
+  all.push_back({"uid", uid});
+  if (*admitted > 0) all.push_back({"suppressed", static_cast<std::int64_t>(*admitted)});
+  log::writeFields(log::Level::Warn, event, all);
+}
+
+// The bytes of one request body, reserved against listen.max_pending_bytes until the
+// message has been handed on (or refused).
+class BodyReservation {
+ public:
+  explicit BodyReservation(std::shared_ptr<ServerShared> shared) : shared_(std::move(shared)) {}
+  BodyReservation(const BodyReservation&) = delete;
+  BodyReservation& operator=(const BodyReservation&) = delete;
+  ~BodyReservation() { release(); }
+
+  bool reserve(std::size_t bytes) {
+    release();
+    if (bytes > shared_->max_pending_bytes - shared_->pending_bytes) return false;
+    shared_->pending_bytes += bytes;
+    held_ = bytes;
+    return true;
+  }
+  void release() {
+    shared_->pending_bytes -= held_;
+    held_ = 0;
+  }
+
+ private:
+  std::shared_ptr<ServerShared> shared_;
+  std::size_t held_ = 0;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // `state` null: the peer has no profile (every request gets 403).
   Session(local::socket socket, Dispatcher& dispatcher, profile::Peer peer,
-          std::shared_ptr<ProfileState> state)
+          std::shared_ptr<ProfileState> state, std::shared_ptr<ServerShared> shared)
       : stream_(std::move(socket)),
         dispatcher_(dispatcher),
         peer_(peer),
-        state_(std::move(state)) {}
+        state_(std::move(state)),
+        limits_(std::move(shared)),
+        budget_(limits_) {
+    ++limits_->live_connections;
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  ~Session() {
+    --limits_->live_connections;
+    if (limits_->connection_closed) limits_->connection_closed();
+  }
 
   void start() { read(); }
 
@@ -197,30 +267,27 @@ class Session : public std::enable_shared_from_this<Session> {
   void read() {
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
-    stream_.expires_after(requests_served_ == 0 ? kRequestTimeout : kIdleTimeout);
-    if (!state_) {
-      // The body is never read: answer after the headers, then a lingering close.
-      http::async_read_header(stream_, buffer_, *parser_,
-                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                                if (ec) return self->close();
-                                self->fail(403, "peer_not_allowed",
-                                           "no profile allows this user to send through the "
-                                           "sidecar",
-                                           false);
-                              });
-      return;
-    }
     // The profile's limit is known before the body arrives.
-    parser_->body_limit(maxMessageBytes());
-    http::async_read(
+    if (state_) parser_->body_limit(maxMessageBytes());
+    stream_.expires_after(requests_served_ == 0 ? limits_->request_timeout : kIdleTimeout);
+    http::async_read_header(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
   }
 
-  void onRead(beast::error_code ec) {
+  // Errors of the header or the body read: an answer, or a silent close when the
+  // client went away or took too long.
+  void readFailed(beast::error_code ec, bool in_body) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof || ec == http::error::partial_message) {
       return close();
+    }
+    if (!state_) {
+      // A peer without a profile learns nothing more (its body is never read, and
+      // Beast's default body limit may have stopped the header read).
+      return fail(403, "peer_not_allowed",
+                  "no profile allows this user to send through the sidecar", false);
     }
     if (ec == http::error::body_limit) {
       // Answered before the body was read: no keep-alive, then a lingering close.
@@ -229,14 +296,72 @@ class Session : public std::enable_shared_from_this<Session> {
                   "the message is larger than " + std::to_string(maxMessageBytes()) + " bytes",
                   false);
     }
-    if (ec == http::error::header_limit) {
+    if (ec == http::error::header_limit || (ec == http::error::buffer_overflow && !in_body)) {
       return fail(431, "headers_too_large", "request headers are larger than 16 KiB", false);
     }
-    if (ec) return fail(400, "malformed_request", "malformed HTTP request", false);
+    if (ec == http::error::buffer_overflow) {
+      // Beast 1.74 keeps a chunk header (with its extensions) or the trailer section in
+      // the read buffer until it ends; the buffer's fixed size is what bounds them.
+      return fail(400, "malformed_request",
+                  "a chunk header or the trailer section is longer than " +
+                      std::to_string(kReadBufferBytes / 1024) + " KiB",
+                  false);
+    }
+    fail(400, "malformed_request", "malformed HTTP request", false);
+  }
+
+  void onHeader(beast::error_code ec) {
+    if (ec) return readFailed(ec, false);
+    if (!state_) {
+      // The body is never read: answer after the headers, then a lingering close.
+      return fail(403, "peer_not_allowed",
+                  "no profile allows this user to send through the sidecar", false);
+    }
+    const auto& header = parser_->get();
+    if (auto why = framingError(header)) return fail(400, "malformed_request", why, false);
+    // The body's bytes are reserved before they are read: the sum over all connections
+    // stays within listen.max_pending_bytes.
+    const std::size_t announced = parser_->content_length()
+                                      ? static_cast<std::size_t>(*parser_->content_length())
+                                  : parser_->chunked() ? maxMessageBytes()
+                                                       : 0;
+    if (!budget_.reserve(announced)) {
+      return fail(503, "server_busy", "too many request bytes in flight; try again shortly", false,
+                  1);
+    }
+    const auto expect = header[http::field::expect];
+    if (!expect.empty()) {
+      if (!beast::iequals(expect, "100-continue") || header.version() < 11) {
+        return fail(417, "expectation_failed", "only Expect: 100-continue is understood", false);
+      }
+      if (!parser_->is_done()) return sendContinue();
+    }
+    readBody();
+  }
+
+  // RFC 9110 10.1.1: the client waits for this before it sends the body.
+  void sendContinue() {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec) return self->close();
+                        self->readBody();
+                      });
+  }
+
+  void readBody() {
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
+  }
+
+  void onRead(beast::error_code ec) {
+    if (ec) return readFailed(ec, true);
     stream_.expires_never();
     request_ = parser_->release();
     ++requests_served_;
     route();
+    budget_.release();  // the body now lives in the message handed on, or is gone
   }
 
   void route() {
@@ -312,7 +437,11 @@ class Session : public std::enable_shared_from_this<Session> {
                     "a JSON submission carries its addresses in the body, not the query",
                     keep_alive);
       }
-      auto parsed = parseJsonSubmission(request_.body());
+      auto parsed = parseJsonSubmissionInPlace(request_.body());
+      // The submission holds copies of what it needs: the body can go before the
+      // message is built (one body-sized buffer less at the peak).
+      request_.body().clear();
+      request_.body().shrink_to_fit();
       if (auto* err = std::get_if<ApiError>(&parsed)) {
         return fail(err->http_status, err->code, err->message, keep_alive);
       }
@@ -396,9 +525,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (const auto verdict = intake::checkSenders(p, envelope.from, headers);
         verdict != intake::SenderVerdict::Allowed) {
       ++state.stats.sender_refused;
-      log::warn(
-          "sender_not_allowed",
-          {{"profile", p.name}, {"uid", peer_.uid}, {"pid", static_cast<std::int64_t>(peer_.pid)}});
+      peerWarn(*limits_, "sender_not_allowed", peer_.uid,
+               {{"profile", p.name}, {"pid", static_cast<std::int64_t>(peer_.pid)}});
       fail(403, "sender_not_allowed", intake::describe(verdict), keep_alive);
       return false;
     }
@@ -423,9 +551,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state.bucket.take(now)) return true;
     ++state.stats.rate_limited;
     const auto retry = state.bucket.retryAfterSeconds(now);
-    log::warn("rate_limited", {{"profile", p.name},
-                               {"uid", peer_.uid},
-                               {"retry_after_seconds", static_cast<std::int64_t>(retry)}});
+    peerWarn(*limits_, "rate_limited", peer_.uid,
+             {{"profile", p.name}, {"retry_after_seconds", static_cast<std::int64_t>(retry)}});
     fail(429, "rate_limited",
          "profile " + p.name + " sends at most " + std::to_string(p.rate_per_minute) +
              " messages per minute",
@@ -497,8 +624,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void fail(unsigned status, std::string_view code, const std::string& message, bool keep_alive,
             int retry_after = 0) {
-    if (status >= 500 || status == 413 || status == 431 || status == 403) {
-      log::warn("request_failed", {{"status", static_cast<int>(status)}, {"code", code}});
+    budget_.release();  // a refused body holds no bytes, even while it is drained
+    if (status >= 500 || status == 413 || status == 431 || status == 403 || status == 400) {
+      peerWarn(*limits_, "request_failed", peer_.uid,
+               {{"status", static_cast<int>(status)}, {"code", code}});
     }
     respond(status, errorBody(code, message), keep_alive, retry_after);
   }
@@ -514,7 +643,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_->keep_alive(keep_alive);
     response_->body() = std::move(body);
     response_->prepare_payload();
-    stream_.expires_after(kRequestTimeout);
+    stream_.expires_after(limits_->request_timeout);
     http::async_write(stream_, *response_,
                       [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
                         self->response_.reset();
@@ -555,7 +684,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Dispatcher& dispatcher_;
   const profile::Peer peer_;
   const std::shared_ptr<ProfileState> state_;
-  beast::flat_buffer buffer_;
+  const std::shared_ptr<ServerShared> limits_;
+  BodyReservation budget_;
+  beast::flat_buffer buffer_{kReadBufferBytes};
   std::optional<http::request_parser<http::string_body>> parser_;
   Request request_;
   std::shared_ptr<Response> response_;
@@ -584,7 +715,19 @@ const char* toString(MessageState state) noexcept {
 
 SubmitServer::SubmitServer(asio::io_context& io, ListenSettings settings,
                            std::vector<Profile> profiles, Dispatcher& dispatcher)
-    : settings_(std::move(settings)), dispatcher_(dispatcher), acceptor_(io) {
+    : settings_(std::move(settings)),
+      shared_(std::make_shared<ServerShared>()),
+      dispatcher_(dispatcher),
+      acceptor_(io),
+      accept_retry_(io) {
+  shared_->request_timeout = std::chrono::seconds(settings_.request_timeout_seconds);
+  shared_->max_pending_bytes = settings_.max_pending_bytes;
+  shared_->connection_closed = [this] {
+    if (accept_paused_ && acceptor_.is_open() && shared_->live_connections < connectionLimit()) {
+      accept_paused_ = false;
+      accept();
+    }
+  };
   setProfiles(std::move(profiles));
 }
 
@@ -615,49 +758,93 @@ std::shared_ptr<ProfileState> SubmitServer::admit(const profile::Peer& peer) {
   const Profile* matched = profile::match(profiles_, peer);
   if (matched != nullptr) return states_.at(matched->name);
   ++peers_refused_;
-  log::warn("peer_not_allowed",
-            {{"uid", peer.uid}, {"gid", peer.gid}, {"pid", static_cast<std::int64_t>(peer.pid)}});
+  peerWarn(*shared_, "peer_not_allowed", peer.uid,
+           {{"gid", peer.gid}, {"pid", static_cast<std::int64_t>(peer.pid)}});
   return nullptr;
 }
 
 SubmitServer::~SubmitServer() {
+  shared_->connection_closed = nullptr;  // sessions may outlive the server
   close();
+}
+
+std::size_t SubmitServer::connectionLimit() const {
+  constexpr rlim_t kKeptDescriptors = 64;
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur == RLIM_INFINITY) {
+    return settings_.max_connections;
+  }
+  const rlim_t room = nofile.rlim_cur > 2 * kKeptDescriptors ? nofile.rlim_cur - kKeptDescriptors
+                                                             : nofile.rlim_cur / 2;
+  return std::min<std::size_t>(settings_.max_connections, static_cast<std::size_t>(room));
 }
 
 foundation::Status SubmitServer::adopt(int listening_fd) {
   beast::error_code ec;
   acceptor_.assign(local(), listening_fd, ec);
   if (ec) return foundation::Error::internal("cannot adopt the listening socket: " + ec.message());
+  // systemd's default soft limit (1024) would cap connections long before the hard
+  // one; use what the hard limit allows.
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &nofile) != 0) {
+      log::warn("nofile_limit_unchanged", {{"error", std::strerror(errno)}});
+    }
+  }
   accept();
   return {};
 }
 
 void SubmitServer::accept() {
+  if (shared_->live_connections >= connectionLimit()) {
+    // Further clients wait in the listen backlog until a connection closes; accepting
+    // and closing them would only turn waiting into failing.
+    if (!accept_paused_) {
+      accept_paused_ = true;
+      peerWarn(*shared_, "connections_at_limit", 0,
+               {{"connections", shared_->live_connections}, {"limit", connectionLimit()}});
+    }
+    return;
+  }
   acceptor_.async_accept([this](beast::error_code ec, local::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      // The kernel's record of who connected: it cannot be forged by the client.
-      ucred cred{};
-      socklen_t len = sizeof cred;
-      if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-          len != sizeof cred) {
-        log::error("peer_credentials_unavailable", {{"error", std::strerror(errno)}});
-        beast::error_code ignored;
-        socket.close(ignored);
-        return accept();
-      }
-      const profile::Peer peer{static_cast<std::uint32_t>(cred.uid),
-                               static_cast<std::uint32_t>(cred.gid),
-                               static_cast<std::int32_t>(cred.pid)};
-      std::shared_ptr<ProfileState> state = admit(peer);
-      std::make_shared<Session>(std::move(socket), dispatcher_, peer, std::move(state))->start();
+    if (ec) return acceptFailed(ec);
+    // The kernel's record of who connected: it cannot be forged by the client.
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+        len != sizeof cred) {
+      log::error("peer_credentials_unavailable", {{"error", std::strerror(errno)}});
+      beast::error_code ignored;
+      socket.close(ignored);
+      return accept();
     }
+    const profile::Peer peer{static_cast<std::uint32_t>(cred.uid),
+                             static_cast<std::uint32_t>(cred.gid),
+                             static_cast<std::int32_t>(cred.pid)};
+    std::shared_ptr<ProfileState> state = admit(peer);
+    std::make_shared<Session>(std::move(socket), dispatcher_, peer, std::move(state), shared_)
+        ->start();
     accept();
+  });
+}
+
+// Out of descriptors or kernel memory: retrying at once would spin (the pending
+// connection stays pending), so wait a little; one log line per interval.
+void SubmitServer::acceptFailed(const boost::system::error_code& ec) {
+  if (ec == asio::error::connection_aborted) return accept();  // that client gave up
+  peerWarn(*shared_, "accept_failed", 0,
+           {{"error", ec.message()}, {"connections", shared_->live_connections}});
+  accept_retry_.expires_after(std::chrono::milliseconds(100));
+  accept_retry_.async_wait([this](const boost::system::error_code& wait_ec) {
+    if (!wait_ec && acceptor_.is_open()) accept();
   });
 }
 
 void SubmitServer::close() {
   beast::error_code ignored;
+  accept_retry_.cancel();
   acceptor_.close(ignored);
 }
 

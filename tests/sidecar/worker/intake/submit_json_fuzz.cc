@@ -3,10 +3,13 @@
 //
 // Invariants: every envelope address passes checkAddress (so nothing that could break
 // an SMTP command reaches MAIL FROM or RCPT TO), the recipient limit holds, and the
-// built message has no NUL and no line over 998 octets.
+// built message is in wire form (CRLF only, no NUL, no line over 998 octets), and
+// parsing in place (what the server does) accepts exactly what parsing a copy does.
 #include <cstdint>
+#include <string>
 #include <string_view>
 
+#include "../../../fakes/wire_form.h"
 #include "mailformat/address.h"
 #include "mailformat/mime.h"
 #include "sidecar/intake/submit_json.h"
@@ -14,6 +17,13 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   auto parsed = sidecar::submit::parseJsonSubmission(input);
+  std::string copy(input);
+  auto in_place = sidecar::submit::parseJsonSubmissionInPlace(copy);
+  const bool accepted = std::holds_alternative<sidecar::submit::JsonSubmission>(parsed);
+  const bool has_nul = input.find('\0') != std::string_view::npos;  // refused in place
+  if (std::holds_alternative<sidecar::submit::JsonSubmission>(in_place) != (accepted && !has_nul)) {
+    __builtin_trap();
+  }
   auto* submission = std::get_if<sidecar::submit::JsonSubmission>(&parsed);
   if (submission == nullptr) return 0;
   const auto& envelope = submission->envelope;
@@ -34,5 +44,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     line = c == '\n' ? 0 : line + 1;
     if (line > 1000) __builtin_trap();  // 998 octets + CR, LF
   }
+  if (!testing_wire::isWireForm(message)) __builtin_trap();
   return 0;
 }

@@ -83,15 +83,69 @@ TEST_CASE("JSON submission errors") {
        "invalid_message"},
       {"invalid utf-8", "{\"from\":\"a@b.test\",\"to\":\"c@d.test\",\"text\":\"\xff\"}", 400,
        "malformed_json"},
+      // Issue 17: limits and checks that a repeated key or trailing data would bypass.
+      {"repeated attachments",
+       R"({"from":"a@b.test","to":"c@d.test","text":"x","attachments":[],"attachments":[]})", 400,
+       "malformed_json"},
+      {"repeated headers",
+       R"({"from":"a@b.test","to":"c@d.test","text":"x","headers":{},"headers":{}})", 400,
+       "malformed_json"},
+      {"repeated from", R"({"from":"a@b.test","from":"e@x.test","to":"c@d.test","text":"x"})", 400,
+       "malformed_json"},
+      {"repeated header name, other case",
+       R"({"from":"a@b.test","to":"c@d.test","text":"x","headers":{"X-A":"1","x-a":"2"}})", 400,
+       "malformed_json"},
+      {"repeated attachment member",
+       R"({"from":"a@b.test","to":"c@d.test","attachments":[{"filename":"a","content":"aGk=",)"
+       R"("filename":"b"}]})",
+       400, "malformed_json"},
+      {"repeated mailbox member",
+       R"({"from":{"address":"a@b.test","address":"e@x.test"},"to":"c@d.test","text":"x"})", 400,
+       "malformed_json"},
+      {"data after the object", R"({"from":"a@b.test","to":"c@d.test","text":"x"} {"to":"e@x"})",
+       400, "malformed_json"},
+      {"garbage after the object", R"({"from":"a@b.test","to":"c@d.test","text":"x"}xyz)", 400,
+       "malformed_json"},
+      {"bare CR in text", R"({"from":"a@b.test","to":"c@d.test","text":"a\r.\r\nMAIL FROM:<e@x>"})",
+       422, "invalid_message"},
+      {"bare CR at the end of html", R"({"from":"a@b.test","to":"c@d.test","html":"a\r"})", 422,
+       "invalid_message"},
+      {"Resent-From header",
+       R"({"from":"a@b.test","to":"c@d.test","text":"x",)"
+       R"("headers":{"Resent-From":"e@x.test"}})",
+       422, "invalid_header"},
+      {"Resent-Sender header",
+       R"({"from":"a@b.test","to":"c@d.test","text":"x",)"
+       R"("headers":{"resent-sender":"e@x.test"}})",
+       422, "invalid_header"},
+      {"Sender header",
+       R"({"from":"a@b.test","to":"c@d.test","text":"x",)"
+       R"("headers":{"Sender":"e@x.test"}})",
+       422, "invalid_header"},
+      {"recipient not UTF-8", "{\"from\":\"a@b.test\",\"to\":\"c\\u00ff@d.test\",\"text\":\"x\"}",
+       0, nullptr},
   };
   for (const auto& c : cases) {
     SUBCASE(c.name) {
       auto got = parseJsonSubmission(c.body);
+      if (c.want_code == nullptr) {  // accepted
+        CHECK(std::holds_alternative<JsonSubmission>(got));
+        continue;
+      }
       REQUIRE(std::holds_alternative<ApiError>(got));
       CHECK(std::get<ApiError>(got).http_status == c.want_status);
       CHECK(std::get<ApiError>(got).code == c.want_code);
     }
   }
+}
+
+TEST_CASE("nesting deeper than 16 levels is refused before it is parsed") {
+  std::string ok = R"({"from":"a@b.test","to":"c@d.test","text":"x[[[[[[[[[[[[[[[[[[[[[["})";
+  CHECK(std::holds_alternative<JsonSubmission>(parseJsonSubmission(ok)));  // not in strings
+  std::string deep = "{\"a\":" + std::string(17, '[') + std::string(17, ']') + "}";
+  auto got = parseJsonSubmission(deep);
+  REQUIRE(std::holds_alternative<ApiError>(got));
+  CHECK(std::get<ApiError>(got).message.find("deeper") != std::string::npos);
 }
 
 TEST_CASE("deep nesting does not recurse") {
@@ -112,4 +166,21 @@ TEST_CASE("too many recipients in all") {
   auto got = parseJsonSubmission(body);
   REQUIRE(std::holds_alternative<ApiError>(got));
   CHECK(std::get<ApiError>(got).code == "too_many_recipients");
+}
+
+TEST_CASE("in-place parsing reads the same as parsing a copy") {
+  std::string body = R"({"from":"A \"B\" <a@b.test>","to":"c@d.test","text":"x\u00e9\n",)"
+                     R"("attachments":[{"filename":"f","content":"aGk="}]})";
+  const auto copy = parseJsonSubmission(body);
+  auto in_place = parseJsonSubmissionInPlace(body);
+  REQUIRE(std::holds_alternative<JsonSubmission>(copy));
+  REQUIRE(std::holds_alternative<JsonSubmission>(in_place));
+  const auto& a = std::get<JsonSubmission>(copy);
+  const auto& b = std::get<JsonSubmission>(in_place);
+  CHECK(a.message.from.name == b.message.from.name);
+  CHECK(a.message.text == b.message.text);
+  CHECK(b.message.text == "x\xc3\xa9\n");
+  CHECK(b.message.attachments.at(0).content == "hi");
+  std::string with_nul("{\"from\":\"a@b.test\"}\0", 19);
+  CHECK(std::holds_alternative<ApiError>(parseJsonSubmissionInPlace(with_nul)));
 }

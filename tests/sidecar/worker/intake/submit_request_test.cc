@@ -26,6 +26,10 @@ TEST_CASE("checkAddress") {
       {"app@example..test", false},
       {"app@.example.test", false},
       {"\"quoted\"@example.test", false},
+      {"a\xff@example.test", false},          // not UTF-8
+      {"a\xc3@example.test", false},          // truncated sequence
+      {"a\xc0\xaf@example.test", false},      // overlong '/'
+      {"a\xed\xa0\x80@example.test", false},  // a surrogate
   };
   for (const auto& c : cases) {
     CAPTURE(c.input);
@@ -106,7 +110,12 @@ TEST_CASE("normalizeRawMessage converts line endings and checks the message") {
       {"LF endings", "Subject: hi\n\nbody\n", "Subject: hi\r\n\r\nbody\r\n"},
       {"CRLF kept", "Subject: hi\r\n\r\nbody\r\n", "Subject: hi\r\n\r\nbody\r\n"},
       {"final line ending added", "Subject: hi\n\nbody", "Subject: hi\r\n\r\nbody\r\n"},
-      {"header only", "Subject: hi\n", "Subject: hi\r\n"},
+      {"header only, with the empty line", "Subject: hi\n\n", "Subject: hi\r\n\r\n"},
+      {"header only, no empty line", "Subject: hi\n", nullptr},
+      {"folded header", "Subject: a\n b\n\nx\n", "Subject: a\r\n b\r\n\r\nx\r\n"},
+      {"not a field in the header section", "Subject: a\nnonsense\n\nx\n", nullptr},
+      {"white space line in the header section", "Subject: a\n \nFrom: e@x.test\n\nx\n", nullptr},
+      {"starts with a continuation", " Subject: a\n\nx\n", nullptr},
       {"dots are left to SMTP", "Subject: x\n\n.\n..\n", "Subject: x\r\n\r\n.\r\n..\r\n"},
       {"empty", "", nullptr},
       {"no header", "just text\n", nullptr},

@@ -89,6 +89,16 @@ struct ListenSettings {
   std::size_t max_message_bytes = 25u << 20;
   // Messages accepted but not finished (sync and async); past it, 429 queue_full.
   std::size_t max_queue = 1000;
+  // Seconds a client has to send a whole request (headers and body); slower ones are
+  // cut off (slowloris).
+  std::uint32_t request_timeout_seconds = 30;
+  // Open client connections; past it (or past what RLIMIT_NOFILE leaves), new clients
+  // wait in the listen backlog.
+  std::size_t max_connections = 16384;
+  // Request bodies being received or turned into messages, over all connections: a
+  // body's announced length (a chunked one: the profile's max_message_bytes) is
+  // reserved before it is read; past it, 503 server_busy. At least max_message_bytes.
+  std::size_t max_pending_bytes = std::size_t{256} << 20;
   // The SMTP intake (sidecar/worker/intake): RFC 5321 submission on a second Unix socket
   // (same socket_mode and socket_group; empty: off) and on loopback TCP, 127.0.0.1 and
   // ::1 (port 0: off, the default, because every process in the network namespace can

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace sidecar::log {
 
@@ -31,6 +32,8 @@ struct Field {
 
 void setMinimumLevel(Level level);
 void write(Level level, std::string_view event, std::initializer_list<Field> fields = {});
+// The same, with fields assembled at run time (e.g. an optional "suppressed" count).
+void writeFields(Level level, std::string_view event, const std::vector<Field>& fields);
 
 // The JSON line write() would print (without newline), for tests.
 std::string format(Level level, std::string_view event, std::initializer_list<Field> fields);

@@ -19,6 +19,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "foundation/result.h"
 #include "sidecar/base/config.h"
@@ -90,6 +91,7 @@ class Dispatcher {
 };
 
 using intake::ProfileState;  // a profile with its token bucket and counters
+struct ServerShared;         // limits and counters the server shares with its connections
 
 class SubmitServer {
  public:
@@ -117,12 +119,19 @@ class SubmitServer {
 
  private:
   void accept();
+  void acceptFailed(const boost::system::error_code& ec);
+  // listen.max_connections, and fewer when RLIMIT_NOFILE leaves less room (descriptors
+  // are kept for SMTP connections, the keeper link and the audit file).
+  std::size_t connectionLimit() const;
   ListenSettings settings_;
+  std::shared_ptr<ServerShared> shared_;
+  bool accept_paused_ = false;  // at the connection limit: resumed when one closes
   std::vector<Profile> profiles_;
   std::map<std::string, std::shared_ptr<ProfileState>> states_;
   std::uint64_t peers_refused_ = 0;
   Dispatcher& dispatcher_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_;  // backoff after EMFILE and kin
 };
 
 }  // namespace sidecar::submit
