@@ -12,12 +12,12 @@
 
 #include "fakes/scripted_smtp_server.h"
 #include "fakes/smtp_test_settings.h"
-#include "foundation/curl_global.h"
 #include "mailformat/mime.h"
 #include "sendmail/message.h"
 #include "sidecar/intake/submit_json.h"
 #include "sidecar/intake/submit_request.h"
 #include "sidecar/relay/smtp_sender.h"
+#include "worker/relay/relay_harness.h"
 
 using namespace sidecar;
 namespace mime = mailformat::mime;
@@ -29,9 +29,11 @@ const mailformat::Envelope kEnvelope{"app@example.test", {"a@example.test"}};
 // The raw DATA payload the peer received for `message`.
 std::string onTheWire(const std::string& message) {
   fakes::ScriptedSmtpServer server({});
-  auto sender = relay::makeCurlSmtpSender(fakes::plaintextTo(server.port()));
-  const auto got = sender->send(kEnvelope, message, fakes::testCredential());
-  REQUIRE((got.outcome == relay::SendOutcome::Accepted));
+  relaytest::Harness relay(server.port());
+  relay.sendWith(std::make_shared<const relay::SmtpCredential>(fakes::testCredential()), kEnvelope,
+                 std::make_shared<const std::string>(message));
+  relay.waitFor(1);
+  REQUIRE((relay.results[0].outcome == relay::SendOutcome::Accepted));
   REQUIRE(server.rawMessages().size() == 1);
   return server.rawMessages()[0];
 }
