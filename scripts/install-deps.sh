@@ -31,6 +31,9 @@ debian_packages=(
   # bench/run: msmtp is a measured peer, matplotlib draws the chart, valgrind profiles
   # (Postfix's smtp-source and smtp-sink come with the postfix package)
   msmtp python3-matplotlib valgrind
+  # the Debian package (debian/) and its test: dpkg-buildpackage, lintian, the unit's
+  # systemd-analyze verify, and systemd-sysusers/-tmpfiles its postinst runs
+  debhelper dpkg-dev fakeroot lintian systemd
 )
 
 # Node.js runs the offline Kubernetes schema check (tests/deploy); a machine that has
