@@ -42,7 +42,7 @@ struct MessageStatus {
   unsigned attempts = 0;
   SubmitResult last;                         // the last attempt's result (when attempts > 0)
   std::int64_t next_attempt_in_seconds = 0;  // when Retrying
-  std::string profile;  // who submitted it: only peers of this profile may ask
+  std::string profile;                       // who submitted it: only peers of this profile may ask
 };
 
 // Who submitted a message, for the credential choice and the audit log.
@@ -69,6 +69,8 @@ class Dispatcher {
   // No room for another message (sync or async): answer 429.
   virtual bool full() const = 0;
   virtual bool ready() const = 0;
+  // Why not ready, in plain words, for GET /v1/ready's 503 (empty: no reason known).
+  virtual std::string notReadyReason() const { return {}; }
   // GET /metrics: the Prometheus text exposition, through `done` (which may run later,
   // after the keeper answered).
   virtual void metrics(std::function<void(std::string)> done) = 0;

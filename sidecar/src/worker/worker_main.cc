@@ -40,6 +40,7 @@
 #include "sidecar/log.h"
 #include "sidecar/roles.h"
 #include "sidecar/sidecar_metrics.h"
+#include "sidecar/smtp_readiness.h"
 #include "sidecar/smtp_sender.h"
 #include "sidecar/submit_server.h"
 #include "sidecar/supervisor.h"
@@ -343,7 +344,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
         max_queue_(config.listen.max_queue),
         retry_for_(config.smtp.retry_for),
         paths_(config.credentialPaths()),
-        audit_(audit) {}
+        audit_(audit),
+        smtp_readiness_(config.smtp.host, config.smtp.port) {}
 
   // SIGHUP: the credential paths as the keeper will number them.
   void setCredentialPaths(std::vector<std::string> paths) { paths_ = std::move(paths); }
@@ -361,6 +363,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
     sender_ = relay::makeCurlMultiSmtpSender(io_, config.smtp, config.smtp.max_connections);
     max_queue_ = config.listen.max_queue;
     retry_for_ = config.smtp.retry_for;
+    smtp_readiness_ = relay::SmtpReadiness(config.smtp.host, config.smtp.port);
   }
 
   void submit(submit::Origin origin, submit::Envelope envelope, std::string message,
@@ -423,7 +426,14 @@ class WorkerDispatcher final : public submit::Dispatcher {
   }
 
   bool full() const override { return in_flight_ >= max_queue_; }
-  bool ready() const override { return keeper_.ready(); }
+  // Ready: a credential is there and the last attempt did reach the SMTP server.
+  bool ready() const override { return keeper_.ready() && smtp_readiness_.ready(); }
+  std::string notReadyReason() const override {
+    if (!keeper_.ready()) {
+      return "no SMTP credential from Vault yet (logging in, or Vault is unreachable)";
+    }
+    return smtp_readiness_.reason();
+  }
   std::size_t inFlight() const { return in_flight_; }
 
  private:
@@ -475,6 +485,13 @@ class WorkerDispatcher final : public submit::Dispatcher {
               [this, job, retry_left, lease_id, started](relay::SendResult sent) {
                 const auto took = std::chrono::steady_clock::now() - started;
                 metrics_.attempt(sent, took);
+                if (smtp_readiness_.record(sent)) {
+                  if (smtp_readiness_.ready()) {
+                    log::info("smtp_reachable", {{"detail", "the SMTP server answered again"}});
+                  } else {
+                    log::warn("smtp_unreachable", {{"reason", smtp_readiness_.reason()}});
+                  }
+                }
                 const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
                 log::info("message_sent", {{"id", job->id},
                                            {"profile", job->origin.profile},
@@ -600,6 +617,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::mt19937 rng_{std::random_device{}()};
   std::vector<std::string> paths_;  // Config::credentialPaths(): the keeper's numbering
   audit::Log& audit_;
+  relay::SmtpReadiness smtp_readiness_;
 };
 
 // Every message allocates libcurl's per-transfer buffers (an easy handle, a 64 KiB
