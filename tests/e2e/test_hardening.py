@@ -1,4 +1,4 @@
-"""End-to-end: how every smtp-sidecar process hardens itself (sidecar/src/hardening.cc).
+"""End-to-end: how every smtp-sidecar process hardens itself (sidecar/base/src/hardening.cc).
 
 Checked from outside, through /proc, on a sidecar running against the real stack: the
 privilege drop from root, no core dumps, not dumpable, no new privileges, umask 077, the
