@@ -103,11 +103,25 @@ int main(int argc, char** argv) {
     std::cout << "smtp-sidecar: configuration " << config_path << " is valid\n";
     return 0;
   }
-  auto run_as = sidecar::resolveRunAs(config->process.user);
+  // A role checks that it runs as its own user; the supervisor resolves process.user.
+  const std::string& own_user = role == "keeper"   ? config->process.keeperUser()
+                                : role == "worker" ? config->process.workerUser()
+                                                   : config->process.user;
+  auto run_as = sidecar::resolveRunAs(own_user);
   if (!run_as) {
     sidecar::log::error("refusing_to_start", {{"error", run_as.error().message}});
     std::cerr << "smtp-sidecar: " << run_as.error().message << "\n";
     return sidecar::kExitConfig;
+  }
+  if (role.empty()) {
+    // Without root, the roles can only run as the user who started the sidecar.
+    for (const std::string* user : {&config->process.keeperUser(), &config->process.workerUser()}) {
+      if (auto r = sidecar::resolveRunAs(*user); !r) {
+        sidecar::log::error("refusing_to_start", {{"error", r.error().message}});
+        std::cerr << "smtp-sidecar: " << r.error().message << "\n";
+        return sidecar::kExitConfig;
+      }
+    }
   }
   if (!role.empty() && run_as->has_value()) {
     std::cerr << "smtp-sidecar: a role is never started as root\n";

@@ -9,7 +9,7 @@ On the real binary and, where a sidecar starts, against the real stack:
   refuses the missing file at once, with the same words, exit 78;
 - `doctor --help` lists -c;
 - /v1/ready says why mail cannot be sent after a send found the SMTP server unreachable
-  (a closed port) or its certificate untrusted (the system CAs instead of the stack's),
+  (a closed port) or its certificate untrusted (a CA that did not sign it),
   and is ready again once [smtp] is fixed (SIGHUP) and the server answers;
 - started as root with process.user and no listen.socket_group, the socket belongs to
   that user's group (not root's), and the socket_ready line says who may connect.
@@ -158,17 +158,20 @@ class Readiness(unittest.TestCase):
         self.assertEqual(sidecar.request("GET", "/v1/ready")[0], 200)
 
     def test_an_untrusted_certificate_makes_ready_say_why(self):
-        system_cas = "/etc/ssl/certs/ca-certificates.crt"
-        if not os.path.exists(system_cas):
-            self.skipTest("no system CA bundle")
         sidecar = Sidecar()
         self.addCleanup(sidecar.cleanup)
+        # A CA of its own that never signed the stack's certificate.
+        other_ca = os.path.join(sidecar.dir, "other-ca.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", os.path.join(sidecar.dir, "other-ca.key"), "-subj",
+                        "/CN=not the stack's CA", "-days", "1", "-out", other_ca],
+                       check=True, capture_output=True)
         with open(sidecar.config_path) as f:
             config = f.read()
         start = config.index('ca_file = "', config.index("[smtp]"))
         end = config.index("\n", start)
         with open(sidecar.config_path, "w") as f:
-            f.write(config[:start] + f'ca_file = "{system_cas}"' + config[end:])
+            f.write(config[:start] + f'ca_file = "{other_ca}"' + config[end:])
         reason = self.not_ready_after_a_send(sidecar)
         self.assertIn("TLS with the SMTP server", reason)
         self.assertIn("smtp.ca_file", reason)

@@ -89,6 +89,8 @@ Setter secondsField(Section Config::*section, std::chrono::seconds Section::*fie
 const std::vector<Parameter>& parameterTable() {
   static const std::vector<Parameter> table = {
       {"process", "user", stringField(&Config::process, &ProcessSettings::user)},
+      {"process", "keeper_user", stringField(&Config::process, &ProcessSettings::keeper_user)},
+      {"process", "worker_user", stringField(&Config::process, &ProcessSettings::worker_user)},
       {"process", "log_level",
        [](Config& c, std::string_view v) -> Status {
          if (v == "debug")
@@ -325,6 +327,11 @@ Status validate(const Config& c) {
     return Error::permanent(std::string(name) + " is required");
   };
   if (c.vault.address.empty()) return missing("vault.address");
+  if (c.process.user.empty() &&
+      (!c.process.keeper_user.empty() || !c.process.worker_user.empty())) {
+    return Error::permanent(
+        "process.keeper_user and process.worker_user need process.user (the supervisor's user)");
+  }
   for (const auto& address : c.vault.addresses()) {
     if (address.rfind("https://", 0) != 0 && address.rfind("http://", 0) != 0 &&
         address.rfind("unix://", 0) != 0) {
@@ -390,6 +397,8 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
     if (!(x == y)) out.emplace_back(key);
   };
   check("process.user", a.process.user, b.process.user);
+  check("process.keeper_user", a.process.keeper_user, b.process.keeper_user);
+  check("process.worker_user", a.process.worker_user, b.process.worker_user);
   check("process.log_level", a.process.log_level, b.process.log_level);
   check("vault.address", a.vault.address, b.vault.address);
   check("vault.ca_file", a.vault.ca_file, b.vault.ca_file);

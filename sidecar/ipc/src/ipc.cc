@@ -14,7 +14,6 @@ namespace sidecar::ipc {
 namespace {
 
 constexpr std::size_t kMaxLeaseId = 1024;
-constexpr std::size_t kMaxReason = 512;
 constexpr std::size_t kMaxCredentialField = 4096;
 
 void putLe(unsigned char* out, std::uint64_t value, std::size_t bytes) {
@@ -198,19 +197,16 @@ bool encodeCredential(std::uint32_t request_id, std::string_view credential_path
       .finish();
 }
 
-bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m, Packet& out) {
-  return Writer(MessageType::NoCredential, request_id, out)
-      .u32(m.retry_after_seconds)
-      .str(m.reason.substr(0, kMaxReason))
-      .finish();
+bool encodeNoCredential(std::uint32_t request_id, Packet& out) {
+  return Writer(MessageType::NoCredential, request_id, out).finish();
 }
 
 bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out) {
-  return Writer(type, 0, out).str(m.lease_id).u64(m.generation).finish();
+  return Writer(type, 0, out).str(m.lease_id).finish();
 }
 
 bool encodeStatus(const StatusMessage& m, Packet& out) {
-  return Writer(MessageType::Status, 0, out).u32(m.ready ? 1 : 0).u64(m.seconds_to_expiry).finish();
+  return Writer(MessageType::Status, 0, out).u32(m.ready ? 1 : 0).finish();
 }
 
 bool decodeHello(Reader& r) {
@@ -230,33 +226,19 @@ bool decodeCredentialView(Reader& r, CredentialView& out) {
          !out.password.empty();
 }
 
-bool decodeCredential(Reader& r, CredentialMessage& out) {
-  // One set of checks (decodeCredentialView); then the secrets go to locked memory.
-  CredentialView view;
-  if (!decodeCredentialView(r, view)) return false;
-  out.credential_path = std::move(view.credential_path);
-  out.lease_id = std::move(view.lease_id);
-  out.generation = view.generation;
-  out.username = foundation::SecretBytes::copyOf(view.username);
-  out.password = foundation::SecretBytes::copyOf(view.password);
-  return true;
-}
-
-bool decodeNoCredential(Reader& r, NoCredentialMessage& out) {
-  return r.type() == MessageType::NoCredential && r.u32(out.retry_after_seconds) &&
-         r.str(out.reason, kMaxReason) && r.end();
+bool decodeNoCredential(Reader& r) {
+  return r.type() == MessageType::NoCredential && r.end();
 }
 
 bool decodeLease(Reader& r, LeaseMessage& out) {
   return (r.type() == MessageType::CredentialRefused ||
           r.type() == MessageType::CredentialRetired) &&
-         r.str(out.lease_id, kMaxLeaseId) && r.u64(out.generation) && r.end();
+         r.str(out.lease_id, kMaxLeaseId) && r.end();
 }
 
 bool decodeStatus(Reader& r, StatusMessage& out) {
   std::uint32_t ready = 0;
-  if (r.type() != MessageType::Status || !r.u32(ready) || !r.u64(out.seconds_to_expiry) ||
-      !r.end() || ready > 1) {
+  if (r.type() != MessageType::Status || !r.u32(ready) || !r.end() || ready > 1) {
     return false;
   }
   out.ready = ready == 1;
@@ -267,12 +249,12 @@ bool decodeStatus(Reader& r, StatusMessage& out) {
 
 namespace sidecar::ipc {
 
-bool encodePeerChannel(std::uint64_t generation, Packet& out) {
-  return Writer(MessageType::PeerChannel, 0, out).u64(generation).finish();
+bool encodePeerChannel(Packet& out) {
+  return Writer(MessageType::PeerChannel, 0, out).finish();
 }
 
-bool decodePeerChannel(Reader& r, std::uint64_t& generation) {
-  return r.type() == MessageType::PeerChannel && r.u64(generation) && r.end();
+bool decodePeerChannel(Reader& r) {
+  return r.type() == MessageType::PeerChannel && r.end();
 }
 
 bool encodeSecretId(const foundation::SecretBytes& secret_id, Packet& out) {

@@ -31,7 +31,6 @@
 namespace sidecar {
 namespace {
 
-constexpr std::uint32_t kRetryAfterSeconds = 5;
 
 class Keeper {
  public:
@@ -127,8 +126,7 @@ class Keeper {
     int fd = -1;
     if (!ipc::receivePacket(kControlFd, in_, fd)) return false;  // the supervisor is gone
     ipc::Reader r(in_.view());
-    std::uint64_t generation = 0;
-    if (!r.header() || !ipc::decodePeerChannel(r, generation) || fd < 0) {
+    if (!r.header() || !ipc::decodePeerChannel(r) || fd < 0) {
       if (fd >= 0) ::close(fd);
       return false;
     }
@@ -185,11 +183,7 @@ class Keeper {
                                       credentials_.generation(), c.username, c.password, out_);
     });
     if (!have) {
-      encoded = ipc::encodeNoCredential(
-          request_id,
-          {kRetryAfterSeconds, path_index < credentials_.pathCount() ? "no credential leased"
-                                                                     : "unknown credential path"},
-          out_);
+      encoded = ipc::encodeNoCredential(request_id, out_);
     }
     if (!encoded) return false;
     (void)ipc::sendPacket(peer_fd_, out_);  // a vanished worker is noticed on read
@@ -229,7 +223,7 @@ class Keeper {
   void publish(const CredentialKeeper::Changes& changes) {
     for (const auto& lease_id : changes.retired_leases) {
       if (peer_fd_ >= 0 && ipc::encodeLease(ipc::MessageType::CredentialRetired,
-                                            {lease_id, credentials_.generation()}, out_)) {
+                                            {lease_id}, out_)) {
         (void)ipc::sendPacket(peer_fd_, out_);
       }
     }
@@ -238,7 +232,7 @@ class Keeper {
 
   void sendStatus() {
     if (peer_fd_ >= 0 &&
-        ipc::encodeStatus({credentials_.ready(), credentials_.secondsToExpiry()}, out_)) {
+        ipc::encodeStatus({credentials_.ready()}, out_)) {
       (void)ipc::sendPacket(peer_fd_, out_);
     }
   }

@@ -45,6 +45,7 @@ struct Role {
   Clock::time_point restart_at{};
   bool restart_pending = false;
   int last_status = 0;
+  std::optional<RunAs> user{};  // its own account, when it is not the supervisor's
 };
 
 // listen.socket_group: a numeric gid or a group name from the group database.
@@ -187,12 +188,31 @@ class Supervisor {
                                      {"error", std::string("chown: ") + std::strerror(errno)}});
         return 1;
       }
-      if (auto dropped = dropPrivileges(*run_as_); !dropped) {
+      // Roles with their own accounts: resolved now (the user database may not be
+      // readable later), started by a supervisor that keeps only what switching needs.
+      for (Role* role : {&keeper_, &worker_}) {
+        const std::string& name =
+            role == &keeper_ ? config_.process.keeperUser() : config_.process.workerUser();
+        if (name == run_as_->user) continue;
+        auto resolved = resolveRunAs(name);
+        if (!resolved || !*resolved) {
+          log::error(
+              "privilege_drop_failed",
+              {{"role", role->name},
+               {"error", resolved ? "role user needs a start as root" : resolved.error().message}});
+          return 1;
+        }
+        role->user = **resolved;
+      }
+      const bool switching = keeper_.user.has_value() || worker_.user.has_value();
+      if (auto dropped = dropPrivileges(*run_as_, switching); !dropped) {
         log::error("privilege_drop_failed", {{"error", dropped.error().message}});
         return 1;
       }
-      log::info("privileges_dropped",
-                {{"user", run_as_->user}, {"uid", static_cast<std::int64_t>(run_as_->uid)}});
+      log::info("privileges_dropped", {{"user", run_as_->user},
+                                       {"uid", static_cast<std::int64_t>(run_as_->uid)},
+                                       {"keeper_user", config_.process.keeperUser()},
+                                       {"worker_user", config_.process.workerUser()}});
     }
     logSocketReady(config_.listen);
     if (!spawn(keeper_) || !spawn(worker_)) return stopAll(1);
@@ -243,7 +263,14 @@ class Supervisor {
   }
 
   [[noreturn]] void execRole(const Role& role, int control) {
-    // In the child: die with the supervisor; unblock signals; exact descriptors only.
+    // In the child: its own user first (a credential change clears the death signal),
+    // then die with the supervisor; unblock signals; exact descriptors only.
+    if (role.user) {
+      if (auto s = becomeRoleUser(*role.user); !s) {
+        log::error("role_user_switch_failed", {{"role", role.name}, {"error", s.error().message}});
+        ::_exit(kExitConfig);
+      }
+    }
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() == 1) ::_exit(1);  // the supervisor already died
     sigset_t none;
@@ -279,9 +306,8 @@ class Supervisor {
   bool connectPeers() {
     int peer[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, peer) != 0) return false;
-    ++generation_;
     ipc::Packet message;
-    const bool ok = ipc::encodePeerChannel(generation_, message) &&
+    const bool ok = ipc::encodePeerChannel(message) &&
                     ipc::sendPacket(keeper_.control, message, peer[0]) &&
                     ipc::sendPacket(worker_.control, message, peer[1]);
     ::close(peer[0]);
@@ -407,7 +433,6 @@ class Supervisor {
   Role worker_{"worker"};
   int listen_fd_ = -1;
   int self_exe_fd_ = -1;
-  std::uint64_t generation_ = 0;
 };
 
 }  // namespace

@@ -12,8 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace sidecar::ipc;
   Reader r(wire);
   if (!r.header()) return 0;
-  CredentialMessage credential;
-  NoCredentialMessage none;
+  CredentialView credential;
   LeaseMessage lease;
   StatusMessage status;
   sidecar::telemetry::KeeperFigures figures;
@@ -22,10 +21,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)decodeHello(r);
       break;
     case MessageType::Credential:
-      (void)decodeCredential(r, credential);
+      (void)decodeCredentialView(r, credential);
       break;
     case MessageType::NoCredential:
-      (void)decodeNoCredential(r, none);
+      (void)decodeNoCredential(r);
       break;
     case MessageType::CredentialRefused:
     case MessageType::CredentialRetired:
@@ -49,11 +48,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!encodeMetrics(r.requestId(), figures, again) || again.view() != wire) __builtin_trap();
       }
       break;
-    case MessageType::PeerChannel: {
-      std::uint64_t generation = 0;
-      (void)decodePeerChannel(r, generation);
+    case MessageType::PeerChannel:
+      (void)decodePeerChannel(r);
       break;
-    }
     case MessageType::SecretId: {
       foundation::SecretBytes secret_id;
       (void)decodeSecretId(r, secret_id);

@@ -33,13 +33,13 @@ TEST_CASE("credential round trip") {
   REQUIRE(r.header());
   CHECK((r.type() == MessageType::Credential));
   CHECK(r.requestId() == 42);
-  CredentialMessage out;
-  REQUIRE(decodeCredential(r, out));
+  CredentialView out;
+  REQUIRE(decodeCredentialView(r, out));
   CHECK(out.credential_path == "database/creds/app");
   CHECK(out.lease_id == "database/creds/app/abc");
   CHECK(out.generation == 7);
-  CHECK(out.username.equals("smtp-user"));
-  CHECK(out.password.equals("p4ss"));
+  CHECK(out.username == "smtp-user");
+  CHECK(out.password == "p4ss");
 }
 
 TEST_CASE("a credential read in place points into the packet") {
@@ -83,17 +83,22 @@ TEST_CASE("every message type round-trips") {
     REQUIRE(r.header());
     CHECK(decodeHello(r));
   }
-  REQUIRE(encodeNoCredential(3, {30, "vault unreachable"}, packet));
+  REQUIRE(encodeNoCredential(3, packet));
   {
     const auto wire = bytesOf(packet);
     Reader r(wire);
     REQUIRE(r.header());
-    NoCredentialMessage m;
-    REQUIRE(decodeNoCredential(r, m));
-    CHECK(m.retry_after_seconds == 30);
-    CHECK(m.reason == "vault unreachable");
+    CHECK(r.requestId() == 3);
+    REQUIRE(decodeNoCredential(r));
   }
-  REQUIRE(encodeLease(MessageType::CredentialRetired, {"lease/1", 9}, packet));
+  REQUIRE(encodePeerChannel(packet));
+  {
+    const auto wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    REQUIRE(decodePeerChannel(r));
+  }
+  REQUIRE(encodeLease(MessageType::CredentialRetired, {"lease/1"}, packet));
   {
     const auto wire = bytesOf(packet);
     Reader r(wire);
@@ -101,9 +106,8 @@ TEST_CASE("every message type round-trips") {
     LeaseMessage m;
     REQUIRE(decodeLease(r, m));
     CHECK(m.lease_id == "lease/1");
-    CHECK(m.generation == 9);
   }
-  REQUIRE(encodeStatus({true, 3600}, packet));
+  REQUIRE(encodeStatus({true}, packet));
   {
     const auto wire = bytesOf(packet);
     Reader r(wire);
@@ -111,7 +115,6 @@ TEST_CASE("every message type round-trips") {
     StatusMessage m;
     REQUIRE(decodeStatus(r, m));
     CHECK(m.ready);
-    CHECK(m.seconds_to_expiry == 3600);
   }
   REQUIRE(encodeSecretId(foundation::SecretBytes::copyOf(std::string_view("s-1d")), packet));
   {
@@ -157,12 +160,8 @@ TEST_CASE("malformed messages are refused") {
   for (const auto& c : cases) {
     CAPTURE(c.name);
     Reader r(c.wire);
-    CredentialMessage out;
-    const bool accepted = r.header() && decodeCredential(r, out);
-    CHECK_FALSE(accepted);
-    Reader again(c.wire);
     CredentialView view;
-    CHECK_FALSE((again.header() && decodeCredentialView(again, view)));
+    CHECK_FALSE((r.header() && decodeCredentialView(r, view)));
   }
 }
 
@@ -185,12 +184,12 @@ TEST_CASE("a credential request must carry exactly a path index") {
 
 TEST_CASE("a decoder refuses a message of another type") {
   Packet packet;
-  REQUIRE(encodeStatus({false, 0}, packet));
+  REQUIRE(encodeStatus({false}, packet));
   const auto wire = bytesOf(packet);
   Reader r(wire);
   REQUIRE(r.header());
-  CredentialMessage out;
-  CHECK_FALSE(decodeCredential(r, out));
+  CredentialView out;
+  CHECK_FALSE(decodeCredentialView(r, out));
 }
 
 TEST_CASE("oversized messages cannot be built") {
@@ -325,7 +324,7 @@ TEST_CASE("malformed keeper figures are refused") {
   Reader r(good);
   REQUIRE(r.header());
   CHECK_FALSE(decodeMetricsRequest(r));
-  REQUIRE(encodeStatus({true, 1}, packet));
+  REQUIRE(encodeStatus({true}, packet));
   const auto status = bytesOf(packet);
   Reader s(status);
   REQUIRE(s.header());

@@ -12,9 +12,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto message = nl == std::string_view::npos ? std::string_view{} : input.substr(nl + 1);
   auto envelope = sidecar::submit::parseEnvelopeQuery(query);
   if (auto* e = std::get_if<sidecar::submit::Envelope>(&envelope)) {
+    // Invariant: no accepted address (the sender goes into MAIL FROM, each recipient
+    // into RCPT TO) carries an SMTP line break, a NUL or an angle bracket.
+    if (e->from.find_first_of(std::string_view("\r\n\0<>", 5)) != std::string::npos) {
+      __builtin_trap();
+    }
     for (const auto& r : e->recipients) {
-      // Invariant: an accepted address never carries SMTP line breaks.
-      if (r.find_first_of("\r\n") != std::string::npos) __builtin_trap();
+      if (r.find_first_of(std::string_view("\r\n\0<>", 5)) != std::string::npos) __builtin_trap();
     }
   }
   auto normalized = sidecar::submit::normalizeRawMessage(message);

@@ -84,6 +84,13 @@ struct ProcessSettings {
   // Started as root, the sidecar drops to this user before it starts its roles; root
   // without it is refused.
   std::string user;
+  // The accounts the keeper and the worker run as (default: `user`). With their own
+  // users, only the keeper's can read the AppRole files, and a compromised worker
+  // cannot (sidecar/supervisor/README.md). Needs the sidecar to be started as root.
+  std::string keeper_user;
+  std::string worker_user;
+  const std::string& keeperUser() const { return keeper_user.empty() ? user : keeper_user; }
+  const std::string& workerUser() const { return worker_user.empty() ? user : worker_user; }
   // The least important log lines written to stderr (debug, info, warn, error).
   log::Level log_level = log::Level::Info;
 };

@@ -36,7 +36,17 @@ foundation::Result<std::optional<RunAs>> resolveRunAs(const std::string& user);
 
 // setgroups/initgroups, setgid, setuid, then checks that root cannot be regained and
 // makes the process non-dumpable again (a uid change resets the flag).
-foundation::Status dropPrivileges(const RunAs& target);
+// `keep_role_switching`: the supervisor, when its roles run as other users, keeps
+// exactly CAP_SETUID, CAP_SETGID (to start each role as its user) and CAP_KILL (to
+// signal them); every other capability leaves the bounding set first.
+foundation::Status dropPrivileges(const RunAs& target, bool keep_role_switching = false);
+
+// In a forked child of such a supervisor, before exec: become the role's user and drop
+// every capability (the exec'd role then has none, and cannot regain root).
+foundation::Status becomeRoleUser(const RunAs& target);
+
+// The capabilities the supervisor keeps to run roles as their own users.
+bool holdsRoleSwitchingCapabilities();
 
 // Moves the variable `name` into locked memory: the bytes in the environment block are
 // overwritten, then the variable is removed. nullopt if it is not set.

@@ -22,7 +22,7 @@ namespace sidecar::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x53434950;  // "SCIP"
 // Bump on every change to MessageType or to any message's fields.
-inline constexpr std::uint16_t kVersion = 3;
+inline constexpr std::uint16_t kVersion = 4;
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPacket = 64 * 1024;
 inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
@@ -31,7 +31,7 @@ enum class MessageType : std::uint16_t {
   Hello = 1,              // both ways, first message: protocol name
   CredentialRequest = 2,  // worker -> keeper: the credential for one send: path index
   Credential = 3,         // keeper -> worker: path, lease_id, generation, username, password
-  NoCredential = 4,       // keeper -> worker: none available; retry_after_seconds, reason
+  NoCredential = 4,       // keeper -> worker: none available (no fields)
   CredentialRefused = 5,  // worker -> keeper: the SMTP server said 535 for this lease
   CredentialRetired = 6,  // keeper -> worker: lease revoked; close its SMTP connections
   Status = 7,             // keeper -> worker: ready flag and seconds to expiry
@@ -104,16 +104,8 @@ class Reader {
 };
 
 // Typed messages on top of Writer/Reader, so each one has one encoder and one decoder.
-struct CredentialMessage {
-  // The credential path it was leased from: the worker checks it is the one it asked
-  // for by index (worker and keeper reload the config independently).
-  std::string credential_path;
-  std::string lease_id;
-  std::uint64_t generation = 0;  // increases with every new lease: a rotation marker
-  foundation::SecretBytes username;
-  foundation::SecretBytes password;
-};
-// A Credential message read in place: the secrets are views into the received packet,
+// A Credential message read in place (the only decoded form): the secrets are views into
+// the received packet,
 // so a receiver that already holds this credential can recognise it without copying
 // it into new locked memory (the worker does this for every send).
 struct CredentialView {
@@ -123,17 +115,11 @@ struct CredentialView {
   std::string_view username;
   std::string_view password;
 };
-struct NoCredentialMessage {
-  std::uint32_t retry_after_seconds = 0;
-  std::string reason;
-};
 struct LeaseMessage {  // CredentialRefused, CredentialRetired
   std::string lease_id;
-  std::uint64_t generation = 0;
 };
 struct StatusMessage {
   bool ready = false;
-  std::uint64_t seconds_to_expiry = 0;
 };
 
 bool encodeHello(Packet& out);
@@ -143,10 +129,10 @@ bool encodeCredential(std::uint32_t request_id, std::string_view credential_path
                       std::string_view lease_id, std::uint64_t generation,
                       const foundation::SecretBytes& username,
                       const foundation::SecretBytes& password, Packet& out);
-bool encodeNoCredential(std::uint32_t request_id, const NoCredentialMessage& m, Packet& out);
+bool encodeNoCredential(std::uint32_t request_id, Packet& out);
 bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out);
 bool encodeStatus(const StatusMessage& m, Packet& out);
-bool encodePeerChannel(std::uint64_t generation, Packet& out);
+bool encodePeerChannel(Packet& out);  // the channel travels as SCM_RIGHTS
 bool encodeSecretId(const foundation::SecretBytes& secret_id, Packet& out);
 bool encodeMetricsRequest(std::uint32_t request_id, Packet& out);
 // Lists longer than telemetry::kMaxFigureEntries and names longer than their limits
@@ -157,12 +143,11 @@ bool encodeMetrics(std::uint32_t request_id, const telemetry::KeeperFigures& fig
 // is exactly the fields of that type.
 bool decodeHello(Reader& r);
 bool decodeCredentialRequest(Reader& r, std::uint32_t& path_index);
-bool decodeCredential(Reader& r, CredentialMessage& out);
-bool decodeCredentialView(Reader& r, CredentialView& out);  // the same checks
-bool decodeNoCredential(Reader& r, NoCredentialMessage& out);
+bool decodeCredentialView(Reader& r, CredentialView& out);
+bool decodeNoCredential(Reader& r);
 bool decodeLease(Reader& r, LeaseMessage& out);
 bool decodeStatus(Reader& r, StatusMessage& out);
-bool decodePeerChannel(Reader& r, std::uint64_t& generation);
+bool decodePeerChannel(Reader& r);
 bool decodeSecretId(Reader& r, foundation::SecretBytes& secret_id);
 bool decodeMetricsRequest(Reader& r);
 // Also refuses names outside [a-z0-9_], status classes other than 1xx..5xx and error,

@@ -81,19 +81,10 @@ class CredentialKeeper {
     fn(slots_[index].current->credential);
     return true;
   }
-  template <typename Fn>
-  bool withCredential(Fn&& fn) const {
-    return withCredential(0, std::forward<Fn>(fn));
-  }
   // Every path holds a valid credential.
   bool ready() const;
   std::size_t pathCount() const noexcept { return slots_.size(); }
   const std::string& path(std::size_t index) const { return slots_.at(index).path; }
-  std::string leaseId(std::size_t index = 0) const {
-    return index < slots_.size() && slots_[index].current
-               ? slots_[index].current->credential.lease_id
-               : std::string();
-  }
   std::uint64_t generation() const noexcept { return generation_; }
   // Seconds until the first current credential expires (0 if a path has none).
   std::uint64_t secondsToExpiry() const;
