@@ -295,14 +295,14 @@ foundation::Status installSeccompFilter(SeccompRole role) {
   if (supervisor) {
     if (auto s = addRule(ctx.get(), SCMP_ACT_ALLOW, "clone"); !s) return s;
   } else {
+    // (No SCMP_A0 here: its compound literal is C, not C++.)
     const int nr = seccomp_syscall_resolve_name("clone");
-    if (int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 1,
-                                  SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
-        rc < 0) {
+    const scmp_arg_cmp thread{0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD};
+    const scmp_arg_cmp process{0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0};
+    if (int rc = seccomp_rule_add_array(ctx.get(), SCMP_ACT_ALLOW, nr, 1, &thread); rc < 0) {
       return failed("rule_add", rc, "clone");
     }
-    if (int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_KILL_PROCESS, nr, 1,
-                                  SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+    if (int rc = seccomp_rule_add_array(ctx.get(), SCMP_ACT_KILL_PROCESS, nr, 1, &process);
         rc < 0) {
       return failed("rule_add", rc, "clone");
     }
