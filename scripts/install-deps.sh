@@ -39,6 +39,9 @@ debian_packages=(
   # real clients of the SMTP intake (tests/e2e/test_smtp_intake.py): PHP's mail() and
   # Symfony Mailer (default transport "sendmail -bs"), Go's net/smtp
   php-cli php-symfony-mailer golang-go
+  # the Debian package (debian/) and its test: dpkg-buildpackage, lintian, the unit's
+  # systemd-analyze verify, and systemd-sysusers/-tmpfiles its postinst runs
+  debhelper dpkg-dev fakeroot lintian systemd
 )
 
 # Node.js runs the offline Kubernetes schema check (tests/deploy); a machine that has

@@ -20,6 +20,7 @@
 #include "sidecar/base/config.h"
 #include "sidecar/base/hardening.h"
 #include "sidecar/base/log.h"
+#include "sidecar/base/startup_checks.h"
 #include "sidecar/doctor/doctor.h"
 #include "sidecar/ipc/roles.h"
 #include "sidecar/keeper/keeper.h"
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
   CLI::App* doctor = app.add_subcommand("doctor",
                                         "check the configuration against Vault and the "
                                         "SMTP server step by step, and explain failures");
+  // Its own -c, so that `doctor --help` lists it (same variable as the top-level one).
+  doctor->add_option("-c,--config", config_path, "TOML configuration file")->capture_default_str();
   doctor->fallthrough();
   CLI11_PARSE(app, argc, argv);
 
@@ -87,6 +90,16 @@ int main(int argc, char** argv) {
   }
   sidecar::log::setMinimumLevel(config->process.log_level);
   if (check_only) {
+    // What start-up would refuse too (root without process.user, a missing CA file, ...),
+    // not only what the parser refuses.
+    const auto problems = sidecar::startupProblems(*config);
+    if (!problems.empty()) {
+      for (const auto& p : problems)
+        std::cerr << "smtp-sidecar: " << config_path << ": " << p << "\n";
+      std::cerr << "smtp-sidecar: configuration " << config_path
+                << " parses, but start-up would refuse it\n";
+      return sidecar::kExitConfig;
+    }
     std::cout << "smtp-sidecar: configuration " << config_path << " is valid\n";
     return 0;
   }
@@ -126,6 +139,16 @@ int main(int argc, char** argv) {
                                             "crosses the network in clear text"}});
     }
     return sidecar::runWorker(*config, config_path);
+  }
+  // The supervisor: a file that cannot be read is named now, not found by a role later.
+  auto problems = sidecar::fileProblems(*config);
+  for (auto& p : sidecar::socketGroupProblems(*config)) problems.push_back(std::move(p));
+  if (!problems.empty()) {
+    for (const auto& p : problems) {
+      sidecar::log::error("refusing_to_start", {{"error", p}});
+      std::cerr << "smtp-sidecar: " << p << "\n";
+    }
+    return sidecar::kExitConfig;
   }
   const std::string self = selfExecutable();
   if (self.empty()) {

@@ -684,9 +684,11 @@ Result<Config> parseConfig(std::string_view toml_text, const Environment& env,
       if (auto s = p.set(config, it->second); !s) return s.error().context(var);
     }
   }
-  // Unknown SMTP_SIDECAR_* variables are most likely typos: refuse them too.
+  // Unknown SMTP_SIDECAR_* variables are most likely typos: refuse them too, except the
+  // ones the programs beside the daemon read (a shared environment sets them for those).
   for (const auto& [name, value] : env) {
     if (name.rfind("SMTP_SIDECAR_", 0) != 0) continue;
+    if (isClientEnvironmentVariable(name)) continue;
     bool known = false;
     for (const auto& p : parameterTable()) {
       if (name == "SMTP_SIDECAR_" + upper(p.section) + "_" + upper(p.key)) known = true;
@@ -702,6 +704,13 @@ Result<Config> parseConfig(std::string_view toml_text, const Environment& env,
   if (auto s = validate(config); !s) return s.error().context(source);
   if (auto s = finishProfiles(config); !s) return s.error().context(source);
   return config;
+}
+
+bool isClientEnvironmentVariable(std::string_view name) {
+  // smtp-sidecar-sendmail's socket path (sendmail/src/args.cc).
+  static constexpr std::string_view kClientVariables[] = {"SMTP_SIDECAR_SOCKET"};
+  return std::find(std::begin(kClientVariables), std::end(kClientVariables), name) !=
+         std::end(kClientVariables);
 }
 
 Environment sidecarEnvironment() {

@@ -153,7 +153,7 @@ constexpr CurlRule kVaultTransportRules[] = {
      "check vault.address, routing and firewalls between here and Vault"},
     {CURLE_OPERATION_TIMEDOUT, kAny, "", "Vault unreachable: {address} did not answer in time",
      "a firewall may drop the packets, or the address is not Vault's"},
-    {CURLE_SSL_CACERT_BADFILE, kAny, "", "cannot read the CA file vault.ca_file",
+    {CURLE_SSL_CACERT_BADFILE, kAny, "", "cannot read the CA file vault.ca_file ({ca})",
      "vault.ca_file must name a readable PEM file"},
     {CURLE_SSL_CONNECT_ERROR, kAny, "wrong version number",
      "TLS handshake with {address} failed: the server does not speak TLS there",
@@ -187,7 +187,7 @@ constexpr CurlRule kSmtpTransportRules[] = {
      "check smtp.port; if the port is blocked, try the other submission port: {other}"},
     {CURLE_COULDNT_CONNECT, kAny, "", "cannot connect to the SMTP server {host}:{port}: {raw}",
      "the port may be blocked; try the other submission port: {other}"},
-    {CURLE_SSL_CACERT_BADFILE, kAny, "", "cannot read the CA file smtp.ca_file",
+    {CURLE_SSL_CACERT_BADFILE, kAny, "", "cannot read the CA file smtp.ca_file ({ca})",
      "smtp.ca_file must name a readable PEM file"},
     {CURLE_USE_SSL_FAILED, kAny, "not supported",
      "the SMTP server {host}:{port} does not offer STARTTLS: the sidecar never sends a password "
@@ -403,7 +403,8 @@ Finding vaultTransport(const TransportFailure& f, std::string_view address,
                            raw);
   }
   if (const CurlRule* rule = findCurlRule(kVaultTransportRules, f)) {
-    return failure(rule->cause, rule->hint, {{"address", addr}, {"raw", raw}});
+    return failure(rule->cause, rule->hint,
+                   {{"address", addr}, {"raw", raw}, {"ca", printable(ca_file, 200)}});
   }
   return failure("Vault unreachable at {address}: {raw}", "check vault.address and vault.ca_file",
                  {{"address", addr}, {"raw", raw}});
@@ -502,8 +503,8 @@ Finding smtpSession(const SmtpSession& s, const SmtpSettings& smtp) {
   const std::string reply = s.failure_code != 0 ? " (" + std::to_string(s.failure_code) + " " +
                                                       printable(s.failure_text, 200) + ")"
                                                 : std::string();
-  const Vars vars = {
-      {"host", host}, {"port", port}, {"other", other}, {"raw", raw}, {"reply", reply}};
+  const Vars vars = {{"host", host}, {"port", port},   {"other", other},
+                     {"raw", raw},   {"reply", reply}, {"ca", printable(smtp.ca_file, 200)}};
   const long rc = s.transport.curl_code;
 
   if (rc == CURLE_OK) {

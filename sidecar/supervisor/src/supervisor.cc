@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -114,6 +115,33 @@ int createListenSocket(const ListenSettings& settings) {
   return fd;
 }
 
+// Who may connect: the socket's owner, group and mode as the file system has them, so an
+// operator sees at start which users' group the app must be in.
+void logSocketReady(const ListenSettings& settings) {
+  struct stat st {};
+  if (::stat(settings.socket_path.c_str(), &st) != 0) return;
+  std::string group = std::to_string(st.st_gid);
+  std::vector<char> buffer(16384);
+  struct group entry {};
+  struct group* found = nullptr;
+  if (::getgrgid_r(st.st_gid, &entry, buffer.data(), buffer.size(), &found) == 0 &&
+      found != nullptr) {
+    group = found->gr_name;
+  }
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  const bool group_may = (st.st_mode & S_IWGRP) != 0;
+  log::info("socket_ready",
+            {{"socket", settings.socket_path},
+             {"uid", static_cast<std::int64_t>(st.st_uid)},
+             {"group", group},
+             {"mode", std::string(mode)},
+             {"detail", group_may ? "members of group " + group +
+                                        " (and its owner) may connect; set listen.socket_group "
+                                        "to the app users' group"
+                                  : std::string("only the socket's owner may connect")}});
+}
+
 class Supervisor {
  public:
   Supervisor(std::string self_exe, std::string config_path, const Config& config,
@@ -171,12 +199,17 @@ class Supervisor {
     }
     if (run_as_) {
       // The socket file is created as root; it then belongs to the user the roles run
-      // as, and nothing after this line runs as root.
+      // as, and nothing after this line runs as root. Without listen.socket_group it
+      // gets that user's primary group, not root's: the app users meant to send are
+      // then that group's members (socket_ready says so), never only root.
+      const gid_t socket_gid = config_.listen.socket_group.empty()
+                                   ? static_cast<gid_t>(run_as_->gid)
+                                   : static_cast<gid_t>(-1);
       if (::chown(config_.listen.socket_path.c_str(), static_cast<uid_t>(run_as_->uid),
-                  static_cast<gid_t>(-1)) != 0 ||
+                  socket_gid) != 0 ||
           (smtp_fds_[0] >= 0 &&
            ::chown(config_.listen.smtp_socket_path.c_str(), static_cast<uid_t>(run_as_->uid),
-                   static_cast<gid_t>(-1)) != 0)) {
+                   socket_gid) != 0)) {
         log::error("listen_failed", {{"socket", config_.listen.socket_path},
                                      {"error", std::string("chown: ") + std::strerror(errno)}});
         return 1;
@@ -207,6 +240,7 @@ class Supervisor {
                                        {"keeper_user", config_.process.keeperUser()},
                                        {"worker_user", config_.process.workerUser()}});
     }
+    logSocketReady(config_.listen);
     if (config_.process.seccomp) {
       if (auto s = installSeccompFilter(SeccompRole::Supervisor); !s) {
         log::error("seccomp_failed", {{"error", s.error().message}});

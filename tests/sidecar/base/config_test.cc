@@ -53,6 +53,32 @@ TEST_CASE("environment variables override the file") {
   CHECK((got->smtp.tls == SmtpTls::Implicit));
 }
 
+TEST_CASE("the sendmail client's variables are ignored, other unknown ones refused") {
+  struct Case {
+    const char* name;
+    Environment env;
+    bool accepted;
+  };
+  const Case cases[] = {
+      {"the client's socket", {{"SMTP_SIDECAR_SOCKET", "/run/smtp-sidecar/smtp.sock"}}, true},
+      {"the client's socket, empty", {{"SMTP_SIDECAR_SOCKET", ""}}, true},
+      {"a typo of it", {{"SMTP_SIDECAR_SOCKETS", "/x"}}, false},
+      {"the daemon's own socket key", {{"SMTP_SIDECAR_LISTEN_SOCKET", "/run/x.sock"}}, true},
+      {"an unknown key", {{"SMTP_SIDECAR_BIN", "/usr/sbin/smtp-sidecar"}}, false},
+  };
+  for (const auto& c : cases) {
+    SUBCASE(c.name) {
+      auto config = parseConfig(kValid, c.env);
+      CHECK(static_cast<bool>(config) == c.accepted);
+      if (!c.accepted && !config) {
+        CHECK(config.error().message.find("unknown environment variable") != std::string::npos);
+      }
+    }
+  }
+  CHECK(sidecar::isClientEnvironmentVariable("SMTP_SIDECAR_SOCKET"));
+  CHECK_FALSE(sidecar::isClientEnvironmentVariable("SMTP_SIDECAR_LISTEN_SOCKET"));
+}
+
 TEST_CASE("implicit TLS defaults to port 465") {
   auto got = parseConfig(kValid, {{"SMTP_SIDECAR_SMTP_TLS", "implicit"}});
   REQUIRE(got.ok());

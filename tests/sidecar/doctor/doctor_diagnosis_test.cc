@@ -66,7 +66,7 @@ TEST_CASE("vaultTransport: libcurl failures before any answer") {
       {CURLE_SSL_CONNECT_ERROR, 0, 0, "error:0A00010B:SSL routines::wrong version number",
        "does not speak TLS", "http://"},
       {CURLE_SSL_CACERT_BADFILE, 0, 0, "error setting certificate file: /nope",
-       "cannot read the CA file", nullptr},
+       "cannot read the CA file vault.ca_file (/etc/vault-ca.pem)", nullptr},
       {CURLE_GOT_NOTHING, 0, 0, "Empty reply from server", "closed the connection", nullptr},
       {CURLE_UNSUPPORTED_PROTOCOL, 0, 0, "Received HTTP/0.9 when not allowed",
        "not in HTTP: it is not Vault", "port"},
@@ -300,7 +300,7 @@ TEST_CASE("smtpSession: connection, TLS and AUTH failures") {
       {S, CURLE_RECV_ERROR, 0, 0, "Recv failure: Connection reset by peer", true, false, false,
        true, false, 0, "", false, "broke", nullptr},
       {S, CURLE_SSL_CACERT_BADFILE, 0, 0, "error setting certificate file", false, false, false,
-       true, false, 0, "", false, "cannot read the CA file smtp.ca_file", nullptr},
+       true, false, 0, "", false, "cannot read the CA file smtp.ca_file (/etc/ca.pem)", nullptr},
       {S, CURLE_FAILED_INIT, 0, 0, "libcurl refused option CAINFO", false, false, false, true,
        false, 0, "", false, "libcurl refused option CAINFO", nullptr},
   };

@@ -127,6 +127,18 @@ std::string statusBody(std::string_view status, std::string_view id = {}) {
   });
 }
 
+// {"status":"not_ready","reason":...}: what stops mail from being sent.
+std::string notReadyBody(std::string_view reason) {
+  return jsonObject([&](JsonWriter& w) {
+    w.Key("status");
+    writeString(w, "not_ready");
+    if (!reason.empty()) {
+      w.Key("reason");
+      writeString(w, reason);
+    }
+  });
+}
+
 std::string sentBody(const relay::SendResult& send) {
   return jsonObject([&](JsonWriter& w) {
     w.Key("status");
@@ -383,7 +395,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (target.path == "/v1/ready") {
       if (request_.method() != http::verb::get) return methodNotAllowed("GET");
       if (dispatcher_.ready()) return respond(200, statusBody("ready"), keep_alive);
-      return respond(503, statusBody("not_ready"), keep_alive, 5);
+      return respond(503, notReadyBody(dispatcher_.notReadyReason()), keep_alive, 5);
     }
     if (target.path == "/metrics") {
       if (request_.method() != http::verb::get) return methodNotAllowed("GET");

@@ -212,6 +212,11 @@ foundation::Result<Config> loadConfig(const std::string& path,
 // secret_id itself, which is never configuration).
 Environment sidecarEnvironment();
 
+// Variables with the SMTP_SIDECAR_ prefix that belong to the programs beside the daemon
+// (smtp-sidecar-sendmail's SMTP_SIDECAR_SOCKET): ignored by the daemon and doctor, so a
+// shared environment does not stop them; any other unknown one is refused (a typo).
+bool isClientEnvironmentVariable(std::string_view name);
+
 const char* toString(SmtpTls tls) noexcept;
 
 // The keys ("section.key") whose values differ between two configs, for SIGHUP. Any

@@ -27,6 +27,7 @@
 #include "sidecar/base/config.h"
 #include "sidecar/intake/submit_server.h"
 #include "sidecar/relay/asio_smtp_sender.h"
+#include "sidecar/relay/smtp_readiness.h"
 #include "sidecar/relay/smtp_sender.h"
 #include "sidecar/spool/format.h"
 #include "sidecar/spool/store.h"
@@ -62,7 +63,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
         spool_(std::move(store)),
         retention_(config.spool.retention),
         spool_timer_(io),
-        retention_timer_(io) {
+        retention_timer_(io),
+        smtp_readiness_(config.smtp.host, config.smtp.port) {
     if (spool_) sweepRetention();
   }
 
@@ -104,7 +106,14 @@ class WorkerDispatcher final : public submit::Dispatcher {
   void setProfileMetrics(std::function<void(metrics::Registry&)> fn);
 
   bool full() const override { return in_flight_ >= max_queue_; }
-  bool ready() const override { return keeper_.ready(); }
+  // Ready: a credential is there and the last attempt did reach the SMTP server.
+  bool ready() const override { return keeper_.ready() && smtp_readiness_.ready(); }
+  std::string notReadyReason() const override {
+    if (!keeper_.ready()) {
+      return "no SMTP credential from Vault yet (logging in, or Vault is unreachable)";
+    }
+    return smtp_readiness_.reason();
+  }
   std::size_t inFlight() const { return in_flight_; }
 
  private:
@@ -183,6 +192,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::size_t async_pending_ = 0;
   std::map<std::string, std::string> idempotent_;  // profile + key -> message id
   std::map<std::string, std::string> scope_of_;    // message id -> its profile + key
+  relay::SmtpReadiness smtp_readiness_;  // from the attempts' outcomes
 };
 
 }  // namespace sidecar::worker

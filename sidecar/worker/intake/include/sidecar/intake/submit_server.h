@@ -85,6 +85,8 @@ class Dispatcher {
   // No room for another message (sync or async): answer 429.
   virtual bool full() const = 0;
   virtual bool ready() const = 0;
+  // Why not ready, in plain words, for GET /v1/ready's 503 (empty: no reason known).
+  virtual std::string notReadyReason() const { return {}; }
   // GET /metrics: the Prometheus text exposition, through `done` (which may run later,
   // after the keeper answered).
   virtual void metrics(std::function<void(std::string)> done) = 0;
