@@ -21,6 +21,7 @@
 // ERRORS: curl_multi_* failures end that transfer with a TemporaryFailure naming the
 // call; nothing here throws past the event loop.
 #include <curl/curl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <deque>
@@ -130,8 +131,13 @@ class Pool {
 
  private:
   struct Watch {
-    explicit Watch(asio::io_context& io, int fd) : descriptor(io, fd) {}
+    Watch(asio::io_context& io, int fd, const struct stat& identity)
+        : descriptor(io, fd), device(identity.st_dev), inode(identity.st_ino) {}
     asio::posix::stream_descriptor descriptor;
+    // Which open file the registration is for: the descriptor number alone may be
+    // closed behind our back and reused (see onSocket).
+    dev_t device;
+    ino_t inode;
     int wanted = 0;  // CURL_POLL_IN / OUT / INOUT
     bool reading = false;
     bool writing = false;
@@ -147,8 +153,26 @@ class Pool {
       if (it != pool->watches_.end()) it->second->wanted = 0;
       return 0;
     }
+    struct stat identity {};
+    if (::fstat(fd, &identity) != 0) {
+      log::error("smtp_socket_unknown",
+                 {{"lease_id", pool->lease_id_}, {"fd", static_cast<int>(fd)}});
+      return -1;  // libcurl fails the transfer
+    }
     auto& watch = pool->watches_[fd];
-    if (!watch) watch = std::make_shared<Watch>(pool->io_, fd);
+    // libcurl closes some descriptors with plain close() rather than through
+    // CLOSESOCKETFUNCTION: its threaded resolver's socketpair, watched while a host name
+    // (not an address) resolves, as in a container. The kernel then drops the epoll
+    // registration, and the connection's socket usually gets the same number: a
+    // registration kept for that number would never report an event, and the transfer
+    // would stall until its timeout (every first send in a container did, after
+    // STARTTLS). So a registration for another open file is dropped and made anew.
+    if (watch && (watch->device != identity.st_dev || watch->inode != identity.st_ino)) {
+      watch->wanted = 0;
+      (void)watch->descriptor.release();  // pending waits end with operation_aborted
+      watch.reset();
+    }
+    if (!watch) watch = std::make_shared<Watch>(pool->io_, fd, identity);
     watch->wanted = what;
     pool->arm(fd, watch);
     return 0;
