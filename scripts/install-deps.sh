@@ -84,6 +84,8 @@ fi
 command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
 if command -v go >/dev/null; then
   (cd "$repo_root/tests/deploy" && go mod download && go mod download "k8s.io/kubernetes@$KUBERNETES_VERSION") >&2
+  # compose-go, which scripts/check-compose holds docker-compose.yml to (Compose v2).
+  (cd "$repo_root/tests/docker/compose-spec" && go mod download) >&2
 else
   echo "install-deps: no Go toolchain: tests/deploy/check-kubernetes will fail" >&2
 fi
