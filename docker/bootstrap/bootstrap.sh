@@ -18,8 +18,11 @@ umask 077
 ROLE=example-app
 POLICY=smtp-sidecar-example-app
 APPROLE_DIR="${APPROLE_DIR:-/run/approle}"
-BAO_TOKEN="$(cat /run/vault-root/token)"
-export BAO_ADDR="$VAULT_ADDR" BAO_TOKEN
+export BAO_ADDR="$VAULT_ADDR"
+# The token is a shell variable, never exported: only each bao command gets it in its
+# environment, not this long-running shell's other children (sleep, mktemp, ...).
+token="$(cat /run/vault-root/token)"
+bao() { BAO_TOKEN="$token" command bao "$@"; }
 
 bao auth list -format=json | jq -e '."approle/"' >/dev/null || bao auth enable approle >/dev/null
 accessor="$(bao auth list -format=json | jq -r '."approle/".accessor')"
@@ -47,8 +50,7 @@ bao write "auth/approle/role/$ROLE" token_policies="$POLICY" token_no_default_po
 echo "wrote approle role $ROLE"
 
 # From here on: the delivery policy only, never the root token.
-BAO_TOKEN="$(bao token create -policy=smtp-bootstrap -period=1h -orphan -field=token)"
-export BAO_TOKEN
+token="$(bao token create -policy=smtp-bootstrap -period=1h -orphan -field=token)"
 
 # install_file NAME: stdin -> $APPROLE_DIR/NAME, 0400 for the sidecar's uid, replaced in
 # one rename so the sidecar never reads a half-written file.
