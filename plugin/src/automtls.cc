@@ -35,8 +35,8 @@ using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
 using NamePtr = std::unique_ptr<X509_NAME, Deleter<X509_NAME, X509_NAME_free>>;
 
-vault::Error sslError(const char* what) {
-  return vault::Error::internal(std::string("automtls: ") + what);
+foundation::Error sslError(const char* what) {
+  return foundation::Error::internal(std::string("automtls: ") + what);
 }
 
 // Adds one extension written in OpenSSL's config syntax (self-issued: issuer = subject).
@@ -51,7 +51,7 @@ bool addExtension(X509* cert, int nid, const char* value) {
   return ok == 1;
 }
 
-vault::Result<std::string> bioToString(BIO* bio) {
+foundation::Result<std::string> bioToString(BIO* bio) {
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio, &data);
   if (len <= 0 || data == nullptr) return sslError("empty PEM output");
@@ -60,7 +60,7 @@ vault::Result<std::string> bioToString(BIO* bio) {
 
 }  // namespace
 
-vault::Result<TlsIdentity> generateTlsIdentity(const char* curve) {
+foundation::Result<TlsIdentity> generateTlsIdentity(const char* curve) {
   const std::string_view name_of_curve(curve);
   const EVP_MD* digest = name_of_curve == "P-521"   ? EVP_sha512()
                          : name_of_curve == "P-384" ? EVP_sha384()
@@ -141,16 +141,16 @@ vault::Result<TlsIdentity> generateTlsIdentity(const char* curve) {
   return id;
 }
 
-vault::Result<std::string> parseHostCertificate(const char* pem) {
+foundation::Result<std::string> parseHostCertificate(const char* pem) {
   if (pem == nullptr || *pem == '\0') {
-    return vault::Error::permanent(
+    return foundation::Error::permanent(
         "PLUGIN_CLIENT_CERT is not set: this plugin needs go-plugin AutoMTLS (protocol 5); "
         "the legacy v4 unwrap-token mode is not supported");
   }
   BioPtr in(BIO_new_mem_buf(pem, -1));
   if (!in) return sslError("BIO_new_mem_buf failed");
   X509Ptr cert(PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr));
-  if (!cert) return vault::Error::permanent("PLUGIN_CLIENT_CERT is not a PEM certificate");
+  if (!cert) return foundation::Error::permanent("PLUGIN_CLIENT_CERT is not a PEM certificate");
   BioPtr out(BIO_new(BIO_s_mem()));
   if (!out || PEM_write_bio_X509(out.get(), cert.get()) != 1) return sslError("host cert PEM");
   return bioToString(out.get());

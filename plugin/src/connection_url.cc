@@ -24,9 +24,9 @@ std::string oneLine(const char* text) {
 
 namespace {}  // namespace
 
-vault::Status checkConnectionUrl(std::string_view connection_url) {
+foundation::Status checkConnectionUrl(std::string_view connection_url) {
   if (connection_url.empty() || connection_url.size() > 4096) {
-    return vault::Error::permanent("connection_url is empty or too long");
+    return foundation::Error::permanent("connection_url is empty or too long");
   }
   const std::string url(connection_url);
   char* err = nullptr;
@@ -34,15 +34,15 @@ vault::Status checkConnectionUrl(std::string_view connection_url) {
   if (options == nullptr) {
     std::string msg = "connection_url does not parse: " + oneLine(err);
     if (err != nullptr) PQfreemem(err);
-    return vault::Error::permanent(std::move(msg));
+    return foundation::Error::permanent(std::move(msg));
   }
-  vault::Status st;
+  foundation::Status st;
   for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
     if (o->val == nullptr || *o->val == '\0') continue;
     const std::string_view key(o->keyword);
     if (key == "password" || key == "user" || key == "passfile") {
-      st = vault::Error::permanent("connection_url must not contain " + std::string(key) +
-                                   " (use the username and password fields)");
+      st = foundation::Error::permanent("connection_url must not contain " + std::string(key) +
+                                        " (use the username and password fields)");
     }
   }
   PQconninfoFree(options);

@@ -58,7 +58,7 @@ struct Placeholder {
 };
 
 // Parses "{{ ... }}" content.
-vault::Result<Placeholder> parsePlaceholder(std::string_view inner) {
+foundation::Result<Placeholder> parsePlaceholder(std::string_view inner) {
   while (!inner.empty() && inner.front() == ' ') inner.remove_prefix(1);
   while (!inner.empty() && inner.back() == ' ') inner.remove_suffix(1);
   if (inner == "role") return Placeholder{Placeholder::Role};
@@ -70,25 +70,25 @@ vault::Result<Placeholder> parsePlaceholder(std::string_view inner) {
     std::size_t n = 0;
     const auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
     if (ec != std::errc() || ptr != num.data() + num.size() || n < 8 || n > 32) {
-      return vault::Error::permanent("username_template: {{random N}} needs 8 <= N <= 32");
+      return foundation::Error::permanent("username_template: {{random N}} needs 8 <= N <= 32");
     }
     return Placeholder{Placeholder::Random, n};
   }
-  return vault::Error::permanent(
+  return foundation::Error::permanent(
       "username_template: unknown placeholder (use {{role}}, {{display_name}}, "
       "{{unix_time}}, {{random}} or {{random N}})");
 }
 
 // Walks the template: calls literal(text) and placeholder(p) in order.
 template <typename OnLiteral, typename OnPlaceholder>
-vault::Status walkTemplate(std::string_view tmpl, OnLiteral&& literal,
-                           OnPlaceholder&& placeholder) {
+foundation::Status walkTemplate(std::string_view tmpl, OnLiteral&& literal,
+                                OnPlaceholder&& placeholder) {
   while (!tmpl.empty()) {
     const auto open = tmpl.find("{{");
     const std::string_view text = tmpl.substr(0, open);
     for (char c : text) {
       if (!isUsernameChar(c)) {
-        return vault::Error::permanent(
+        return foundation::Error::permanent(
             "username_template: literal text may only contain a-z 0-9 . _ -");
       }
     }
@@ -96,7 +96,7 @@ vault::Status walkTemplate(std::string_view tmpl, OnLiteral&& literal,
     if (open == std::string_view::npos) break;
     const auto close = tmpl.find("}}", open + 2);
     if (close == std::string_view::npos) {
-      return vault::Error::permanent("username_template: unterminated {{");
+      return foundation::Error::permanent("username_template: unterminated {{");
     }
     auto p = parsePlaceholder(tmpl.substr(open + 2, close - open - 2));
     if (!p) return std::move(p).error();
@@ -108,8 +108,8 @@ vault::Status walkTemplate(std::string_view tmpl, OnLiteral&& literal,
 
 }  // namespace
 
-vault::Result<std::int64_t> parseDurationSeconds(std::string_view text) {
-  if (text.empty()) return vault::Error::permanent("empty duration");
+foundation::Result<std::int64_t> parseDurationSeconds(std::string_view text) {
+  if (text.empty()) return foundation::Error::permanent("empty duration");
   std::int64_t total = 0;
   std::string_view rest = text;
   bool first = true;
@@ -117,12 +117,12 @@ vault::Result<std::int64_t> parseDurationSeconds(std::string_view text) {
     std::int64_t n = 0;
     const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), n);
     if (ec != std::errc() || n < 0) {
-      return vault::Error::permanent("invalid duration (use e.g. 90, 90s, 5m, 1h30m, 2d)");
+      return foundation::Error::permanent("invalid duration (use e.g. 90, 90s, 5m, 1h30m, 2d)");
     }
     rest.remove_prefix(static_cast<std::size_t>(ptr - rest.data()));
     std::int64_t unit = 0;
     if (rest.empty()) {
-      if (!first) return vault::Error::permanent("invalid duration: missing unit");
+      if (!first) return foundation::Error::permanent("invalid duration: missing unit");
       unit = 1;  // a bare number is seconds
     } else {
       switch (rest.front()) {
@@ -139,13 +139,13 @@ vault::Result<std::int64_t> parseDurationSeconds(std::string_view text) {
           unit = 86400;
           break;
         default:
-          return vault::Error::permanent("invalid duration unit (use s, m, h or d)");
+          return foundation::Error::permanent("invalid duration unit (use s, m, h or d)");
       }
       rest.remove_prefix(1);
     }
     constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max() / 1'000'000'000;
     if (n > kMax / unit || total > kMax - n * unit) {
-      return vault::Error::permanent("duration too large");
+      return foundation::Error::permanent("duration too large");
     }
     total += n * unit;
     first = false;
@@ -153,7 +153,7 @@ vault::Result<std::int64_t> parseDurationSeconds(std::string_view text) {
   return total;
 }
 
-vault::Status checkUsernameTemplate(std::string_view tmpl) {
+foundation::Status checkUsernameTemplate(std::string_view tmpl) {
   std::size_t random_chars = 0;
   auto st = walkTemplate(
       tmpl, [](std::string_view) {},
@@ -162,15 +162,16 @@ vault::Status checkUsernameTemplate(std::string_view tmpl) {
       });
   if (!st) return st;
   if (random_chars < 8) {
-    return vault::Error::permanent(
+    return foundation::Error::permanent(
         "username_template must contain {{random}} (at least 8 random characters)");
   }
   return {};
 }
 
-vault::Result<std::string> expandUsernameTemplate(std::string_view tmpl, std::string_view role,
-                                                  std::string_view display_name,
-                                                  std::int64_t unix_time, RandomSource& random) {
+foundation::Result<std::string> expandUsernameTemplate(std::string_view tmpl, std::string_view role,
+                                                       std::string_view display_name,
+                                                       std::int64_t unix_time,
+                                                       RandomSource& random) {
   if (auto st = checkUsernameTemplate(tmpl); !st) return std::move(st).error();
   // Literal and non-random parts may be shortened, random parts never.
   struct Part {
@@ -212,18 +213,18 @@ vault::Result<std::string> expandUsernameTemplate(std::string_view tmpl, std::st
   std::string out;
   for (const auto& p : parts) out += p.text;
   if (out.empty() || out.size() > kMaxUsernameLength) {
-    return vault::Error::permanent("username_template expands to an unusable name");
+    return foundation::Error::permanent("username_template expands to an unusable name");
   }
   return out;
 }
 
-vault::SecretBytes generatePassword(RandomSource& random) {
-  vault::SecretBytes raw(kPasswordBytes);
+foundation::SecretBytes generatePassword(RandomSource& random) {
+  foundation::SecretBytes raw(kPasswordBytes);
   random.fill(
       std::span<unsigned char>(reinterpret_cast<unsigned char*>(raw.mutableData()), raw.size()));
   constexpr int kVariant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
   const std::size_t encoded_len = sodium_base64_ENCODED_LEN(kPasswordBytes, kVariant);
-  vault::SecretBytes encoded(encoded_len);
+  foundation::SecretBytes encoded(encoded_len);
   sodium_bin2base64(encoded.mutableData(), encoded_len,
                     reinterpret_cast<const unsigned char*>(raw.mutableData()), raw.size(),
                     kVariant);
@@ -231,24 +232,24 @@ vault::SecretBytes generatePassword(RandomSource& random) {
   return encoded;
 }
 
-vault::Status checkPasswordScheme(std::string_view scheme) {
+foundation::Status checkPasswordScheme(std::string_view scheme) {
   if (scheme == "SSHA512" || scheme == "SSHA256") return {};
-  return vault::Error::permanent("password_scheme must be SSHA512 or SSHA256");
+  return foundation::Error::permanent("password_scheme must be SSHA512 or SSHA256");
 }
 
-vault::Result<vault::SecretBytes> hashPassword(std::string_view scheme,
-                                               const vault::SecretBytes& password,
-                                               RandomSource& random) {
+foundation::Result<foundation::SecretBytes> hashPassword(std::string_view scheme,
+                                                         const foundation::SecretBytes& password,
+                                                         RandomSource& random) {
   if (auto st = checkPasswordScheme(scheme); !st) return std::move(st).error();
   const EVP_MD* md = scheme == "SSHA512" ? EVP_sha512() : EVP_sha256();
   constexpr std::size_t kSaltBytes = 16;
   const auto md_size = static_cast<std::size_t>(EVP_MD_get_size(md));
   // input = password || salt; output = digest || salt.
-  vault::SecretBytes input(password.size() + kSaltBytes);
+  foundation::SecretBytes input(password.size() + kSaltBytes);
   password.reveal([&](std::string_view pw) {
     if (!pw.empty()) std::memcpy(input.mutableData(), pw.data(), pw.size());
   });
-  vault::SecretBytes output(md_size + kSaltBytes);
+  foundation::SecretBytes output(md_size + kSaltBytes);
   auto* salt = reinterpret_cast<unsigned char*>(output.mutableData() + md_size);
   random.fill(std::span<unsigned char>(salt, kSaltBytes));
   std::memcpy(input.mutableData() + password.size(), salt, kSaltBytes);
@@ -257,12 +258,12 @@ vault::Result<vault::SecretBytes> hashPassword(std::string_view scheme,
                  reinterpret_cast<unsigned char*>(output.mutableData()), &digest_len, md,
                  nullptr) != 1 ||
       digest_len != md_size) {
-    return vault::Error::internal("password hash: EVP_Digest failed");
+    return foundation::Error::internal("password hash: EVP_Digest failed");
   }
   const std::string prefix = "{" + std::string(scheme) + "}";
   constexpr int kVariant = sodium_base64_VARIANT_ORIGINAL;
   const std::size_t b64_len = sodium_base64_ENCODED_LEN(output.size(), kVariant);
-  vault::SecretBytes hashed(prefix.size() + b64_len);
+  foundation::SecretBytes hashed(prefix.size() + b64_len);
   std::memcpy(hashed.mutableData(), prefix.data(), prefix.size());
   sodium_bin2base64(hashed.mutableData() + prefix.size(), b64_len,
                     reinterpret_cast<const unsigned char*>(output.mutableData()), output.size(),
@@ -271,7 +272,7 @@ vault::Result<vault::SecretBytes> hashPassword(std::string_view scheme,
   return hashed;
 }
 
-vault::Result<std::string> senderLookupKey(std::string_view allowed_sender) {
+foundation::Result<std::string> senderLookupKey(std::string_view allowed_sender) {
   std::string s;
   for (char c : allowed_sender) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -279,8 +280,8 @@ vault::Result<std::string> senderLookupKey(std::string_view allowed_sender) {
   }
   const auto at = s.find('@');
   if (at == std::string::npos || s.find('@', at + 1) != std::string::npos || s.size() > 254) {
-    return vault::Error::permanent("allowed_senders: '" + s.substr(0, 64) +
-                                   "' is not user@domain or *@domain");
+    return foundation::Error::permanent("allowed_senders: '" + s.substr(0, 64) +
+                                        "' is not user@domain or *@domain");
   }
   std::string local = s.substr(0, at);
   const std::string domain = s.substr(at + 1);
@@ -300,8 +301,8 @@ vault::Result<std::string> senderLookupKey(std::string_view allowed_sender) {
     }
   }
   if (!domain_ok || !local_ok) {
-    return vault::Error::permanent("allowed_senders: '" + s.substr(0, 64) +
-                                   "' is not user@domain or *@domain");
+    return foundation::Error::permanent("allowed_senders: '" + s.substr(0, 64) +
+                                        "' is not user@domain or *@domain");
   }
   return local + "@" + domain;
 }

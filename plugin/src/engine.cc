@@ -28,7 +28,7 @@ namespace smtpplugin {
 struct Engine::Config {
   std::string connection_url;
   std::string username;
-  vault::SecretBytes password;
+  foundation::SecretBytes password;
   std::string password_scheme = "SSHA512";
   std::string smtp_host;
   std::int64_t smtp_port = 587;
@@ -73,7 +73,7 @@ class JsonOut {
     writer_.EndArray();
     return *this;
   }
-  JsonOut& secret(std::string_view key, const vault::SecretBytes& value) {
+  JsonOut& secret(std::string_view key, const foundation::SecretBytes& value) {
     keyOf(key);
     value.reveal([&](std::string_view v) { writer_.String(v.data(), size(v)); });
     return *this;
@@ -129,8 +129,8 @@ bool isWrite(std::string_view op) {
 }
 
 // Moves a std::string that held a secret into SecretBytes and wipes the original.
-vault::SecretBytes toSecret(std::string& s) {
-  auto out = vault::SecretBytes::copyOf(std::string_view(s));
+foundation::SecretBytes toSecret(std::string& s) {
+  auto out = foundation::SecretBytes::copyOf(std::string_view(s));
   wipeString(s);
   return out;
 }
@@ -158,7 +158,7 @@ void Engine::invalidate() {
   store_settings_.reset();
 }
 
-vault::Result<Response> Engine::handle(const Request& request) {
+foundation::Result<Response> Engine::handle(const Request& request) {
   const std::string& op = request.operation;
   const std::string& path = request.path;
   if (op == "help") {
@@ -179,14 +179,14 @@ vault::Result<Response> Engine::handle(const Request& request) {
 
 // ---------------------------------------------------------------------------- config
 
-vault::Result<std::unique_ptr<Engine::Config>> Engine::loadConfig() {
+foundation::Result<std::unique_ptr<Engine::Config>> Engine::loadConfig() {
   auto raw = storage_.get(kConfigKey);
   if (!raw) return std::move(raw).error().context("reading config");
   if (!raw.value()) return std::unique_ptr<Config>();
   // The stored config holds the database password: parse it in locked memory.
-  vault::SecretBytes text = toSecret(*raw.value());
+  foundation::SecretBytes text = toSecret(*raw.value());
   auto fields = RequestFields::parseInPlace(text);
-  if (!fields) return vault::Error::internal("stored config is not valid JSON");
+  if (!fields) return foundation::Error::internal("stored config is not valid JSON");
   auto c = std::make_unique<Config>();
   auto get = [&](std::string_view key, std::string& out) -> bool {
     auto v = fields->getString(key);
@@ -200,7 +200,7 @@ vault::Result<std::unique_ptr<Engine::Config>> Engine::loadConfig() {
   if (!get("connection_url", c->connection_url) || !get("username", c->username) || !password ||
       !get("password_scheme", c->password_scheme) || !get("smtp_host", c->smtp_host) ||
       !get("tls_mode", c->tls_mode) || !get("ca_pem", c->ca_pem) || !smtp_port || !smtp_tls_port) {
-    return vault::Error::internal("stored config has a field of the wrong type");
+    return foundation::Error::internal("stored config has a field of the wrong type");
   }
   if (password.value()) c->password = std::move(*password.value());
   if (smtp_port.value()) c->smtp_port = *smtp_port.value();
@@ -208,7 +208,7 @@ vault::Result<std::unique_ptr<Engine::Config>> Engine::loadConfig() {
   return c;
 }
 
-vault::Result<Response> Engine::handleConfig(const Request& request) {
+foundation::Result<Response> Engine::handleConfig(const Request& request) {
   const std::string& op = request.operation;
   if (op == "read") {
     auto config = loadConfig();
@@ -245,7 +245,7 @@ vault::Result<Response> Engine::handleConfig(const Request& request) {
   if (!existing) return std::move(existing).error();
   Config c = existing.value() ? std::move(*existing.value()) : Config{};
 
-  auto take = [&](std::string_view key, std::string& out) -> vault::Status {
+  auto take = [&](std::string_view key, std::string& out) -> foundation::Status {
     auto v = fields->getString(key);
     if (!v) return std::move(v).error();
     if (v.value()) out = std::move(*v.value());
@@ -275,21 +275,22 @@ vault::Result<Response> Engine::handleConfig(const Request& request) {
   if (!verify) return std::move(verify).error();
 
   if (c.connection_url.empty() || c.username.empty() || c.password.empty() || c.smtp_host.empty()) {
-    return vault::Error::permanent("config needs connection_url, username, password and smtp_host");
+    return foundation::Error::permanent(
+        "config needs connection_url, username, password and smtp_host");
   }
   if (auto st = checkConnectionUrl(c.connection_url); !st) return std::move(st).error();
   if (auto st = checkPasswordScheme(c.password_scheme); !st) return std::move(st).error();
   if (c.tls_mode != "starttls" && c.tls_mode != "tls") {
-    return vault::Error::permanent("tls_mode must be starttls or tls");
+    return foundation::Error::permanent("tls_mode must be starttls or tls");
   }
   if (c.smtp_port < 1 || c.smtp_port > 65535 || c.smtp_tls_port < 0 || c.smtp_tls_port > 65535) {
-    return vault::Error::permanent("smtp_port must be 1-65535 and smtp_tls_port 0-65535");
+    return foundation::Error::permanent("smtp_port must be 1-65535 and smtp_tls_port 0-65535");
   }
   if (!c.ca_pem.empty() && c.ca_pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-    return vault::Error::permanent("ca_pem must be PEM certificates");
+    return foundation::Error::permanent("ca_pem must be PEM certificates");
   }
   if (c.smtp_host.size() > 253 || c.smtp_host.find_first_of(" \r\n\t/") != std::string::npos) {
-    return vault::Error::permanent("smtp_host must be a host name or address");
+    return foundation::Error::permanent("smtp_host must be a host name or address");
   }
 
   if (verify.value().value_or(true)) {
@@ -305,7 +306,7 @@ vault::Result<Response> Engine::handleConfig(const Request& request) {
 
 // The config as JSON into the host's storage (it is seal-wrapped there). The JSON holds
 // the database password: the std::string protobuf needs is wiped right after the call.
-vault::Status Engine::storeConfig(const Config& c) {
+foundation::Status Engine::storeConfig(const Config& c) {
   JsonOut out;
   out.str("connection_url", c.connection_url)
       .str("username", c.username)
@@ -322,15 +323,15 @@ vault::Status Engine::storeConfig(const Config& c) {
   return st;
 }
 
-vault::Result<Response> Engine::handleRotateRoot(const Request& request) {
+foundation::Result<Response> Engine::handleRotateRoot(const Request& request) {
   if (!isWrite(request.operation)) return refused(Response::Refusal::UnsupportedOperation);
   auto config = loadConfig();
   if (!config) return std::move(config).error();
   if (!config.value())
-    return vault::Error::permanent("the engine is not configured (write config)");
+    return foundation::Error::permanent("the engine is not configured (write config)");
   Config& c = *config.value();
 
-  vault::SecretBytes new_password = generatePassword(random_);
+  foundation::SecretBytes new_password = generatePassword(random_);
   {
     std::unique_lock<std::mutex> lock;
     auto store = storeFor(c, lock);
@@ -345,7 +346,7 @@ vault::Result<Response> Engine::handleRotateRoot(const Request& request) {
   // anyway so the next request reconnects exactly as the stored config says.
   invalidate();
   if (!st) {
-    return vault::Error::internal(
+    return foundation::Error::internal(
         "rotate-root: the database password was changed but storing it failed; reset the "
         "password by hand and write config again");
   }
@@ -354,12 +355,12 @@ vault::Result<Response> Engine::handleRotateRoot(const Request& request) {
 
 // ---------------------------------------------------------------------------- roles
 
-vault::Result<std::unique_ptr<Engine::Role>> Engine::loadRole(const std::string& name) {
+foundation::Result<std::unique_ptr<Engine::Role>> Engine::loadRole(const std::string& name) {
   auto raw = storage_.get(std::string(kRolePrefix) + name);
   if (!raw) return std::move(raw).error().context("reading role");
   if (!raw.value()) return std::unique_ptr<Role>();
   auto fields = RequestFields::parse(*raw.value());
-  if (!fields) return vault::Error::internal("stored role is not valid JSON");
+  if (!fields) return foundation::Error::internal("stored role is not valid JSON");
   auto r = std::make_unique<Role>();
   auto ttl = fields->getInt("ttl");
   auto max_ttl = fields->getInt("max_ttl");
@@ -367,7 +368,7 @@ vault::Result<std::unique_ptr<Engine::Role>> Engine::loadRole(const std::string&
   auto tmpl = fields->getString("username_template");
   auto rate = fields->getInt("send_rate_per_minute");
   if (!ttl || !max_ttl || !senders || !tmpl || !rate) {
-    return vault::Error::internal("stored role has a field of the wrong type");
+    return foundation::Error::internal("stored role has a field of the wrong type");
   }
   r->ttl_s = ttl.value().value_or(0);
   r->max_ttl_s = max_ttl.value().value_or(0);
@@ -377,7 +378,7 @@ vault::Result<std::unique_ptr<Engine::Role>> Engine::loadRole(const std::string&
   return r;
 }
 
-vault::Result<Response> Engine::handleRoleList(const Request& request) {
+foundation::Result<Response> Engine::handleRoleList(const Request& request) {
   if (request.operation != "list") return refused(Response::Refusal::UnsupportedOperation);
   auto keys = storage_.list(kRolePrefix);
   if (!keys) return std::move(keys).error().context("listing roles");
@@ -386,9 +387,9 @@ vault::Result<Response> Engine::handleRoleList(const Request& request) {
   return dataResponse(JsonOut().list("keys", names).finish());
 }
 
-vault::Result<Response> Engine::handleRole(const Request& request, const std::string& name) {
+foundation::Result<Response> Engine::handleRole(const Request& request, const std::string& name) {
   if (!validRoleName(name)) {
-    return vault::Error::permanent("role names may only contain A-Z a-z 0-9 . _ - (1-64)");
+    return foundation::Error::permanent("role names may only contain A-Z a-z 0-9 . _ - (1-64)");
   }
   const std::string& op = request.operation;
   const std::string key = std::string(kRolePrefix) + name;
@@ -439,7 +440,7 @@ vault::Result<Response> Engine::handleRole(const Request& request, const std::st
   if (rate.value()) r.send_rate_per_minute = *rate.value();
 
   if (r.allowed_senders.empty()) {
-    return vault::Error::permanent(
+    return foundation::Error::permanent(
         "allowed_senders is required (addresses or *@domain the login may send as)");
   }
   for (const auto& s : r.allowed_senders) {
@@ -447,10 +448,10 @@ vault::Result<Response> Engine::handleRole(const Request& request, const std::st
   }
   if (auto st = checkUsernameTemplate(r.username_template); !st) return std::move(st).error();
   if (r.max_ttl_s > 0 && r.ttl_s > r.max_ttl_s) {
-    return vault::Error::permanent("ttl must not exceed max_ttl");
+    return foundation::Error::permanent("ttl must not exceed max_ttl");
   }
   if (r.send_rate_per_minute < 0 || r.send_rate_per_minute > 1'000'000) {
-    return vault::Error::permanent("send_rate_per_minute must be 0-1000000");
+    return foundation::Error::permanent("send_rate_per_minute must be 0-1000000");
   }
   std::string stored = JsonOut()
                            .num("ttl", r.ttl_s)
@@ -466,8 +467,8 @@ vault::Result<Response> Engine::handleRole(const Request& request, const std::st
 
 // ---------------------------------------------------------------------------- creds
 
-vault::Result<MailStore*> Engine::storeFor(const Config& config,
-                                           std::unique_lock<std::mutex>& lock) {
+foundation::Result<MailStore*> Engine::storeFor(const Config& config,
+                                                std::unique_lock<std::mutex>& lock) {
   lock = std::unique_lock<std::mutex>(store_mutex_);
   const bool same = store_ && store_settings_ &&
                     store_settings_->connection_url == config.connection_url &&
@@ -479,21 +480,21 @@ vault::Result<MailStore*> Engine::storeFor(const Config& config,
     store_settings_ = std::make_unique<DbSettings>(
         DbSettings{config.connection_url, config.username, config.password.clone()});
   }
-  if (!store_) return vault::Error::internal("no mail store");
+  if (!store_) return foundation::Error::internal("no mail store");
   return store_.get();
 }
 
-vault::Result<Response> Engine::handleCreds(const Request& request, const std::string& name) {
+foundation::Result<Response> Engine::handleCreds(const Request& request, const std::string& name) {
   if (request.operation != "read") return refused(Response::Refusal::UnsupportedOperation);
-  if (!validRoleName(name)) return vault::Error::permanent("invalid role name");
+  if (!validRoleName(name)) return foundation::Error::permanent("invalid role name");
   auto role = loadRole(name);
   if (!role) return std::move(role).error();
-  if (!role.value()) return vault::Error::permanent("unknown role '" + name + "'");
+  if (!role.value()) return foundation::Error::permanent("unknown role '" + name + "'");
   const Role& r = *role.value();
   auto config = loadConfig();
   if (!config) return std::move(config).error();
   if (!config.value())
-    return vault::Error::permanent("the engine is not configured (write config)");
+    return foundation::Error::permanent("the engine is not configured (write config)");
   const Config& c = *config.value();
 
   auto sys_default = system_view_.defaultLeaseTtlNs();
@@ -514,7 +515,7 @@ vault::Result<Response> Engine::handleCreds(const Request& request, const std::s
   }
 
   const std::int64_t now = clock_.nowUnixSeconds();
-  vault::SecretBytes password = generatePassword(random_);
+  foundation::SecretBytes password = generatePassword(random_);
   auto hash = hashPassword(c.password_scheme, password, random_);
   if (!hash) return std::move(hash).error();
 
@@ -537,7 +538,7 @@ vault::Result<Response> Engine::handleCreds(const Request& request, const std::s
       created = ok.value();
     }
   }
-  if (!created) return vault::Error::temporary("could not find a free username; try again");
+  if (!created) return foundation::Error::temporary("could not find a free username; try again");
 
   JsonOut data;
   data.str("username", login.username)
@@ -576,21 +577,21 @@ struct LeaseData {
   std::int64_t max_ttl_s = 0;
 };
 
-vault::Result<LeaseData> parseLease(const Request& request) {
-  if (!request.secret) return vault::Error::permanent("request carries no lease");
+foundation::Result<LeaseData> parseLease(const Request& request) {
+  if (!request.secret) return foundation::Error::permanent("request carries no lease");
   auto fields = RequestFields::parse(request.secret->internal_data);
-  if (!fields) return vault::Error::permanent("lease internal data is not valid JSON");
+  if (!fields) return foundation::Error::permanent("lease internal data is not valid JSON");
   auto type = fields->getString("secret_type");
   auto username = fields->getString("username");
   auto role = fields->getString("role");
   auto ttl = fields->getInt("ttl_seconds");
   auto max_ttl = fields->getInt("max_ttl_seconds");
   if (!type || !type.value() || *type.value() != kSecretType) {
-    return vault::Error::permanent("lease is not an SMTP login of this engine");
+    return foundation::Error::permanent("lease is not an SMTP login of this engine");
   }
   if (!username || !username.value() || username.value()->empty() ||
       username.value()->size() > kMaxUsernameLength || !role || !ttl || !max_ttl) {
-    return vault::Error::permanent("lease internal data is incomplete");
+    return foundation::Error::permanent("lease internal data is incomplete");
   }
   LeaseData d;
   d.username = std::move(*username.value());
@@ -602,7 +603,7 @@ vault::Result<LeaseData> parseLease(const Request& request) {
 
 }  // namespace
 
-vault::Result<Response> Engine::handleRenew(const Request& request) {
+foundation::Result<Response> Engine::handleRenew(const Request& request) {
   auto lease = parseLease(request);
   if (!lease) return std::move(lease).error();
   const std::int64_t now = clock_.nowUnixSeconds();
@@ -613,21 +614,22 @@ vault::Result<Response> Engine::handleRenew(const Request& request) {
   if (ttl_s <= 0) ttl_s = lease->ttl_s;
   if (lease->max_ttl_s > 0) {
     const std::int64_t left = issued + lease->max_ttl_s - now;
-    if (left <= 0) return vault::Error::permanent("lease is past its max_ttl; cannot renew");
+    if (left <= 0) return foundation::Error::permanent("lease is past its max_ttl; cannot renew");
     ttl_s = std::min(ttl_s, left);
   }
 
   auto config = loadConfig();
   if (!config) return std::move(config).error();
   if (!config.value())
-    return vault::Error::temporary("the engine is not configured (write config)");
+    return foundation::Error::temporary("the engine is not configured (write config)");
   {
     std::unique_lock<std::mutex> lock;
     auto store = storeFor(*config.value(), lock);
     if (!store) return std::move(store).error();
     auto ok = store.value()->extendLogin(lease->username, now + ttl_s);
     if (!ok) return std::move(ok).error().context("renewing login");
-    if (!ok.value()) return vault::Error::permanent("the login no longer exists; cannot renew");
+    if (!ok.value())
+      return foundation::Error::permanent("the login no longer exists; cannot renew");
   }
   Response resp;  // data "null": never echo credentials to the renewing caller
   LeaseOut out;
@@ -640,14 +642,14 @@ vault::Result<Response> Engine::handleRenew(const Request& request) {
   return resp;
 }
 
-vault::Result<Response> Engine::handleRevoke(const Request& request) {
+foundation::Result<Response> Engine::handleRevoke(const Request& request) {
   auto lease = parseLease(request);
   if (!lease) return std::move(lease).error();
   auto config = loadConfig();
   if (!config) return std::move(config).error();
   // Temporary: Vault retries, and an operator can still configure the engine again.
   if (!config.value())
-    return vault::Error::temporary("the engine is not configured; cannot revoke");
+    return foundation::Error::temporary("the engine is not configured; cannot revoke");
   std::unique_lock<std::mutex> lock;
   auto store = storeFor(*config.value(), lock);
   if (!store) return std::move(store).error();

@@ -24,10 +24,10 @@ void setDeadline(grpc::ClientContext& ctx) {
   ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
 }
 
-vault::Error rpcError(const char* what, const grpc::Status& status) {
-  return vault::Error::temporary(std::string(what) + ": gRPC " +
-                                 std::to_string(static_cast<int>(status.error_code())) + " " +
-                                 status.error_message().substr(0, 200));
+foundation::Error rpcError(const char* what, const grpc::Status& status) {
+  return foundation::Error::temporary(std::string(what) + ": gRPC " +
+                                      std::to_string(static_cast<int>(status.error_code())) + " " +
+                                      status.error_message().substr(0, 200));
 }
 
 class GrpcStorage final : public Storage {
@@ -35,7 +35,7 @@ class GrpcStorage final : public Storage {
   explicit GrpcStorage(std::shared_ptr<grpc::Channel> channel)
       : stub_(pb::Storage::NewStub(std::move(channel))) {}
 
-  vault::Result<std::optional<std::string>> get(std::string_view key) override {
+  foundation::Result<std::optional<std::string>> get(std::string_view key) override {
     grpc::ClientContext ctx;
     setDeadline(ctx);
     pb::StorageGetArgs args;
@@ -43,12 +43,12 @@ class GrpcStorage final : public Storage {
     pb::StorageGetReply reply;
     const auto status = stub_->Get(&ctx, args, &reply);
     if (!status.ok()) return rpcError("storage get", status);
-    if (!reply.err().empty()) return vault::Error::temporary("storage get: " + reply.err());
+    if (!reply.err().empty()) return foundation::Error::temporary("storage get: " + reply.err());
     if (!reply.has_entry()) return std::optional<std::string>();
     return std::optional<std::string>(std::move(*reply.mutable_entry()->mutable_value()));
   }
 
-  vault::Status put(std::string_view key, std::string_view value) override {
+  foundation::Status put(std::string_view key, std::string_view value) override {
     grpc::ClientContext ctx;
     setDeadline(ctx);
     pb::StoragePutArgs args;
@@ -60,11 +60,11 @@ class GrpcStorage final : public Storage {
     std::string* v = args.mutable_entry()->mutable_value();
     if (!v->empty()) std::fill(v->begin(), v->end(), '\0');
     if (!status.ok()) return rpcError("storage put", status);
-    if (!reply.err().empty()) return vault::Error::temporary("storage put: " + reply.err());
+    if (!reply.err().empty()) return foundation::Error::temporary("storage put: " + reply.err());
     return {};
   }
 
-  vault::Status remove(std::string_view key) override {
+  foundation::Status remove(std::string_view key) override {
     grpc::ClientContext ctx;
     setDeadline(ctx);
     pb::StorageDeleteArgs args;
@@ -72,11 +72,11 @@ class GrpcStorage final : public Storage {
     pb::StorageDeleteReply reply;
     const auto status = stub_->Delete(&ctx, args, &reply);
     if (!status.ok()) return rpcError("storage delete", status);
-    if (!reply.err().empty()) return vault::Error::temporary("storage delete: " + reply.err());
+    if (!reply.err().empty()) return foundation::Error::temporary("storage delete: " + reply.err());
     return {};
   }
 
-  vault::Result<std::vector<std::string>> list(std::string_view prefix) override {
+  foundation::Result<std::vector<std::string>> list(std::string_view prefix) override {
     grpc::ClientContext ctx;
     setDeadline(ctx);
     pb::StorageListArgs args;
@@ -84,7 +84,7 @@ class GrpcStorage final : public Storage {
     pb::StorageListReply reply;
     const auto status = stub_->List(&ctx, args, &reply);
     if (!status.ok()) return rpcError("storage list", status);
-    if (!reply.err().empty()) return vault::Error::temporary("storage list: " + reply.err());
+    if (!reply.err().empty()) return foundation::Error::temporary("storage list: " + reply.err());
     return std::vector<std::string>(reply.keys().begin(), reply.keys().end());
   }
 
@@ -97,7 +97,7 @@ class GrpcSystemView final : public SystemView {
   explicit GrpcSystemView(std::shared_ptr<grpc::Channel> channel)
       : stub_(pb::SystemView::NewStub(std::move(channel))) {}
 
-  vault::Result<std::int64_t> defaultLeaseTtlNs() override {
+  foundation::Result<std::int64_t> defaultLeaseTtlNs() override {
     grpc::ClientContext ctx;
     setDeadline(ctx);
     pb::TTLReply reply;
@@ -106,7 +106,7 @@ class GrpcSystemView final : public SystemView {
     return static_cast<std::int64_t>(reply.ttl());
   }
 
-  vault::Result<std::int64_t> maxLeaseTtlNs() override {
+  foundation::Result<std::int64_t> maxLeaseTtlNs() override {
     grpc::ClientContext ctx;
     setDeadline(ctx);
     pb::TTLReply reply;

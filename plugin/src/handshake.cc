@@ -14,9 +14,9 @@
 
 namespace smtpplugin {
 
-vault::Status checkMagicCookie(const char* value) {
+foundation::Status checkMagicCookie(const char* value) {
   if (value == nullptr || std::string_view(value) != kMagicCookieValue) {
-    return vault::Error::permanent(
+    return foundation::Error::permanent(
         "This binary is a plugin. These are not meant to be executed directly. Please "
         "execute the program that consumes these plugins, which will load any plugins "
         "automatically");
@@ -24,7 +24,7 @@ vault::Status checkMagicCookie(const char* value) {
   return {};
 }
 
-vault::Status checkProtocolVersions(const char* versions) {
+foundation::Status checkProtocolVersions(const char* versions) {
   if (versions == nullptr || *versions == '\0') return {};
   std::string_view rest(versions);
   while (!rest.empty()) {
@@ -36,9 +36,9 @@ vault::Status checkProtocolVersions(const char* versions) {
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
-  return vault::Error::permanent("the host offers plugin protocol versions '" +
-                                 std::string(versions).substr(0, 64) +
-                                 "'; this plugin speaks only version 5 (AutoMTLS)");
+  return foundation::Error::permanent("the host offers plugin protocol versions '" +
+                                      std::string(versions).substr(0, 64) +
+                                      "'; this plugin speaks only version 5 (AutoMTLS)");
 }
 
 std::string base64RawStd(std::span<const unsigned char> bytes) {
@@ -59,7 +59,7 @@ std::string handshakeLine(std::string_view socket_path, std::span<const unsigned
   return line;
 }
 
-vault::Result<std::string> makeSocketPath(const char* socket_dir, const char* tmpdir) {
+foundation::Result<std::string> makeSocketPath(const char* socket_dir, const char* tmpdir) {
   std::string dir = "/tmp";
   if (socket_dir != nullptr && *socket_dir != '\0') {
     dir = socket_dir;
@@ -73,8 +73,8 @@ vault::Result<std::string> makeSocketPath(const char* socket_dir, const char* tm
   sodium_bin2hex(hex, sizeof hex, random, sizeof random);
   std::string path = dir + "/plugin" + hex;
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return vault::Error::permanent("socket directory path too long for a unix socket: " +
-                                   std::to_string(path.size()) + " bytes");
+    return foundation::Error::permanent("socket directory path too long for a unix socket: " +
+                                        std::to_string(path.size()) + " bytes");
   }
   return path;
 }

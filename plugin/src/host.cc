@@ -1,7 +1,7 @@
 // host.cc: the production clock and randomness (see host.h).
 //
 // SECURITY: randomness is libsodium's randombytes_buf (getrandom(2)); it cannot fail
-// once sodium_init succeeded (vault::initSecretMemoryOrDie, called by main).
+// once sodium_init succeeded (foundation::initSecretMemoryOrDie, called by main).
 // ERRORS: none.
 #include "plugin/host.h"
 

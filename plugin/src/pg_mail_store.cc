@@ -38,22 +38,22 @@ class PgMailStore final : public MailStore {
   explicit PgMailStore(DbSettings settings) : settings_(std::move(settings)) {}
   ~PgMailStore() override { close(); }
 
-  vault::Status verify() override {
-    return withConnection([&]() -> vault::Status {
+  foundation::Status verify() override {
+    return withConnection([&]() -> foundation::Status {
       auto r = exec("SELECT count(*) FROM credentials WHERE false", {});
       if (!r) return std::move(r).error();
       return {};
     });
   }
 
-  vault::Result<bool> createLogin(const NewLogin& login) override {
+  foundation::Result<bool> createLogin(const NewLogin& login) override {
     bool created = false;
-    auto st = withConnection([&]() -> vault::Status {
+    auto st = withConnection([&]() -> foundation::Status {
       created = false;
       if (auto r = exec("BEGIN", {}); !r) return std::move(r).error();
       const std::string expires = std::to_string(login.expires_at);
       if (login.password_hash.empty() || login.password_hash.hasNul()) {
-        return rollback(vault::Error::internal("unusable password hash"));
+        return rollback(foundation::Error::internal("unusable password hash"));
       }
       auto ins = exec(
           "INSERT INTO credentials (username, password, expires_at) VALUES ($1, $2, $3) "
@@ -61,7 +61,7 @@ class PgMailStore final : public MailStore {
           {login.username.c_str(), login.password_hash.cString().pointer, expires.c_str()});
       if (!ins) return rollback(std::move(ins).error());
       if (std::strcmp(PQcmdTuples(ins.value().get()), "1") != 0) {
-        return rollback(vault::Status());  // username taken: nothing written
+        return rollback(foundation::Status());  // username taken: nothing written
       }
       for (const auto& key : login.sender_keys) {
         auto r = exec(
@@ -78,11 +78,12 @@ class PgMailStore final : public MailStore {
     return created;
   }
 
-  vault::Result<bool> extendLogin(std::string_view username, std::int64_t expires_at) override {
+  foundation::Result<bool> extendLogin(std::string_view username,
+                                       std::int64_t expires_at) override {
     bool found = false;
     const std::string user(username);
     const std::string expires = std::to_string(expires_at);
-    auto st = withConnection([&]() -> vault::Status {
+    auto st = withConnection([&]() -> foundation::Status {
       auto r = exec("UPDATE credentials SET expires_at = $2 WHERE username = $1",
                     {user.c_str(), expires.c_str()});
       if (!r) return std::move(r).error();
@@ -93,10 +94,10 @@ class PgMailStore final : public MailStore {
     return found;
   }
 
-  vault::Result<bool> deleteLogin(std::string_view username) override {
+  foundation::Result<bool> deleteLogin(std::string_view username) override {
     bool found = false;
     const std::string user(username);
-    auto st = withConnection([&]() -> vault::Status {
+    auto st = withConnection([&]() -> foundation::Status {
       if (auto r = exec("BEGIN", {}); !r) return std::move(r).error();
       auto senders = exec("DELETE FROM sender_logins WHERE login = $1", {user.c_str()});
       if (!senders) return rollback(std::move(senders).error());
@@ -110,21 +111,22 @@ class PgMailStore final : public MailStore {
     return found;
   }
 
-  vault::Status changeOwnPassword(const vault::SecretBytes& new_password) override {
+  foundation::Status changeOwnPassword(const foundation::SecretBytes& new_password) override {
     if (new_password.empty() || new_password.hasNul()) {
-      return vault::Error::internal("rotate-root: unusable new password");
+      return foundation::Error::internal("rotate-root: unusable new password");
     }
-    auto st = withConnection([&]() -> vault::Status {
+    auto st = withConnection([&]() -> foundation::Status {
       char* verifier = PQencryptPasswordConn(conn_, new_password.cString().pointer,
                                              settings_.username.c_str(), nullptr);
       if (verifier == nullptr) {
-        return vault::Error::temporary("PQencryptPasswordConn: " + oneLine(PQerrorMessage(conn_)));
+        return foundation::Error::temporary("PQencryptPasswordConn: " +
+                                            oneLine(PQerrorMessage(conn_)));
       }
       char* literal = PQescapeLiteral(conn_, verifier, std::strlen(verifier));
       OPENSSL_cleanse(verifier, std::strlen(verifier));
       PQfreemem(verifier);
       if (literal == nullptr) {
-        return vault::Error::internal("PQescapeLiteral: " + oneLine(PQerrorMessage(conn_)));
+        return foundation::Error::internal("PQescapeLiteral: " + oneLine(PQerrorMessage(conn_)));
       }
       std::string sql = std::string("ALTER ROLE CURRENT_USER PASSWORD ") + literal;
       OPENSSL_cleanse(literal, std::strlen(literal));
@@ -145,9 +147,9 @@ class PgMailStore final : public MailStore {
     conn_ = nullptr;
   }
 
-  vault::Status connect() {
+  foundation::Status connect() {
     close();
-    if (settings_.password.hasNul()) return vault::Error::permanent("password contains NUL");
+    if (settings_.password.hasNul()) return foundation::Error::permanent("password contains NUL");
     const char* keywords[] = {
         "connect_timeout", "application_name", "dbname", "user", "password", nullptr};
     const char* values[] = {"5",
@@ -157,10 +159,10 @@ class PgMailStore final : public MailStore {
                             settings_.password.cString().pointer,
                             nullptr};
     conn_ = PQconnectdbParams(keywords, values, 1);
-    if (conn_ == nullptr) return vault::Error::temporary("database: out of memory");
+    if (conn_ == nullptr) return foundation::Error::temporary("database: out of memory");
     if (PQstatus(conn_) != CONNECTION_OK) {
-      auto err =
-          vault::Error::temporary("database connection failed: " + oneLine(PQerrorMessage(conn_)));
+      auto err = foundation::Error::temporary("database connection failed: " +
+                                              oneLine(PQerrorMessage(conn_)));
       close();
       return err;
     }
@@ -170,7 +172,7 @@ class PgMailStore final : public MailStore {
   // Runs fn on a live connection; if it fails because the connection broke, reconnects
   // and runs it once more (each fn is one transaction, rolled back by the break).
   template <typename Fn>
-  vault::Status withConnection(Fn&& fn) {
+  foundation::Status withConnection(Fn&& fn) {
     if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
       if (auto st = connect(); !st) return st;
     }
@@ -180,7 +182,7 @@ class PgMailStore final : public MailStore {
     return fn();
   }
 
-  vault::Status rollback(vault::Status why) {
+  foundation::Status rollback(foundation::Status why) {
     if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) {
       PgResult r(PQexec(conn_, "ROLLBACK"));
       if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
@@ -191,21 +193,21 @@ class PgMailStore final : public MailStore {
     return why;
   }
 
-  vault::Result<PgResult> exec(const char* sql, std::initializer_list<const char*> params) {
+  foundation::Result<PgResult> exec(const char* sql, std::initializer_list<const char*> params) {
     const std::vector<const char*> values(params);
     PgResult r(PQexecParams(conn_, sql, static_cast<int>(values.size()), nullptr,
                             values.empty() ? nullptr : values.data(), nullptr, nullptr, 0));
     if (!r) {
-      return vault::Error::temporary("database: " + oneLine(PQerrorMessage(conn_)));
+      return foundation::Error::temporary("database: " + oneLine(PQerrorMessage(conn_)));
     }
     const auto status = PQresultStatus(r.get());
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return r;
     const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
     std::string msg = "database: " + oneLine(PQresultErrorMessage(r.get()));
     if (PQstatus(conn_) != CONNECTION_OK || temporarySqlState(state)) {
-      return vault::Error::temporary(std::move(msg));
+      return foundation::Error::temporary(std::move(msg));
     }
-    return vault::Error::permanent(std::move(msg));
+    return foundation::Error::permanent(std::move(msg));
   }
 
   DbSettings settings_;

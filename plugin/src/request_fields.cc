@@ -35,10 +35,10 @@ RequestFields::RequestFields(RequestFields&&) noexcept = default;
 RequestFields& RequestFields::operator=(RequestFields&&) noexcept = default;
 RequestFields::~RequestFields() = default;
 
-vault::Result<RequestFields> RequestFields::parse(std::string_view json) {
+foundation::Result<RequestFields> RequestFields::parse(std::string_view json) {
   auto impl = std::make_unique<Impl>();
   if (json.size() > kMaxRequestDataBytes) {
-    return vault::Error::permanent("request data too large");
+    return foundation::Error::permanent("request data too large");
   }
   if (json.empty() || json == "null") {
     impl->doc.SetObject();
@@ -46,20 +46,20 @@ vault::Result<RequestFields> RequestFields::parse(std::string_view json) {
   }
   impl->doc.Parse(json.data(), json.size());
   if (impl->doc.HasParseError()) {
-    return vault::Error::permanent(std::string("request data is not valid JSON: ") +
-                                   rapidjson::GetParseError_En(impl->doc.GetParseError()));
+    return foundation::Error::permanent(std::string("request data is not valid JSON: ") +
+                                        rapidjson::GetParseError_En(impl->doc.GetParseError()));
   }
   if (impl->doc.IsNull()) {
     impl->doc.SetObject();
   } else if (!impl->doc.IsObject()) {
-    return vault::Error::permanent("request data must be a JSON object");
+    return foundation::Error::permanent("request data must be a JSON object");
   }
   return RequestFields(std::move(impl));
 }
 
-vault::Result<RequestFields> RequestFields::parseInPlace(vault::SecretBytes& buffer) {
+foundation::Result<RequestFields> RequestFields::parseInPlace(foundation::SecretBytes& buffer) {
   auto impl = std::make_unique<Impl>();
-  if (buffer.size() > kMaxRequestDataBytes) return vault::Error::permanent("data too large");
+  if (buffer.size() > kMaxRequestDataBytes) return foundation::Error::permanent("data too large");
   if (buffer.empty()) {
     impl->doc.SetObject();
     return RequestFields(std::move(impl));
@@ -67,13 +67,13 @@ vault::Result<RequestFields> RequestFields::parseInPlace(vault::SecretBytes& buf
   // SecretBytes keeps a NUL after its bytes, as ParseInsitu needs.
   impl->doc.ParseInsitu(buffer.mutableData());
   if (impl->doc.HasParseError()) {
-    return vault::Error::permanent(std::string("data is not valid JSON: ") +
-                                   rapidjson::GetParseError_En(impl->doc.GetParseError()));
+    return foundation::Error::permanent(std::string("data is not valid JSON: ") +
+                                        rapidjson::GetParseError_En(impl->doc.GetParseError()));
   }
   if (impl->doc.IsNull()) {
     impl->doc.SetObject();
   } else if (!impl->doc.IsObject()) {
-    return vault::Error::permanent("data must be a JSON object");
+    return foundation::Error::permanent("data must be a JSON object");
   }
   return RequestFields(std::move(impl));
 }
@@ -90,40 +90,41 @@ std::vector<std::string> RequestFields::keys() const {
   return out;
 }
 
-vault::Status RequestFields::onlyKeys(std::initializer_list<std::string_view> allowed) const {
+foundation::Status RequestFields::onlyKeys(std::initializer_list<std::string_view> allowed) const {
   for (const auto& key : keys()) {
     bool found = false;
     for (auto a : allowed) found = found || a == key;
     if (!found) {
-      return vault::Error::permanent("unknown field '" + key.substr(0, 64) + "'");
+      return foundation::Error::permanent("unknown field '" + key.substr(0, 64) + "'");
     }
   }
   return {};
 }
 
 namespace {
-vault::Error wrongType(std::string_view key, const char* want) {
-  return vault::Error::permanent("field '" + std::string(key) + "' must be " + want);
+foundation::Error wrongType(std::string_view key, const char* want) {
+  return foundation::Error::permanent("field '" + std::string(key) + "' must be " + want);
 }
 }  // namespace
 
-vault::Result<std::optional<std::string>> RequestFields::getString(std::string_view key) const {
+foundation::Result<std::optional<std::string>> RequestFields::getString(
+    std::string_view key) const {
   const auto* v = impl_->find(key);
   if (v == nullptr) return std::optional<std::string>();
   if (!v->IsString()) return wrongType(key, "a string");
   return std::optional<std::string>(std::string(v->GetString(), v->GetStringLength()));
 }
 
-vault::Result<std::optional<vault::SecretBytes>> RequestFields::getSecret(
+foundation::Result<std::optional<foundation::SecretBytes>> RequestFields::getSecret(
     std::string_view key) const {
   const auto* v = impl_->find(key);
-  if (v == nullptr) return std::optional<vault::SecretBytes>();
+  if (v == nullptr) return std::optional<foundation::SecretBytes>();
   if (!v->IsString()) return wrongType(key, "a string");
-  return std::optional<vault::SecretBytes>(
-      vault::SecretBytes::copyOf(std::string_view(v->GetString(), v->GetStringLength())));
+  return std::optional<foundation::SecretBytes>(
+      foundation::SecretBytes::copyOf(std::string_view(v->GetString(), v->GetStringLength())));
 }
 
-vault::Result<std::optional<std::int64_t>> RequestFields::getInt(std::string_view key) const {
+foundation::Result<std::optional<std::int64_t>> RequestFields::getInt(std::string_view key) const {
   const auto* v = impl_->find(key);
   if (v == nullptr) return std::optional<std::int64_t>();
   if (v->IsInt64()) return std::optional<std::int64_t>(v->GetInt64());
@@ -145,7 +146,7 @@ vault::Result<std::optional<std::int64_t>> RequestFields::getInt(std::string_vie
   return wrongType(key, "an integer");
 }
 
-vault::Result<std::optional<bool>> RequestFields::getBool(std::string_view key) const {
+foundation::Result<std::optional<bool>> RequestFields::getBool(std::string_view key) const {
   const auto* v = impl_->find(key);
   if (v == nullptr) return std::optional<bool>();
   if (v->IsBool()) return std::optional<bool>(v->GetBool());
@@ -157,14 +158,14 @@ vault::Result<std::optional<bool>> RequestFields::getBool(std::string_view key) 
   return wrongType(key, "a boolean");
 }
 
-vault::Result<std::optional<std::int64_t>> RequestFields::getDurationSeconds(
+foundation::Result<std::optional<std::int64_t>> RequestFields::getDurationSeconds(
     std::string_view key) const {
   const auto* v = impl_->find(key);
   if (v == nullptr) return std::optional<std::int64_t>();
   if (v->IsString()) {
     auto d = parseDurationSeconds(std::string_view(v->GetString(), v->GetStringLength()));
     if (!d)
-      return vault::Error::permanent("field '" + std::string(key) + "': " + d.error().message);
+      return foundation::Error::permanent("field '" + std::string(key) + "': " + d.error().message);
     return std::optional<std::int64_t>(d.value());
   }
   auto n = getInt(key);
@@ -175,7 +176,7 @@ vault::Result<std::optional<std::int64_t>> RequestFields::getDurationSeconds(
   return n;
 }
 
-vault::Result<std::optional<std::vector<std::string>>> RequestFields::getStringList(
+foundation::Result<std::optional<std::vector<std::string>>> RequestFields::getStringList(
     std::string_view key) const {
   const auto* v = impl_->find(key);
   using Out = std::optional<std::vector<std::string>>;

@@ -21,11 +21,11 @@
 #include <mutex>
 #include <thread>
 
+#include "foundation/secret.h"
 #include "plugin/automtls.h"
 #include "plugin/handshake.h"
 #include "plugin/log.h"
 #include "plugin/services.h"
-#include "vault/secret.h"
 
 namespace smtpplugin {
 namespace {
@@ -74,7 +74,7 @@ int runPlugin() {
     (void)writeAll(STDERR_FILENO, msg);
     return 1;
   }
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   if (auto st = checkProtocolVersions(std::getenv("PLUGIN_PROTOCOL_VERSIONS")); !st) {
     return fail(st.error().message);
   }

@@ -132,17 +132,17 @@ Request requestFromProto(const pb::Request& in) {
   return r;
 }
 
-void responseToProto(const vault::Result<Response>& result, pb::HandleRequestReply& reply) {
+void responseToProto(const foundation::Result<Response>& result, pb::HandleRequestReply& reply) {
   if (!result.ok()) {
     auto* err = reply.mutable_err();
     switch (result.error().kind) {
-      case vault::ErrorKind::Permanent:
+      case foundation::ErrorKind::Permanent:
         err->set_err_type(1);
         break;  // user error: 400
-      case vault::ErrorKind::Temporary:
+      case foundation::ErrorKind::Temporary:
         err->set_err_type(0);
         break;  // retryable: 500
-      case vault::ErrorKind::Internal:
+      case foundation::ErrorKind::Internal:
         err->set_err_type(2);
         break;  // internal: 500
     }
@@ -244,12 +244,13 @@ grpc::Status BackendService::HandleRequest(grpc::ServerContext* context,
   const Request request = requestFromProto(args->request());
   auto result = m->engine->handle(request);
   if (!result.ok()) {
-    logLine(result.error().kind == vault::ErrorKind::Permanent ? LogLevel::Info : LogLevel::Warn,
-            "request failed",
-            {{"operation", request.operation},
-             {"path", request.path.substr(0, 128)},
-             {"kind", vault::toString(result.error().kind)},
-             {"error", result.error().message}});
+    logLine(
+        result.error().kind == foundation::ErrorKind::Permanent ? LogLevel::Info : LogLevel::Warn,
+        "request failed",
+        {{"operation", request.operation},
+         {"path", request.path.substr(0, 128)},
+         {"kind", foundation::toString(result.error().kind)},
+         {"error", result.error().message}});
   } else if (request.operation != "rollback") {
     logLine(LogLevel::Debug, "request",
             {{"operation", request.operation}, {"path", request.path.substr(0, 128)}});

@@ -6,7 +6,6 @@
 // ERRORS: every failure ends in one stderr line and a sysexits(3) code.
 #include <pwd.h>
 #include <signal.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,12 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "foundation/random.h"
+#include "mailformat/address.h"
+#include "mailformat/mime.h"
 #include "sendmail/answer.h"
 #include "sendmail/args.h"
 #include "sendmail/message.h"
 #include "sendmail/sidecar_client.h"
-#include "sidecar/mime.h"
-#include "sidecar/submit_request.h"
 
 namespace {
 
@@ -53,26 +53,6 @@ Expected<std::string> defaultAddress() {
     return Failure{kExOsErr, std::string("gethostname: ") + std::strerror(errno)};
   }
   return std::string(pw->pw_name) + "@" + host;
-}
-
-Expected<std::string> randomHex(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  std::size_t have = 0;
-  while (have < bytes) {
-    const auto n = ::getrandom(raw.data() + have, bytes - have, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Failure{kExOsErr, std::string("getrandom: ") + std::strerror(errno)};
-    }
-    have += static_cast<std::size_t>(n);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (const char c : raw) {
-    hex.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
-    hex.push_back(kHex[static_cast<unsigned char>(c) & 15]);
-  }
-  return hex;
 }
 
 Expected<std::string> readStdin(const Options& options) {
@@ -119,15 +99,13 @@ int run(int argc, char** argv) {
   if (auto* f = std::get_if<Failure>(&own)) return fail(*f);
   const auto& own_address = std::get<std::string>(own);
   const std::string sender = options.sender.value_or(own_address);
-  if (auto r = sidecar::submit::checkAddress(sender, /*allow_empty=*/true);
-      auto* e = std::get_if<sidecar::submit::ApiError>(&r)) {
-    return fail(kExUsage, "invalid sender \"" + printable(sender, 100) + "\": " + e->message +
+  if (auto problem = mailformat::checkAddress(sender, /*allow_empty=*/true)) {
+    return fail(kExUsage, "invalid sender \"" + printable(sender, 100) + "\": " + *problem +
                               (options.sender ? "" : " (use -f SENDER)"));
   }
 
   // With -f '<>' the From field we may add still needs an address: login@hostname.
-  if (auto r = sidecar::submit::checkAddress(own_address, /*allow_empty=*/false);
-      sender.empty() && std::holds_alternative<sidecar::submit::ApiError>(r)) {
+  if (sender.empty() && mailformat::checkAddress(own_address, /*allow_empty=*/false)) {
     return fail(kExUsage, "login@hostname (\"" + printable(own_address, 100) +
                               "\") is not a valid From address; add a From field to the message");
   }
@@ -148,11 +126,9 @@ int run(int argc, char** argv) {
   params.argument_recipients = options.recipients;
   params.from_address = sender.empty() ? own_address : sender;
   params.full_name = options.full_name.value_or("");
-  params.date = sidecar::mime::formatDate(std::chrono::system_clock::now());
-  auto id = randomHex(16);
-  if (auto* f = std::get_if<Failure>(&id)) return fail(*f);
+  params.date = mailformat::mime::formatDate(std::chrono::system_clock::now());
   const auto& from = params.from_address;
-  params.message_id = "<" + std::get<std::string>(id) + from.substr(from.rfind('@')) + ">";
+  params.message_id = "<" + foundation::randomHex(16) + from.substr(from.rfind('@')) + ">";
 
   auto assembled = assembleMessage(std::get<std::string>(input), params);
   if (auto* f = std::get_if<Failure>(&assembled)) return fail(*f);

@@ -9,8 +9,8 @@
 #include <cctype>
 #include <optional>
 
-#include "sidecar/mime.h"
-#include "sidecar/submit_request.h"
+#include "mailformat/address.h"
+#include "mailformat/mime.h"
 
 namespace sendmail {
 namespace {
@@ -48,26 +48,27 @@ std::string unfold(const Field& field) {
   return value;
 }
 
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
-
 // Adds each address of `value` to `out` (deduplicated), checking it. `what` names
 // where it came from for the error message.
 std::optional<Failure> addRecipients(std::string_view value, int exit_code, std::string_view what,
                                      std::vector<std::string>& out) {
-  for (auto& address : parseAddressList(value)) {
-    if (auto r = sidecar::submit::checkAddress(address, false);
-        auto* e = std::get_if<sidecar::submit::ApiError>(&r)) {
+  auto addresses = mailformat::parseAddressList(value, mailformat::kMaxRecipients + 1);
+  if (!addresses) {
+    // One address that is wrong on its own ("root") gets the reason; a list that is
+    // not an address list at all gets said so.
+    if (auto problem = mailformat::checkAddress(value, false);
+        problem && value.find_first_of(",<>:;\"(") == std::string_view::npos) {
       return Failure{exit_code, std::string(what) + ": invalid recipient \"" +
-                                    printable(address, 100) + "\": " + e->message};
+                                    printable(value, 100) + "\": " + *problem};
     }
+    return Failure{exit_code, std::string(what) + ": \"" + printable(value, 100) +
+                                  "\" is not a list of valid addresses"};
+  }
+  for (auto& address : *addresses) {
     if (std::find(out.begin(), out.end(), address) != out.end()) continue;
-    if (out.size() == sidecar::submit::kMaxRecipients) {
-      return Failure{exit_code, "more than " + std::to_string(sidecar::submit::kMaxRecipients) +
-                                    " recipients"};
+    if (out.size() == mailformat::kMaxRecipients) {
+      return Failure{exit_code,
+                     "more than " + std::to_string(mailformat::kMaxRecipients) + " recipients"};
     }
     out.push_back(std::move(address));
   }
@@ -132,71 +133,6 @@ InputCollector::State InputCollector::finish() {
   return state_;
 }
 
-std::vector<std::string> parseAddressList(std::string_view value) {
-  std::vector<std::string> out;
-  std::string plain;  // the element's text outside comments and angle brackets
-  std::string angle;  // the last <...> of the element
-  bool have_angle = false;
-  auto flush = [&] {
-    std::string address = have_angle ? angle : trim(plain);
-    // Obsolete source routes: <@a,@b:user@host> -> user@host.
-    if (have_angle && !address.empty() && address.front() == '@') {
-      const auto colon = address.find(':');
-      address = colon == std::string::npos ? std::string() : address.substr(colon + 1);
-    }
-    address = trim(address);
-    if (!address.empty()) out.push_back(std::move(address));
-    plain.clear();
-    angle.clear();
-    have_angle = false;
-  };
-  std::size_t i = 0;
-  while (i < value.size()) {
-    const char c = value[i];
-    if (c == '"') {  // quoted string: kept in `plain`, commas inside do not split
-      plain.push_back(c);
-      for (++i; i < value.size() && value[i] != '"'; ++i) {
-        if (value[i] == '\\' && i + 1 < value.size()) plain.push_back(value[i++]);
-        plain.push_back(value[i]);
-      }
-      if (i < value.size()) plain.push_back('"');
-      ++i;
-    } else if (c == '(') {  // comment, may nest
-      int depth = 0;
-      for (; i < value.size(); ++i) {
-        if (value[i] == '\\') {
-          ++i;
-        } else if (value[i] == '(') {
-          ++depth;
-        } else if (value[i] == ')' && --depth == 0) {
-          break;
-        }
-      }
-      ++i;
-      plain.push_back(' ');
-    } else if (c == '<') {
-      angle.clear();
-      have_angle = true;
-      for (++i; i < value.size() && value[i] != '>'; ++i) {
-        if (!std::isspace(static_cast<unsigned char>(value[i]))) angle.push_back(value[i]);
-      }
-      ++i;
-    } else if (c == ',' || c == ';') {
-      flush();
-      ++i;
-    } else if (c == ':' && !have_angle) {
-      // "group-name:" starts a group; what came before is its display name.
-      plain.clear();
-      ++i;
-    } else {
-      plain.push_back(c);
-      ++i;
-    }
-  }
-  flush();
-  return out;
-}
-
 Expected<Assembled> assembleMessage(std::string_view input, const AssemblyParams& params) {
   // Split into lines; a final line without a newline still counts.
   std::vector<std::string_view> lines;
@@ -258,7 +194,7 @@ Expected<Assembled> assembleMessage(std::string_view input, const AssemblyParams
   }
   if (!have_from) {
     header.append("From: ");
-    header.append(sidecar::mime::formatMailbox({params.full_name, params.from_address}));
+    header.append(mailformat::mime::formatMailbox({params.full_name, params.from_address}));
     header.append("\r\n");
   }
   if (!have_date) header.append("Date: " + params.date + "\r\n");

@@ -188,7 +188,8 @@ class Sidecar:
     tests run as root it runs as RUN_AS, with copies of the files it reads (role_id,
     secret_id, CA bundles) in its own directory: the stack's directory is root's."""
 
-    def __init__(self, binary=None, secret_id_file=None, extra_config="", env=None):
+    def __init__(self, binary=None, secret_id_file=None, extra_config="", env=None,
+                 process_config=""):
         """secret_id_file: a plain secret_id to use; by default the sidecar gets its own
         response-wrapped one (vault.secret_id_wrapped), delivered at start()."""
         self.extra_env = env or {}
@@ -211,7 +212,7 @@ class Sidecar:
         self.secret_id_file = secret_id_file
         vault_ca = (f'ca_file = "{self.stage(ENV["VAULT_CACERT"], "vault-ca.pem")}"'
                     if ENV.get("VAULT_CACERT") else "")
-        process = f'[process]\nuser = "{RUN_AS}"\n' if RUN_AS else ""
+        process = f'[process]\nuser = "{RUN_AS}"\n{process_config}\n' if RUN_AS else ""
         with open(self.config_path, "w") as f:
             f.write(f"""{process}
 [vault]

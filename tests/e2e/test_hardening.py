@@ -1,4 +1,4 @@
-"""End-to-end: how every smtp-sidecar process hardens itself (sidecar/src/hardening.cc).
+"""End-to-end: how every smtp-sidecar process hardens itself (sidecar/base/src/hardening.cc).
 
 Checked from outside, through /proc, on a sidecar running against the real stack: the
 privilege drop from root, no core dumps, not dumpable, no new privileges, umask 077, the
@@ -9,10 +9,19 @@ Needs the stack running and bootstrapped (scripts/test does both).
 """
 import os
 import pwd
+import shutil
 import stat
+import subprocess
+import tempfile
 import unittest
+import uuid
 
-from stacklib import RUN_AS, Sidecar, bao, role_pids
+from stacklib import RUN_AS, Sidecar, bao, delivered, role_pids
+
+KEEPER_USER, WORKER_USER = "smtp-sidecar-keeper", "smtp-sidecar-worker"
+# CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7): what a supervisor whose roles have their
+# own users keeps (sidecar/base/src/hardening.cc); /proc shows capability sets in hex.
+ROLE_SWITCHING_CAPS = (1 << 5) | (1 << 6) | (1 << 7)
 
 
 def proc_status(pid):
@@ -60,6 +69,67 @@ class HardeningTest(unittest.TestCase):
         self.assertTrue(stat.S_ISSOCK(sock.st_mode))
         self.assertEqual(stat.S_IMODE(sock.st_mode), 0o660)
         self.assertEqual(sock.st_uid, user.pw_uid)
+
+    def test_roles_with_their_own_users_keep_the_approle_files_from_the_worker(self):
+        secret_id = plain_secret_id()
+        secret_file = tempfile.NamedTemporaryFile("w", delete=False, dir="/tmp")
+        secret_file.write(secret_id)
+        secret_file.close()
+        self.addCleanup(os.unlink, secret_file.name)
+        sidecar = Sidecar(secret_id_file=secret_file.name,
+                          process_config=f'keeper_user = "{KEEPER_USER}"\n'
+                                         f'worker_user = "{WORKER_USER}"')
+        self.addCleanup(sidecar.cleanup)
+        keeper, worker = pwd.getpwnam(KEEPER_USER), pwd.getpwnam(WORKER_USER)
+        # The AppRole files in a directory only the keeper's user can enter.
+        approle = tempfile.mkdtemp(prefix="sidecar-approle-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, approle, True)
+        with open(sidecar.config_path) as f:
+            config = f.read()
+        for name in ("role-id", "secret-id"):
+            staged = os.path.join(sidecar.dir, "staged-" + name)
+            moved = os.path.join(approle, name)
+            shutil.move(staged, moved)
+            os.chown(moved, keeper.pw_uid, keeper.pw_gid)
+            config = config.replace(staged, moved)
+        os.chown(approle, keeper.pw_uid, keeper.pw_gid)
+        os.chmod(approle, 0o700)
+        with open(sidecar.config_path, "w") as f:
+            f.write(config)
+        # The configuration and the CA bundles are for the whole group.
+        os.chmod(sidecar.dir, 0o750)
+        for name in os.listdir(sidecar.dir):
+            os.chmod(os.path.join(sidecar.dir, name), 0o640)
+        sidecar.start()
+        roles = role_pids(sidecar.proc.pid)
+        self.assertEqual(set(roles), {"keeper", "worker"}, sidecar.output())
+        expected = {"supervisor": pwd.getpwnam(RUN_AS).pw_uid, "keeper": keeper.pw_uid,
+                    "worker": worker.pw_uid}
+        for name, pid in [("supervisor", sidecar.proc.pid), *roles.items()]:
+            with self.subTest(process=name):
+                status = proc_status(pid)
+                self.assertEqual(status["Uid"].split(), [str(expected[name])] * 4)
+                self.assertEqual(status["NoNewPrivs"], "1")
+                caps = ROLE_SWITCHING_CAPS if name == "supervisor" else 0
+                self.assertEqual(int(status["CapEff"], 16), caps)
+                self.assertEqual(int(status["CapPrm"], 16), caps)
+        self.assertEqual(int(proc_status(sidecar.proc.pid)["CapBnd"], 16), ROLE_SWITCHING_CAPS)
+        # The worker's user cannot read them (nor list the directory)...
+        for path in (approle, os.path.join(approle, "role-id")):
+            refused = subprocess.run(
+                ["setpriv", f"--reuid={worker.pw_uid}", f"--regid={worker.pw_gid}",
+                 "--init-groups", "cat" if path != approle else "ls", path],
+                capture_output=True, text=True)
+            self.assertNotEqual(refused.returncode, 0, refused.stdout)
+            self.assertIn("Permission denied", refused.stderr)
+        # ...and the sidecar sends, then stops cleanly (the supervisor can signal both).
+        rcpt = f"roles-{uuid.uuid4().hex[:8]}@example.test"
+        status, payload, _ = sidecar.send_raw(
+            f"From: app@example.test\r\nTo: {rcpt}\r\nSubject: roles\r\n\r\nbody\r\n",
+            "app@example.test", [rcpt])
+        self.assertEqual(status, 200, payload)
+        self.assertTrue(delivered(rcpt))
+        self.assertEqual(sidecar.stop(), 0, sidecar.output())
 
     def test_root_without_process_user_is_refused(self):
         sidecar = Sidecar()

@@ -4,8 +4,8 @@
 
 #include <chrono>
 
-#include "sidecar/config.h"
-#include "sidecar/smtp_sender.h"
+#include "sidecar/base/config.h"
+#include "sidecar/relay/smtp_sender.h"
 
 namespace fakes {
 
@@ -19,12 +19,12 @@ inline sidecar::SmtpSettings plaintextTo(unsigned short port) {
   return s;
 }
 
-inline sidecar::relay::SmtpCredential testCredential(const char* lease_id = "lease/1",
-                                                     const char* path = "smtp/creds/app",
-                                                     const char* username = "user") {
-  vault::initSecretMemoryOrDie();
-  return {vault::SecretBytes::copyOf(std::string_view(username)),
-          vault::SecretBytes::copyOf(std::string_view("pass")), lease_id, path};
+inline sidecar::ipc::SmtpCredential testCredential(const char* lease_id = "lease/1",
+                                                   const char* path = "smtp/creds/app",
+                                                   const char* username = "user") {
+  foundation::initSecretMemoryOrDie();
+  return {foundation::SecretBytes::copyOf(std::string_view(username)),
+          foundation::SecretBytes::copyOf(std::string_view("pass")), lease_id, path};
 }
 
 }  // namespace fakes

@@ -12,10 +12,10 @@
 #include <string>
 
 #include "fakes.h"
+#include "foundation/secret.h"
 #include "plugin/automtls.h"
 #include "plugin/grpc_host.h"
 #include "plugin/services.h"
-#include "vault/secret.h"
 
 using namespace smtpplugin;
 
@@ -68,7 +68,7 @@ class HostStorage final : public pb::Storage::Service {
 }  // namespace
 
 TEST_CASE("AutoMTLS with a P-521 host certificate: host -> plugin and plugin -> host") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   auto host = generateTlsIdentity("P-521");
   auto plugin_id = generateTlsIdentity();
   auto stranger = generateTlsIdentity("P-521");

@@ -47,7 +47,7 @@ TEST_CASE("parseDurationSeconds") {
 }
 
 TEST_CASE("username templates") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   CountingRandom random;
   SUBCASE("default template") {
     auto got = expandUsernameTemplate(kDefaultUsernameTemplate, "News_Letter", "token", 7, random);
@@ -88,7 +88,7 @@ TEST_CASE("username templates") {
 }
 
 TEST_CASE("passwords: 32 random bytes, URL-safe, in locked memory") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   smtpplugin::SodiumRandom random;
   auto p1 = generatePassword(random);
   auto p2 = generatePassword(random);
@@ -103,9 +103,9 @@ TEST_CASE("passwords: 32 random bytes, URL-safe, in locked memory") {
 }
 
 TEST_CASE("hashPassword: Dovecot's salted SHA-2 schemes") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   CountingRandom random;
-  const auto password = vault::SecretBytes::copyOf(std::string_view("correct horse"));
+  const auto password = foundation::SecretBytes::copyOf(std::string_view("correct horse"));
   for (const auto& [scheme, md, len] :
        {std::tuple{"SSHA512", EVP_sha512(), 64}, std::tuple{"SSHA256", EVP_sha256(), 32}}) {
     CAPTURE(scheme);

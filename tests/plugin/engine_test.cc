@@ -9,8 +9,8 @@
 #include <string>
 
 #include "fakes.h"
+#include "foundation/secret.h"
 #include "plugin/request_fields.h"
-#include "vault/secret.h"
 
 using namespace smtpplugin;
 using namespace smtpplugin::testing;
@@ -26,10 +26,10 @@ struct Harness {
   CountingRandom random;
   Engine engine{storage, system_view, factory, clock, random};
 
-  Harness() { vault::initSecretMemoryOrDie(); }
+  Harness() { foundation::initSecretMemoryOrDie(); }
 
-  vault::Result<Response> call(const std::string& op, const std::string& path,
-                               const std::string& data = "null") {
+  foundation::Result<Response> call(const std::string& op, const std::string& path,
+                                    const std::string& data = "null") {
     Request r;
     r.operation = op;
     r.path = path;
@@ -132,7 +132,7 @@ TEST_CASE("config: invalid input is refused with a clear message") {
       Harness h;
       auto got = h.call("update", "config", c.data);
       REQUIRE_FALSE(got.ok());
-      CHECK((got.error().kind == vault::ErrorKind::Permanent));
+      CHECK((got.error().kind == foundation::ErrorKind::Permanent));
       CHECK_MESSAGE(got.error().message.find(c.want) != std::string::npos,
                     "got " << got.error().message << ", want " << c.want);
       CHECK(h.storage.entries.count("config") == 0);
@@ -147,7 +147,7 @@ TEST_CASE("config: an unreachable database is reported and nothing is stored") {
       "update", "config",
       R"({"connection_url":"host=x","username":"u","password":"db-secret","smtp_host":"h"})");
   REQUIRE_FALSE(got.ok());
-  CHECK((got.error().kind == vault::ErrorKind::Temporary));
+  CHECK((got.error().kind == foundation::ErrorKind::Temporary));
   CHECK(got.error().message.find("database connection") != std::string::npos);
   CHECK(h.storage.entries.count("config") == 0);
   // verify_connection=false stores it anyway.
@@ -214,7 +214,7 @@ TEST_CASE("roles: invalid input") {
       Harness h;
       auto got = h.call("update", c.path, c.data);
       REQUIRE_FALSE(got.ok());
-      CHECK((got.error().kind == vault::ErrorKind::Permanent));
+      CHECK((got.error().kind == foundation::ErrorKind::Permanent));
       CHECK_MESSAGE(got.error().message.find(c.want) != std::string::npos,
                     "got " << got.error().message << ", want " << c.want);
     }
@@ -307,12 +307,12 @@ TEST_CASE("creds: errors") {
   h.db.down = true;
   got = h.call("read", "creds/app");
   REQUIRE_FALSE(got.ok());
-  CHECK((got.error().kind == vault::ErrorKind::Temporary));
+  CHECK((got.error().kind == foundation::ErrorKind::Temporary));
   h.db.down = false;
   h.storage.down = true;
   got = h.call("read", "creds/app");
   REQUIRE_FALSE(got.ok());
-  CHECK((got.error().kind == vault::ErrorKind::Temporary));
+  CHECK((got.error().kind == foundation::ErrorKind::Temporary));
 }
 
 TEST_CASE("renew extends the login's expiry up to max_ttl") {
@@ -377,7 +377,7 @@ TEST_CASE("revoke deletes the login using only internal_data; already gone is su
   h.db.down = true;
   got = h.engine.handle(revoke);
   REQUIRE_FALSE(got.ok());
-  CHECK((got.error().kind == vault::ErrorKind::Temporary));
+  CHECK((got.error().kind == foundation::ErrorKind::Temporary));
 
   // Not our lease.
   h.db.down = false;
@@ -385,7 +385,7 @@ TEST_CASE("revoke deletes the login using only internal_data; already gone is su
   foreign.internal_data = R"({"secret_type":"other","username":"x"})";
   got = h.engine.handle(leaseRequest("revoke", foreign));
   REQUIRE_FALSE(got.ok());
-  CHECK((got.error().kind == vault::ErrorKind::Permanent));
+  CHECK((got.error().kind == foundation::ErrorKind::Permanent));
 }
 
 TEST_CASE("rotate-root changes the database password and keeps only the new one") {

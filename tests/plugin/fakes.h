@@ -16,24 +16,24 @@ namespace smtpplugin::testing {
 
 class FakeStorage final : public Storage {
  public:
-  vault::Result<std::optional<std::string>> get(std::string_view key) override {
-    if (down) return vault::Error::temporary("storage down");
+  foundation::Result<std::optional<std::string>> get(std::string_view key) override {
+    if (down) return foundation::Error::temporary("storage down");
     auto it = entries.find(std::string(key));
     if (it == entries.end()) return std::optional<std::string>();
     return std::optional<std::string>(it->second);
   }
-  vault::Status put(std::string_view key, std::string_view value) override {
-    if (down) return vault::Error::temporary("storage down");
+  foundation::Status put(std::string_view key, std::string_view value) override {
+    if (down) return foundation::Error::temporary("storage down");
     entries[std::string(key)] = std::string(value);
     return {};
   }
-  vault::Status remove(std::string_view key) override {
-    if (down) return vault::Error::temporary("storage down");
+  foundation::Status remove(std::string_view key) override {
+    if (down) return foundation::Error::temporary("storage down");
     entries.erase(std::string(key));
     return {};
   }
-  vault::Result<std::vector<std::string>> list(std::string_view prefix) override {
-    if (down) return vault::Error::temporary("storage down");
+  foundation::Result<std::vector<std::string>> list(std::string_view prefix) override {
+    if (down) return foundation::Error::temporary("storage down");
     std::vector<std::string> out;
     for (const auto& [k, v] : entries) {
       if (k.starts_with(prefix)) out.push_back(k.substr(prefix.size()));
@@ -46,10 +46,10 @@ class FakeStorage final : public Storage {
 
 class FakeSystemView final : public SystemView {
  public:
-  vault::Result<std::int64_t> defaultLeaseTtlNs() override {
+  foundation::Result<std::int64_t> defaultLeaseTtlNs() override {
     return default_ttl_s * 1'000'000'000LL;
   }
-  vault::Result<std::int64_t> maxLeaseTtlNs() override { return max_ttl_s * 1'000'000'000LL; }
+  foundation::Result<std::int64_t> maxLeaseTtlNs() override { return max_ttl_s * 1'000'000'000LL; }
   std::int64_t default_ttl_s = 3600;
   std::int64_t max_ttl_s = 86400;
 };
@@ -87,15 +87,16 @@ struct FakeDatabase {
 class FakeMailStore final : public MailStore {
  public:
   FakeMailStore(FakeDatabase& db, DbSettings settings) : db_(db), settings_(std::move(settings)) {}
-  vault::Status check() {
-    if (db_.down) return vault::Error::temporary("database connection failed: down");
+  foundation::Status check() {
+    if (db_.down) return foundation::Error::temporary("database connection failed: down");
     if (!settings_.password.equals(db_.password)) {
-      return vault::Error::temporary("database connection failed: password authentication failed");
+      return foundation::Error::temporary(
+          "database connection failed: password authentication failed");
     }
     return {};
   }
-  vault::Status verify() override { return check(); }
-  vault::Result<bool> createLogin(const NewLogin& login) override {
+  foundation::Status verify() override { return check(); }
+  foundation::Result<bool> createLogin(const NewLogin& login) override {
     if (auto st = check(); !st) return std::move(st).error();
     if (db_.taken.erase(login.username) > 0 || db_.logins.count(login.username)) return false;
     FakeLogin l;
@@ -105,18 +106,19 @@ class FakeMailStore final : public MailStore {
     db_.logins[login.username] = l;
     return true;
   }
-  vault::Result<bool> extendLogin(std::string_view username, std::int64_t expires_at) override {
+  foundation::Result<bool> extendLogin(std::string_view username,
+                                       std::int64_t expires_at) override {
     if (auto st = check(); !st) return std::move(st).error();
     auto it = db_.logins.find(std::string(username));
     if (it == db_.logins.end()) return false;
     it->second.expires_at = expires_at;
     return true;
   }
-  vault::Result<bool> deleteLogin(std::string_view username) override {
+  foundation::Result<bool> deleteLogin(std::string_view username) override {
     if (auto st = check(); !st) return std::move(st).error();
     return db_.logins.erase(std::string(username)) > 0;
   }
-  vault::Status changeOwnPassword(const vault::SecretBytes& new_password) override {
+  foundation::Status changeOwnPassword(const foundation::SecretBytes& new_password) override {
     if (auto st = check(); !st) return st;
     new_password.reveal([&](std::string_view p) { db_.password = std::string(p); });
     settings_.password = new_password.clone();

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "foundation/secret.h"
 #include "plugin/automtls.h"
 #include "plugin/log.h"
-#include "vault/secret.h"
 
 using namespace smtpplugin;
 
@@ -59,7 +59,7 @@ TEST_CASE("handshake line") {
 }
 
 TEST_CASE("socket path") {
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   auto a = makeSocketPath(nullptr, nullptr);
   REQUIRE(a.ok());
   CHECK(a->starts_with("/tmp/plugin"));

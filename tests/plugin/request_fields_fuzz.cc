@@ -9,14 +9,14 @@
 #include <string>
 
 #include "fakes.h"
+#include "foundation/secret.h"
 #include "plugin/engine.h"
 #include "plugin/request_fields.h"
-#include "vault/secret.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace smtpplugin;
   using namespace smtpplugin::testing;
-  vault::initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   const std::string input(reinterpret_cast<const char*>(data), size);
   auto fields = RequestFields::parse(input);
   if (fields.ok()) {
@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)fields->getStringList(key);
     }
   }
-  auto secret = vault::SecretBytes::copyOf(std::string_view(input));
+  auto secret = foundation::SecretBytes::copyOf(std::string_view(input));
   (void)RequestFields::parseInPlace(secret);
   FakeStorage storage;
   FakeSystemView system_view;

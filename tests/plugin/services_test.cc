@@ -44,7 +44,7 @@ TEST_CASE("responseToProto: a lease") {
   lease.internal_data = R"({"secret_type":"smtp_login"})";
   r.secret = lease;
   pb::HandleRequestReply reply;
-  responseToProto(vault::Result<Response>(std::move(r)), reply);
+  responseToProto(foundation::Result<Response>(std::move(r)), reply);
   CHECK_FALSE(reply.has_err());
   REQUIRE(reply.has_response());
   CHECK(reply.response().data() == R"({"username":"u"})");
@@ -61,7 +61,7 @@ TEST_CASE("responseToProto: JSON fields are never empty") {
   r.data_json = "";
   r.secret = LeaseOut{};
   pb::HandleRequestReply reply;
-  responseToProto(vault::Result<Response>(std::move(r)), reply);
+  responseToProto(foundation::Result<Response>(std::move(r)), reply);
   CHECK(reply.response().data() == "null");
   CHECK(reply.response().secret().internal_data() == "null");
   CHECK(reply.response().secret().lease_options().has_issue_time());
@@ -72,7 +72,7 @@ TEST_CASE("responseToProto: no response, refusals and error kinds") {
     Response r;
     r.none = true;
     pb::HandleRequestReply reply;
-    responseToProto(vault::Result<Response>(std::move(r)), reply);
+    responseToProto(foundation::Result<Response>(std::move(r)), reply);
     CHECK_FALSE(reply.has_response());
     CHECK_FALSE(reply.has_err());
   }
@@ -85,21 +85,21 @@ TEST_CASE("responseToProto: no response, refusals and error kinds") {
     Response r;
     r.refusal = c.refusal;
     pb::HandleRequestReply reply;
-    responseToProto(vault::Result<Response>(std::move(r)), reply);
+    responseToProto(foundation::Result<Response>(std::move(r)), reply);
     CHECK(reply.err().err_type() == c.want);
   }
   const struct {
-    vault::Error error;
+    foundation::Error error;
     std::uint32_t want;
   } errors[] = {
-      {vault::Error::permanent("unknown role 'x'"), 1},
+      {foundation::Error::permanent("unknown role 'x'"), 1},
       // Temporary must never be 5/6/7/10: Vault would mark a revocation irrevocable.
-      {vault::Error::temporary("database down"), 0},
-      {vault::Error::internal("bug"), 2},
+      {foundation::Error::temporary("database down"), 0},
+      {foundation::Error::internal("bug"), 2},
   };
   for (const auto& c : errors) {
     pb::HandleRequestReply reply;
-    responseToProto(vault::Result<Response>(c.error), reply);
+    responseToProto(foundation::Result<Response>(c.error), reply);
     CHECK(reply.err().err_type() == c.want);
     CHECK(reply.err().err_msg() == c.error.message);
     CHECK_FALSE(reply.has_response());

@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "mailformat/address.h"
 #include "sendmail/message.h"
-#include "sidecar/submit_request.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
@@ -48,17 +48,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       at = line_end + 2;
     }
-    if (a->recipients.empty() || a->recipients.size() > sidecar::submit::kMaxRecipients) {
+    if (a->recipients.empty() || a->recipients.size() > mailformat::kMaxRecipients) {
       __builtin_trap();
     }
     for (const auto& r : a->recipients) {
-      if (!std::holds_alternative<std::monostate>(sidecar::submit::checkAddress(r, false))) {
+      if (mailformat::checkAddress(r, false)) {
         __builtin_trap();
       }
     }
   }
-  for (const auto& address : sendmail::parseAddressList(input.substr(0, 2048))) {
-    if (address.empty()) __builtin_trap();
+  if (auto addresses = mailformat::parseAddressList(input.substr(0, 2048), 100)) {
+    for (const auto& address : *addresses) {
+      if (address.empty() || mailformat::checkAddress(address, false)) __builtin_trap();
+    }
   }
   return 0;
 }

@@ -11,17 +11,17 @@ using namespace std::chrono_literals;
 
 namespace {
 
-SecretBytes secret(std::string_view s) {
-  return SecretBytes::copyOf(s);
+foundation::SecretBytes secret(std::string_view s) {
+  return foundation::SecretBytes::copyOf(s);
 }
-std::string text(const SecretBytes& s) {
+std::string text(const foundation::SecretBytes& s) {
   return s.reveal([](std::string_view v) { return std::string(v); });
 }
 
 // N server addresses, each a fake transport.
 struct Cluster {
   explicit Cluster(std::size_t nodes, unsigned max_attempts = 4) {
-    initSecretMemoryOrDie();
+    foundation::initSecretMemoryOrDie();
     std::vector<HttpTransportPtr> transports;
     for (std::size_t i = 0; i < nodes; ++i) {
       auto t = std::make_unique<fakes::FakeTransport>();
@@ -46,7 +46,7 @@ const char* kKv = R"({"data":{"data":{"user":"u","port":2587},
 }  // namespace
 
 TEST_CASE("request bodies are JSON built in locked memory") {
-  initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   auto body = RequestBody()
                   .text("a", "x\"y")
                   .secret("s", secret("p\\w\n"))
@@ -79,7 +79,7 @@ TEST_CASE("the retry budget ends with the last error") {
   for (int i = 0; i < 3; ++i) c.node[0]->enqueue(500, R"({"errors":["boom"]})");
   auto got = c.client->read("secret/x");
   REQUIRE_FALSE(got.ok());
-  CHECK((got.error().kind == ErrorKind::Temporary));
+  CHECK((got.error().kind == foundation::ErrorKind::Temporary));
   CHECK(got.error().message == "read secret/x: HTTP 500: boom");
   CHECK(c.node[0]->requests().size() == 3);
 }
@@ -89,7 +89,7 @@ TEST_CASE("4xx answers are not retried") {
   c.node[0]->enqueue(403, R"({"errors":["permission denied"]})");
   auto got = c.client->read("secret/x");
   REQUIRE_FALSE(got.ok());
-  CHECK((got.error().kind == ErrorKind::Permanent));
+  CHECK((got.error().kind == foundation::ErrorKind::Permanent));
   CHECK(c.node[0]->requests().size() == 1);
   CHECK(c.node[1]->requests().empty());
 }
@@ -166,7 +166,7 @@ TEST_CASE("wrapped secret_id: a token wrapping another path is refused without u
   c.node[0]->enqueue(200, R"({"data":{"creation_path":"secret/data/attacker"}})");
   auto got = c.client->unwrapSecretId(secret("wrap-tok"), "app");
   REQUIRE_FALSE(got.ok());
-  CHECK((got.error().kind == ErrorKind::Permanent));
+  CHECK((got.error().kind == foundation::ErrorKind::Permanent));
   CHECK(got.error().message.find("not 'auth/approle/role/app/secret-id'") != std::string::npos);
   CHECK(got.error().message.find("wrap-tok") == std::string::npos);
   CHECK(c.node[0]->requests().size() == 1);

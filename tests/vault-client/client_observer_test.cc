@@ -20,7 +20,7 @@ class SlowTransport final : public HttpTransport {
   SlowTransport(fakes::FakeTransport& inner, fakes::FakeClock& clock,
                 std::chrono::milliseconds latency)
       : inner_(inner), clock_(clock), latency_(latency) {}
-  Result<HttpResponse> send(const HttpRequest& request) override {
+  foundation::Result<HttpResponse> send(const HttpRequest& request) override {
     clock_.advance(latency_);
     return inner_.send(request);
   }
@@ -41,7 +41,7 @@ struct Seen {
 
 struct Fixture {
   explicit Fixture(unsigned max_attempts = 3) {
-    initSecretMemoryOrDie();
+    foundation::initSecretMemoryOrDie();
     ClientOptions options;
     options.clock = &clock;
     options.max_attempts = max_attempts;
@@ -51,7 +51,7 @@ struct Fixture {
           {std::string(o.operation), o.status, o.transport_error, o.duration, o.attempt});
     };
     client = std::make_unique<Client>(std::make_unique<SlowTransport>(fake, clock, 40ms), options);
-    client->setToken(SecretBytes::copyOf(std::string_view("tok-secret")));
+    client->setToken(foundation::SecretBytes::copyOf(std::string_view("tok-secret")));
   }
   fakes::FakeClock clock;
   fakes::FakeTransport fake;
@@ -82,13 +82,13 @@ TEST_CASE("each API names its operation, with status and duration") {
       {"token_renew_self", 200, kAuth, [](Client& c) { return c.renewSelf(60s).ok(); }},
       {"token_revoke", 204, "",
        [](Client& c) {
-         return c.revokeToken(SecretBytes::copyOf(std::string_view("old-tok"))).ok();
+         return c.revokeToken(foundation::SecretBytes::copyOf(std::string_view("old-tok"))).ok();
        }},
       {"approle_login", 200, kAuth,
        [](Client& c) {
          return c
-             .loginAppRole(SecretBytes::copyOf(std::string_view("r")),
-                           SecretBytes::copyOf(std::string_view("s")))
+             .loginAppRole(foundation::SecretBytes::copyOf(std::string_view("r")),
+                           foundation::SecretBytes::copyOf(std::string_view("s")))
              .ok();
        }},
       {"delete", 204, "", [](Client& c) { return c.remove("secret/x").ok(); }},
@@ -130,7 +130,8 @@ TEST_CASE("a wrapped secret_id's two requests are told apart") {
   Fixture f;
   f.fake.enqueue(200, R"({"data":{"creation_path":"auth/approle/role/app/secret-id"}})");
   f.fake.enqueue(200, R"({"data":{"secret_id":"s-1"}})");
-  REQUIRE(f.client->unwrapSecretId(SecretBytes::copyOf(std::string_view("wrap")), "app").ok());
+  REQUIRE(f.client->unwrapSecretId(foundation::SecretBytes::copyOf(std::string_view("wrap")), "app")
+              .ok());
   REQUIRE(f.seen.size() == 2);
   CHECK(f.seen[0].operation == "wrapping_lookup");
   CHECK(f.seen[1].operation == "wrapping_unwrap");
@@ -150,7 +151,7 @@ TEST_CASE("operation words carry no path, lease id or token") {
 }
 
 TEST_CASE("no observer: requests work as before") {
-  initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   fakes::FakeClock clock;
   auto t = std::make_unique<fakes::FakeTransport>();
   auto* fake = t.get();

@@ -11,7 +11,7 @@ namespace {
 
 struct Fixture {
   Fixture() {
-    initSecretMemoryOrDie();
+    foundation::initSecretMemoryOrDie();
     auto t = std::make_unique<fakes::FakeTransport>();
     fake = t.get();
     ClientOptions options;
@@ -31,8 +31,8 @@ const char* kLogin = R"({"auth":{"client_token":"tok-1","accessor":"a","lease_du
 
 TEST_CASE_FIXTURE(Fixture, "login posts role_id and secret_id as JSON and keeps the token") {
   fake->enqueue(200, kLogin);
-  auto got = client->loginAppRole(SecretBytes::copyOf(std::string_view("role\"1")),
-                                  SecretBytes::copyOf(std::string_view("sec\\ret\n")));
+  auto got = client->loginAppRole(foundation::SecretBytes::copyOf(std::string_view("role\"1")),
+                                  foundation::SecretBytes::copyOf(std::string_view("sec\\ret\n")));
   REQUIRE_MESSAGE(got.ok(), got.errorMessage());
   REQUIRE(fake->requests().size() == 1);
   const auto& req = fake->requests()[0];
@@ -53,22 +53,22 @@ TEST_CASE_FIXTURE(Fixture, "login posts role_id and secret_id as JSON and keeps 
 
 TEST_CASE_FIXTURE(Fixture, "errors carry the operation and Vault's text") {
   fake->enqueue(400, R"({"errors":["invalid role or secret ID"]})");
-  auto got = client->loginAppRole(SecretBytes::copyOf(std::string_view("r")),
-                                  SecretBytes::copyOf(std::string_view("s")));
+  auto got = client->loginAppRole(foundation::SecretBytes::copyOf(std::string_view("r")),
+                                  foundation::SecretBytes::copyOf(std::string_view("s")));
   REQUIRE_FALSE(got.ok());
-  CHECK((got.error().kind == ErrorKind::Permanent));
+  CHECK((got.error().kind == foundation::ErrorKind::Permanent));
   CHECK(got.error().message == "approle login: HTTP 400: invalid role or secret ID");
   CHECK_FALSE(client->hasToken());
 
   fake->enqueueFailure();
   auto read = client->read("x/y");
   REQUIRE_FALSE(read.ok());
-  CHECK((read.error().kind == ErrorKind::Temporary));
+  CHECK((read.error().kind == foundation::ErrorKind::Temporary));
   CHECK(read.error().message.rfind("read x/y: ", 0) == 0);
 }
 
 TEST_CASE_FIXTURE(Fixture, "revoke lease and token") {
-  client->setToken(SecretBytes::copyOf(std::string_view("tok")));
+  client->setToken(foundation::SecretBytes::copyOf(std::string_view("tok")));
   fake->enqueue(204, "");
   CHECK(client->revokeLease("database/creds/app/x").ok());
   CHECK((fake->requests()[0].method == HttpMethod::Put));

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "vault/clock.h"
+#include "foundation/clock.h"
 #include "vault/http_transport.h"
 
 namespace fakes {
@@ -20,9 +20,9 @@ struct RecordedRequest {
 };
 
 // Time that moves only when told to (or when the code under test sleeps).
-class FakeClock final : public vault::Clock {
+class FakeClock final : public foundation::Clock {
  public:
-  vault::SteadyTime now() override { return now_; }
+  foundation::SteadyTime now() override { return now_; }
   void sleepFor(std::chrono::milliseconds d) override {
     now_ += d;
     slept_ += d;
@@ -31,7 +31,7 @@ class FakeClock final : public vault::Clock {
   std::chrono::milliseconds slept() const { return slept_; }
 
  private:
-  vault::SteadyTime now_{std::chrono::hours(1)};
+  foundation::SteadyTime now_{std::chrono::hours(1)};
   std::chrono::milliseconds slept_{0};
 };
 
@@ -49,7 +49,7 @@ class FakeTransport final : public vault::HttpTransport {
   void enqueueRefused() { answers_.push_back({0, {}, true, true}); }
   const std::vector<RecordedRequest>& requests() const { return requests_; }
 
-  vault::Result<vault::HttpResponse> send(const vault::HttpRequest& request) override {
+  foundation::Result<vault::HttpResponse> send(const vault::HttpRequest& request) override {
     RecordedRequest r{request.method, request.path,
                       request.body.reveal([](std::string_view v) { return std::string(v); }),
                       request.token
@@ -57,12 +57,12 @@ class FakeTransport final : public vault::HttpTransport {
                           : std::string(),
                       request.wrap_ttl};
     requests_.push_back(std::move(r));
-    if (answers_.empty()) return vault::Error::internal("fake transport: no answer queued");
+    if (answers_.empty()) return foundation::Error::internal("fake transport: no answer queued");
     Answer a = std::move(answers_.front());
     answers_.pop_front();
-    if (a.fail && a.unsent) return vault::Error::notSent("fake transport: connection refused");
-    if (a.fail) return vault::Error::temporary("fake transport: connection reset");
-    return vault::HttpResponse{a.status, vault::SecretBytes::copyOf(std::string_view(a.body))};
+    if (a.fail && a.unsent) return foundation::Error::notSent("fake transport: connection refused");
+    if (a.fail) return foundation::Error::temporary("fake transport: connection reset");
+    return vault::HttpResponse{a.status, foundation::SecretBytes::copyOf(std::string_view(a.body))};
   }
 
  private:

@@ -9,14 +9,14 @@ using namespace std::chrono_literals;
 using Action = Lifetime::Action;
 
 namespace {
-const SteadyTime t0{std::chrono::hours(1)};
+const foundation::SteadyTime t0{std::chrono::hours(1)};
 LifetimePolicy noJitter() {
   LifetimePolicy p;
   p.jitter = 0;
   p.retry.jitter = 0;
   return p;
 }
-UniformSource fixed(double u) {
+foundation::UniformSource fixed(double u) {
   return [u] { return u; };
 }
 }  // namespace
@@ -34,7 +34,7 @@ TEST_CASE("renews at two thirds of the TTL, earlier by at most the jitter") {
 
 TEST_CASE("a full renewal schedules the next one; hours of renewals stay on time") {
   Lifetime life(t0, 300s, true, noJitter(), fixed(0));
-  SteadyTime now = t0;
+  foundation::SteadyTime now = t0;
   for (int i = 0; i < 100; ++i) {  // 100 renewals = 5.5 hours of lease time
     now = life.nextAt();
     REQUIRE((life.due(now) == Action::Renew));
@@ -46,7 +46,7 @@ TEST_CASE("a full renewal schedules the next one; hours of renewals stay on time
 
 TEST_CASE("a renewal granting less than asked (max TTL near) signals Replace at once") {
   Lifetime life(t0, 300s, true, noJitter(), fixed(0));
-  const SteadyTime now = t0 + 200s;
+  const foundation::SteadyTime now = t0 + 200s;
   life.renewed(now, 120s, true);  // capped by max_ttl
   CHECK((life.due(now) == Action::Replace));
   CHECK(life.expiresAt() == now + 120s);  // still usable while it is replaced
@@ -68,8 +68,8 @@ TEST_CASE("a renewal that becomes non-renewable signals Replace") {
 
 TEST_CASE("temporary renewal failures back off while the secret lives, then it expires") {
   Lifetime life(t0, 300s, true, noJitter(), fixed(0));
-  SteadyTime now = t0 + 200s;
-  const Error down = Error::temporary("connection refused");
+  foundation::SteadyTime now = t0 + 200s;
+  const foundation::Error down = foundation::Error::temporary("connection refused");
   life.renewFailed(now, down);
   CHECK(life.nextAt() == now + 1s);
   now = life.nextAt();
@@ -88,18 +88,18 @@ TEST_CASE("temporary renewal failures back off while the secret lives, then it e
 
 TEST_CASE("backoff is capped") {
   Lifetime life(t0, 24h, true, noJitter(), fixed(0));
-  SteadyTime now = t0 + 16h;
+  foundation::SteadyTime now = t0 + 16h;
   for (int i = 0; i < 20; ++i) {
-    life.renewFailed(now, Error::temporary("down"));
+    life.renewFailed(now, foundation::Error::temporary("down"));
     now = life.nextAt();
   }
-  life.renewFailed(now, Error::temporary("down"));
+  life.renewFailed(now, foundation::Error::temporary("down"));
   CHECK(life.nextAt() - now == 30s);
 }
 
 TEST_CASE("a permanent renewal failure (revoked, token gone) means Replace now") {
   Lifetime life(t0, 300s, true, noJitter(), fixed(0));
-  life.renewFailed(t0 + 200s, Error::permanent("HTTP 403: permission denied"));
+  life.renewFailed(t0 + 200s, foundation::Error::permanent("HTTP 403: permission denied"));
   CHECK((life.due(t0 + 200s) == Action::Replace));
   life.replaceFailed(t0 + 200s);
   CHECK((life.due(t0 + 200s) == Action::Wait));

@@ -6,10 +6,10 @@
 using namespace vault;
 
 namespace {
-SecretBytes body(std::string_view s) {
-  return SecretBytes::copyOf(s);
+foundation::SecretBytes body(std::string_view s) {
+  return foundation::SecretBytes::copyOf(s);
 }
-std::string text(const SecretBytes* s) {
+std::string text(const foundation::SecretBytes* s) {
   return s ? s->reveal([](std::string_view v) { return std::string(v); }) : "<missing>";
 }
 }  // namespace
@@ -105,23 +105,24 @@ TEST_CASE("parseError maps status and keeps Vault's text") {
   struct Case {
     long status;
     const char* body;
-    ErrorKind want_kind;
+    foundation::ErrorKind want_kind;
     const char* want_message;
   };
   const Case cases[] = {
-      {400, R"({"errors":["invalid role or secret ID"]})", ErrorKind::Permanent,
+      {400, R"({"errors":["invalid role or secret ID"]})", foundation::ErrorKind::Permanent,
        "HTTP 400: invalid role or secret ID"},
-      {403, R"({"errors":["1 error occurred:\n\t* permission denied\n\n"]})", ErrorKind::Permanent,
-       "HTTP 403: 1 error occurred: * permission denied"},
-      {429, "{}", ErrorKind::Temporary, "HTTP 429"},
-      {503, R"({"errors":["Vault is sealed"]})", ErrorKind::Temporary, "HTTP 503: Vault is sealed"},
-      {500, "not json", ErrorKind::Temporary, "HTTP 500"},
-      {404, R"({"errors":[]})", ErrorKind::Permanent, "HTTP 404"},
+      {403, R"({"errors":["1 error occurred:\n\t* permission denied\n\n"]})",
+       foundation::ErrorKind::Permanent, "HTTP 403: 1 error occurred: * permission denied"},
+      {429, "{}", foundation::ErrorKind::Temporary, "HTTP 429"},
+      {503, R"({"errors":["Vault is sealed"]})", foundation::ErrorKind::Temporary,
+       "HTTP 503: Vault is sealed"},
+      {500, "not json", foundation::ErrorKind::Temporary, "HTTP 500"},
+      {404, R"({"errors":[]})", foundation::ErrorKind::Permanent, "HTTP 404"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.status);
     auto b = body(c.body);
-    const Error got = response::parseError(c.status, b);
+    const foundation::Error got = response::parseError(c.status, b);
     CHECK((got.kind == c.want_kind));
     CHECK(got.message == c.want_message);
   }

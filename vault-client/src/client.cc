@@ -28,13 +28,14 @@ bool worthRetrying(long status) {
   return status == 307 || status == 412 || status == 429 || status >= 500;
 }
 
-Error contextOf(const Error& e, std::string_view what) {
+foundation::Error contextOf(const foundation::Error& e, std::string_view what) {
   return e.context(std::string(what));
 }
 
 // Standard base64 text (Transit's encoding) into locked memory.
-Result<SecretBytes> decodeBase64(const SecretBytes& text, std::string_view what) {
-  SecretBytes out(text.size());  // decoded is never longer than its encoding
+foundation::Result<foundation::SecretBytes> decodeBase64(const foundation::SecretBytes& text,
+                                                         std::string_view what) {
+  foundation::SecretBytes out(text.size());  // decoded is never longer than its encoding
   std::size_t len = 0;
   const int rc = text.reveal([&](std::string_view v) {
     return sodium_base642bin(reinterpret_cast<unsigned char*>(out.mutableData()), out.size(),
@@ -42,7 +43,8 @@ Result<SecretBytes> decodeBase64(const SecretBytes& text, std::string_view what)
                              sodium_base64_VARIANT_ORIGINAL);
   });
   if (rc != 0)
-    return Error::permanent("malformed response: " + std::string(what) + " is not base64");
+    return foundation::Error::permanent("malformed response: " + std::string(what) +
+                                        " is not base64");
   out.truncate(len);
   return out;
 }
@@ -56,28 +58,29 @@ Client::Client(HttpTransportPtr transport, ClientOptions options) : options_(std
   transports_.push_back(std::move(transport));
 }
 
-Result<HttpResponse> Client::call(std::string_view operation, HttpMethod method, std::string path,
-                                  SecretBytes body, Repeatable repeatable) {
+foundation::Result<HttpResponse> Client::call(std::string_view operation, HttpMethod method,
+                                              std::string path, foundation::SecretBytes body,
+                                              Repeatable repeatable) {
   Call c{method, std::move(path), std::move(body), repeatable};
   c.operation = operation;
   return call(std::move(c));
 }
 
-Result<HttpResponse> Client::call(Call c) {
-  if (transports_.empty()) return Error::internal("vault client has no server address");
+foundation::Result<HttpResponse> Client::call(Call c) {
+  if (transports_.empty()) return foundation::Error::internal("vault client has no server address");
   HttpRequest request;
   request.method = c.method;
   request.path = "/v1/" + c.path;
   request.body = std::move(c.body);
   request.wrap_ttl = std::move(c.wrap_ttl);
-  const SecretBytes* token = c.token != nullptr ? c.token : &token_;
+  const foundation::SecretBytes* token = c.token != nullptr ? c.token : &token_;
   request.token = token->empty() ? nullptr : token;
 
-  Backoff backoff(options_.retry_backoff, options_.uniform);
+  foundation::Backoff backoff(options_.retry_backoff, options_.uniform);
   const std::size_t addresses = transports_.size();
   std::size_t failed_this_round = 0;
   for (unsigned attempt = 1;; ++attempt) {
-    const SteadyTime started = options_.clock->now();
+    const foundation::SteadyTime started = options_.clock->now();
     auto response = transports_[current_]->send(request);
     if (options_.observer) {
       RequestObservation seen;
@@ -88,7 +91,7 @@ Result<HttpResponse> Client::call(Call c) {
       seen.attempt = attempt;
       options_.observer(seen);
     }
-    Error failure = Error::internal("");
+    foundation::Error failure = foundation::Error::internal("");
     bool repeat = false;
     if (!response) {
       failure = std::move(response).error();
@@ -110,11 +113,12 @@ Result<HttpResponse> Client::call(Call c) {
 
 // ---- auth ----
 
-Result<AuthInfo> Client::loginAppRole(const SecretBytes& role_id, const SecretBytes& secret_id,
-                                      std::string_view mount) {
+foundation::Result<AuthInfo> Client::loginAppRole(const foundation::SecretBytes& role_id,
+                                                  const foundation::SecretBytes& secret_id,
+                                                  std::string_view mount) {
   auto body = RequestBody().secret("role_id", role_id).secret("secret_id", secret_id).build();
   if (!body) return body.error();
-  token_ = SecretBytes();  // a login request carries no token
+  token_ = foundation::SecretBytes();  // a login request carries no token
   // A secret_id may have a use limit: a login whose answer was lost is not repeated.
   auto response = call("approle_login", HttpMethod::Post, "auth/" + std::string(mount) + "/login",
                        std::move(*body), Repeatable::OnlyIfUnsent);
@@ -125,23 +129,24 @@ Result<AuthInfo> Client::loginAppRole(const SecretBytes& role_id, const SecretBy
   return auth;
 }
 
-Result<SecretBytes> Client::unwrapSecretId(const SecretBytes& wrapping_token, std::string_view role,
-                                           std::string_view mount) {
+foundation::Result<foundation::SecretBytes> Client::unwrapSecretId(
+    const foundation::SecretBytes& wrapping_token, std::string_view role, std::string_view mount) {
   constexpr std::string_view kWhat = "unwrap secret_id";
   auto lookup_body = RequestBody().secret("token", wrapping_token).build();
   if (!lookup_body) return lookup_body.error();
   Call lookup{HttpMethod::Post, "sys/wrapping/lookup", std::move(*lookup_body)};
-  const SecretBytes no_token;
+  const foundation::SecretBytes no_token;
   lookup.token = &no_token;
   lookup.operation = "wrapping_lookup";  // lookup needs no token; do not show ours to it
   auto looked_up = call(std::move(lookup));
   if (!looked_up) {
-    const Error& e = looked_up.error();
-    if (e.kind == ErrorKind::Permanent) {
-      return Error::permanent(std::string(kWhat) +
-                              ": the wrapping token has expired, was already used, or is not a "
-                              "wrapping token (" +
-                              e.message + ")");
+    const foundation::Error& e = looked_up.error();
+    if (e.kind == foundation::ErrorKind::Permanent) {
+      return foundation::Error::permanent(
+          std::string(kWhat) +
+          ": the wrapping token has expired, was already used, or is not a "
+          "wrapping token (" +
+          e.message + ")");
     }
     return contextOf(e, kWhat);
   }
@@ -151,35 +156,37 @@ Result<SecretBytes> Client::unwrapSecretId(const SecretBytes& wrapping_token, st
       "auth/" + std::string(mount) + "/role/" + std::string(role) + "/secret-id";
   const auto creation_path = info->data.plainText("creation_path");
   if (!creation_path || *creation_path != expected) {
-    return Error::permanent(std::string(kWhat) + ": refused: the token wraps '" +
-                            creation_path.value_or("?") + "', not '" + expected +
-                            "' (it may be forged)");
+    return foundation::Error::permanent(std::string(kWhat) + ": refused: the token wraps '" +
+                                        creation_path.value_or("?") + "', not '" + expected +
+                                        "' (it may be forged)");
   }
 
-  Call unwrap{HttpMethod::Post, "sys/wrapping/unwrap", SecretBytes(), Repeatable::OnlyIfUnsent};
+  Call unwrap{HttpMethod::Post, "sys/wrapping/unwrap", foundation::SecretBytes(),
+              Repeatable::OnlyIfUnsent};
   unwrap.token = &wrapping_token;
   unwrap.operation = "wrapping_unwrap";
   auto unwrapped = call(std::move(unwrap));
   if (!unwrapped) {
-    if (unwrapped.error().kind == ErrorKind::Permanent) {
-      return Error::permanent(std::string(kWhat) +
-                              ": the wrapping token was used between lookup and unwrap (" +
-                              unwrapped.error().message + "); someone else may hold the secret_id");
+    if (unwrapped.error().kind == foundation::ErrorKind::Permanent) {
+      return foundation::Error::permanent(
+          std::string(kWhat) + ": the wrapping token was used between lookup and unwrap (" +
+          unwrapped.error().message + "); someone else may hold the secret_id");
     }
     return contextOf(unwrapped.error(), kWhat);
   }
   auto secret = response::parseSecret(unwrapped->body);
   if (!secret) return contextOf(secret.error(), kWhat);
-  const SecretBytes* secret_id = secret->data.find("secret_id");
+  const foundation::SecretBytes* secret_id = secret->data.find("secret_id");
   if (secret_id == nullptr || secret_id->empty()) {
-    return Error::permanent(std::string(kWhat) + ": the unwrapped answer has no secret_id");
+    return foundation::Error::permanent(std::string(kWhat) +
+                                        ": the unwrapped answer has no secret_id");
   }
   return secret_id->clone();
 }
 
 // ---- token ----
 
-Result<TokenInfo> Client::lookupSelf() {
+foundation::Result<TokenInfo> Client::lookupSelf() {
   auto response = call("token_lookup_self", HttpMethod::Get, "auth/token/lookup-self");
   if (!response) return contextOf(response.error(), "token lookup-self");
   auto info = response::parseTokenLookup(response->body);
@@ -187,7 +194,7 @@ Result<TokenInfo> Client::lookupSelf() {
   return info;
 }
 
-Result<AuthInfo> Client::renewSelf(std::chrono::seconds increment) {
+foundation::Result<AuthInfo> Client::renewSelf(std::chrono::seconds increment) {
   auto body = RequestBody().integer("increment", increment.count()).build();
   if (!body) return body.error();
   auto response =
@@ -198,18 +205,18 @@ Result<AuthInfo> Client::renewSelf(std::chrono::seconds increment) {
   return auth;
 }
 
-Status Client::revokeSelf() {
+foundation::Status Client::revokeSelf() {
   auto response = call("token_revoke_self", HttpMethod::Post, "auth/token/revoke-self");
   if (!response) return contextOf(response.error(), "revoke token");
-  token_ = SecretBytes();
+  token_ = foundation::SecretBytes();
   return {};
 }
 
-Status Client::revokeToken(const SecretBytes& token) {
-  Call revoke{HttpMethod::Post, "auth/token/revoke-self", SecretBytes()};
+foundation::Status Client::revokeToken(const foundation::SecretBytes& token) {
+  Call revoke{HttpMethod::Post, "auth/token/revoke-self", foundation::SecretBytes()};
   revoke.token = &token;
   revoke.operation = "token_revoke";
-  if (token.empty()) return Error::internal("revoke token: empty token");
+  if (token.empty()) return foundation::Error::internal("revoke token: empty token");
   auto response = call(std::move(revoke));
   if (!response) return contextOf(response.error(), "revoke replaced token");
   return {};
@@ -217,8 +224,8 @@ Status Client::revokeToken(const SecretBytes& token) {
 
 // ---- logical ----
 
-Result<LeasedSecret> Client::read(std::string_view path, std::string_view wrap_ttl) {
-  Call c{HttpMethod::Get, std::string(path), SecretBytes()};
+foundation::Result<LeasedSecret> Client::read(std::string_view path, std::string_view wrap_ttl) {
+  Call c{HttpMethod::Get, std::string(path), foundation::SecretBytes()};
   c.wrap_ttl = std::string(wrap_ttl);
   c.operation = "read";
   auto response = call(std::move(c));
@@ -228,8 +235,8 @@ Result<LeasedSecret> Client::read(std::string_view path, std::string_view wrap_t
   return secret;
 }
 
-Result<LeasedSecret> Client::write(std::string_view path, SecretBytes body,
-                                   std::string_view wrap_ttl) {
+foundation::Result<LeasedSecret> Client::write(std::string_view path, foundation::SecretBytes body,
+                                               std::string_view wrap_ttl) {
   Call c{HttpMethod::Put, std::string(path), std::move(body), Repeatable::OnlyIfUnsent};
   c.wrap_ttl = std::string(wrap_ttl);
   c.operation = "write";
@@ -241,8 +248,8 @@ Result<LeasedSecret> Client::write(std::string_view path, SecretBytes body,
   return secret;
 }
 
-Result<std::vector<std::string>> Client::list(std::string_view path) {
-  Call c{HttpMethod::List, std::string(path), SecretBytes()};
+foundation::Result<std::vector<std::string>> Client::list(std::string_view path) {
+  Call c{HttpMethod::List, std::string(path), foundation::SecretBytes()};
   c.any_status = true;
   c.operation = "list";
   auto response = call(std::move(c));
@@ -257,7 +264,7 @@ Result<std::vector<std::string>> Client::list(std::string_view path) {
   return keys;
 }
 
-Status Client::remove(std::string_view path) {
+foundation::Status Client::remove(std::string_view path) {
   auto response = call("delete", HttpMethod::Delete, std::string(path));
   if (!response) return contextOf(response.error(), "delete " + std::string(path));
   return {};
@@ -265,7 +272,8 @@ Status Client::remove(std::string_view path) {
 
 // ---- leases ----
 
-Result<LeaseInfo> Client::renewLease(std::string_view lease_id, std::chrono::seconds increment) {
+foundation::Result<LeaseInfo> Client::renewLease(std::string_view lease_id,
+                                                 std::chrono::seconds increment) {
   auto body = RequestBody().integer("increment", increment.count()).build();
   if (!body) return body.error();
   const std::string what = "renew lease " + std::string(lease_id);
@@ -277,7 +285,7 @@ Result<LeaseInfo> Client::renewLease(std::string_view lease_id, std::chrono::sec
   return lease;
 }
 
-Result<LeaseInfo> Client::lookupLease(std::string_view lease_id) {
+foundation::Result<LeaseInfo> Client::lookupLease(std::string_view lease_id) {
   auto body = RequestBody().text("lease_id", lease_id).build();
   if (!body) return body.error();
   const std::string what = "lookup lease " + std::string(lease_id);
@@ -288,7 +296,7 @@ Result<LeaseInfo> Client::lookupLease(std::string_view lease_id) {
   return lease;
 }
 
-Status Client::revokeLease(std::string_view lease_id) {
+foundation::Status Client::revokeLease(std::string_view lease_id) {
   // The path form (sys/leases/revoke/<id>), not the body form: it lets a policy scope
   // revocation to the leases of one credential path.
   auto response =
@@ -299,8 +307,8 @@ Status Client::revokeLease(std::string_view lease_id) {
 
 // ---- KV v2, Transit ----
 
-Result<KvSecret> Client::readKv2(std::string_view mount, std::string_view path,
-                                 std::int64_t version) {
+foundation::Result<KvSecret> Client::readKv2(std::string_view mount, std::string_view path,
+                                             std::int64_t version) {
   std::string url = std::string(mount) + "/data/" + std::string(path);
   if (version > 0) url += "?version=" + std::to_string(version);
   const std::string what = "kv read " + std::string(mount) + "/" + std::string(path);
@@ -311,30 +319,34 @@ Result<KvSecret> Client::readKv2(std::string_view mount, std::string_view path,
   return secret;
 }
 
-Result<std::string> Client::transitEncrypt(std::string_view mount, std::string_view key,
-                                           const SecretBytes& plaintext) {
+foundation::Result<std::string> Client::transitEncrypt(std::string_view mount, std::string_view key,
+                                                       const foundation::SecretBytes& plaintext) {
   auto body = RequestBody().secretBase64("plaintext", plaintext).build();
   if (!body) return body.error();
   auto out = write(std::string(mount) + "/encrypt/" + std::string(key), std::move(*body));
   if (!out) return out.error();
   auto ciphertext = out->data.plainText("ciphertext");
-  if (!ciphertext) return Error::permanent("transit encrypt: no ciphertext in the answer");
+  if (!ciphertext)
+    return foundation::Error::permanent("transit encrypt: no ciphertext in the answer");
   return *ciphertext;
 }
 
-Result<SecretBytes> Client::transitDecrypt(std::string_view mount, std::string_view key,
-                                           std::string_view ciphertext) {
+foundation::Result<foundation::SecretBytes> Client::transitDecrypt(std::string_view mount,
+                                                                   std::string_view key,
+                                                                   std::string_view ciphertext) {
   auto body = RequestBody().text("ciphertext", ciphertext).build();
   if (!body) return body.error();
   auto out = write(std::string(mount) + "/decrypt/" + std::string(key), std::move(*body));
   if (!out) return out.error();
-  const SecretBytes* plaintext = out->data.find("plaintext");
-  if (plaintext == nullptr) return Error::permanent("transit decrypt: no plaintext in the answer");
+  const foundation::SecretBytes* plaintext = out->data.find("plaintext");
+  if (plaintext == nullptr)
+    return foundation::Error::permanent("transit decrypt: no plaintext in the answer");
   return decodeBase64(*plaintext, "plaintext");
 }
 
-Result<std::string> Client::transitSign(std::string_view mount, std::string_view key,
-                                        std::string_view input, std::string_view hash_algorithm) {
+foundation::Result<std::string> Client::transitSign(std::string_view mount, std::string_view key,
+                                                    std::string_view input,
+                                                    std::string_view hash_algorithm) {
   auto body = RequestBody().base64("input", input).build();
   if (!body) return body.error();
   auto out =
@@ -342,19 +354,21 @@ Result<std::string> Client::transitSign(std::string_view mount, std::string_view
             std::move(*body));
   if (!out) return out.error();
   auto signature = out->data.plainText("signature");
-  if (!signature) return Error::permanent("transit sign: no signature in the answer");
+  if (!signature) return foundation::Error::permanent("transit sign: no signature in the answer");
   return *signature;
 }
 
-Result<DataKey> Client::transitDataKey(std::string_view mount, std::string_view key, int bits) {
+foundation::Result<DataKey> Client::transitDataKey(std::string_view mount, std::string_view key,
+                                                   int bits) {
   auto body = RequestBody().integer("bits", bits).build();
   if (!body) return body.error();
   auto out = write(std::string(mount) + "/datakey/plaintext/" + std::string(key), std::move(*body));
   if (!out) return out.error();
-  const SecretBytes* plaintext = out->data.find("plaintext");
+  const foundation::SecretBytes* plaintext = out->data.find("plaintext");
   auto ciphertext = out->data.plainText("ciphertext");
   if (plaintext == nullptr || !ciphertext) {
-    return Error::permanent("transit datakey: plaintext or ciphertext missing in the answer");
+    return foundation::Error::permanent(
+        "transit datakey: plaintext or ciphertext missing in the answer");
   }
   auto decoded = decodeBase64(*plaintext, "plaintext");
   if (!decoded) return decoded.error();
@@ -363,8 +377,8 @@ Result<DataKey> Client::transitDataKey(std::string_view mount, std::string_view 
 
 // ---- sys ----
 
-Result<HealthStatus> Client::health() {
-  Call c{HttpMethod::Get, "sys/health", SecretBytes()};
+foundation::Result<HealthStatus> Client::health() {
+  Call c{HttpMethod::Get, "sys/health", foundation::SecretBytes()};
   c.operation = "health";
   c.any_status = true;  // 429 standby, 501 uninitialised, 503 sealed: all carry the body
   auto response = call(std::move(c));
@@ -374,7 +388,7 @@ Result<HealthStatus> Client::health() {
   return status;
 }
 
-Result<LeaderStatus> Client::leader() {
+foundation::Result<LeaderStatus> Client::leader() {
   auto response = call("leader", HttpMethod::Get, "sys/leader");
   if (!response) return contextOf(response.error(), "leader");
   auto status = response::parseLeader(response->body);

@@ -13,7 +13,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "vault/curl_global.h"
+#include "foundation/curl_global.h"
 #include "vault/http_transport.h"
 
 namespace vault {
@@ -27,7 +27,7 @@ struct SlistDeleter {
 };
 
 std::size_t writeBody(char* data, std::size_t size, std::size_t count, void* userdata) {
-  auto* buffer = static_cast<SecretBuffer*>(userdata);
+  auto* buffer = static_cast<foundation::SecretBuffer*>(userdata);
   const std::size_t len = size * count;
   return buffer->append(data, len) ? len : 0;  // 0 aborts the transfer
 }
@@ -48,7 +48,7 @@ bool neverSent(CURLcode rc) {
 }
 
 struct UploadState {
-  const SecretBytes* body;
+  const foundation::SecretBytes* body;
   std::size_t offset = 0;
 };
 
@@ -65,16 +65,17 @@ class CurlTransport final : public HttpTransport {
  public:
   explicit CurlTransport(TransportOptions options) : options_(std::move(options)) {}
 
-  Status init() {
-    initCurlOrDie();
+  foundation::Status init() {
+    foundation::initCurlOrDie();
     const std::string& a = options_.address;
     if (a.rfind("unix://", 0) == 0) {
       unix_socket_ = a.substr(7);
       base_url_ = "http://localhost";
-      if (unix_socket_.empty()) return Error::permanent("vault address unix:// has no path");
+      if (unix_socket_.empty())
+        return foundation::Error::permanent("vault address unix:// has no path");
     } else if (a.rfind("https://", 0) == 0) {
       if (options_.ca_file.empty() && options_.ca_path.empty()) {
-        return Error::permanent(
+        return foundation::Error::permanent(
             "an https Vault address needs a CA file or directory: the "
             "server's certificate is always verified");
       }
@@ -82,20 +83,21 @@ class CurlTransport final : public HttpTransport {
     } else if (a.rfind("http://", 0) == 0) {
       base_url_ = a;  // plaintext: only for a dev server on loopback
     } else {
-      return Error::permanent("vault address must start with https://, http:// or unix://");
+      return foundation::Error::permanent(
+          "vault address must start with https://, http:// or unix://");
     }
     while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
     easy_.reset(curl_easy_init());
-    if (!easy_) return Error::internal("curl_easy_init failed");
+    if (!easy_) return foundation::Error::internal("curl_easy_init failed");
     return {};
   }
 
-  Result<HttpResponse> send(const HttpRequest& request) override {
+  foundation::Result<HttpResponse> send(const HttpRequest& request) override {
     std::lock_guard lock(mutex_);  // one handle: requests are serialised
     CURL* c = easy_.get();
     curl_easy_reset(c);  // keeps the connection cache, clears the previous options
 
-    SecretBuffer received(options_.max_response_bytes);
+    foundation::SecretBuffer received(options_.max_response_bytes);
     UploadState upload{&request.body};
     char error_buffer[CURL_ERROR_SIZE] = {0};
     const std::string url = base_url_ + request.path;
@@ -120,14 +122,14 @@ class CurlTransport final : public HttpTransport {
     if (request.token != nullptr) {
       // Built in locked memory; curl_slist_append copies it into zeroed-on-free memory.
       static constexpr std::string_view kPrefix = "X-Vault-Token: ";
-      SecretBytes line(kPrefix.size() + request.token->size());
+      foundation::SecretBytes line(kPrefix.size() + request.token->size());
       std::memcpy(line.mutableData(), kPrefix.data(), kPrefix.size());
       request.token->reveal([&](std::string_view token) {
         std::memcpy(line.mutableData() + kPrefix.size(), token.data(), token.size());
       });
       headers_ok = headers_ok && addHeader(line.cString().pointer);
     }
-    if (!headers_ok) return Error::internal("out of memory building request headers");
+    if (!headers_ok) return foundation::Error::internal("out of memory building request headers");
 
     const char* failed = nullptr;
     auto set = [&](CURLoption option, auto value, const char* name) {
@@ -180,24 +182,24 @@ class CurlTransport final : public HttpTransport {
         break;
     }
     if (failed != nullptr) {
-      return Error::permanent(std::string("libcurl refused option ") + failed);
+      return foundation::Error::permanent(std::string("libcurl refused option ") + failed);
     }
 
     const CURLcode rc = curl_easy_perform(c);
     if (received.overflowed()) {
-      return Error::permanent("vault response larger than " +
-                              std::to_string(options_.max_response_bytes) + " bytes");
+      return foundation::Error::permanent("vault response larger than " +
+                                          std::to_string(options_.max_response_bytes) + " bytes");
     }
     if (rc != CURLE_OK) {
       std::string message =
           "vault request " + request.path + " to " + options_.address +
           " failed: " + (error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc));
-      return neverSent(rc) ? Error::notSent(std::move(message))
-                           : Error::temporary(std::move(message));
+      return neverSent(rc) ? foundation::Error::notSent(std::move(message))
+                           : foundation::Error::temporary(std::move(message));
     }
     HttpResponse response;
     if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status) != CURLE_OK) {
-      return Error::internal("no HTTP status from libcurl");
+      return foundation::Error::internal("no HTTP status from libcurl");
     }
     response.body = received.take();
     return response;
@@ -213,7 +215,7 @@ class CurlTransport final : public HttpTransport {
 
 }  // namespace
 
-Result<HttpTransportPtr> makeCurlTransport(const TransportOptions& options) {
+foundation::Result<HttpTransportPtr> makeCurlTransport(const TransportOptions& options) {
   auto transport = std::make_unique<CurlTransport>(options);
   if (auto s = transport->init(); !s) return s.error();
   return HttpTransportPtr(std::move(transport));

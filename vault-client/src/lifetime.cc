@@ -8,11 +8,11 @@
 
 namespace vault {
 namespace {
-constexpr SteadyTime kNever = SteadyTime::max();
+constexpr foundation::SteadyTime kNever = foundation::SteadyTime::max();
 }
 
-Lifetime::Lifetime(SteadyTime now, std::chrono::seconds ttl, bool renewable, LifetimePolicy policy,
-                   UniformSource uniform)
+Lifetime::Lifetime(foundation::SteadyTime now, std::chrono::seconds ttl, bool renewable,
+                   LifetimePolicy policy, foundation::UniformSource uniform)
     : policy_(policy),
       uniform_(uniform),
       backoff_(policy.retry, std::move(uniform)),
@@ -26,14 +26,14 @@ Lifetime::Lifetime(SteadyTime now, std::chrono::seconds ttl, bool renewable, Lif
   if (!renewable) replace_ = true;  // it can only be replaced, at the renewal point
 }
 
-void Lifetime::scheduleRenewal(SteadyTime now, std::chrono::seconds ttl) {
+void Lifetime::scheduleRenewal(foundation::SteadyTime now, std::chrono::seconds ttl) {
   const double factor =
       policy_.renew_fraction * (1.0 - policy_.jitter * std::clamp(uniform_(), 0.0, 1.0));
-  next_ = now + std::chrono::duration_cast<SteadyTime::duration>(
+  next_ = now + std::chrono::duration_cast<foundation::SteadyTime::duration>(
                     std::chrono::duration<double>(static_cast<double>(ttl.count()) * factor));
 }
 
-Lifetime::Action Lifetime::due(SteadyTime now) const {
+Lifetime::Action Lifetime::due(foundation::SteadyTime now) const {
   // A backoff holds every action, Expired included: the owner reports the outcome of
   // each attempt, so an unreachable Vault is not asked again at once. Whether the
   // secret may still be used is expired(), which ignores the backoff.
@@ -42,7 +42,7 @@ Lifetime::Action Lifetime::due(SteadyTime now) const {
   return replace_ ? Action::Replace : Action::Renew;
 }
 
-void Lifetime::renewed(SteadyTime now, std::chrono::seconds granted, bool renewable) {
+void Lifetime::renewed(foundation::SteadyTime now, std::chrono::seconds granted, bool renewable) {
   backoff_.reset();
   expires_ = now + granted;
   if (!renewable || granted + policy_.shortfall_tolerance < increment_) {
@@ -55,8 +55,8 @@ void Lifetime::renewed(SteadyTime now, std::chrono::seconds granted, bool renewa
   scheduleRenewal(now, granted);
 }
 
-void Lifetime::renewFailed(SteadyTime now, const Error& error) {
-  if (error.kind != ErrorKind::Temporary) {
+void Lifetime::renewFailed(foundation::SteadyTime now, const foundation::Error& error) {
+  if (error.kind != foundation::ErrorKind::Temporary) {
     replace_ = true;
     next_ = now;
     return;
@@ -64,7 +64,7 @@ void Lifetime::renewFailed(SteadyTime now, const Error& error) {
   next_ = now + backoff_.next();
 }
 
-void Lifetime::replaceFailed(SteadyTime now) {
+void Lifetime::replaceFailed(foundation::SteadyTime now) {
   replace_ = true;
   next_ = now + backoff_.next();
 }

@@ -53,15 +53,16 @@ RequestBody& RequestBody::text(std::string_view name, std::string_view value) {
   return *this;
 }
 
-RequestBody& RequestBody::secret(std::string_view name, const SecretBytes& value) {
+RequestBody& RequestBody::secret(std::string_view name, const foundation::SecretBytes& value) {
   key(name);
   value.reveal([&](std::string_view v) { quoted(v); });
   return *this;
 }
 
-RequestBody& RequestBody::secretBase64(std::string_view name, const SecretBytes& value) {
+RequestBody& RequestBody::secretBase64(std::string_view name,
+                                       const foundation::SecretBytes& value) {
   const std::size_t len = sodium_base64_encoded_len(value.size(), sodium_base64_VARIANT_ORIGINAL);
-  SecretBytes encoded(len);
+  foundation::SecretBytes encoded(len);
   value.reveal([&](std::string_view v) {
     sodium_bin2base64(encoded.mutableData(), len, reinterpret_cast<const unsigned char*>(v.data()),
                       v.size(), sodium_base64_VARIANT_ORIGINAL);
@@ -93,9 +94,9 @@ RequestBody& RequestBody::boolean(std::string_view name, bool value) {
   return *this;
 }
 
-Result<SecretBytes> RequestBody::build() {
+foundation::Result<foundation::SecretBytes> RequestBody::build() {
   raw("}");
-  if (!ok_) return Error::internal("request body larger than 1 MiB");
+  if (!ok_) return foundation::Error::internal("request body larger than 1 MiB");
   return buffer_.take();
 }
 

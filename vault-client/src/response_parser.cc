@@ -31,7 +31,7 @@ class SodiumAllocator {
     size = (size + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
            alignof(std::max_align_t);
     void* p = sodium_malloc(size);
-    if (p == nullptr) std::abort();  // as SecretBytes: never fall back to plain memory
+    if (p == nullptr) std::abort();  // as foundation::SecretBytes: never fall back to plain memory
     return p;
   }
   void* Realloc(void* original, size_t original_size, size_t new_size) {
@@ -60,8 +60,8 @@ constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag | rapidjson::kParse
                                  rapidjson::kParseValidateEncodingFlag |
                                  rapidjson::kParseStopWhenDoneFlag;
 
-Error malformed(const std::string& what) {
-  return Error::permanent("malformed response: " + what);
+foundation::Error malformed(const std::string& what) {
+  return foundation::Error::permanent("malformed response: " + what);
 }
 
 bool depthWithin(const Value& v, unsigned depth) {
@@ -79,7 +79,7 @@ bool depthWithin(const Value& v, unsigned depth) {
 }
 
 // Parses `body` in place into `doc`. The body must stay alive while doc is used.
-Result<Document*> parseInPlace(SecretBytes& body, Document& doc) {
+foundation::Result<Document*> parseInPlace(foundation::SecretBytes& body, Document& doc) {
   if (body.size() > kMaxBodyBytes) return malformed("larger than 1 MiB");
   if (body.empty()) return malformed("empty body");
   if (body.hasNul()) return malformed("NUL byte in body");
@@ -99,8 +99,8 @@ const Value* member(const Value& object, const char* name) {
   return &it->value;
 }
 
-SecretBytes secretOf(const Value& string_value) {
-  return SecretBytes::copyOf(
+foundation::SecretBytes secretOf(const Value& string_value) {
+  return foundation::SecretBytes::copyOf(
       std::string_view(string_value.GetString(), string_value.GetStringLength()));
 }
 
@@ -150,17 +150,17 @@ class Fields {
     return out;
   }
   // A non-empty string that is a secret (a token).
-  SecretBytes requiredSecret(const char* name, const char* label) {
+  foundation::SecretBytes requiredSecret(const char* name, const char* label) {
     const Value* v = member(object_, name);
     if (v == nullptr || !v->IsString() || v->GetStringLength() == 0) {
       fail(std::string(label) + " missing or not a string");
-      return SecretBytes();
+      return foundation::SecretBytes();
     }
     return secretOf(*v);
   }
 
   bool ok() const { return error_.empty(); }
-  Error error() const { return malformed(error_); }
+  foundation::Error error() const { return malformed(error_); }
 
  private:
   const Value* get(const char* name, bool (Value::*is)() const, const char* what) {
@@ -180,14 +180,14 @@ class Fields {
 };
 
 // A non-string data value as JSON text, written into locked memory.
-SecretBytes jsonTextOf(const Value& v) {
+foundation::SecretBytes jsonTextOf(const Value& v) {
   Buffer buffer;
   rapidjson::Writer<Buffer, rapidjson::UTF8<>, rapidjson::UTF8<>, SodiumAllocator> writer(buffer);
   v.Accept(writer);
-  return SecretBytes::copyOf(std::string_view(buffer.GetString(), buffer.GetSize()));
+  return foundation::SecretBytes::copyOf(std::string_view(buffer.GetString(), buffer.GetSize()));
 }
 
-Result<AuthInfo> authFrom(const Value& auth) {
+foundation::Result<AuthInfo> authFrom(const Value& auth) {
   if (!auth.IsObject()) return malformed("auth is not an object");
   Fields f(auth);
   AuthInfo info{f.requiredSecret("client_token", "auth.client_token"), f.text("accessor"),
@@ -196,7 +196,7 @@ Result<AuthInfo> authFrom(const Value& auth) {
   return info;
 }
 
-Result<WrapInfo> wrapInfoFrom(const Value& wrap) {
+foundation::Result<WrapInfo> wrapInfoFrom(const Value& wrap) {
   if (!wrap.IsObject()) return malformed("wrap_info is not an object");
   Fields f(wrap);
   WrapInfo info{f.requiredSecret("token", "wrap_info.token"), f.text("accessor"), f.seconds("ttl"),
@@ -206,7 +206,7 @@ Result<WrapInfo> wrapInfoFrom(const Value& wrap) {
 }
 
 // Fills `out` from a JSON object of fields (a secret's `data`).
-Status dataFrom(const Value& data, SecretData& out) {
+foundation::Status dataFrom(const Value& data, SecretData& out) {
   if (!data.IsObject()) return malformed("data is not an object");
   if (data.MemberCount() > kMaxDataFields) return malformed("data has too many fields");
   for (auto it = data.MemberBegin(); it != data.MemberEnd(); ++it) {
@@ -217,7 +217,7 @@ Status dataFrom(const Value& data, SecretData& out) {
 }
 
 // The `data` object of an answer that must have one.
-Result<const Value*> requiredData(const Document& doc) {
+foundation::Result<const Value*> requiredData(const Document& doc) {
   const Value* data = member(doc, "data");
   if (data == nullptr || !data->IsObject()) return malformed("no data object");
   return data;
@@ -225,7 +225,7 @@ Result<const Value*> requiredData(const Document& doc) {
 
 }  // namespace
 
-Result<AuthInfo> parseAuth(SecretBytes& body) {
+foundation::Result<AuthInfo> parseAuth(foundation::SecretBytes& body) {
   Document doc;
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
@@ -234,7 +234,7 @@ Result<AuthInfo> parseAuth(SecretBytes& body) {
   return authFrom(*auth);
 }
 
-Result<LeasedSecret> parseSecret(SecretBytes& body) {
+foundation::Result<LeasedSecret> parseSecret(foundation::SecretBytes& body) {
   Document doc;
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
@@ -263,7 +263,7 @@ Result<LeasedSecret> parseSecret(SecretBytes& body) {
   return secret;
 }
 
-Result<TokenInfo> parseTokenLookup(SecretBytes& body) {
+foundation::Result<TokenInfo> parseTokenLookup(foundation::SecretBytes& body) {
   Document doc;
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
@@ -278,7 +278,7 @@ Result<TokenInfo> parseTokenLookup(SecretBytes& body) {
   return info;
 }
 
-Result<LeaseInfo> parseLeaseRenewal(SecretBytes& body) {
+foundation::Result<LeaseInfo> parseLeaseRenewal(foundation::SecretBytes& body) {
   Document doc;
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
@@ -289,7 +289,7 @@ Result<LeaseInfo> parseLeaseRenewal(SecretBytes& body) {
   return info;
 }
 
-Result<LeaseInfo> parseLeaseLookup(SecretBytes& body) {
+foundation::Result<LeaseInfo> parseLeaseLookup(foundation::SecretBytes& body) {
   Document doc;
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
@@ -302,7 +302,7 @@ Result<LeaseInfo> parseLeaseLookup(SecretBytes& body) {
   return info;
 }
 
-Result<std::vector<std::string>> parseList(SecretBytes& body) {
+foundation::Result<std::vector<std::string>> parseList(foundation::SecretBytes& body) {
   Document doc;
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
@@ -314,7 +314,7 @@ Result<std::vector<std::string>> parseList(SecretBytes& body) {
   return keys;
 }
 
-Result<KvSecret> parseKv2(SecretBytes& body) {
+foundation::Result<KvSecret> parseKv2(foundation::SecretBytes& body) {
   Document doc;
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
@@ -336,7 +336,7 @@ Result<KvSecret> parseKv2(SecretBytes& body) {
   return secret;
 }
 
-Result<HealthStatus> parseHealth(long http_status, SecretBytes& body) {
+foundation::Result<HealthStatus> parseHealth(long http_status, foundation::SecretBytes& body) {
   Document doc;
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
@@ -348,7 +348,7 @@ Result<HealthStatus> parseHealth(long http_status, SecretBytes& body) {
   return h;
 }
 
-Result<LeaderStatus> parseLeader(SecretBytes& body) {
+foundation::Result<LeaderStatus> parseLeader(foundation::SecretBytes& body) {
   Document doc;
   auto parsed = parseInPlace(body, doc);
   if (!parsed) return parsed.error();
@@ -359,7 +359,7 @@ Result<LeaderStatus> parseLeader(SecretBytes& body) {
   return l;
 }
 
-Error parseError(long http_status, SecretBytes& body) {
+foundation::Error parseError(long http_status, foundation::SecretBytes& body) {
   std::string text;
   if (!body.empty() && body.size() <= kMaxBodyBytes && !body.hasNul()) {
     Document doc;
@@ -388,7 +388,7 @@ Error parseError(long http_status, SecretBytes& body) {
   std::string message = "HTTP " + std::to_string(http_status);
   if (!text.empty()) message += ": " + text;
   const bool temporary = http_status == 429 || http_status >= 500 || http_status == 412;
-  return temporary ? Error::temporary(message) : Error::permanent(message);
+  return temporary ? foundation::Error::temporary(message) : foundation::Error::permanent(message);
 }
 
 }  // namespace vault::response

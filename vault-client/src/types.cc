@@ -8,14 +8,14 @@
 
 namespace vault {
 
-const SecretBytes* SecretData::find(std::string_view name) const {
+const foundation::SecretBytes* SecretData::find(std::string_view name) const {
   for (const auto& [key, value] : fields_) {
     if (key == name) return &value;
   }
   return nullptr;
 }
 
-void SecretData::set(std::string name, SecretBytes value) {
+void SecretData::set(std::string name, foundation::SecretBytes value) {
   for (auto& [key, existing] : fields_) {
     if (key == name) {
       existing = std::move(value);
@@ -26,13 +26,13 @@ void SecretData::set(std::string name, SecretBytes value) {
 }
 
 std::optional<std::string> SecretData::plainText(std::string_view name) const {
-  const SecretBytes* value = find(name);
+  const foundation::SecretBytes* value = find(name);
   if (value == nullptr) return std::nullopt;
   return value->reveal([](std::string_view v) { return std::string(v); });
 }
 
 std::optional<std::int64_t> SecretData::integer(std::string_view name) const {
-  const SecretBytes* value = find(name);
+  const foundation::SecretBytes* value = find(name);
   if (value == nullptr) return std::nullopt;
   return value->reveal([](std::string_view v) -> std::optional<std::int64_t> {
     std::int64_t n = 0;

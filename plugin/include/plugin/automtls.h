@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "foundation/result.h"
 #include "plugin/host.h"  // wipeString
-#include "vault/result.h"
 
 namespace smtpplugin {
 
@@ -26,9 +26,9 @@ struct TlsIdentity {
 // certificate); self-signed X.509 v3: CN=localhost, SAN DNS:localhost, EKU serverAuth +
 // clientAuth, CA:TRUE, KU digitalSignature|keyEncipherment|keyAgreement|keyCertSign,
 // random positive 128-bit serial, valid from now-30s for ~30 years.
-vault::Result<TlsIdentity> generateTlsIdentity(const char* curve = "P-256");
+foundation::Result<TlsIdentity> generateTlsIdentity(const char* curve = "P-256");
 
 // Parses PLUGIN_CLIENT_CERT (PEM, one certificate) and returns it normalised as PEM.
-vault::Result<std::string> parseHostCertificate(const char* pem);
+foundation::Result<std::string> parseHostCertificate(const char* pem);
 
 }  // namespace smtpplugin

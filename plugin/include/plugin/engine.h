@@ -18,10 +18,10 @@
 #include <string>
 #include <string_view>
 
+#include "foundation/result.h"
 #include "plugin/host.h"
 #include "plugin/mail_store.h"
 #include "plugin/request.h"
-#include "vault/result.h"
 
 namespace smtpplugin {
 
@@ -36,7 +36,7 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Thread-safe: Vault sends concurrent requests.
-  vault::Result<Response> handle(const Request& request);
+  foundation::Result<Response> handle(const Request& request);
 
   // Drops the cached database connection (config changed elsewhere, or Cleanup).
   void invalidate();
@@ -48,20 +48,20 @@ class Engine {
   struct Config;
   struct Role;
 
-  vault::Result<Response> handleConfig(const Request& request);
-  vault::Result<Response> handleRotateRoot(const Request& request);
-  vault::Result<Response> handleRole(const Request& request, const std::string& name);
-  vault::Result<Response> handleRoleList(const Request& request);
-  vault::Result<Response> handleCreds(const Request& request, const std::string& name);
-  vault::Result<Response> handleRenew(const Request& request);
-  vault::Result<Response> handleRevoke(const Request& request);
+  foundation::Result<Response> handleConfig(const Request& request);
+  foundation::Result<Response> handleRotateRoot(const Request& request);
+  foundation::Result<Response> handleRole(const Request& request, const std::string& name);
+  foundation::Result<Response> handleRoleList(const Request& request);
+  foundation::Result<Response> handleCreds(const Request& request, const std::string& name);
+  foundation::Result<Response> handleRenew(const Request& request);
+  foundation::Result<Response> handleRevoke(const Request& request);
 
-  vault::Result<std::unique_ptr<Config>> loadConfig();
-  vault::Status storeConfig(const Config& c);
-  vault::Result<std::unique_ptr<Role>> loadRole(const std::string& name);
+  foundation::Result<std::unique_ptr<Config>> loadConfig();
+  foundation::Status storeConfig(const Config& c);
+  foundation::Result<std::unique_ptr<Role>> loadRole(const std::string& name);
   // The cached store for this config, (re)opened when the settings changed. The
   // returned lock keeps other requests off the single connection while it is used.
-  vault::Result<MailStore*> storeFor(const Config& config, std::unique_lock<std::mutex>& lock);
+  foundation::Result<MailStore*> storeFor(const Config& config, std::unique_lock<std::mutex>& lock);
 
   Storage& storage_;
   SystemView& system_view_;

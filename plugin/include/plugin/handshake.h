@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "vault/result.h"
+#include "foundation/result.h"
 
 namespace smtpplugin {
 
@@ -22,11 +22,11 @@ inline constexpr int kCoreProtocolVersion = 1;
 inline constexpr int kAppProtocolVersion = 5;
 
 // `value` is getenv(kMagicCookieKey) (may be null).
-vault::Status checkMagicCookie(const char* value);
+foundation::Status checkMagicCookie(const char* value);
 
 // `versions` is getenv("PLUGIN_PROTOCOL_VERSIONS") (may be null: then 5 is assumed).
 // Fails unless the comma-separated list contains 5.
-vault::Status checkProtocolVersions(const char* versions);
+foundation::Status checkProtocolVersions(const char* versions);
 
 // Standard base64 alphabet without '=' padding (Go's base64.RawStdEncoding).
 std::string base64RawStd(std::span<const unsigned char> bytes);
@@ -37,6 +37,6 @@ std::string handshakeLine(std::string_view socket_path, std::span<const unsigned
 // A fresh, unused socket path "<dir>/plugin<random>" in PLUGIN_UNIX_SOCKET_DIR, else
 // TMPDIR, else /tmp (the arguments are those variables, each may be null or empty).
 // Fails if the path would not fit in sockaddr_un.
-vault::Result<std::string> makeSocketPath(const char* socket_dir, const char* tmpdir);
+foundation::Result<std::string> makeSocketPath(const char* socket_dir, const char* tmpdir);
 
 }  // namespace smtpplugin

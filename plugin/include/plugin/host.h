@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "vault/result.h"
+#include "foundation/result.h"
 
 namespace smtpplugin {
 
@@ -23,18 +23,18 @@ class Storage {
  public:
   virtual ~Storage() = default;
   // nullopt: no such key.
-  virtual vault::Result<std::optional<std::string>> get(std::string_view key) = 0;
-  virtual vault::Status put(std::string_view key, std::string_view value) = 0;
-  virtual vault::Status remove(std::string_view key) = 0;
+  virtual foundation::Result<std::optional<std::string>> get(std::string_view key) = 0;
+  virtual foundation::Status put(std::string_view key, std::string_view value) = 0;
+  virtual foundation::Status remove(std::string_view key) = 0;
   // Keys directly under `prefix` (sub-folders end in '/').
-  virtual vault::Result<std::vector<std::string>> list(std::string_view prefix) = 0;
+  virtual foundation::Result<std::vector<std::string>> list(std::string_view prefix) = 0;
 };
 
 class SystemView {
  public:
   virtual ~SystemView() = default;
-  virtual vault::Result<std::int64_t> defaultLeaseTtlNs() = 0;
-  virtual vault::Result<std::int64_t> maxLeaseTtlNs() = 0;
+  virtual foundation::Result<std::int64_t> defaultLeaseTtlNs() = 0;
+  virtual foundation::Result<std::int64_t> maxLeaseTtlNs() = 0;
 };
 
 class Clock {

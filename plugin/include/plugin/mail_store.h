@@ -15,38 +15,39 @@
 #include <string_view>
 #include <vector>
 
-#include "vault/result.h"
-#include "vault/secret.h"
+#include "foundation/result.h"
+#include "foundation/secret.h"
 
 namespace smtpplugin {
 
 struct DbSettings {
   std::string connection_url;  // libpq conninfo or URI, without user and password
   std::string username;
-  vault::SecretBytes password;
+  foundation::SecretBytes password;
 };
 
 struct NewLogin {
   std::string username;
-  vault::SecretBytes password_hash;      // "{SSHA512}..." as Dovecot reads it
-  std::int64_t expires_at = 0;           // Unix seconds
-  std::vector<std::string> sender_keys;  // "user@domain" or "@domain" (Postfix lookup keys)
+  foundation::SecretBytes password_hash;  // "{SSHA512}..." as Dovecot reads it
+  std::int64_t expires_at = 0;            // Unix seconds
+  std::vector<std::string> sender_keys;   // "user@domain" or "@domain" (Postfix lookup keys)
 };
 
 class MailStore {
  public:
   virtual ~MailStore() = default;
   // Connects (if needed) and runs a trivial query.
-  virtual vault::Status verify() = 0;
+  virtual foundation::Status verify() = 0;
   // false: the username is taken (nothing written).
-  virtual vault::Result<bool> createLogin(const NewLogin& login) = 0;
+  virtual foundation::Result<bool> createLogin(const NewLogin& login) = 0;
   // false: no such login.
-  virtual vault::Result<bool> extendLogin(std::string_view username, std::int64_t expires_at) = 0;
+  virtual foundation::Result<bool> extendLogin(std::string_view username,
+                                               std::int64_t expires_at) = 0;
   // false: there was no such login (already gone).
-  virtual vault::Result<bool> deleteLogin(std::string_view username) = 0;
+  virtual foundation::Result<bool> deleteLogin(std::string_view username) = 0;
   // ALTER ROLE CURRENT_USER with a verifier computed client-side (the plaintext never
   // reaches the server); later connections use the new password.
-  virtual vault::Status changeOwnPassword(const vault::SecretBytes& new_password) = 0;
+  virtual foundation::Status changeOwnPassword(const foundation::SecretBytes& new_password) = 0;
 };
 
 class MailStoreFactory {
@@ -59,7 +60,7 @@ class MailStoreFactory {
 std::unique_ptr<MailStoreFactory> makePgMailStoreFactory();
 
 // Validates a conninfo string: it must parse and must not carry user or password.
-vault::Status checkConnectionUrl(std::string_view connection_url);
+foundation::Status checkConnectionUrl(std::string_view connection_url);
 
 // libpq's message text as one bounded line (no CR/LF/tab, at most 300 bytes), for errors
 // that reach logs and API answers.

@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
-#include "vault/result.h"
-#include "vault/secret.h"
+#include "foundation/result.h"
+#include "foundation/secret.h"
 
 namespace smtpplugin {
 
@@ -27,11 +27,11 @@ inline constexpr std::size_t kMaxRequestDataBytes = 1024 * 1024;
 class RequestFields {
  public:
   // "" and "null" give an empty object.
-  static vault::Result<RequestFields> parse(std::string_view json);
+  static foundation::Result<RequestFields> parse(std::string_view json);
   // For JSON that holds a secret (the stored config): parsed in place, so every string
   // stays inside `buffer` (locked memory, wiped when freed) instead of being copied to
   // the heap. `buffer` must outlive the returned object.
-  static vault::Result<RequestFields> parseInPlace(vault::SecretBytes& buffer);
+  static foundation::Result<RequestFields> parseInPlace(foundation::SecretBytes& buffer);
 
   RequestFields(RequestFields&&) noexcept;
   RequestFields& operator=(RequestFields&&) noexcept;
@@ -40,19 +40,20 @@ class RequestFields {
   bool has(std::string_view key) const;
   std::vector<std::string> keys() const;
 
-  vault::Result<std::optional<std::string>> getString(std::string_view key) const;
+  foundation::Result<std::optional<std::string>> getString(std::string_view key) const;
   // A string that is a secret (a password): copied from the (locked, in-place parsed)
   // body straight into SecretBytes, never through a std::string.
-  vault::Result<std::optional<vault::SecretBytes>> getSecret(std::string_view key) const;
-  vault::Result<std::optional<std::int64_t>> getInt(std::string_view key) const;
-  vault::Result<std::optional<bool>> getBool(std::string_view key) const;
+  foundation::Result<std::optional<foundation::SecretBytes>> getSecret(std::string_view key) const;
+  foundation::Result<std::optional<std::int64_t>> getInt(std::string_view key) const;
+  foundation::Result<std::optional<bool>> getBool(std::string_view key) const;
   // A number (seconds) or a duration string ("1h30m", see parseDurationSeconds).
-  vault::Result<std::optional<std::int64_t>> getDurationSeconds(std::string_view key) const;
+  foundation::Result<std::optional<std::int64_t>> getDurationSeconds(std::string_view key) const;
   // A JSON array of strings, or one string of comma-separated items (CLI style).
-  vault::Result<std::optional<std::vector<std::string>>> getStringList(std::string_view key) const;
+  foundation::Result<std::optional<std::vector<std::string>>> getStringList(
+      std::string_view key) const;
 
   // Fails naming the first key not in `allowed`.
-  vault::Status onlyKeys(std::initializer_list<std::string_view> allowed) const;
+  foundation::Status onlyKeys(std::initializer_list<std::string_view> allowed) const;
 
  private:
   struct Impl;

@@ -118,6 +118,6 @@ class BackendService final : public pb::Backend::Service {
 
 // Translation between pb and the engine's types (pure; unit-tested).
 Request requestFromProto(const pb::Request& in);
-void responseToProto(const vault::Result<Response>& result, pb::HandleRequestReply& reply);
+void responseToProto(const foundation::Result<Response>& result, pb::HandleRequestReply& reply);
 
 }  // namespace smtpplugin

@@ -5,7 +5,7 @@
 // kept, at most kMaxRecipients recipients, and every address (arguments and -t
 // headers) is checked with the sidecar's own checkAddress, so nothing reaches the
 // envelope that the sidecar would not accept. Values we add to the header (From with
-// -F, Date, Message-ID) come from checked options and go through mime::formatMailbox,
+// -F, Date, Message-ID) come from checked options and go through mailformat::mime::formatMailbox,
 // which encodes them: no line break can be injected.
 // ERRORS: Failure: kExDataErr (65) for a message that is too large or carries bad
 // header addresses, kExUsage (64) for bad or missing recipients on the command line.
@@ -46,11 +46,6 @@ class InputCollector {
   std::size_t max_bytes_;
   State state_ = State::More;
 };
-
-// One entry of an RFC 5322 address list: the addr-spec of each mailbox
-// ("Name <a@b>" -> "a@b", "a@b (comment)" -> "a@b"); group names are dropped
-// ("team: a@b, c@d;" -> a@b, c@d; "undisclosed-recipients:;" -> nothing).
-std::vector<std::string> parseAddressList(std::string_view value);
 
 struct AssemblyParams {
   bool extract_recipients = false;               // -t

@@ -32,7 +32,7 @@ std::string fileText(const std::string& path) {
   return text;
 }
 
-std::string text(const SecretBytes& s) {
+std::string text(const foundation::SecretBytes& s) {
   return s.reveal([](std::string_view v) { return std::string(v); });
 }
 
@@ -47,7 +47,7 @@ std::unique_ptr<Client> newClient() {
 
 // Test setup JSON is plain test data (no production secret), so it may be a string.
 void put(Client& c, const std::string& path, const std::string& json) {
-  auto out = c.write(path, SecretBytes::copyOf(std::string_view(json)));
+  auto out = c.write(path, foundation::SecretBytes::copyOf(std::string_view(json)));
   REQUIRE_MESSAGE(out.ok(), path << ": " << out.errorMessage());
 }
 
@@ -82,9 +82,10 @@ std::string jsonString(const std::string& s) {
 // The server is set up once per process.
 struct Server {
   Server() {
-    initSecretMemoryOrDie();
+    foundation::initSecretMemoryOrDie();
     root = newClient();
-    root->setToken(SecretBytes::copyOf(std::string_view(fileText(env("VAULT_TOKEN_FILE")))));
+    root->setToken(
+        foundation::SecretBytes::copyOf(std::string_view(fileText(env("VAULT_TOKEN_FILE")))));
     put(*root, "sys/auth/approle", R"({"type":"approle"})");
     put(*root, "sys/policies/acl/itest", "{\"policy\":" + jsonString(kPolicy) + "}");
     put(*root, "auth/approle/role/itest",
@@ -114,9 +115,9 @@ struct Server {
   }
 
   // A fresh secret_id, response-wrapped, and the wrapping token.
-  SecretBytes wrappedSecretId() {
+  foundation::SecretBytes wrappedSecretId() {
     auto out = root->write("auth/approle/role/itest/secret-id",
-                           SecretBytes::copyOf(std::string_view("{}")), "60s");
+                           foundation::SecretBytes::copyOf(std::string_view("{}")), "60s");
     REQUIRE_MESSAGE(out.ok(), out.errorMessage());
     REQUIRE(out->wrap_info.has_value());
     CHECK(out->wrap_info->creation_path == "auth/approle/role/itest/secret-id");
@@ -134,7 +135,7 @@ struct Server {
   }
 
   std::unique_ptr<Client> root;
-  SecretBytes role_id;
+  foundation::SecretBytes role_id;
 };
 
 Server& server() {
@@ -157,7 +158,7 @@ TEST_CASE("sys/health and sys/leader") {
 
 TEST_CASE("wrapped secret_id: unwrap, log in; a reused token is refused clearly") {
   auto c = newClient();
-  SecretBytes wrapping = server().wrappedSecretId();
+  foundation::SecretBytes wrapping = server().wrappedSecretId();
   auto secret_id = c->unwrapSecretId(wrapping, "itest");
   REQUIRE_MESSAGE(secret_id.ok(), secret_id.errorMessage());
   auto auth = c->loginAppRole(server().role_id, *secret_id);
@@ -166,14 +167,15 @@ TEST_CASE("wrapped secret_id: unwrap, log in; a reused token is refused clearly"
 
   auto again = newClient()->unwrapSecretId(wrapping, "itest");
   REQUIRE_FALSE(again.ok());
-  CHECK((again.error().kind == ErrorKind::Permanent));
+  CHECK((again.error().kind == foundation::ErrorKind::Permanent));
   CHECK(again.error().message.find("expired, was already used") != std::string::npos);
 }
 
 TEST_CASE("wrapped secret_id: a token wrapping another path is refused and stays unused") {
   // Anyone with a token can wrap arbitrary data: the forgery the creation-path check stops.
   auto forged = server().root->write(
-      "sys/wrapping/wrap", SecretBytes::copyOf(std::string_view(R"({"secret_id":"evil"})")), "60s");
+      "sys/wrapping/wrap",
+      foundation::SecretBytes::copyOf(std::string_view(R"({"secret_id":"evil"})")), "60s");
   REQUIRE_MESSAGE(forged.ok(), forged.errorMessage());
   REQUIRE(forged->wrap_info.has_value());
   auto got = newClient()->unwrapSecretId(forged->wrap_info->token, "itest");
@@ -182,16 +184,17 @@ TEST_CASE("wrapped secret_id: a token wrapping another path is refused and stays
         std::string::npos);
   // Not unwrapped: its owner can still look it up.
   auto lookup = server().root->write(
-      "sys/wrapping/lookup", SecretBytes::copyOf(std::string_view(
+      "sys/wrapping/lookup", foundation::SecretBytes::copyOf(std::string_view(
                                  "{\"token\":\"" + text(forged->wrap_info->token) + "\"}")));
   CHECK(lookup.ok());
 }
 
 TEST_CASE("a wrong secret_id is a permanent login error with Vault's reason") {
   auto c = newClient();
-  auto auth = c->loginAppRole(server().role_id, SecretBytes::copyOf(std::string_view("nope")));
+  auto auth =
+      c->loginAppRole(server().role_id, foundation::SecretBytes::copyOf(std::string_view("nope")));
   REQUIRE_FALSE(auth.ok());
-  CHECK((auth.error().kind == ErrorKind::Permanent));
+  CHECK((auth.error().kind == foundation::ErrorKind::Permanent));
   CHECK(auth.error().message.find("approle login: HTTP 400") == 0);
 }
 
@@ -231,7 +234,7 @@ TEST_CASE("leases: read a renewable credential, renew, lookup, revoke") {
   REQUIRE(c->revokeLease(creds->lease_id).ok());
   auto gone = c->renewLease(creds->lease_id, 60s);
   REQUIRE_FALSE(gone.ok());
-  CHECK((gone.error().kind == ErrorKind::Permanent));
+  CHECK((gone.error().kind == foundation::ErrorKind::Permanent));
   // The policy scopes renewal to this role's leases.
   auto other = c->renewLease("database/creds/other/abc", 60s);
   REQUIRE_FALSE(other.ok());
@@ -279,7 +282,7 @@ TEST_CASE("KV v2 read by version, with the app's policy") {
 TEST_CASE("Transit: encrypt/decrypt round trip, datakey, sign") {
   auto c = server().appClient();
   const std::string_view message("spooled message \0 with a NUL", 28);
-  auto ciphertext = c->transitEncrypt("transit", "spool", SecretBytes::copyOf(message));
+  auto ciphertext = c->transitEncrypt("transit", "spool", foundation::SecretBytes::copyOf(message));
   REQUIRE_MESSAGE(ciphertext.ok(), ciphertext.errorMessage());
   CHECK(ciphertext->rfind("vault:v1:", 0) == 0);
   auto plaintext = c->transitDecrypt("transit", "spool", *ciphertext);
@@ -296,8 +299,8 @@ TEST_CASE("Transit: encrypt/decrypt round trip, datakey, sign") {
   auto signature = c->transitSign("transit", "dkim", "v=1; a=ed25519-sha256; ...", "sha2-256");
   REQUIRE_MESSAGE(signature.ok(), signature.errorMessage());
   CHECK(signature->rfind("vault:v1:", 0) == 0);
-  auto denied =
-      c->transitEncrypt("transit", "other-key", SecretBytes::copyOf(std::string_view("x")));
+  auto denied = c->transitEncrypt("transit", "other-key",
+                                  foundation::SecretBytes::copyOf(std::string_view("x")));
   REQUIRE_FALSE(denied.ok());
   CHECK(denied.error().message.find("HTTP 403") != std::string::npos);
 }

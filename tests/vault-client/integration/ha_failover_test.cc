@@ -54,7 +54,7 @@ std::unique_ptr<Client> clusterClient(const std::vector<std::string>& addresses,
   std::ifstream token_file(env("BAO_HA_TOKEN_FILE"));
   std::string token;
   std::getline(token_file, token);
-  c->setToken(SecretBytes::copyOf(std::string_view(token)));
+  c->setToken(foundation::SecretBytes::copyOf(std::string_view(token)));
   return c;
 }
 
@@ -66,7 +66,7 @@ int runScript(const std::string& args) {
 }  // namespace
 
 TEST_CASE("reads continue through the loss of the active node") {
-  initSecretMemoryOrDie();
+  foundation::initSecretMemoryOrDie();
   const auto addresses = split(env("BAO_HA_ADDRS"));
   REQUIRE(addresses.size() == 3);
   auto admin = clusterClient(addresses, 20);
@@ -79,11 +79,11 @@ TEST_CASE("reads continue through the loss of the active node") {
     if (addresses[i] == leader->leader_address) leader_index = i;
   }
   REQUIRE_MESSAGE(leader_index < addresses.size(), "leader " << leader->leader_address);
-  (void)admin->write(
-      "sys/mounts/ha-kv",
-      SecretBytes::copyOf(std::string_view(R"({"type":"kv","options":{"version":"2"}})")));
-  auto put = admin->write("ha-kv/data/probe",
-                          SecretBytes::copyOf(std::string_view(R"({"data":{"v":"1"}})")));
+  (void)admin->write("sys/mounts/ha-kv", foundation::SecretBytes::copyOf(std::string_view(
+                                             R"({"type":"kv","options":{"version":"2"}})")));
+  auto put =
+      admin->write("ha-kv/data/probe",
+                   foundation::SecretBytes::copyOf(std::string_view(R"({"data":{"v":"1"}})")));
   REQUIRE_MESSAGE(put.ok(), put.errorMessage());
 
   // The reader starts on the leader, so its loss is felt.

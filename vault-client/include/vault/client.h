@@ -20,10 +20,10 @@
 #include <string_view>
 #include <vector>
 
-#include "vault/clock.h"
+#include "foundation/clock.h"
+#include "foundation/result.h"
 #include "vault/http_transport.h"
 #include "vault/request_body.h"
-#include "vault/result.h"
 #include "vault/types.h"
 
 namespace vault {
@@ -44,9 +44,10 @@ using RequestObserver = std::function<void(const RequestObservation&)>;
 struct ClientOptions {
   // Attempts per request over all addresses (1 = no retry).
   unsigned max_attempts = 4;
-  BackoffPolicy retry_backoff{std::chrono::milliseconds(250), std::chrono::seconds(5), 2.0, 0.3};
-  Clock* clock = &systemClock();
-  UniformSource uniform = systemUniform();
+  foundation::BackoffPolicy retry_backoff{std::chrono::milliseconds(250), std::chrono::seconds(5),
+                                          2.0, 0.3};
+  foundation::Clock* clock = &foundation::systemClock();
+  foundation::UniformSource uniform = foundation::systemUniform();
   RequestObserver observer;  // optional
 };
 
@@ -63,91 +64,98 @@ class Client {
   // ---- auth ----
   // POST auth/<mount>/login with role_id and secret_id. On success the client keeps
   // the token for later requests and returns the auth block (token included).
-  Result<AuthInfo> loginAppRole(const SecretBytes& role_id, const SecretBytes& secret_id,
-                                std::string_view mount = "approle");
+  foundation::Result<AuthInfo> loginAppRole(const foundation::SecretBytes& role_id,
+                                            const foundation::SecretBytes& secret_id,
+                                            std::string_view mount = "approle");
   // Checks that `wrapping_token` wraps auth/<mount>/role/<role>/secret-id, then
   // unwraps it (once: the token is single-use) and returns the secret_id.
-  Result<SecretBytes> unwrapSecretId(const SecretBytes& wrapping_token, std::string_view role,
-                                     std::string_view mount = "approle");
+  foundation::Result<foundation::SecretBytes> unwrapSecretId(
+      const foundation::SecretBytes& wrapping_token, std::string_view role,
+      std::string_view mount = "approle");
 
   // ---- the client's own token ----
-  Result<TokenInfo> lookupSelf();
+  foundation::Result<TokenInfo> lookupSelf();
   // Asks for `increment` more (0: the token's own TTL); returns what was granted.
-  Result<AuthInfo> renewSelf(std::chrono::seconds increment);
+  foundation::Result<AuthInfo> renewSelf(std::chrono::seconds increment);
   // POST auth/token/revoke-self; forgets the token on success.
-  Status revokeSelf();
+  foundation::Status revokeSelf();
   // revoke-self for another token (a replaced one); the client's own is kept.
-  Status revokeToken(const SecretBytes& token);
+  foundation::Status revokeToken(const foundation::SecretBytes& token);
 
   bool hasToken() const noexcept { return !token_.empty(); }
-  void setToken(SecretBytes token) { token_ = std::move(token); }
+  void setToken(foundation::SecretBytes token) { token_ = std::move(token); }
   // Hands the token over (for keeping it while a new login takes its place).
-  SecretBytes takeToken() { return std::move(token_); }
+  foundation::SecretBytes takeToken() { return std::move(token_); }
 
   // ---- logical ----
   // GET v1/<path>. With wrap_ttl ("60s") the answer is response-wrapped (wrap_info).
-  Result<LeasedSecret> read(std::string_view path, std::string_view wrap_ttl = {});
+  foundation::Result<LeasedSecret> read(std::string_view path, std::string_view wrap_ttl = {});
   // PUT v1/<path> with a JSON body. Not repeated once sent (writes may not be idempotent).
-  Result<LeasedSecret> write(std::string_view path, SecretBytes body,
-                             std::string_view wrap_ttl = {});
+  foundation::Result<LeasedSecret> write(std::string_view path, foundation::SecretBytes body,
+                                         std::string_view wrap_ttl = {});
   // LIST v1/<path>: the keys (an empty list for a 404).
-  Result<std::vector<std::string>> list(std::string_view path);
+  foundation::Result<std::vector<std::string>> list(std::string_view path);
   // DELETE v1/<path>.
-  Status remove(std::string_view path);
+  foundation::Status remove(std::string_view path);
 
   // ---- leases ----
   // PUT sys/leases/renew/<id> {"increment": n}: the path form, which policies can scope.
-  Result<LeaseInfo> renewLease(std::string_view lease_id, std::chrono::seconds increment);
+  foundation::Result<LeaseInfo> renewLease(std::string_view lease_id,
+                                           std::chrono::seconds increment);
   // PUT sys/leases/lookup {"lease_id": id}.
-  Result<LeaseInfo> lookupLease(std::string_view lease_id);
+  foundation::Result<LeaseInfo> lookupLease(std::string_view lease_id);
   // PUT sys/leases/revoke/<id>.
-  Status revokeLease(std::string_view lease_id);
+  foundation::Status revokeLease(std::string_view lease_id);
 
   // ---- KV v2, Transit ----
   // GET <mount>/data/<path>[?version=n] (0: the latest).
-  Result<KvSecret> readKv2(std::string_view mount, std::string_view path, std::int64_t version = 0);
+  foundation::Result<KvSecret> readKv2(std::string_view mount, std::string_view path,
+                                       std::int64_t version = 0);
   // Returns "vault:v<n>:..." ciphertext (not secret).
-  Result<std::string> transitEncrypt(std::string_view mount, std::string_view key,
-                                     const SecretBytes& plaintext);
-  Result<SecretBytes> transitDecrypt(std::string_view mount, std::string_view key,
-                                     std::string_view ciphertext);
+  foundation::Result<std::string> transitEncrypt(std::string_view mount, std::string_view key,
+                                                 const foundation::SecretBytes& plaintext);
+  foundation::Result<foundation::SecretBytes> transitDecrypt(std::string_view mount,
+                                                             std::string_view key,
+                                                             std::string_view ciphertext);
   // Signs `input` (raw bytes); returns "vault:v<n>:<signature>".
-  Result<std::string> transitSign(std::string_view mount, std::string_view key,
-                                  std::string_view input,
-                                  std::string_view hash_algorithm = "sha2-256");
+  foundation::Result<std::string> transitSign(std::string_view mount, std::string_view key,
+                                              std::string_view input,
+                                              std::string_view hash_algorithm = "sha2-256");
   // A new data key: plaintext (raw bytes, locked) and the key wrapped by `key`.
-  Result<DataKey> transitDataKey(std::string_view mount, std::string_view key, int bits = 256);
+  foundation::Result<DataKey> transitDataKey(std::string_view mount, std::string_view key,
+                                             int bits = 256);
 
   // ---- sys ----
   // The state of the node that answers (sealed, standby, version); non-2xx health
   // codes are states here, not errors.
-  Result<HealthStatus> health();
-  Result<LeaderStatus> leader();
+  foundation::Result<HealthStatus> health();
+  foundation::Result<LeaderStatus> leader();
 
   // The address index requests go to now (the last one that answered).
   std::size_t currentAddress() const noexcept { return current_; }
 
  private:
   struct Call {
-    Call(HttpMethod m, std::string p, SecretBytes b, Repeatable r = Repeatable::Yes)
+    Call(HttpMethod m, std::string p, foundation::SecretBytes b, Repeatable r = Repeatable::Yes)
         : method(m), path(std::move(p)), body(std::move(b)), repeatable(r) {}
     HttpMethod method;
     std::string path;
-    SecretBytes body;
+    foundation::SecretBytes body;
     Repeatable repeatable = Repeatable::Yes;
-    const SecretBytes* token = nullptr;      // default: the client's own
-    std::string_view operation = "request";  // for the observer: a constant, never a path
+    const foundation::SecretBytes* token = nullptr;  // default: the client's own
+    std::string_view operation = "request";          // for the observer: a constant, never a path
     std::string wrap_ttl;
-    bool any_status = false;  // hand back non-2xx answers instead of an Error
+    bool any_status = false;  // hand back non-2xx answers instead of an foundation::Error
   };
-  Result<HttpResponse> call(Call call);
-  Result<HttpResponse> call(std::string_view operation, HttpMethod method, std::string path,
-                            SecretBytes body = {}, Repeatable repeatable = Repeatable::Yes);
+  foundation::Result<HttpResponse> call(Call call);
+  foundation::Result<HttpResponse> call(std::string_view operation, HttpMethod method,
+                                        std::string path, foundation::SecretBytes body = {},
+                                        Repeatable repeatable = Repeatable::Yes);
 
   std::vector<HttpTransportPtr> transports_;
   ClientOptions options_;
   std::size_t current_ = 0;
-  SecretBytes token_;
+  foundation::SecretBytes token_;
 };
 
 }  // namespace vault

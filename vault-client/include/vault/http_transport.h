@@ -13,8 +13,8 @@
 #include <memory>
 #include <string>
 
-#include "vault/result.h"
-#include "vault/secret.h"
+#include "foundation/result.h"
+#include "foundation/secret.h"
 
 namespace vault {
 
@@ -22,21 +22,21 @@ enum class HttpMethod { Get, Put, Post, Delete, List };
 
 struct HttpRequest {
   HttpMethod method = HttpMethod::Get;
-  std::string path;  // e.g. "/v1/auth/approle/login"; no query string with secrets
-  SecretBytes body;  // JSON, empty for none
-  const SecretBytes* token = nullptr;  // sent as X-Vault-Token when set
+  std::string path;              // e.g. "/v1/auth/approle/login"; no query string with secrets
+  foundation::SecretBytes body;  // JSON, empty for none
+  const foundation::SecretBytes* token = nullptr;  // sent as X-Vault-Token when set
   std::string wrap_ttl;  // X-Vault-Wrap-TTL when non-empty ("60s"): answer response-wrapped
 };
 
 struct HttpResponse {
   long status = 0;
-  SecretBytes body;  // received straight into locked memory
+  foundation::SecretBytes body;  // received straight into locked memory
 };
 
 class HttpTransport {
  public:
   virtual ~HttpTransport() = default;
-  virtual Result<HttpResponse> send(const HttpRequest& request) = 0;
+  virtual foundation::Result<HttpResponse> send(const HttpRequest& request) = 0;
 };
 using HttpTransportPtr = std::unique_ptr<HttpTransport>;
 
@@ -56,6 +56,6 @@ struct TransportOptions {
 
 // libcurl-backed transport (vault/curl_transport.cc). Fails on options that would
 // weaken TLS (https without a CA, unreadable CA file).
-Result<HttpTransportPtr> makeCurlTransport(const TransportOptions& options);
+foundation::Result<HttpTransportPtr> makeCurlTransport(const TransportOptions& options);
 
 }  // namespace vault

@@ -18,8 +18,8 @@
 
 #include <chrono>
 
-#include "vault/clock.h"
-#include "vault/result.h"
+#include "foundation/clock.h"
+#include "foundation/result.h"
 
 namespace vault {
 
@@ -29,7 +29,7 @@ struct LifetimePolicy {
   std::chrono::seconds increment{0};  // asked on renewal; 0: the TTL first granted
   // Replace (not renew) when a renewal grants at most this much less than asked.
   std::chrono::seconds shortfall_tolerance{1};
-  BackoffPolicy retry{std::chrono::seconds(1), std::chrono::seconds(30), 2.0, 0.2};
+  foundation::BackoffPolicy retry{std::chrono::seconds(1), std::chrono::seconds(30), 2.0, 0.2};
 };
 
 class Lifetime {
@@ -42,32 +42,33 @@ class Lifetime {
   };
 
   // A secret granted `ttl` at `now`. A zero TTL never expires (e.g. a root token).
-  Lifetime(SteadyTime now, std::chrono::seconds ttl, bool renewable, LifetimePolicy policy = {},
-           UniformSource uniform = systemUniform());
+  Lifetime(foundation::SteadyTime now, std::chrono::seconds ttl, bool renewable,
+           LifetimePolicy policy = {},
+           foundation::UniformSource uniform = foundation::systemUniform());
 
-  Action due(SteadyTime now) const;
-  bool expired(SteadyTime now) const noexcept { return now >= expires_; }
-  SteadyTime nextAt() const noexcept { return next_; }
-  SteadyTime expiresAt() const noexcept { return expires_; }
+  Action due(foundation::SteadyTime now) const;
+  bool expired(foundation::SteadyTime now) const noexcept { return now >= expires_; }
+  foundation::SteadyTime nextAt() const noexcept { return next_; }
+  foundation::SteadyTime expiresAt() const noexcept { return expires_; }
   std::chrono::seconds increment() const noexcept { return increment_; }
   bool replacing() const noexcept { return replace_; }
 
   // A renewal granted `granted` seconds from `now`.
-  void renewed(SteadyTime now, std::chrono::seconds granted, bool renewable);
+  void renewed(foundation::SteadyTime now, std::chrono::seconds granted, bool renewable);
   // A renewal failed: Temporary → retry with backoff; otherwise → Replace now.
-  void renewFailed(SteadyTime now, const Error& error);
+  void renewFailed(foundation::SteadyTime now, const foundation::Error& error);
   // Getting a replacement failed: try again after backoff (the old one stays usable
   // until it expires).
-  void replaceFailed(SteadyTime now);
+  void replaceFailed(foundation::SteadyTime now);
 
  private:
-  void scheduleRenewal(SteadyTime now, std::chrono::seconds ttl);
+  void scheduleRenewal(foundation::SteadyTime now, std::chrono::seconds ttl);
   LifetimePolicy policy_;
-  UniformSource uniform_;
-  Backoff backoff_;
+  foundation::UniformSource uniform_;
+  foundation::Backoff backoff_;
   std::chrono::seconds increment_;
-  SteadyTime expires_;
-  SteadyTime next_;
+  foundation::SteadyTime expires_;
+  foundation::SteadyTime next_;
   bool replace_ = false;
 };
 

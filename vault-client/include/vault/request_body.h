@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "vault/result.h"
-#include "vault/secret.h"
+#include "foundation/result.h"
+#include "foundation/secret.h"
 
 namespace vault {
 
@@ -18,19 +18,20 @@ class RequestBody {
  public:
   RequestBody();
   RequestBody& text(std::string_view key, std::string_view value);  // not secret
-  RequestBody& secret(std::string_view key, const SecretBytes& value);
-  RequestBody& secretBase64(std::string_view key, const SecretBytes& value);  // standard, padded
-  RequestBody& base64(std::string_view key, std::string_view bytes);          // not secret
+  RequestBody& secret(std::string_view key, const foundation::SecretBytes& value);
+  RequestBody& secretBase64(std::string_view key,
+                            const foundation::SecretBytes& value);    // standard, padded
+  RequestBody& base64(std::string_view key, std::string_view bytes);  // not secret
   RequestBody& integer(std::string_view key, std::int64_t value);
   RequestBody& boolean(std::string_view key, bool value);
   // {"k":...} in locked memory.
-  Result<SecretBytes> build();
+  foundation::Result<foundation::SecretBytes> build();
 
  private:
   void key(std::string_view key);
   void raw(std::string_view bytes);
   void quoted(std::string_view value);
-  SecretBuffer buffer_;
+  foundation::SecretBuffer buffer_;
   bool first_ = true;
   bool ok_ = true;
 };

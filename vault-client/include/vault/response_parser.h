@@ -10,8 +10,8 @@
 // shape; error responses become Errors whose kind follows the HTTP status.
 #pragma once
 
-#include "vault/result.h"
-#include "vault/secret.h"
+#include "foundation/result.h"
+#include "foundation/secret.h"
 #include "vault/types.h"
 
 namespace vault::response {
@@ -26,29 +26,29 @@ inline constexpr unsigned kMaxDepth = 32;
 inline constexpr std::size_t kMaxErrorText = 512;
 
 // A login or token answer: the `auth` block. The body is modified (parsed in place).
-Result<AuthInfo> parseAuth(SecretBytes& body);
+foundation::Result<AuthInfo> parseAuth(foundation::SecretBytes& body);
 
 // A logical read/write answer: lease fields, `data`, `warnings`, `wrap_info`, `auth`.
-Result<LeasedSecret> parseSecret(SecretBytes& body);
+foundation::Result<LeasedSecret> parseSecret(foundation::SecretBytes& body);
 
 // auth/token/lookup-self: the `data` block, without the token's own id.
-Result<TokenInfo> parseTokenLookup(SecretBytes& body);
+foundation::Result<TokenInfo> parseTokenLookup(foundation::SecretBytes& body);
 
 // sys/leases/renew (top-level lease fields) and sys/leases/lookup (`data`).
-Result<LeaseInfo> parseLeaseRenewal(SecretBytes& body);
-Result<LeaseInfo> parseLeaseLookup(SecretBytes& body);
+foundation::Result<LeaseInfo> parseLeaseRenewal(foundation::SecretBytes& body);
+foundation::Result<LeaseInfo> parseLeaseLookup(foundation::SecretBytes& body);
 
 // A LIST answer: `data.keys`.
-Result<std::vector<std::string>> parseList(SecretBytes& body);
+foundation::Result<std::vector<std::string>> parseList(foundation::SecretBytes& body);
 
 // A KV v2 read: `data.data` and `data.metadata`.
-Result<KvSecret> parseKv2(SecretBytes& body);
+foundation::Result<KvSecret> parseKv2(foundation::SecretBytes& body);
 
 // sys/health (any status code carries a body) and sys/leader.
-Result<HealthStatus> parseHealth(long http_status, SecretBytes& body);
-Result<LeaderStatus> parseLeader(SecretBytes& body);
+foundation::Result<HealthStatus> parseHealth(long http_status, foundation::SecretBytes& body);
+foundation::Result<LeaderStatus> parseLeader(foundation::SecretBytes& body);
 
 // The Error for a non-2xx answer: kind from the status, text from `errors`.
-Error parseError(long http_status, SecretBytes& body);
+foundation::Error parseError(long http_status, foundation::SecretBytes& body);
 
 }  // namespace vault::response

@@ -13,13 +13,13 @@
 #include <utility>
 #include <vector>
 
-#include "vault/secret.h"
+#include "foundation/secret.h"
 
 namespace vault {
 
 // The `auth` block of a login or token response.
 struct AuthInfo {
-  SecretBytes client_token;
+  foundation::SecretBytes client_token;
   std::string accessor;
   std::chrono::seconds lease_duration{0};
   bool renewable = false;
@@ -31,8 +31,8 @@ struct AuthInfo {
 // text too. Names are not secret.
 class SecretData {
  public:
-  const SecretBytes* find(std::string_view name) const;
-  void set(std::string name, SecretBytes value);
+  const foundation::SecretBytes* find(std::string_view name) const;
+  void set(std::string name, foundation::SecretBytes value);
   std::size_t size() const noexcept { return fields_.size(); }
   std::vector<std::string> names() const;
   // For fields that are not secret (ttl, creation_path, ciphertext): a plain copy.
@@ -40,13 +40,13 @@ class SecretData {
   std::optional<std::int64_t> integer(std::string_view name) const;
 
  private:
-  std::vector<std::pair<std::string, SecretBytes>> fields_;
+  std::vector<std::pair<std::string, foundation::SecretBytes>> fields_;
 };
 
 // `wrap_info` of a response-wrapped answer: the wrapping token is a secret (it can be
 // unwrapped once); the rest is metadata.
 struct WrapInfo {
-  SecretBytes token;
+  foundation::SecretBytes token;
   std::string accessor;
   std::chrono::seconds ttl{0};
   std::string creation_time;
@@ -95,7 +95,7 @@ struct KvSecret {
 
 // transit/datakey/plaintext: the key in the clear (raw bytes, locked) and wrapped.
 struct DataKey {
-  SecretBytes plaintext;
+  foundation::SecretBytes plaintext;
   std::string ciphertext;
 };
 

@@ -1,0 +1,101 @@
+// message_headers.cc: From and Message-ID from the header section (see the header).
+//
+// SECURITY: untrusted input; a small state machine over RFC 5322 address lists
+// (quoted strings, nested comments, angle addresses, groups). Anything else is
+// malformed. Addresses are then checked by checkAddress() like envelope addresses.
+// ERRORS: flags in HeaderSummary.
+#include "mailformat/message_headers.h"
+
+#include <algorithm>
+
+#include "mailformat/address.h"
+
+namespace mailformat {
+namespace {
+
+bool isWsp(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && isWsp(s.front())) s.remove_prefix(1);
+  while (!s.empty() && isWsp(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool iequalsName(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           auto l = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
+           return l(x) == l(y);
+         });
+}
+
+// One header field: its name and its (still folded) value.
+struct Field {
+  std::string_view name;
+  std::string_view value;
+};
+
+// Splits the header section into fields; stops at the first empty line.
+std::vector<Field> headerFields(std::string_view message) {
+  std::vector<Field> fields;
+  std::size_t pos = 0;
+  while (pos < message.size()) {
+    std::size_t eol = message.find('\n', pos);
+    if (eol == std::string_view::npos) eol = message.size();
+    std::string_view line = message.substr(pos, eol - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;  // end of the header section
+    if ((line.front() == ' ' || line.front() == '\t') && !fields.empty()) {
+      // A continuation line: extend the previous field's value up to here.
+      auto& last = fields.back();
+      const char* begin = last.value.data();
+      last.value =
+          std::string_view(begin, static_cast<std::size_t>(line.data() + line.size() - begin));
+    } else {
+      const auto colon = line.find(':');
+      if (colon != std::string_view::npos) {
+        fields.push_back({trim(line.substr(0, colon)), line.substr(colon + 1)});
+      }
+    }
+    pos = eol + 1;
+  }
+  return fields;
+}
+
+std::string messageIdOf(std::string_view value) {
+  auto id = trim(value);
+  if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
+  if (id.empty() || id.size() > kMaxMessageIdLength) return {};
+  for (char c : id) {
+    if (c <= ' ' || c > '~' || c == '<' || c == '>' || c == '"' || c == '\\') return {};
+  }
+  return std::string(id);
+}
+
+}  // namespace
+
+HeaderSummary summarizeHeaders(std::string_view message) {
+  HeaderSummary summary;
+  bool have_message_id = false;
+  bool have_from = false;
+  for (const auto& field : headerFields(message)) {
+    if (iequalsName(field.name, "From")) {
+      have_from = true;
+      auto addresses = parseAddressList(field.value, kMaxFromAddresses - summary.from.size());
+      if (!addresses || addresses->empty()) {
+        summary.from_malformed = true;
+      } else {
+        summary.from.insert(summary.from.end(), addresses->begin(), addresses->end());
+      }
+    } else if (!have_message_id && iequalsName(field.name, "Message-ID")) {
+      have_message_id = true;
+      summary.message_id = messageIdOf(field.value);
+    }
+  }
+  if (summary.from_malformed) summary.from.clear();
+  (void)have_from;  // no From at all: an empty list (nothing to check)
+  return summary;
+}
+
+}  // namespace mailformat

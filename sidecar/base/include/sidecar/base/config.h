@@ -1,0 +1,165 @@
+// config.h: the sidecar's configuration: a TOML file plus environment overrides.
+//
+// SECURITY: the config names files that hold secrets (role_id, secret_id) but never
+// holds a secret itself, so a Config may be logged. Config text and environment are
+// operator input: parsed strictly (unknown keys are errors, so a typo cannot silently
+// fall back to a default such as plaintext SMTP).
+// ERRORS: Permanent errors naming the offending key and why.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "foundation/result.h"
+#include "sidecar/base/log.h"
+
+namespace sidecar {
+
+enum class SmtpTls {
+  StartTls,  // plain connect, STARTTLS required before AUTH (submission, port 587)
+  Implicit,  // TLS from the first byte (submissions, port 465)
+  None,      // plaintext: only with smtp.allow_insecure = true, logs a warning
+};
+
+struct VaultSettings {
+  // https://host:port, http://... (dev), unix:///path; several, comma-separated, for
+  // an HA cluster: tried in order, the one that answers is kept.
+  std::string address;
+  std::string ca_file;          // trusted CA bundle for https
+  std::string vault_namespace;  // X-Vault-Namespace
+  std::string approle_mount = "approle";
+  std::string role_id_file;
+  std::string secret_id_file;
+  // The secret_id file holds a response-wrapping token for the secret_id (delivered by
+  // the bootstrap): it is unwrapped once, after checking it was minted by
+  // auth/<approle_mount>/role/<approle_role>/secret-id.
+  bool secret_id_wrapped = false;
+  std::string approle_role;            // required when secret_id_wrapped
+  bool remove_secret_id_file = false;  // delete the file once read (it is single-use anyway)
+  // The secret_id came in SMTP_SIDECAR_SECRET_ID (see hardening.h) instead of a file: the
+  // supervisor holds it and hands it to each keeper it starts. Set by loadConfig's
+  // caller, never by the file.
+  bool secret_id_from_environment = false;
+  std::string credential_path;  // e.g. database/creds/example-app: must return username+password
+  std::chrono::seconds request_timeout{30};
+  // On rotation, sends in flight finish on the old credential for this long before
+  // its lease is revoked and its SMTP connections are closed.
+  std::chrono::seconds rotation_grace{30};
+
+  std::vector<std::string> addresses() const;  // `address` split at commas
+};
+
+struct SmtpSettings {
+  std::string host;
+  std::uint16_t port = 0;  // 0: 587 for StartTls, 465 for Implicit, 25 for None
+  SmtpTls tls = SmtpTls::StartTls;
+  std::string ca_file;  // trusted CA bundle; required unless tls = None
+  std::string helo_name = "localhost";
+  bool allow_insecure = false;
+  std::chrono::seconds timeout{60};
+  // Asynchronous messages are retried on temporary failures (4xx, connection errors,
+  // no credential) with exponential backoff for this long, then reported failed.
+  std::chrono::seconds retry_for{3600};
+  // SMTP transfers at once (the connections kept open per credential, too); more
+  // messages wait in order, up to listen.max_queue.
+  unsigned max_connections = 8;
+};
+
+struct ListenSettings {
+  std::string socket_path;
+  std::uint32_t socket_mode = 0660;
+  // Group name or numeric gid the supervisor gives the socket (empty: its own), so that
+  // socket_mode 0660 lets exactly that group's members connect.
+  std::string socket_group;
+  std::size_t max_message_bytes = 25u << 20;
+  // Messages accepted but not finished (sync and async); past it, 429 queue_full.
+  std::size_t max_queue = 1000;
+};
+
+struct ProcessSettings {
+  // Started as root, the sidecar drops to this user before it starts its roles; root
+  // without it is refused.
+  std::string user;
+  // The accounts the keeper and the worker run as (default: `user`). With their own
+  // users, only the keeper's can read the AppRole files, and a compromised worker
+  // cannot (sidecar/supervisor/README.md). Needs the sidecar to be started as root.
+  std::string keeper_user;
+  std::string worker_user;
+  const std::string& keeperUser() const { return keeper_user.empty() ? user : keeper_user; }
+  const std::string& workerUser() const { return worker_user.empty() ? user : worker_user; }
+  // The least important log lines written to stderr (debug, info, warn, error).
+  log::Level log_level = log::Level::Info;
+};
+
+// Who may send, with which credential and within which limits. A connecting peer is
+// identified by SO_PEERCRED (the kernel's word, not the client's) and matched against
+// the profiles: first a profile listing its uid, else the first listing its primary
+// gid. No match: 403.
+struct Profile {
+  std::string name;
+  std::vector<std::uint32_t> uids;
+  std::vector<std::uint32_t> gids;
+  bool matches_everyone = false;  // the implicit "default" profile (no [[profile]])
+  std::string credential_path;    // default: vault.credential_path
+  // Envelope sender and every From address must match one ("user@domain" or
+  // "*@domain", case-insensitive). Empty: any sender.
+  std::vector<std::string> senders;
+  std::size_t max_recipients = 0;     // 0: only the submission limit (100)
+  std::size_t max_message_bytes = 0;  // default: listen.max_message_bytes (never above)
+  std::uint32_t rate_per_minute = 0;  // token bucket; 0: unlimited
+  std::uint32_t burst = 0;            // bucket size; default: rate_per_minute
+  bool operator==(const Profile&) const = default;
+};
+
+struct AuditSettings {
+  std::string file;  // one JSON line per message; empty: stderr
+};
+
+struct Config {
+  ProcessSettings process;
+  VaultSettings vault;
+  SmtpSettings smtp;
+  ListenSettings listen;
+  AuditSettings audit;
+  // Never empty after parseConfig: without [[profile]] sections, one implicit profile
+  // "default" that matches every peer.
+  std::vector<Profile> profiles;
+
+  // The distinct credential paths of the profiles, in order of first use: the keeper
+  // leases one credential per entry, and the worker asks for one by its index.
+  std::vector<std::string> credentialPaths() const;
+  // True when no [[profile]] was configured (every local user who can open the socket
+  // may send).
+  bool implicitProfile() const { return profiles.size() == 1 && profiles[0].matches_everyone; }
+};
+
+using Environment = std::map<std::string, std::string, std::less<>>;
+
+// Parses TOML text, then applies SMTP_SIDECAR_<SECTION>_<KEY> variables from `env`
+// (e.g. SMTP_SIDECAR_VAULT_ADDRESS, SMTP_SIDECAR_SMTP_PORT), then validates.
+// `source_name` names the file in error messages.
+// `secret_id_from_environment`: the secret_id is not read from a file (so
+// vault.secret_id_file is optional).
+foundation::Result<Config> parseConfig(std::string_view toml_text, const Environment& env,
+                                       std::string_view source_name = "config",
+                                       bool secret_id_from_environment = false);
+
+// Reads the file and the process environment, then parseConfig().
+foundation::Result<Config> loadConfig(const std::string& path,
+                                      bool secret_id_from_environment = false);
+
+// The process environment as an Environment (only SMTP_SIDECAR_* entries, except the
+// secret_id itself, which is never configuration).
+Environment sidecarEnvironment();
+
+const char* toString(SmtpTls tls) noexcept;
+
+// The keys ("section.key") whose values differ between two configs, for SIGHUP. Any
+// difference in the profiles is the one key "profile".
+std::vector<std::string> changedKeys(const Config& before, const Config& after);
+
+}  // namespace sidecar

@@ -1,0 +1,105 @@
+// doctor.h: `smtp-sidecar doctor`: checks a configuration step by step against the real
+// Vault/OpenBao and SMTP server and says in plain words what is wrong and what to do.
+//
+// SECURITY: the diagnosis functions are pure: they turn raw failures (libcurl codes and
+// error text, HTTP status plus Vault's `errors` text, SMTP reply codes) into a cause
+// and a hint. Vault's and the SMTP server's texts are untrusted: they reach the output
+// only through printable() (one line, bounded, no control bytes). No secret ever goes
+// into a Finding: the runner hands in codes, texts that never carry secrets (Vault's
+// errors, server replies, libcurl's error buffer), paths and addresses.
+// The runner (doctor.cc) never consumes a response-wrapped secret_id (it looks the
+// wrapping token up instead), never deletes the secret_id file, sends no mail, and
+// revokes the lease and token it obtained.
+// ERRORS: a Finding is either ok (what was found) or a failure (cause + hint).
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "foundation/secret.h"
+#include "sidecar/base/config.h"
+
+namespace sidecar::doctor {
+
+struct Finding {
+  bool ok = false;
+  std::string what;  // ok: what was found; failure: the cause, in plain words
+  std::string hint;  // what to do about it (failures; may be empty)
+};
+
+// Untrusted text made fit for one output line: control bytes become spaces, runs of
+// spaces collapse, at most `max` bytes (cut with "...").
+std::string printable(std::string_view text, std::size_t max = 300);
+
+// A libcurl transfer that failed before any answer: CURLcode, the error buffer,
+// CURLINFO_SSL_VERIFYRESULT (an X509_V_* code, 0 when none) and CURLINFO_OS_ERRNO (the
+// connect error: ECONNREFUSED, ETIMEDOUT, ...; 0 when none).
+struct TransportFailure {
+  long curl_code = 0;
+  std::string curl_error;
+  long ssl_verify_result = 0;
+  long os_errno = 0;
+};
+
+// A Vault answer: HTTP status (0: the request failed in transport; `errors` then holds
+// the client's message) and Vault's `errors` text (already one line).
+struct VaultAnswer {
+  long http_status = 0;
+  std::string errors;
+};
+
+// ---- Vault ----
+// GET sys/health could not be sent or got no answer. `address` and `ca_file` as configured.
+Finding vaultTransport(const TransportFailure& failure, std::string_view address,
+                       std::string_view ca_file);
+// sys/health answered: its status code and body. `parsed` false when the body was not
+// a health answer (then the port is probably not Vault).
+struct HealthAnswer {
+  long http_status = 0;
+  bool parsed = false;
+  bool initialized = false;
+  bool sealed = true;
+  bool standby = false;
+  std::string version;
+};
+Finding vaultHealth(const HealthAnswer& health, std::string_view address);
+
+// sys/wrapping/lookup of a wrapped secret_id: the answer, and (on success) the
+// creation path it reports, checked against the one this role's secret-id endpoint has.
+Finding wrappingLookup(const VaultAnswer& answer, std::string_view creation_path,
+                       std::string_view expected_path);
+
+// POST auth/<mount>/login with role_id and secret_id. `role`: vault.approle_role, if set.
+Finding approleLogin(const VaultAnswer& answer, std::string_view mount, std::string_view role);
+
+// GET <credential_path>.
+Finding credentialLease(const VaultAnswer& answer, std::string_view path);
+// The leased secret's fields.
+Finding credentialFields(bool has_username, bool has_password, std::string_view path);
+
+// PUT sys/leases/revoke/<lease_id> or auth/token/revoke-self. `what`: "lease <id>" or "token".
+Finding revoke(const VaultAnswer& answer, std::string_view what);
+
+// ---- SMTP ----
+// One SMTP session (connect, EHLO, STARTTLS, AUTH, NOOP, QUIT) as libcurl ran it.
+struct SmtpSession {
+  TransportFailure transport;  // curl_code 0 when libcurl succeeded
+  bool greeted = false;        // a 220 greeting arrived
+  bool starttls_offered = false;
+  bool auth_offered = false;   // an EHLO AUTH line (after STARTTLS when there was one)
+  bool auth_tried = false;     // a credential was handed to libcurl
+  bool auth_accepted = false;  // a 235 reply arrived
+  int failure_code = 0;        // the last 4xx/5xx reply, 0 if none
+  std::string failure_text;    // its text (untrusted)
+};
+Finding smtpSession(const SmtpSession& session, const SmtpSettings& smtp);
+
+// ---- the runner (doctor.cc) ----
+// Loads `config_path` and runs every step, one line each on `out`. Returns the exit
+// status: 0 when every step passed, 1 otherwise. `secret_id_from_environment`: what
+// SMTP_SIDECAR_SECRET_ID held (empty: none), used instead of vault.secret_id_file.
+int run(const std::string& config_path, std::ostream& out,
+        foundation::SecretBytes secret_id_from_environment = {});
+
+}  // namespace sidecar::doctor

@@ -1,0 +1,24 @@
+// credential.h: the SMTP login as it crosses from the keeper to the worker.
+//
+// SECURITY: the username and password live only in SecretBytes (locked, dump-excluded,
+// zeroed on free); the keeper builds one from Vault's answer, ipc.h carries it in a
+// locked packet, and the worker holds it only while its sends and connections use it.
+// ERRORS: none (a plain value type).
+#pragma once
+
+#include <string>
+
+#include "foundation/secret.h"
+
+namespace sidecar::ipc {
+
+struct SmtpCredential {
+  foundation::SecretBytes username;
+  foundation::SecretBytes password;
+  std::string lease_id;  // not secret: identifies the lease for logs and revocation
+  // Where it was leased (not secret). With lease_id, it names the connection pool: a
+  // connection logged in with one profile's credential never serves another's.
+  std::string credential_path;
+};
+
+}  // namespace sidecar::ipc

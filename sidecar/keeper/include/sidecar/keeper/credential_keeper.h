@@ -1,0 +1,163 @@
+// credential_keeper.h: the credential lifecycle: AppRole login, the leased SMTP
+// credential, renewal, rotation with overlap, re-authentication, revocation.
+//
+// SECURITY: the only holder of the Vault token (inside vault::Client), of the AppRole
+// secret_id (kept in locked memory for re-authentication) and of the leased SMTP
+// credential. role_id and secret_id are read from files straight into locked memory;
+// they are never taken from argv. A wrapped secret_id is unwrapped only after its
+// creation path was checked (vault::Client::unwrapSecretId). A sender gets the
+// credential for one send (withCredential encodes it for the worker) and drops it.
+// ERRORS: Result values; login errors are Permanent for refused credentials and
+// Temporary for an unreachable Vault. Once running, Vault failures never drop a
+// credential that is still valid: it is used until it expires while renewal and
+// rotation are retried with backoff.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sidecar/base/config.h"
+#include "sidecar/ipc/credential.h"
+#include "vault/client.h"
+#include "vault/lifetime.h"
+
+namespace sidecar {
+
+// Reads a small secret file (role_id, secret_id) into locked memory, without a
+// trailing newline. Refuses empty files, files over 4 KiB and symlinks.
+foundation::Result<foundation::SecretBytes> readSecretFile(const std::string& path,
+                                                           const char* what);
+
+class CredentialKeeper {
+ public:
+  // Running totals for metrics (the keeper sends them to the worker on request).
+  struct Stats {
+    std::uint64_t lease_renewals = 0;
+    std::uint64_t lease_renewal_failures = 0;
+    std::uint64_t token_renewals = 0;
+    std::uint64_t token_renewal_failures = 0;
+    std::uint64_t logins = 0;
+    std::uint64_t login_failures = 0;
+    std::map<std::string, std::uint64_t> rotations;  // by reason (a fixed word)
+  };
+
+  // What changed in a call, for the worker.
+  struct Changes {
+    bool credential_changed = false;          // a new one, or none any more
+    std::vector<std::string> retired_leases;  // revoked: close connections that used them
+  };
+
+  // One credential lifecycle per entry of `credential_paths` (one per distinct
+  // profile path; empty: settings.credential_path alone). The token is shared.
+  CredentialKeeper(VaultSettings settings, vault::Client& client,
+                   foundation::Clock& clock = foundation::systemClock(),
+                   foundation::UniformSource uniform = foundation::systemUniform(),
+                   std::vector<std::string> credential_paths = {});
+
+  // Reads role_id and secret_id (unwrapping it if configured), logs in, leases the
+  // credential. Safe to call again after a Temporary failure: what is done stays done
+  // (a wrapped secret_id can be unwrapped only once).
+  foundation::Status start();
+
+  // With vault.secret_id_from_environment: the secret_id (or its wrapping token) the
+  // supervisor handed over, used by start() instead of the file.
+  void giveSecretId(foundation::SecretBytes secret_id) { given_secret_id_ = std::move(secret_id); }
+
+  // Does whatever is due now: renewals, rotation before a max TTL, re-login when the
+  // token ends, revocation of retired leases and tokens. Returns when to call again.
+  foundation::SteadyTime tick(Changes& changes);
+
+  // The SMTP server refused `lease_id` (its login is gone): replace it now.
+  void credentialRefused(const std::string& lease_id, Changes& changes);
+
+  // Calls fn(const ipc::SmtpCredential&) with the current credential of path
+  // `index`, so it can be encoded without another copy. False if there is none (or it
+  // has expired, or there is no such path).
+  template <typename Fn>
+  bool withCredential(std::size_t index, Fn&& fn) const {
+    if (index >= slots_.size() || !slots_[index].current) return false;
+    fn(slots_[index].current->credential);
+    return true;
+  }
+  // Every path holds a valid credential.
+  bool ready() const;
+  std::size_t pathCount() const noexcept { return slots_.size(); }
+  const std::string& path(std::size_t index) const { return slots_.at(index).path; }
+  std::uint64_t generation() const noexcept { return generation_; }
+  // Seconds until the first current credential expires (0 if a path has none).
+  std::uint64_t secondsToExpiry() const;
+  // Seconds until path `index`'s current credential expires (0 without one).
+  std::uint64_t secondsToExpiry(std::size_t index) const;
+  // Leases held: each path's current one and those retiring (revoked after the grace).
+  std::size_t leasesActive() const noexcept;
+  const Stats& stats() const noexcept { return stats_; }
+
+  // SIGHUP: takes the settings that apply without a new login (rotation grace; the
+  // credential paths: a new path is leased at the next tick, a path no longer used
+  // has its lease retired after the grace). Returns the keys that need a restart to
+  // change (Vault address, TLS, AppRole files). `credential_paths` as in the
+  // constructor.
+  std::vector<std::string> reconfigure(const VaultSettings& settings,
+                                       std::vector<std::string> credential_paths = {});
+
+  // Revokes every lease and then the tokens. Idempotent.
+  foundation::Status revokeAll();
+
+ private:
+  struct Leased {
+    ipc::SmtpCredential credential;
+    vault::Lifetime life;
+  };
+  struct Retiring {
+    std::string lease_id;
+    foundation::SteadyTime revoke_at;
+    foundation::SteadyTime give_up_at;  // its expiry: Vault has revoked it by then
+  };
+  struct OldToken {
+    foundation::SecretBytes token;
+    foundation::SteadyTime revoke_at;
+  };
+
+  // One credential path's lifecycle.
+  struct Slot {
+    std::string path;
+    std::optional<Leased> current;
+    foundation::Backoff lease_retry;
+    foundation::SteadyTime lease_retry_at{};
+  };
+
+  Slot makeSlot(std::string path) const;
+  void tickSlot(Slot& slot, foundation::SteadyTime now, Changes& changes);
+  void retire(Leased& old, foundation::SteadyTime retire_old_at);
+  foundation::Status obtainSecretId();
+  foundation::Status useSecretId(foundation::SecretBytes given, const std::string& source);
+  foundation::Status login(foundation::SteadyTime now);
+  foundation::Result<Leased> leaseNew(const std::string& path, foundation::SteadyTime now);
+  void renewToken(foundation::SteadyTime now);
+  void reauthenticate(foundation::SteadyTime now, Changes& changes);
+  void renewLease(Slot& slot, foundation::SteadyTime now);
+  // Leases a new credential for the slot, makes it current and retires the old one
+  // at `retire_old_at`. False (and the old one kept) when leasing failed.
+  bool rotate(Slot& slot, foundation::SteadyTime now, foundation::SteadyTime retire_old_at,
+              const char* reason, Changes& changes);
+  void revokeDue(foundation::SteadyTime now, Changes& changes);
+  vault::LifetimePolicy policy() const;
+
+  VaultSettings settings_;
+  vault::Client& client_;
+  foundation::Clock& clock_;
+  foundation::UniformSource uniform_;
+  foundation::SecretBytes role_id_;
+  foundation::SecretBytes secret_id_;
+  foundation::SecretBytes given_secret_id_;
+  std::optional<vault::Lifetime> token_life_;
+  std::vector<Slot> slots_;
+  std::vector<Retiring> retiring_;
+  std::vector<OldToken> old_tokens_;
+  std::uint64_t generation_ = 0;
+  Stats stats_;
+};
+
+}  // namespace sidecar

@@ -1,0 +1,511 @@
+// credential_keeper.cc: AppRole login, credential lease, revocation (see the header).
+//
+// SECURITY: secret files are opened with O_NOFOLLOW and read with read(2) into
+// SecretBytes, so no stdio or std::string buffer ever holds their bytes.
+// ERRORS: Result values with context; never a secret in a message.
+#include "sidecar/keeper/credential_keeper.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "sidecar/base/log.h"
+
+namespace sidecar {
+
+using foundation::Error;
+using foundation::Result;
+using foundation::SecretBytes;
+using foundation::Status;
+
+namespace {
+constexpr std::size_t kMaxSecretFile = 4096;  // role_id/secret_id are UUIDs
+
+bool isSpace(char c) {
+  return c == '\n' || c == '\r' || c == ' ' || c == '\t';
+}
+}  // namespace
+
+Result<SecretBytes> readSecretFile(const std::string& path, const char* what) {
+  const std::string label = std::string(what) + " file " + path;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return Error::permanent("cannot open " + label + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Error::permanent(label + " is not a regular file");
+  }
+  if (st.st_size <= 0 || static_cast<std::size_t>(st.st_size) > kMaxSecretFile) {
+    ::close(fd);
+    return Error::permanent(label + " is empty or larger than 4 KiB");
+  }
+  SecretBytes bytes(static_cast<std::size_t>(st.st_size));
+  std::size_t filled = 0;
+  while (filled < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.mutableData() + filled, bytes.size() - filled);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    filled += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  std::size_t end = filled;
+  while (end > 0 && isSpace(bytes.mutableData()[end - 1])) --end;
+  bytes.truncate(end);
+  if (bytes.empty()) return Error::permanent(label + " holds no value");
+  return bytes;
+}
+
+namespace {
+using foundation::SteadyTime;
+using Action = vault::Lifetime::Action;
+
+std::int64_t secondsOf(std::chrono::seconds s) {
+  return static_cast<std::int64_t>(s.count());
+}
+}  // namespace
+
+CredentialKeeper::CredentialKeeper(VaultSettings settings, vault::Client& client,
+                                   foundation::Clock& clock, foundation::UniformSource uniform,
+                                   std::vector<std::string> credential_paths)
+    : settings_(std::move(settings)), client_(client), clock_(clock), uniform_(std::move(uniform)) {
+  if (credential_paths.empty()) credential_paths.push_back(settings_.credential_path);
+  for (auto& path : credential_paths) slots_.push_back(makeSlot(std::move(path)));
+}
+
+CredentialKeeper::Slot CredentialKeeper::makeSlot(std::string path) const {
+  return Slot{std::move(path),
+              std::nullopt,
+              foundation::Backoff(foundation::BackoffPolicy{std::chrono::seconds(1),
+                                                            std::chrono::seconds(30), 2.0, 0.2},
+                                  uniform_),
+              {}};
+}
+
+bool CredentialKeeper::ready() const {
+  return std::all_of(slots_.begin(), slots_.end(),
+                     [](const Slot& s) { return s.current.has_value(); });
+}
+
+vault::LifetimePolicy CredentialKeeper::policy() const {
+  return vault::LifetimePolicy{};
+}
+
+Status CredentialKeeper::obtainSecretId() {
+  if (!secret_id_.empty()) return {};
+  if (role_id_.empty()) {
+    auto role_id = readSecretFile(settings_.role_id_file, "role_id");
+    if (!role_id) return std::move(role_id).error();
+    role_id_ = std::move(*role_id);
+  }
+  if (settings_.secret_id_from_environment) {
+    if (given_secret_id_.empty()) {
+      return Error::internal("the secret_id from the environment did not reach the keeper");
+    }
+    return useSecretId(std::move(given_secret_id_), "the environment");
+  }
+  auto from_file = readSecretFile(settings_.secret_id_file, "secret_id");
+  if (!from_file) return std::move(from_file).error();
+  if (settings_.remove_secret_id_file) {
+    // Read once: no later reader (a restarted process, another user) finds it.
+    if (::unlink(settings_.secret_id_file.c_str()) != 0 && errno != ENOENT) {
+      log::warn("secret_id_file_not_removed",
+                {{"file", settings_.secret_id_file}, {"error", std::strerror(errno)}});
+    }
+  }
+  return useSecretId(std::move(*from_file), "secret_id file " + settings_.secret_id_file);
+}
+
+Status CredentialKeeper::useSecretId(SecretBytes given, const std::string& source) {
+  if (!settings_.secret_id_wrapped) {
+    secret_id_ = std::move(given);
+    return {};
+  }
+  auto unwrapped = client_.unwrapSecretId(given, settings_.approle_role, settings_.approle_mount);
+  if (!unwrapped) return unwrapped.error().context(source);
+  log::info("secret_id_unwrapped", {{"role", settings_.approle_role}});
+  secret_id_ = std::move(*unwrapped);
+  return {};
+}
+
+Status CredentialKeeper::login(SteadyTime now) {
+  auto auth = client_.loginAppRole(role_id_, secret_id_, settings_.approle_mount);
+  if (!auth) {
+    ++stats_.login_failures;
+    return auth.error().context("vault login (AppRole, mount " + settings_.approle_mount + ")");
+  }
+  ++stats_.logins;
+  token_life_.emplace(now, auth->lease_duration, auth->renewable, policy(), uniform_);
+  log::info("vault_login", {{"accessor", auth->accessor},
+                            {"token_ttl_seconds", secondsOf(auth->lease_duration)},
+                            {"renewable", auth->renewable}});
+  return {};
+}
+
+Status CredentialKeeper::start() {
+  if (auto s = obtainSecretId(); !s) return s;
+  const SteadyTime now = clock_.now();
+  if (!client_.hasToken()) {
+    if (auto s = login(now); !s) return s;
+  }
+  for (auto& slot : slots_) {
+    if (slot.current) continue;
+    auto leased = leaseNew(slot.path, now);
+    if (!leased) return leased.error();
+    slot.current.emplace(std::move(*leased));
+    ++generation_;
+  }
+  return {};
+}
+
+Result<CredentialKeeper::Leased> CredentialKeeper::leaseNew(const std::string& path,
+                                                            SteadyTime now) {
+  auto secret = client_.read(path);
+  if (!secret) return secret.error().context("lease " + path);
+  const auto* username = secret->data.find("username");
+  const auto* password = secret->data.find("password");
+  if (username == nullptr || password == nullptr || username->empty() || password->empty()) {
+    if (!secret->lease_id.empty()) (void)client_.revokeLease(secret->lease_id);
+    return Error::permanent("lease " + path + ": the secret has no username and password fields");
+  }
+  if (username->hasNul() || password->hasNul()) {
+    if (!secret->lease_id.empty()) (void)client_.revokeLease(secret->lease_id);
+    return Error::permanent("lease " + path + ": username or password contains a NUL byte");
+  }
+  log::info("credential_leased", {{"path", path},
+                                  {"lease_id", secret->lease_id},
+                                  {"lease_seconds", secondsOf(secret->lease_duration)},
+                                  {"renewable", secret->renewable}});
+  return Leased{
+      ipc::SmtpCredential{username->clone(), password->clone(), secret->lease_id, path},
+      vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_)};
+}
+
+std::uint64_t CredentialKeeper::secondsToExpiry(std::size_t index) const {
+  if (index >= slots_.size() || !slots_[index].current) return 0;
+  const auto left = slots_[index].current->life.expiresAt() - clock_.now();
+  if (left.count() <= 0) return 0;
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(left).count());
+}
+
+std::size_t CredentialKeeper::leasesActive() const noexcept {
+  std::size_t current = 0;
+  for (const auto& slot : slots_) current += slot.current ? 1u : 0u;
+  return current + retiring_.size();
+}
+
+std::uint64_t CredentialKeeper::secondsToExpiry() const {
+  std::uint64_t least = 0;
+  bool first = true;
+  for (const auto& slot : slots_) {
+    if (!slot.current) return 0;
+    const auto left = slot.current->life.expiresAt() - clock_.now();
+    const std::uint64_t seconds =
+        left.count() <= 0 ? 0
+                          : static_cast<std::uint64_t>(
+                                std::chrono::duration_cast<std::chrono::seconds>(left).count());
+    if (first || seconds < least) least = seconds;
+    first = false;
+  }
+  return least;
+}
+
+void CredentialKeeper::tickSlot(Slot& slot, SteadyTime now, Changes& changes) {
+  if (slot.current && slot.current->life.expired(now)) {
+    // Never hand out a dead credential, whatever else is pending.
+    log::error("credential_expired", {{"lease_id", slot.current->credential.lease_id}});
+    slot.current.reset();
+    changes.credential_changed = true;
+    slot.lease_retry_at = now;
+  }
+  if (slot.current) {
+    switch (slot.current->life.due(now)) {
+      case Action::Wait:
+      case Action::Expired:
+        break;  // handled above
+      case Action::Renew:
+        renewLease(slot, now);
+        break;
+      case Action::Replace:
+        if (!rotate(slot, now, now + settings_.rotation_grace, "max_ttl", changes)) {
+          slot.current->life.replaceFailed(now);
+        }
+        break;
+    }
+  }
+  if (!slot.current && client_.hasToken() && now >= slot.lease_retry_at) {
+    auto leased = leaseNew(slot.path, now);
+    if (leased) {
+      slot.current.emplace(std::move(*leased));
+      ++generation_;
+      slot.lease_retry.reset();
+      changes.credential_changed = true;
+    } else {
+      slot.lease_retry_at = now + slot.lease_retry.next();
+      log::warn("credential_lease_failed",
+                {{"path", slot.path}, {"error", leased.error().message}});
+    }
+  }
+}
+
+SteadyTime CredentialKeeper::tick(Changes& changes) {
+  const SteadyTime now = clock_.now();
+  if (token_life_) {
+    switch (token_life_->due(now)) {
+      case Action::Wait:
+        break;
+      case Action::Renew:
+        renewToken(now);
+        break;
+      case Action::Replace:
+      case Action::Expired:
+        reauthenticate(now, changes);
+        break;
+    }
+  }
+  for (auto& slot : slots_) tickSlot(slot, now, changes);
+  revokeDue(now, changes);
+
+  // Something became due by what this call did (a renewal that asks for a
+  // replacement at once): call again now. Failed attempts move their time forward
+  // (backoff), so this does not spin.
+  if (token_life_ && token_life_->due(now) != Action::Wait) return now;
+  for (const auto& slot : slots_) {
+    if (slot.current && slot.current->life.due(now) != Action::Wait) return now;
+  }
+  // The earliest future event; anything already past was attempted in this call and
+  // rescheduled itself, or waits for something else (a token) that is scheduled.
+  SteadyTime next = now + std::chrono::seconds(60);
+  auto consider = [&](SteadyTime t) {
+    if (t > now && t < next) next = t;
+  };
+  if (token_life_) consider(token_life_->nextAt());
+  for (const auto& slot : slots_) {
+    if (slot.current) {
+      consider(slot.current->life.nextAt());
+      consider(slot.current->life.expiresAt());
+    } else {
+      consider(slot.lease_retry_at);
+    }
+  }
+  for (const auto& r : retiring_) consider(r.revoke_at);
+  for (const auto& t : old_tokens_) consider(t.revoke_at);
+  return next;
+}
+
+void CredentialKeeper::renewToken(SteadyTime now) {
+  auto renewed = client_.renewSelf(token_life_->increment());
+  if (!renewed) {
+    log::warn("token_renew_failed", {{"error", renewed.error().message},
+                                     {"kind", foundation::toString(renewed.error().kind)}});
+    token_life_->renewFailed(now, renewed.error());
+    ++stats_.token_renewal_failures;
+    return;
+  }
+  ++stats_.token_renewals;
+  token_life_->renewed(now, renewed->lease_duration, renewed->renewable);
+  log::info("token_renewed", {{"ttl_seconds", secondsOf(renewed->lease_duration)},
+                              {"replace", token_life_->replacing()}});
+}
+
+void CredentialKeeper::reauthenticate(SteadyTime now, Changes& changes) {
+  // The token reaches its max TTL (or is gone). Its child leases die with it, so a
+  // new login is followed by new leases, and the old token is revoked after them.
+  foundation::SecretBytes old_token = client_.takeToken();
+  if (auto s = login(now); !s) {
+    log::error("vault_relogin_failed",
+               {{"error", s.error().message}, {"kind", foundation::toString(s.error().kind)}});
+    client_.setToken(std::move(old_token));  // still good until it expires, maybe
+    token_life_->replaceFailed(now);
+    return;
+  }
+  for (auto& slot : slots_) {
+    if (slot.current &&
+        !rotate(slot, now, now + settings_.rotation_grace, "token_max_ttl", changes)) {
+      // Leasing under the new token failed: try again soon; the old lease still works.
+      slot.current->life.replaceFailed(now);
+    }
+  }
+  if (!old_token.empty()) {
+    // After the retired leases (revoking a token revokes its leases too).
+    old_tokens_.push_back({std::move(old_token), now + settings_.rotation_grace});
+  }
+}
+
+void CredentialKeeper::renewLease(Slot& slot, SteadyTime now) {
+  auto& current = *slot.current;
+  const std::string& id = current.credential.lease_id;
+  auto renewed = client_.renewLease(id, current.life.increment());
+  if (!renewed) {
+    log::warn("lease_renew_failed", {{"lease_id", id},
+                                     {"error", renewed.error().message},
+                                     {"kind", foundation::toString(renewed.error().kind)}});
+    current.life.renewFailed(now, renewed.error());
+    ++stats_.lease_renewal_failures;
+    return;
+  }
+  ++stats_.lease_renewals;
+  current.life.renewed(now, renewed->ttl, renewed->renewable);
+  log::info("lease_renewed", {{"lease_id", id},
+                              {"ttl_seconds", secondsOf(renewed->ttl)},
+                              {"replace", current.life.replacing()}});
+}
+
+void CredentialKeeper::retire(Leased& old, SteadyTime retire_old_at) {
+  retiring_.push_back(
+      {old.credential.lease_id, retire_old_at, std::max(old.life.expiresAt(), retire_old_at)});
+}
+
+bool CredentialKeeper::rotate(Slot& slot, SteadyTime now, SteadyTime retire_old_at,
+                              const char* reason, Changes& changes) {
+  auto fresh = leaseNew(slot.path, now);
+  if (!fresh) {
+    log::warn("credential_rotation_failed", {{"reason", reason}, {"error", fresh.error().message}});
+    return false;
+  }
+  Leased old = std::move(*slot.current);
+  slot.current.emplace(std::move(*fresh));
+  ++generation_;
+  ++stats_.rotations[reason];
+  changes.credential_changed = true;
+  log::info("credential_rotated", {{"reason", reason},
+                                   {"old_lease_id", old.credential.lease_id},
+                                   {"new_lease_id", slot.current->credential.lease_id}});
+  retire(old, retire_old_at);
+  return true;
+}
+
+void CredentialKeeper::credentialRefused(const std::string& lease_id, Changes& changes) {
+  for (auto& slot : slots_) {
+    if (!slot.current || slot.current->credential.lease_id != lease_id) continue;
+    const SteadyTime now = clock_.now();
+    log::warn("credential_refused_by_smtp_server", {{"lease_id", lease_id}});
+    // The login is gone (revoked or expired outside our control): no grace for it.
+    if (!rotate(slot, now, now, "refused", changes)) {
+      slot.current.reset();
+      changes.credential_changed = true;
+      slot.lease_retry_at = now + slot.lease_retry.next();
+    }
+    revokeDue(now, changes);
+    return;
+  }
+  // Not current (already replaced): nothing to do.
+}
+
+void CredentialKeeper::revokeDue(SteadyTime now, Changes& changes) {
+  for (auto it = retiring_.begin(); it != retiring_.end();) {
+    if (it->revoke_at > now) {
+      ++it;
+      continue;
+    }
+    auto s = client_.revokeLease(it->lease_id);
+    if (s || s.error().kind != foundation::ErrorKind::Temporary || now >= it->give_up_at) {
+      if (s)
+        log::info("lease_revoked", {{"lease_id", it->lease_id}});
+      else
+        log::warn("lease_revoke_failed",
+                  {{"lease_id", it->lease_id}, {"error", s.error().message}});
+      changes.retired_leases.push_back(it->lease_id);
+      it = retiring_.erase(it);
+    } else {
+      it->revoke_at = now + std::chrono::seconds(5);  // Vault unreachable: again soon
+      ++it;
+    }
+  }
+  // Tokens only once none of their leases waits any more.
+  if (!retiring_.empty()) return;
+  for (auto it = old_tokens_.begin(); it != old_tokens_.end();) {
+    if (it->revoke_at > now) {
+      ++it;
+      continue;
+    }
+    auto s = client_.revokeToken(it->token);
+    if (!s && s.error().kind == foundation::ErrorKind::Temporary) {
+      it->revoke_at = now + std::chrono::seconds(5);
+      ++it;
+      continue;
+    }
+    if (s) log::info("replaced_token_revoked");
+    it = old_tokens_.erase(it);  // revoked, or already gone (expired: 403)
+  }
+}
+
+std::vector<std::string> CredentialKeeper::reconfigure(const VaultSettings& fresh,
+                                                       std::vector<std::string> credential_paths) {
+  Config before, after;
+  before.vault = settings_;
+  after.vault = fresh;
+  std::vector<std::string> restart;
+  for (const auto& key : changedKeys(before, after)) {
+    if (key == "vault.rotation_grace_seconds") {
+      settings_.rotation_grace = fresh.rotation_grace;
+    } else if (key == "vault.credential_path") {
+      settings_.credential_path = fresh.credential_path;  // the paths are below
+    } else {
+      restart.push_back(key);
+    }
+  }
+  if (credential_paths.empty()) credential_paths.push_back(settings_.credential_path);
+  // Slots are ordered as the paths (the worker asks by index). A kept path keeps its
+  // lease; a new one is leased at the next tick; a dropped one's lease is retired
+  // after the grace (sends in flight finish on it).
+  const SteadyTime now = clock_.now();
+  std::vector<Slot> slots;
+  for (auto& path : credential_paths) {
+    auto it =
+        std::find_if(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.path == path; });
+    if (it != slots_.end()) {
+      slots.push_back(std::move(*it));
+      slots_.erase(it);
+    } else {
+      log::info("credential_path_added", {{"path", path}});
+      slots.push_back(makeSlot(std::move(path)));
+    }
+  }
+  for (auto& dropped : slots_) {
+    log::info("credential_path_removed", {{"path", dropped.path}});
+    if (dropped.current) retire(*dropped.current, now + settings_.rotation_grace);
+  }
+  slots_ = std::move(slots);
+  return restart;
+}
+
+Status CredentialKeeper::revokeAll() {
+  Status result;
+  auto remember = [&](const Status& s) {
+    if (!s && result) result = s.error();
+  };
+  std::vector<std::string> leases;
+  for (auto& slot : slots_) {
+    if (slot.current) leases.push_back(slot.current->credential.lease_id);
+    slot.current.reset();
+  }
+  for (const auto& r : retiring_) leases.push_back(r.lease_id);
+  retiring_.clear();
+  for (const auto& id : leases) {
+    if (id.empty()) continue;
+    auto s = client_.revokeLease(id);
+    if (s)
+      log::info("lease_revoked", {{"lease_id", id}});
+    else
+      log::error("lease_revoke_failed", {{"lease_id", id}, {"error", s.error().message}});
+    remember(s);
+  }
+  if (client_.hasToken()) {
+    auto s = client_.revokeSelf();
+    if (s)
+      log::info("token_revoked");
+    else
+      log::error("token_revoke_failed", {{"error", s.error().message}});
+    remember(s);
+  }
+  for (auto& old : old_tokens_) (void)client_.revokeToken(old.token);  // best effort
+  old_tokens_.clear();
+  token_life_.reset();
+  return result;
+}
+
+}  // namespace sidecar

@@ -1,0 +1,130 @@
+// keeper_link.h: the worker's end of the keeper channel: it asks for each profile's
+// credential (one request in flight per path, however many sends wait), keeps one
+// locked copy of each path's current credential, forwards a 535 as CredentialRefused,
+// and fetches the keeper's figures for GET /metrics.
+//
+// SECURITY: the keeper's messages are decoded by ipc.h's typed decoders; a malformed
+// one ends this process (the supervisor restarts it). A credential lives only in
+// SecretBytes (ipc::SmtpCredential) and is dropped when the keeper names another for
+// its path, retires its lease, or the link drops.
+// ERRORS: a request that cannot be sent, or is not answered within
+// kCredentialTimeout, completes with nullptr (the send answers "no credential").
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "sidecar/base/log.h"
+#include "sidecar/ipc/credential.h"
+#include "sidecar/ipc/fd_passing.h"
+#include "sidecar/ipc/ipc.h"
+#include "sidecar/ipc/keeper_figures.h"
+
+namespace sidecar::worker {
+
+namespace asio = boost::asio;
+
+inline constexpr auto kCredentialTimeout = std::chrono::seconds(10);
+inline constexpr auto kMetricsTimeout = std::chrono::seconds(2);  // a scrape must not hang
+inline constexpr std::size_t kMaxPendingMetrics = 16;
+
+// The worker's end of the keeper channel. All members are used on the io thread only.
+class KeeperLink {
+ public:
+  using Credential = std::shared_ptr<const ipc::SmtpCredential>;
+  using CredentialCallback = std::function<void(Credential)>;  // nullptr: none
+  using MetricsCallback = std::function<void(std::optional<telemetry::KeeperFigures>)>;
+
+  explicit KeeperLink(asio::io_context& io) : io_(io), sweep_timer_(io) { sweep(); }
+
+  // Adopts a new channel from the supervisor; pending requests on the old one fail.
+  void connect(int fd);
+
+  bool ready() const { return channel_ != nullptr && keeper_ready_; }
+
+  // The credential of `path`, which is entry `path_index` of the credential paths.
+  // Sends that ask for the same path while a request for it is on its way wait for
+  // the same answer: one request in flight per path, however many messages arrive at
+  // once. (One request per message used to fill the channel's buffer under a burst of
+  // submissions: the send failed with EAGAIN and the message was answered "no
+  // credential".) The answer is the keeper's credential at a moment after each
+  // waiting send asked.
+  void requestCredential(std::uint32_t path_index, std::string path, CredentialCallback callback);
+
+  // The keeper's figures for GET /metrics; nullopt when it does not answer in time.
+  void requestMetrics(MetricsCallback callback);
+
+  void reportRefused(const std::string& lease_id);
+
+ private:
+  struct Pending {
+    std::vector<CredentialCallback> callbacks;  // every send waiting for this answer
+    std::string path;                           // the answer must come from this path
+    std::chrono::steady_clock::time_point deadline;
+  };
+  struct PendingMetrics {
+    MetricsCallback callback;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  // The credential held for one path: shared by the sends using it.
+  struct Held {
+    Credential credential;
+    std::uint64_t generation = 0;
+  };
+
+  static void answer(Pending& pending, const Credential& credential);
+
+  // One timer for all requests (not one per message): fails requests the keeper has
+  // not answered in time.
+  void sweep();
+
+  void waitForMessage();
+
+  void onReadable();
+
+  bool dispatch(std::string_view wire);
+
+  // The keeper's answer is the credential already held: same lease and generation,
+  // and (constant-time) the same bytes, so nothing depends on how generations count.
+  static bool holds(const Held& held, const ipc::CredentialView& m);
+
+  void forgetInFlight(const std::string& path, std::uint32_t id);
+
+  void complete(std::uint32_t id, const Credential& credential);
+
+  void disconnect();
+
+  [[noreturn]] void fatal(const char* what) {
+    log::error("worker_fatal", {{"error", what}});
+    std::_Exit(1);
+  }
+
+  asio::io_context& io_;
+  std::unique_ptr<asio::posix::stream_descriptor> channel_;
+  asio::steady_timer sweep_timer_;
+  std::map<std::uint32_t, Pending> pending_;
+  std::map<std::uint32_t, PendingMetrics> pending_metrics_;
+  std::map<std::string, std::uint32_t> in_flight_;  // path -> the request sends may join
+  std::map<std::string, Held> held_;                // by credential path
+  ipc::Packet in_;  // reused for every message: no allocation per request
+  ipc::Packet out_;
+  std::uint32_t next_request_id_ = 1;
+  bool keeper_ready_ = false;
+  std::function<void(const std::string&)> on_retired_;
+
+ public:
+  void onRetired(std::function<void(const std::string&)> fn) { on_retired_ = std::move(fn); }
+};
+
+}  // namespace sidecar::worker

@@ -1,0 +1,110 @@
+// submit_server.h: the HTTP/1.1 submission API on a Unix socket (Boost.Beast).
+//
+// SECURITY: the listener faces every local process that can open the socket (mode
+// from listen.socket_mode, group listen.socket_group). Each connection's peer is
+// identified at accept by SO_PEERCRED and mapped to a profile (profile.h); a peer
+// without one gets 403 for every request. Requests are size-limited (headers 16 KiB,
+// body the profile's max_message_bytes), idle connections time out, and all parsing
+// of what a client sends goes through submit_request.h and message_headers.h. The
+// profile's sender, recipient and rate rules are applied before a message is handed
+// on. No credential ever reaches this code.
+// ERRORS: HTTP answers with a stable JSON body {"error":{"code","message"}}.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include "foundation/result.h"
+#include "sidecar/base/config.h"
+#include "sidecar/intake/profile.h"
+#include "sidecar/intake/submit_request.h"
+#include "sidecar/relay/smtp_sender.h"
+
+namespace sidecar::submit {
+
+struct SubmitResult {
+  bool no_credential = false;  // nothing was sent: the sidecar holds no valid credential
+  relay::SendResult send;
+};
+
+// Where an asynchronous submission stands.
+enum class MessageState { Queued, Sending, Retrying, Sent, Failed };
+const char* toString(MessageState state) noexcept;
+
+struct MessageStatus {
+  MessageState state = MessageState::Queued;
+  unsigned attempts = 0;
+  SubmitResult last;                         // the last attempt's result (when attempts > 0)
+  std::int64_t next_attempt_in_seconds = 0;  // when Retrying
+  std::string profile;                       // who submitted it: only peers of this profile may ask
+};
+
+// Who submitted a message, for the credential choice and the audit log.
+struct Origin {
+  profile::Peer peer;
+  std::string profile;
+  std::string credential_path;  // the profile's
+  std::string message_id;       // from the message's headers; may be empty
+};
+
+// What the server hands a parsed submission to. All calls happen on the server's
+// io thread; `done` may be called from any thread.
+class Dispatcher {
+ public:
+  virtual ~Dispatcher() = default;
+  // Synchronous: one attempt, answered through `done`.
+  virtual void submit(Origin origin, Envelope envelope, std::string message,
+                      std::function<void(SubmitResult)> done) = 0;
+  // Asynchronous: queued and retried until sent, refused, or past the retry deadline.
+  // Returns the message id, or nullopt when the queue is full.
+  virtual std::optional<std::string> enqueue(Origin origin, Envelope envelope,
+                                             std::string message) = 0;
+  virtual std::optional<MessageStatus> status(const std::string& id) const = 0;
+  // No room for another message (sync or async): answer 429.
+  virtual bool full() const = 0;
+  virtual bool ready() const = 0;
+  // GET /metrics: the Prometheus text exposition, through `done` (which may run later,
+  // after the keeper answered).
+  virtual void metrics(std::function<void(std::string)> done) = 0;
+};
+
+struct ProfileState;  // a profile with its token bucket and counters
+
+class SubmitServer {
+ public:
+  SubmitServer(boost::asio::io_context& io, ListenSettings settings, std::vector<Profile> profiles,
+               Dispatcher& dispatcher);
+  // SIGHUP: new profiles for connections accepted after the call; a profile that
+  // keeps its name keeps its counters and bucket (resized) and its new limits apply
+  // to open connections' next requests too.
+  void setProfiles(std::vector<Profile> profiles);
+  ~SubmitServer();
+
+  // Counters per profile name (for metrics), and peers refused for having none.
+  std::map<std::string, profile::ProfileStats> profileStats() const;
+  std::uint64_t peersRefused() const noexcept { return peers_refused_; }
+
+  // Serves on an already listening socket (inherited from the supervisor, which owns
+  // the socket file).
+  foundation::Status adopt(int listening_fd);
+  // Stops accepting; open connections finish their request. The socket file belongs
+  // to the supervisor.
+  void close();
+
+ private:
+  void accept();
+  ListenSettings settings_;
+  std::vector<Profile> profiles_;
+  std::map<std::string, std::shared_ptr<ProfileState>> states_;
+  std::uint64_t peers_refused_ = 0;
+  Dispatcher& dispatcher_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+};
+
+}  // namespace sidecar::submit

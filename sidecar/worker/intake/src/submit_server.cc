@@ -1,0 +1,640 @@
+// submit_server.cc: Beast HTTP/1.1 server on a Unix socket (see submit_server.h).
+//
+// SECURITY: untrusted local clients, identified by SO_PEERCRED at accept. Limits:
+// 16 KiB of headers, the profile's body size, 30 s to send a request, keep-alive
+// connections closed when idle. An unknown peer's request is answered 403 after its
+// headers, without reading its body. Answers never echo message content.
+// ERRORS: each failure becomes an HTTP status with a JSON error body.
+#include "sidecar/intake/submit_server.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sodium.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "foundation/random.h"
+#include "mailformat/message_headers.h"
+#include "mailformat/mime.h"
+#include "mailformat/sender_rule.h"
+#include "sidecar/base/log.h"
+#include "sidecar/base/metrics.h"
+#include "sidecar/intake/submit_json.h"
+
+namespace sidecar::submit {
+
+struct ProfileState {
+  ProfileState(Profile p, std::chrono::steady_clock::time_point now)
+      : profile(std::move(p)), bucket(profile.rate_per_minute, profile.burst, now) {}
+  Profile profile;
+  profile::TokenBucket bucket;
+  profile::ProfileStats stats;
+};
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using local = asio::local::stream_protocol;
+using Stream = beast::basic_stream<local>;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+constexpr auto kRequestTimeout = std::chrono::seconds(30);
+constexpr auto kIdleTimeout = std::chrono::seconds(75);
+constexpr auto kLingerTimeout = std::chrono::seconds(5);
+constexpr std::size_t kMaxLinger = std::size_t{256} << 20;  // stop discarding after this
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void writeString(JsonWriter& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void writeSmtpReply(JsonWriter& w, const mailformat::SmtpReply& reply) {
+  w.Key("smtp");
+  w.StartObject();
+  w.Key("code");
+  w.Int(reply.code);
+  w.Key("message");
+  writeString(w, reply.text);
+  w.EndObject();
+}
+
+void writeRecipients(JsonWriter& w, const std::vector<mailformat::RecipientReply>& recipients) {
+  w.Key("recipients");
+  w.StartArray();
+  for (const auto& r : recipients) {
+    w.StartObject();
+    w.Key("address");
+    writeString(w, r.address);
+    w.Key("status");
+    w.String(r.reply.isPositive() ? "accepted" : r.reply.isTransient() ? "deferred" : "rejected");
+    w.Key("code");
+    w.Int(r.reply.code);
+    w.Key("message");
+    writeString(w, r.reply.text);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+// One JSON object: `fill` writes its members.
+template <typename Fn>
+std::string jsonObject(Fn&& fill) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  fill(w);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string errorBody(std::string_view code, std::string_view message,
+                      const mailformat::SmtpReply* reply = nullptr,
+                      const std::vector<mailformat::RecipientReply>* recipients = nullptr) {
+  return jsonObject([&](JsonWriter& w) {
+    w.Key("error");
+    w.StartObject();
+    w.Key("code");
+    writeString(w, code);
+    w.Key("message");
+    writeString(w, message);
+    if (reply != nullptr && reply->code != 0) writeSmtpReply(w, *reply);
+    if (recipients != nullptr && !recipients->empty()) writeRecipients(w, *recipients);
+    w.EndObject();
+  });
+}
+
+// {"status": ...}, with the message id first for asynchronous submissions.
+std::string statusBody(std::string_view status, std::string_view id = {}) {
+  return jsonObject([&](JsonWriter& w) {
+    if (!id.empty()) {
+      w.Key("id");
+      writeString(w, id);
+    }
+    w.Key("status");
+    writeString(w, status);
+  });
+}
+
+std::string sentBody(const relay::SendResult& send) {
+  return jsonObject([&](JsonWriter& w) {
+    w.Key("status");
+    const bool partial = std::any_of(send.recipients.begin(), send.recipients.end(),
+                                     [](const auto& r) { return !r.reply.isPositive(); });
+    w.String(partial ? "partially_sent" : "sent");
+    writeSmtpReply(w, send.reply);
+    writeRecipients(w, send.recipients);
+  });
+}
+
+std::string statusBodyOf(const std::string& id, const MessageStatus& status) {
+  return jsonObject([&](JsonWriter& w) {
+    w.Key("id");
+    writeString(w, id);
+    w.Key("status");
+    w.String(toString(status.state));
+    w.Key("attempts");
+    w.Uint(status.attempts);
+    if (status.state == MessageState::Retrying) {
+      w.Key("next_attempt_in_seconds");
+      w.Int64(status.next_attempt_in_seconds);
+    }
+    if (status.attempts == 0) return;
+    if (status.last.no_credential) {
+      w.Key("detail");
+      w.String("no valid SMTP credential");
+      return;
+    }
+    w.Key("outcome");
+    w.String(relay::toString(status.last.send.outcome));
+    if (status.last.send.reply.code != 0) writeSmtpReply(w, status.last.send.reply);
+    writeRecipients(w, status.last.send.recipients);
+    if (!status.last.send.detail.empty()) {
+      w.Key("detail");
+      writeString(w, status.last.send.detail);
+    }
+  });
+}
+
+// The media type of a Content-Type value, without parameters.
+std::string_view mediaType(std::string_view content_type) {
+  auto media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  return media;
+}
+
+// A JSON submission becomes a MIME message here; the Message-ID's domain is the
+// sender's, as mail clients do.
+std::string buildJsonMessage(const mailformat::mime::Message& message) {
+  mailformat::mime::BuildOptions options;
+  options.date = std::chrono::system_clock::now();
+  const auto& from = message.from.address;
+  options.message_id = foundation::randomHex(16) + from.substr(from.rfind('@'));
+  options.boundary_seed = foundation::randomHex(12);
+  return mailformat::mime::build(message, options);
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  // `state` null: the peer has no profile (every request gets 403).
+  Session(local::socket socket, Dispatcher& dispatcher, profile::Peer peer,
+          std::shared_ptr<ProfileState> state)
+      : stream_(std::move(socket)),
+        dispatcher_(dispatcher),
+        peer_(peer),
+        state_(std::move(state)) {}
+
+  void start() { read(); }
+
+ private:
+  std::size_t maxMessageBytes() const { return state_->profile.max_message_bytes; }
+
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    stream_.expires_after(requests_served_ == 0 ? kRequestTimeout : kIdleTimeout);
+    if (!state_) {
+      // The body is never read: answer after the headers, then a lingering close.
+      http::async_read_header(stream_, buffer_, *parser_,
+                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                if (ec) return self->close();
+                                self->fail(403, "peer_not_allowed",
+                                           "no profile allows this user to send through the "
+                                           "sidecar",
+                                           false);
+                              });
+      return;
+    }
+    // The profile's limit is known before the body arrives.
+    parser_->body_limit(maxMessageBytes());
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
+  }
+
+  void onRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+      return close();
+    }
+    if (ec == http::error::body_limit) {
+      // Answered before the body was read: no keep-alive, then a lingering close.
+      ++state_->stats.size_refused;
+      return fail(413, "message_too_large",
+                  "the message is larger than " + std::to_string(maxMessageBytes()) + " bytes",
+                  false);
+    }
+    if (ec == http::error::header_limit) {
+      return fail(431, "headers_too_large", "request headers are larger than 16 KiB", false);
+    }
+    if (ec) return fail(400, "malformed_request", "malformed HTTP request", false);
+    stream_.expires_never();
+    request_ = parser_->release();
+    ++requests_served_;
+    route();
+  }
+
+  void route() {
+    const auto target =
+        splitTarget(std::string_view(request_.target().data(), request_.target().size()));
+    const bool keep_alive = request_.keep_alive();
+    if (target.path == "/v1/messages") {
+      if (request_.method() != http::verb::post) return methodNotAllowed("POST");
+      return submitMessage(target.query);
+    }
+    if (target.path.rfind("/v1/messages/", 0) == 0) {
+      if (request_.method() != http::verb::get) return methodNotAllowed("GET");
+      return messageStatus(target.path.substr(std::string_view("/v1/messages/").size()));
+    }
+    if (target.path == "/v1/health") {
+      if (request_.method() != http::verb::get) return methodNotAllowed("GET");
+      return respond(200, statusBody("ok"), keep_alive);
+    }
+    if (target.path == "/v1/ready") {
+      if (request_.method() != http::verb::get) return methodNotAllowed("GET");
+      if (dispatcher_.ready()) return respond(200, statusBody("ready"), keep_alive);
+      return respond(503, statusBody("not_ready"), keep_alive, 5);
+    }
+    if (target.path == "/metrics") {
+      if (request_.method() != http::verb::get) return methodNotAllowed("GET");
+      return dispatcher_.metrics([self = shared_from_this(), keep_alive](std::string text) {
+        asio::post(self->stream_.get_executor(), [self, keep_alive, text = std::move(text)] {
+          self->respond(200, std::move(text), keep_alive, 0, metrics::kContentType);
+        });
+      });
+    }
+    fail(404, "not_found", "no such endpoint", keep_alive);
+  }
+
+  void submitMessage(std::string_view query) {
+    const bool keep_alive = request_.keep_alive();
+    const auto media = mediaType(request_[http::field::content_type]);
+    Envelope envelope;
+    std::string message;
+    if (beast::iequals(media, "message/rfc822")) {
+      auto parsed_envelope = parseEnvelopeQuery(query);
+      if (auto* err = std::get_if<ApiError>(&parsed_envelope)) {
+        return fail(err->http_status, err->code, err->message, keep_alive);
+      }
+      auto normalized = normalizeRawMessage(request_.body());
+      if (auto* err = std::get_if<ApiError>(&normalized)) {
+        return fail(err->http_status, err->code, err->message, keep_alive);
+      }
+      envelope = std::move(std::get<Envelope>(parsed_envelope));
+      message = std::move(std::get<std::string>(normalized));
+    } else if (beast::iequals(media, "application/json")) {
+      if (!query.empty()) {
+        return fail(400, "malformed_query",
+                    "a JSON submission carries its addresses in the body, not the query",
+                    keep_alive);
+      }
+      auto parsed = parseJsonSubmission(request_.body());
+      if (auto* err = std::get_if<ApiError>(&parsed)) {
+        return fail(err->http_status, err->code, err->message, keep_alive);
+      }
+      auto& submission = std::get<JsonSubmission>(parsed);
+      message = buildJsonMessage(submission.message);
+      if (message.size() > maxMessageBytes()) {
+        ++state_->stats.size_refused;
+        return fail(
+            413, "message_too_large",
+            "the encoded message is larger than " + std::to_string(maxMessageBytes()) + " bytes",
+            keep_alive);
+      }
+      envelope = std::move(submission.envelope);
+    } else {
+      return fail(415, "unsupported_media_type",
+                  "Content-Type must be application/json or message/rfc822", keep_alive);
+    }
+    request_.body().clear();
+    request_.body().shrink_to_fit();
+    Origin origin;
+    if (!authorize(envelope, message, origin, keep_alive)) return;
+    if (dispatcher_.full()) {
+      return fail(429, "queue_full", "too many messages in flight; try again shortly", keep_alive,
+                  5);
+    }
+    if (!withinRate(keep_alive)) return;
+    ++state_->stats.accepted;
+    if (wantsAsync()) {
+      auto id = dispatcher_.enqueue(std::move(origin), std::move(envelope), std::move(message));
+      if (!id) {
+        return fail(429, "queue_full", "the queue is full; try again shortly", keep_alive, 5);
+      }
+      response_ = std::make_shared<Response>();
+      response_->set(http::field::location, "/v1/messages/" + *id);
+      return respond(202, statusBody("queued", *id), keep_alive);
+    }
+    dispatcher_.submit(std::move(origin), std::move(envelope), std::move(message),
+                       [self = shared_from_this(), keep_alive](SubmitResult result) {
+                         // Called on a sending thread: hop back to this connection's executor.
+                         asio::post(self->stream_.get_executor(),
+                                    [self, keep_alive, result = std::move(result)] {
+                                      self->onSent(result, keep_alive);
+                                    });
+                       });
+  }
+
+  // The profile's rules: sender (envelope and every From address), then recipient
+  // count. False when a refusal has been answered.
+  bool authorize(const Envelope& envelope, const std::string& message, Origin& origin,
+                 bool keep_alive) {
+    auto& state = *state_;
+    const Profile& p = state.profile;
+    const mailformat::HeaderSummary headers = mailformat::summarizeHeaders(message);
+    if (!p.senders.empty()) {
+      const char* why = nullptr;
+      if (!mailformat::senderAllowed(p.senders, envelope.from)) {
+        why = "the envelope sender is not allowed for this profile";
+      } else if (headers.from_malformed) {
+        why = "the From header could not be read, so its senders cannot be checked";
+      } else {
+        for (const auto& from : headers.from) {
+          if (!mailformat::senderAllowed(p.senders, from)) {
+            why = "a From address is not allowed for this profile";
+            break;
+          }
+        }
+      }
+      if (why != nullptr) {
+        ++state.stats.sender_refused;
+        log::warn("sender_not_allowed", {{"profile", p.name},
+                                         {"uid", peer_.uid},
+                                         {"pid", static_cast<std::int64_t>(peer_.pid)}});
+        fail(403, "sender_not_allowed", why, keep_alive);
+        return false;
+      }
+    }
+    if (p.max_recipients != 0 && envelope.recipients.size() > p.max_recipients) {
+      ++state.stats.recipients_refused;
+      fail(422, "too_many_recipients",
+           "at most " + std::to_string(p.max_recipients) + " recipients per message", keep_alive);
+      return false;
+    }
+    origin.peer = peer_;
+    origin.profile = p.name;
+    origin.credential_path = p.credential_path;
+    origin.message_id = headers.message_id;
+    return true;
+  }
+
+  // The profile's token bucket, last: only a message that would be sent takes a token.
+  bool withinRate(bool keep_alive) {
+    auto& state = *state_;
+    const Profile& p = state.profile;
+    const auto now = std::chrono::steady_clock::now();
+    if (state.bucket.take(now)) return true;
+    ++state.stats.rate_limited;
+    const auto retry = state.bucket.retryAfterSeconds(now);
+    log::warn("rate_limited", {{"profile", p.name},
+                               {"uid", peer_.uid},
+                               {"retry_after_seconds", static_cast<std::int64_t>(retry)}});
+    fail(429, "rate_limited",
+         "profile " + p.name + " sends at most " + std::to_string(p.rate_per_minute) +
+             " messages per minute",
+         keep_alive, static_cast<int>(std::min<std::int64_t>(retry, 86400)));
+    return false;
+  }
+
+  void onSent(const SubmitResult& result, bool keep_alive) {
+    if (result.no_credential) {
+      return fail(503, "no_credential", "the sidecar holds no valid SMTP credential at the moment",
+                  keep_alive, 5);
+    }
+    const auto& send = result.send;
+    switch (send.outcome) {
+      case relay::SendOutcome::Accepted:
+        return respond(200, sentBody(send), keep_alive);
+      case relay::SendOutcome::Rejected:
+        return respond(502,
+                       errorBody("smtp_rejected", "the SMTP server refused the message",
+                                 &send.reply, &send.recipients),
+                       keep_alive);
+      case relay::SendOutcome::AuthRefused:
+        return respond(503,
+                       errorBody("credential_refused",
+                                 "the SMTP server refused the leased credential", &send.reply),
+                       keep_alive, 5);
+      case relay::SendOutcome::TlsFailure:
+        return respond(502,
+                       errorBody("smtp_tls_failed",
+                                 "TLS with the SMTP server failed: " + send.detail, &send.reply),
+                       keep_alive);
+      case relay::SendOutcome::TemporaryFailure:
+        return respond(
+            503,
+            errorBody("smtp_unavailable",
+                      "the SMTP server is unavailable: " +
+                          (send.detail.empty() ? std::string("temporary failure") : send.detail),
+                      &send.reply),
+            keep_alive, 30);
+    }
+  }
+
+  // RFC 7240: "Prefer: respond-async" asks for 202 and a status URL.
+  bool wantsAsync() const {
+    const auto prefer = request_[http::field::prefer];
+    return std::string_view(prefer.data(), prefer.size()).find("respond-async") !=
+           std::string_view::npos;
+  }
+
+  void messageStatus(std::string_view id) {
+    const bool keep_alive = request_.keep_alive();
+    const bool well_formed =
+        !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        });
+    auto status = well_formed ? dispatcher_.status(std::string(id)) : std::nullopt;
+    // Another profile's message is not found either: its existence is not revealed.
+    if (!status || status->profile != state_->profile.name) {
+      return fail(404, "not_found", "no message with this id", keep_alive);
+    }
+    respond(200, statusBodyOf(std::string(id), *status), keep_alive);
+  }
+
+  void methodNotAllowed(const char* allow) {
+    response_ = std::make_shared<Response>();
+    response_->set(http::field::allow, allow);
+    fail(405, "method_not_allowed", std::string("use ") + allow, request_.keep_alive());
+  }
+
+  void fail(unsigned status, std::string_view code, const std::string& message, bool keep_alive,
+            int retry_after = 0) {
+    if (status >= 500 || status == 413 || status == 431 || status == 403) {
+      log::warn("request_failed", {{"status", static_cast<int>(status)}, {"code", code}});
+    }
+    respond(status, errorBody(code, message), keep_alive, retry_after);
+  }
+
+  void respond(unsigned status, std::string body, bool keep_alive, int retry_after = 0,
+               std::string_view content_type = "application/json") {
+    if (!response_) response_ = std::make_shared<Response>();
+    response_->version(11);
+    response_->result(status);
+    response_->set(http::field::server, "smtp-sidecar");
+    response_->set(http::field::content_type, content_type);
+    if (retry_after > 0) response_->set(http::field::retry_after, std::to_string(retry_after));
+    response_->keep_alive(keep_alive);
+    response_->body() = std::move(body);
+    response_->prepare_payload();
+    stream_.expires_after(kRequestTimeout);
+    http::async_write(stream_, *response_,
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                        self->response_.reset();
+                        if (ec) return self->close();
+                        if (!keep_alive) return self->lingeringClose();
+                        self->read();
+                      });
+  }
+
+  // After an early answer (413 before the body was read) the client may still be
+  // sending. Closing now would reset the connection and the client would never see the
+  // answer, so stop writing, then read and discard what arrives for a short while
+  // (as nginx's lingering_close does).
+  void lingeringClose() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(local::socket::shutdown_send, ignored);
+    stream_.expires_after(kLingerTimeout);
+    discard_.resize(64 * 1024);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(asio::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->lingered_ += n;
+                              if (ec || self->lingered_ > kMaxLinger) return self->close();
+                              self->drain();
+                            });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(local::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  Stream stream_;
+  Dispatcher& dispatcher_;
+  const profile::Peer peer_;
+  const std::shared_ptr<ProfileState> state_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Request request_;
+  std::shared_ptr<Response> response_;
+  std::size_t requests_served_ = 0;
+  std::vector<char> discard_;
+  std::size_t lingered_ = 0;
+};
+
+}  // namespace
+
+const char* toString(MessageState state) noexcept {
+  switch (state) {
+    case MessageState::Queued:
+      return "queued";
+    case MessageState::Sending:
+      return "sending";
+    case MessageState::Retrying:
+      return "retrying";
+    case MessageState::Sent:
+      return "sent";
+    case MessageState::Failed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+SubmitServer::SubmitServer(asio::io_context& io, ListenSettings settings,
+                           std::vector<Profile> profiles, Dispatcher& dispatcher)
+    : settings_(std::move(settings)), dispatcher_(dispatcher), acceptor_(io) {
+  setProfiles(std::move(profiles));
+}
+
+void SubmitServer::setProfiles(std::vector<Profile> profiles) {
+  const auto now = std::chrono::steady_clock::now();
+  std::map<std::string, std::shared_ptr<ProfileState>> states;
+  for (const auto& p : profiles) {
+    auto it = states_.find(p.name);
+    if (it != states_.end()) {
+      it->second->profile = p;
+      it->second->bucket.reconfigure(p.rate_per_minute, p.burst, now);
+      states.emplace(p.name, it->second);
+    } else {
+      states.emplace(p.name, std::make_shared<ProfileState>(p, now));
+    }
+  }
+  states_ = std::move(states);  // sessions of a removed profile keep theirs until they end
+  profiles_ = std::move(profiles);
+}
+
+std::map<std::string, profile::ProfileStats> SubmitServer::profileStats() const {
+  std::map<std::string, profile::ProfileStats> out;
+  for (const auto& [name, state] : states_) out.emplace(name, state->stats);
+  return out;
+}
+
+SubmitServer::~SubmitServer() {
+  close();
+}
+
+foundation::Status SubmitServer::adopt(int listening_fd) {
+  beast::error_code ec;
+  acceptor_.assign(local(), listening_fd, ec);
+  if (ec) return foundation::Error::internal("cannot adopt the listening socket: " + ec.message());
+  accept();
+  return {};
+}
+
+void SubmitServer::accept() {
+  acceptor_.async_accept([this](beast::error_code ec, local::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      // The kernel's record of who connected: it cannot be forged by the client.
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+          len != sizeof cred) {
+        log::error("peer_credentials_unavailable", {{"error", std::strerror(errno)}});
+        beast::error_code ignored;
+        socket.close(ignored);
+        return accept();
+      }
+      const profile::Peer peer{static_cast<std::uint32_t>(cred.uid),
+                               static_cast<std::uint32_t>(cred.gid),
+                               static_cast<std::int32_t>(cred.pid)};
+      const Profile* matched = profile::match(profiles_, peer);
+      std::shared_ptr<ProfileState> state;
+      if (matched != nullptr) {
+        state = states_.at(matched->name);
+      } else {
+        ++peers_refused_;
+        log::warn(
+            "peer_not_allowed",
+            {{"uid", peer.uid}, {"gid", peer.gid}, {"pid", static_cast<std::int64_t>(peer.pid)}});
+      }
+      std::make_shared<Session>(std::move(socket), dispatcher_, peer, std::move(state))->start();
+    }
+    accept();
+  });
+}
+
+void SubmitServer::close() {
+  beast::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+}  // namespace sidecar::submit

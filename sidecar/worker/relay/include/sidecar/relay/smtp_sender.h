@@ -1,0 +1,95 @@
+// smtp_sender.h: sending one message over SMTP with a leased credential.
+//
+// SECURITY: the credential is handed in for the duration of one send and handed to
+// libcurl, whose copies live in memory that is zeroed on free (vault/curl_global.h).
+// The server is verified against the configured CA (TLS is required unless the
+// operator explicitly allowed plaintext). Server replies are untrusted and go through
+// smtp_reply.h; nothing the client sends (AUTH) is ever captured or logged.
+// ERRORS: SendResult carries the outcome class and the server's reply.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "foundation/secret.h"
+#include "mailformat/envelope.h"
+#include "mailformat/smtp_reply.h"
+#include "sidecar/base/config.h"
+#include "sidecar/ipc/credential.h"
+
+namespace sidecar::relay {
+
+using ipc::SmtpCredential;
+using mailformat::RecipientReply;
+using mailformat::SmtpReply;
+
+enum class SendOutcome {
+  Accepted,          // the server took the message (2xx after DATA)
+  Rejected,          // a 5xx: sending it again will fail the same way
+  AuthRefused,       // 535 and friends: the credential is no longer valid
+  TemporaryFailure,  // a 4xx, connection refused, timeout: try again later
+  TlsFailure,        // the server's certificate did not verify, or TLS could not start
+};
+
+const char* toString(SendOutcome outcome) noexcept;
+
+struct SendResult {
+  SendOutcome outcome = SendOutcome::TemporaryFailure;
+  SmtpReply reply;     // the reply that decided the outcome (code 0 if none)
+  std::string detail;  // our own description (libcurl's error), safe to log
+  // The server's answer to each RCPT TO, in envelope order. When some recipients are
+  // refused and others accepted, the message goes to the accepted ones (Accepted).
+  std::vector<RecipientReply> recipients;
+  // The message went over a connection kept from an earlier one (no new login).
+  bool reused_connection = false;
+};
+
+class SmtpSender {
+ public:
+  virtual ~SmtpSender() = default;
+  // Blocking; safe to call from several threads at once (one connection per call).
+  virtual SendResult send(const mailformat::Envelope& envelope, std::string_view message,
+                          const SmtpCredential& credential) = 0;
+};
+
+std::unique_ptr<SmtpSender> makeCurlSmtpSender(const SmtpSettings& settings);
+
+}  // namespace sidecar::relay
+
+// ---- the event-loop sender ----
+namespace boost::asio {
+class io_context;
+}
+
+namespace sidecar::relay {
+
+// Sends on libcurl's multi interface driven by the asio event loop: no thread per
+// message. Each credential (lease) has its own connection pool, so an authenticated
+// SMTP connection is reused for the next message with the same credential and never
+// for another; retire() closes a lease's connections once its sends have finished.
+// At most `max_concurrent` transfers run at once; more wait in order.
+class AsyncSmtpSender {
+ public:
+  using Done = std::function<void(SendResult)>;
+  virtual ~AsyncSmtpSender() = default;
+  // `done` runs on the io thread. The credential is shared, not copied: the sends of
+  // one lease use the caller's one locked copy, which libcurl copies (into memory
+  // zeroed on free) when the transfer starts; the transfer lets go of it then.
+  virtual void send(mailformat::Envelope envelope, std::shared_ptr<const std::string> message,
+                    std::shared_ptr<const SmtpCredential> credential, Done done) = 0;
+  // The lease was revoked: no new transfer uses its connections, which are closed
+  // when the transfers on them end.
+  virtual void retire(const std::string& lease_id) = 0;
+  virtual std::size_t active() const = 0;   // transfers running
+  virtual std::size_t waiting() const = 0;  // transfers waiting for a slot
+  virtual std::size_t pools() const = 0;    // credentials with open connections
+};
+
+std::unique_ptr<AsyncSmtpSender> makeCurlMultiSmtpSender(boost::asio::io_context& io,
+                                                         const SmtpSettings& settings,
+                                                         std::size_t max_concurrent);
+
+}  // namespace sidecar::relay

@@ -1,0 +1,179 @@
+// worker_main.cc: the worker role: the submission socket, SMTP sending, and the
+// keeper link through which it obtains one credential per send.
+//
+// SECURITY: faces local clients (every request is parsed by submit_request.h /
+// submit_json.h) and the SMTP server. It never sees the Vault token. Each send asks
+// the keeper for its profile's credential; the worker keeps one locked copy of each
+// credential path's current credential, shared by the sends using it (libcurl holds
+// the same login for its pooled connections anyway), and destroys (zeroes) it when the
+// keeper hands out another, retires that lease, or the link drops. A malformed keeper message ends
+// this process.
+// ERRORS: HTTP answers to clients; exit 1 on a broken keeper link protocol (the
+// supervisor restarts the worker, and the socket it inherited keeps queueing clients).
+#include <malloc.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "foundation/random.h"
+#include "sidecar/base/log.h"
+#include "sidecar/intake/submit_server.h"
+#include "sidecar/ipc/fd_passing.h"
+#include "sidecar/ipc/ipc.h"
+#include "sidecar/ipc/roles.h"
+#include "sidecar/relay/smtp_sender.h"
+#include "sidecar/worker/audit.h"
+#include "sidecar/worker/dispatcher.h"
+#include "sidecar/worker/keeper_link.h"
+#include "sidecar/worker/sidecar_metrics.h"
+#include "sidecar/worker/worker.h"
+
+namespace sidecar {
+namespace {
+
+namespace asio = boost::asio;
+constexpr auto kDrainDeadline = std::chrono::seconds(20);
+
+// Every message allocates libcurl's per-transfer buffers (an easy handle, a 64 KiB
+// upload buffer, a 128 KiB SMTP escape buffer). With glibc's defaults the top of the
+// heap is given back (brk) when a message ends and faulted in again, page by page, for
+// the next one. Keeping up to 8 MiB of free heap and serving blocks below 1 MiB from
+// the heap stops that churn; the memory stays with this process, as it would be
+// needed again for the next message anyway.
+void keepHeapForMessages() {
+  if (::mallopt(M_TRIM_THRESHOLD, 8 << 20) != 1 || ::mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1) {
+    log::warn("mallopt_failed");  // only slower
+  }
+}
+
+}  // namespace
+
+int runWorker(const Config& config, const std::string& config_path) {
+  keepHeapForMessages();
+  asio::io_context io;
+  audit::Log audit;
+  if (auto s = audit.open(config.audit.file); !s) {
+    log::error("worker_start_failed", {{"error", s.error().message}});
+    return 1;
+  }
+  worker::KeeperLink keeper(io);
+  telemetry::WorkerMetrics metrics;
+  worker::WorkerDispatcher dispatcher(io, keeper, config, audit, metrics);
+  keeper.onRetired([&dispatcher](const std::string& lease_id) { dispatcher.retire(lease_id); });
+  submit::SubmitServer server(io, config.listen, config.profiles, dispatcher);
+  dispatcher.setProfileMetrics([&server](metrics::Registry& registry) {
+    telemetry::exportProfileStats(server.profileStats(), server.peersRefused(), registry);
+  });
+  if (auto s = server.adopt(kListenFd); !s) {
+    log::error("worker_start_failed", {{"error", s.error().message}});
+    return 1;
+  }
+
+  // The supervisor hands over the keeper channel (again after a keeper restart).
+  asio::posix::stream_descriptor control(io, kControlFd);
+  ipc::Packet control_packet;
+  std::function<void()> wait_control = [&] {
+    control.async_wait(asio::posix::stream_descriptor::wait_read,
+                       [&](boost::system::error_code ec) {
+                         if (ec) return;
+                         int fd = -1;
+                         if (!ipc::receivePacket(kControlFd, control_packet, fd)) {
+                           log::info("supervisor_gone");
+                           return io.stop();
+                         }
+                         ipc::Reader r(control_packet.view());
+                         if (!r.header() || !ipc::decodePeerChannel(r) || fd < 0) {
+                           log::error("worker_fatal", {{"error", "malformed control message"}});
+                           std::_Exit(1);
+                         }
+                         keeper.connect(fd);
+                         wait_control();
+                       });
+  };
+  wait_control();
+
+  // SIGHUP (forwarded by the supervisor once the file validated): apply what can
+  // change while running; the socket path needs a restart.
+  Config current = config;
+  asio::signal_set hangups(io, SIGHUP);
+  std::function<void()> wait_hangup = [&] {
+    hangups.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      auto fresh = loadConfig(config_path, config.vault.secret_id_from_environment);
+      if (!fresh) {
+        log::error("config_reload_refused", {{"error", fresh.error().message}});
+        return wait_hangup();
+      }
+      log::setMinimumLevel(fresh->process.log_level);
+      const auto changed = changedKeys(current, *fresh);
+      bool smtp_changed = false;
+      bool profiles_changed = false;
+      for (const auto& key : changed) {
+        if (key.rfind("smtp.", 0) == 0 || key == "listen.max_queue") {
+          smtp_changed = true;
+        } else if (key == "listen.max_message_bytes" || key == "profile" ||
+                   key == "vault.credential_path") {
+          profiles_changed = true;  // the profiles' limits and paths derive from these
+        } else if (key.rfind("listen.", 0) == 0) {
+          log::warn("config_restart_required", {{"key", key}});
+        }
+      }
+      if (smtp_changed) dispatcher.reconfigure(*fresh);
+      if (profiles_changed) {
+        server.setProfiles(fresh->profiles);
+        dispatcher.setCredentialPaths(fresh->credentialPaths());
+      }
+      // Reopened on every SIGHUP: after log rotation the old file was moved away.
+      if (auto s = audit.reopen(fresh->audit.file); !s) {
+        log::error("audit_reopen_failed", {{"error", s.error().message}});
+      }
+      current = std::move(*fresh);
+      log::info("worker_reloaded", {{"changed", static_cast<std::int64_t>(changed.size())}});
+      wait_hangup();
+    });
+  };
+  wait_hangup();
+
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  asio::steady_timer drain_timer(io);
+  auto drain_deadline = std::chrono::steady_clock::now();
+  std::function<void()> wait_for_drain = [&] {
+    if (dispatcher.inFlight() == 0 || std::chrono::steady_clock::now() > drain_deadline) {
+      return io.stop();
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(50));
+    drain_timer.async_wait([&](boost::system::error_code) { wait_for_drain(); });
+  };
+  signals.async_wait([&](boost::system::error_code ec, int signo) {
+    if (ec) return;
+    log::info("worker_stopping", {{"signal", signo}, {"in_flight", dispatcher.inFlight()}});
+    server.close();
+    drain_deadline = std::chrono::steady_clock::now() + kDrainDeadline;
+    wait_for_drain();
+  });
+
+  log::info("worker_ready", {{"socket", config.listen.socket_path}});
+  io.run();
+  return 0;
+}
+
+}  // namespace sidecar

@@ -1,0 +1,314 @@
+// config_test.cc: TOML + environment parsing of the sidecar configuration.
+#include "sidecar/base/config.h"
+
+#include <doctest/doctest.h>
+
+namespace {
+
+using sidecar::Environment;
+using sidecar::parseConfig;
+using sidecar::SmtpTls;
+
+const char* kValid = R"(
+[vault]
+address = "https://127.0.0.1:8200"
+ca_file = "/etc/ssl/vault-ca.pem"
+role_id_file = "/run/sidecar/role_id"
+secret_id_file = "/run/sidecar/secret_id"
+credential_path = "database/creds/example-app"
+
+[smtp]
+host = "127.0.0.1"
+ca_file = "/etc/ssl/mail-ca.pem"
+
+[listen]
+socket = "/run/sidecar/smtp.sock"
+)";
+
+}  // namespace
+
+TEST_CASE("a valid config parses with defaults filled in") {
+  auto got = parseConfig(kValid, {});
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+  CHECK(got->vault.address == "https://127.0.0.1:8200");
+  CHECK(got->vault.approle_mount == "approle");
+  CHECK(got->vault.credential_path == "database/creds/example-app");
+  CHECK((got->smtp.tls == SmtpTls::StartTls));
+  CHECK(got->smtp.port == 587);
+  CHECK(got->listen.socket_mode == 0660);
+  CHECK(got->listen.max_message_bytes == 25u << 20);
+}
+
+TEST_CASE("environment variables override the file") {
+  Environment env{{"SMTP_SIDECAR_SMTP_PORT", "2587"},
+                  {"SMTP_SIDECAR_VAULT_ADDRESS", "http://127.0.0.1:18200"},
+                  {"SMTP_SIDECAR_LISTEN_SOCKET_MODE", "0600"},
+                  {"SMTP_SIDECAR_SMTP_TLS", "implicit"},
+                  {"UNRELATED", "x"}};
+  auto got = parseConfig(kValid, env);
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+  CHECK(got->smtp.port == 2587);
+  CHECK(got->vault.address == "http://127.0.0.1:18200");
+  CHECK(got->listen.socket_mode == 0600);
+  CHECK((got->smtp.tls == SmtpTls::Implicit));
+}
+
+TEST_CASE("implicit TLS defaults to port 465") {
+  auto got = parseConfig(kValid, {{"SMTP_SIDECAR_SMTP_TLS", "implicit"}});
+  REQUIRE(got.ok());
+  CHECK(got->smtp.port == 465);
+}
+
+TEST_CASE("bad configurations are refused with a message naming the cause") {
+  struct Case {
+    const char* name;
+    std::string toml;
+    Environment env;
+    const char* want_in_message;
+  };
+  const std::string valid = kValid;
+  auto replace = [&](const std::string& from, const std::string& to) {
+    std::string s = valid;
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  const Case cases[] = {
+      {"syntax error", "[vault\naddress=", {}, "config:1"},
+      {"unknown key", valid + "\n[smtp2]\nx = 1\n", {}, "unknown setting smtp2.x"},
+      {"typo in a key", replace("host = ", "hots = "), {}, "unknown setting smtp.hots"},
+      {"missing address",
+       replace("address = \"https://127.0.0.1:8200\"", ""),
+       {},
+       "vault.address is required"},
+      {"bad address scheme", replace("https://127", "ftp://127"), {}, "must start with"},
+      {"absolute credential path",
+       replace("\"database/creds", "\"/database/creds"),
+       {},
+       "relative Vault path"},
+      {"plaintext smtp without opt-in",
+       valid,
+       {{"SMTP_SIDECAR_SMTP_TLS", "none"}},
+       "allow_insecure"},
+      {"unknown tls mode", valid, {{"SMTP_SIDECAR_SMTP_TLS", "ssl"}}, "SMTP_SIDECAR_SMTP_TLS"},
+      {"port out of range", valid, {{"SMTP_SIDECAR_SMTP_PORT", "70000"}}, "[1, 65535]"},
+      {"port not a number", valid, {{"SMTP_SIDECAR_SMTP_PORT", "25x"}}, "integer"},
+      {"unknown environment variable",
+       valid,
+       {{"SMTP_SIDECAR_SMTP_HOSTNAME", "x"}},
+       "unknown environment variable SMTP_SIDECAR_SMTP_HOSTNAME"},
+      {"no smtp CA", replace("ca_file = \"/etc/ssl/mail-ca.pem\"", ""), {}, "smtp.ca_file"},
+      {"socket path too long",
+       valid,
+       {{"SMTP_SIDECAR_LISTEN_SOCKET", "/" + std::string(120, 'a')}},
+       "longer than"},
+      {"wrong type", replace("host = \"127.0.0.1\"", "host = [1]"), {}, "smtp.host"},
+      {"bad bool", valid, {{"SMTP_SIDECAR_SMTP_ALLOW_INSECURE", "maybe"}}, "true or false"},
+  };
+  for (const auto& c : cases) {
+    SUBCASE(c.name) {
+      auto got = parseConfig(c.toml, c.env);
+      REQUIRE_FALSE(got.ok());
+      CHECK((got.error().kind == foundation::ErrorKind::Permanent));
+      INFO("got message: " << got.error().message << ", want it to contain: " << c.want_in_message);
+      CHECK(got.error().message.find(c.want_in_message) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("plaintext smtp is allowed only with the explicit opt-in") {
+  auto got = parseConfig(
+      kValid, {{"SMTP_SIDECAR_SMTP_TLS", "none"}, {"SMTP_SIDECAR_SMTP_ALLOW_INSECURE", "true"}});
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+  CHECK((got->smtp.tls == SmtpTls::None));
+  CHECK(got->smtp.port == 25);
+}
+
+// ---- profiles, socket group, audit ----
+
+TEST_CASE("without [[profile]], one implicit profile matches everyone") {
+  auto got = parseConfig(kValid, {});
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+  REQUIRE(got->profiles.size() == 1);
+  const auto& p = got->profiles[0];
+  CHECK(p.name == "default");
+  CHECK(p.matches_everyone);
+  CHECK(p.credential_path == "database/creds/example-app");
+  CHECK(p.max_message_bytes == got->listen.max_message_bytes);
+  CHECK(p.rate_per_minute == 0);
+  CHECK(got->implicitProfile());
+  CHECK(got->credentialPaths() == std::vector<std::string>{"database/creds/example-app"});
+}
+
+TEST_CASE("profiles parse with defaults from the other sections") {
+  const std::string toml = std::string(kValid) + R"(
+socket_group = "mail"
+[audit]
+file = "/var/log/smtp-sidecar/audit.log"
+
+[[profile]]
+name = "web"
+uids = [1000, 1002]
+gids = [1001]
+credential_path = "smtp/creds/web"
+senders = ["noreply@example.org", "*@example.org"]
+max_recipients = 50
+max_message_bytes = 10485760
+rate_per_minute = 600
+burst = 50
+
+[[profile]]
+name = "cron"
+gids = [0]
+
+[[profile]]
+name = "reports"
+uids = [1003]
+credential_path = "smtp/creds/web"
+rate_per_minute = 30
+)";
+  auto got = parseConfig(toml, {});
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+  CHECK(got->listen.socket_group == "mail");
+  CHECK(got->audit.file == "/var/log/smtp-sidecar/audit.log");
+  REQUIRE(got->profiles.size() == 3);
+  const auto& web = got->profiles[0];
+  CHECK(web.name == "web");
+  CHECK(web.uids == std::vector<std::uint32_t>{1000, 1002});
+  CHECK(web.gids == std::vector<std::uint32_t>{1001});
+  CHECK(web.senders == std::vector<std::string>{"noreply@example.org", "*@example.org"});
+  CHECK(web.max_recipients == 50);
+  CHECK(web.max_message_bytes == 10485760);
+  CHECK(web.rate_per_minute == 600);
+  CHECK(web.burst == 50);
+  CHECK_FALSE(web.matches_everyone);
+  const auto& cron = got->profiles[1];
+  CHECK(cron.credential_path == "database/creds/example-app");  // vault.credential_path
+  CHECK(cron.max_message_bytes == 25u << 20);                   // listen.max_message_bytes
+  CHECK(cron.max_recipients == 0);
+  CHECK(cron.senders.empty());
+  CHECK(got->profiles[2].burst == 30);  // default: one minute's worth
+  CHECK_FALSE(got->implicitProfile());
+  // One lease per distinct path, in order of first use.
+  CHECK(got->credentialPaths() ==
+        std::vector<std::string>{"smtp/creds/web", "database/creds/example-app"});
+}
+
+TEST_CASE("vault.credential_path is optional when every profile names its own") {
+  std::string toml = kValid;
+  toml.replace(toml.find("credential_path = \"database/creds/example-app\""),
+               std::string("credential_path = \"database/creds/example-app\"").size(), "");
+  CHECK_FALSE(parseConfig(toml, {}).ok());
+  toml += "\n[[profile]]\nname = \"a\"\nuids = [1]\ncredential_path = \"smtp/creds/a\"\n";
+  auto got = parseConfig(toml, {});
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+  CHECK(got->credentialPaths() == std::vector<std::string>{"smtp/creds/a"});
+}
+
+TEST_CASE("bad profiles are refused with a message naming the key") {
+  struct Case {
+    const char* name;
+    std::string profile;  // the [[profile]] body
+    const char* want_in_message;
+  };
+  const Case cases[] = {
+      {"unknown key", "name = \"a\"\nuids = [1]\nsender = [\"x@y\"]\n",
+       "profile[1]: unknown setting sender"},
+      {"no name", "uids = [1]\n", "profile[1].name: required"},
+      {"bad name", "name = \"Web App\"\nuids = [1]\n", "profile[1] (\"Web App\").name"},
+      {"nobody to match", "name = \"a\"\n", "profile[1] (\"a\").uids: uids or gids is required"},
+      {"uids not a list", "name = \"a\"\nuids = 1000\n", "profile[1]: uids: expected an array"},
+      {"negative uid", "name = \"a\"\nuids = [-1]\n", "uids: expected integers"},
+      {"uid as string", "name = \"a\"\nuids = [\"root\"]\n", "uids: expected integers"},
+      {"gid out of range", "name = \"a\"\ngids = [4294967295]\n", "gids: expected integers"},
+      {"absolute path", "name = \"a\"\nuids = [1]\ncredential_path = \"/smtp/creds/a\"\n",
+       "credential_path must be a relative Vault path"},
+      {"sender without @", "name = \"a\"\nuids = [1]\nsenders = [\"example.org\"]\n",
+       "(\"a\").senders: \"example.org\""},
+      {"sender wildcard domain", "name = \"a\"\nuids = [1]\nsenders = [\"x@*.example.org\"]\n",
+       "senders"},
+      {"sender partial wildcard", "name = \"a\"\nuids = [1]\nsenders = [\"no*@example.org\"]\n",
+       "senders"},
+      {"senders not strings", "name = \"a\"\nuids = [1]\nsenders = [1]\n",
+       "senders: expected an array of strings"},
+      {"too many recipients", "name = \"a\"\nuids = [1]\nmax_recipients = 101\n",
+       "max_recipients: expected an integer in [1, 100]"},
+      {"no recipients", "name = \"a\"\nuids = [1]\nmax_recipients = 0\n", "max_recipients"},
+      {"bigger than listen", "name = \"a\"\nuids = [1]\nmax_message_bytes = 30000000\n",
+       "max_message_bytes: at most listen.max_message_bytes"},
+      {"negative rate", "name = \"a\"\nuids = [1]\nrate_per_minute = -1\n", "rate_per_minute"},
+      {"zero burst", "name = \"a\"\nuids = [1]\nburst = 0\n", "burst"},
+      {"duplicate name", "name = \"a\"\nuids = [1]\n[[profile]]\nname = \"a\"\nuids = [2]\n",
+       "profile[2] (\"a\").name: used twice"},
+  };
+  for (const auto& c : cases) {
+    SUBCASE(c.name) {
+      auto got = parseConfig(std::string(kValid) + "\n[[profile]]\n" + c.profile, {});
+      REQUIRE_FALSE(got.ok());
+      INFO("got message: " << got.error().message << ", want it to contain: " << c.want_in_message);
+      CHECK(got.error().message.find(c.want_in_message) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("profile, socket group and audit file problems outside [[profile]]") {
+  struct Case {
+    const char* name;
+    std::string toml;
+    const char* want_in_message;
+  };
+  const Case cases[] = {
+      {"profile as a table", std::string(kValid) + "\n[profile]\nname = \"a\"\n",
+       "profiles are [[profile]] tables"},
+      {"relative audit file", std::string(kValid) + "\n[audit]\nfile = \"audit.log\"\n",
+       "audit.file must be an absolute path"},
+      {"unknown audit key", std::string(kValid) + "\n[audit]\npath = \"/x\"\n",
+       "unknown setting audit.path"},
+      {"bad socket group", std::string(kValid) + "socket_group = \"mail staff\"\n",
+       "listen.socket_group"},
+  };
+  for (const auto& c : cases) {
+    SUBCASE(c.name) {
+      auto got = parseConfig(c.toml, {});
+      REQUIRE_FALSE(got.ok());
+      INFO("got message: " << got.error().message);
+      CHECK(got.error().message.find(c.want_in_message) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("changedKeys reports profile, socket group and audit changes") {
+  const std::string base = std::string(kValid) + "\n[[profile]]\nname = \"a\"\nuids = [1]\n";
+  auto before = parseConfig(base, {});
+  auto after = parseConfig(base + "rate_per_minute = 5\n", {});
+  REQUIRE(before.ok());
+  REQUIRE(after.ok());
+  CHECK(sidecar::changedKeys(*before, *after) == std::vector<std::string>{"profile"});
+  auto audit = parseConfig(base + "[audit]\nfile = \"/tmp/a\"\n", {});
+  REQUIRE(audit.ok());
+  CHECK(sidecar::changedKeys(*before, *audit) == std::vector<std::string>{"audit.file"});
+}
+
+TEST_CASE("process.user, and a secret_id from the environment instead of a file") {
+  auto got = parseConfig(std::string(kValid) + "\n[process]\nuser = \"smtp-sidecar\"\n", {});
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+  CHECK(got->process.user == "smtp-sidecar");
+
+  std::string without_file = kValid;
+  const std::string line = "secret_id_file = \"/run/sidecar/secret_id\"\n";
+  without_file.erase(without_file.find(line), line.size());
+  auto missing = parseConfig(without_file, {});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message.find("SMTP_SIDECAR_SECRET_ID") != std::string::npos);
+  auto from_environment = parseConfig(without_file, {}, "config", true);
+  REQUIRE_MESSAGE(from_environment.ok(), from_environment.errorMessage());
+  CHECK(from_environment->vault.secret_id_from_environment);
+}
+
+TEST_CASE("process.log_level") {
+  auto got = parseConfig(std::string(kValid) + "\n[process]\nlog_level = \"warn\"\n", {});
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+  CHECK((got->process.log_level == sidecar::log::Level::Warn));
+  auto bad = parseConfig(std::string(kValid) + "\n[process]\nlog_level = \"loud\"\n", {});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("process.log_level") != std::string::npos);
+}

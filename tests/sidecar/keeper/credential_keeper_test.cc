@@ -1,0 +1,368 @@
+// credential_keeper_test.cc: the credential lifecycle over hours of fake time: lease
+// renewal, rotation before the lease's and the token's max TTL with overlap, Vault
+// outages, re-authentication, refusal by the SMTP server, wrapped secret_id.
+#include "sidecar/keeper/credential_keeper.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+
+#include "vault-client/fake_transport.h"
+
+using namespace sidecar;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A Vault that answers by path, with leases and tokens whose TTLs the test sets.
+class ScriptedVault final : public vault::HttpTransport {
+ public:
+  bool down = false;
+  std::int64_t token_ttl = 300;
+  std::int64_t token_renew_grant = 300;  // less than asked: the token's max TTL is near
+  std::int64_t lease_ttl = 3600;
+  std::int64_t lease_renew_grant = 3600;
+  bool token_valid = true;
+  bool web_down = false;
+  std::int64_t web_lease_ttl = 600;
+  int leases_issued = 0;
+  int logins = 0;
+  std::vector<std::string> log;  // "METHOD path token"
+
+  foundation::Result<vault::HttpResponse> send(const vault::HttpRequest& r) override {
+    const std::string token =
+        r.token ? r.token->reveal([](std::string_view v) { return std::string(v); }) : "";
+    log.push_back(r.path + " " + token);
+    if (down) return foundation::Error::notSent("connection refused");
+    if (r.path == "/v1/auth/approle/login") {
+      ++logins;
+      token_valid = true;
+      return answer(200, R"({"auth":{"client_token":"tok-)" + std::to_string(logins) +
+                             R"(","lease_duration":)" + std::to_string(token_ttl) +
+                             R"(,"renewable":true}})");
+    }
+    if (r.path == "/v1/sys/wrapping/lookup") {
+      return answer(200, R"({"data":{"creation_path":"auth/approle/role/app/secret-id"}})");
+    }
+    if (r.path == "/v1/sys/wrapping/unwrap") {
+      return answer(200, R"({"data":{"secret_id":"unwrapped-sid"}})");
+    }
+    if (!token_valid) return answer(403, R"({"errors":["permission denied"]})");
+    if (r.path == "/v1/auth/token/renew-self") {
+      return answer(200, R"({"auth":{"client_token":"x","lease_duration":)" +
+                             std::to_string(token_renew_grant) + R"(,"renewable":true}})");
+    }
+    if (r.path.rfind("/v1/database/creds/app", 0) == 0) {
+      ++leases_issued;
+      return answer(200, R"({"lease_id":"database/creds/app/L)" + std::to_string(leases_issued) +
+                             R"(","lease_duration":)" + std::to_string(lease_ttl) +
+                             R"(,"renewable":true,"data":{"username":"u)" +
+                             std::to_string(leases_issued) + R"(","password":"p"}})");
+    }
+    if (r.path == "/v1/smtp/creds/web") {  // a second credential path (profiles)
+      ++leases_issued;
+      if (web_down) return answer(503, R"({"errors":["unavailable"]})");
+      return answer(200, R"({"lease_id":"smtp/creds/web/W)" + std::to_string(leases_issued) +
+                             R"(","lease_duration":)" + std::to_string(web_lease_ttl) +
+                             R"(,"renewable":true,"data":{"username":"w)" +
+                             std::to_string(leases_issued) + R"(","password":"p"}})");
+    }
+    if (r.path.rfind("/v1/sys/leases/renew/", 0) == 0) {
+      return answer(200, R"({"lease_id":")" + r.path.substr(21) + R"(","lease_duration":)" +
+                             std::to_string(lease_renew_grant) + R"(,"renewable":true})");
+    }
+    if (r.path.rfind("/v1/sys/leases/revoke/", 0) == 0 || r.path == "/v1/auth/token/revoke-self") {
+      return answer(204, "");
+    }
+    return answer(404, R"({"errors":["no handler"]})");
+  }
+
+  int count(const std::string& prefix) const {
+    int n = 0;
+    for (const auto& line : log) n += line.rfind(prefix, 0) == 0 ? 1 : 0;
+    return n;
+  }
+
+ private:
+  static vault::HttpResponse answer(long status, const std::string& body) {
+    return {status, foundation::SecretBytes::copyOf(std::string_view(body))};
+  }
+};
+
+struct TempFile {
+  explicit TempFile(const std::string& content) {
+    char name[] = "/tmp/keeper-test-XXXXXX";
+    const int fd = ::mkstemp(name);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
+    ::close(fd);
+    path = name;
+  }
+  ~TempFile() { ::unlink(path.c_str()); }
+  std::string path;
+};
+
+struct Fixture {
+  Fixture() : role_id("role-1\n"), secret_id("sid-1\n") {
+    foundation::initSecretMemoryOrDie();
+    auto t = std::make_unique<ScriptedVault>();
+    vault = t.get();
+    vault::ClientOptions options;
+    options.clock = &clock;
+    options.max_attempts = 1;
+    client = std::make_unique<vault::Client>(std::move(t), options);
+    settings.address = "http://127.0.0.1:1";
+    settings.role_id_file = role_id.path;
+    settings.secret_id_file = secret_id.path;
+    settings.credential_path = "database/creds/app";
+    settings.rotation_grace = 30s;
+  }
+  CredentialKeeper& keeper() {
+    if (!keeper_) {
+      keeper_ = std::make_unique<CredentialKeeper>(
+          settings, *client, clock, [] { return 0.0; }, paths);
+    }
+    return *keeper_;
+  }
+  // Runs the keeper as its loop does, until `until`, jumping to each due time.
+  CredentialKeeper::Changes runFor(std::chrono::seconds span) {
+    CredentialKeeper::Changes all;
+    const auto end = clock.now() + span;
+    while (clock.now() < end) {
+      CredentialKeeper::Changes changes;
+      const auto next = keeper().tick(changes);
+      all.credential_changed = all.credential_changed || changes.credential_changed;
+      for (auto& l : changes.retired_leases) all.retired_leases.push_back(l);
+      const auto step = std::min(next, end) - clock.now();
+      clock.advance(std::max(std::chrono::duration_cast<std::chrono::milliseconds>(step), 1ms));
+    }
+    return all;
+  }
+  std::string username(std::size_t index = 0) {
+    std::string out;
+    keeper().withCredential(index, [&](const ipc::SmtpCredential& c) {
+      out = c.username.reveal([](std::string_view v) { return std::string(v); });
+    });
+    return out;
+  }
+
+  TempFile role_id, secret_id;
+  fakes::FakeClock clock;
+  ScriptedVault* vault;
+  std::unique_ptr<vault::Client> client;
+  VaultSettings settings;
+  std::vector<std::string> paths;  // empty: settings.credential_path
+  std::unique_ptr<CredentialKeeper> keeper_;
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "start logs in and leases; renewals keep one credential for hours") {
+  REQUIRE(keeper().start().ok());
+  CHECK(keeper().ready());
+  CHECK(username() == "u1");
+  auto changes = runFor(6h);
+  CHECK(vault->leases_issued == 1);  // the same credential all along
+  CHECK(username() == "u1");
+  // Lease (1h) renewed about every 40 minutes; token (5m) about every 200 s.
+  CHECK(vault->count("/v1/sys/leases/renew/database/creds/app/L1") ==
+        8);  // at 2400 s, 4800 s, ... 19200 s
+  CHECK(vault->count("/v1/auth/token/renew-self") == 107);
+  CHECK(changes.retired_leases.empty());
+  CHECK(vault->logins == 1);
+  // The figures the keeper reports for /metrics.
+  CHECK(keeper().stats().logins == 1);
+  CHECK(keeper().stats().lease_renewals == 8);
+  CHECK(keeper().stats().token_renewals == 107);
+  CHECK(keeper().stats().lease_renewal_failures == 0);
+  CHECK(keeper().stats().rotations.empty());
+  CHECK(keeper().leasesActive() == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "lease max TTL near: rotate with overlap, then revoke the old lease") {
+  REQUIRE(keeper().start().ok());
+  vault->lease_renew_grant = 1000;  // less than the 3600 asked: max TTL near
+  runFor(2400s);                    // the renewal at 2400 s grants 1000 s
+  auto changes = runFor(1s);
+  CHECK(username() == "u2");              // the new credential serves new sends at once
+  CHECK(changes.retired_leases.empty());  // the old one still serves sends in flight
+  CHECK(keeper().leasesActive() == 2);
+  CHECK(keeper().stats().rotations.at("max_ttl") == 1);
+  changes = runFor(31s);
+  CHECK(keeper().leasesActive() == 1);
+  REQUIRE(changes.retired_leases.size() == 1);
+  CHECK(changes.retired_leases[0] == "database/creds/app/L1");
+  CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L1") == 1);
+  CHECK(vault->logins == 1);
+}
+
+TEST_CASE_FIXTURE(
+    Fixture, "token max TTL near: log in again, lease under the new token, revoke the old ones") {
+  REQUIRE(keeper().start().ok());
+  vault->token_renew_grant = 100;  // 300 asked, 100 granted
+  runFor(201s);
+  CHECK(vault->logins == 2);
+  CHECK(keeper().stats().logins == 2);
+  CHECK(keeper().stats().rotations.at("token_max_ttl") == 1);
+  CHECK(username() == "u2");  // the old lease was a child of the old token
+  auto changes = runFor(40s);
+  REQUIRE(changes.retired_leases.size() == 1);
+  CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L1") == 1);
+  CHECK(vault->count("/v1/auth/token/revoke-self tok-1") == 1);  // the old token, with itself
+  CHECK(vault->count("/v1/auth/token/revoke-self tok-2") == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "Vault unreachable: the credential is used until it expires, then recovered") {
+  vault->lease_ttl = 600;
+  vault->lease_renew_grant = 600;
+  REQUIRE(keeper().start().ok());
+  vault->down = true;
+  runFor(590s);
+  CHECK(keeper().ready());  // renewal failing since 400 s, the credential still valid
+  CHECK(keeper().stats().lease_renewal_failures > 0);
+  CHECK(keeper().stats().token_renewal_failures > 0);
+  CHECK(username() == "u1");
+  auto changes = runFor(20s);
+  CHECK_FALSE(keeper().ready());  // expired: never hand out a dead credential
+  CHECK(changes.credential_changed);
+  vault->down = false;
+  vault->token_valid = false;  // the token expired meanwhile
+  runFor(120s);
+  CHECK(keeper().ready());
+  CHECK(vault->logins == 2);
+  CHECK(username() == "u2");
+}
+
+TEST_CASE_FIXTURE(Fixture, "a short outage only delays renewal") {
+  REQUIRE(keeper().start().ok());
+  runFor(2399s);
+  vault->down = true;
+  runFor(60s);
+  vault->down = false;
+  runFor(60s);
+  CHECK(username() == "u1");
+  CHECK(vault->leases_issued == 1);
+  CHECK(vault->count("/v1/sys/leases/renew/") >= 2);
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "a credential refused by the SMTP server is replaced and revoked at once") {
+  REQUIRE(keeper().start().ok());
+  CredentialKeeper::Changes changes;
+  keeper().credentialRefused("database/creds/app/L1", changes);
+  CHECK(username() == "u2");
+  REQUIRE(changes.retired_leases.size() == 1);
+  CHECK(changes.retired_leases[0] == "database/creds/app/L1");
+  CredentialKeeper::Changes again;
+  keeper().credentialRefused("database/creds/app/L1", again);  // a late duplicate
+  CHECK(vault->leases_issued == 2);
+  CHECK(keeper().stats().rotations.at("refused") == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a wrapped secret_id is unwrapped once and its file removed") {
+  settings.secret_id_wrapped = true;
+  settings.approle_role = "app";
+  settings.remove_secret_id_file = true;
+  REQUIRE(keeper().start().ok());
+  CHECK(::access(secret_id.path.c_str(), F_OK) != 0);
+  CHECK(vault->count("/v1/sys/wrapping/unwrap") == 1);
+  // Re-authentication uses the unwrapped secret_id kept in locked memory.
+  vault->token_renew_grant = 100;
+  runFor(201s);
+  CHECK(vault->logins == 2);
+  CHECK(vault->count("/v1/sys/wrapping/unwrap") == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "revokeAll revokes the current and retiring leases, then the tokens") {
+  REQUIRE(keeper().start().ok());
+  vault->token_renew_grant = 100;
+  runFor(201s);  // now L1 retiring, tok-1 waiting
+  REQUIRE(keeper().revokeAll().ok());
+  CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L1") == 1);
+  CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L2") == 1);
+  CHECK(vault->count("/v1/auth/token/revoke-self tok-2") == 1);
+  CHECK(vault->count("/v1/auth/token/revoke-self tok-1") == 1);
+  CHECK_FALSE(keeper().ready());
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "a reloaded credential path rotates at once; other Vault keys need a restart") {
+  REQUIRE(keeper().start().ok());
+  VaultSettings fresh = settings;
+  fresh.credential_path = "database/creds/app";  // same path, new grace
+  fresh.rotation_grace = 5s;
+  fresh.address = "http://127.0.0.1:2";
+  auto restart = keeper().reconfigure(fresh);
+  CHECK(restart == std::vector<std::string>{"vault.address"});
+  CHECK(vault->leases_issued == 1);
+  fresh.credential_path = "database/creds/app?moved";  // a different path (same fake answer)
+  (void)keeper().reconfigure(fresh);
+  runFor(1s);
+  CHECK(vault->leases_issued == 2);
+  CHECK(username() == "u2");
+  auto changes = runFor(6s);  // the new grace
+  CHECK(changes.retired_leases == std::vector<std::string>{"database/creds/app/L1"});
+}
+
+TEST_CASE_FIXTURE(Fixture, "one lease per credential path, each renewed and rotated on its own") {
+  paths = {"database/creds/app", "smtp/creds/web"};
+  REQUIRE(keeper().start().ok());
+  CHECK(keeper().ready());
+  CHECK(keeper().pathCount() == 2);
+  CHECK(keeper().path(1) == "smtp/creds/web");
+  CHECK(username(0) == "u1");
+  CHECK(username(1) == "w2");
+  std::string path_of_1;
+  keeper().withCredential(1, [&](const ipc::SmtpCredential& c) { path_of_1 = c.credential_path; });
+  CHECK(path_of_1 == "smtp/creds/web");
+  CHECK_FALSE(keeper().withCredential(2, [](const ipc::SmtpCredential&) {}));
+  // The web lease (600 s) is renewed at 400 s; the app lease (3600 s) not yet.
+  runFor(401s);
+  CHECK(vault->count("/v1/sys/leases/renew/smtp/creds/web/W2") == 1);
+  CHECK(vault->count("/v1/sys/leases/renew/database/creds/app/L1") == 0);
+  CHECK(vault->logins == 1);  // one token for both
+  // The web credential is refused: only it is replaced.
+  CredentialKeeper::Changes changes;
+  keeper().credentialRefused("smtp/creds/web/W2", changes);
+  CHECK(username(0) == "u1");
+  CHECK(username(1) == "w3");
+  CHECK(changes.retired_leases == std::vector<std::string>{"smtp/creds/web/W2"});
+  CHECK(keeper().secondsToExpiry() > 0);
+  REQUIRE(keeper().revokeAll().ok());
+  CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L1") == 1);
+  CHECK(vault->count("/v1/sys/leases/revoke/smtp/creds/web/W3") == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "ready only when every path has a credential") {
+  paths = {"database/creds/app", "smtp/creds/web"};
+  vault->web_down = true;
+  CHECK_FALSE(keeper().start().ok());
+  CHECK_FALSE(keeper().ready());
+  CHECK(username(0) == "u1");  // the first path is served meanwhile
+  vault->web_down = false;
+  runFor(5s);  // the lease is retried with backoff
+  CHECK(keeper().ready());
+  CHECK(username(1).rfind("w", 0) == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "reload: a new path is leased, a dropped path is retired after the grace") {
+  REQUIRE(keeper().start().ok());
+  auto restart = keeper().reconfigure(settings, {"smtp/creds/web", "database/creds/app"});
+  CHECK(restart.empty());
+  CHECK_FALSE(keeper().ready());  // the new path has no lease yet
+  CHECK(username(1) == "u1");     // the kept path keeps its lease, at its new index
+  runFor(1s);
+  CHECK(keeper().ready());
+  CHECK(username(0) == "w2");
+  (void)keeper().reconfigure(settings, {"smtp/creds/web"});
+  CHECK(keeper().ready());
+  auto changes = runFor(31s);
+  CHECK(changes.retired_leases == std::vector<std::string>{"database/creds/app/L1"});
+  CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L1") == 1);
+  CHECK(vault->leases_issued == 2);
+}
