@@ -12,6 +12,7 @@ endif()
 find_package(CLI11 REQUIRED)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium>=1.0.18)
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus>=3.3)
+pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp>=2.5)
 
 # RapidJSON's Debian package exports include dirs as a variable only.
 if(NOT TARGET RapidJSON::RapidJSON)

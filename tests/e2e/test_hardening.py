@@ -60,6 +60,11 @@ class HardeningTest(unittest.TestCase):
                 self.assertEqual(status["Uid"].split(), [str(user.pw_uid)] * 4)
                 self.assertEqual(status["Gid"].split(), [str(user.pw_gid)] * 4)
                 self.assertEqual(status["NoNewPrivs"], "1")
+                # Filtered (mode 2): the supervisor's filter, and each role's own under it
+                # (sidecar/base/seccomp.h; tests/sidecar/base/seccomp_test.cc tries the
+                # forbidden calls).
+                self.assertEqual(status["Seccomp"], "2")
+                self.assertEqual(status["Seccomp_filters"], "1" if name == "supervisor" else "2")
                 self.assertEqual(status["Umask"], "0077")
                 self.assertEqual(core_limit(pid), ["0", "0"])
                 # Not dumpable: the kernel gives its /proc files to root, so the user it

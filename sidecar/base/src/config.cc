@@ -91,6 +91,7 @@ const std::vector<Parameter>& parameterTable() {
       {"process", "user", stringField(&Config::process, &ProcessSettings::user)},
       {"process", "keeper_user", stringField(&Config::process, &ProcessSettings::keeper_user)},
       {"process", "worker_user", stringField(&Config::process, &ProcessSettings::worker_user)},
+      {"process", "seccomp", boolField(&Config::process, &ProcessSettings::seccomp)},
       {"process", "log_level",
        [](Config& c, std::string_view v) -> Status {
          if (v == "debug")
@@ -399,6 +400,7 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   check("process.user", a.process.user, b.process.user);
   check("process.keeper_user", a.process.keeper_user, b.process.keeper_user);
   check("process.worker_user", a.process.worker_user, b.process.worker_user);
+  check("process.seccomp", a.process.seccomp, b.process.seccomp);
   check("process.log_level", a.process.log_level, b.process.log_level);
   check("vault.address", a.vault.address, b.vault.address);
   check("vault.ca_file", a.vault.ca_file, b.vault.ca_file);

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "sidecar/base/log.h"
+#include "sidecar/base/seccomp.h"
 #include "sidecar/ipc/fd_passing.h"
 #include "sidecar/ipc/ipc.h"
 #include "sidecar/ipc/roles.h"
@@ -30,7 +31,6 @@
 
 namespace sidecar {
 namespace {
-
 
 class Keeper {
  public:
@@ -87,7 +87,8 @@ class Keeper {
  private:
   // Logs in and leases. Returns an exit code to stop with, or -1 when ready.
   int startWithBackoff() {
-    auto backoff = std::chrono::seconds(1);
+    foundation::Backoff backoff(
+        foundation::BackoffPolicy{std::chrono::seconds(1), std::chrono::seconds(30), 2.0, 0.2});
     while (true) {
       auto started = credentials_.start();
       if (started) return -1;
@@ -99,13 +100,12 @@ class Keeper {
       }
       // Wait for the backoff, but stop at once on SIGTERM.
       pollfd p{signal_fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(backoff.count() * 1000)) > 0) {
+      if (::poll(&p, 1, static_cast<int>(backoff.next().count())) > 0) {
         signalfd_siginfo info{};
         if (::read(signal_fd_, &info, sizeof info) == sizeof info && info.ssi_signo != SIGHUP) {
           return stop();
         }
       }
-      backoff = std::min(backoff * 2, std::chrono::seconds(30));
     }
   }
 
@@ -222,8 +222,8 @@ class Keeper {
   // Tells the worker what changed: readiness, and leases whose connections must close.
   void publish(const CredentialKeeper::Changes& changes) {
     for (const auto& lease_id : changes.retired_leases) {
-      if (peer_fd_ >= 0 && ipc::encodeLease(ipc::MessageType::CredentialRetired,
-                                            {lease_id}, out_)) {
+      if (peer_fd_ >= 0 &&
+          ipc::encodeLease(ipc::MessageType::CredentialRetired, {lease_id}, out_)) {
         (void)ipc::sendPacket(peer_fd_, out_);
       }
     }
@@ -231,8 +231,7 @@ class Keeper {
   }
 
   void sendStatus() {
-    if (peer_fd_ >= 0 &&
-        ipc::encodeStatus({credentials_.ready()}, out_)) {
+    if (peer_fd_ >= 0 && ipc::encodeStatus({credentials_.ready()}, out_)) {
       (void)ipc::sendPacket(peer_fd_, out_);
     }
   }
@@ -277,6 +276,12 @@ class Keeper {
 }  // namespace
 
 int runKeeper(const Config& config, const std::string& config_path) {
+  if (config.process.seccomp) {
+    if (auto s = installSeccompFilter(SeccompRole::Keeper); !s) {
+      log::error("seccomp_failed", {{"error", s.error().message}});
+      return kExitConfig;
+    }
+  }
   std::vector<vault::HttpTransportPtr> transports;
   for (const auto& address : config.vault.addresses()) {
     vault::TransportOptions options;

@@ -22,7 +22,9 @@
 #include <cstring>
 #include <vector>
 
+#include "foundation/clock.h"
 #include "sidecar/base/log.h"
+#include "sidecar/base/seccomp.h"
 #include "sidecar/ipc/fd_passing.h"
 #include "sidecar/ipc/ipc.h"
 
@@ -30,7 +32,10 @@ namespace sidecar {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kMaxBackoff = std::chrono::seconds(30);
+// A role that keeps dying is restarted after 1 s, 2 s, ... up to 30 s (jittered, so a
+// host full of sidecars does not restart in step).
+constexpr foundation::BackoffPolicy kRestartBackoff{std::chrono::seconds(1),
+                                                    std::chrono::seconds(30), 2.0, 0.2};
 constexpr auto kStableAfter = std::chrono::seconds(60);  // reset backoff after this uptime
 constexpr auto kWorkerStopDeadline = std::chrono::seconds(30);
 constexpr auto kKeeperStopDeadline = std::chrono::seconds(30);
@@ -40,7 +45,7 @@ struct Role {
   pid_t pid = -1;
   int control = -1;  // our end of the control channel
   Clock::time_point started{};
-  std::chrono::seconds backoff{1};
+  foundation::Backoff backoff{kRestartBackoff};
   Clock::time_point restart_at{};
   bool restart_pending = false;
   int last_status = 0;
@@ -181,6 +186,12 @@ class Supervisor {
                                        {"uid", static_cast<std::int64_t>(run_as_->uid)},
                                        {"keeper_user", config_.process.keeperUser()},
                                        {"worker_user", config_.process.workerUser()}});
+    }
+    if (config_.process.seccomp) {
+      if (auto s = installSeccompFilter(SeccompRole::Supervisor); !s) {
+        log::error("seccomp_failed", {{"error", s.error().message}});
+        return kExitConfig;
+      }
     }
     if (!spawn(keeper_) || !spawn(worker_)) return stopAll(1);
     if (!connectPeers()) return stopAll(1);
@@ -329,13 +340,12 @@ class Supervisor {
         return kExitConfig;
       }
       const auto uptime = Clock::now() - role->started;
-      if (uptime > kStableAfter) role->backoff = std::chrono::seconds(1);
-      role->restart_at = Clock::now() + role->backoff;
+      if (uptime > kStableAfter) role->backoff.reset();
+      const auto delay = role->backoff.next();
+      role->restart_at = Clock::now() + delay;
       role->restart_pending = true;
-      log::info(
-          "role_restart_scheduled",
-          {{"role", role->name}, {"in_seconds", static_cast<std::int64_t>(role->backoff.count())}});
-      role->backoff = std::min(role->backoff * 2, std::chrono::seconds(kMaxBackoff));
+      log::info("role_restart_scheduled",
+                {{"role", role->name}, {"in_ms", static_cast<std::int64_t>(delay.count())}});
     }
   }
 

@@ -36,6 +36,7 @@
 
 #include "foundation/random.h"
 #include "sidecar/base/log.h"
+#include "sidecar/base/seccomp.h"
 #include "sidecar/intake/submit_server.h"
 #include "sidecar/ipc/fd_passing.h"
 #include "sidecar/ipc/ipc.h"
@@ -68,6 +69,12 @@ void keepHeapForMessages() {
 }  // namespace
 
 int runWorker(const Config& config, const std::string& config_path) {
+  if (config.process.seccomp) {
+    if (auto s = installSeccompFilter(SeccompRole::Worker); !s) {
+      log::error("seccomp_failed", {{"error", s.error().message}});
+      return kExitConfig;
+    }
+  }
   keepHeapForMessages();
   asio::io_context io;
   audit::Log audit;

@@ -91,6 +91,9 @@ struct ProcessSettings {
   std::string worker_user;
   const std::string& keeperUser() const { return keeper_user.empty() ? user : keeper_user; }
   const std::string& workerUser() const { return worker_user.empty() ? user : worker_user; }
+  // A system-call filter per role (seccomp.h). Off only to find out whether a
+  // platform's library needs a call the lists lack.
+  bool seccomp = true;
   // The least important log lines written to stderr (debug, info, warn, error).
   log::Level log_level = log::Level::Info;
 };

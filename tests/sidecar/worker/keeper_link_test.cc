@@ -1,0 +1,123 @@
+// keeper_link_test.cc: the worker's end of the keeper channel, against the test playing
+// the keeper on the other end of a real SOCK_SEQPACKET pair with the real ipc encoders.
+#include "sidecar/worker/keeper_link.h"
+
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "sidecar/ipc/fd_passing.h"
+
+using namespace sidecar;
+using namespace std::chrono_literals;
+
+namespace {
+
+foundation::SecretBytes sb(std::string_view s) {
+  return foundation::SecretBytes::copyOf(s);
+}
+
+struct Fixture {
+  boost::asio::io_context io;
+  worker::KeeperLink link{io};
+  int keeper = -1;  // the test's end
+  ipc::Packet in, out;
+
+  Fixture() {
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0);
+    keeper = fds[0];
+    link.connect(fds[1]);
+    CHECK((next() == ipc::MessageType::Hello));
+  }
+  ~Fixture() { ::close(keeper); }
+
+  // What the worker sent next (blocking).
+  ipc::MessageType next(std::uint32_t* request_id = nullptr) {
+    int fd = -1;
+    REQUIRE(ipc::receivePacket(keeper, in, fd));
+    ipc::Reader r(in.view());
+    REQUIRE(r.header());
+    if (request_id) *request_id = r.requestId();
+    return r.type();
+  }
+  void send() {
+    REQUIRE(ipc::sendPacket(keeper, out));
+    io.run_for(50ms);
+    io.restart();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("readiness follows the keeper's Status") {
+  Fixture f;
+  CHECK_FALSE(f.link.ready());
+  REQUIRE(ipc::encodeStatus({true}, f.out));
+  f.send();
+  CHECK(f.link.ready());
+  REQUIRE(ipc::encodeStatus({false}, f.out));
+  f.send();
+  CHECK_FALSE(f.link.ready());
+}
+
+TEST_CASE("sends asking for one path share one request and one answer") {
+  Fixture f;
+  int answers = 0;
+  worker::KeeperLink::Credential first, second;
+  f.link.requestCredential(0, "smtp/creds/app", [&](auto c) { first = c, ++answers; });
+  f.link.requestCredential(0, "smtp/creds/app", [&](auto c) { second = c, ++answers; });
+  std::uint32_t id = 0;
+  CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
+  REQUIRE(ipc::encodeCredential(id, "smtp/creds/app", "smtp/creds/app/l1", 1, sb("user"),
+                                sb("pass"), f.out));
+  f.send();
+  CHECK(answers == 2);
+  REQUIRE(first);
+  CHECK(first.get() == second.get());  // the same locked copy, not two
+  CHECK(first->username.equals("user"));
+  CHECK(first->password.equals("pass"));
+  CHECK(first->lease_id == "smtp/creds/app/l1");
+}
+
+TEST_CASE("no credential, and an answer for another path, complete with nothing") {
+  Fixture f;
+  bool answered = false;
+  worker::KeeperLink::Credential got;
+  f.link.requestCredential(0, "smtp/creds/app", [&](auto c) { got = c, answered = true; });
+  std::uint32_t id = 0;
+  CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
+  REQUIRE(ipc::encodeNoCredential(id, f.out));
+  f.send();
+  CHECK(answered);
+  CHECK_FALSE(got);
+}
+
+TEST_CASE("a retired lease is reported; a 535 goes to the keeper as CredentialRefused") {
+  Fixture f;
+  std::string retired;
+  f.link.onRetired([&](const std::string& lease) { retired = lease; });
+  REQUIRE(ipc::encodeLease(ipc::MessageType::CredentialRetired, {"smtp/creds/app/old"}, f.out));
+  f.send();
+  CHECK(retired == "smtp/creds/app/old");
+  f.link.reportRefused("smtp/creds/app/l1");
+  CHECK((f.next() == ipc::MessageType::CredentialRefused));
+  ipc::Reader r(f.in.view());
+  REQUIRE(r.header());
+  ipc::LeaseMessage m;
+  REQUIRE(ipc::decodeLease(r, m));
+  CHECK(m.lease_id == "smtp/creds/app/l1");
+}
+
+TEST_CASE("without a channel every request completes at once with nothing") {
+  boost::asio::io_context io;
+  worker::KeeperLink link(io);
+  bool answered = false;
+  link.requestCredential(0, "p", [&](auto c) { answered = c == nullptr; });
+  CHECK(answered);
+  bool no_figures = false;
+  link.requestMetrics([&](auto figures) { no_figures = !figures.has_value(); });
+  CHECK(no_figures);
+}
