@@ -29,3 +29,12 @@ path "auth/token/renew-self" {
 path "auth/token/revoke-self" {
   capabilities = ["update"]
 }
+
+# The spool's data key: the Transit key "<role>-spool" of the caller's own role (a new
+# data key; the stored one unwrapped after a restart). No other app's key.
+path "transit/datakey/plaintext/{{identity.entity.aliases.@APPROLE_ACCESSOR@.metadata.role_name}}-spool" {
+  capabilities = ["update"]
+}
+path "transit/decrypt/{{identity.entity.aliases.@APPROLE_ACCESSOR@.metadata.role_name}}-spool" {
+  capabilities = ["update"]
+}

@@ -40,3 +40,13 @@ path "auth/token/renew-self" {
 path "auth/token/revoke-self" {
   capabilities = ["update"]
 }
+
+# The spool's data key (spool.transit_key = "example-app-spool"): a new data key, and the
+# stored wrapped one unwrapped after a restart. Only this app's key, only these two
+# operations: no encrypt (nothing else is sealed with it), no key read or export.
+path "transit/datakey/plaintext/example-app-spool" {
+  capabilities = ["update"]
+}
+path "transit/decrypt/example-app-spool" {
+  capabilities = ["update"]
+}

@@ -31,6 +31,9 @@ debian_packages=(
   # bench/run: msmtp is a measured peer, matplotlib draws the chart, valgrind profiles
   # (Postfix's smtp-source and smtp-sink come with the postfix package)
   msmtp python3-matplotlib valgrind
+  # real clients of the SMTP intake (tests/e2e/test_smtp_intake.py): PHP's mail() and
+  # Symfony Mailer (default transport "sendmail -bs"), Go's net/smtp
+  php-cli php-symfony-mailer golang-go
 )
 
 missing=()
@@ -97,4 +100,21 @@ if command -v go >/dev/null; then
   (cd "$repo_root/tests/docker/compose-spec" && go mod download) >&2
 else
   echo "install-deps: no Go toolchain: tests/deploy/check-kubernetes will fail" >&2
+fi
+
+# Django for the SMTP intake's end-to-end test (its SMTP EmailBackend), pinned, in its
+# own virtualenv so the system Python stays untouched.
+clients_venv="${SIDECAR_CLIENTS_VENV:-$repo_root/.venv-clients}"
+if ! "$clients_venv/bin/pip" show django 2>/dev/null | grep -qx "Version: $DJANGO_VERSION"; then
+  echo "install-deps: installing django==$DJANGO_VERSION into $clients_venv" >&2
+  python3 -m venv "$clients_venv"
+  "$clients_venv/bin/pip" install -q --disable-pip-version-check "django==$DJANGO_VERSION"
+fi
+
+# nodemailer for the same test, pinned by tests/e2e/clients/package-lock.json.
+e2e_clients="$repo_root/tests/e2e/clients"
+if [ ! -d "$e2e_clients/node_modules/nodemailer" ] ||
+   [ "$e2e_clients/package-lock.json" -nt "$e2e_clients/node_modules/.package-lock.json" ]; then
+  echo "install-deps: npm ci in tests/e2e/clients (nodemailer)" >&2
+  (cd "$e2e_clients" && npm ci --no-audit --no-fund --silent)
 fi

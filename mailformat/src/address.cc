@@ -186,4 +186,12 @@ std::optional<std::vector<std::string>> parseAddressList(std::string_view value,
   return out;
 }
 
+bool isLocalName(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxLocalPart &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-' || c == '+';
+         });
+}
+
 }  // namespace mailformat

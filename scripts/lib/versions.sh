@@ -9,3 +9,5 @@ VAULT_VERSION=1.21.0
 # that module's sum as Go's checksum database has it.
 KUBERNETES_VERSION=v1.33.1
 KUBERNETES_MODULE_SUM='h1:86+VVY/f11taZdpEZrNciLw1MIQhu6BFXf/OMFn5EUg='
+# Django, for the SMTP intake's end-to-end test of its SMTP EmailBackend (PyPI, the 4.2 LTS).
+DJANGO_VERSION=4.2.17

@@ -82,11 +82,16 @@ std::string notAccepted(const Value& holder) {
 
 }  // namespace
 
-std::string requestTarget(std::string_view from, const std::vector<std::string>& recipients) {
-  std::string target = "/v1/messages?from=";
-  appendEncoded(target, from);
+std::string requestTarget(std::optional<std::string_view> from,
+                          const std::vector<std::string>& recipients) {
+  std::string target = "/v1/messages?";
+  if (from) {
+    target += "from=";
+    appendEncoded(target, *from);
+  }
   for (const auto& r : recipients) {
-    target += "&to=";
+    if (target.back() != '?') target += '&';
+    target += "to=";
     appendEncoded(target, r);
   }
   return target;

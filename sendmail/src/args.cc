@@ -101,6 +101,9 @@ std::optional<Failure> parseLongOption(std::string_view arg, Options& out) {
       return usage("--max-size needs a number of bytes: --max-size=BYTES");
     }
     out.max_message_bytes = bytes;
+  } else if (name == "--smtp-socket") {
+    if (!has_value || value.empty()) return usage("--smtp-socket needs a path: --smtp-socket=PATH");
+    out.smtp_socket_path = std::string(value);
   } else if (name == "--timeout") {
     unsigned seconds = 0;
     if (!parseNumber(value, seconds) || seconds == 0 || seconds > 86400) {
@@ -109,7 +112,8 @@ std::optional<Failure> parseLongOption(std::string_view arg, Options& out) {
     out.timeout = std::chrono::seconds(seconds);
   } else {
     return usage("unknown option " + printable(name, 64) +
-                 (has_value || name == "--socket" || name == "--max-size" || name == "--timeout"
+                 (has_value || name == "--socket" || name == "--smtp-socket" ||
+                          name == "--max-size" || name == "--timeout"
                       ? std::string(" (long options take their value after '=')")
                       : std::string()));
   }
@@ -139,9 +143,13 @@ std::optional<Failure> applyOption(char flag, std::string_view value, Options& o
       return std::nullopt;
     case 'b':
       if (value == "m") return std::nullopt;
+      if (value == "s") {
+        out.smtp_on_stdio = true;
+        return std::nullopt;
+      }
       return usage("mode -b" + printable(value, 16) +
                    " is not supported: smtp-sidecar-sendmail only submits messages (-bm); "
-                   "it has no queue, aliases, daemon or SMTP mode");
+                   "it has no queue, aliases or daemon");
     case 'O':  // -O option=value: ignored like -o
       return std::nullopt;
     default:
@@ -222,18 +230,25 @@ Unix socket), like sendmail(8). Exit codes follow sysexits(3).
 sendmail options:
   -t            also send to the To, Cc and Bcc addresses of the message
                 (Bcc fields are always removed from the message)
-  -f SENDER     envelope sender (default: login@hostname); "<>" is the null sender
+  -f SENDER     envelope sender; "<>" is the null sender. Without -f the sidecar
+                picks it: the caller's profile's default_sender, else the message's
+                one From address
+  -bs           SMTP on stdin/stdout, relayed to the sidecar's SMTP socket (the
+                default of Symfony Mailer, SwiftMailer, Laravel)
   -r SENDER     same as -f
   -F NAME       full name for the From field, used only if the message has none
   -i, -oi       a line with only "." does not end the message
   -bm           deliver mail (the default and only mode)
   ignored, as by Postfix's sendmail: -odi -odb -oem -oep -oee -om -oX... -v -m -n
                 -G -U -B type -C file -L label -N dsn -R ret -V envid -X file -h n
-  refused (exit 64): -q..., -bp, -bs, -bd, -bi, -bv and the other -b modes, -I
+  refused (exit 64): -q..., -bp, -bd, -bi, -bv and the other -b modes, -I
+  recipients without a domain ("root") go where the profile's aliases say
 
 smtp-sidecar-sendmail options (long options only, values after '='):
   --socket=PATH     the sidecar's socket (default: $SMTP_SIDECAR_SOCKET, then
                     /run/smtp-sidecar/smtp.sock)
+  --smtp-socket=PATH the sidecar's SMTP socket for -bs (default:
+                    $SMTP_SIDECAR_LISTEN_SMTP_SOCKET, then /run/smtp-sidecar/submit.sock)
   --max-size=BYTES  largest message read from stdin (default 26214400 = 25 MiB)
   --timeout=SECONDS how long to wait for the sidecar's answer (default 120)
   --help, --version

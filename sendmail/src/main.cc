@@ -4,8 +4,11 @@
 // environment (SMTP_SIDECAR_SOCKET) and passwd entry; prints only addresses,
 // options and the sidecar's answer texts, never message content.
 // ERRORS: every failure ends in one stderr line and a sysexits(3) code.
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -40,7 +43,15 @@ int fail(const Failure& f) {
   return fail(f.exit_code, f.message);
 }
 
-// login@hostname of the real user, the default envelope sender and From address.
+Expected<std::string> hostName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) {
+    return Failure{kExOsErr, std::string("gethostname: ") + std::strerror(errno)};
+  }
+  return std::string(host);
+}
+
+// login@hostname of the real user: the From address added for -f '<>'.
 Expected<std::string> defaultAddress() {
   errno = 0;
   const passwd* pw = ::getpwuid(::getuid());
@@ -48,11 +59,82 @@ Expected<std::string> defaultAddress() {
     return Failure{kExOsErr, std::string("cannot find the login name of this user: ") +
                                  (errno != 0 ? std::strerror(errno) : "no passwd entry")};
   }
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) {
-    return Failure{kExOsErr, std::string("gethostname: ") + std::strerror(errno)};
+  auto host = hostName();
+  if (auto* f = std::get_if<Failure>(&host)) return *f;
+  return std::string(pw->pw_name) + "@" + std::get<std::string>(host);
+}
+
+bool writeAll(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    const auto n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
   }
-  return std::string(pw->pw_name) + "@" + host;
+  return true;
+}
+
+// -bs: the caller speaks SMTP on stdin/stdout; the bytes go both ways between it and
+// the sidecar's SMTP socket, where the one SMTP protocol module of the project answers
+// (sidecar/worker/intake). The sidecar identifies this process's uid by SO_PEERCRED:
+// the caller's, since this program runs with the caller's rights.
+int relaySmtp(const Options& options) {
+  std::string path(kDefaultSmtpSocket);
+  if (options.smtp_socket_path) {
+    path = *options.smtp_socket_path;
+  } else if (const char* env = std::getenv(std::string(kSmtpSocketEnv).c_str());
+             env != nullptr && *env != '\0') {
+    path = env;
+  }
+  sockaddr_un address{};
+  if (path.size() >= sizeof address.sun_path) {
+    return fail(kExUsage, "the SMTP socket path is too long: " + printable(path, 100));
+  }
+  const int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return fail(kExOsErr, std::string("socket: ") + std::strerror(errno));
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(sock, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    const int saved = errno;
+    ::close(sock);
+    return fail(kExUnavailable, "cannot connect to the sidecar's SMTP socket " +
+                                    printable(path, 100) + ": " + std::strerror(saved) +
+                                    " (is listen.smtp_socket set? --smtp-socket=PATH)");
+  }
+  std::vector<char> buffer(64 * 1024);
+  pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {sock, POLLIN, 0}};
+  int code = kExOk;
+  while (true) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      code = fail(kExOsErr, std::string("poll: ") + std::strerror(errno));
+      break;
+    }
+    if (fds[1].revents != 0) {  // the sidecar's replies; its close ends the session
+      const auto n = ::read(sock, buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      if (!writeAll(STDOUT_FILENO, buffer.data(), static_cast<std::size_t>(n))) {
+        code = fail(kExIoErr, std::string("writing to stdout: ") + std::strerror(errno));
+        break;
+      }
+    }
+    if (fds[0].fd >= 0 && fds[0].revents != 0) {
+      const auto n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {  // the caller is done: the sidecar sees the end, answers, closes
+        ::shutdown(sock, SHUT_WR);
+        fds[0].fd = -1;
+      } else if (!writeAll(sock, buffer.data(), static_cast<std::size_t>(n))) {
+        break;  // the sidecar closed; what it said is read above
+      }
+    }
+  }
+  ::close(sock);
+  return code;
 }
 
 Expected<std::string> readStdin(const Options& options) {
@@ -91,23 +173,28 @@ int run(int argc, char** argv) {
     std::printf("%s %s\n", kProgram, kVersion);
     return kExOk;
   }
+  if (options.smtp_on_stdio) return relaySmtp(options);
   if (!options.extract_recipients && options.recipients.empty()) {
     return fail(kExUsage, "no recipients given (name them as arguments or use -t)");
   }
 
-  auto own = defaultAddress();
-  if (auto* f = std::get_if<Failure>(&own)) return fail(*f);
-  const auto& own_address = std::get<std::string>(own);
-  const std::string sender = options.sender.value_or(own_address);
-  if (auto problem = mailformat::checkAddress(sender, /*allow_empty=*/true)) {
-    return fail(kExUsage, "invalid sender \"" + printable(sender, 100) + "\": " + *problem +
-                              (options.sender ? "" : " (use -f SENDER)"));
+  // Without -f the sender is the sidecar's choice (the caller's profile).
+  const std::optional<std::string>& sender = options.sender;
+  if (sender) {
+    if (auto problem = mailformat::checkAddress(*sender, /*allow_empty=*/true)) {
+      return fail(kExUsage, "invalid sender \"" + printable(*sender, 100) + "\": " + *problem);
+    }
   }
-
   // With -f '<>' the From field we may add still needs an address: login@hostname.
-  if (sender.empty() && mailformat::checkAddress(own_address, /*allow_empty=*/false)) {
-    return fail(kExUsage, "login@hostname (\"" + printable(own_address, 100) +
-                              "\") is not a valid From address; add a From field to the message");
+  std::string from_address = sender.value_or("");
+  if (sender && sender->empty()) {
+    auto own = defaultAddress();
+    if (auto* f = std::get_if<Failure>(&own)) return fail(*f);
+    from_address = std::get<std::string>(own);
+    if (mailformat::checkAddress(from_address, /*allow_empty=*/false)) {
+      return fail(kExUsage, "login@hostname (\"" + printable(from_address, 100) +
+                                "\") is not a valid From address; add a From field to the message");
+    }
   }
 
   std::string socket_path(kDefaultSocket);
@@ -124,18 +211,26 @@ int run(int argc, char** argv) {
   AssemblyParams params;
   params.extract_recipients = options.extract_recipients;
   params.argument_recipients = options.recipients;
-  params.from_address = sender.empty() ? own_address : sender;
+  params.from_address = from_address;
   params.full_name = options.full_name.value_or("");
   params.date = mailformat::mime::formatDate(std::chrono::system_clock::now());
-  const auto& from = params.from_address;
-  params.message_id = "<" + foundation::randomHex(16) + from.substr(from.rfind('@')) + ">";
+  std::string domain;
+  if (const auto at = from_address.rfind('@'); at != std::string::npos) {
+    domain = from_address.substr(at + 1);
+  } else {
+    auto host = hostName();
+    if (auto* f = std::get_if<Failure>(&host)) return fail(*f);
+    domain = std::get<std::string>(host);
+  }
+  params.message_id = "<" + foundation::randomHex(16) + "@" + domain + ">";
 
   auto assembled = assembleMessage(std::get<std::string>(input), params);
   if (auto* f = std::get_if<Failure>(&assembled)) return fail(*f);
   auto& message = std::get<Assembled>(assembled);
   std::get<std::string>(input).clear();
 
-  const auto target = requestTarget(sender, message.recipients);
+  const auto target = requestTarget(
+      sender ? std::optional<std::string_view>(*sender) : std::nullopt, message.recipients);
   auto answer = postMessage(socket_path, target, std::move(message.message), options.timeout);
   Verdict verdict =
       std::holds_alternative<TransportError>(answer)

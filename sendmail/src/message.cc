@@ -48,11 +48,24 @@ std::string unfold(const Field& field) {
   return value;
 }
 
+std::string trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return std::string(s);
+}
+
 // Adds each address of `value` to `out` (deduplicated), checking it. `what` names
 // where it came from for the error message.
 std::optional<Failure> addRecipients(std::string_view value, int exit_code, std::string_view what,
                                      std::vector<std::string>& out) {
-  auto addresses = mailformat::parseAddressList(value, mailformat::kMaxRecipients + 1);
+  // A local name ("root", cron's MAILTO=ops) is the sidecar's to resolve (the caller's
+  // profile's aliases).
+  std::optional<std::vector<std::string>> addresses;
+  if (const auto name = trim(value); mailformat::isLocalName(name)) {
+    addresses = std::vector<std::string>{name};
+  } else {
+    addresses = mailformat::parseAddressList(value, mailformat::kMaxRecipients + 1);
+  }
   if (!addresses) {
     // One address that is wrong on its own ("root") gets the reason; a list that is
     // not an address list at all gets said so.
@@ -192,7 +205,8 @@ Expected<Assembled> assembleMessage(std::string_view input, const AssemblyParams
                                    "fields or on the command line"
                                  : "no recipients given (name them as arguments or use -t)"};
   }
-  if (!have_from) {
+  // Without -f the sidecar adds From (with the sender the caller's profile names).
+  if (!have_from && !params.from_address.empty()) {
     header.append("From: ");
     header.append(mailformat::mime::formatMailbox({params.full_name, params.from_address}));
     header.append("\r\n");

@@ -114,6 +114,12 @@ class RbacMatrixTest(unittest.TestCase):
         self.addCleanup(request, root_token(), "PUT", f"sys/leases/revoke/{body['lease_id']}")
         return body["lease_id"]
 
+    def wrapped_data_key(self, app):
+        """A data key wrapped by the app's spool key (made by root), as a spool keeps it."""
+        status, body = request(root_token(), "PUT", f"transit/datakey/wrapped/{app}-spool", {})
+        self.assertEqual(status, 200, body)
+        return body["data"]["ciphertext"]
+
     def test_every_cell_of_the_matrix(self):
         matrix = load_matrix()
         wrong = []
@@ -122,9 +128,14 @@ class RbacMatrixTest(unittest.TestCase):
                 # A fresh lease for each cell: a revocation must not hide the next check.
                 leases = {f"{app}-lease": self.fresh_lease(app) for app in ("example-app", "billing")
                           if "{" + app + "-lease}" in json.dumps(op)}
+                leases.update({f"{app}-spool-key": self.wrapped_data_key(app)
+                               for app in ("example-app", "billing")
+                               if "{" + app + "-spool-key}" in json.dumps(op)})
                 path = op["path"].format(**leases)
-                body = json.loads(json.dumps(op.get("body")).replace("{example-app-lease}",
-                                                                    leases.get("example-app-lease", "")))
+                body_text = json.dumps(op.get("body"))
+                for name, value in leases.items():
+                    body_text = body_text.replace("{" + name + "}", value)
+                body = json.loads(body_text)
                 status, answer = request(self.tokens[subject], op["method"], path, body,
                                          op.get("wrap_ttl"))
                 got = "allow" if 200 <= status < 300 else "deny" if status == 403 else f"HTTP {status}"

@@ -119,7 +119,7 @@ class SendmailTest(unittest.TestCase):
         delivered(a)
 
     def test_usage_errors_exit_64(self):
-        for args in (["-q"], ["-bp"], ["-bs"], ["-Z", rcpt("x")], []):
+        for args in (["-q"], ["-bp"], ["-bd"], ["-Z", rcpt("x")], []):
             with self.subTest(args=args):
                 proc = self.sendmail(args, "Subject: x\n\nx\n")
                 self.assertExit(proc, 64)

@@ -109,3 +109,7 @@ TEST_CASE("mapTransportError") {
     CHECK(v.line.find(c.want_part) != std::string::npos);
   }
 }
+
+TEST_CASE("requestTarget without a sender leaves the choice to the sidecar") {
+  CHECK(requestTarget(std::nullopt, {"root", "a@x.test"}) == "/v1/messages?to=root&to=a@x.test");
+}

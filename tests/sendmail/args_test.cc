@@ -102,7 +102,6 @@ TEST_CASE("parseArguments refuses unknown and unsupported flags with EX_USAGE") 
       {words({"-q1h"}), "-q (queue runs) is not supported"},
       {words({"-qR", "example.test"}), "-q (queue runs)"},
       {words({"-bp"}), "mode -bp is not supported"},
-      {words({"-bs"}), "mode -bs is not supported"},
       {words({"-bd"}), "mode -bd"},
       {words({"-bi"}), "mode -bi"},
       {words({"-bv", "a@x.test"}), "mode -bv"},
@@ -157,4 +156,21 @@ TEST_CASE("parseArguments limits argument count and length") {
   CHECK(std::holds_alternative<Failure>(parseArguments({"-f", long_word})));
   const std::string long_name(kMaxFullNameBytes + 1, 'n');
   CHECK(std::holds_alternative<Failure>(parseArguments({"-F", long_name, "a@x.test"})));
+}
+
+TEST_CASE("-bs asks for SMTP on stdin/stdout; --smtp-socket names the socket") {
+  auto got = parseArguments({"-bs"});
+  REQUIRE(std::holds_alternative<sendmail::Options>(got));
+  CHECK(std::get<sendmail::Options>(got).smtp_on_stdio);
+  got = parseArguments({"-b", "s", "--smtp-socket=/run/x/submit.sock"});
+  REQUIRE(std::holds_alternative<sendmail::Options>(got));
+  CHECK(std::get<sendmail::Options>(got).smtp_socket_path == "/run/x/submit.sock");
+  // Debian cron's exact argv parses, with the local recipient kept.
+  got = parseArguments({"-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"});
+  REQUIRE(std::holds_alternative<sendmail::Options>(got));
+  const auto& cron = std::get<sendmail::Options>(got);
+  CHECK(cron.full_name == "CronDaemon");
+  CHECK_FALSE(cron.dot_ends_input);
+  CHECK_FALSE(cron.sender);
+  CHECK(cron.recipients == std::vector<std::string>{"root"});
 }

@@ -198,7 +198,12 @@ TEST_CASE("assembleMessage: recipient errors") {
   const Case cases[] = {
       {"no recipients", {}, false, "Subject: x\n\nb\n", 64, "no recipients given"},
       {"-t finds none", {}, true, "Subject: x\n\nTo: a@x.test\n", 64, "no recipient addresses"},
-      {"unqualified argument", {"root"}, false, "\n", 64, "invalid recipient \"root\""},
+      {"not an address nor a local name",
+       {"ro ot"},
+       false,
+       "\n",
+       64,
+       "invalid recipient \"ro ot\""},
       {"bad header address", {}, true, "To: a@x.test, \"x y\"@x.test\n\nb\n", 65, "To field"},
       {"control characters are not echoed", {"a\x1b@x.test"}, false, "\n", 64, "a?@x.test"},
   };
@@ -215,6 +220,20 @@ TEST_CASE("assembleMessage: recipient errors") {
   auto got = assembleMessage(many + "\n\nb\n", params({}, true));
   REQUIRE(std::holds_alternative<Failure>(got));
   CHECK(std::get<Failure>(got).message.find("more than 100 recipients") != std::string::npos);
+}
+
+TEST_CASE("assembleMessage: a local name (cron's root) is kept for the sidecar's aliases") {
+  auto got = assembleMessage("Subject: x\n\nb\n", params({"root"}, false));
+  REQUIRE(std::holds_alternative<Assembled>(got));
+  CHECK(std::get<Assembled>(got).recipients == std::vector<std::string>{"root"});
+}
+
+TEST_CASE("assembleMessage: no From is added without a sender (the sidecar adds its own)") {
+  auto p = params({"a@x.test"}, false);
+  p.from_address.clear();
+  auto got = assembleMessage("Subject: x\n\nb\n", p);
+  REQUIRE(std::holds_alternative<Assembled>(got));
+  CHECK(std::get<Assembled>(got).message.find("From:") == std::string::npos);
 }
 
 TEST_CASE("printable") {

@@ -33,6 +33,10 @@ inline constexpr std::size_t kMaxRecipients = 100;
 // 5321 (no quoted local parts, no address literals).
 std::optional<std::string> checkAddress(std::string_view address, bool allow_empty);
 
+// A recipient without a domain ("root", cron's MAILTO=ops): 1-64 of [A-Za-z0-9._+-].
+// Never sent as it is: only a profile alias of the sidecar turns it into an address.
+bool isLocalName(std::string_view name);
+
 // The addr-spec of each mailbox of an address list ("Name <a@b>" -> "a@b",
 // "a@b (comment)" -> "a@b"; group names dropped: "team: a@b, c@d;" -> a@b, c@d;
 // "undisclosed-recipients:;" -> empty list), each passing checkAddress. nullopt if the

@@ -13,7 +13,11 @@ namespace mailformat {
 
 struct Envelope {
   std::string from;                     // may be empty: the null reverse-path <>
-  std::vector<std::string> recipients;  // at least one
+  std::vector<std::string> recipients;  // at least one; a local name (isLocalName in
+                                        // address.h) only until the intake resolved it
+  // The caller named no sender (sendmail without -f): the intake's profile decides
+  // (sidecar/intake/submission_policy.h), never the client. Never true at the relay.
+  bool implicit_from = false;
 };
 
 }  // namespace mailformat

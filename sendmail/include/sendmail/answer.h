@@ -9,6 +9,7 @@
 // ERRORS: none raised; every input maps to a Verdict.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,7 +17,9 @@
 namespace sendmail {
 
 // "/v1/messages?from=...&to=...&to=..."
-std::string requestTarget(std::string_view from, const std::vector<std::string>& recipients);
+// Without `from`, the sidecar names the sender (the caller's profile).
+std::string requestTarget(std::optional<std::string_view> from,
+                          const std::vector<std::string>& recipients);
 
 struct Verdict {
   int exit_code;

@@ -23,6 +23,10 @@ inline constexpr std::size_t kDefaultMaxMessageBytes = std::size_t{25} << 20;  /
 inline constexpr std::chrono::seconds kDefaultTimeout{120};
 inline constexpr std::string_view kDefaultSocket = "/run/smtp-sidecar/smtp.sock";
 inline constexpr std::string_view kSocketEnv = "SMTP_SIDECAR_SOCKET";
+// -bs relays SMTP to the sidecar's SMTP socket (listen.smtp_socket); the variable has
+// the name of the sidecar's own override of that setting.
+inline constexpr std::string_view kDefaultSmtpSocket = "/run/smtp-sidecar/submit.sock";
+inline constexpr std::string_view kSmtpSocketEnv = "SMTP_SIDECAR_LISTEN_SMTP_SOCKET";
 inline constexpr std::size_t kMaxArguments = 1024;
 inline constexpr std::size_t kMaxArgumentBytes = 4096;
 inline constexpr std::size_t kMaxFullNameBytes = 256;
@@ -34,6 +38,8 @@ struct Options {
   std::optional<std::string> full_name;                     // -F
   std::vector<std::string> recipients;                      // the arguments after the options
   std::optional<std::string> socket_path;                   // --socket=PATH
+  bool smtp_on_stdio = false;                               // -bs
+  std::optional<std::string> smtp_socket_path;              // --smtp-socket=PATH
   std::size_t max_message_bytes = kDefaultMaxMessageBytes;  // --max-size=BYTES
   std::chrono::seconds timeout = kDefaultTimeout;           // --timeout=SECONDS
   bool help = false;                                        // --help

@@ -50,10 +50,10 @@ class InputCollector {
 struct AssemblyParams {
   bool extract_recipients = false;               // -t
   std::vector<std::string> argument_recipients;  // as given on the command line
-  std::string from_address;                      // for a From header we add (checked address)
-  std::string full_name;   // -F: display name for that From header, may be empty
-  std::string date;        // value for a Date header we add
-  std::string message_id;  // value for a Message-ID header we add, with <>
+  std::string from_address;  // for a From header we add (checked address); empty: none
+  std::string full_name;     // -F: display name for that From header, may be empty
+  std::string date;          // value for a Date header we add
+  std::string message_id;    // value for a Message-ID header we add, with <>
 };
 
 struct Assembled {

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <vector>
 
+#include "mailformat/address.h"
 #include "mailformat/sender_rule.h"
 #include "sidecar/base/hardening.h"
 
@@ -160,6 +161,37 @@ const std::vector<Parameter>& parameterTable() {
        [](Config& c, std::string_view v) {
          return parseInt<std::size_t>(v, c.listen.max_queue, 1, 1000000);
        }},
+      {"listen", "smtp_socket", stringField(&Config::listen, &ListenSettings::smtp_socket_path)},
+      {"listen", "smtp_port",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::uint16_t>(v, c.listen.smtp_port, 0, 65535);
+       }},
+      {"listen", "smtp_max_connections",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::size_t>(v, c.listen.smtp_max_connections, 1, 100000);
+       }},
+      {"listen", "smtp_timeout_seconds",
+       secondsField(&Config::listen, &ListenSettings::smtp_timeout)},
+      {"listen", "smtp_host_name", stringField(&Config::listen, &ListenSettings::smtp_host_name)},
+      {"spool", "directory", stringField(&Config::spool, &SpoolSettings::directory)},
+      {"spool", "transit_mount", stringField(&Config::spool, &SpoolSettings::transit_mount)},
+      {"spool", "transit_key", stringField(&Config::spool, &SpoolSettings::transit_key)},
+      {"spool", "max_bytes",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::size_t>(v, c.spool.max_bytes, 1 << 20, std::size_t{1} << 40);
+       }},
+      {"spool", "max_messages",
+       [](Config& c, std::string_view v) {
+         return parseInt<std::size_t>(v, c.spool.max_messages, 1, 10000000);
+       }},
+      {"spool", "retention_seconds",
+       [](Config& c, std::string_view v) -> Status {
+         long seconds = 0;  // up to a year: statuses are small, but not kept for ever
+         if (auto s = parseInt<long>(v, seconds, 1, 366L * 86400); !s) return s;
+         c.spool.retention = std::chrono::seconds(seconds);
+         return {};
+       }},
+      {"spool", "fsync", boolField(&Config::spool, &SpoolSettings::fsync)},
       {"smtp", "max_connections",
        [](Config& c, std::string_view v) {
          return parseInt<unsigned>(v, c.smtp.max_connections, 1, 1024);
@@ -217,6 +249,29 @@ Status parseStringList(const toml::node& node, std::vector<std::string>& out) {
   return {};
 }
 
+// aliases = { root = "ops@example.org", ops = "ops@example.org" }: local name -> address.
+Status parseAliases(const toml::node& node, std::map<std::string, std::string>& out) {
+  const auto* table = node.as_table();
+  if (table == nullptr) return Error::permanent("expected a table of name = \"address\"");
+  for (const auto& [name, value] : *table) {
+    const std::string key(name.str());
+    const auto* text = value.as_string();
+    if (text == nullptr) return Error::permanent(key + ": expected an address string");
+    if (key.empty() || key.size() > 64 ||
+        key.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") !=
+            std::string::npos) {
+      return Error::permanent("\"" + key + "\": a local name is 1-64 of [A-Za-z0-9._+-]");
+    }
+    const std::string address(text->get());
+    if (auto error = mailformat::checkAddress(address, false)) {
+      return Error::permanent(key + ": " + *error);
+    }
+    out.emplace(key, address);
+  }
+  return {};
+}
+
 // One [[profile]] table. Defaults that depend on other sections (credential path,
 // size limit) are filled in by finishProfiles() after the environment is applied.
 Status parseProfile(const toml::table& table, Profile& p) {
@@ -241,6 +296,13 @@ Status parseProfile(const toml::table& table, Profile& p) {
         p.credential_path = std::string(node.as_string()->get());
     } else if (key == "senders") {
       s = parseStringList(node, p.senders);
+    } else if (key == "default_sender") {
+      if (!node.is_string())
+        s = Error::permanent("expected a string");
+      else
+        p.default_sender = std::string(node.as_string()->get());
+    } else if (key == "aliases") {
+      s = parseAliases(node, p.aliases);
     } else if (key == "max_recipients" || key == "max_message_bytes" || key == "rate_per_minute" ||
                key == "burst") {
       auto value = text();
@@ -311,6 +373,14 @@ Status finishProfiles(Config& c) {
     for (const auto& pattern : p.senders) {
       if (auto s = mailformat::checkSenderPattern(pattern); !s) {
         return s.error().context(where + ".senders");
+      }
+    }
+    if (!p.default_sender.empty()) {
+      if (auto error = mailformat::checkAddress(p.default_sender, false)) {
+        return Error::permanent(where + ".default_sender: " + *error);
+      }
+      if (!mailformat::senderAllowed(p.senders, p.default_sender)) {
+        return Error::permanent(where + ".default_sender: not allowed by the profile's senders");
       }
     }
     if (p.max_message_bytes == 0) p.max_message_bytes = c.listen.max_message_bytes;
@@ -384,8 +454,38 @@ Status validate(const Config& c) {
                                               "0123456789._-") != std::string::npos) {
     return Error::permanent("listen.socket_group must be a group name or a numeric gid");
   }
+  if (c.listen.smtp_socket_path.size() >= 108) {
+    return Error::permanent("listen.smtp_socket is longer than a Unix socket path may be (107)");
+  }
+  if (!c.listen.smtp_socket_path.empty() && c.listen.smtp_socket_path == c.listen.socket_path) {
+    return Error::permanent("listen.smtp_socket must differ from listen.socket");
+  }
+  if (c.listen.smtp_host_name.empty() || c.listen.smtp_host_name.size() > 253 ||
+      c.listen.smtp_host_name.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+          "0123456789.-") != std::string::npos) {
+    return Error::permanent("listen.smtp_host_name must be a host name");
+  }
   if (!c.audit.file.empty() && c.audit.file.front() != '/') {
     return Error::permanent("audit.file must be an absolute path");
+  }
+  if (!c.spool.directory.empty()) {
+    if (c.spool.directory.front() != '/') {
+      return Error::permanent("spool.directory must be an absolute path");
+    }
+    auto transitName = [](const std::string& name) {
+      return !name.empty() && name.find_first_not_of(
+                                  "abcdefghijklmnopqrstuvwxyz"
+                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == std::string::npos;
+    };
+    if (!transitName(c.spool.transit_key)) {
+      return Error::permanent(
+          "spool.transit_key is required with spool.directory: the app's own Transit key "
+          "(letters, digits, '-', '_')");
+    }
+    if (!validVaultPath(c.spool.transit_mount)) {
+      return Error::permanent("spool.transit_mount must be a relative Vault path like \"transit\"");
+    }
   }
   return {};
 }
@@ -429,7 +529,20 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   check("listen.max_message_bytes", a.listen.max_message_bytes, b.listen.max_message_bytes);
   check("listen.max_queue", a.listen.max_queue, b.listen.max_queue);
   check("listen.socket_group", a.listen.socket_group, b.listen.socket_group);
+  check("listen.smtp_socket", a.listen.smtp_socket_path, b.listen.smtp_socket_path);
+  check("listen.smtp_port", a.listen.smtp_port, b.listen.smtp_port);
+  check("listen.smtp_max_connections", a.listen.smtp_max_connections,
+        b.listen.smtp_max_connections);
+  check("listen.smtp_timeout_seconds", a.listen.smtp_timeout, b.listen.smtp_timeout);
+  check("listen.smtp_host_name", a.listen.smtp_host_name, b.listen.smtp_host_name);
   check("audit.file", a.audit.file, b.audit.file);
+  check("spool.directory", a.spool.directory, b.spool.directory);
+  check("spool.transit_mount", a.spool.transit_mount, b.spool.transit_mount);
+  check("spool.transit_key", a.spool.transit_key, b.spool.transit_key);
+  check("spool.max_bytes", a.spool.max_bytes, b.spool.max_bytes);
+  check("spool.max_messages", a.spool.max_messages, b.spool.max_messages);
+  check("spool.retention_seconds", a.spool.retention, b.spool.retention);
+  check("spool.fsync", a.spool.fsync, b.spool.fsync);
   check("profile", a.profiles, b.profiles);
   return out;
 }

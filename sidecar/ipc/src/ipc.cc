@@ -52,6 +52,10 @@ const char* toString(MessageType type) noexcept {
       return "metrics_request";
     case MessageType::Metrics:
       return "metrics";
+    case MessageType::SpoolKeyRequest:
+      return "spool_key_request";
+    case MessageType::SpoolKey:
+      return "spool_key";
   }
   return "unknown";
 }
@@ -255,6 +259,26 @@ bool encodePeerChannel(Packet& out) {
 
 bool decodePeerChannel(Reader& r) {
   return r.type() == MessageType::PeerChannel && r.end();
+}
+
+bool encodeSpoolKeyRequest(std::uint32_t request_id, std::string_view wrapped, Packet& out) {
+  return wrapped.size() <= kMaxWrappedKey &&
+         Writer(MessageType::SpoolKeyRequest, request_id, out).str(wrapped).finish();
+}
+
+bool encodeSpoolKey(std::uint32_t request_id, std::string_view wrapped,
+                    const foundation::SecretBytes& key, Packet& out) {
+  return wrapped.size() <= kMaxWrappedKey && key.size() == kSpoolKeyBytes &&
+         Writer(MessageType::SpoolKey, request_id, out).str(wrapped).secret(key).finish();
+}
+
+bool decodeSpoolKeyRequest(Reader& r, std::string& wrapped) {
+  return r.type() == MessageType::SpoolKeyRequest && r.str(wrapped, kMaxWrappedKey) && r.end();
+}
+
+bool decodeSpoolKey(Reader& r, std::string& wrapped, foundation::SecretBytes& key) {
+  return r.type() == MessageType::SpoolKey && r.str(wrapped, kMaxWrappedKey) && !wrapped.empty() &&
+         r.secret(key, kSpoolKeyBytes) && key.size() == kSpoolKeyBytes && r.end();
 }
 
 bool encodeSecretId(const foundation::SecretBytes& secret_id, Packet& out) {

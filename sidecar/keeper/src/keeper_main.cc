@@ -38,6 +38,8 @@ class Keeper {
          const telemetry::VaultRequestRecorder& vault_requests)
       : credentials_(config.vault, client, foundation::systemClock(), foundation::systemUniform(),
                      config.credentialPaths()),
+        client_(client),
+        spool_(config.spool),
         config_path_(std::move(config_path)),
         secret_id_from_environment_(config.vault.secret_id_from_environment),
         vault_requests_(vault_requests) {}
@@ -162,6 +164,11 @@ class Keeper {
       }
       case ipc::MessageType::MetricsRequest:
         return ipc::decodeMetricsRequest(r) && answerMetricsRequest(r.requestId());
+      case ipc::MessageType::SpoolKeyRequest: {
+        std::string wrapped;
+        return ipc::decodeSpoolKeyRequest(r, wrapped) &&
+               answerSpoolKeyRequest(r.requestId(), wrapped);
+      }
       case ipc::MessageType::CredentialRefused: {
         ipc::LeaseMessage refused;
         if (!ipc::decodeLease(r, refused)) return false;
@@ -187,6 +194,51 @@ class Keeper {
     }
     if (!encoded) return false;
     (void)ipc::sendPacket(peer_fd_, out_);  // a vanished worker is noticed on read
+    out_.wipe();
+    return true;
+  }
+
+  // The spool's data key. Only the keeper talks to Transit, and only with the key
+  // the configuration names (never one the worker names). The worker's wrapped form
+  // is checked for shape; Transit decrypts it only under this app's key, so the worker
+  // can learn nothing but a data key made for its own spool.
+  bool answerSpoolKeyRequest(std::uint32_t request_id, const std::string& wrapped) {
+    auto refuse = [&](const std::string& reason) {
+      log::warn("spool_key_unavailable", {{"error", reason}});
+      if (ipc::encodeNoCredential(request_id, out_)) {
+        (void)ipc::sendPacket(peer_fd_, out_);
+      }
+      return true;
+    };
+    if (spool_.directory.empty() || spool_.transit_key.empty()) {
+      return refuse("no spool configured");
+    }
+    const bool shaped =
+        wrapped.empty() ||
+        (wrapped.rfind("vault:v", 0) == 0 &&
+         wrapped.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "0123456789+/=:") == std::string::npos);
+    if (!shaped) return refuse("the wrapped spool key is not Transit ciphertext");
+    if (!credentials_.ready()) return refuse("not logged in to Vault yet");
+    foundation::SecretBytes key;
+    std::string wrapped_out = wrapped;
+    if (wrapped.empty()) {
+      auto made = client_.transitDataKey(spool_.transit_mount, spool_.transit_key, 256);
+      if (!made) return refuse("transit datakey: " + made.error().message);
+      key = std::move(made->plaintext);
+      wrapped_out = std::move(made->ciphertext);
+      log::info("spool_key_created", {{"transit_key", spool_.transit_key}});
+    } else {
+      auto opened = client_.transitDecrypt(spool_.transit_mount, spool_.transit_key, wrapped);
+      if (!opened) return refuse("transit decrypt: " + opened.error().message);
+      key = std::move(*opened);
+      log::info("spool_key_unwrapped", {{"transit_key", spool_.transit_key}});
+    }
+    if (key.size() != ipc::kSpoolKeyBytes) {
+      return refuse("transit gave a data key of " + std::to_string(key.size()) + " bytes");
+    }
+    if (!ipc::encodeSpoolKey(request_id, wrapped_out, key, out_)) return false;
+    (void)ipc::sendPacket(peer_fd_, out_);
     out_.wipe();
     return true;
   }
@@ -264,6 +316,8 @@ class Keeper {
   }
 
   CredentialKeeper credentials_;
+  vault::Client& client_;  // the same client credentials_ uses (this thread only)
+  SpoolSettings spool_;
   std::string config_path_;
   bool secret_id_from_environment_;
   const telemetry::VaultRequestRecorder& vault_requests_;

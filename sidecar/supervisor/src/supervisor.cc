@@ -27,6 +27,7 @@
 #include "sidecar/base/seccomp.h"
 #include "sidecar/ipc/fd_passing.h"
 #include "sidecar/ipc/ipc.h"
+#include "sidecar/ipc/smtp_listeners.h"
 
 namespace sidecar {
 namespace {
@@ -144,6 +145,23 @@ class Supervisor {
     }
     listen_fd_ = createListenSocket(config_.listen);
     if (listen_fd_ < 0) return 1;
+    // The SMTP intake's listeners (issue 15), created here for the same reason.
+    if (!config_.listen.smtp_socket_path.empty()) {
+      ListenSettings smtp = config_.listen;
+      smtp.socket_path = config_.listen.smtp_socket_path;
+      smtp_fds_[0] = createListenSocket(smtp);
+      if (smtp_fds_[0] < 0) return 1;
+    }
+    if (config_.listen.smtp_port != 0) {
+      auto tcp = ipc::createLoopbackListeners(config_.listen.smtp_port);
+      if (!tcp) {
+        log::error("listen_failed",
+                   {{"smtp_port", config_.listen.smtp_port}, {"error", tcp.error().message}});
+        return 1;
+      }
+      smtp_fds_[1] = tcp->ipv4;
+      smtp_fds_[2] = tcp->ipv6;
+    }
     if (config_.implicitProfile()) {
       log::warn("no_profiles_configured",
                 {{"detail",
@@ -156,7 +174,10 @@ class Supervisor {
       // The socket file is created as root; it then belongs to the user the roles run
       // as, and nothing after this line runs as root.
       if (::chown(config_.listen.socket_path.c_str(), static_cast<uid_t>(run_as_->uid),
-                  static_cast<gid_t>(-1)) != 0) {
+                  static_cast<gid_t>(-1)) != 0 ||
+          (smtp_fds_[0] >= 0 &&
+           ::chown(config_.listen.smtp_socket_path.c_str(), static_cast<uid_t>(run_as_->uid),
+                   static_cast<gid_t>(-1)) != 0)) {
         log::error("listen_failed", {{"socket", config_.listen.socket_path},
                                      {"error", std::string("chown: ") + std::strerror(errno)}});
         return 1;
@@ -280,13 +301,25 @@ class Supervisor {
     if (moved_control < 0 || (is_worker && moved_listen < 0)) {
       abandonRole(role.name, "fcntl(F_DUPFD_CLOEXEC)", errno);
     }
-    // dup2 clears close-on-exec on the new descriptor, so exactly these two survive exec.
+    int moved_smtp[3] = {-1, -1, -1};
+    for (int i = 0; is_worker && i < 3; ++i) {
+      if (smtp_fds_[i] >= 0 && (moved_smtp[i] = ::fcntl(smtp_fds_[i], F_DUPFD_CLOEXEC, 10)) < 0) {
+        abandonRole(role.name, "fcntl(F_DUPFD_CLOEXEC, smtp)", errno);
+      }
+    }
+    // dup2 clears close-on-exec on the new descriptor, so exactly these survive exec.
     if (::dup2(moved_control, kControlFd) < 0) abandonRole(role.name, "dup2(control)", errno);
     if (is_worker && ::dup2(moved_listen, kListenFd) < 0) {
       abandonRole(role.name, "dup2(listen)", errno);
     }
+    for (int i = 0; is_worker && i < 3; ++i) {
+      if (moved_smtp[i] >= 0 && ::dup2(moved_smtp[i], ipc::kSmtpListenFds[i]) < 0) {
+        abandonRole(role.name, "dup2(smtp)", errno);
+      }
+    }
     // Everything else closes; the executable's descriptor is close-on-exec.
-    const unsigned first_free = is_worker ? kListenFd + 1 : kControlFd + 1;
+    const unsigned first_free =
+        is_worker ? static_cast<unsigned>(ipc::kSmtpListenFds[2]) + 1 : kControlFd + 1;
     const unsigned exe_fd = static_cast<unsigned>(self_exe_fd_);
     ::close_range(first_free, exe_fd - 1, 0);
     ::close_range(exe_fd + 1, ~0U, 0);
@@ -361,6 +394,8 @@ class Supervisor {
     // The socket belongs to this process and outlives reloads: a new path needs a
     // restart (the roles say so too).
     fresh->listen.socket_path = config_.listen.socket_path;
+    fresh->listen.smtp_socket_path = config_.listen.smtp_socket_path;
+    fresh->listen.smtp_port = config_.listen.smtp_port;
     const auto changed = changedKeys(config_, *fresh);
     std::string keys;
     for (const auto& k : changed) keys += (keys.empty() ? "" : ",") + k;
@@ -403,6 +438,10 @@ class Supervisor {
   int shutdown() {
     ::close(listen_fd_);
     ::unlink(config_.listen.socket_path.c_str());
+    for (const int fd : smtp_fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+    if (smtp_fds_[0] >= 0) ::unlink(config_.listen.smtp_socket_path.c_str());
     if (worker_.pid > 0) {
       ::kill(worker_.pid, SIGTERM);
       if (!waitFor(worker_, kWorkerStopDeadline)) ::kill(worker_.pid, SIGKILL);
@@ -436,6 +475,7 @@ class Supervisor {
   Role keeper_{"keeper"};
   Role worker_{"worker"};
   int listen_fd_ = -1;
+  int smtp_fds_[3] = {-1, -1, -1};  // SMTP intake: Unix socket, 127.0.0.1, ::1
   int self_exe_fd_ = -1;
   pid_t supervisor_pid_ = -1;
 };

@@ -16,9 +16,29 @@ void KeeperLink::connect(int fd) {
   channel_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
   if (ipc::encodeHello(out_)) (void)ipc::sendPacket(fd, out_);
   waitForMessage();
+  if (on_connected_) on_connected_();
 }
 
-void KeeperLink::requestCredential(std::uint32_t path_index, std::string path, CredentialCallback callback) {
+void KeeperLink::requestSpoolKey(const std::string& wrapped, SpoolKeyCallback callback) {
+  if (!channel_ || spool_key_callback_) return callback(std::nullopt);
+  const std::uint32_t id = next_request_id_++;
+  if (!ipc::encodeSpoolKeyRequest(id, wrapped, out_) ||
+      !ipc::sendPacket(channel_->native_handle(), out_)) {
+    return callback(std::nullopt);
+  }
+  spool_key_request_ = id;
+  spool_key_deadline_ = std::chrono::steady_clock::now() + kSpoolKeyTimeout;
+  spool_key_callback_ = std::move(callback);
+}
+
+void KeeperLink::answerSpoolKey(std::optional<SpoolKey> key) {
+  auto callback = std::move(spool_key_callback_);
+  spool_key_callback_ = nullptr;
+  callback(std::move(key));
+}
+
+void KeeperLink::requestCredential(std::uint32_t path_index, std::string path,
+                                   CredentialCallback callback) {
   if (!channel_) return callback(nullptr);
   if (auto joined = in_flight_.find(path); joined != in_flight_.end()) {
     auto it = pending_.find(joined->second);
@@ -47,8 +67,7 @@ void KeeperLink::requestMetrics(MetricsCallback callback) {
     return callback(std::nullopt);
   }
   pending_metrics_.emplace(
-      id,
-      PendingMetrics{std::move(callback), std::chrono::steady_clock::now() + kMetricsTimeout});
+      id, PendingMetrics{std::move(callback), std::chrono::steady_clock::now() + kMetricsTimeout});
 }
 
 void KeeperLink::reportRefused(const std::string& lease_id) {
@@ -83,6 +102,10 @@ void KeeperLink::sweep() {
     it = pending_metrics_.erase(it);
     log::warn("metrics_request_timeout");
     callback(std::nullopt);
+  }
+  if (spool_key_callback_ && spool_key_deadline_ <= now) {
+    log::warn("spool_key_request_timeout");
+    answerSpoolKey(std::nullopt);
   }
   sweep_timer_.expires_after(std::chrono::seconds(1));
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
@@ -154,7 +177,20 @@ bool KeeperLink::dispatch(std::string_view wire) {
     }
     case ipc::MessageType::NoCredential: {
       if (!ipc::decodeNoCredential(r)) return false;
+      if (spool_key_callback_ && r.requestId() == spool_key_request_) {
+        log::warn("spool_key_refused");  // the keeper logged why (spool_key_unavailable)
+        answerSpoolKey(std::nullopt);
+        return true;
+      }
       complete(r.requestId(), nullptr);
+      return true;
+    }
+    case ipc::MessageType::SpoolKey: {
+      SpoolKey key;
+      if (!ipc::decodeSpoolKey(r, key.wrapped, key.key)) return false;
+      if (spool_key_callback_ && r.requestId() == spool_key_request_) {
+        answerSpoolKey(std::move(key));
+      }
       return true;
     }
     case ipc::MessageType::Metrics: {
@@ -219,6 +255,7 @@ void KeeperLink::disconnect() {
   auto pending_metrics = std::move(pending_metrics_);
   pending_metrics_.clear();
   for (auto& [id, p] : pending_metrics) p.callback(std::nullopt);
+  if (spool_key_callback_) answerSpoolKey(std::nullopt);
 }
 
 }  // namespace sidecar::worker

@@ -37,11 +37,14 @@
 #include "foundation/random.h"
 #include "sidecar/base/log.h"
 #include "sidecar/base/seccomp.h"
+#include "sidecar/intake/smtp_server.h"
 #include "sidecar/intake/submit_server.h"
 #include "sidecar/ipc/fd_passing.h"
 #include "sidecar/ipc/ipc.h"
 #include "sidecar/ipc/roles.h"
+#include "sidecar/ipc/smtp_listeners.h"
 #include "sidecar/relay/smtp_sender.h"
+#include "sidecar/spool/store.h"
 #include "sidecar/worker/audit.h"
 #include "sidecar/worker/dispatcher.h"
 #include "sidecar/worker/keeper_link.h"
@@ -82,10 +85,27 @@ int runWorker(const Config& config, const std::string& config_path) {
     log::error("worker_start_failed", {{"error", s.error().message}});
     return 1;
   }
+  std::optional<spool::Store> store;
+  if (!config.spool.directory.empty()) {
+    spool::StoreLimits limits;
+    limits.max_bytes = config.spool.max_bytes;
+    limits.max_messages = config.spool.max_messages;
+    limits.fsync = config.spool.fsync;
+    auto opened = spool::Store::open(config.spool.directory, limits);
+    if (!opened) {
+      log::error("worker_start_failed", {{"error", opened.error().message}});
+      return opened.error().kind == foundation::ErrorKind::Permanent ? kExitConfig : 1;
+    }
+    store = std::move(*opened);
+  } else {
+    log::warn("spool_disabled",
+              {{"detail", "asynchronous messages live in memory only: a restart loses them"}});
+  }
   worker::KeeperLink keeper(io);
   telemetry::WorkerMetrics metrics;
-  worker::WorkerDispatcher dispatcher(io, keeper, config, audit, metrics);
+  worker::WorkerDispatcher dispatcher(io, keeper, config, audit, metrics, std::move(store));
   keeper.onRetired([&dispatcher](const std::string& lease_id) { dispatcher.retire(lease_id); });
+  keeper.onConnected([&dispatcher] { dispatcher.keeperConnected(); });
   submit::SubmitServer server(io, config.listen, config.profiles, dispatcher);
   dispatcher.setProfileMetrics([&server](metrics::Registry& registry) {
     telemetry::exportProfileStats(server.profileStats(), server.peersRefused(), registry);
@@ -93,6 +113,17 @@ int runWorker(const Config& config, const std::string& config_path) {
   if (auto s = server.adopt(kListenFd); !s) {
     log::error("worker_start_failed", {{"error", s.error().message}});
     return 1;
+  }
+  // The SMTP intake on the listeners the supervisor made (if configured): same profiles
+  // and dispatcher as the HTTP intake.
+  intake::SmtpServer smtp(io, config.listen, server, dispatcher);
+  for (int i = 0; i < 3; ++i) {
+    const int fd = ipc::kSmtpListenFds[i];
+    if (!ipc::isListeningSocket(fd)) continue;
+    if (auto s = i == 0 ? smtp.adoptUnix(fd) : smtp.adoptTcp(fd); !s) {
+      log::error("worker_start_failed", {{"error", s.error().message}});
+      return 1;
+    }
   }
 
   // The supervisor hands over the keeper channel (again after a keeper restart).
@@ -164,7 +195,7 @@ int runWorker(const Config& config, const std::string& config_path) {
   asio::steady_timer drain_timer(io);
   auto drain_deadline = std::chrono::steady_clock::now();
   std::function<void()> wait_for_drain = [&] {
-    if (dispatcher.inFlight() == 0 || std::chrono::steady_clock::now() > drain_deadline) {
+    if (dispatcher.mustDrain() == 0 || std::chrono::steady_clock::now() > drain_deadline) {
       return io.stop();
     }
     drain_timer.expires_after(std::chrono::milliseconds(50));
@@ -173,13 +204,29 @@ int runWorker(const Config& config, const std::string& config_path) {
   signals.async_wait([&](boost::system::error_code ec, int signo) {
     if (ec) return;
     log::info("worker_stopping", {{"signal", signo}, {"in_flight", dispatcher.inFlight()}});
+    if (dispatcher.asyncPending() > 0 && !dispatcher.spooled()) {
+      log::warn("async_messages_at_risk",
+                {{"messages", static_cast<std::int64_t>(dispatcher.asyncPending())},
+                 {"detail", "no spool: messages not sent before the drain deadline are lost"}});
+    }
     server.close();
+    smtp.close();
     drain_deadline = std::chrono::steady_clock::now() + kDrainDeadline;
     wait_for_drain();
   });
 
-  log::info("worker_ready", {{"socket", config.listen.socket_path}});
+  log::info("worker_ready", {{"socket", config.listen.socket_path},
+                             {"smtp_socket", config.listen.smtp_socket_path},
+                             {"smtp_port", config.listen.smtp_port}});
   io.run();
+  if (dispatcher.asyncPending() > 0) {
+    if (dispatcher.spooled()) {
+      log::info("spool_kept", {{"messages", static_cast<std::int64_t>(dispatcher.asyncPending())}});
+    } else {
+      log::error("async_messages_lost",
+                 {{"messages", static_cast<std::int64_t>(dispatcher.asyncPending())}});
+    }
+  }
   return 0;
 }
 

@@ -312,3 +312,41 @@ TEST_CASE("process.log_level") {
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().message.find("process.log_level") != std::string::npos);
 }
+
+TEST_CASE("the spool: off by default; a directory needs an absolute path and a Transit key") {
+  auto plain = parseConfig(kValid, {});
+  REQUIRE(plain.ok());
+  CHECK(plain->spool.directory.empty());
+  auto spooled = parseConfig(std::string(kValid) +
+                                 "\n[spool]\ndirectory = \"/var/lib/smtp-sidecar/spool\"\n"
+                                 "transit_key = \"example-app-spool\"\nmax_messages = 50\n"
+                                 "retention_seconds = 604800\n",
+                             {});
+  REQUIRE_MESSAGE(spooled.ok(), spooled.errorMessage());
+  CHECK(spooled->spool.transit_mount == "transit");
+  CHECK(spooled->spool.max_messages == 50);
+  CHECK(spooled->spool.retention == std::chrono::seconds(604800));
+  CHECK(spooled->spool.fsync);
+  struct Row {
+    const char* spool;
+    const char* want;
+  };
+  const Row rows[] = {
+      {"directory = \"relative\"\ntransit_key = \"k\"", "spool.directory must be an absolute"},
+      {"directory = \"/s\"", "spool.transit_key is required"},
+      {"directory = \"/s\"\ntransit_key = \"a/b\"", "spool.transit_key is required"},
+      {"directory = \"/s\"\ntransit_key = \"k\"\ntransit_mount = \"/x\"", "spool.transit_mount"},
+      {"max_messages = 0", "spool.max_messages"},
+      {"retention_seconds = 0", "spool.retention_seconds"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.spool);
+    auto c = parseConfig(std::string(kValid) + "\n[spool]\n" + row.spool + "\n", {});
+    REQUIRE(!c.ok());
+    CHECK_MESSAGE(c.error().message.find(row.want) != std::string::npos, c.error().message);
+  }
+  auto env = parseConfig(kValid, {{"SMTP_SIDECAR_SPOOL_DIRECTORY", "/spool"},
+                                  {"SMTP_SIDECAR_SPOOL_TRANSIT_KEY", "app-spool"}});
+  REQUIRE_MESSAGE(env.ok(), env.errorMessage());
+  CHECK(env->spool.directory == "/spool");
+}

@@ -1,6 +1,7 @@
 // ipc_fuzz.cc: libFuzzer target for the keeper <-> worker message decoder (what the
 // keeper reads from a possibly compromised worker, and vice versa).
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "sidecar/ipc/ipc.h"
@@ -41,6 +42,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case MessageType::MetricsRequest:
       (void)decodeMetricsRequest(r);
       break;
+    case MessageType::SpoolKeyRequest: {
+      std::string wrapped;
+      (void)decodeSpoolKeyRequest(r, wrapped);
+      break;
+    }
+    case MessageType::SpoolKey: {
+      std::string wrapped;
+      foundation::SecretBytes key;
+      if (decodeSpoolKey(r, wrapped, key) && key.size() != kSpoolKeyBytes) __builtin_trap();
+      break;
+    }
     case MessageType::Metrics:
       // A decoded message re-encodes to the same bytes (nothing is lost or invented).
       if (decodeMetrics(r, figures)) {

@@ -331,3 +331,51 @@ TEST_CASE("malformed keeper figures are refused") {
   sidecar::telemetry::KeeperFigures out;
   CHECK_FALSE(decodeMetrics(s, out));
 }
+
+TEST_CASE("the spool key request and answer round-trip; a key of another size is refused") {
+  Packet packet;
+  REQUIRE(encodeSpoolKeyRequest(9, "vault:v1:abc=", packet));
+  {
+    const std::string wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    std::string wrapped;
+    REQUIRE(decodeSpoolKeyRequest(r, wrapped));
+    CHECK(wrapped == "vault:v1:abc=");
+    CHECK(r.requestId() == 9);
+  }
+  REQUIRE(encodeSpoolKeyRequest(10, "", packet));  // "": a new key
+  {
+    const std::string wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    std::string wrapped = "x";
+    REQUIRE(decodeSpoolKeyRequest(r, wrapped));
+    CHECK(wrapped.empty());
+  }
+  CHECK(!encodeSpoolKeyRequest(1, std::string(kMaxWrappedKey + 1, 'a'), packet));
+  REQUIRE(encodeSpoolKey(11, "vault:v1:abc=", sb(std::string(kSpoolKeyBytes, 'k')), packet));
+  {
+    const std::string wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    std::string wrapped;
+    SecretBytes key;
+    REQUIRE(decodeSpoolKey(r, wrapped, key));
+    CHECK(wrapped == "vault:v1:abc=");
+    CHECK(key.equals(std::string(kSpoolKeyBytes, 'k')));
+  }
+  CHECK(!encodeSpoolKey(11, "vault:v1:abc=", sb("short"), packet));
+  // Hand-built: a 16-byte key, and an empty wrapped form, are both malformed.
+  for (const auto& [wrapped, key] :
+       {std::pair<std::string, std::string>{"vault:v1:a", "k16k16k16k16k16k"},
+        {"", std::string(kSpoolKeyBytes, 'k')}}) {
+    (void)Writer(MessageType::SpoolKey, 1, packet).str(wrapped).secret(sb(key)).finish();
+    const std::string wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    std::string w;
+    SecretBytes k;
+    CHECK(!decodeSpoolKey(r, w, k));
+  }
+}

@@ -94,7 +94,8 @@ Parsed<Envelope> parseEnvelopeQuery(std::string_view query) {
       while (true) {
         const auto comma = list.find(',');
         const auto one = list.substr(0, comma);
-        if (auto r = checkAddress(one, false); std::holds_alternative<ApiError>(r)) {
+        if (auto r = checkAddress(one, false);
+            std::holds_alternative<ApiError>(r) && !isLocalName(one)) {
           auto e = std::get<ApiError>(r);
           e.message = "to: " + e.message;
           return e;
@@ -111,7 +112,7 @@ Parsed<Envelope> parseEnvelopeQuery(std::string_view query) {
       return ApiError{400, "malformed_query", "unknown query parameter (expected 'from' and 'to')"};
     }
   }
-  if (!have_from) return ApiError{400, "missing_sender", "query parameter 'from' is required"};
+  envelope.implicit_from = !have_from;
   if (envelope.recipients.empty()) {
     return ApiError{400, "missing_recipient", "at least one 'to' query parameter is required"};
   }

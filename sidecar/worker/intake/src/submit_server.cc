@@ -25,20 +25,12 @@
 #include "foundation/random.h"
 #include "mailformat/message_headers.h"
 #include "mailformat/mime.h"
-#include "mailformat/sender_rule.h"
 #include "sidecar/base/log.h"
 #include "sidecar/base/metrics.h"
+#include "sidecar/intake/submission_policy.h"
 #include "sidecar/intake/submit_json.h"
 
 namespace sidecar::submit {
-
-struct ProfileState {
-  ProfileState(Profile p, std::chrono::steady_clock::time_point now)
-      : profile(std::move(p)), bucket(profile.rate_per_minute, profile.burst, now) {}
-  Profile profile;
-  profile::TokenBucket bucket;
-  profile::ProfileStats stats;
-};
 
 namespace {
 
@@ -281,6 +273,25 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void submitMessage(std::string_view query) {
     const bool keep_alive = request_.keep_alive();
+    // Idempotency-Key: a client that lost the answer (a broken connection) submits again
+    // with the same key and gets the first message's id instead of a second message.
+    const auto key_field = request_["Idempotency-Key"];
+    const std::string_view idempotency_key(key_field.data(), key_field.size());
+    if (!idempotency_key.empty()) {
+      const bool visible = idempotency_key.size() <= 255 &&
+                           std::all_of(idempotency_key.begin(), idempotency_key.end(),
+                                       [](char c) { return c > 0x20 && c < 0x7f; });
+      if (!visible) {
+        return fail(400, "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters", keep_alive);
+      }
+      if (!wantsAsync()) {
+        return fail(400, "idempotency_key_needs_async",
+                    "Idempotency-Key is honoured for asynchronous submissions only "
+                    "(Prefer: respond-async)",
+                    keep_alive);
+      }
+    }
     const auto media = mediaType(request_[http::field::content_type]);
     Envelope envelope;
     std::string message;
@@ -323,6 +334,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request_.body().shrink_to_fit();
     Origin origin;
     if (!authorize(envelope, message, origin, keep_alive)) return;
+    origin.idempotency_key = std::string(idempotency_key);
     if (dispatcher_.full()) {
       return fail(429, "queue_full", "too many messages in flight; try again shortly", keep_alive,
                   5);
@@ -332,7 +344,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (wantsAsync()) {
       auto id = dispatcher_.enqueue(std::move(origin), std::move(envelope), std::move(message));
       if (!id) {
-        return fail(429, "queue_full", "the queue is full; try again shortly", keep_alive, 5);
+        const auto why = dispatcher_.enqueueRefusal();
+        return fail(why.status, why.code, why.message, keep_alive, why.retry_after_seconds);
       }
       response_ = std::make_shared<Response>();
       response_->set(http::field::location, "/v1/messages/" + *id);
@@ -348,37 +361,48 @@ class Session : public std::enable_shared_from_this<Session> {
                        });
   }
 
-  // The profile's rules: sender (envelope and every From address), then recipient
-  // count. False when a refusal has been answered.
-  bool authorize(const Envelope& envelope, const std::string& message, Origin& origin,
-                 bool keep_alive) {
+  // The profile's rules (intake/submission_policy.h, shared with the SMTP intake): the
+  // sender a caller did not name, local recipients through the aliases, sender
+  // (envelope and every From address), then recipient count. False when a refusal has
+  // been answered.
+  bool authorize(Envelope& envelope, std::string& message, Origin& origin, bool keep_alive) {
     auto& state = *state_;
     const Profile& p = state.profile;
-    const mailformat::HeaderSummary headers = mailformat::summarizeHeaders(message);
-    if (!p.senders.empty()) {
-      const char* why = nullptr;
-      if (!mailformat::senderAllowed(p.senders, envelope.from)) {
-        why = "the envelope sender is not allowed for this profile";
-      } else if (headers.from_malformed) {
-        why = "the From header could not be read, so its senders cannot be checked";
-      } else {
-        for (const auto& from : headers.from) {
-          if (!mailformat::senderAllowed(p.senders, from)) {
-            why = "a From address is not allowed for this profile";
-            break;
-          }
-        }
-      }
-      if (why != nullptr) {
-        ++state.stats.sender_refused;
-        log::warn("sender_not_allowed", {{"profile", p.name},
-                                         {"uid", peer_.uid},
-                                         {"pid", static_cast<std::int64_t>(peer_.pid)}});
-        fail(403, "sender_not_allowed", why, keep_alive);
+    message = intake::withLocalFromQualified(std::move(message), p);
+    mailformat::HeaderSummary headers = mailformat::summarizeHeaders(message);
+    if (envelope.implicit_from) {
+      auto sender = intake::implicitSender(p, headers);
+      if (!sender) {
+        fail(400, "missing_sender",
+             "no sender given, and the profile has no default_sender and the message not "
+             "exactly one From address",
+             keep_alive);
         return false;
       }
+      envelope.from = std::move(*sender);
+      envelope.implicit_from = false;
+      message = intake::withFromAdded(std::move(message), envelope.from, headers);
     }
-    if (p.max_recipients != 0 && envelope.recipients.size() > p.max_recipients) {
+    for (auto& recipient : envelope.recipients) {
+      if (recipient.find('@') != std::string::npos) continue;
+      auto address = intake::resolveLocalRecipient(p, recipient);
+      if (!address) {
+        fail(422, "unknown_local_recipient",
+             "\"" + recipient + "\" has no domain and the profile has no alias for it", keep_alive);
+        return false;
+      }
+      recipient = std::move(*address);
+    }
+    if (const auto verdict = intake::checkSenders(p, envelope.from, headers);
+        verdict != intake::SenderVerdict::Allowed) {
+      ++state.stats.sender_refused;
+      log::warn(
+          "sender_not_allowed",
+          {{"profile", p.name}, {"uid", peer_.uid}, {"pid", static_cast<std::int64_t>(peer_.pid)}});
+      fail(403, "sender_not_allowed", intake::describe(verdict), keep_alive);
+      return false;
+    }
+    if (!intake::withinRecipientLimit(p, envelope.recipients.size())) {
       ++state.stats.recipients_refused;
       fail(422, "too_many_recipients",
            "at most " + std::to_string(p.max_recipients) + " recipients per message", keep_alive);
@@ -587,6 +611,15 @@ std::map<std::string, profile::ProfileStats> SubmitServer::profileStats() const 
   return out;
 }
 
+std::shared_ptr<ProfileState> SubmitServer::admit(const profile::Peer& peer) {
+  const Profile* matched = profile::match(profiles_, peer);
+  if (matched != nullptr) return states_.at(matched->name);
+  ++peers_refused_;
+  log::warn("peer_not_allowed",
+            {{"uid", peer.uid}, {"gid", peer.gid}, {"pid", static_cast<std::int64_t>(peer.pid)}});
+  return nullptr;
+}
+
 SubmitServer::~SubmitServer() {
   close();
 }
@@ -616,16 +649,7 @@ void SubmitServer::accept() {
       const profile::Peer peer{static_cast<std::uint32_t>(cred.uid),
                                static_cast<std::uint32_t>(cred.gid),
                                static_cast<std::int32_t>(cred.pid)};
-      const Profile* matched = profile::match(profiles_, peer);
-      std::shared_ptr<ProfileState> state;
-      if (matched != nullptr) {
-        state = states_.at(matched->name);
-      } else {
-        ++peers_refused_;
-        log::warn(
-            "peer_not_allowed",
-            {{"uid", peer.uid}, {"gid", peer.gid}, {"pid", static_cast<std::int64_t>(peer.pid)}});
-      }
+      std::shared_ptr<ProfileState> state = admit(peer);
       std::make_shared<Session>(std::move(socket), dispatcher_, peer, std::move(state))->start();
     }
     accept();

@@ -65,8 +65,8 @@ TEST_CASE("parseEnvelopeQuery errors") {
     const char* want_code;
   };
   const Case cases[] = {
-      {"", 400, "missing_sender"},
-      {"to=a@example.test", 400, "missing_sender"},
+      {"", 400, "missing_recipient"},
+      {"to=a%20b", 422, "invalid_address"},
       {"from=app@example.test", 400, "missing_recipient"},
       {"from=app@example.test&to=", 422, "invalid_address"},
       {"from=app@example.test&to=a@example.test%0D%0ARCPT%20TO:<b@c>", 422, "invalid_address"},
@@ -132,4 +132,16 @@ TEST_CASE("splitTarget") {
   CHECK(splitTarget("/v1/messages?from=a").path == "/v1/messages");
   CHECK(splitTarget("/v1/messages?from=a").query == "from=a");
   CHECK(splitTarget("/v1/health").query.empty());
+}
+
+TEST_CASE("no from: the profile names the sender; local names are kept for the aliases") {
+  auto got = parseEnvelopeQuery("to=root,ops@example.test");
+  REQUIRE(std::holds_alternative<Envelope>(got));
+  const auto& e = std::get<Envelope>(got);
+  CHECK(e.implicit_from);
+  CHECK(e.recipients == std::vector<std::string>{"root", "ops@example.test"});
+  CHECK(isLocalName("root"));
+  CHECK_FALSE(isLocalName("ro ot"));
+  CHECK_FALSE(isLocalName(""));
+  CHECK_FALSE(isLocalName(std::string(65, 'a')));
 }

@@ -78,6 +78,15 @@ struct ListenSettings {
   std::size_t max_message_bytes = 25u << 20;
   // Messages accepted but not finished (sync and async); past it, 429 queue_full.
   std::size_t max_queue = 1000;
+  // The SMTP intake (sidecar/worker/intake): RFC 5321 submission on a second Unix socket
+  // (same socket_mode and socket_group; empty: off) and on loopback TCP, 127.0.0.1 and
+  // ::1 (port 0: off, the default, because every process in the network namespace can
+  // reach it; callers are identified by the kernel either way).
+  std::string smtp_socket_path;
+  std::uint16_t smtp_port = 0;
+  std::size_t smtp_max_connections = 100;    // open SMTP connections; more get 421
+  std::chrono::seconds smtp_timeout{300};    // RFC 5321 4.5.3.2.7: 5 minutes per command
+  std::string smtp_host_name = "localhost";  // in the greeting and the EHLO reply
 };
 
 struct ProcessSettings {
@@ -115,11 +124,33 @@ struct Profile {
   std::size_t max_message_bytes = 0;  // default: listen.max_message_bytes (never above)
   std::uint32_t rate_per_minute = 0;  // token bucket; 0: unlimited
   std::uint32_t burst = 0;            // bucket size; default: rate_per_minute
+  // The envelope sender of a message whose caller named none (sendmail without -f):
+  // then, without it, the message's single From address. Must pass `senders`.
+  std::string default_sender;
+  // Recipients without a domain (cron's "root", MAILTO=ops) -> an address. Without an
+  // entry, such a recipient is refused.
+  std::map<std::string, std::string> aliases;
   bool operator==(const Profile&) const = default;
 };
 
 struct AuditSettings {
   std::string file;  // one JSON line per message; empty: stderr
+};
+
+// The durable spool of asynchronous messages (sidecar/spool/store.h).
+struct SpoolSettings {
+  // Where accepted asynchronous messages are kept, sealed and fsynced, until they end
+  // (the worker's own directory, 0700). Empty: no spool, and an asynchronous message
+  // lives only in the worker's memory: a restart loses it (logged at start).
+  std::string directory;
+  // The app's own Transit key whose data key seals the files; only the keeper uses it.
+  std::string transit_mount = "transit";
+  std::string transit_key;                       // required with directory
+  std::size_t max_bytes = std::size_t{1} << 30;  // sealed files; past it 429 + Retry-After
+  std::size_t max_messages = 10000;
+  // How long a finished message's status still answers GET /v1/messages/{id}.
+  std::chrono::seconds retention{7 * 24 * 3600};
+  bool fsync = true;  // off only to measure its cost (bench/)
 };
 
 struct Config {
@@ -128,6 +159,7 @@ struct Config {
   SmtpSettings smtp;
   ListenSettings listen;
   AuditSettings audit;
+  SpoolSettings spool;
   // Never empty after parseConfig: without [[profile]] sections, one implicit profile
   // "default" that matches every peer.
   std::vector<Profile> profiles;

@@ -22,7 +22,7 @@ namespace sidecar::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x53434950;  // "SCIP"
 // Bump on every change to MessageType or to any message's fields.
-inline constexpr std::uint16_t kVersion = 4;
+inline constexpr std::uint16_t kVersion = 5;
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPacket = 64 * 1024;
 inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
@@ -39,7 +39,9 @@ enum class MessageType : std::uint16_t {
   SecretId = 9,           // supervisor -> keeper: the secret_id taken from the environment
   MetricsRequest = 10,    // worker -> keeper: the keeper's figures, for GET /metrics
   Metrics = 11,           // keeper -> worker: telemetry::KeeperFigures as typed fields
-  kLast = Metrics,        // the highest type a reader accepts
+  SpoolKeyRequest = 12,   // worker -> keeper: the spool's wrapped data key ("": a new one)
+  SpoolKey = 13,          // keeper -> worker: the wrapped data key and its plaintext
+  kLast = SpoolKey,       // the highest type a reader accepts
 };
 
 const char* toString(MessageType type) noexcept;
@@ -135,6 +137,14 @@ bool encodeStatus(const StatusMessage& m, Packet& out);
 bool encodePeerChannel(Packet& out);  // the channel travels as SCM_RIGHTS
 bool encodeSecretId(const foundation::SecretBytes& secret_id, Packet& out);
 bool encodeMetricsRequest(std::uint32_t request_id, Packet& out);
+// The spool's data key (sidecar/spool/format.h): the worker sends the Transit-wrapped
+// form it keeps beside the spool (empty when it has none yet); the keeper unwraps it,
+// or has Transit make a new one, and answers SpoolKey, or NoCredential (retry later).
+inline constexpr std::size_t kMaxWrappedKey = 1024;
+inline constexpr std::size_t kSpoolKeyBytes = 32;
+bool encodeSpoolKeyRequest(std::uint32_t request_id, std::string_view wrapped, Packet& out);
+bool encodeSpoolKey(std::uint32_t request_id, std::string_view wrapped,
+                    const foundation::SecretBytes& key, Packet& out);
 // Lists longer than telemetry::kMaxFigureEntries and names longer than their limits
 // are cut (never a failure: the keeper must always be able to answer).
 bool encodeMetrics(std::uint32_t request_id, const telemetry::KeeperFigures& figures, Packet& out);
@@ -150,6 +160,9 @@ bool decodeStatus(Reader& r, StatusMessage& out);
 bool decodePeerChannel(Reader& r);
 bool decodeSecretId(Reader& r, foundation::SecretBytes& secret_id);
 bool decodeMetricsRequest(Reader& r);
+bool decodeSpoolKeyRequest(Reader& r, std::string& wrapped);
+// Also refuses a key that is not kSpoolKeyBytes long.
+bool decodeSpoolKey(Reader& r, std::string& wrapped, foundation::SecretBytes& key);
 // Also refuses names outside [a-z0-9_], status classes other than 1xx..5xx and error,
 // control characters in a path, and counts of a list above its limit.
 bool decodeMetrics(Reader& r, telemetry::KeeperFigures& out);

@@ -1,6 +1,7 @@
 // dispatcher.h: the worker's submit::Dispatcher: each message gets its profile's
 // credential from the keeper link and goes out through the relay's AsyncSmtpSender;
-// asynchronous messages are queued, retried and their status kept.
+// asynchronous messages are queued, retried (per recipient) and their status kept; with
+// [spool], sealed and fsynced before their 202 and sent again after a restart.
 //
 // SECURITY: message bytes and envelopes arrive already checked by the intake; the
 // credential is the keeper's, held by KeeperLink, and passed to the sender by shared
@@ -26,6 +27,8 @@
 #include "sidecar/base/config.h"
 #include "sidecar/intake/submit_server.h"
 #include "sidecar/relay/smtp_sender.h"
+#include "sidecar/spool/format.h"
+#include "sidecar/spool/store.h"
 #include "sidecar/worker/audit.h"
 #include "sidecar/worker/keeper_link.h"
 #include "sidecar/worker/sidecar_metrics.h"
@@ -36,12 +39,17 @@ namespace sidecar::worker {
 // each message (an IPC round trip, no Vault request).
 // On 535 it tells the keeper, which replaces the credential, and retries once.
 // Asynchronous messages are retried on temporary failures with exponential backoff
-// (1 s doubling to 60 s, +-20% jitter) until smtp.retry_for has passed.
+// (1 s doubling to 60 s, +-20% jitter) until smtp.retry_for has passed; a recipient
+// the server deferred (4xx) is retried alone, one it accepted is not sent to again.
+// With [spool], an asynchronous message is sealed and fsynced (spool/store.h) before
+// its 202, rewritten when some of its recipients were delivered, and replaced by its
+// final status when it ends; a restarted worker sends what the spool holds.
 // All members are used on the io thread only.
 class WorkerDispatcher final : public submit::Dispatcher {
  public:
   WorkerDispatcher(asio::io_context& io, KeeperLink& keeper, const Config& config,
-                   audit::Log& audit, telemetry::WorkerMetrics& metrics)
+                   audit::Log& audit, telemetry::WorkerMetrics& metrics,
+                   std::optional<spool::Store> store = std::nullopt)
       : io_(io),
         keeper_(keeper),
         metrics_(metrics),
@@ -49,7 +57,24 @@ class WorkerDispatcher final : public submit::Dispatcher {
         max_queue_(config.listen.max_queue),
         retry_for_(config.smtp.retry_for),
         paths_(config.credentialPaths()),
-        audit_(audit) {}
+        audit_(audit),
+        spool_(std::move(store)),
+        retention_(config.spool.retention),
+        spool_timer_(io),
+        retention_timer_(io) {
+    if (spool_) sweepRetention();
+  }
+
+  // The keeper link is up (again): a spool without its key asks for it now.
+  void keeperConnected() { askSpoolKey(); }
+
+  // Asynchronous messages not finished: on disk with a spool, lost without one.
+  std::size_t asyncPending() const { return async_pending_; }
+  bool spooled() const { return spool_.has_value(); }
+
+  // What a stop must wait for: every send in progress. With a spool, a message waiting
+  // for its next attempt is safe on disk and need not hold the stop up.
+  std::size_t mustDrain() const;
 
   // SIGHUP: the credential paths as the keeper will number them.
   void setCredentialPaths(std::vector<std::string> paths) { paths_ = std::move(paths); }
@@ -66,6 +91,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   std::optional<std::string> enqueue(submit::Origin origin, submit::Envelope envelope,
                                      std::string message) override;
+
+  submit::EnqueueRefusal enqueueRefusal() const override { return refusal_; }
 
   std::optional<submit::MessageStatus> status(const std::string& id) const override;
 
@@ -90,6 +117,9 @@ class WorkerDispatcher final : public submit::Dispatcher {
     std::chrono::steady_clock::time_point deadline{};
     std::chrono::seconds backoff{1};
     std::unique_ptr<asio::steady_timer> retry_timer;
+    // Async only: what the spool keeps (without the message, which is `message`):
+    // every recipient with its state. The envelope holds the pending ones.
+    spool::Record record;
   };
   static constexpr std::size_t kKeepFinished = 10000;  // statuses kept after the end
 
@@ -111,6 +141,22 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   void scheduleRetry(const std::shared_ptr<Job>& job, std::chrono::steady_clock::time_point now);
 
+  // ---- per recipient, retention, Idempotency-Key, the spool (dispatcher.cc) ----
+  static bool applyRecipients(Job& job, const submit::SubmitResult& result);
+  static void noteLastAttempt(spool::Record& record, const submit::SubmitResult& result);
+  void rememberFinished(const std::string& id, std::uint64_t finished_unix_ms);
+  static std::string idempotencyScope(const submit::Origin& origin);
+  void rememberIdempotencyKey(const std::string& scope, const std::string& id);
+  void forgetOldestFinished();
+  void sweepRetention();
+  void askSpoolKey();
+  void retrySpoolKey();
+  void recover();
+  static submit::MessageStatus statusOf(const spool::Record& record);
+  spool::Record recordOf(const Job& job, std::uint64_t now_ms) const;
+  void exportSpool(metrics::Registry& registry) const;
+  static std::uint64_t unixMsNow();
+
   asio::io_context& io_;
   KeeperLink& keeper_;
   telemetry::WorkerMetrics& metrics_;
@@ -122,10 +168,20 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::size_t in_flight_ = 0;
   std::map<std::string, submit::MessageStatus> statuses_;
   std::map<std::string, std::chrono::steady_clock::time_point> next_attempt_;
-  std::deque<std::string> finished_;
+  std::deque<std::pair<std::string, std::uint64_t>> finished_;  // id, finished (Unix ms)
   std::mt19937 rng_{std::random_device{}()};
   std::vector<std::string> paths_;  // Config::credentialPaths(): the keeper's numbering
   audit::Log& audit_;
+  std::optional<spool::Store> spool_;        // [spool] configured
+  std::optional<spool::DataKey> spool_key_;  // from the keeper (Transit); locked memory
+  bool asking_spool_key_ = false;
+  std::chrono::seconds retention_;
+  asio::steady_timer spool_timer_;
+  asio::steady_timer retention_timer_;
+  submit::EnqueueRefusal refusal_;
+  std::size_t async_pending_ = 0;
+  std::map<std::string, std::string> idempotent_;  // profile + key -> message id
+  std::map<std::string, std::string> scope_of_;    // message id -> its profile + key
 };
 
 }  // namespace sidecar::worker

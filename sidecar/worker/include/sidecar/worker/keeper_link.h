@@ -25,6 +25,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "foundation/secret.h"
 #include "sidecar/base/log.h"
 #include "sidecar/ipc/credential.h"
 #include "sidecar/ipc/fd_passing.h"
@@ -38,6 +39,8 @@ namespace asio = boost::asio;
 inline constexpr auto kCredentialTimeout = std::chrono::seconds(10);
 inline constexpr auto kMetricsTimeout = std::chrono::seconds(2);  // a scrape must not hang
 inline constexpr std::size_t kMaxPendingMetrics = 16;
+// The keeper asks Transit, which may be slow or away: the answer may take this long.
+inline constexpr auto kSpoolKeyTimeout = std::chrono::seconds(90);
 
 // The worker's end of the keeper channel. All members are used on the io thread only.
 class KeeperLink {
@@ -45,6 +48,12 @@ class KeeperLink {
   using Credential = std::shared_ptr<const ipc::SmtpCredential>;
   using CredentialCallback = std::function<void(Credential)>;  // nullptr: none
   using MetricsCallback = std::function<void(std::optional<telemetry::KeeperFigures>)>;
+  // The spool's data key (sidecar/spool/format.h) and its Transit-wrapped form.
+  struct SpoolKey {
+    std::string wrapped;
+    foundation::SecretBytes key;
+  };
+  using SpoolKeyCallback = std::function<void(std::optional<SpoolKey>)>;  // nullopt: not now
 
   explicit KeeperLink(asio::io_context& io) : io_(io), sweep_timer_(io) { sweep(); }
 
@@ -66,6 +75,13 @@ class KeeperLink {
   void requestMetrics(MetricsCallback callback);
 
   void reportRefused(const std::string& lease_id);
+
+  bool connected() const { return channel_ != nullptr; }
+
+  // The spool's data key from the keeper (which asks Transit): `wrapped` is the form
+  // kept beside the spool, empty for a new key. One request at a time; it completes
+  // with nullopt when the keeper refuses (NoCredential), times out or goes away.
+  void requestSpoolKey(const std::string& wrapped, SpoolKeyCallback callback);
 
  private:
   struct Pending {
@@ -105,6 +121,8 @@ class KeeperLink {
 
   void disconnect();
 
+  void answerSpoolKey(std::optional<SpoolKey> key);
+
   [[noreturn]] void fatal(const char* what) {
     log::error("worker_fatal", {{"error", what}});
     std::_Exit(1);
@@ -122,9 +140,15 @@ class KeeperLink {
   std::uint32_t next_request_id_ = 1;
   bool keeper_ready_ = false;
   std::function<void(const std::string&)> on_retired_;
+  std::function<void()> on_connected_;
+  SpoolKeyCallback spool_key_callback_;
+  std::uint32_t spool_key_request_ = 0;
+  std::chrono::steady_clock::time_point spool_key_deadline_{};
 
  public:
   void onRetired(std::function<void(const std::string&)> fn) { on_retired_ = std::move(fn); }
+  // Called after each connect(): a new keeper (the spool asks it for its key).
+  void onConnected(std::function<void()> fn) { on_connected_ = std::move(fn); }
 };
 
 }  // namespace sidecar::worker

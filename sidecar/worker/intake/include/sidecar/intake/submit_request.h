@@ -34,13 +34,15 @@ template <typename T>
 using Parsed = std::variant<T, ApiError>;
 
 using mailformat::Envelope;
+using mailformat::isLocalName;
 
 // Checks one envelope address ("local@domain"). Empty is allowed only when
 // `allow_empty` (the null sender).
 std::variant<std::monostate, ApiError> checkAddress(std::string_view address, bool allow_empty);
 
-// Parses the query string of POST /v1/messages: from=<addr>, to=<addr> (repeatable,
-// or comma-separated). Percent-decoding per RFC 3986; '+' is a space (form encoding)
+// Parses the query string of POST /v1/messages: from=<addr> (optional: without it the
+// profile names the sender), to=<addr> or to=<local name> (repeatable, or
+// comma-separated). Percent-decoding per RFC 3986; '+' is a space (form encoding)
 // and therefore never valid in an address after decoding.
 Parsed<Envelope> parseEnvelopeQuery(std::string_view query);
 

@@ -23,6 +23,7 @@
 #include "foundation/result.h"
 #include "sidecar/base/config.h"
 #include "sidecar/intake/profile.h"
+#include "sidecar/intake/submission_policy.h"
 #include "sidecar/intake/submit_request.h"
 #include "sidecar/relay/smtp_sender.h"
 
@@ -51,10 +52,22 @@ struct Origin {
   std::string profile;
   std::string credential_path;  // the profile's
   std::string message_id;       // from the message's headers; may be empty
+  // The client's Idempotency-Key (asynchronous only; may be empty): a second
+  // submission with the same key from the same profile gets the first one's id.
+  std::string idempotency_key;
 };
 
 // What the server hands a parsed submission to. All calls happen on the server's
 // io thread; `done` may be called from any thread.
+// Why enqueue() refused a message: the HTTP answer (429 when the queue or the spool is
+// full, 503 when the spool cannot take it now), always with Retry-After.
+struct EnqueueRefusal {
+  unsigned status = 429;
+  std::string code = "queue_full";
+  std::string message = "the queue is full; try again shortly";
+  int retry_after_seconds = 5;
+};
+
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
@@ -65,6 +78,8 @@ class Dispatcher {
   // Returns the message id, or nullopt when the queue is full.
   virtual std::optional<std::string> enqueue(Origin origin, Envelope envelope,
                                              std::string message) = 0;
+  // Why the last enqueue() returned nullopt.
+  virtual EnqueueRefusal enqueueRefusal() const { return {}; }
   virtual std::optional<MessageStatus> status(const std::string& id) const = 0;
   // No room for another message (sync or async): answer 429.
   virtual bool full() const = 0;
@@ -74,7 +89,7 @@ class Dispatcher {
   virtual void metrics(std::function<void(std::string)> done) = 0;
 };
 
-struct ProfileState;  // a profile with its token bucket and counters
+using intake::ProfileState;  // a profile with its token bucket and counters
 
 class SubmitServer {
  public:
@@ -89,6 +104,9 @@ class SubmitServer {
   // Counters per profile name (for metrics), and peers refused for having none.
   std::map<std::string, profile::ProfileStats> profileStats() const;
   std::uint64_t peersRefused() const noexcept { return peers_refused_; }
+  // The state of the profile `peer` gets (shared with the SMTP intake), or nullptr
+  // (counted and logged as refused).
+  std::shared_ptr<ProfileState> admit(const profile::Peer& peer);
 
   // Serves on an already listening socket (inherited from the supervisor, which owns
   // the socket file).

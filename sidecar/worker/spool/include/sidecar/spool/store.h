@@ -1,0 +1,103 @@
+// store.h: the spool directory: sealed files written durably, loaded after a restart,
+// bad files quarantined.
+//
+// SECURITY: the directory is the worker's own (created 0700; files 0600). A message
+// counts as spooled only once its file, its rename and its directory are fsynced, so a
+// power cut after the caller answered 202 cannot lose it. Files that do not open
+// (format.h: truncated, corrupt, tampered, sealed under another key) are moved to
+// quarantine/ untouched, for a person to look at, and are never deleted or parsed
+// again. The Transit-wrapped data key is stored beside the spool (`datakey`): it is
+// useless without the app's Transit key, which only the keeper can use.
+// ERRORS: Result values. ENOSPC/EDQUOT are Temporary ("spool disk full"); other I/O
+// errors Temporary too (the caller answers 503 and the client retries). Calls block
+// on disk I/O (fsync): the caller runs them where that is acceptable.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "foundation/result.h"
+#include "sidecar/spool/format.h"
+
+namespace sidecar::spool {
+
+struct StoreLimits {
+  std::size_t max_bytes = std::size_t{1} << 30;  // sealed message files, in bytes
+  std::size_t max_messages = 10000;              // message files
+  // fsync every write (the default). Off only for benchmarks of the cost.
+  bool fsync = true;
+};
+
+// A file load() moved to quarantine/, and why (for the caller's log line).
+struct Quarantined {
+  std::string file;    // its new path
+  std::string reason;  // format.h's error text: never the file's content
+};
+
+// What a restart finds.
+struct Loaded {
+  std::vector<Record> pending;   // Message records: to be sent
+  std::vector<Record> finished;  // Finished records: statuses to answer
+  std::vector<Quarantined> quarantined;
+  std::vector<std::string> errors;  // I/O failures (a file left in place, tried next load)
+};
+
+class Store {
+ public:
+  // Creates <directory>/{messages,finished,quarantine} (0700) if missing, removes
+  // temporary files a crash left behind (never a completed file).
+  static foundation::Result<Store> open(const std::string& directory, StoreLimits limits);
+
+  // The wrapped data key stored beside the spool; nullopt when there is none yet.
+  foundation::Result<std::optional<std::string>> readWrappedKey() const;
+  // Written once, durably, before any message is sealed under the key.
+  foundation::Status writeWrappedKey(std::string_view wrapped) const;
+
+  // Room for one more message file of `sealed_bytes`: within both limits.
+  bool hasRoom(std::size_t sealed_bytes) const noexcept;
+
+  // Seals and writes a Message record durably (replacing an earlier version of it,
+  // e.g. after some of its recipients were delivered). The limits are the caller's to
+  // check with hasRoom() for a new message; a rewrite is never refused for them.
+  foundation::Status put(const Record& record, const DataKey& key);
+  // The message ended: its Finished record is written durably first, then the
+  // message file is removed (a crash in between leaves both; load() keeps the
+  // Finished one and removes the message).
+  foundation::Status finish(const Record& finished, const DataKey& key);
+  // Drops a Finished record (retention over).
+  foundation::Status forget(const std::string& id);
+
+  // Every file, opened with `key`. Files that do not open are quarantined.
+  Loaded load(const DataKey& key, const Limits& limits = {});
+
+  // Any message file on disk (before load(): a restart's spool is not empty).
+  bool holdsMessages() const;
+
+  std::size_t bytes() const noexcept { return bytes_; }
+  std::size_t messages() const noexcept { return sizes_.size(); }
+  std::uint64_t quarantinedTotal() const noexcept { return quarantined_total_; }
+  const std::string& directory() const noexcept { return directory_; }
+  StoreLimits& limits() noexcept { return limits_; }
+
+ private:
+  Store(std::string directory, StoreLimits limits)
+      : directory_(std::move(directory)), limits_(limits) {}
+  foundation::Status writeDurably(const std::string& dir, const std::string& name,
+                                  std::string_view bytes) const;
+  foundation::Status removeDurably(const std::string& dir, const std::string& name) const;
+  foundation::Result<std::string> quarantine(const std::string& dir, const std::string& name);
+  std::string messagesDir() const { return directory_ + "/messages"; }
+  std::string finishedDir() const { return directory_ + "/finished"; }
+
+  std::string directory_;
+  StoreLimits limits_;
+  std::map<std::string, std::size_t> sizes_;  // message id -> sealed file size
+  std::size_t bytes_ = 0;
+  std::uint64_t quarantined_total_ = 0;
+};
+
+}  // namespace sidecar::spool

@@ -1,0 +1,350 @@
+// store.cc: durable spool files (see store.h).
+//
+// SECURITY: files are created O_EXCL|O_NOFOLLOW 0600 under a temporary dot-name in
+// their final directory, written, fsynced, renamed over the final name and the
+// directory fsynced: the POSIX recipe for a file that is either wholly there or not
+// at all after a crash. Names are our own (validId); names read from the directory
+// are checked before use, so a planted "../x" or symlink is never followed.
+// ERRORS: every C call is checked; errno names the failure in the message (never the
+// content of a file).
+#include "sidecar/spool/store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+namespace sidecar::spool {
+namespace {
+
+using foundation::Error;
+using foundation::Result;
+using foundation::Status;
+
+constexpr std::string_view kMessageSuffix = ".msg";
+constexpr std::string_view kFinishedSuffix = ".fin";
+constexpr std::string_view kTempPrefix = ".tmp-";
+constexpr std::string_view kKeyFile = "datakey";
+constexpr std::size_t kMaxWrappedKey = 1024;
+
+Error ioError(const std::string& what, int err) {
+  const bool full = err == ENOSPC || err == EDQUOT;
+  return Error::temporary(std::string(full ? "spool disk full: " : "spool: ") + what + ": " +
+                          std::strerror(err));
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const noexcept { return fd_; }
+  // close() reports write-back errors on some filesystems (NFS): checked, not ignored.
+  int close() {
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_;
+};
+
+Status makeDirectory(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return ioError("mkdir " + path, errno);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return ioError("stat " + path, errno);
+  if (!S_ISDIR(st.st_mode)) return Error::permanent("spool: " + path + " is not a directory");
+  if (st.st_uid != ::geteuid()) {
+    return Error::permanent("spool: " + path + " belongs to another user");
+  }
+  if ((st.st_mode & 077) != 0 && ::fchmodat(AT_FDCWD, path.c_str(), 0700, 0) != 0) {
+    return ioError("chmod " + path, errno);
+  }
+  return {};
+}
+
+Status syncDirectory(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return ioError("open " + dir, errno);
+  if (::fsync(fd.get()) != 0) return ioError("fsync " + dir, errno);
+  return {};
+}
+
+bool endsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// The entries of a directory (names only, no "." or "..").
+Result<std::vector<std::string>> listDirectory(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return ioError("opendir " + dir, errno);
+  std::vector<std::string> names;
+  errno = 0;
+  while (const dirent* entry = ::readdir(d)) {
+    const std::string_view name = entry->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  const int err = errno;
+  ::closedir(d);
+  if (err != 0) return ioError("readdir " + dir, err);
+  return names;
+}
+
+// A whole regular file (not a symlink), at most `max_bytes`.
+Result<std::string> readFile(const std::string& path, std::size_t max_bytes) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0 && errno == ELOOP) return Error::permanent("spool file: a symbolic link");
+  if (fd.get() < 0) return ioError("open " + path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return ioError("stat " + path, errno);
+  if (!S_ISREG(st.st_mode)) return Error::permanent("spool file: not a regular file");
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
+    return Error::permanent("spool file: larger than any record may be");
+  }
+  std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::read(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ioError("read " + path, errno);
+    if (n == 0) break;  // shrank while we read: the parser will call it truncated
+    done += static_cast<std::size_t>(n);
+  }
+  bytes.resize(done);
+  return bytes;
+}
+
+std::uint64_t nowUnixMs() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// Largest file a record under `limits` can make (header + tag + fields).
+std::size_t maxFileBytes(const Limits& limits) {
+  return limits.max_message_bytes + limits.max_recipients * (limits.max_address + 8) +
+         6 * limits.max_name + 2 * limits.max_text + 4096 + kHeaderLength + kTagLength;
+}
+
+}  // namespace
+
+Result<Store> Store::open(const std::string& directory, StoreLimits limits) {
+  if (directory.empty() || directory.front() != '/') {
+    return Error::permanent("spool.directory must be an absolute path");
+  }
+  Store store(directory, limits);
+  for (const auto& dir :
+       {directory, store.messagesDir(), store.finishedDir(), directory + "/quarantine"}) {
+    if (auto s = makeDirectory(dir); !s) return s.error();
+  }
+  // A crash between create and rename leaves a temporary file: never acknowledged
+  // (the caller answers only after the rename), so it is removed.
+  for (const auto& dir : {store.messagesDir(), store.finishedDir(), directory}) {
+    auto names = listDirectory(dir);
+    if (!names) return names.error();
+    for (const auto& name : *names) {
+      if (name.rfind(kTempPrefix, 0) == 0 && ::unlink((dir + "/" + name).c_str()) != 0) {
+        return ioError("unlink " + dir + "/" + name, errno);
+      }
+    }
+  }
+  return store;
+}
+
+Result<std::optional<std::string>> Store::readWrappedKey() const {
+  const std::string path = directory_ + "/" + std::string(kKeyFile);
+  auto bytes = readFile(path, kMaxWrappedKey);
+  if (!bytes) {
+    if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
+      return std::optional<std::string>();
+    }
+    return bytes.error();
+  }
+  std::string wrapped = std::move(*bytes);
+  while (!wrapped.empty() && (wrapped.back() == '\n' || wrapped.back() == '\r')) wrapped.pop_back();
+  if (wrapped.rfind("vault:v", 0) != 0) {
+    return Error::permanent("spool: " + path + " does not hold a Transit-wrapped key");
+  }
+  return std::optional<std::string>(std::move(wrapped));
+}
+
+Status Store::writeWrappedKey(std::string_view wrapped) const {
+  return writeDurably(directory_, std::string(kKeyFile), std::string(wrapped) + "\n");
+}
+
+bool Store::hasRoom(std::size_t sealed_bytes) const noexcept {
+  return sizes_.size() < limits_.max_messages && bytes_ + sealed_bytes <= limits_.max_bytes;
+}
+
+Status Store::writeDurably(const std::string& dir, const std::string& name,
+                           std::string_view bytes) const {
+  unsigned char raw[8];
+  randombytes_buf(raw, sizeof raw);
+  char suffix[17];
+  sodium_bin2hex(suffix, sizeof suffix, raw, sizeof raw);
+  const std::string temp = dir + "/" + std::string(kTempPrefix) + name + "-" + suffix;
+  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return ioError("create " + temp, errno);
+  auto fail = [&](const std::string& what, int err) {
+    ::unlink(temp.c_str());
+    return ioError(what, err);
+  };
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("write " + temp, errno);
+    done += static_cast<std::size_t>(n);
+  }
+  if (limits_.fsync && ::fsync(fd.get()) != 0) return fail("fsync " + temp, errno);
+  if (fd.close() != 0) return fail("close " + temp, errno);
+  const std::string final_path = dir + "/" + name;
+  if (::rename(temp.c_str(), final_path.c_str()) != 0) return fail("rename " + temp, errno);
+  if (limits_.fsync) return syncDirectory(dir);
+  return {};
+}
+
+Status Store::removeDurably(const std::string& dir, const std::string& name) const {
+  const std::string path = dir + "/" + name;
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ioError("unlink " + path, errno);
+  if (limits_.fsync) return syncDirectory(dir);
+  return {};
+}
+
+Status Store::put(const Record& record, const DataKey& key) {
+  if (record.kind != Kind::Message) return Error::internal("spool: put() of a Finished record");
+  auto sealed = seal(record, key);
+  if (!sealed) return sealed.error();
+  if (auto s = writeDurably(messagesDir(), record.id + std::string(kMessageSuffix), *sealed); !s) {
+    return s;
+  }
+  auto [it, inserted] = sizes_.try_emplace(record.id, sealed->size());
+  if (!inserted) {
+    bytes_ -= it->second;
+    it->second = sealed->size();
+  }
+  bytes_ += sealed->size();
+  return {};
+}
+
+Status Store::finish(const Record& finished, const DataKey& key) {
+  if (finished.kind != Kind::Finished) return Error::internal("spool: finish() of a Message");
+  auto sealed = seal(finished, key);
+  if (!sealed) return sealed.error();
+  if (auto s = writeDurably(finishedDir(), finished.id + std::string(kFinishedSuffix), *sealed);
+      !s) {
+    return s;
+  }
+  if (auto s = removeDurably(messagesDir(), finished.id + std::string(kMessageSuffix)); !s) {
+    return s;
+  }
+  if (auto it = sizes_.find(finished.id); it != sizes_.end()) {
+    bytes_ -= it->second;
+    sizes_.erase(it);
+  }
+  return {};
+}
+
+bool Store::holdsMessages() const {
+  auto names = listDirectory(messagesDir());
+  if (!names) return true;  // unknown: assume it does (the caller then waits)
+  for (const auto& name : *names) {
+    if (name.rfind(kTempPrefix, 0) != 0) return true;
+  }
+  return false;
+}
+
+Status Store::forget(const std::string& id) {
+  if (!validId(id)) return Error::internal("spool: bad message id");
+  return removeDurably(finishedDir(), id + std::string(kFinishedSuffix));
+}
+
+Result<std::string> Store::quarantine(const std::string& dir, const std::string& name) {
+  // The time in the name keeps two bad files of the same name apart.
+  const std::string target = directory_ + "/quarantine/" + name + "." + std::to_string(nowUnixMs());
+  if (::rename((dir + "/" + name).c_str(), target.c_str()) != 0) {
+    return ioError("quarantine " + dir + "/" + name, errno);
+  }
+  if (limits_.fsync) {
+    if (auto s = syncDirectory(dir); !s) return s.error();
+    if (auto s = syncDirectory(directory_ + "/quarantine"); !s) return s.error();
+  }
+  ++quarantined_total_;
+  return target;
+}
+
+Loaded Store::load(const DataKey& key, const Limits& limits) {
+  Loaded out;
+  sizes_.clear();
+  bytes_ = 0;
+  const std::size_t max_file = maxFileBytes(limits);
+  auto scan = [&](const std::string& dir, std::string_view suffix, Kind kind) {
+    auto names = listDirectory(dir);
+    if (!names) {
+      out.errors.push_back(names.error().message);
+      return;
+    }
+    for (const auto& name : *names) {
+      if (name.rfind(kTempPrefix, 0) == 0) continue;
+      const bool named_well = endsWith(name, suffix) && validId(std::string_view(name).substr(
+                                                            0, name.size() - suffix.size()));
+      Result<Record> record = Error::permanent("spool file: unexpected file name");
+      if (named_well) {
+        auto bytes = readFile(dir + "/" + name, max_file);
+        if (!bytes && bytes.error().kind == foundation::ErrorKind::Temporary) {
+          out.errors.push_back(bytes.error().message);  // left in place: an I/O error
+          continue;
+        }
+        record = bytes ? spool::open(*bytes, key, limits) : Result<Record>(bytes.error());
+        if (record && (record->kind != kind || record->id + std::string(suffix) != name)) {
+          record = Error::permanent("spool file: record does not match its file name");
+        }
+        if (record && kind == Kind::Message) {
+          sizes_[record->id] = bytes->size();
+          bytes_ += bytes->size();
+        }
+      }
+      if (!record) {
+        auto moved = quarantine(dir, name);
+        if (moved) {
+          out.quarantined.push_back({*moved, record.error().message});
+        } else {
+          out.errors.push_back(moved.error().message);
+        }
+        continue;
+      }
+      (kind == Kind::Message ? out.pending : out.finished).push_back(std::move(*record));
+    }
+  };
+  scan(finishedDir(), kFinishedSuffix, Kind::Finished);
+  scan(messagesDir(), kMessageSuffix, Kind::Message);
+  // A crash inside finish(): both files. The Finished record is the truth.
+  for (auto it = out.pending.begin(); it != out.pending.end();) {
+    bool done = false;
+    for (const auto& f : out.finished) done = done || f.id == it->id;
+    if (!done) {
+      ++it;
+      continue;
+    }
+    if (auto s = removeDurably(messagesDir(), it->id + std::string(kMessageSuffix)); !s) {
+      out.errors.push_back(s.error().message);
+    }
+    if (auto size = sizes_.find(it->id); size != sizes_.end()) {
+      bytes_ -= size->second;
+      sizes_.erase(size);
+    }
+    it = out.pending.erase(it);
+  }
+  return out;
+}
+
+}  // namespace sidecar::spool
