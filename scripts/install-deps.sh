@@ -8,6 +8,9 @@
 #
 # Usage: scripts/install-deps.sh            (as root; uses sudo otherwise)
 # Env:   OPENBAO_VENV   where the virtualenv goes (default: <repo>/.venv-openbao)
+#        SIDECAR_INSTALL_BENCH_TOOLS=1  also toxiproxy (bench/latency's latency proxy) into
+#                       <repo>/.bench-tools/bin, built from the Go module proxy (needs Go:
+#                       Debian's golang-go if none is there); CI does not need it
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -117,4 +120,17 @@ if [ ! -d "$e2e_clients/node_modules/nodemailer" ] ||
    [ "$e2e_clients/package-lock.json" -nt "$e2e_clients/node_modules/.package-lock.json" ]; then
   echo "install-deps: npm ci in tests/e2e/clients (nodemailer)" >&2
   (cd "$e2e_clients" && npm ci --no-audit --no-fund --silent)
+fi
+
+# bench/latency's userspace latency proxy (the kernel here has no netem), on request only.
+if [ "${SIDECAR_INSTALL_BENCH_TOOLS:-0}" = 1 ]; then
+  bench_bin="$repo_root/.bench-tools/bin"
+  if [ ! -x "$bench_bin/server" ]; then
+    if ! command -v go >/dev/null; then
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends golang-go
+    fi
+    echo "install-deps: building toxiproxy v$TOXIPROXY_VERSION into $bench_bin" >&2
+    mkdir -p "$bench_bin"
+    GOBIN="$bench_bin" go install "github.com/Shopify/toxiproxy/v2/cmd/server@v$TOXIPROXY_VERSION"
+  fi
 fi

@@ -41,6 +41,7 @@ void ReplyCollector::completeLine(std::string_view line) {
   const auto parsed = parseReplyLine(line);
   if (!parsed) {
     last_ = SmtpReply{0, "unparseable reply from server"};
+    ++completed_;
     current_ = {};
     current_lines_ = 0;
     return;
@@ -48,6 +49,7 @@ void ReplyCollector::completeLine(std::string_view line) {
   if (current_lines_ > 0 && parsed->code != current_.code) {
     // RFC 5321 4.2.1: every line of a multi-line reply carries the same code.
     last_ = SmtpReply{0, "inconsistent multi-line reply from server"};
+    ++completed_;
     current_ = {};
     current_lines_ = 0;
     return;
@@ -65,6 +67,7 @@ void ReplyCollector::completeLine(std::string_view line) {
       pending_recipient_.reset();
     }
     last_ = std::move(current_);
+    ++completed_;
     current_ = {};
     current_lines_ = 0;
   }

@@ -11,3 +11,5 @@ KUBERNETES_VERSION=v1.33.1
 KUBERNETES_MODULE_SUM='h1:86+VVY/f11taZdpEZrNciLw1MIQhu6BFXf/OMFn5EUg='
 # Django, for the SMTP intake's end-to-end test of its SMTP EmailBackend (PyPI, the 4.2 LTS).
 DJANGO_VERSION=4.2.17
+# toxiproxy for bench/latency (only with SIDECAR_INSTALL_BENCH_TOOLS=1; from the Go module proxy).
+TOXIPROXY_VERSION=2.5.0

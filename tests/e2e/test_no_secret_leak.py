@@ -15,7 +15,11 @@ the SMTP login before its max TTL, more sends, SIGTERM and revocation) runs unde
 - after the rotation, when the old lease is revoked, the keeper's and the worker's whole
   memory (every readable mapping, read through /proc/PID/mem as root) holds no copy of
   the revoked password in any of its forms: not ours, not libcurl's, not OpenSSL's, not
-  the JSON parser's.
+  the JSON parser's;
+- between sends, the worker holds the current password (and its AUTH PLAIN string, if
+  at all) only in locked memory (mappings the kernel reports as mlock'ed, VmFlags "lo":
+  SecretBytes), nowhere else: the relay client builds the AUTH line there and writes it
+  to the TLS stream from there (issue 16, point 3).
 
 The secrets themselves come from a raw audit device of OpenBao (the stack's usual audit
 log hashes them; SIDECAR_STACK_VAULT_AUDIT_RAW=1 adds one that does not). OpenBao must speak TLS here: run this suite through
@@ -70,6 +74,19 @@ def process_pids(config_path):
         role = argv[argv.index(b"--role") + 1].decode() if b"--role" in argv else "supervisor"
         found[role] = int(entry)
     return found
+
+
+def locked_mappings(pid):
+    """The address ranges ("start-end", as in /proc/PID/maps) the kernel keeps mlock'ed."""
+    locked, current = set(), None
+    with open(f"/proc/{pid}/smaps") as smaps:
+        for line in smaps:
+            head = line.split(None, 1)[0]
+            if "-" in head and not head.endswith(":"):
+                current = head
+            elif head == "VmFlags:" and " lo" in f" {line.split(':', 1)[1]}":
+                locked.add(current)
+    return locked
 
 
 def read_memory(pid):
@@ -133,6 +150,7 @@ class NoSecretLeakTest(unittest.TestCase):
         time.sleep(0.5)  # the retired lease's SMTP connections have closed by now
         cls.memory = {role: read_memory(pid) for role, pid in cls.pids.items()
                       if role in ("keeper", "worker")}
+        cls.worker_locked = locked_mappings(cls.pids["worker"])
         os.kill(cls.pids["supervisor"], signal.SIGTERM)
         cls.exit_code = sidecar.proc.wait(timeout=60)  # strace exits with the supervisor
 
@@ -265,6 +283,27 @@ class NoSecretLeakTest(unittest.TestCase):
                         "the scan does not even find the current password")
         print(f"\n  {scanned / (1 << 20):.1f} MiB of keeper and worker memory scanned; "
               f"no copy of the revoked password")
+
+    def test_the_current_password_in_the_worker_only_in_locked_memory(self):
+        _, username, password = [e for e in self.logins if e[0] != self.old_lease][-1]
+        needles = {**{form: "password" for form in forms(password)},
+                   auth_plain(username, password): "AUTH PLAIN"}
+        outside, inside = [], 0
+        for description, data in self.memory["worker"]:
+            mapping = description.split()[0]
+            for needle, label in needles.items():
+                at = data.find(needle)
+                if at < 0:
+                    continue
+                if mapping in self.worker_locked:
+                    inside += 1
+                else:
+                    outside.append(f"{label} in the worker's {description} at +{at:#x}")
+        self.assertEqual(outside, [])
+        # The control: the worker does hold it, in its one locked copy (SecretBytes).
+        self.assertGreater(inside, 0, "the scan does not find the worker's current password")
+        print(f"\n  the worker's current password: {inside} copies, all in locked memory "
+              f"({len(self.worker_locked)} locked mappings)")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ class ReplyCollector {
   // The last 4xx/5xx reply, if any: after a failure the client still says QUIT, so the
   // reply that explains the failure is not the last one.
   const SmtpReply& lastFailure() const noexcept { return last_failure_; }
+  // How many replies have ended so far (an unparseable line ends one, with code 0): a
+  // client that pipelines counts them to pair each reply with its command.
+  std::size_t completed() const noexcept { return completed_; }
 
  private:
   void completeLine(std::string_view line);
@@ -65,6 +68,7 @@ class ReplyCollector {
   SmtpReply last_failure_;
   std::optional<std::string> pending_recipient_;
   std::vector<RecipientReply> recipients_;
+  std::size_t completed_ = 0;
 };
 
 }  // namespace mailformat

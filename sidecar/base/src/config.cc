@@ -196,6 +196,11 @@ const std::vector<Parameter>& parameterTable() {
        [](Config& c, std::string_view v) {
          return parseInt<unsigned>(v, c.smtp.max_connections, 1, 1024);
        }},
+      {"smtp", "max_messages_per_connection",
+       [](Config& c, std::string_view v) {
+         return parseInt<unsigned>(v, c.smtp.max_messages_per_connection, 1, 100000);
+       }},
+      {"smtp", "idle_timeout_seconds", secondsField(&Config::smtp, &SmtpSettings::idle_timeout)},
   };
   return table;
 }
@@ -524,6 +529,9 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   check("smtp.timeout_seconds", a.smtp.timeout, b.smtp.timeout);
   check("smtp.retry_for_seconds", a.smtp.retry_for, b.smtp.retry_for);
   check("smtp.max_connections", a.smtp.max_connections, b.smtp.max_connections);
+  check("smtp.max_messages_per_connection", a.smtp.max_messages_per_connection,
+        b.smtp.max_messages_per_connection);
+  check("smtp.idle_timeout_seconds", a.smtp.idle_timeout, b.smtp.idle_timeout);
   check("listen.socket", a.listen.socket_path, b.listen.socket_path);
   check("listen.socket_mode", a.listen.socket_mode, b.listen.socket_mode);
   check("listen.max_message_bytes", a.listen.max_message_bytes, b.listen.max_message_bytes);

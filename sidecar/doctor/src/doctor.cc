@@ -3,11 +3,11 @@
 //
 // SECURITY: reads role_id and secret_id into locked memory like the keeper, but never
 // unwraps a wrapped secret_id (sys/wrapping/lookup only) and never deletes the file.
-// The leased SMTP password goes to libcurl only (zeroed-on-free memory); the debug
-// callback reads server replies only, never what we send (AUTH). TLS is verified as
-// in the sidecar. Prints no secret: lease ids and accessors are not secrets. The lease
-// and the token are revoked before returning, whatever failed in between.
-// ERRORS: every failure becomes a FAIL line with a cause and a hint; exit status 1.
+// The leased SMTP password is used by the relay client exactly as when sending (the
+// AUTH line built and written from locked memory); the SMTP session is that client's,
+// so TLS is verified by the same code as in the sidecar. Prints no secret: lease ids and accessors
+// are not secrets. The lease and the token are revoked before returning, whatever failed in
+// between. ERRORS: every failure becomes a FAIL line with a cause and a hint; exit status 1.
 #include "sidecar/doctor/doctor.h"
 
 #include <curl/curl.h>
@@ -15,11 +15,13 @@
 #include <algorithm>
 #include <optional>
 
+#include <boost/asio/io_context.hpp>
+
 #include "foundation/curl_global.h"
 #include "foundation/curl_options.h"
 #include "mailformat/smtp_reply.h"
 #include "sidecar/keeper/credential_keeper.h"
-#include "sidecar/relay/smtp_transfer.h"
+#include "sidecar/relay/asio_smtp_sender.h"
 #include "vault/client.h"
 #include "vault/request_body.h"
 #include "vault/response_parser.h"
@@ -183,111 +185,90 @@ class TapTransport final : public vault::HttpTransport {
   VaultAnswer* last_;
 };
 
-// ---- SMTP: one session with libcurl, NOOP after AUTH, no mail ----
+// ---- SMTP: one session with the relay client, NOOP after AUTH, no mail ----
 
-class SmtpProbe {
- public:
-  SmtpSession run(const SmtpSettings& smtp, const ipc::SmtpCredential* credential) {
-    session_.auth_tried = credential != nullptr;
-    std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
-    if (!easy) {
-      session_.transport = TransportFailure{CURLE_FAILED_INIT, "curl_easy_init failed", 0, 0};
-      return session_;
-    }
-    const std::string url = relay::smtpUrl(smtp);
-    const long timeout_ms = static_cast<long>(smtp.timeout.count()) * 1000;
-    foundation::CurlOptions opt(easy.get());
-    opt.set(CURLOPT_ERRORBUFFER, error_buffer_, "ERRORBUFFER")
-        .set(CURLOPT_URL, url.c_str(), "URL")
-        .set(CURLOPT_PROTOCOLS_STR, "smtp,smtps", "PROTOCOLS_STR")
-        .set(CURLOPT_NOSIGNAL, 1L, "NOSIGNAL")
-        .set(CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms, 10000L), "CONNECTTIMEOUT_MS")
-        .set(CURLOPT_TIMEOUT_MS, timeout_ms, "TIMEOUT_MS")
-        // NOOP instead of MAIL FROM: libcurl runs the whole session (EHLO, STARTTLS,
-        // AUTH) and then this one command; nothing is sent for delivery.
-        .set(CURLOPT_CUSTOMREQUEST, "NOOP", "CUSTOMREQUEST")
-        .set(CURLOPT_WRITEFUNCTION, discard, "WRITEFUNCTION")
-        .set(CURLOPT_DEBUGFUNCTION, debugCallback, "DEBUGFUNCTION")
-        .set(CURLOPT_DEBUGDATA, static_cast<void*>(this), "DEBUGDATA")
-        // VERBOSE only routes protocol traffic to debugCallback; nothing is printed.
-        .set(CURLOPT_VERBOSE, 1L, "VERBOSE");
-    if (credential != nullptr) {
-      opt.set(CURLOPT_USERNAME, credential->username.cString().pointer, "USERNAME")
-          .set(CURLOPT_PASSWORD, credential->password.cString().pointer, "PASSWORD")
-          .set(CURLOPT_LOGIN_OPTIONS, "AUTH=PLAIN", "LOGIN_OPTIONS")
-          .set(CURLOPT_SASL_IR, 1L, "SASL_IR");
-    }
-    if (smtp.tls == SmtpTls::None) {
-      opt.set(CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_NONE), "USE_SSL");
-    } else {
-      opt.set(CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL), "USE_SSL")
-          .set(CURLOPT_SSL_VERIFYPEER, 1L, "SSL_VERIFYPEER")
-          .set(CURLOPT_SSL_VERIFYHOST, 2L, "SSL_VERIFYHOST")
-          .set(CURLOPT_CAINFO, smtp.ca_file.c_str(), "CAINFO")
-          .set(CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2), "SSLVERSION");
-    }
-    if (opt.failed() != nullptr) {
-      session_.transport = TransportFailure{
-          CURLE_FAILED_INIT, std::string("libcurl refused option ") + opt.failed(), 0, 0};
-      return session_;
-    }
-    const CURLcode rc = curl_easy_perform(easy.get());
-    if (rc != CURLE_OK) session_.transport = failureOf(easy.get(), rc, error_buffer_);
-    return session_;
+// The probe's facts in the vocabulary of the pure diagnosis (doctor_diagnosis.cc), which
+// names transport failures by libcurl's codes (as for Vault, which libcurl still
+// serves): the same cause gets the same words whichever client met it.
+SmtpSession sessionOf(const relay::SmtpProbeResult& p) {
+  using F = relay::SmtpProbeResult::Failure;
+  SmtpSession s;
+  s.greeted = p.greeted;
+  s.starttls_offered = p.starttls_offered;
+  s.auth_offered = p.auth_offered;
+  s.auth_tried = p.auth_tried;
+  s.auth_accepted = p.auth_accepted;
+  if (p.reply.code >= 400) {
+    s.failure_code = p.reply.code;
+    s.failure_text =
+        std::string(std::string_view(p.reply.text).substr(0, mailformat::kMaxReplyLine));
   }
-
- private:
-  static std::size_t discard(char*, std::size_t size, std::size_t count, void*) {
-    return size * count;
-  }
-
-  static int debugCallback(CURL*, curl_infotype type, char* data, std::size_t size, void* self) {
-    // Server replies only: what we send (AUTH PLAIN <credential>) is never looked at.
-    if (type == CURLINFO_HEADER_IN)
-      static_cast<SmtpProbe*>(self)->feed(std::string_view(data, size));
-    return 0;
-  }
-
-  void feed(std::string_view bytes) {
-    for (const char c : bytes) {
-      if (c != '\n') {
-        if (partial_.size() < mailformat::kMaxReplyLine) partial_.push_back(c);
-        continue;
+  TransportFailure& t = s.transport;
+  t.curl_error = p.detail;
+  t.os_errno = p.os_errno;
+  t.ssl_verify_result = p.ssl_verify_result;
+  switch (p.failure) {
+    case F::None:
+      t.curl_code = CURLE_OK;
+      t.curl_error.clear();
+      break;
+    case F::Resolve:
+      t.curl_code = CURLE_COULDNT_RESOLVE_HOST;
+      break;
+    case F::Connect:
+      t.curl_code = CURLE_COULDNT_CONNECT;
+      break;
+    case F::Timeout:
+      t.curl_code = CURLE_OPERATION_TIMEDOUT;
+      break;
+    case F::Tls:
+      if (p.detail.rfind("smtp.ca_file", 0) == 0) {
+        t.curl_code = CURLE_SSL_CACERT_BADFILE;
+      } else {
+        t.curl_code =
+            p.ssl_verify_result != 0 ? CURLE_PEER_FAILED_VERIFICATION : CURLE_SSL_CONNECT_ERROR;
       }
-      if (!partial_.empty() && partial_.back() == '\r') partial_.pop_back();
-      line(partial_);
-      partial_.clear();
-    }
+      break;
+    case F::NoStartTls:
+      t.curl_code = CURLE_USE_SSL_FAILED;
+      t.curl_error = "STARTTLS not supported";
+      break;
+    case F::StartTlsRefused:
+      t.curl_code = CURLE_USE_SSL_FAILED;
+      break;
+    case F::Greeting:
+      t.curl_code = CURLE_WEIRD_SERVER_REPLY;
+      break;
+    case F::Auth:
+      t.curl_code = CURLE_LOGIN_DENIED;
+      break;
+    case F::Closed:
+      t.curl_code = p.greeted ? CURLE_RECV_ERROR : CURLE_GOT_NOTHING;
+      break;
+    case F::Protocol:
+      t.curl_code = CURLE_WEIRD_SERVER_REPLY;
+      break;
   }
+  return s;
+}
 
-  void line(std::string_view text) {
-    const auto reply = mailformat::parseReplyLine(text);
-    if (!reply) return;
-    auto startsWith = [&](std::string_view word) {
-      if (reply->text.size() < word.size()) return false;
-      for (std::size_t i = 0; i < word.size(); ++i) {
-        if (std::toupper(static_cast<unsigned char>(reply->text[i])) != word[i]) return false;
-      }
-      return true;
-    };
-    if (!seen_reply_) {
-      seen_reply_ = true;
-      session_.greeted = reply->code == 220;
-    }
-    if (reply->code == 250 && startsWith("STARTTLS")) session_.starttls_offered = true;
-    if (reply->code == 250 && startsWith("AUTH")) session_.auth_offered = true;
-    if (reply->code == 235) session_.auth_accepted = true;
-    if (reply->code >= 400) {
-      session_.failure_code = reply->code;
-      session_.failure_text = std::string(reply->text.substr(0, mailformat::kMaxReplyLine));
-    }
+// Runs the probe on a loop of its own (doctor is a one-shot command, not the worker).
+SmtpSession probeSmtp(const SmtpSettings& smtp, const relay::SmtpCredential* credential) {
+  boost::asio::io_context io;
+  // Borrowed, not copied: the credential stays in the caller's locked memory.
+  std::shared_ptr<const relay::SmtpCredential> borrowed(std::shared_ptr<void>(), credential);
+  std::optional<relay::SmtpProbeResult> result;
+  relay::probeSmtp(io, smtp, credential != nullptr ? borrowed : nullptr,
+                   [&](relay::SmtpProbeResult r) { result = std::move(r); });
+  io.run();
+  if (!result) {
+    relay::SmtpProbeResult lost;
+    lost.failure = relay::SmtpProbeResult::Failure::Protocol;
+    lost.detail = "the SMTP probe ended without a result";
+    result = std::move(lost);
   }
-
-  SmtpSession session_;
-  std::string partial_;
-  bool seen_reply_ = false;
-  char error_buffer_[CURL_ERROR_SIZE] = {0};
-};
+  return sessionOf(*result);
+}
 
 std::string describe(const Config& c) {
   std::string paths;
@@ -455,8 +436,7 @@ class Doctor {
   }
 
   void smtpStep(const ipc::SmtpCredential* credential) {
-    SmtpProbe probe;
-    report_.add("smtp", smtpSession(probe.run(config_.smtp, credential), config_.smtp));
+    report_.add("smtp", smtpSession(probeSmtp(config_.smtp, credential), config_.smtp));
   }
 
   void cleanup() {

@@ -24,6 +24,7 @@ constexpr long kX509DepthZeroSelfSigned = 18;
 constexpr long kX509SelfSignedInChain = 19;
 constexpr long kX509NoIssuerLocally = 20;
 constexpr long kX509HostnameMismatch = 62;
+constexpr long kX509IpAddressMismatch = 64;  // the same, for an address literal
 constexpr long kAny = -1;
 
 bool containsNoCase(std::string_view haystack, std::string_view needle) {
@@ -80,6 +81,10 @@ struct TlsRule {
 
 constexpr TlsRule kTlsRules[] = {
     {kX509HostnameMismatch, "",
+     "TLS verification failed: the certificate of {peer} does not cover the name {host}",
+     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
+     "for {host}"},
+    {kX509IpAddressMismatch, "",
      "TLS verification failed: the certificate of {peer} does not cover the name {host}",
      "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
      "for {host}"},

@@ -27,7 +27,7 @@ void WorkerDispatcher::retire(const std::string& lease_id) {
 
 void WorkerDispatcher::reconfigure(const Config& config) {
   old_senders_.push_back(std::move(sender_));
-  sender_ = relay::makeCurlMultiSmtpSender(io_, config.smtp, config.smtp.max_connections);
+  sender_ = relay::makeAsioSmtpSender(io_, config.smtp, config.smtp.max_connections);
   max_queue_ = config.listen.max_queue;
   retry_for_ = config.smtp.retry_for;
 }

@@ -4,8 +4,8 @@
 // SECURITY: faces local clients (every request is parsed by submit_request.h /
 // submit_json.h) and the SMTP server. It never sees the Vault token. Each send asks
 // the keeper for its profile's credential; the worker keeps one locked copy of each
-// credential path's current credential, shared by the sends using it (libcurl holds
-// the same login for its pooled connections anyway), and destroys (zeroes) it when the
+// credential path's current credential, shared by the sends using it (a new SMTP
+// connection builds its AUTH line from it, in locked memory), and destroys (zeroes) it when the
 // keeper hands out another, retires that lease, or the link drops. A malformed keeper message ends
 // this process.
 // ERRORS: HTTP answers to clients; exit 1 on a broken keeper link protocol (the
@@ -57,8 +57,8 @@ namespace {
 namespace asio = boost::asio;
 constexpr auto kDrainDeadline = std::chrono::seconds(20);
 
-// Every message allocates libcurl's per-transfer buffers (an easy handle, a 64 KiB
-// upload buffer, a 128 KiB SMTP escape buffer). With glibc's defaults the top of the
+// Every message allocates its buffers (the request, the MIME text, the SMTP flight that
+// carries it; for large messages megabytes). With glibc's defaults the top of the
 // heap is given back (brk) when a message ends and faulted in again, page by page, for
 // the next one. Keeping up to 8 MiB of free heap and serving blocks below 1 MiB from
 // the heap stops that churn; the memory stays with this process, as it would be

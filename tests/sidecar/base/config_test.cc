@@ -350,3 +350,18 @@ TEST_CASE("the spool: off by default; a directory needs an absolute path and a T
   REQUIRE_MESSAGE(env.ok(), env.errorMessage());
   CHECK(env->spool.directory == "/spool");
 }
+
+TEST_CASE("the relay client's connection limits: defaults, and set from the environment") {
+  auto defaults = parseConfig(kValid, {});
+  REQUIRE_MESSAGE(defaults.ok(), defaults.errorMessage());
+  CHECK(defaults->smtp.max_messages_per_connection == 100);
+  CHECK(defaults->smtp.idle_timeout == std::chrono::seconds(30));
+  Environment env{{"SMTP_SIDECAR_SMTP_MAX_MESSAGES_PER_CONNECTION", "5"},
+                  {"SMTP_SIDECAR_SMTP_IDLE_TIMEOUT_SECONDS", "7"}};
+  auto got = parseConfig(kValid, env);
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+  CHECK(got->smtp.max_messages_per_connection == 5);
+  CHECK(got->smtp.idle_timeout == std::chrono::seconds(7));
+  env = {{"SMTP_SIDECAR_SMTP_MAX_MESSAGES_PER_CONNECTION", "0"}};
+  CHECK_FALSE(parseConfig(kValid, env).ok());
+}

@@ -67,6 +67,11 @@ struct SmtpSettings {
   // SMTP transfers at once (the connections kept open per credential, too); more
   // messages wait in order, up to listen.max_queue.
   unsigned max_connections = 8;
+  // A connection carries at most this many messages, then says QUIT (providers limit
+  // messages per session; a fresh login also re-checks the credential now and then).
+  unsigned max_messages_per_connection = 100;
+  // An idle connection is closed (QUIT) after this long without a message.
+  std::chrono::seconds idle_timeout{30};
 };
 
 struct ListenSettings {

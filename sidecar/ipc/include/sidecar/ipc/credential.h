@@ -12,13 +12,22 @@
 
 namespace sidecar::ipc {
 
+// What the secret of an SmtpCredential is: it decides the SASL mechanism (relay/sasl.h).
+// The keeper sets it (OAuth2 token sources, issue 18); the IPC message does not carry it
+// yet, so every credential the worker receives is a Password for now.
+enum class CredentialKind {
+  Password,     // PLAIN (or LOGIN when the server offers only that)
+  OAuth2Token,  // an OAuth2 access token: OAUTHBEARER (RFC 7628), else XOAUTH2
+};
+
 struct SmtpCredential {
   foundation::SecretBytes username;
-  foundation::SecretBytes password;
-  std::string lease_id;  // not secret: identifies the lease for logs and revocation
+  foundation::SecretBytes password;  // or, for CredentialKind::OAuth2Token, the access token
+  std::string lease_id;              // not secret: identifies the lease for logs and revocation
   // Where it was leased (not secret). With lease_id, it names the connection pool: a
   // connection logged in with one profile's credential never serves another's.
   std::string credential_path;
+  CredentialKind kind = CredentialKind::Password;
 };
 
 }  // namespace sidecar::ipc

@@ -26,6 +26,7 @@
 
 #include "sidecar/base/config.h"
 #include "sidecar/intake/submit_server.h"
+#include "sidecar/relay/asio_smtp_sender.h"
 #include "sidecar/relay/smtp_sender.h"
 #include "sidecar/spool/format.h"
 #include "sidecar/spool/store.h"
@@ -53,7 +54,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
       : io_(io),
         keeper_(keeper),
         metrics_(metrics),
-        sender_(relay::makeCurlMultiSmtpSender(io, config.smtp, config.smtp.max_connections)),
+        sender_(relay::makeAsioSmtpSender(io, config.smtp, config.smtp.max_connections)),
         max_queue_(config.listen.max_queue),
         retry_for_(config.smtp.retry_for),
         paths_(config.credentialPaths()),

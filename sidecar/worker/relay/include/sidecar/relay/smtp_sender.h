@@ -1,10 +1,12 @@
-// smtp_sender.h: sending one message over SMTP with a leased credential.
+// smtp_sender.h: the contract of the worker's SMTP sender: a message, a leased
+// credential, a result. Implemented by the relay room's client
+// (asio_smtp_sender.h).
 //
-// SECURITY: the credential is handed in for the duration of one send and handed to
-// libcurl, whose copies live in memory that is zeroed on free (vault/curl_global.h).
-// The server is verified against the configured CA (TLS is required unless the
-// operator explicitly allowed plaintext). Server replies are untrusted and go through
-// smtp_reply.h; nothing the client sends (AUTH) is ever captured or logged.
+// SECURITY: the credential is shared for the duration of the sends that use it, never
+// copied; its secret reaches the wire only as the AUTH line the client builds in
+// locked memory. The server is verified against the configured CA (TLS is required
+// unless the operator explicitly allowed plaintext). Server replies are untrusted and go
+// through mailformat/smtp_reply.h; nothing the client sends (AUTH) is ever captured or logged.
 // ERRORS: SendResult carries the outcome class and the server's reply.
 #pragma once
 
@@ -22,6 +24,7 @@
 
 namespace sidecar::relay {
 
+using ipc::CredentialKind;
 using ipc::SmtpCredential;
 using mailformat::RecipientReply;
 using mailformat::SmtpReply;
@@ -39,23 +42,13 @@ const char* toString(SendOutcome outcome) noexcept;
 struct SendResult {
   SendOutcome outcome = SendOutcome::TemporaryFailure;
   SmtpReply reply;     // the reply that decided the outcome (code 0 if none)
-  std::string detail;  // our own description (libcurl's error), safe to log
+  std::string detail;  // our own description (of a connection or TLS failure), safe to log
   // The server's answer to each RCPT TO, in envelope order. When some recipients are
   // refused and others accepted, the message goes to the accepted ones (Accepted).
   std::vector<RecipientReply> recipients;
   // The message went over a connection kept from an earlier one (no new login).
   bool reused_connection = false;
 };
-
-class SmtpSender {
- public:
-  virtual ~SmtpSender() = default;
-  // Blocking; safe to call from several threads at once (one connection per call).
-  virtual SendResult send(const mailformat::Envelope& envelope, std::string_view message,
-                          const SmtpCredential& credential) = 0;
-};
-
-std::unique_ptr<SmtpSender> makeCurlSmtpSender(const SmtpSettings& settings);
 
 }  // namespace sidecar::relay
 
@@ -66,30 +59,26 @@ class io_context;
 
 namespace sidecar::relay {
 
-// Sends on libcurl's multi interface driven by the asio event loop: no thread per
-// message. Each credential (lease) has its own connection pool, so an authenticated
-// SMTP connection is reused for the next message with the same credential and never
-// for another; retire() closes a lease's connections once its sends have finished.
-// At most `max_concurrent` transfers run at once; more wait in order.
+// Sends on the asio event loop: no thread per message, never blocking it. Each
+// credential (lease) has its own connections, so an authenticated SMTP connection is
+// reused for the next message with the same credential and never for another; retire()
+// closes a lease's connections once its sends have finished. At most max_connections
+// connections at once; more messages wait in order.
 class AsyncSmtpSender {
  public:
   using Done = std::function<void(SendResult)>;
   virtual ~AsyncSmtpSender() = default;
   // `done` runs on the io thread. The credential is shared, not copied: the sends of
-  // one lease use the caller's one locked copy, which libcurl copies (into memory
-  // zeroed on free) when the transfer starts; the transfer lets go of it then.
+  // one lease use the caller's one locked copy, from which a new connection builds its
+  // AUTH line (in locked memory too); the send lets go of it when done.
   virtual void send(mailformat::Envelope envelope, std::shared_ptr<const std::string> message,
                     std::shared_ptr<const SmtpCredential> credential, Done done) = 0;
   // The lease was revoked: no new transfer uses its connections, which are closed
   // when the transfers on them end.
   virtual void retire(const std::string& lease_id) = 0;
-  virtual std::size_t active() const = 0;   // transfers running
-  virtual std::size_t waiting() const = 0;  // transfers waiting for a slot
+  virtual std::size_t active() const = 0;   // messages on a connection
+  virtual std::size_t waiting() const = 0;  // messages waiting for a connection
   virtual std::size_t pools() const = 0;    // credentials with open connections
 };
-
-std::unique_ptr<AsyncSmtpSender> makeCurlMultiSmtpSender(boost::asio::io_context& io,
-                                                         const SmtpSettings& settings,
-                                                         std::size_t max_concurrent);
 
 }  // namespace sidecar::relay
