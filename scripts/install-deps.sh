@@ -44,12 +44,6 @@ debian_packages=(
   debhelper dpkg-dev fakeroot lintian systemd
 )
 
-# Node.js runs the offline Kubernetes schema check (tests/deploy); a machine that has
-# its own node and npm keeps them.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  debian_packages+=(nodejs npm)
-fi
-
 missing=()
 for pkg in "${debian_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$'; then
@@ -107,12 +101,17 @@ fi
 # built once from the Go module proxy, then reused (scripts/install-hydra).
 "$repo_root/scripts/install-hydra"
 
-# The Kubernetes API schemas for tests/deploy, pinned by its package-lock.json.
-deploy_checks="$repo_root/tests/deploy"
-if [ ! -d "$deploy_checks/node_modules/kubernetes-models" ] ||
-   [ "$deploy_checks/package-lock.json" -nt "$deploy_checks/node_modules/.package-lock.json" ]; then
-  echo "install-deps: npm ci in tests/deploy (kubernetes-models, yaml)" >&2
-  (cd "$deploy_checks" && npm ci --no-audit --no-fund --silent)
+# tests/deploy's Go tools (kubeconform, the Pod Security evaluator) and the pinned
+# Kubernetes OpenAPI document, from the Go module proxy (go.sum, Go's checksum database).
+# Go comes from the machine (/usr/local/go here): Debian 12's golang-go (1.19) is too old
+# for the Kubernetes modules.
+command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
+if command -v go >/dev/null; then
+  (cd "$repo_root/tests/deploy" && go mod download && go mod download "k8s.io/kubernetes@$KUBERNETES_VERSION") >&2
+  # compose-go, which scripts/check-compose holds docker-compose.yml to (Compose v2).
+  (cd "$repo_root/tests/docker/compose-spec" && go mod download) >&2
+else
+  echo "install-deps: no Go toolchain: tests/deploy/check-kubernetes will fail" >&2
 fi
 
 # Django for the SMTP intake's end-to-end test (its SMTP EmailBackend), pinned, in its

@@ -7,10 +7,12 @@ set -euo pipefail
 umask 077
 secrets=/run/db-secrets tls=/run/mail-tls
 mkdir -p "$secrets" "$tls"
-for role in postgres vault_admin dovecot_auth postfix_maps; do
-  [ -s "$secrets/$role" ] || openssl rand -hex 24 >"$secrets/$role"
+# No trailing newline: the files are read whole (`bao write password=@file` sends every
+# byte), so a newline would become part of the password.
+for role in vault_admin dovecot_auth postfix_maps; do
+  [ -s "$secrets/$role" ] || openssl rand -hex 24 | tr -d '\n' >"$secrets/$role"
 done
-# The postgres image reads its superuser password as uid 999.
+# The postgres image (uid 999) sets the roles' passwords from these files.
 chown 999:999 "$secrets"/* && chmod 0400 "$secrets"/*
 if [ ! -s "$tls/ca.pem" ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \

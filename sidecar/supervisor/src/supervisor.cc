@@ -157,6 +157,7 @@ class Supervisor {
     sigemptyset(&set);
     for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
     if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return 1;
+    supervisor_pid_ = ::getpid();  // the roles' parent check (execRole)
 
     // Roles are started from this descriptor, opened while the path is still reachable:
     // after the privilege drop the user may not be able to search the directories that
@@ -294,6 +295,14 @@ class Supervisor {
     return true;
   }
 
+  // In the forked child, before exec: says why the role never started (the supervisor
+  // logs only the exit code) and exits. Single-threaded parent, so logging is safe here.
+  [[noreturn]] static void abandonRole(const char* role, const char* step, int error) {
+    log::error("role_start_failed",
+               {{"role", role}, {"step", step}, {"error", std::strerror(error)}});
+    ::_exit(1);
+  }
+
   [[noreturn]] void execRole(const Role& role, int control) {
     // In the child: its own user first (a credential change clears the death signal),
     // then die with the supervisor; unblock signals; exact descriptors only.
@@ -303,8 +312,18 @@ class Supervisor {
         ::_exit(kExitConfig);
       }
     }
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() == 1) ::_exit(1);  // the supervisor already died
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
+      abandonRole(role.name, "prctl(PR_SET_PDEATHSIG)", errno);
+    }
+    // The supervisor may have died between fork and prctl: then the death signal never
+    // comes, and the child has been re-parented. Compare with the pid recorded before
+    // fork, not with 1: in a container or a pod the supervisor itself is PID 1.
+    if (::getppid() != supervisor_pid_) {
+      log::error("role_start_failed", {{"role", role.name},
+                                       {"step", "parent check"},
+                                       {"error", "the supervisor exited before the role started"}});
+      ::_exit(1);
+    }
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -313,18 +332,24 @@ class Supervisor {
     // itself be descriptor 3, which dup2(control, 3) would otherwise replace.
     const int moved_control = ::fcntl(control, F_DUPFD_CLOEXEC, 10);
     const int moved_listen = is_worker ? ::fcntl(listen_fd_, F_DUPFD_CLOEXEC, 10) : -1;
-    if (moved_control < 0 || (is_worker && moved_listen < 0)) ::_exit(1);
+    if (moved_control < 0 || (is_worker && moved_listen < 0)) {
+      abandonRole(role.name, "fcntl(F_DUPFD_CLOEXEC)", errno);
+    }
     int moved_smtp[3] = {-1, -1, -1};
     for (int i = 0; is_worker && i < 3; ++i) {
       if (smtp_fds_[i] >= 0 && (moved_smtp[i] = ::fcntl(smtp_fds_[i], F_DUPFD_CLOEXEC, 10)) < 0) {
-        ::_exit(1);
+        abandonRole(role.name, "fcntl(F_DUPFD_CLOEXEC, smtp)", errno);
       }
     }
     // dup2 clears close-on-exec on the new descriptor, so exactly these survive exec.
-    if (::dup2(moved_control, kControlFd) < 0) ::_exit(1);
-    if (is_worker && ::dup2(moved_listen, kListenFd) < 0) ::_exit(1);
+    if (::dup2(moved_control, kControlFd) < 0) abandonRole(role.name, "dup2(control)", errno);
+    if (is_worker && ::dup2(moved_listen, kListenFd) < 0) {
+      abandonRole(role.name, "dup2(listen)", errno);
+    }
     for (int i = 0; is_worker && i < 3; ++i) {
-      if (moved_smtp[i] >= 0 && ::dup2(moved_smtp[i], ipc::kSmtpListenFds[i]) < 0) ::_exit(1);
+      if (moved_smtp[i] >= 0 && ::dup2(moved_smtp[i], ipc::kSmtpListenFds[i]) < 0) {
+        abandonRole(role.name, "dup2(smtp)", errno);
+      }
     }
     // Everything else closes; the executable's descriptor is close-on-exec.
     const unsigned first_free =
@@ -341,6 +366,9 @@ class Supervisor {
                           secret_id_.empty() ? nullptr : kSecretIdFromSupervisorOption,
                           nullptr};
     ::execveat(self_exe_fd_, "", const_cast<char* const*>(argv), environ, AT_EMPTY_PATH);
+    const int exec_error = errno;
+    log::error("role_start_failed",
+               {{"role", role.name}, {"step", "execveat"}, {"error", std::strerror(exec_error)}});
     ::_exit(127);
   }
 
@@ -364,6 +392,8 @@ class Supervisor {
       const pid_t pid = ::waitpid(-1, &status, WNOHANG);
       if (pid <= 0) return -1;
       Role* role = pid == keeper_.pid ? &keeper_ : pid == worker_.pid ? &worker_ : nullptr;
+      // Not a role: as PID 1 (a container, a pod) every orphan in the namespace becomes
+      // our child; waitpid(-1) has reaped it, so no zombie stays behind.
       if (role == nullptr) continue;
       role->pid = -1;
       role->last_status = status;
@@ -481,6 +511,7 @@ class Supervisor {
   int listen_fd_ = -1;
   int smtp_fds_[3] = {-1, -1, -1};  // SMTP intake: Unix socket, 127.0.0.1, ::1
   int self_exe_fd_ = -1;
+  pid_t supervisor_pid_ = -1;
 };
 
 }  // namespace
