@@ -138,8 +138,10 @@ class SpoolTest(unittest.TestCase):
         rcpts, ids = self.backlog(s, 20, "sigterm")
         started = time.monotonic()
         self.assertEqual(s.stop(signal.SIGTERM), 0)
-        # Messages waiting for their next attempt are on disk: the stop does not wait.
-        self.assertLess(time.monotonic() - started, 10)
+        # Messages waiting for their next attempt are on disk: the stop does not wait for
+        # them, only for those the relay already holds (its connection attempts back off
+        # while the server is down), and never past the worker's drain deadline (20 s).
+        self.assertLess(time.monotonic() - started, 25)
         kept = s.events("spool_kept")
         self.assertTrue(kept and kept[-1]["messages"] == 20, s.output()[-2000:])
         self.assertEqual(s.events("async_messages_lost"), [])
