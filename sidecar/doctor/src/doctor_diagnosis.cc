@@ -503,8 +503,9 @@ Finding smtpSession(const SmtpSession& s, const SmtpSettings& smtp) {
   const std::string reply = s.failure_code != 0 ? " (" + std::to_string(s.failure_code) + " " +
                                                       printable(s.failure_text, 200) + ")"
                                                 : std::string();
+  const std::string ca = printable(smtp.ca_file, 200);  // Vars holds views: named, not temporary
   const Vars vars = {{"host", host}, {"port", port},   {"other", other},
-                     {"raw", raw},   {"reply", reply}, {"ca", printable(smtp.ca_file, 200)}};
+                     {"raw", raw},   {"reply", reply}, {"ca", ca}};
   const long rc = s.transport.curl_code;
 
   if (rc == CURLE_OK) {
