@@ -56,6 +56,10 @@ const char* toString(MessageType type) noexcept {
       return "spool_key_request";
     case MessageType::SpoolKey:
       return "spool_key";
+    case MessageType::HandoffMemory:
+      return "handoff_memory";
+    case MessageType::HandoffState:
+      return "handoff_state";
   }
   return "unknown";
 }

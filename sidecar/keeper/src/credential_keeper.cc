@@ -147,6 +147,7 @@ Status CredentialKeeper::login(SteadyTime now) {
     return auth.error().context("vault login (AppRole, mount " + settings_.approle_mount + ")");
   }
   ++stats_.logins;
+  token_accessor_ = auth->accessor;
   token_life_.emplace(now, auth->lease_duration, auth->renewable, policy(), uniform_);
   log::info("vault_login", {{"accessor", auth->accessor},
                             {"token_ttl_seconds", secondsOf(auth->lease_duration)},
@@ -155,10 +156,21 @@ Status CredentialKeeper::login(SteadyTime now) {
 }
 
 Status CredentialKeeper::start() {
-  if (auto s = obtainSecretId(); !s) return s;
   const SteadyTime now = clock_.now();
+  // A token taken over from a dead keeper (adoptHandoff) needs no secret_id.
   if (!client_.hasToken()) {
-    if (auto s = login(now); !s) return s;
+    if (auto s = obtainSecretId(); !s) return s;
+    auto logged_in = login(now);
+    if (!logged_in && secret_id_from_handoff_ &&
+        logged_in.error().kind == foundation::ErrorKind::Permanent) {
+      // The predecessor's secret_id was single-use or has expired: the configured one.
+      log::warn("handoff_secret_id_refused", {{"error", logged_in.error().message}});
+      secret_id_from_handoff_ = false;
+      secret_id_ = SecretBytes();
+      if (auto s = obtainSecretId(); !s) return s;
+      logged_in = login(now);
+    }
+    if (!logged_in) return logged_in;
   }
   for (auto& slot : slots_) {
     if (slot.current) continue;

@@ -17,14 +17,17 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "sidecar/base/log.h"
 #include "sidecar/base/seccomp.h"
 #include "sidecar/ipc/fd_passing.h"
+#include "sidecar/ipc/handoff.h"
 #include "sidecar/ipc/ipc.h"
 #include "sidecar/ipc/roles.h"
 #include "sidecar/keeper/credential_keeper.h"
+#include "sidecar/keeper/handoff_memory.h"
 #include "sidecar/keeper/keeper.h"
 #include "sidecar/keeper/vault_requests.h"
 #include "vault/client.h"
@@ -54,10 +57,13 @@ class Keeper {
     signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC);
     if (signal_fd_ < 0) return 1;
 
+    if (!receiveHandoffMemory()) return fatal("no hand-off memory message from the supervisor");
     if (secret_id_from_environment_ && !receiveSecretId()) {
       return fatal("no secret_id from the supervisor");
     }
+    takeOverPredecessor();
     if (int code = startWithBackoff(); code >= 0) return code;
+    saveHandoff();
 
     while (true) {
       // Renewals, rotations and revocations that are due, then wait until the next
@@ -65,6 +71,7 @@ class Keeper {
       CredentialKeeper::Changes changes;
       const auto next = credentials_.tick(changes);
       publish(changes);
+      saveHandoff();
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
           next - foundation::systemClock().now());
       const int timeout_ms = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, 60000));
@@ -97,6 +104,7 @@ class Keeper {
       log::error("keeper_start_failed", {{"error", started.error().message},
                                          {"kind", foundation::toString(started.error().kind)}});
       if (started.error().kind != foundation::ErrorKind::Temporary) {
+        if (handoff_) handoff_->clear();
         (void)credentials_.revokeAll();
         return kExitConfig;
       }
@@ -111,7 +119,60 @@ class Keeper {
     }
   }
 
-  // The supervisor's first message when the secret_id came in its environment.
+  // The supervisor's first message: the hand-off memory (issue 14), as SCM_RIGHTS; a
+  // supervisor that could not create it sends the message without a descriptor.
+  bool receiveHandoffMemory() {
+    int fd = -1;
+    if (!ipc::receivePacket(kControlFd, in_, fd)) return false;
+    ipc::Reader r(in_.view());
+    const bool ok = r.header() && ipc::decodeHandoffMemory(r);
+    in_.wipe();
+    if (!ok) {
+      if (fd >= 0) ::close(fd);
+      return false;
+    }
+    if (fd < 0) {
+      log::warn("handoff_unavailable",
+                {{"detail",
+                  "the supervisor has no hand-off memory: a keeper crash needs a new "
+                  "secret_id"}});
+      return true;
+    }
+    auto mapped = HandoffMemory::map(fd);
+    if (!mapped) {
+      log::warn("handoff_unavailable", {{"error", mapped.error().message}});
+      return true;
+    }
+    handoff_.emplace(std::move(*mapped));
+    return true;
+  }
+
+  // A predecessor that died without revoking (kill -9, a crash, the OOM killer) left
+  // its record: its token and leases are taken over or revoked, never orphaned.
+  void takeOverPredecessor() {
+    if (!handoff_) return;
+    auto record = handoff_->load();
+    if (!record) return;
+    log::info("handoff_found", {{"accessor", record->token_accessor},
+                                {"leases", static_cast<std::int64_t>(record->leases.size())}});
+    CredentialKeeper::Changes changes;
+    credentials_.adoptHandoff(std::move(*record), changes);
+  }
+
+  // Rewrites the record when what it holds has changed.
+  void saveHandoff() {
+    if (!handoff_) return;
+    const std::uint64_t fingerprint = credentials_.handoffFingerprint();
+    if (fingerprint == handoff_fingerprint_) return;
+    ipc::HandoffState state;
+    credentials_.exportHandoff(state);
+    if (!handoff_->store(state)) {
+      log::warn("handoff_not_saved", {{"detail", "the record does not fit its slot"}});
+    }
+    handoff_fingerprint_ = fingerprint;
+  }
+
+  // The supervisor's message when the secret_id came in its environment.
   bool receiveSecretId() {
     int fd = -1;
     if (!ipc::receivePacket(kControlFd, in_, fd)) return false;
@@ -305,6 +366,8 @@ class Keeper {
 
   int stop() {
     log::info("keeper_stopping");
+    // A clean stop revokes everything: nothing is left for a successor to take over.
+    if (handoff_) handoff_->clear();
     const auto revoked = credentials_.revokeAll();
     return revoked ? 0 : 1;
   }
@@ -312,6 +375,10 @@ class Keeper {
   int fatal(const char* what) {
     log::error("keeper_fatal", {{"error", what}});
     (void)credentials_.revokeAll();
+    // The successor logs in again (role_id and secret_id are kept); the token and the
+    // leases are revoked, so the record no longer names them.
+    handoff_fingerprint_ = 0;
+    saveHandoff();
     return 1;
   }
 
@@ -323,6 +390,8 @@ class Keeper {
   const telemetry::VaultRequestRecorder& vault_requests_;
   int signal_fd_ = -1;
   int peer_fd_ = -1;
+  std::optional<HandoffMemory> handoff_;
+  std::uint64_t handoff_fingerprint_ = 0;
   ipc::Packet in_;  // reused for every message: no allocation per request
   ipc::Packet out_;
 };

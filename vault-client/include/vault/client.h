@@ -86,6 +86,8 @@ class Client {
   void setToken(foundation::SecretBytes token) { token_ = std::move(token); }
   // Hands the token over (for keeping it while a new login takes its place).
   foundation::SecretBytes takeToken() { return std::move(token_); }
+  // The token itself, for the keeper's hand-off record (sidecar/ipc/handoff.h) only.
+  const foundation::SecretBytes& token() const noexcept { return token_; }
 
   // ---- logical ----
   // GET v1/<path>. With wrap_ttl ("60s") the answer is response-wrapped (wrap_info).

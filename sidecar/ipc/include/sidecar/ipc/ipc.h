@@ -41,7 +41,9 @@ enum class MessageType : std::uint16_t {
   Metrics = 11,           // keeper -> worker: telemetry::KeeperFigures as typed fields
   SpoolKeyRequest = 12,   // worker -> keeper: the spool's wrapped data key ("": a new one)
   SpoolKey = 13,          // keeper -> worker: the wrapped data key and its plaintext
-  kLast = SpoolKey,       // the highest type a reader accepts
+  HandoffMemory = 14,     // supervisor -> keeper: the hand-off record's memory (SCM_RIGHTS)
+  HandoffState = 15,      // keeper -> its successor, in that memory: handoff.h
+  kLast = HandoffState,   // the highest type a reader accepts
 };
 
 const char* toString(MessageType type) noexcept;
