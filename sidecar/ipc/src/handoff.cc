@@ -167,6 +167,9 @@ std::uint64_t writeHandoffSlot(std::span<unsigned char> memory, std::uint64_t la
   unsigned char tag[kTagBytes];
   slotTag(slot, body.size(), tag);
   std::memcpy(slot + 24, tag, kTagBytes);
+  // The new record is complete: the previous one (a replaced password, a revoked token)
+  // is zeroed, so no stale secret outlives its use here.
+  sodium_memzero(memory.data() + ((sequence + 1) % 2) * kHandoffSlotBytes, kHandoffSlotBytes);
   return sequence;
 }
 

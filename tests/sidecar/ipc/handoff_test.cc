@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <vector>
 
@@ -169,45 +170,63 @@ TEST_CASE("malformed records are refused") {
   }
 }
 
-TEST_CASE("slots: the newest valid one wins; a torn or tampered one falls back") {
+TEST_CASE("slots: the newest record wins; a write torn by a crash leaves the previous one") {
   std::vector<unsigned char> memory(kHandoffBytes, 0);
   Packet out;
   std::uint64_t seq = 0;
   CHECK_FALSE(readHandoffSlots(memory, out, seq));  // zeroed: no record
 
   const std::uint64_t s1 = writeHandoffSlot(memory, 0, "first");
-  const std::uint64_t s2 = writeHandoffSlot(memory, s1, "second");
   CHECK(s1 == 1);
-  CHECK(s2 == 2);
   REQUIRE(readHandoffSlots(memory, out, seq));
-  CHECK(out.view() == "second");
-  CHECK(seq == 2);
-
-  SUBCASE("a torn write of the newest slot leaves the older record") {
-    memory[(2 % 2) * kHandoffSlotBytes + kHandoffSlotHeader + 1] ^= 0x01;
-    REQUIRE(readHandoffSlots(memory, out, seq));
+  CHECK(out.view() == "first");
+  // The second write, as a crash would leave it at each point: only a prefix of its
+  // slot's bytes landed (the keeper wrote them in order), the rest is as before.
+  std::vector<unsigned char> finished = memory;
+  const std::uint64_t s2 = writeHandoffSlot(finished, s1, "second");
+  CHECK(s2 == 2);
+  const std::size_t slot2 = (s2 % 2) * kHandoffSlotBytes;
+  for (const std::size_t landed : {std::size_t{0}, std::size_t{4}, std::size_t{24},
+                                   kHandoffSlotHeader, kHandoffSlotHeader + 3}) {
+    CAPTURE(landed);
+    std::vector<unsigned char> torn = memory;
+    std::copy_n(finished.begin() + static_cast<std::ptrdiff_t>(slot2), landed,
+                torn.begin() + static_cast<std::ptrdiff_t>(slot2));
+    REQUIRE(readHandoffSlots(torn, out, seq));
     CHECK(out.view() == "first");
     CHECK(seq == 1);
   }
-  SUBCASE("a length beyond the slot is refused") {
-    memory[(2 % 2) * kHandoffSlotBytes + 18] = 0x7f;
-    REQUIRE(readHandoffSlots(memory, out, seq));
-    CHECK(out.view() == "first");
+  // Complete: the new record wins, and the previous one is gone (zeroed).
+  REQUIRE(readHandoffSlots(finished, out, seq));
+  CHECK(out.view() == "second");
+  CHECK(seq == 2);
+  const std::size_t slot1 = (s1 % 2) * kHandoffSlotBytes;
+  CHECK(std::all_of(finished.begin() + static_cast<std::ptrdiff_t>(slot1),
+                    finished.begin() + static_cast<std::ptrdiff_t>(slot1 + kHandoffSlotBytes),
+                    [](unsigned char c) { return c == 0; }));
+
+  SUBCASE("a changed byte anywhere in the record: no record") {
+    for (const std::size_t at : {std::size_t{0}, std::size_t{8}, std::size_t{16}, std::size_t{30},
+                                 kHandoffSlotHeader + 1}) {
+      CAPTURE(at);
+      std::vector<unsigned char> spoiled = finished;
+      spoiled[slot2 + at] ^= 0x01;
+      CHECK_FALSE(readHandoffSlots(spoiled, out, seq));
+    }
   }
-  SUBCASE("both slots damaged: no record") {
-    memory[kHandoffSlotHeader] ^= 1;
-    memory[kHandoffSlotBytes + kHandoffSlotHeader] ^= 1;
-    CHECK_FALSE(readHandoffSlots(memory, out, seq));
+  SUBCASE("a length beyond the slot is refused") {
+    finished[slot2 + 18] = 0x7f;
+    CHECK_FALSE(readHandoffSlots(finished, out, seq));
   }
   SUBCASE("cleared: no record") {
-    clearHandoffSlots(memory);
-    CHECK_FALSE(readHandoffSlots(memory, out, seq));
+    clearHandoffSlots(finished);
+    CHECK_FALSE(readHandoffSlots(finished, out, seq));
   }
-  SUBCASE("a body that does not fit is not written") {
+  SUBCASE("a body that does not fit is not written, and the record stays") {
     const std::string big(kMaxHandoffBody + 1, 'x');
-    CHECK(writeHandoffSlot(memory, s2, big) == 0);
-    CHECK(writeHandoffSlot(memory, s2, "") == 0);
-    REQUIRE(readHandoffSlots(memory, out, seq));
+    CHECK(writeHandoffSlot(finished, s2, big) == 0);
+    CHECK(writeHandoffSlot(finished, s2, "") == 0);
+    REQUIRE(readHandoffSlots(finished, out, seq));
     CHECK(out.view() == "second");
   }
 }

@@ -13,11 +13,11 @@
 // seccomp filter kills it if it tries through its own descriptor (seccomp.h). The
 // worker never receives it. The record is data from the previous keeper, which may have
 // died halfway through writing it: two slots, each with a sequence number and a
-// BLAKE2b-256 tag over its bytes; a reader takes the valid slot with the higher
-// sequence, decodes it with the ipc Reader (every field bounded, exact consumption) and
-// treats anything else as "no record". Nothing here is ever written to disk.
-// ERRORS: false / std::nullopt for a slot that does not check out; createHandoffMemory
-// returns a Permanent error naming the call that failed.
+// BLAKE2b-256 tag over its bytes (the previous record is zeroed only once the new one
+// is complete); a reader takes the valid slot with the higher sequence, decodes it with the ipc
+// Reader (every field bounded, exact consumption) and treats anything else as "no record". Nothing
+// here is ever written to disk. ERRORS: false / std::nullopt for a slot that does not check out;
+// createHandoffMemory returns a Permanent error naming the call that failed.
 #pragma once
 
 #include <cstdint>
@@ -75,9 +75,9 @@ bool decodeHandoffState(Reader& r, HandoffState& out);
 bool encodeHandoffMemory(Packet& out);
 bool decodeHandoffMemory(Reader& r);
 
-// Writes `body` (an encoded HandoffState) into the slot after `last_sequence`'s and
-// returns the new sequence number. `memory` is the whole mapping (kHandoffBytes).
-// 0 when the body does not fit.
+// Writes `body` (an encoded HandoffState) into the slot after `last_sequence`'s, then
+// zeroes the other slot (the previous record), and returns the new sequence number. `memory` is the
+// whole mapping (kHandoffBytes). 0 when the body does not fit.
 std::uint64_t writeHandoffSlot(std::span<unsigned char> memory, std::uint64_t last_sequence,
                                std::string_view body);
 // The body of the newest slot whose tag checks out, copied into `out` (locked), and its
