@@ -11,20 +11,16 @@ Durations (seconds; defaults as issue 14 asks): FAULT_VAULT_STOP_SECONDS (90),
 FAULT_PG_DOWN_SECONDS (30), FAULT_DOVECOT_DOWN_SECONDS (30), FAULT_POSTFIX_DOWN_SECONDS
 (60), FAULT_LOAD_SECONDS (load before and after each fault, 3).
 """
-import json
 import os
 import signal
-import ssl
-import urllib.error
-import urllib.request
 import subprocess
 import threading
 import time
 import unittest
 import uuid
 
-from stacklib import (CREDENTIAL_PATH, ENV, REPO, Sidecar, maildir_messages, postfix, role_pids,
-                      wait_for)
+from stacklib import (ENV, REPO, Sidecar, approle_tokens, live_leases, maildir_messages, postfix,
+                      role_pids, wait_for)
 
 SENDER = "app@example.test"
 LOAD_INTERVAL = 0.25
@@ -62,45 +58,6 @@ def spooled_sidecar():
         f.write(f'[spool]\ndirectory = "{os.path.join(s.dir, "spool")}"\n'
                 'transit_key = "example-app-spool"\n')
     return s
-
-
-def vault_api(method, path, body=None):
-    """OpenBao's HTTP API with the stack's root token (the CLI costs a process per call,
-    and counting tokens looks up each one)."""
-    with open(ENV["VAULT_TOKEN_FILE"]) as f:
-        token = f.read().strip()
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"{ENV['VAULT_ADDR']}/v1/{path}", data=data, method=method,
-                                 headers={"X-Vault-Token": token})
-    context = ssl.create_default_context(cafile=ENV.get("VAULT_CACERT") or None)
-    try:
-        with urllib.request.urlopen(req, timeout=10, context=context) as resp:
-            return json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as e:
-        if e.code == 404:
-            return None
-        raise
-
-
-def approle_tokens(role="example-app"):
-    """Accessors of the live tokens that AppRole logins of `role` created."""
-    listed = vault_api("LIST", "auth/token/accessors") or {}
-    found = set()
-    for accessor in listed.get("data", {}).get("keys", []):
-        try:
-            info = vault_api("POST", "auth/token/lookup-accessor", {"accessor": accessor})
-        except urllib.error.HTTPError:
-            continue  # expired between the list and the lookup
-        data = (info or {}).get("data") or {}
-        if data.get("path", "").startswith("auth/approle/login") and \
-                (data.get("meta") or {}).get("role_name") == role:
-            found.add(accessor)
-    return found
-
-
-def live_leases():
-    listed = vault_api("LIST", f"sys/leases/lookup/{CREDENTIAL_PATH}/") or {}
-    return {f"{CREDENTIAL_PATH}/{k}" for k in listed.get("data", {}).get("keys", [])}
 
 
 class Load:
