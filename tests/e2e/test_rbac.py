@@ -108,6 +108,13 @@ class RbacMatrixTest(unittest.TestCase):
                                 "no_default_policy": True, "ttl": "15m"})
         assert status == 200, ("smtp-sidecar-example-app-oauth", status, body)
         cls.tokens["example-app-oauth"] = body["auth"]["client_token"]
+        # The delivery identity of example-app (issue 14: the unit's ExecStartPre, the
+        # pod's delivery container).
+        status, body = request(root_token(), "POST", "auth/token/create",
+                               {"policies": ["smtp-approle-delivery-example-app"],
+                                "no_default_policy": True, "ttl": "15m"})
+        assert status == 200, ("smtp-approle-delivery-example-app", status, body)
+        cls.tokens["smtp-delivery"] = body["auth"]["client_token"]
         # The OAuth2 client material a sidecar reads (a test value), so that an allowed
         # read answers 200 rather than 404.
         for app in ("example-app", "billing"):
@@ -131,6 +138,16 @@ class RbacMatrixTest(unittest.TestCase):
         self.assertEqual(status, 200, body)
         return body["data"]["ciphertext"]
 
+    def fresh_secret_id_accessor(self, app):
+        """A secret_id of the app's role (made by root), by its accessor only."""
+        status, body = request(root_token(), "POST", f"auth/approle/role/{app}/secret-id", {})
+        self.assertEqual(status, 200, body)
+        accessor = body["data"]["secret_id_accessor"]
+        self.addCleanup(request, root_token(), "POST",
+                        f"auth/approle/role/{app}/secret-id-accessor/destroy",
+                        {"secret_id_accessor": accessor})
+        return accessor
+
     def test_every_cell_of_the_matrix(self):
         matrix = load_matrix()
         wrong = []
@@ -142,6 +159,9 @@ class RbacMatrixTest(unittest.TestCase):
                 leases.update({f"{app}-spool-key": self.wrapped_data_key(app)
                                for app in ("example-app", "billing")
                                if "{" + app + "-spool-key}" in json.dumps(op)})
+                leases.update({f"{app}-secret-id-accessor": self.fresh_secret_id_accessor(app)
+                               for app in ("example-app", "billing")
+                               if "{" + app + "-secret-id-accessor}" in json.dumps(op)})
                 path = op["path"].format(**leases)
                 body_text = json.dumps(op.get("body"))
                 for name, value in leases.items():
