@@ -15,6 +15,7 @@ delivery that was never read is destroyed by the next one (its secret_id accesso
 gone from OpenBao).
 """
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -23,7 +24,7 @@ import unittest
 import urllib.error
 import uuid
 
-from stacklib import (ENV, REPO, RUN_AS, Sidecar, approle_tokens, delivered, vault_api,
+from stacklib import (CLI, ENV, REPO, RUN_AS, Sidecar, approle_tokens, delivered, vault_api,
                       wait_for)
 
 HELPER = os.path.join(REPO, "deploy", "systemd", "smtp-sidecar-deliver-approle")
@@ -135,6 +136,83 @@ class RestartDeliveryTest(unittest.TestCase):
             gone = True
         self.assertTrue(gone, "the unread secret_id still exists")
         self.assertIsNotNone(vault_api("POST", lookup, {"secret_id_accessor": second}))
+
+
+def configmap_block(key):
+    """A literal block (`key: |`) of deploy/kubernetes/configmap.yaml's data, as the API
+    server would hand it to the container (indentation removed). No YAML library: the
+    file's blocks are plain `|` scalars indented by four spaces."""
+    with open(os.path.join(REPO, "deploy", "kubernetes", "configmap.yaml")) as f:
+        lines = f.read().split("\n")
+    start = lines.index(f"  {key}: |") + 1
+    block = []
+    for line in lines[start:]:
+        if line and not line.startswith("    "):
+            break
+        block.append(line[4:])
+    return "\n".join(block).rstrip("\n") + "\n"
+
+
+class PodDeliveryContainerTest(unittest.TestCase):
+    """The pod's delivery container (deploy/kubernetes: a native sidecar running
+    deliver-approle.sh from the ConfigMap) re-delivers when smtp-sidecar consumed the
+    wrapped secret_id, so a restart of the smtp-sidecar container alone (init containers
+    do not run again) starts without a person. The ConfigMap's script runs here as
+    written, with two lines swapped because this stack has no Kubernetes: the OpenBao
+    address, and the Kubernetes-auth login, replaced by a login of the same delivery
+    policy's AppRole (the stack's delivery identity)."""
+
+    def setUp(self):
+        script = configmap_block("deliver-approle.sh")
+        self.sidecar = Sidecar()
+        self.addCleanup(self.sidecar.cleanup)
+        self.sidecar.wrapped = False
+        self.dir = self.sidecar.dir
+        approle = os.path.join(ENV["STACK_DIR"], "approle", "delivery")
+        env_line = f"export BAO_ADDR={shlex.quote(ENV['VAULT_ADDR'])}"
+        if ENV.get("VAULT_CACERT"):
+            env_line += f" BAO_CACERT={shlex.quote(ENV['VAULT_CACERT'])}"
+        script, n_env = re.subn(r"^export BAO_ADDR=.*$", env_line, script, flags=re.M)
+        script, n_login = re.subn(
+            r"bao write -field=token auth/kubernetes/login \\\n.*\n.*jwt=@\S+\)",
+            f"bao write -field=token auth/approle/login role_id=@{approle}/role-id "
+            f"secret_id=@{approle}/secret-id)", script)
+        script, n_dir = re.subn(r"dir=/run/approle", f"dir={self.dir}", script)
+        self.assertEqual((n_env, n_login, n_dir), (1, 1, 1), script)
+        with open(self.sidecar.config_path) as f:
+            config = f.read()
+        config = re.sub(r'^role_id_file = .*$', f'role_id_file = "{self.dir}/role-id"', config,
+                        flags=re.M)
+        config = re.sub(r'^secret_id_file = .*$', f'secret_id_file = "{self.dir}/secret-id"',
+                        config, flags=re.M)
+        with open(self.sidecar.config_path, "w") as f:
+            f.write(config)
+        env = dict(os.environ, PATH=os.path.dirname(CLI) + ":" + os.environ["PATH"])
+        self.delivery = subprocess.Popen(["/bin/sh", "-c", script], env=env,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         text=True)
+        self.addCleanup(self.delivery.wait)
+        self.addCleanup(self.delivery.terminate)
+        secret_id = os.path.join(self.dir, "secret-id")
+        self.assertTrue(wait_for(lambda: os.path.exists(secret_id), timeout=30),
+                        "the delivery container delivered nothing")
+
+    def test_a_restart_of_the_sidecar_container_alone_needs_no_person(self):
+        secret_id = os.path.join(self.dir, "secret-id")
+        for start in range(3):  # the pod's start, then two container restarts
+            # The startupProbe: the sidecar container starts once the file is there.
+            self.assertTrue(wait_for(lambda: os.path.exists(secret_id), timeout=15),
+                            f"start {start}: nothing re-delivered")
+            self.sidecar.start()
+            self.assertEqual(len(self.sidecar.events("secret_id_unwrapped")), 1,
+                             self.sidecar.output()[-2000:])
+            rcpt = f"pod-{uuid.uuid4().hex[:8]}@example.test"
+            message = f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: pod\r\n\r\nx\r\n".encode()
+            self.assertEqual(self.sidecar.send_raw(message, SENDER, [rcpt])[0], 200)
+            self.assertTrue(wait_for(lambda: delivered(rcpt), timeout=30), rcpt)
+            # The container is stopped (SIGTERM, as the kubelet does) or killed.
+            self.sidecar.stop(signal.SIGTERM if start < 2 else signal.SIGKILL)
+        self.assertIsNone(self.delivery.poll(), "the delivery container exited")
 
 
 if __name__ == "__main__":
