@@ -24,8 +24,8 @@ import unittest
 import urllib.error
 import uuid
 
-from stacklib import (CLI, ENV, REPO, RUN_AS, Sidecar, approle_tokens, delivered, vault_api,
-                      wait_for)
+from stacklib import (CLI, ENV, REPO, RUN_AS, Sidecar, approle_tokens, bao, delivered,
+                      vault_api, wait_for)
 
 HELPER = os.path.join(REPO, "deploy", "systemd", "smtp-sidecar-deliver-approle")
 UNIT = os.environ.get("SIDECAR_UNIT_FILE",
@@ -108,6 +108,11 @@ class RestartDeliveryTest(unittest.TestCase):
     def test_every_start_gets_a_fresh_secret_id_without_a_person(self):
         tokens_before = approle_tokens()
         self.start_as_the_unit_does()  # systemctl start
+        # The role's secret_id_ttl (24 h in the bootstrap), from the unwrap: no warning.
+        left = secret_id_metric(self.sidecar)
+        self.assertIsNotNone(left, "no smtp_sidecar_secret_id_expires_seconds")
+        self.assertGreater(left, 3600)
+        self.assertEqual(self.sidecar.events("secret_id_expiring"), [])
         for _ in range(2):  # systemctl restart: stop (SIGTERM, KillMode=mixed), start
             self.assertEqual(self.sidecar.stop(signal.SIGTERM), 0, self.sidecar.output()[-2000:])
             self.assertEqual(approle_tokens(), tokens_before, "a clean stop revokes its token")
@@ -138,6 +143,17 @@ class RestartDeliveryTest(unittest.TestCase):
         self.assertIsNotNone(vault_api("POST", lookup, {"secret_id_accessor": second}))
 
 
+def secret_id_metric(sidecar):
+    """smtp_sidecar_secret_id_expires_seconds from GET /metrics, or None."""
+    status, body, _ = sidecar.request("GET", "/metrics")
+    assert status == 200, status
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    for line in text.splitlines():
+        if line.startswith("smtp_sidecar_secret_id_expires_seconds "):
+            return float(line.split()[1])
+    return None
+
+
 def configmap_block(key):
     """A literal block (`key: |`) of deploy/kubernetes/configmap.yaml's data, as the API
     server would hand it to the container (indentation removed). No YAML library: the
@@ -151,6 +167,33 @@ def configmap_block(key):
             break
         block.append(line[4:])
     return "\n".join(block).rstrip("\n") + "\n"
+
+
+class SecretIdExpiryTest(unittest.TestCase):
+    """A secret_id nearing its expiry is reported while there is time (issue 14 (2)):
+    the unwrap's secret_id_ttl becomes smtp_sidecar_secret_id_expires_seconds, and a
+    secret_id that will not outlive the current token (here: 60 s against a 5 min
+    token) is a warning at once, naming what to do."""
+
+    def test_a_short_lived_secret_id_is_reported(self):
+        sidecar = Sidecar()
+        self.addCleanup(sidecar.cleanup)
+        sidecar.wrapped = False
+        token = bao("write", "-wrap-ttl=120s", "-field=wrapping_token",
+                    "auth/approle/role/example-app/secret-id", "ttl=60s").stdout.strip()
+        fd = os.open(sidecar.secret_id_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token)
+        sidecar.start()
+        unwrapped = sidecar.events("secret_id_unwrapped")
+        self.assertEqual([e.get("secret_id_ttl_seconds") for e in unwrapped], [60])
+        left = secret_id_metric(sidecar)
+        self.assertIsNotNone(left)
+        self.assertTrue(0 < left <= 60, left)
+        self.assertTrue(wait_for(lambda: sidecar.events("secret_id_expiring"), timeout=10),
+                        sidecar.output()[-2000:])
+        warning = sidecar.events("secret_id_expiring")[0]
+        self.assertTrue(0 < warning["seconds_left"] <= 60, warning)
 
 
 class PodDeliveryContainerTest(unittest.TestCase):

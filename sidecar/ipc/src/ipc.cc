@@ -380,6 +380,7 @@ bool encodeMetrics(std::uint32_t request_id, const KeeperFigures& f, Packet& out
     for (std::uint64_t b : l.buckets) w.u64(b);
     w.u64(l.sum_microseconds);
   }
+  w.u32(f.secret_id_expiry_known ? 1 : 0).u64(f.secret_id_expires_seconds);
   return w.finish();
 }
 
@@ -412,7 +413,10 @@ bool decodeMetrics(Reader& r, KeeperFigures& f) {
         }
         return r.u64(l.sum_microseconds);
       });
-  return lists && r.end();
+  std::uint32_t known = 0;
+  if (!lists || !r.u32(known) || known > 1 || !r.u64(f.secret_id_expires_seconds)) return false;
+  f.secret_id_expiry_known = known == 1;
+  return r.end();
 }
 
 }  // namespace sidecar::ipc

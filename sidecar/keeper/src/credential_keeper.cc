@@ -133,9 +133,13 @@ Status CredentialKeeper::useSecretId(SecretBytes given, const std::string& sourc
     secret_id_ = std::move(given);
     return {};
   }
-  auto unwrapped = client_.unwrapSecretId(given, settings_.approle_role, settings_.approle_mount);
+  std::chrono::seconds ttl{0};
+  auto unwrapped =
+      client_.unwrapSecretId(given, settings_.approle_role, settings_.approle_mount, &ttl);
   if (!unwrapped) return unwrapped.error().context(source);
-  log::info("secret_id_unwrapped", {{"role", settings_.approle_role}});
+  noteSecretIdTtl(ttl);
+  log::info("secret_id_unwrapped",
+            {{"role", settings_.approle_role}, {"secret_id_ttl_seconds", secondsOf(ttl)}});
   secret_id_ = std::move(*unwrapped);
   return {};
 }

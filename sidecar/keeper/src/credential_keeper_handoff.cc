@@ -45,6 +45,23 @@ struct Fingerprint {
 
 }  // namespace
 
+void CredentialKeeper::noteSecretIdTtl(std::chrono::seconds ttl) {
+  secret_id_ttl_seconds_ = ttl.count() > 0 ? static_cast<std::uint64_t>(ttl.count()) : 0;
+  secret_id_expires_unix_ = secret_id_ttl_seconds_ > 0 ? unixNow() + secret_id_ttl_seconds_ : 0;
+}
+
+bool CredentialKeeper::secretIdExpiring(std::uint64_t now_unix, std::uint64_t& seconds_left) const {
+  if (secret_id_expires_unix_ == 0) return false;
+  seconds_left = secret_id_expires_unix_ > now_unix ? secret_id_expires_unix_ - now_unix : 0;
+  std::uint64_t token_left = 0;
+  if (token_life_) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::seconds>(token_life_->expiresAt() - clock_.now());
+    token_left = left.count() > 0 ? static_cast<std::uint64_t>(left.count()) : 0;
+  }
+  return seconds_left <= std::max(secret_id_ttl_seconds_ / 4, token_left);
+}
+
 void CredentialKeeper::exportHandoff(ipc::HandoffState& out) const {
   const SteadyTime now = clock_.now();
   const std::uint64_t unix_now = unixNow();

@@ -72,6 +72,7 @@ class Keeper {
       const auto next = credentials_.tick(changes);
       publish(changes);
       saveHandoff();
+      warnIfSecretIdExpiring();
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
           next - foundation::systemClock().now());
       const int timeout_ms = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, 60000));
@@ -157,6 +158,33 @@ class Keeper {
                                 {"leases", static_cast<std::int64_t>(record->leases.size())}});
     CredentialKeeper::Changes changes;
     credentials_.adoptHandoff(std::move(*record), changes);
+  }
+
+  static std::uint64_t unixNow() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  }
+
+  // A secret_id that will not outlive the current token (or has a quarter of its TTL
+  // left) means the next re-login fails unless a new one is delivered: said while
+  // there is time, every 15 minutes, beside smtp_sidecar_secret_id_expires_seconds.
+  // (The keeper cannot mint one: only the delivery identity can, by design.)
+  void warnIfSecretIdExpiring() {
+    const std::uint64_t now = unixNow();
+    if (now < next_secret_id_warning_) return;
+    std::uint64_t left = 0;
+    if (!credentials_.secretIdExpiring(now, left)) {
+      next_secret_id_warning_ = now + 60;
+      return;
+    }
+    log::warn(left == 0 ? "secret_id_expired" : "secret_id_expiring",
+              {{"seconds_left", static_cast<std::int64_t>(left)},
+               {"detail",
+                "the next Vault login (at the token's max TTL, or after it is revoked) needs a "
+                "new secret_id: restart the sidecar with a new delivery (ExecStartPre, the pod's "
+                "delivery container) before then"}});
+    next_secret_id_warning_ = now + 900;
   }
 
   // Rewrites the record when what it holds has changed.
@@ -321,6 +349,11 @@ class Keeper {
       figures.expiry.push_back({credentials_.path(i), credentials_.secondsToExpiry(i)});
     }
     vault_requests_.fill(figures);
+    if (const std::uint64_t expires = credentials_.secretIdExpiresUnix(); expires != 0) {
+      const std::uint64_t now = unixNow();
+      figures.secret_id_expiry_known = true;
+      figures.secret_id_expires_seconds = expires > now ? expires - now : 0;
+    }
     if (!ipc::encodeMetrics(request_id, figures, out_)) return false;
     (void)ipc::sendPacket(peer_fd_, out_);
     return true;
@@ -392,6 +425,7 @@ class Keeper {
   int peer_fd_ = -1;
   std::optional<HandoffMemory> handoff_;
   std::uint64_t handoff_fingerprint_ = 0;
+  std::uint64_t next_secret_id_warning_ = 0;
   ipc::Packet in_;  // reused for every message: no allocation per request
   ipc::Packet out_;
 };

@@ -228,6 +228,8 @@ sidecar::telemetry::KeeperFigures sampleFigures() {
   l.buckets[12] = 1;
   l.sum_microseconds = 40123456;
   f.vault_latency = {l};
+  f.secret_id_expiry_known = true;
+  f.secret_id_expires_seconds = 86399;
   return f;
 }
 
@@ -378,4 +380,16 @@ TEST_CASE("the spool key request and answer round-trip; a key of another size is
     SecretBytes k;
     CHECK(!decodeSpoolKey(r, w, k));
   }
+}
+
+TEST_CASE("keeper figures: the secret_id's expiry flag is 0 or 1") {
+  Packet packet;
+  REQUIRE(encodeMetrics(1, sampleFigures(), packet));
+  std::string wire = bytesOf(packet);
+  // The flag is the u32 before the last u64.
+  wire[wire.size() - 12] = 2;
+  Reader r(wire);
+  REQUIRE(r.header());
+  sidecar::telemetry::KeeperFigures out;
+  CHECK_FALSE(decodeMetrics(r, out));
 }

@@ -68,10 +68,12 @@ class Client {
                                             const foundation::SecretBytes& secret_id,
                                             std::string_view mount = "approle");
   // Checks that `wrapping_token` wraps auth/<mount>/role/<role>/secret-id, then
-  // unwraps it (once: the token is single-use) and returns the secret_id.
+  // unwraps it (once: the token is single-use) and returns the secret_id. With
+  // `ttl`: the secret_id's own lifetime from the answer (secret_id_ttl; 0: it does not
+  // expire, or the answer does not say).
   foundation::Result<foundation::SecretBytes> unwrapSecretId(
       const foundation::SecretBytes& wrapping_token, std::string_view role,
-      std::string_view mount = "approle");
+      std::string_view mount = "approle", std::chrono::seconds* ttl = nullptr);
 
   // ---- the client's own token ----
   foundation::Result<TokenInfo> lookupSelf();

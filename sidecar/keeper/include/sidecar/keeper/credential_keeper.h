@@ -125,8 +125,13 @@ class CredentialKeeper {
   // secret_id, else as configured) only if no token was taken over, and leases only the
   // paths without a credential.
   void adoptHandoff(ipc::HandoffState state, Changes& changes);
-  // When the AppRole secret_id expires, Unix seconds (0: unknown or never).
+  // When the AppRole secret_id expires, Unix seconds (0: unknown or never), and the
+  // TTL it had when it was unwrapped.
   std::uint64_t secretIdExpiresUnix() const noexcept { return secret_id_expires_unix_; }
+  // A warning is due (issue 14 (2)): the secret_id expires before the current token
+  // does, or within a quarter of its TTL, so the next re-login would fail unless a new
+  // one is delivered. `now_unix`: the wall clock. Says how many seconds are left.
+  bool secretIdExpiring(std::uint64_t now_unix, std::uint64_t& seconds_left) const;
 
  private:
   struct Leased {
@@ -161,6 +166,7 @@ class CredentialKeeper {
   void tickSlot(Slot& slot, foundation::SteadyTime now, Changes& changes);
   void retire(Leased& old, foundation::SteadyTime retire_old_at);
   foundation::Status obtainSecretId();
+  void noteSecretIdTtl(std::chrono::seconds ttl);
   foundation::Status useSecretId(foundation::SecretBytes given, const std::string& source);
   foundation::Status login(foundation::SteadyTime now);
   foundation::Result<Leased> leaseNew(const std::string& path, foundation::SteadyTime now);
@@ -182,6 +188,7 @@ class CredentialKeeper {
   foundation::SecretBytes secret_id_;
   foundation::SecretBytes given_secret_id_;
   std::uint64_t secret_id_expires_unix_ = 0;
+  std::uint64_t secret_id_ttl_seconds_ = 0;
   bool secret_id_from_handoff_ = false;  // may have been single-use: fall back if refused
   std::string token_accessor_;
   std::optional<vault::Lifetime> token_life_;
