@@ -313,8 +313,7 @@ foundation::Result<Response> Engine::handleConfig(const Request& request) {
   }
   for (const std::string* claim : {&c.token_issuer, &c.token_audience}) {
     // Dovecot compares `iss` with its `issuers` list, split at spaces: none inside.
-    if (claim->size() > 512 ||
-        std::any_of(claim->begin(), claim->end(), [](char ch) {
+    if (claim->size() > 512 || std::any_of(claim->begin(), claim->end(), [](char ch) {
           return static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f;
         })) {
       return foundation::Error::permanent(
@@ -448,9 +447,8 @@ foundation::Result<Response> Engine::handleRole(const Request& request, const st
 
   auto fields = RequestFields::parse(request.data_json);
   if (!fields) return std::move(fields).error();
-  if (auto st = fields->onlyKeys(
-          {"ttl", "max_ttl", "allowed_senders", "username_template", "send_rate_per_minute",
-           "credential_type"});
+  if (auto st = fields->onlyKeys({"ttl", "max_ttl", "allowed_senders", "username_template",
+                                  "send_rate_per_minute", "credential_type"});
       !st) {
     return std::move(st).error();
   }
@@ -761,8 +759,8 @@ foundation::Result<Response> Engine::tokenCreds(const Request& request, const st
                                                 const Role& r, const Config& c, std::int64_t ttl_s,
                                                 std::vector<std::string> sender_keys) {
   if (c.token_issuer.empty()) {
-    return foundation::Error::permanent(
-        "role '" + name + "' issues tokens: set token_issuer in config first");
+    return foundation::Error::permanent("role '" + name +
+                                        "' issues tokens: set token_issuer in config first");
   }
   const std::int64_t now = clock_.nowUnixSeconds();
   const std::int64_t exp = now + ttl_s;
@@ -803,7 +801,8 @@ foundation::Result<Response> Engine::tokenCreds(const Request& request, const st
   claims.num("iat", now)
       .num("nbf", now)
       .num("exp", exp)
-      .str("jti", base64Url(std::string_view(reinterpret_cast<const char*>(jti_raw), sizeof jti_raw)))
+      .str("jti",
+           base64Url(std::string_view(reinterpret_cast<const char*>(jti_raw), sizeof jti_raw)))
       .str("smtp_role", name)
       .list("allowed_senders", r.allowed_senders);
   const std::string claims_json = claims.finish();

@@ -69,17 +69,17 @@ class PgMailStore final : public MailStore {
         if (!used) return rollback(std::move(used).error());
         if (PQntuples(used.value().get()) != 0) return rollback(foundation::Status());
       } else {
-      if (login.password_hash.empty() || login.password_hash.hasNul()) {
-        return rollback(foundation::Error::internal("unusable password hash"));
-      }
-      auto ins = exec(
-          "INSERT INTO credentials (username, password, expires_at) VALUES ($1, $2, $3) "
-          "ON CONFLICT (username) DO NOTHING",
-          {login.username.c_str(), login.password_hash.cString().pointer, expires.c_str()});
-      if (!ins) return rollback(std::move(ins).error());
-      if (std::strcmp(PQcmdTuples(ins.value().get()), "1") != 0) {
-        return rollback(foundation::Status());  // username taken: nothing written
-      }
+        if (login.password_hash.empty() || login.password_hash.hasNul()) {
+          return rollback(foundation::Error::internal("unusable password hash"));
+        }
+        auto ins = exec(
+            "INSERT INTO credentials (username, password, expires_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (username) DO NOTHING",
+            {login.username.c_str(), login.password_hash.cString().pointer, expires.c_str()});
+        if (!ins) return rollback(std::move(ins).error());
+        if (std::strcmp(PQcmdTuples(ins.value().get()), "1") != 0) {
+          return rollback(foundation::Status());  // username taken: nothing written
+        }
       }
       for (const auto& key : login.sender_keys) {
         auto r = exec(

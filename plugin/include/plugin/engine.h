@@ -10,10 +10,11 @@
 // (stored in Vault storage, never returned by a read, kept in SecretBytes) and each new
 // SMTP password (returned once in the creds response; only its salted hash reaches the
 // database); the token signing keys (Vault storage, seal-wrapped; never returned: jwks
-// shows public halves only) and each token (returned once, like a password). Revocation relies only on the lease's internal_data.
-// ERRORS: Result errors map to ProtoError: Permanent -> user error (400), Temporary
-// (database or storage unreachable) -> unknown error (500, Vault retries revocations),
-// Internal -> internal error. Unknown paths/operations come back as Response::Refusal.
+// shows public halves only) and each token (returned once, like a password). Revocation relies only
+// on the lease's internal_data. ERRORS: Result errors map to ProtoError: Permanent -> user error
+// (400), Temporary (database or storage unreachable) -> unknown error (500, Vault retries
+// revocations), Internal -> internal error. Unknown paths/operations come back as
+// Response::Refusal.
 #pragma once
 
 #include <memory>
