@@ -714,6 +714,20 @@ foundation::Result<Response> Engine::handleRevoke(const Request& request) {
 
 // ---------------------------------------------------------------------------- tokens
 
+// The token's `azp`: this mount's path, '/' as '-' ("smtp-jwt/" -> "smtp-jwt"). Dovecot
+// looks a key up as <key dir>/<azp>/<alg>/<kid>, so each mount's keys have a folder of
+// their own that its key sync owns (another issuer's keys live beside it, untouched).
+std::string keySetName(std::string_view mount_point) {
+  std::string out;
+  for (char c : mount_point) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '_';
+    out += plain ? c : '-';
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out.empty() ? std::string("smtp") : out;
+}
+
 std::string Engine::newKid() {
   unsigned char raw[8];
   random_.fill(raw);
@@ -798,6 +812,7 @@ foundation::Result<Response> Engine::tokenCreds(const Request& request, const st
   JsonOut claims;
   claims.str("iss", c.token_issuer).str("sub", login.username);
   if (!c.token_audience.empty()) claims.str("aud", c.token_audience);
+  claims.str("azp", keySetName(request.mount_point));
   claims.num("iat", now)
       .num("nbf", now)
       .num("exp", exp)

@@ -64,6 +64,7 @@ struct Harness {
     r.path = path;
     r.data_json = data;
     r.display_name = "approle";
+    r.mount_point = "smtp-jwt/";
     return engine.handle(r);
   }
   void configure(const std::string& issuer = "https://vault.test/v1/smtp") {
@@ -264,6 +265,22 @@ TEST_CASE("key ring: rotation publishes a key before it signs, keeps it while it
   CHECK(signJwt("k", "{}", again->current()->private_pem).ok());
 }
 
+TEST_CASE("keySetName: the mount path as one folder name") {
+  const struct {
+    const char* mount;
+    const char* want;
+  } cases[] = {{"smtp-jwt/", "smtp-jwt"},
+               {"team/a/smtp/", "team-a-smtp"},
+               {"x.y/", "x-y"},
+               {"", "smtp"},
+               {"/", "smtp"},
+               {"%2e%2e/", "-2e-2e"}};
+  for (const auto& c : cases) {
+    CAPTURE(c.mount);
+    CHECK(keySetName(c.mount) == c.want);
+  }
+}
+
 TEST_CASE("key ring: refusals") {
   KeyRing ring;
   CHECK_FALSE(ring.rotate(1, "smtp-x", copyOf(sharedKey())).ok());  // not started
@@ -345,6 +362,7 @@ TEST_CASE("engine: a jwt role mints a signed token, no password, sender rows bou
   CHECK(claims["nbf"].GetInt64() == h.clock.now);
   CHECK(claims["allowed_senders"].Size() == 2);
   CHECK(std::string(claims["smtp_role"].GetString()) == "app");
+  CHECK(std::string(claims["azp"].GetString()) == "smtp-jwt");
   CHECK(std::string(claims["jti"].GetString()).size() == 22);
 
   // The lease: not renewable (the exp is signed), internal data names the token login.

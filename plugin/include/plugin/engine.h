@@ -33,6 +33,10 @@ namespace smtpplugin {
 
 inline constexpr std::string_view kSecretType = "smtp_login";
 
+// The `azp` claim of this mount's tokens and the folder of its keys at the mail host:
+// the mount path with every character but [A-Za-z0-9_-] as '-', trailing '-' dropped.
+std::string keySetName(std::string_view mount_point);
+
 class Engine {
  public:
   Engine(Storage& storage, SystemView& system_view, MailStoreFactory& mail_stores, Clock& clock,
