@@ -18,6 +18,8 @@ reach Dovecot by `scripts/stack-oauth sync-plugin-keys smtp` (smtp/jwks ->
 - The sidecar itself, leasing from the jwt role: sends through Postfix with
   OAUTHBEARER, every one of a run of messages delivered while the signing keys rotate
   and the keeper replaces its token (a short TTL), and its logins are revoked at exit.
+- `smtp-sidecar doctor` on that credential path: the token login is probed (AUTH
+  accepted on the token port) and its lease revoked.
 """
 import base64
 import json
@@ -295,6 +297,49 @@ class PluginPasswordless(unittest.TestCase):
             f"SELECT count(*) FROM sender_logins WHERE login LIKE 'smtp-{PASSWORDLESS_ROLE}-%' "
             f"AND address = '{PASSWORDLESS_SENDER}'") == ["0"], timeout=15))
         self.assertNotIn(".eyJ", s.output())  # no token in the sidecar's log
+
+    def test_doctor_probes_a_token_login(self):
+        role = bao("read", "-format=json", "auth/approle/role/example-app")["data"]
+        original = ",".join(role["token_policies"])
+        bao("write", "auth/approle/role/example-app",
+            f"token_policies={original},smtp-sidecar-example-app-passwordless")
+        self.addCleanup(bao, "write", "auth/approle/role/example-app",
+                        f"token_policies={original}")
+        work = tempfile.mkdtemp(prefix="pwless-doctor-", dir="/tmp")
+        secret_id = bao("write", "-format=json", "-f",
+                        "auth/approle/role/example-app/secret-id")["data"]["secret_id"]
+        with open(ENV["APPROLE_ROLE_ID_FILE"]) as f:
+            role_id = f.read().strip()
+        for name, value in (("secret-id", secret_id), ("role-id", role_id)):
+            fd = os.open(os.path.join(work, name), os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(value)
+        config = os.path.join(work, "doctor.toml")
+        with open(config, "w") as f:
+            f.write(f"""[vault]
+address = "{ENV['VAULT_ADDR']}"
+role_id_file = "{work}/role-id"
+secret_id_file = "{work}/secret-id"
+credential_path = "smtp/creds/{PASSWORDLESS_ROLE}"
+
+[smtp]
+host = "{ENV['SMTP_HOST']}"
+port = {OAUTH['SMTP_OAUTH_PORT']}
+tls = "starttls"
+ca_file = "{ENV['SMTP_CA_FILE']}"
+
+[listen]
+socket = "{work}/doctor.sock"
+""")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
+        binary = os.environ.get("SMTP_SIDECAR_BIN",
+                                os.path.join(REPO, "build", "dev", "sidecar", "smtp-sidecar"))
+        proc = subprocess.run([binary, "doctor", "-c", config], capture_output=True, text=True,
+                              env=env, timeout=120)
+        subprocess.run(["rm", "-rf", work], check=False)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        smtp_lines = [line for line in proc.stdout.splitlines() if line.startswith("[ ok ] smtp:")]
+        self.assertTrue(smtp_lines and "AUTH accepted" in smtp_lines[0], proc.stdout)
 
 
 if __name__ == "__main__":
