@@ -358,3 +358,20 @@ def approle_tokens(role="example-app"):
 def live_leases():
     listed = vault_api("LIST", f"sys/leases/lookup/{CREDENTIAL_PATH}/") or {}
     return {f"{CREDENTIAL_PATH}/{k}" for k in listed.get("data", {}).get("keys", [])}
+
+
+# Passwordless logins signed by the smtp plugin (docs/providers/own-stack.md): the role
+# of example-app whose logins are tokens, its sender, and the issuer the stack's
+# token-login Dovecot trusts (scripts/stack-oauth: PLUGIN_TOKEN_ISSUER).
+PASSWORDLESS_ROLE = "example-app-passwordless"
+PASSWORDLESS_SENDER = "pwless-app@example.test"
+PLUGIN_TOKEN_ISSUER = f"{ENV['VAULT_ADDR']}/v1/smtp"
+
+
+def ensure_passwordless_role(ttl="10m"):
+    """The smtp mount's token issuer and the jwt role of example-app (idempotent: a
+    config write merges, a role write replaces the given fields)."""
+    bao("write", "smtp/config", f"token_issuer={PLUGIN_TOKEN_ISSUER}",
+        "token_audience=smtp-sidecar-stack")
+    bao("write", f"smtp/roles/{PASSWORDLESS_ROLE}", "credential_type=jwt", f"ttl={ttl}",
+        f"max_ttl={ttl}", f"allowed_senders={PASSWORDLESS_SENDER}")

@@ -15,7 +15,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from stacklib import ENV, REPO, bao
+from stacklib import ENV, REPO, bao, ensure_passwordless_role
 
 MATRIX = os.path.join(REPO, "policies", "rbac-matrix.json")
 DOC = os.path.join(REPO, "docs", "RBAC.md")
@@ -103,6 +103,15 @@ class RbacMatrixTest(unittest.TestCase):
                                    {"policies": [policy], "no_default_policy": True, "ttl": "15m"})
             assert status == 200, (policy, status, body)
             cls.tokens[policy] = body["auth"]["client_token"]
+        for subject, policy in (("mail-host", "smtp-mail-host"),
+                                ("example-app-passwordless",
+                                 "smtp-sidecar-example-app-passwordless")):
+            status, body = request(root_token(), "POST", "auth/token/create",
+                                   {"policies": [policy], "no_default_policy": True,
+                                    "ttl": "15m"})
+            assert status == 200, (policy, status, body)
+            cls.tokens[subject] = body["auth"]["client_token"]
+        ensure_passwordless_role()  # its creds path, so an allowed read answers 200
         status, body = request(root_token(), "POST", "auth/token/create",
                                {"policies": ["smtp-sidecar-example-app-oauth"],
                                 "no_default_policy": True, "ttl": "15m"})
@@ -154,7 +163,8 @@ class RbacMatrixTest(unittest.TestCase):
         for op in matrix["operations"]:
             for subject, expected in op["expect"].items():
                 # A fresh lease for each cell: a revocation must not hide the next check.
-                leases = {f"{app}-lease": self.fresh_lease(app) for app in ("example-app", "billing")
+                leases = {f"{app}-lease": self.fresh_lease(app)
+                          for app in ("example-app", "billing", "example-app-passwordless")
                           if "{" + app + "-lease}" in json.dumps(op)}
                 leases.update({f"{app}-spool-key": self.wrapped_data_key(app)
                                for app in ("example-app", "billing")

@@ -199,12 +199,14 @@ Result<CredentialKeeper::Leased> CredentialKeeper::leaseNew(const std::string& p
                                   {"lease_id", secret->lease_id},
                                   {"lease_seconds", secondsOf(secret->lease_duration)},
                                   {"renewable", secret->renewable},
-                                  {"ses", login->needs_propagation}});
-  return Leased{ipc::SmtpCredential{std::move(login->username), std::move(login->password),
-                                    secret->lease_id, path},
-                vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_),
-                login->needs_propagation ? now + settings_.ses_propagation : now,
-                !login->needs_propagation};
+                                  {"ses", login->needs_propagation},
+                                  {"token", login->is_token}});
+  return Leased{
+      ipc::SmtpCredential{
+          std::move(login->username), std::move(login->password), secret->lease_id, path,
+          login->is_token ? ipc::CredentialKind::OAuth2Token : ipc::CredentialKind::Password},
+      vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_),
+      login->needs_propagation ? now + settings_.ses_propagation : now, !login->needs_propagation};
 }
 
 std::uint64_t CredentialKeeper::secondsToExpiry(std::size_t index) const {

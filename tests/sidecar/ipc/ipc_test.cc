@@ -40,6 +40,29 @@ TEST_CASE("credential round trip") {
   CHECK(out.generation == 7);
   CHECK(out.username == "smtp-user");
   CHECK(out.password == "p4ss");
+  CHECK((out.kind == CredentialKind::Password));
+}
+
+TEST_CASE("credential kind round trip; an unknown kind is malformed") {
+  Packet packet;
+  REQUIRE(encodeCredential(5, "smtp-jwt/creds/app", "smtp-jwt/creds/app/t", 2, sb("smtp-app-x"),
+                           sb("eyJ.eyJ.sig"), packet, CredentialKind::OAuth2Token));
+  std::string wire = bytesOf(packet);
+  {
+    Reader r(wire);
+    REQUIRE(r.header());
+    CredentialView out;
+    REQUIRE(decodeCredentialView(r, out));
+    CHECK((out.kind == CredentialKind::OAuth2Token));
+    CHECK(out.password == "eyJ.eyJ.sig");
+  }
+  // The kind is the last field (a u32): 7 is no kind.
+  wire[wire.size() - 4] = 7;
+  wire[wire.size() - 1] = 7;
+  Reader r(wire);
+  REQUIRE(r.header());
+  CredentialView out;
+  CHECK_FALSE(decodeCredentialView(r, out));
 }
 
 TEST_CASE("a credential read in place points into the packet") {

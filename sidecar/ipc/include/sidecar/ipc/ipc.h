@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "foundation/secret.h"
+#include "sidecar/ipc/credential.h"
 #include "sidecar/ipc/keeper_figures.h"
 
 namespace sidecar::ipc {
@@ -30,7 +31,7 @@ inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
 enum class MessageType : std::uint16_t {
   Hello = 1,              // both ways, first message: protocol name
   CredentialRequest = 2,  // worker -> keeper: the credential for one send: path index
-  Credential = 3,         // keeper -> worker: path, lease_id, generation, username, password
+  Credential = 3,         // keeper -> worker: path, lease_id, generation, username, password, kind
   NoCredential = 4,       // keeper -> worker: none available (no fields)
   CredentialRefused = 5,  // worker -> keeper: the SMTP server said 535 for this lease
   CredentialRetired = 6,  // keeper -> worker: lease revoked; close its SMTP connections
@@ -118,6 +119,7 @@ struct CredentialView {
   std::uint64_t generation = 0;
   std::string_view username;
   std::string_view password;
+  CredentialKind kind = CredentialKind::Password;
 };
 struct LeaseMessage {  // CredentialRefused, CredentialRetired
   std::string lease_id;
@@ -132,7 +134,8 @@ bool encodeCredentialRequest(std::uint32_t request_id, std::uint32_t path_index,
 bool encodeCredential(std::uint32_t request_id, std::string_view credential_path,
                       std::string_view lease_id, std::uint64_t generation,
                       const foundation::SecretBytes& username,
-                      const foundation::SecretBytes& password, Packet& out);
+                      const foundation::SecretBytes& password, Packet& out,
+                      CredentialKind kind = CredentialKind::Password);
 bool encodeNoCredential(std::uint32_t request_id, Packet& out);
 bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out);
 bool encodeStatus(const StatusMessage& m, Packet& out);
