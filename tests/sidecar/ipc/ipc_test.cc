@@ -26,7 +26,7 @@ struct Init {
 
 TEST_CASE("credential round trip") {
   Packet packet;
-  REQUIRE(encodeCredential(42, "database/creds/app", "database/creds/app/abc", 7, sb("smtp-user"),
+  REQUIRE(encodeCredential(42, "database/creds/app", "database/creds/app/abc", 7, CredentialKind::Password, sb("smtp-user"),
                            sb("p4ss"), packet));
   const std::string wire = bytesOf(packet);
   Reader r(wire);
@@ -44,7 +44,7 @@ TEST_CASE("credential round trip") {
 
 TEST_CASE("a credential read in place points into the packet") {
   Packet packet;
-  REQUIRE(encodeCredential(9, "smtp/creds/app", "smtp/creds/app/x", 3, sb("user"), sb("secret"),
+  REQUIRE(encodeCredential(9, "smtp/creds/app", "smtp/creds/app/x", 3, CredentialKind::Password, sb("user"), sb("secret"),
                            packet));
   Reader r(packet.view());
   REQUIRE(r.header());
@@ -129,7 +129,7 @@ TEST_CASE("every message type round-trips") {
 
 TEST_CASE("malformed messages are refused") {
   Packet packet;
-  REQUIRE(encodeCredential(1, "p", "l", 1, sb("u"), sb("p"), packet));
+  REQUIRE(encodeCredential(1, "p", "l", 1, CredentialKind::Password, sb("u"), sb("p"), packet));
   const std::string good = bytesOf(packet);
   struct Case {
     const char* name;
@@ -200,7 +200,7 @@ TEST_CASE("oversized messages cannot be built") {
 
 TEST_CASE("a packet is wiped before it is reused") {
   Packet packet;
-  REQUIRE(encodeCredential(1, "path", "lease", 1, sb("user"), sb("secret-password"), packet));
+  REQUIRE(encodeCredential(1, "path", "lease", 1, CredentialKind::Password, sb("user"), sb("secret-password"), packet));
   const std::size_t long_size = packet.size();
   REQUIRE(encodeCredentialRequest(2, 0, packet));
   CHECK(packet.size() < long_size);
@@ -378,4 +378,45 @@ TEST_CASE("the spool key request and answer round-trip; a key of another size is
     SecretBytes k;
     CHECK(!decodeSpoolKey(r, w, k));
   }
+}
+
+TEST_CASE("the credential's kind crosses, and a token may be longer than a password") {
+  // A JWT access token of 12 KiB (Entra ID's with many claims are under 8 KiB).
+  const std::string token(12 * 1024, 't');
+  struct Case {
+    CredentialKind kind;
+    std::string secret;
+    bool decodes;
+  };
+  const Case cases[] = {
+      {CredentialKind::Password, "p4ss", true},
+      {CredentialKind::OAuth2Token, "eyJhbGciOi.e30.sig", true},
+      {CredentialKind::OAuth2Token, token, true},
+      {CredentialKind::Password, token, false},  // no password is that long
+      {CredentialKind::OAuth2Token, std::string(kMaxTokenBytes + 1, 't'), false},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.secret.size());
+    Packet packet;
+    REQUIRE(encodeCredential(5, "oauth2:m365", "oauth2:m365#1", 2, c.kind, sb("app@example.test"),
+                             sb(c.secret), packet));
+    Reader r(packet.view());
+    REQUIRE(r.header());
+    CredentialView view;
+    CHECK(decodeCredentialView(r, view) == c.decodes);
+    if (c.decodes) {
+      CHECK((view.kind == c.kind));
+      CHECK(view.password.size() == c.secret.size());
+    }
+  }
+}
+
+TEST_CASE("a credential of an unknown kind is malformed") {
+  Packet packet;
+  REQUIRE(encodeCredential(5, "p", "l", 1, static_cast<CredentialKind>(7), sb("u"), sb("p"),
+                           packet));
+  Reader r(packet.view());
+  REQUIRE(r.header());
+  CredentialView view;
+  CHECK_FALSE(decodeCredentialView(r, view));
 }

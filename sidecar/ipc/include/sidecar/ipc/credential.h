@@ -6,6 +6,7 @@
 // ERRORS: none (a plain value type).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "foundation/secret.h"
@@ -13,9 +14,9 @@
 namespace sidecar::ipc {
 
 // What the secret of an SmtpCredential is: it decides the SASL mechanism (relay/sasl.h).
-// The keeper sets it (OAuth2 token sources, issue 18); the IPC message does not carry it
-// yet, so every credential the worker receives is a Password for now.
-enum class CredentialKind {
+// The keeper sets it (an oauth2: credential path is an OAuth2Token) and the Credential
+// message carries it (ipc.h).
+enum class CredentialKind : std::uint32_t {
   Password,     // PLAIN (or LOGIN when the server offers only that)
   OAuth2Token,  // an OAuth2 access token: OAUTHBEARER (RFC 7628), else XOAUTH2
 };

@@ -13,13 +13,16 @@
 // rotation are retried with backoff.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "sidecar/base/config.h"
 #include "sidecar/ipc/credential.h"
+#include "sidecar/keeper/oauth_token_holder.h"
 #include "vault/client.h"
 #include "vault/lifetime.h"
 
@@ -109,17 +112,29 @@ class CredentialKeeper {
   // Revokes every lease and then the tokens. Idempotent.
   foundation::Status revokeAll();
 
+  // The [[oauth2]] clients that "oauth2:<name>" credential paths name
+  // (credential_keeper_oauth.cc): such a path holds an access token from the client's
+  // token endpoint instead of a Vault lease, refreshed before it expires and once when
+  // the SMTP server refuses it. Call before start(), and on SIGHUP: a changed client is
+  // used from its next token on. `make_fetcher` (tests) stands in for the endpoint.
+  using TokenFetcherFactory =
+      std::function<foundation::Result<std::unique_ptr<keeper::TokenFetcher>>(
+          const keeper::TokenSourceSettings&)>;
+  void useOAuth2Clients(std::vector<OAuth2Client> clients, TokenFetcherFactory make_fetcher = {});
+
  private:
   struct Leased {
     ipc::SmtpCredential credential;
     vault::Lifetime life;
     foundation::SteadyTime usable_at{};  // later than the lease for an SES login (IAM propagation)
     bool usable_announced = false;       // the worker was told it may be used (Changes)
+    bool vault_lease = true;  // false: an OAuth2 access token (nothing to revoke at Vault)
   };
   struct Retiring {
     std::string lease_id;
     foundation::SteadyTime revoke_at;
     foundation::SteadyTime give_up_at;  // its expiry: Vault has revoked it by then
+    bool vault_lease = true;            // false: an OAuth2 token, only its connections close
   };
   struct OldToken {
     foundation::SecretBytes token;
@@ -135,6 +150,11 @@ class CredentialKeeper {
     std::optional<Leased> pending;
     foundation::Backoff lease_retry;
     foundation::SteadyTime lease_retry_at{};
+    // An "oauth2:<name>" path: the client's name, and once prepared its token source
+    // and the settings it was made from.
+    std::string oauth_name;
+    std::unique_ptr<keeper::OAuthTokenHolder> oauth;
+    OAuth2Client oauth_client;
   };
 
   Slot makeSlot(std::string path) const;
@@ -154,6 +174,12 @@ class CredentialKeeper {
               const char* reason, Changes& changes);
   void revokeDue(foundation::SteadyTime now, Changes& changes);
   vault::LifetimePolicy policy() const;
+  // credential_keeper_oauth.cc: the OAuth2 slots.
+  foundation::Result<Leased> obtain(Slot& slot, foundation::SteadyTime now);
+  foundation::Status prepareOAuth(Slot& slot);
+  foundation::Result<Leased> fetchToken(Slot& slot, foundation::SteadyTime now);
+  void tickOAuthSlot(Slot& slot, foundation::SteadyTime now, Changes& changes);
+  void oauthRefused(Slot& slot, foundation::SteadyTime now, Changes& changes);
 
   VaultSettings settings_;
   vault::Client& client_;
@@ -168,6 +194,9 @@ class CredentialKeeper {
   std::vector<OldToken> old_tokens_;
   std::uint64_t generation_ = 0;
   Stats stats_;
+  std::vector<OAuth2Client> oauth_clients_;
+  TokenFetcherFactory make_fetcher_;
+  std::uint64_t tokens_obtained_ = 0;  // numbers the tokens' ids
 };
 
 }  // namespace sidecar
