@@ -24,21 +24,6 @@ using foundation::SteadyTime;
 
 namespace {
 
-keeper::TokenSourceSettings tokenSourceSettings(const OAuth2Client& client,
-                                                keeper::ClientAuthentication method) {
-  keeper::TokenSourceSettings s;
-  s.token_endpoint = client.token_endpoint;
-  s.client_id = client.client_id;
-  s.scope = client.scope;
-  s.authentication = method;
-  s.subject = client.subject;
-  s.key_id = client.key_id;
-  s.audience = client.audience;
-  s.ca_file = client.ca_file;
-  s.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(client.timeout);
-  return s;
-}
-
 // When a token of `ttl` is replaced: at two thirds of its life (the LifetimePolicy's
 // rule, with its jitter), and at the latest `margin` before it ends. The margin is
 // capped so that a token lives at least a third of its life before it is replaced (a
@@ -54,6 +39,30 @@ vault::LifetimePolicy tokenPolicy(std::chrono::seconds ttl, std::chrono::seconds
 }
 
 }  // namespace
+
+Result<keeper::TokenSourceSettings> tokenSourceSettingsOf(const OAuth2Client& client) {
+  keeper::TokenSourceSettings s;
+  if (!keeper::parseClientAuthentication(client.authentication, s.authentication)) {
+    return Error::permanent("oauth2 client " + client.name + ": unknown authentication \"" +
+                            client.authentication + "\"");
+  }
+  s.token_endpoint = client.token_endpoint;
+  s.client_id = client.client_id;
+  s.scope = client.scope;
+  s.subject = client.subject;
+  s.key_id = client.key_id;
+  s.audience = client.audience;
+  s.ca_file = client.ca_file;
+  s.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(client.timeout);
+  if (auto valid = keeper::validateTokenSourceSettings(s); !valid) {
+    return valid.error().context("oauth2 client " + client.name);
+  }
+  return s;
+}
+
+keeper::ClientMaterialLocation clientMaterialOf(const OAuth2Client& client) {
+  return keeper::ClientMaterialLocation{client.kv_mount, client.kv_path, client.kv_field};
+}
 
 void CredentialKeeper::useOAuth2Clients(std::vector<OAuth2Client> clients,
                                         TokenFetcherFactory make_fetcher) {
@@ -88,21 +97,13 @@ foundation::Status CredentialKeeper::prepareOAuth(Slot& slot) {
     return Error::permanent("credential path " + slot.path + " names no [[oauth2]] client \"" +
                             slot.oauth_name + "\"");
   }
-  keeper::ClientAuthentication method{};
-  if (!keeper::parseClientAuthentication(it->authentication, method)) {
-    return Error::permanent("oauth2 client " + it->name + ": unknown authentication \"" +
-                            it->authentication + "\"");
-  }
-  const auto settings = tokenSourceSettings(*it, method);
-  if (auto s = keeper::validateTokenSourceSettings(settings); !s) {
-    return s.error().context("oauth2 client " + it->name);
-  }
+  auto settings = tokenSourceSettingsOf(*it);
+  if (!settings) return std::move(settings).error();
   if (!make_fetcher_) useOAuth2Clients(oauth_clients_);  // the real endpoint
-  auto fetcher = make_fetcher_(settings);
+  auto fetcher = make_fetcher_(*settings);
   if (!fetcher) return std::move(fetcher).error().context("oauth2 client " + it->name);
-  slot.oauth = std::make_unique<keeper::OAuthTokenHolder>(
-      std::move(*fetcher), keeper::ClientMaterialLocation{it->kv_mount, it->kv_path, it->kv_field},
-      clock_, uniform_);
+  slot.oauth = std::make_unique<keeper::OAuthTokenHolder>(std::move(*fetcher),
+                                                          clientMaterialOf(*it), clock_, uniform_);
   slot.oauth_client = *it;
   return {};
 }

@@ -33,6 +33,13 @@ namespace sidecar {
 foundation::Result<foundation::SecretBytes> readSecretFile(const std::string& path,
                                                            const char* what);
 
+// The token request settings of an [[oauth2]] client (its authentication method parsed,
+// the endpoint's scheme and loopback rule checked): the keeper's and doctor's one
+// conversion. Permanent error naming the client.
+foundation::Result<keeper::TokenSourceSettings> tokenSourceSettingsOf(const OAuth2Client& client);
+// Where an [[oauth2]] client's secret or key lives in Vault KV.
+keeper::ClientMaterialLocation clientMaterialOf(const OAuth2Client& client);
+
 class CredentialKeeper {
  public:
   // Running totals for metrics (the keeper sends them to the worker on request).
