@@ -447,7 +447,8 @@ Status finishOAuth2Clients(Config& c) {
                               ".kv_path (and kv_mount) required: the KV v2 secret in Vault "
                               "that holds the client secret or private key");
     }
-    const bool key_method = o.authentication == "private_key_jwt" || o.authentication == "jwt_bearer";
+    const bool key_method =
+        o.authentication == "private_key_jwt" || o.authentication == "jwt_bearer";
     if (o.kv_field.empty()) o.kv_field = key_method ? "private_key" : "client_secret";
     if (o.sasl_user.empty()) o.sasl_user = o.subject.empty() ? o.client_id : o.subject;
     if (!printableText(o.sasl_user) || o.sasl_user.size() > 320) {

@@ -418,15 +418,17 @@ class Doctor {
   std::optional<ipc::SmtpCredential> tokenStep(const std::string& path) {
     const OAuth2Client* oauth = findOAuth2Client(config_, path);
     if (oauth == nullptr) {  // parseConfig refuses this; kept for a reloaded file
-      report_.add("token", Finding{false, "credential path " + printable(path, 200) +
-                                              " names no [[oauth2]] client",
-                                   "add an [[oauth2]] table with that name"});
+      report_.add(
+          "token",
+          Finding{false, "credential path " + printable(path, 200) + " names no [[oauth2]] client",
+                  "add an [[oauth2]] table with that name"});
       return std::nullopt;
     }
     auto settings = tokenSourceSettingsOf(*oauth);
-    auto endpoint = settings ? keeper::TokenEndpointClient::create(*settings)
-                             : foundation::Result<std::unique_ptr<keeper::TokenEndpointClient>>(
-                                   settings.error());
+    auto endpoint =
+        settings
+            ? keeper::TokenEndpointClient::create(*settings)
+            : foundation::Result<std::unique_ptr<keeper::TokenEndpointClient>>(settings.error());
     if (!endpoint) {
       report_.add("token", Finding{false, printable(endpoint.error().message),
                                    "fix the [[oauth2]] table \"" + oauth->name + "\""});
@@ -436,21 +438,19 @@ class Doctor {
     keeper::TokenRefusal refusal = keeper::TokenRefusal::None;
     auto token = holder.request(*client_, &refusal);
     if (!token) {
-      report_.add("token", tokenEndpoint(&token.error(), refusal, oauth->token_endpoint,
-                                         oauth->scope));
+      report_.add("token",
+                  tokenEndpoint(&token.error(), refusal, oauth->token_endpoint, oauth->scope));
       return std::nullopt;
     }
     report_.add("token", tokenEndpoint(nullptr, keeper::TokenRefusal::None, oauth->token_endpoint,
                                        token->scope.empty() ? oauth->scope : token->scope,
                                        static_cast<long>(token->expires_in.count())));
     return ipc::SmtpCredential{foundation::SecretBytes::copyOf(std::string_view(oauth->sasl_user)),
-                               std::move(token->token), "", path,
-                               ipc::CredentialKind::OAuth2Token};
+                               std::move(token->token), "", path, ipc::CredentialKind::OAuth2Token};
   }
 
   std::optional<ipc::SmtpCredential> leaseStep(const std::string& path) {
-    if (findOAuth2Client(config_, path) != nullptr ||
-        path.rfind(kOAuth2PathPrefix, 0) == 0) {
+    if (findOAuth2Client(config_, path) != nullptr || path.rfind(kOAuth2PathPrefix, 0) == 0) {
       return tokenStep(path);
     }
     auto secret = client_->read(path);
@@ -489,13 +489,14 @@ class Doctor {
     if (credential != nullptr && credential->kind == ipc::CredentialKind::OAuth2Token &&
         session.auth_offered && !session.auth_accepted &&
         session.transport.curl_error.find("no AUTH mechanism") != std::string::npos) {
-      report_.add("smtp",
-                  Finding{false,
-                          "the SMTP server " + printable(config_.smtp.host, 200) + ":" +
-                              std::to_string(config_.smtp.port) +
-                              " offers neither XOAUTH2 nor OAUTHBEARER: an OAuth2 token cannot log in",
-                          "use the provider's OAuth2 submission host (smtp.office365.com, "
-                          "smtp.gmail.com), or a password credential for this server"});
+      report_.add(
+          "smtp",
+          Finding{false,
+                  "the SMTP server " + printable(config_.smtp.host, 200) + ":" +
+                      std::to_string(config_.smtp.port) +
+                      " offers neither XOAUTH2 nor OAUTHBEARER: an OAuth2 token cannot log in",
+                  "use the provider's OAuth2 submission host (smtp.office365.com, "
+                  "smtp.gmail.com), or a password credential for this server"});
       return;
     }
     report_.add("smtp", smtpSession(session, config_.smtp));

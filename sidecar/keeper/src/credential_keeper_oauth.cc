@@ -125,16 +125,18 @@ Result<CredentialKeeper::Leased> CredentialKeeper::fetchToken(Slot& slot, Steady
   }
   std::string token_id = slot.path + "#" + std::to_string(++tokens_obtained_);
   const std::chrono::seconds ttl = token->expires_in;
-  log::info("oauth2_token_obtained", {{"path", slot.path},
-                                      {"token_id", token_id},
-                                      {"expires_in_seconds", static_cast<std::int64_t>(ttl.count())},
-                                      {"scope", token->scope}});
-  Leased leased{
-      ipc::SmtpCredential{foundation::SecretBytes::copyOf(std::string_view(slot.oauth_client.sasl_user)),
-                          std::move(token->token), std::move(token_id), slot.path,
-                          ipc::CredentialKind::OAuth2Token},
-      vault::Lifetime(now, ttl, false, tokenPolicy(ttl, slot.oauth_client.refresh_margin), uniform_),
-      now, true, false};
+  log::info("oauth2_token_obtained",
+            {{"path", slot.path},
+             {"token_id", token_id},
+             {"expires_in_seconds", static_cast<std::int64_t>(ttl.count())},
+             {"scope", token->scope}});
+  Leased leased{ipc::SmtpCredential{
+                    foundation::SecretBytes::copyOf(std::string_view(slot.oauth_client.sasl_user)),
+                    std::move(token->token), std::move(token_id), slot.path,
+                    ipc::CredentialKind::OAuth2Token},
+                vault::Lifetime(now, ttl, false, tokenPolicy(ttl, slot.oauth_client.refresh_margin),
+                                uniform_),
+                now, true, false};
   return leased;
 }
 

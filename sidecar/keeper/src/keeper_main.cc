@@ -188,9 +188,9 @@ class Keeper {
     // Encoded straight from the keeper's copy into the (locked, reused) send packet.
     bool encoded = false;
     const bool have = credentials_.withCredential(path_index, [&](const ipc::SmtpCredential& c) {
-      encoded = ipc::encodeCredential(request_id, credentials_.path(path_index), c.lease_id,
-                                      credentials_.generation(), c.kind, c.username, c.password,
-                                      out_);
+      encoded =
+          ipc::encodeCredential(request_id, credentials_.path(path_index), c.lease_id,
+                                credentials_.generation(), c.kind, c.username, c.password, out_);
     });
     if (!have) {
       encoded = ipc::encodeNoCredential(request_id, out_);

@@ -222,7 +222,8 @@ bool KeeperLink::dispatch(std::string_view wire) {
 
 bool KeeperLink::holds(const Held& held, const ipc::CredentialView& m) {
   return held.credential && held.credential->lease_id == m.lease_id &&
-         held.generation == m.generation && held.credential->kind == m.kind && held.credential->username.equals(m.username) &&
+         held.generation == m.generation && held.credential->kind == m.kind &&
+         held.credential->username.equals(m.username) &&
          held.credential->password.equals(m.password);
 }
 

@@ -26,8 +26,8 @@ struct Init {
 
 TEST_CASE("credential round trip") {
   Packet packet;
-  REQUIRE(encodeCredential(42, "database/creds/app", "database/creds/app/abc", 7, CredentialKind::Password, sb("smtp-user"),
-                           sb("p4ss"), packet));
+  REQUIRE(encodeCredential(42, "database/creds/app", "database/creds/app/abc", 7,
+                           CredentialKind::Password, sb("smtp-user"), sb("p4ss"), packet));
   const std::string wire = bytesOf(packet);
   Reader r(wire);
   REQUIRE(r.header());
@@ -44,8 +44,8 @@ TEST_CASE("credential round trip") {
 
 TEST_CASE("a credential read in place points into the packet") {
   Packet packet;
-  REQUIRE(encodeCredential(9, "smtp/creds/app", "smtp/creds/app/x", 3, CredentialKind::Password, sb("user"), sb("secret"),
-                           packet));
+  REQUIRE(encodeCredential(9, "smtp/creds/app", "smtp/creds/app/x", 3, CredentialKind::Password,
+                           sb("user"), sb("secret"), packet));
   Reader r(packet.view());
   REQUIRE(r.header());
   CredentialView view;
@@ -200,7 +200,8 @@ TEST_CASE("oversized messages cannot be built") {
 
 TEST_CASE("a packet is wiped before it is reused") {
   Packet packet;
-  REQUIRE(encodeCredential(1, "path", "lease", 1, CredentialKind::Password, sb("user"), sb("secret-password"), packet));
+  REQUIRE(encodeCredential(1, "path", "lease", 1, CredentialKind::Password, sb("user"),
+                           sb("secret-password"), packet));
   const std::size_t long_size = packet.size();
   REQUIRE(encodeCredentialRequest(2, 0, packet));
   CHECK(packet.size() < long_size);
@@ -413,8 +414,8 @@ TEST_CASE("the credential's kind crosses, and a token may be longer than a passw
 
 TEST_CASE("a credential of an unknown kind is malformed") {
   Packet packet;
-  REQUIRE(encodeCredential(5, "p", "l", 1, static_cast<CredentialKind>(7), sb("u"), sb("p"),
-                           packet));
+  REQUIRE(
+      encodeCredential(5, "p", "l", 1, static_cast<CredentialKind>(7), sb("u"), sb("p"), packet));
   Reader r(packet.view());
   REQUIRE(r.header());
   CredentialView view;

@@ -441,8 +441,8 @@ namespace {
 
 // A token endpoint on the fake clock: tokens "tok-<n>" of `expires_in` seconds.
 struct ScriptedEndpoint {
-  bool down = false;                                             // unreachable: Temporary
-  keeper::TokenRefusal refuse = keeper::TokenRefusal::None;      // an error answer
+  bool down = false;                                         // unreachable: Temporary
+  keeper::TokenRefusal refuse = keeper::TokenRefusal::None;  // an error answer
   std::int64_t expires_in = 60;
   int requests = 0;
   int issued = 0;
@@ -548,9 +548,9 @@ TEST_CASE_FIXTURE(OAuthFixture, "tokens are refreshed before they expire: never 
     if (s.token.empty()) ++gaps;
     tokens.insert(s.token);
     CHECK(keeper().secondsToExpiry() >= 29);  // refreshed with the margin left
-    clock.advance(std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::min(next, end) - clock.now()),
-                           1ms));
+    clock.advance(std::max(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::min(next, end) - clock.now()),
+        1ms));
   }
   CHECK(gaps == 0);
   CHECK(endpoint.issued == 20);  // at 0, 30, 60, ... 570 s
@@ -648,12 +648,12 @@ TEST_CASE_FIXTURE(OAuthFixture, "a path naming no [[oauth2]] client is a permane
   auto started = oauthKeeper().start();
   REQUIRE_FALSE(started.ok());
   CHECK((started.error().kind == foundation::ErrorKind::Permanent));
-  CHECK(started.error().message.find("names no [[oauth2]] client \"nobody\"") !=
-        std::string::npos);
+  CHECK(started.error().message.find("names no [[oauth2]] client \"nobody\"") != std::string::npos);
 }
 
-TEST_CASE_FIXTURE(OAuthFixture, "the Vault token's re-login keeps the OAuth2 token; revokeAll "
-                                "asks Vault for nothing about it") {
+TEST_CASE_FIXTURE(OAuthFixture,
+                  "the Vault token's re-login keeps the OAuth2 token; revokeAll "
+                  "asks Vault for nothing about it") {
   paths = {"oauth2:hydra", "database/creds/app"};
   endpoint.expires_in = 3600;
   REQUIRE(oauthKeeper().start().ok());

@@ -71,8 +71,8 @@ TEST_CASE("sends asking for one path share one request and one answer") {
   f.link.requestCredential(0, "smtp/creds/app", [&](auto c) { second = c, ++answers; });
   std::uint32_t id = 0;
   CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
-  REQUIRE(ipc::encodeCredential(id, "smtp/creds/app", "smtp/creds/app/l1", 1, ipc::CredentialKind::Password, sb("user"),
-                                sb("pass"), f.out));
+  REQUIRE(ipc::encodeCredential(id, "smtp/creds/app", "smtp/creds/app/l1", 1,
+                                ipc::CredentialKind::Password, sb("user"), sb("pass"), f.out));
   f.send();
   CHECK(answers == 2);
   REQUIRE(first);

@@ -100,10 +100,15 @@ TEST_CASE("OAUTHBEARER's authzid is a GS2 saslname: ',' and '=' escaped (RFC 580
     CAPTURE(c.user);
     auto credential = fakes::testCredential("lease/1", "p", c.user.c_str());
     credential.password = foundation::SecretBytes::copyOf(std::string_view("tok"));
-    const std::string payload = payloadOf(reveal(authCommand(SaslMechanism::OAuthBearer, credential)));
-    CHECK(payload == c.gs2_header + "\x01" "auth=Bearer tok\x01\x01");
+    const std::string payload =
+        payloadOf(reveal(authCommand(SaslMechanism::OAuthBearer, credential)));
+    CHECK(payload == c.gs2_header +
+                         "\x01"
+                         "auth=Bearer tok\x01\x01");
     // XOAUTH2 has no gs2 header: its user= is sent as is.
     CHECK(payloadOf(reveal(authCommand(SaslMechanism::XOAuth2, credential))) ==
-          "user=" + c.user + "\x01" "auth=Bearer tok\x01\x01");
+          "user=" + c.user +
+              "\x01"
+              "auth=Bearer tok\x01\x01");
   }
 }
