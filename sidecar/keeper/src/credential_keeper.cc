@@ -204,9 +204,14 @@ std::uint64_t CredentialKeeper::secondsToExpiry(std::size_t index) const {
 }
 
 std::size_t CredentialKeeper::leasesActive() const noexcept {
-  std::size_t current = 0;
-  for (const auto& slot : slots_) current += (slot.current ? 1u : 0u) + (slot.pending ? 1u : 0u);
-  return current + retiring_.size();
+  // Vault leases only: an OAuth2 token is not one (its expiry is in secondsToExpiry).
+  std::size_t held = 0;
+  for (const auto& slot : slots_) {
+    held += (slot.current && slot.current->vault_lease ? 1u : 0u) +
+            (slot.pending && slot.pending->vault_lease ? 1u : 0u);
+  }
+  for (const auto& r : retiring_) held += r.vault_lease ? 1u : 0u;
+  return held;
 }
 
 std::uint64_t CredentialKeeper::secondsToExpiry() const {

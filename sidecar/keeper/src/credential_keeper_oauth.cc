@@ -113,7 +113,13 @@ Result<CredentialKeeper::Leased> CredentialKeeper::obtain(Slot& slot, SteadyTime
 }
 
 Result<CredentialKeeper::Leased> CredentialKeeper::fetchToken(Slot& slot, SteadyTime now) {
-  if (auto s = prepareOAuth(slot); !s) return s.error();
+  if (auto s = prepareOAuth(slot); !s) {
+    log::warn("oauth2_token_failed", {{"path", slot.path},
+                                      {"refusal", "none"},
+                                      {"kind", foundation::toString(s.error().kind)},
+                                      {"error", s.error().message}});
+    return s.error();
+  }
   keeper::TokenRefusal refusal = keeper::TokenRefusal::None;
   auto token = slot.oauth->request(client_, &refusal);
   if (!token) {

@@ -530,6 +530,7 @@ TEST_CASE_FIXTURE(OAuthFixture, "an oauth2: path holds a token from the endpoint
   CHECK(endpoint.material_seen == std::vector<bool>{true});
   CHECK(vault->leases_issued == 0);
   CHECK(keeper().secondsToExpiry() == 60);
+  CHECK(keeper().leasesActive() == 0);  // a token is not a Vault lease
 }
 
 TEST_CASE_FIXTURE(OAuthFixture, "tokens are refreshed before they expire: never a gap") {

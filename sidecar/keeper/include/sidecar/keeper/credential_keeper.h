@@ -103,8 +103,8 @@ class CredentialKeeper {
   std::uint64_t secondsToExpiry() const;
   // Seconds until path `index`'s current credential expires (0 without one).
   std::uint64_t secondsToExpiry(std::size_t index) const;
-  // Leases held: each path's current one, a replacement waiting for IAM, and those
-  // retiring (revoked after the grace).
+  // Vault leases held: each path's current one, a replacement waiting for IAM, and
+  // those retiring (revoked after the grace). OAuth2 tokens are not counted.
   std::size_t leasesActive() const noexcept;
   const Stats& stats() const noexcept { return stats_; }
 
