@@ -517,6 +517,10 @@ refresh_margin_seconds = {self.MARGIN_SECONDS}
         self.assertEqual([(e["outcome"], e["lease_id"]) for e in sent],
                          [("accepted", "oauth2:hydra#1"), ("auth_refused", "oauth2:hydra#1"),
                           ("accepted", "oauth2:hydra#2")], sent)
+        # Dovecot answered the refused OAUTHBEARER with its 334 error JSON, the relay
+        # acknowledged it, and the 535 that followed is what the worker reported.
+        self.assertEqual(sent[1]["smtp_code"], 535, sent[1])
+        self.assertIn("AUTH OAUTHBEARER refused", sent[1]["detail"])
         refused = s.events("credential_refused_by_smtp_server")
         self.assertEqual([(e["lease_id"], e["kind"]) for e in refused],
                          [("oauth2:hydra#1", "oauth2_token")])
