@@ -29,7 +29,9 @@ whose only passdb is oauth2 (local JWT validation).
 - `smtp-sidecar doctor` with an [[oauth2]] client really asks Hydra and logs in with
   the token, and names each failure in plain words: token endpoint unreachable, invalid
   client (a wrong secret in KV), scope refused, XOAUTH2 / OAUTHBEARER rejected by the
-  server (a token for another login).
+  server (a token for another login). With a path answering an AWS IAM key (the ses
+  kind) it names an SES region without an SMTP endpoint, or derives the SES login as the
+  keeper does, waits the IAM propagation time and logs in with it.
 
 Run as a script (ctest does): it exits 77 (skipped) when the oauth part is not running.
 """
@@ -605,6 +607,68 @@ sasl_user = "{sasl_user or self.login}"
             with self.subTest(case=name):
                 out = self.doctor(1, **args)
                 self.assertIn(words, self.line(out, "FAIL", step))
+
+
+class DoctorNamesTheSesRegion(unittest.TestCase):
+    """doctor with a credential path that answers an AWS IAM key (the ses kind): the
+    region is named when it has no SES SMTP endpoint; otherwise the login is derived as
+    the keeper does and logs in (the stack's Postfix/Dovecot playing SES with the
+    password of an independent derivation, as in test_ses_login.py)."""
+    MOUNT, POLICY = "ses-kv", "ses-kv-doctor-read"
+
+    def setUp(self):
+        from test_ses_login import ses_smtp_password
+        self.access_key = "AKIA" + os.urandom(8).hex().upper()
+        self.secret_key = base64.b64encode(os.urandom(30)).decode()
+        self.login = self.access_key.lower()
+        if f"{self.MOUNT}/" not in bao("secrets", "list", "-format=json"):
+            bao("secrets", "enable", f"-path={self.MOUNT}", "kv")
+        bao("write", f"{self.MOUNT}/doctor-app", f"access_key={self.access_key}",
+            f"secret_key={self.secret_key}")
+        policy_file = os.path.join("/tmp", f"ses-kv-doctor-{os.getpid()}.hcl")
+        with open(policy_file, "w") as f:
+            f.write(f'path "{self.MOUNT}/doctor-app" {{ capabilities = ["read"] }}\n')
+        self.addCleanup(os.unlink, policy_file)
+        bao("policy", "write", self.POLICY, policy_file)
+        role = bao("read", "-format=json", "auth/approle/role/example-app")["data"]
+        original = ",".join(role["token_policies"])
+        bao("write", "auth/approle/role/example-app", f"token_policies={original},{self.POLICY}")
+        self.addCleanup(bao, "write", "auth/approle/role/example-app", f"token_policies={original}")
+        password = ses_smtp_password(self.secret_key, "eu-west-1")
+        psql(f"INSERT INTO credentials (username, password) VALUES ('{self.login}', "
+             f"'{{PLAIN}}{password}')")
+        self.addCleanup(psql, f"DELETE FROM credentials WHERE username = '{self.login}'")
+
+    def doctor(self, region, expect_rc):
+        secret_id = bao("write", "-format=json", "-f",
+                        "auth/approle/role/example-app/secret-id")["data"]["secret_id"]
+        tmp = tempfile.mkdtemp(prefix="doctor-ses-", dir="/tmp")
+        self.addCleanup(subprocess.run, ["rm", "-rf", tmp])
+        secret_file = os.path.join(tmp, "secret-id")
+        with open(secret_file, "w") as f:
+            f.write(secret_id)
+        s = Sidecar(secret_id_file=secret_file)
+        self.addCleanup(s.cleanup)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
+        env.update({"SMTP_SIDECAR_VAULT_CREDENTIAL_PATH": f"{self.MOUNT}/doctor-app",
+                    "SMTP_SIDECAR_VAULT_SES_REGION": region,
+                    "SMTP_SIDECAR_VAULT_SES_PROPAGATION_SECONDS": "1"})
+        proc = subprocess.run([s.binary, "doctor", "-c", s.config_path], capture_output=True,
+                              text=True, env=env, timeout=120)
+        out = proc.stdout + proc.stderr
+        self.assertEqual(proc.returncode, expect_rc, out)
+        self.assertNotIn(self.secret_key, out)
+        return out
+
+    def test_a_region_without_ses_smtp_is_named(self):
+        out = self.doctor("xx-nowhere-1", 1)
+        self.assertIn("[FAIL] ses: SES region xx-nowhere-1 has no SES SMTP endpoint", out)
+
+    def test_the_ses_login_is_derived_and_logs_in(self):
+        out = self.doctor("eu-west-1", 0)
+        self.assertIn("[ ok ] ses: SES region eu-west-1 (email-smtp.eu-west-1.amazonaws.com)", out)
+        self.assertIn("the SES SMTP login derived for eu-west-1", out)
+        self.assertIn("AUTH accepted", out)
 
 
 def sync_keys():

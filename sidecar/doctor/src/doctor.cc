@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 
@@ -22,6 +23,7 @@
 #include "mailformat/smtp_reply.h"
 #include "sidecar/doctor/token_findings.h"
 #include "sidecar/keeper/credential_keeper.h"
+#include "sidecar/keeper/smtp_login_from_secret.h"
 #include "sidecar/relay/asio_smtp_sender.h"
 #include "vault/client.h"
 #include "vault/request_body.h"
@@ -301,6 +303,16 @@ class Doctor {
     } else {
       report_.skip("login", "not checked (nor lease and revocation): Vault is not usable");
     }
+    if (ses_propagation_) {
+      // IAM refuses a new key for a few seconds (eventual consistency): wait as the
+      // keeper does before its first use, or the AUTH below would fail for that alone.
+      std::this_thread::sleep_for(v_.ses_propagation);
+      report_.add("ses", Finding{true,
+                                 "waited vault.ses_propagation_seconds (" +
+                                     std::to_string(v_.ses_propagation.count()) +
+                                     " s) for IAM to know the new key before AUTH",
+                                 ""});
+    }
     if (credentials.empty()) smtpStep(nullptr);
     for (const auto& credential : credentials) smtpStep(&credential);
     credentials.clear();
@@ -465,6 +477,9 @@ class Doctor {
                                : " (lease " + printable(lease_id, 200) + ", ttl " +
                                      std::to_string(secret->lease_duration.count()) + "s)";
     report_.add("lease", f);
+    if (secret->data.find("access_key") != nullptr && secret->data.find("secret_key") != nullptr) {
+      return sesLogin(path, lease_id, secret->data);
+    }
     const auto* username = secret->data.find("username");
     const auto* password = secret->data.find("password");
     const bool has_username = username != nullptr && !username->empty() && !username->hasNul();
@@ -473,6 +488,34 @@ class Doctor {
     report_.add("credential", fields);
     if (!fields.ok) return std::nullopt;
     return ipc::SmtpCredential{username->clone(), password->clone(), lease_id, path};
+  }
+
+  // A path answering an AWS IAM key (aws/creds/<role>): the SES login, as the keeper
+  // derives it for vault.ses_region.
+  std::optional<ipc::SmtpCredential> sesLogin(const std::string& path, const std::string& lease_id,
+                                              const vault::SecretData& data) {
+    const std::string& region = v_.ses_region;
+    const Finding where =
+        region.empty() ? Finding{false,
+                                 "the credential path " + printable(path, 200) +
+                                     " answers an AWS IAM key, but vault.ses_region is not set",
+                                 "set vault.ses_region to the SES region to send through: the SMTP "
+                                 "password is derived per region"}
+                       : sesRegion(region);
+    report_.add("ses", where);
+    if (!where.ok) return std::nullopt;
+    auto login = keeper::smtpLoginFromSecret(data, region);
+    if (!login) {
+      report_.add("credential", Finding{false, printable(login.error().message), ""});
+      return std::nullopt;
+    }
+    report_.add("credential", Finding{true,
+                                      "an IAM key from " + printable(path, 200) +
+                                          ": the SES SMTP login derived for " + region,
+                                      ""});
+    ses_propagation_ = true;
+    return ipc::SmtpCredential{std::move(login->username), std::move(login->password), lease_id,
+                               path};
   }
 
   void smtpStep(const ipc::SmtpCredential* credential) {
@@ -520,6 +563,7 @@ class Doctor {
   std::optional<vault::Client> client_;
   VaultAnswer last_;
   std::vector<std::string> lease_ids_;  // revoked at the end
+  bool ses_propagation_ = false;        // an SES login was derived: wait before AUTH
   foundation::SecretBytes secret_id_from_environment_;
 };
 
