@@ -686,3 +686,42 @@ TEST_CASE_FIXTURE(OAuthFixture, "a changed [[oauth2]] client is used from the ne
   CHECK(made == 1);
   CHECK(seen().token == "tok-2");
 }
+
+TEST_CASE("tokenSourceSettingsOf: the one conversion of an [[oauth2]] client") {
+  OAuth2Client c;
+  c.name = "m365";
+  c.token_endpoint = "https://login.microsoftonline.com/contoso/oauth2/v2.0/token";
+  c.client_id = "app-id";
+  c.scope = "https://outlook.office365.com/.default";
+  c.authentication = "private_key_jwt";
+  c.key_id = "thumb";
+  c.timeout = 7s;
+  auto s = tokenSourceSettingsOf(c);
+  REQUIRE_MESSAGE(s.ok(), s.errorMessage());
+  CHECK((s->authentication == keeper::ClientAuthentication::PrivateKeyJwt));
+  CHECK(s->key_id == "thumb");
+  CHECK(s->timeout == 7000ms);
+  struct Case {
+    std::string endpoint, authentication, message;
+  };
+  const Case cases[] = {
+      {"http://login.example.test/token", "client_secret_post", "oauth2 client m365"},
+      {"https://login.example.test/token", "password", "unknown authentication"},
+  };
+  for (const auto& bad : cases) {
+    CAPTURE(bad.endpoint);
+    c.token_endpoint = bad.endpoint;
+    c.authentication = bad.authentication;
+    auto refused = tokenSourceSettingsOf(c);
+    REQUIRE_FALSE(refused.ok());
+    CHECK((refused.error().kind == foundation::ErrorKind::Permanent));
+    CHECK(refused.errorMessage().find(bad.message) != std::string::npos);
+  }
+  c.kv_mount = "kv";
+  c.kv_path = "smtp-oauth/m365";
+  c.kv_field = "private_key";
+  const auto where = clientMaterialOf(c);
+  CHECK(where.kv_mount == "kv");
+  CHECK(where.kv_path == "smtp-oauth/m365");
+  CHECK(where.field == "private_key");
+}
