@@ -3,7 +3,7 @@
 //
 // SECURITY: the only holder of the Vault token (inside vault::Client), of the AppRole
 // secret_id (kept in locked memory for re-authentication) and of the leased SMTP
-// credential. role_id and secret_id are read from files straight into locked memory;
+// credential (for an oauth2: path, the OAuth2 access token, credential_keeper_oauth.cc). role_id and secret_id are read from files straight into locked memory;
 // they are never taken from argv. A wrapped secret_id is unwrapped only after its
 // creation path was checked (vault::Client::unwrapSecretId). A sender gets the
 // credential for one send (withCredential encodes it for the worker) and drops it.
