@@ -18,6 +18,20 @@ whose only passdb is oauth2 (local JWT validation).
 - Key rotation without a failed send: a new signing key is published (synced to
   Dovecot) before Hydra signs with it; tokens of the old key and of the new one both
   log in.
+- Through the real smtp-sidecar (keeper to worker to Postfix): an [[oauth2]] client
+  with its secret in OpenBao KV (client_secret_post), and one registered with a JWKS
+  (private_key_jwt, RS256 key in KV). Hydra's tokens live 20 s: the keeper refreshes
+  before expiry (two tokens seen, every send accepted, one after the first token's
+  end). AUTH OAUTHBEARER where Postfix offers it, XOAUTH2 on the port that offers only
+  XOAUTH2 (Postfix's log names the mechanism). A token the server stops taking (its
+  signing key withdrawn from Hydra and Dovecot) gets 535: the keeper fetches one new
+  token, the worker retries once, the message is sent.
+- `smtp-sidecar doctor` with an [[oauth2]] client really asks Hydra and logs in with
+  the token, and names each failure in plain words: token endpoint unreachable, invalid
+  client (a wrong secret in KV), scope refused, XOAUTH2 / OAUTHBEARER rejected by the
+  server (a token for another login). With a path answering an AWS IAM key (the ses
+  kind) it names an SES region without an SMTP endpoint, or derives the SES login as the
+  keeper does, waits the IAM propagation time and logs in with it.
 
 Run as a script (ctest does): it exits 77 (skipped) when the oauth part is not running.
 """
@@ -36,7 +50,7 @@ import urllib.parse
 import urllib.request
 
 import stacklib
-from stacklib import ENV, REPO, bao, psql
+from stacklib import ENV, REPO, Sidecar, bao, psql
 
 PROBE = os.environ.get("SIDECAR_OAUTH_PROBE_BIN",
                        os.path.join(REPO, "build", "dev", "tests", "sidecar", "keeper",
@@ -161,14 +175,14 @@ class OAuthTokenSources(unittest.TestCase):
             f.write(bao("read", "-format=json", f"auth/approle/role/{role}/role-id")["data"]["role_id"])
         cls.new_secret_id()
         cls.secret = base64.b64encode(os.urandom(24)).decode()
-        cls.rsa_pem, rsa_jwk = key_pair("RS256", "sidecar-rsa-1")
+        cls.rsa_pem, cls.rsa_jwk = key_pair("RS256", "sidecar-rsa-1")
         cls.ec_pem, ec_jwk = key_pair("ES256", "sidecar-ec-1")
         # The login is the client id (the token's sub): one client per method.
         hydra_client(role, client_secret=cls.secret, token_endpoint_auth_method="client_secret_post")
         hydra_client("example-app-basic", client_secret=cls.secret,
                      token_endpoint_auth_method="client_secret_basic")
         hydra_client("example-app-rsa", token_endpoint_auth_method="private_key_jwt",
-                     token_endpoint_auth_signing_alg="RS256", jwks={"keys": [rsa_jwk]})
+                     token_endpoint_auth_signing_alg="RS256", jwks={"keys": [cls.rsa_jwk]})
         hydra_client("example-app-ec", token_endpoint_auth_method="private_key_jwt",
                      token_endpoint_auth_signing_alg="ES256", jwks={"keys": [ec_jwk]})
         # The client material lives in OpenBao only (KV v2), given on stdin.
@@ -341,6 +355,328 @@ class PasswordlessLogin(unittest.TestCase):
                 code, smtp = token_login("OAUTHBEARER", self.login, token)
                 self.assertEqual(code, 235)
                 smtp.quit()
+
+
+class SidecarWithOAuth2(unittest.TestCase):
+    """The real smtp-sidecar with an [[oauth2]] client against Hydra, Postfix, Dovecot."""
+    TOKEN_SECONDS = 20
+    MARGIN_SECONDS = 8  # refresh at 12 s (60 %), well before the token's end
+
+    @classmethod
+    def setUpClass(cls):
+        OAuthTokenSources.setUpClass()
+        cls.login = OAUTH["OAUTH_LOGIN"]
+        sync_keys()
+        # The sidecar's AppRole (example-app) may read the client material too.
+        role = bao("read", "-format=json", "auth/approle/role/example-app")["data"]
+        cls.original_policies = ",".join(role["token_policies"])
+        bao("write", "auth/approle/role/example-app",
+            f"token_policies={cls.original_policies},smtp-sidecar-example-app-oauth")
+
+    @classmethod
+    def tearDownClass(cls):
+        bao("write", "auth/approle/role/example-app", f"token_policies={cls.original_policies}")
+        OAuthTokenSources.tearDownClass()
+
+    def register(self, **fields):
+        """The login's Hydra client (its id is the token's sub = the SMTP login)."""
+        hydra_client(self.login, client_credentials_grant_access_token_lifespan=f"{self.TOKEN_SECONDS}s",
+                     **fields)
+
+    def sidecar(self, port, authentication="client_secret_post", field="client_secret"):
+        config = f"""
+[[oauth2]]
+name = "hydra"
+token_endpoint = "{OAUTH['HYDRA_PUBLIC']}/oauth2/token"
+client_id = "{self.login}"
+scope = "smtp"
+authentication = "{authentication}"
+kv_mount = "secret"
+kv_path = "{KV_PATH}"
+kv_field = "{field}"
+refresh_margin_seconds = {self.MARGIN_SECONDS}
+"""
+        s = Sidecar(extra_config=config,
+                    env={"SMTP_SIDECAR_VAULT_CREDENTIAL_PATH": "oauth2:hydra",
+                         "SMTP_SIDECAR_SMTP_PORT": str(port),
+                         # Every message on a new connection, so every send logs in.
+                         "SMTP_SIDECAR_SMTP_MAX_MESSAGES_PER_CONNECTION": "1"})
+        self.addCleanup(s.cleanup)
+        return s
+
+    def send(self, s, label):
+        marker = f"oauth-sidecar-{label}-{os.urandom(4).hex()}"
+        sender = OAUTH["OAUTH_SENDER"]
+        status, body, _ = s.send_raw(
+            f"From: {sender}\r\nTo: rcpt@example.test\r\nSubject: {marker}\r\n\r\n{label}\r\n".encode(),
+            sender, ["rcpt@example.test"])
+        self.assertEqual(status, 200, (body, s.output()[-3000:]))
+        self.assertEqual(body["status"], "sent", body)
+        return marker
+
+    def assert_delivered(self, markers):
+        def arrived():
+            texts = [read_text(m) for m in stacklib.maildir_messages("rcpt@example.test")]
+            return all(any(marker in t for t in texts) for marker in markers)
+        self.assertTrue(stacklib.wait_for(arrived, timeout=30), "not every mail was delivered")
+
+    def postfix_logins(self, since, mechanism):
+        """Postfix's 'sasl_method=<mechanism>, sasl_username=<login>' lines after `since`."""
+        with open(os.path.join(ENV["LOG_DIR"], "postfix.log"), errors="replace") as f:
+            f.seek(since)
+            text = f.read()
+        return text.count(f"sasl_method={mechanism}, sasl_username={self.login}")
+
+    def postfix_log_size(self):
+        return os.path.getsize(os.path.join(ENV["LOG_DIR"], "postfix.log"))
+
+    def check_refresh_before_expiry(self, port, mechanism, **client):
+        s = self.sidecar(port, **client)
+        log_start = self.postfix_log_size()
+        s.start()
+        markers = [self.send(s, "first")]
+        # The keeper's second token, before the first one ends (the log's times).
+        self.assertTrue(stacklib.wait_for(lambda: len(s.events("oauth2_token_obtained")) >= 2,
+                                          timeout=self.TOKEN_SECONDS + 5, interval=0.2),
+                        s.output())
+        obtained = [event_time(e) for e in s.events("oauth2_token_obtained")]
+        self.assertLess(obtained[1] - obtained[0], self.TOKEN_SECONDS)
+        markers.append(self.send(s, "second"))
+        # After the first token's end: still no failed send.
+        time.sleep(max(0.0, obtained[0] + self.TOKEN_SECONDS + 1 - time.time()))
+        markers.append(self.send(s, "third"))
+        sent = s.events("message_sent")
+        self.assertEqual([e["outcome"] for e in sent], ["accepted"] * 3, sent)
+        tokens = [e["lease_id"] for e in sent]
+        self.assertEqual(tokens[0], "oauth2:hydra#1")
+        self.assertNotEqual(tokens[2], "oauth2:hydra#1")
+        self.assertEqual(s.events("credential_refused_by_smtp_server"), [])
+        rotated = [e for e in s.events("credential_rotated") if e.get("reason") == "oauth2_refresh"]
+        self.assertGreaterEqual(len(rotated), 1)
+        self.assert_delivered(markers)
+        self.assertTrue(stacklib.wait_for(lambda: self.postfix_logins(log_start, mechanism) >= 3,
+                                          timeout=10), f"Postfix did not log 3 {mechanism} logins")
+        output = s.output()
+        self.assertNotIn(OAuthTokenSources.secret, output)
+        self.assertNotIn("eyJ", output)  # no JWT (token or assertion) in the log
+
+    def test_oauthbearer_with_a_client_secret_refreshes_before_expiry(self):
+        self.register(client_secret=OAuthTokenSources.secret,
+                      token_endpoint_auth_method="client_secret_post")
+        self.check_refresh_before_expiry(OAUTH["SMTP_OAUTH_PORT"], "OAUTHBEARER")
+
+    def test_xoauth2_with_a_private_key_jwt_refreshes_before_expiry(self):
+        # The client is registered with the public half of the RSA key whose private
+        # half only OpenBao KV holds (field rsa_key).
+        self.register(token_endpoint_auth_method="private_key_jwt",
+                      token_endpoint_auth_signing_alg="RS256",
+                      jwks={"keys": [OAuthTokenSources.rsa_jwk]})
+        self.check_refresh_before_expiry(OAUTH["SMTP_XOAUTH2_PORT"], "XOAUTH2",
+                                         authentication="private_key_jwt", field="rsa_key")
+
+    def test_a_token_the_server_stops_taking_gets_one_refresh_and_one_retry(self):
+        # Tokens long enough that no refresh comes in between.
+        hydra_client(self.login, client_secret=OAuthTokenSources.secret,
+                     token_endpoint_auth_method="client_secret_post",
+                     client_credentials_grant_access_token_lifespan="300s")
+        s = self.sidecar(OAUTH["SMTP_OAUTH_PORT"])
+        s.start()
+        markers = [self.send(s, "before")]
+        # The signing key of the sidecar's token is withdrawn: Hydra signs with a new
+        # one, Dovecot no longer has the old one (its key cache goes with a reload).
+        self.assertEqual(len(s.events("oauth2_token_obtained")), 1)
+        status, keys = http_json("GET", f"{OAUTH['HYDRA_ADMIN']}/admin/keys/hydra.jwt.access-token")
+        self.assertEqual(status, 200, keys)
+        old_kids = [k["kid"] for k in keys["keys"]]
+        status, answer = http_json("POST", f"{OAUTH['HYDRA_ADMIN']}/admin/keys/hydra.jwt.access-token",
+                                   body={"alg": "RS256", "use": "sig",
+                                         "kid": f"after-withdrawal-{os.urandom(3).hex()}"})
+        self.assertEqual(status, 201, answer)
+        for kid in old_kids:
+            http_json("DELETE", f"{OAUTH['HYDRA_ADMIN']}/admin/keys/hydra.jwt.access-token/{kid}")
+        sync_keys()
+        # Dovecot keeps the keys it has used in memory (its oauth2 key cache) for as long
+        # as its auth process lives, and Postfix's smtpd processes stay connected to it:
+        # the token-login Dovecot is restarted (stack-oauth start brings it back and
+        # reloads Postfix), as an operator withdrawing a key would.
+        pid_file = os.path.join(os.path.dirname(OAUTH["DOVECOT_OAUTH2_CONF"]), "dovecot", "run",
+                                "master.pid")
+        with open(pid_file) as f:
+            master = int(f.read().strip())
+        subprocess.run(["doveadm", "-c", OAUTH["DOVECOT_OAUTH2_CONF"], "stop"], check=True,
+                       capture_output=True)
+
+        def gone():
+            try:
+                os.kill(master, 0)
+                return False
+            except ProcessLookupError:
+                return True
+        self.assertTrue(stacklib.wait_for(gone, timeout=10), "the token-login Dovecot did not stop")
+        subprocess.run([os.path.join(REPO, "scripts", "stack-oauth"), "start"], check=True,
+                       capture_output=True)
+        markers.append(self.send(s, "after"))  # 535, one new token, one retry: sent
+        sent = s.events("message_sent")
+        self.assertEqual([(e["outcome"], e["lease_id"]) for e in sent],
+                         [("accepted", "oauth2:hydra#1"), ("auth_refused", "oauth2:hydra#1"),
+                          ("accepted", "oauth2:hydra#2")], sent)
+        # Dovecot answered the refused OAUTHBEARER with its 334 error JSON, the relay
+        # acknowledged it, and the 535 that followed is what the worker reported.
+        self.assertEqual(sent[1]["smtp_code"], 535, sent[1])
+        self.assertIn("AUTH OAUTHBEARER refused", sent[1]["detail"])
+        refused = s.events("credential_refused_by_smtp_server")
+        self.assertEqual([(e["lease_id"], e["kind"]) for e in refused],
+                         [("oauth2:hydra#1", "oauth2_token")])
+        self.assertEqual(len(s.events("oauth2_token_obtained")), 2)  # one refresh, no loop
+        self.assert_delivered(markers)
+
+
+class DoctorWithOAuth2(unittest.TestCase):
+    """doctor's token step and the token's SMTP login, against Hydra, Postfix, Dovecot."""
+
+    @classmethod
+    def setUpClass(cls):
+        SidecarWithOAuth2.setUpClass()
+        cls.login = OAUTH["OAUTH_LOGIN"]
+        hydra_client(cls.login, client_secret=OAuthTokenSources.secret,
+                     token_endpoint_auth_method="client_secret_post")
+
+    @classmethod
+    def tearDownClass(cls):
+        SidecarWithOAuth2.tearDownClass()
+
+    def doctor(self, expect_rc, port=None, endpoint=None, field="client_secret", scope="smtp",
+               sasl_user=None):
+        secret_id = bao("write", "-format=json", "-f",
+                        "auth/approle/role/example-app/secret-id")["data"]["secret_id"]
+        tmp = tempfile.mkdtemp(prefix="doctor-oauth-", dir="/tmp")
+        self.addCleanup(subprocess.run, ["rm", "-rf", tmp])
+        secret_file = os.path.join(tmp, "secret-id")
+        with open(secret_file, "w") as f:
+            f.write(secret_id)
+        config = f"""
+[[oauth2]]
+name = "hydra"
+token_endpoint = "{endpoint or OAUTH['HYDRA_PUBLIC'] + '/oauth2/token'}"
+client_id = "{self.login}"
+scope = "{scope}"
+kv_path = "{KV_PATH}"
+kv_field = "{field}"
+sasl_user = "{sasl_user or self.login}"
+"""
+        s = Sidecar(secret_id_file=secret_file, extra_config=config)
+        self.addCleanup(s.cleanup)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
+        env.update({"SMTP_SIDECAR_VAULT_CREDENTIAL_PATH": "oauth2:hydra",
+                    "SMTP_SIDECAR_SMTP_PORT": str(port or OAUTH["SMTP_OAUTH_PORT"])})
+        proc = subprocess.run([s.binary, "doctor", "-c", s.config_path], capture_output=True,
+                              text=True, env=env, timeout=120)
+        out = proc.stdout + proc.stderr
+        self.assertEqual(proc.returncode, expect_rc, out)
+        self.assertNotIn(OAuthTokenSources.secret, out)
+        self.assertNotIn("eyJ", out)  # no token in doctor's output
+        return out
+
+    def line(self, out, status, step):
+        lines = out.splitlines()
+        for i, text in enumerate(lines):
+            if text.startswith(f"[{status}] {step}:"):
+                hint = lines[i + 1] if i + 1 < len(lines) and "hint:" in lines[i + 1] else ""
+                return text + "\n" + hint
+        self.fail(f"no [{status}] {step} line in:\n{out}")
+
+    def test_a_working_client_gets_a_token_that_logs_in(self):
+        for port in (OAUTH["SMTP_OAUTH_PORT"], OAUTH["SMTP_XOAUTH2_PORT"]):
+            with self.subTest(port=port):
+                out = self.doctor(0, port=port)
+                self.assertIn("issued a token for scope smtp", self.line(out, " ok ", "token"))
+                self.assertIn("AUTH accepted", self.line(out, " ok ", "smtp"))
+
+    def test_each_failure_is_named_in_plain_words(self):
+        cases = [
+            ("unreachable", dict(endpoint="http://127.0.0.1:9/oauth2/token"), "token",
+             "unreachable"),
+            ("invalid client", dict(field="wrong_secret"), "token",
+             "the token endpoint refused the client: invalid client"),
+            ("scope refused", dict(scope="admin"), "token", "the token endpoint refused the scope admin"),
+            ("OAUTHBEARER rejected", dict(sasl_user="someone-else"), "smtp",
+             "OAUTHBEARER rejected by the server (535"),
+            ("XOAUTH2 rejected", dict(sasl_user="someone-else", port=OAUTH["SMTP_XOAUTH2_PORT"]),
+             "smtp", "XOAUTH2 rejected by the server (535"),
+        ]
+        for name, args, step, words in cases:
+            with self.subTest(case=name):
+                out = self.doctor(1, **args)
+                self.assertIn(words, self.line(out, "FAIL", step))
+
+
+class DoctorNamesTheSesRegion(unittest.TestCase):
+    """doctor with a credential path that answers an AWS IAM key (the ses kind): the
+    region is named when it has no SES SMTP endpoint; otherwise the login is derived as
+    the keeper does and logs in (the stack's Postfix/Dovecot playing SES with the
+    password of an independent derivation, as in test_ses_login.py)."""
+    MOUNT, POLICY = "ses-kv", "ses-kv-doctor-read"
+
+    def setUp(self):
+        from test_ses_login import ses_smtp_password
+        self.access_key = "AKIA" + os.urandom(8).hex().upper()
+        self.secret_key = base64.b64encode(os.urandom(30)).decode()
+        self.login = self.access_key.lower()
+        if f"{self.MOUNT}/" not in bao("secrets", "list", "-format=json"):
+            bao("secrets", "enable", f"-path={self.MOUNT}", "kv")
+        bao("write", f"{self.MOUNT}/doctor-app", f"access_key={self.access_key}",
+            f"secret_key={self.secret_key}")
+        policy_file = os.path.join("/tmp", f"ses-kv-doctor-{os.getpid()}.hcl")
+        with open(policy_file, "w") as f:
+            f.write(f'path "{self.MOUNT}/doctor-app" {{ capabilities = ["read"] }}\n')
+        self.addCleanup(os.unlink, policy_file)
+        bao("policy", "write", self.POLICY, policy_file)
+        role = bao("read", "-format=json", "auth/approle/role/example-app")["data"]
+        original = ",".join(role["token_policies"])
+        bao("write", "auth/approle/role/example-app", f"token_policies={original},{self.POLICY}")
+        self.addCleanup(bao, "write", "auth/approle/role/example-app", f"token_policies={original}")
+        password = ses_smtp_password(self.secret_key, "eu-west-1")
+        psql(f"INSERT INTO credentials (username, password) VALUES ('{self.login}', "
+             f"'{{PLAIN}}{password}')")
+        self.addCleanup(psql, f"DELETE FROM credentials WHERE username = '{self.login}'")
+
+    def doctor(self, region, expect_rc):
+        secret_id = bao("write", "-format=json", "-f",
+                        "auth/approle/role/example-app/secret-id")["data"]["secret_id"]
+        tmp = tempfile.mkdtemp(prefix="doctor-ses-", dir="/tmp")
+        self.addCleanup(subprocess.run, ["rm", "-rf", tmp])
+        secret_file = os.path.join(tmp, "secret-id")
+        with open(secret_file, "w") as f:
+            f.write(secret_id)
+        s = Sidecar(secret_id_file=secret_file)
+        self.addCleanup(s.cleanup)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
+        env.update({"SMTP_SIDECAR_VAULT_CREDENTIAL_PATH": f"{self.MOUNT}/doctor-app",
+                    "SMTP_SIDECAR_VAULT_SES_REGION": region,
+                    "SMTP_SIDECAR_VAULT_SES_PROPAGATION_SECONDS": "1"})
+        proc = subprocess.run([s.binary, "doctor", "-c", s.config_path], capture_output=True,
+                              text=True, env=env, timeout=120)
+        out = proc.stdout + proc.stderr
+        self.assertEqual(proc.returncode, expect_rc, out)
+        self.assertNotIn(self.secret_key, out)
+        return out
+
+    def test_a_region_without_ses_smtp_is_named(self):
+        out = self.doctor("xx-nowhere-1", 1)
+        self.assertIn("[FAIL] ses: SES region xx-nowhere-1 has no SES SMTP endpoint", out)
+
+    def test_the_ses_login_is_derived_and_logs_in(self):
+        out = self.doctor("eu-west-1", 0)
+        self.assertIn("[ ok ] ses: SES region eu-west-1 (email-smtp.eu-west-1.amazonaws.com)", out)
+        self.assertIn("the SES SMTP login derived for eu-west-1", out)
+        self.assertIn("AUTH accepted", out)
+
+
+def event_time(event):
+    """A log line's "ts" (UTC, milliseconds) as seconds since the epoch."""
+    import datetime
+    return datetime.datetime.strptime(event["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
 
 
 def sync_keys():

@@ -364,6 +364,106 @@ bool validProfileName(const std::string& name) {
          name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") == std::string::npos;
 }
 
+// One [[oauth2]] table (a client the keeper gets SMTP access tokens with).
+Status parseOAuth2Client(const toml::table& table, OAuth2Client& o) {
+  for (const auto& entry : table) {
+    const std::string_view key = entry.first.str();
+    const toml::node& node = entry.second;
+    Status s;
+    std::string* text_field = key == "name"             ? &o.name
+                              : key == "token_endpoint" ? &o.token_endpoint
+                              : key == "client_id"      ? &o.client_id
+                              : key == "scope"          ? &o.scope
+                              : key == "authentication" ? &o.authentication
+                              : key == "subject"        ? &o.subject
+                              : key == "key_id"         ? &o.key_id
+                              : key == "audience"       ? &o.audience
+                              : key == "ca_file"        ? &o.ca_file
+                              : key == "kv_mount"       ? &o.kv_mount
+                              : key == "kv_path"        ? &o.kv_path
+                              : key == "kv_field"       ? &o.kv_field
+                              : key == "sasl_user"      ? &o.sasl_user
+                                                        : nullptr;
+    if (text_field != nullptr) {
+      if (!node.is_string())
+        s = Error::permanent("expected a string");
+      else
+        *text_field = std::string(node.as_string()->get());
+    } else if (key == "refresh_margin_seconds" || key == "timeout_seconds") {
+      auto value = nodeText(node);
+      std::uint32_t seconds = 0;
+      if (!value) {
+        s = value.error();
+      } else if (key == "refresh_margin_seconds") {
+        s = parseInt<std::uint32_t>(*value, seconds, 0, 3600);
+        o.refresh_margin = std::chrono::seconds(seconds);
+      } else {
+        s = parseInt<std::uint32_t>(*value, seconds, 1, 300);
+        o.timeout = std::chrono::seconds(seconds);
+      }
+    } else {
+      return Error::permanent("unknown setting " + std::string(key));
+    }
+    if (!s) return s.error().context(std::string(key));
+  }
+  return {};
+}
+
+bool printableText(const std::string& text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 0x7f; });
+}
+
+// Fills in the defaults of the [[oauth2]] clients and checks them and the oauth2:
+// credential paths. The token endpoint's scheme and loopback rule are checked again
+// by the keeper (oauth_token_source.h), which owns them.
+Status finishOAuth2Clients(Config& c) {
+  for (std::size_t i = 0; i < c.oauth2.size(); ++i) {
+    OAuth2Client& o = c.oauth2[i];
+    const std::string where =
+        "oauth2[" + std::to_string(i + 1) + "]" + (o.name.empty() ? "" : " (\"" + o.name + "\")");
+    if (!validProfileName(o.name)) {
+      return Error::permanent(where + ".name: required, 1-64 of [a-z0-9_-]");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (c.oauth2[j].name == o.name) return Error::permanent(where + ".name: used twice");
+    }
+    if (o.token_endpoint.rfind("https://", 0) != 0 && o.token_endpoint.rfind("http://", 0) != 0) {
+      return Error::permanent(where + ".token_endpoint: required, an https:// URL");
+    }
+    if (o.client_id.empty() || !printableText(o.client_id)) {
+      return Error::permanent(where + ".client_id: required");
+    }
+    if (o.scope.empty()) return Error::permanent(where + ".scope: required");
+    static constexpr std::string_view kMethods[] = {"client_secret_post", "client_secret_basic",
+                                                    "private_key_jwt", "jwt_bearer"};
+    if (std::find(std::begin(kMethods), std::end(kMethods), o.authentication) ==
+        std::end(kMethods)) {
+      return Error::permanent(where +
+                              ".authentication: one of client_secret_post, "
+                              "client_secret_basic, private_key_jwt, jwt_bearer");
+    }
+    if (!validVaultPath(o.kv_mount) || !validVaultPath(o.kv_path)) {
+      return Error::permanent(where +
+                              ".kv_path (and kv_mount) required: the KV v2 secret in Vault "
+                              "that holds the client secret or private key");
+    }
+    const bool key_method =
+        o.authentication == "private_key_jwt" || o.authentication == "jwt_bearer";
+    if (o.kv_field.empty()) o.kv_field = key_method ? "private_key" : "client_secret";
+    if (o.sasl_user.empty()) o.sasl_user = o.subject.empty() ? o.client_id : o.subject;
+    if (!printableText(o.sasl_user) || o.sasl_user.size() > 320) {
+      return Error::permanent(where + ".sasl_user: the mailbox to log in as, no spaces");
+    }
+  }
+  for (const auto& path : c.credentialPaths()) {
+    if (path.rfind(kOAuth2PathPrefix, 0) == 0 && findOAuth2Client(c, path) == nullptr) {
+      return Error::permanent("credential path \"" + path + "\" names no [[oauth2]] client \"" +
+                              path.substr(kOAuth2PathPrefix.size()) + "\"");
+    }
+  }
+  return {};
+}
+
 // Fills in defaults and checks each profile against the rest of the config. Without
 // [[profile]], the implicit "default" profile keeps existing configs working.
 Status finishProfiles(Config& c) {
@@ -590,6 +690,7 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   check("spool.retention_seconds", a.spool.retention, b.spool.retention);
   check("spool.fsync", a.spool.fsync, b.spool.fsync);
   check("profile", a.profiles, b.profiles);
+  check("oauth2", a.oauth2, b.oauth2);
   return out;
 }
 
@@ -602,6 +703,15 @@ std::vector<std::string> Config::credentialPaths() const {
   }
   if (out.empty() && !vault.credential_path.empty()) out.push_back(vault.credential_path);
   return out;
+}
+
+const OAuth2Client* findOAuth2Client(const Config& config, std::string_view credential_path) {
+  if (credential_path.substr(0, kOAuth2PathPrefix.size()) != kOAuth2PathPrefix) return nullptr;
+  const std::string_view name = credential_path.substr(kOAuth2PathPrefix.size());
+  for (const auto& client : config.oauth2) {
+    if (client.name == name) return &client;
+  }
+  return nullptr;
 }
 
 std::vector<std::string> VaultSettings::addresses() const {
@@ -663,6 +773,21 @@ Result<Config> parseConfig(std::string_view toml_text, const Environment& env,
       }
       continue;
     }
+    if (section_key.str() == "oauth2") {
+      const auto* array = section_node.as_array();
+      if (array == nullptr || !array->is_array_of_tables()) {
+        return Error::permanent(source + ": OAuth2 clients are [[oauth2]] tables");
+      }
+      for (const auto& item : *array) {
+        OAuth2Client o;
+        const std::string where = "oauth2[" + std::to_string(config.oauth2.size() + 1) + "]";
+        if (auto s = parseOAuth2Client(*item.as_table(), o); !s) {
+          return s.error().context(source + ": " + where);
+        }
+        config.oauth2.push_back(std::move(o));
+      }
+      continue;
+    }
     const auto* section = section_node.as_table();
     if (section == nullptr) {
       return Error::permanent(source + ": \"" + std::string(section_key.str()) +
@@ -703,6 +828,7 @@ Result<Config> parseConfig(std::string_view toml_text, const Environment& env,
   }
   if (auto s = validate(config); !s) return s.error().context(source);
   if (auto s = finishProfiles(config); !s) return s.error().context(source);
+  if (auto s = finishOAuth2Clients(config); !s) return s.error().context(source);
   return config;
 }
 

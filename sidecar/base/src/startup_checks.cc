@@ -57,6 +57,10 @@ std::vector<std::string> fileProblems(const Config& config) {
   }
   if (config.smtp.tls != SmtpTls::None)
     checkReadable(problems, "smtp.ca_file", config.smtp.ca_file);
+  for (const auto& client : config.oauth2) {
+    const std::string key = "oauth2[" + client.name + "].ca_file";
+    checkReadable(problems, key.c_str(), client.ca_file);  // "" (the system's): nothing
+  }
   checkWritableDirectory(problems, "listen.socket", config.listen.socket_path);
   checkWritableDirectory(problems, "audit.file", config.audit.file);
   return problems;

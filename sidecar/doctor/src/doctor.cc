@@ -14,13 +14,16 @@
 
 #include <algorithm>
 #include <optional>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 
 #include "foundation/curl_global.h"
 #include "foundation/curl_options.h"
 #include "mailformat/smtp_reply.h"
+#include "sidecar/doctor/token_findings.h"
 #include "sidecar/keeper/credential_keeper.h"
+#include "sidecar/keeper/smtp_login_from_secret.h"
 #include "sidecar/relay/asio_smtp_sender.h"
 #include "vault/client.h"
 #include "vault/request_body.h"
@@ -300,6 +303,16 @@ class Doctor {
     } else {
       report_.skip("login", "not checked (nor lease and revocation): Vault is not usable");
     }
+    if (ses_propagation_) {
+      // IAM refuses a new key for a few seconds (eventual consistency): wait as the
+      // keeper does before its first use, or the AUTH below would fail for that alone.
+      std::this_thread::sleep_for(v_.ses_propagation);
+      report_.add("ses", Finding{true,
+                                 "waited vault.ses_propagation_seconds (" +
+                                     std::to_string(v_.ses_propagation.count()) +
+                                     " s) for IAM to know the new key before AUTH",
+                                 ""});
+    }
     if (credentials.empty()) smtpStep(nullptr);
     for (const auto& credential : credentials) smtpStep(&credential);
     credentials.clear();
@@ -412,7 +425,46 @@ class Doctor {
     report_.add("wrapped", f);
   }
 
+  // An oauth2: path: the configured client really asks its token endpoint (client
+  // material from Vault KV, as the keeper does), and the token is what SMTP AUTH uses.
+  std::optional<ipc::SmtpCredential> tokenStep(const std::string& path) {
+    const OAuth2Client* oauth = findOAuth2Client(config_, path);
+    if (oauth == nullptr) {  // parseConfig refuses this; kept for a reloaded file
+      report_.add(
+          "token",
+          Finding{false, "credential path " + printable(path, 200) + " names no [[oauth2]] client",
+                  "add an [[oauth2]] table with that name"});
+      return std::nullopt;
+    }
+    auto settings = tokenSourceSettingsOf(*oauth);
+    auto endpoint =
+        settings
+            ? keeper::TokenEndpointClient::create(*settings)
+            : foundation::Result<std::unique_ptr<keeper::TokenEndpointClient>>(settings.error());
+    if (!endpoint) {
+      report_.add("token", Finding{false, printable(endpoint.error().message),
+                                   "fix the [[oauth2]] table \"" + oauth->name + "\""});
+      return std::nullopt;
+    }
+    keeper::OAuthTokenHolder holder(std::move(*endpoint), clientMaterialOf(*oauth));
+    keeper::TokenRefusal refusal = keeper::TokenRefusal::None;
+    auto token = holder.request(*client_, &refusal);
+    if (!token) {
+      report_.add("token",
+                  tokenEndpoint(&token.error(), refusal, oauth->token_endpoint, oauth->scope));
+      return std::nullopt;
+    }
+    report_.add("token", tokenEndpoint(nullptr, keeper::TokenRefusal::None, oauth->token_endpoint,
+                                       token->scope.empty() ? oauth->scope : token->scope,
+                                       static_cast<long>(token->expires_in.count())));
+    return ipc::SmtpCredential{foundation::SecretBytes::copyOf(std::string_view(oauth->sasl_user)),
+                               std::move(token->token), "", path, ipc::CredentialKind::OAuth2Token};
+  }
+
   std::optional<ipc::SmtpCredential> leaseStep(const std::string& path) {
+    if (findOAuth2Client(config_, path) != nullptr || path.rfind(kOAuth2PathPrefix, 0) == 0) {
+      return tokenStep(path);
+    }
     auto secret = client_->read(path);
     if (!secret) {
       report_.add("lease", credentialLease(last_, path));
@@ -425,6 +477,9 @@ class Doctor {
                                : " (lease " + printable(lease_id, 200) + ", ttl " +
                                      std::to_string(secret->lease_duration.count()) + "s)";
     report_.add("lease", f);
+    if (secret->data.find("access_key") != nullptr && secret->data.find("secret_key") != nullptr) {
+      return sesLogin(path, lease_id, secret->data);
+    }
     const auto* username = secret->data.find("username");
     const auto* password = secret->data.find("password");
     const bool has_username = username != nullptr && !username->empty() && !username->hasNul();
@@ -440,8 +495,59 @@ class Doctor {
         has_password ? ipc::CredentialKind::Password : ipc::CredentialKind::OAuth2Token};
   }
 
+  // A path answering an AWS IAM key (aws/creds/<role>): the SES login, as the keeper
+  // derives it for vault.ses_region.
+  std::optional<ipc::SmtpCredential> sesLogin(const std::string& path, const std::string& lease_id,
+                                              const vault::SecretData& data) {
+    const std::string& region = v_.ses_region;
+    const Finding where =
+        region.empty() ? Finding{false,
+                                 "the credential path " + printable(path, 200) +
+                                     " answers an AWS IAM key, but vault.ses_region is not set",
+                                 "set vault.ses_region to the SES region to send through: the SMTP "
+                                 "password is derived per region"}
+                       : sesRegion(region);
+    report_.add("ses", where);
+    if (!where.ok) return std::nullopt;
+    auto login = keeper::smtpLoginFromSecret(data, region);
+    if (!login) {
+      report_.add("credential", Finding{false, printable(login.error().message), ""});
+      return std::nullopt;
+    }
+    report_.add("credential", Finding{true,
+                                      "an IAM key from " + printable(path, 200) +
+                                          ": the SES SMTP login derived for " + region,
+                                      ""});
+    ses_propagation_ = true;
+    return ipc::SmtpCredential{std::move(login->username), std::move(login->password), lease_id,
+                               path};
+  }
+
   void smtpStep(const ipc::SmtpCredential* credential) {
-    report_.add("smtp", smtpSession(probeSmtp(config_.smtp, credential), config_.smtp));
+    const SmtpSession session = probeSmtp(config_.smtp, credential);
+    if (credential != nullptr && credential->kind == ipc::CredentialKind::OAuth2Token &&
+        session.auth_tried && !session.auth_accepted && session.failure_code >= 500) {
+      // The token was issued; the mail server refused it: say which mechanism.
+      const char* mechanism = session.transport.curl_error.find("OAUTHBEARER") != std::string::npos
+                                  ? "OAUTHBEARER"
+                                  : "XOAUTH2";
+      report_.add("smtp", tokenLogin(mechanism, session.failure_code, session.failure_text));
+      return;
+    }
+    if (credential != nullptr && credential->kind == ipc::CredentialKind::OAuth2Token &&
+        session.auth_offered && !session.auth_accepted &&
+        session.transport.curl_error.find("no AUTH mechanism") != std::string::npos) {
+      report_.add(
+          "smtp",
+          Finding{false,
+                  "the SMTP server " + printable(config_.smtp.host, 200) + ":" +
+                      std::to_string(config_.smtp.port) +
+                      " offers neither XOAUTH2 nor OAUTHBEARER: an OAuth2 token cannot log in",
+                  "use the provider's OAuth2 submission host (smtp.office365.com, "
+                  "smtp.gmail.com), or a password credential for this server"});
+      return;
+    }
+    report_.add("smtp", smtpSession(session, config_.smtp));
   }
 
   void cleanup() {
@@ -462,6 +568,7 @@ class Doctor {
   std::optional<vault::Client> client_;
   VaultAnswer last_;
   std::vector<std::string> lease_ids_;  // revoked at the end
+  bool ses_propagation_ = false;        // an SES login was derived: wait before AUTH
   foundation::SecretBytes secret_id_from_environment_;
 };
 

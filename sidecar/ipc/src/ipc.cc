@@ -193,16 +193,16 @@ bool encodeCredentialRequest(std::uint32_t request_id, std::uint32_t path_index,
 }
 
 bool encodeCredential(std::uint32_t request_id, std::string_view credential_path,
-                      std::string_view lease_id, std::uint64_t generation,
+                      std::string_view lease_id, std::uint64_t generation, CredentialKind kind,
                       const foundation::SecretBytes& username,
-                      const foundation::SecretBytes& password, Packet& out, CredentialKind kind) {
+                      const foundation::SecretBytes& password, Packet& out) {
   return Writer(MessageType::Credential, request_id, out)
       .str(credential_path)
       .str(lease_id)
       .u64(generation)
+      .u32(static_cast<std::uint32_t>(kind))
       .secret(username)
       .secret(password)
-      .u32(static_cast<std::uint32_t>(kind))
       .finish();
 }
 
@@ -228,24 +228,24 @@ bool decodeCredentialRequest(Reader& r, std::uint32_t& path_index) {
 }
 
 bool decodeCredentialView(Reader& r, CredentialView& out) {
-  std::uint32_t kind = 0;  // CredentialKind on the wire; an unknown value is malformed
+  std::uint32_t kind = 0;
   if (!(r.type() == MessageType::Credential && r.str(out.credential_path, kMaxLeaseId) &&
-        r.str(out.lease_id, kMaxLeaseId) && r.u64(out.generation) &&
-        r.secretView(out.username, kMaxCredentialField) &&
-        r.secretView(out.password, kMaxCredentialField) && r.u32(kind) && r.end() &&
-        !out.username.empty() && !out.password.empty())) {
+        r.str(out.lease_id, kMaxLeaseId) && r.u64(out.generation) && r.u32(kind))) {
     return false;
   }
-  switch (kind) {
-    case static_cast<std::uint32_t>(CredentialKind::Password):
-      out.kind = CredentialKind::Password;
-      return true;
-    case static_cast<std::uint32_t>(CredentialKind::OAuth2Token):
-      out.kind = CredentialKind::OAuth2Token;
-      return true;
-    default:
-      return false;
+  // Only the kinds this version knows; the secret's limit follows the kind.
+  if (kind == static_cast<std::uint32_t>(CredentialKind::Password)) {
+    out.kind = CredentialKind::Password;
+  } else if (kind == static_cast<std::uint32_t>(CredentialKind::OAuth2Token)) {
+    out.kind = CredentialKind::OAuth2Token;
+  } else {
+    return false;
   }
+  const std::size_t secret_limit =
+      out.kind == CredentialKind::OAuth2Token ? kMaxTokenBytes : kMaxPasswordBytes;
+  return r.secretView(out.username, kMaxCredentialField) &&
+         r.secretView(out.password, secret_limit) && r.end() && !out.username.empty() &&
+         !out.password.empty();
 }
 
 bool decodeNoCredential(Reader& r) {

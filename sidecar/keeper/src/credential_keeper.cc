@@ -78,12 +78,17 @@ CredentialKeeper::CredentialKeeper(VaultSettings settings, vault::Client& client
 }
 
 CredentialKeeper::Slot CredentialKeeper::makeSlot(std::string path) const {
+  std::string oauth_name =
+      path.rfind(kOAuth2PathPrefix, 0) == 0 ? path.substr(kOAuth2PathPrefix.size()) : "";
   return Slot{std::move(path),
               std::nullopt,
               std::nullopt,
               foundation::Backoff(foundation::BackoffPolicy{std::chrono::seconds(1),
                                                             std::chrono::seconds(30), 2.0, 0.2},
                                   uniform_),
+              {},
+              std::move(oauth_name),
+              nullptr,
               {}};
 }
 
@@ -178,7 +183,7 @@ Status CredentialKeeper::start() {
   }
   for (auto& slot : slots_) {
     if (slot.current) continue;
-    auto leased = leaseNew(slot.path, now);
+    auto leased = obtain(slot, now);
     if (!leased) return leased.error();
     slot.current.emplace(std::move(*leased));
     ++generation_;
@@ -217,9 +222,14 @@ std::uint64_t CredentialKeeper::secondsToExpiry(std::size_t index) const {
 }
 
 std::size_t CredentialKeeper::leasesActive() const noexcept {
-  std::size_t current = 0;
-  for (const auto& slot : slots_) current += (slot.current ? 1u : 0u) + (slot.pending ? 1u : 0u);
-  return current + retiring_.size();
+  // Vault leases only: an OAuth2 token is not one (its expiry is in secondsToExpiry).
+  std::size_t held = 0;
+  for (const auto& slot : slots_) {
+    held += (slot.current && slot.current->vault_lease ? 1u : 0u) +
+            (slot.pending && slot.pending->vault_lease ? 1u : 0u);
+  }
+  for (const auto& r : retiring_) held += r.vault_lease ? 1u : 0u;
+  return held;
 }
 
 std::uint64_t CredentialKeeper::secondsToExpiry() const {
@@ -239,6 +249,7 @@ std::uint64_t CredentialKeeper::secondsToExpiry() const {
 }
 
 void CredentialKeeper::tickSlot(Slot& slot, SteadyTime now, Changes& changes) {
+  if (!slot.oauth_name.empty()) return tickOAuthSlot(slot, now, changes);
   if (slot.current && !slot.current->usable_announced && now >= slot.current->usable_at) {
     // An SES login's propagation time is over: the worker may use it (and ready()).
     slot.current->usable_announced = true;
@@ -368,7 +379,8 @@ void CredentialKeeper::reauthenticate(SteadyTime now, Changes& changes) {
     return;
   }
   for (auto& slot : slots_) {
-    if (slot.current &&
+    // An OAuth2 token does not hang on the Vault token: it stays.
+    if (slot.current && slot.oauth_name.empty() &&
         !rotate(slot, now, now + settings_.rotation_grace, "token_max_ttl", changes)) {
       // Leasing under the new token failed: try again soon; the old lease still works.
       slot.current->life.replaceFailed(now);
@@ -400,8 +412,8 @@ void CredentialKeeper::renewLease(Slot& slot, SteadyTime now) {
 }
 
 void CredentialKeeper::retire(Leased& old, SteadyTime retire_old_at) {
-  retiring_.push_back(
-      {old.credential.lease_id, retire_old_at, std::max(old.life.expiresAt(), retire_old_at)});
+  retiring_.push_back({old.credential.lease_id, retire_old_at,
+                       std::max(old.life.expiresAt(), retire_old_at), old.vault_lease});
 }
 
 bool CredentialKeeper::rotate(Slot& slot, SteadyTime now, SteadyTime retire_old_at,
@@ -436,7 +448,12 @@ void CredentialKeeper::credentialRefused(const std::string& lease_id, Changes& c
   for (auto& slot : slots_) {
     if (!slot.current || slot.current->credential.lease_id != lease_id) continue;
     const SteadyTime now = clock_.now();
-    log::warn("credential_refused_by_smtp_server", {{"lease_id", lease_id}});
+    if (!slot.oauth_name.empty()) {
+      oauthRefused(slot, now, changes);  // one new token; the worker retries once
+      revokeDue(now, changes);
+      return;
+    }
+    log::warn("credential_refused_by_smtp_server", {{"lease_id", lease_id}, {"kind", "password"}});
     // The login is gone (revoked or expired outside our control): no grace for it.
     if (!rotate(slot, now, now, "refused", changes)) {
       slot.current.reset();
@@ -453,6 +470,14 @@ void CredentialKeeper::revokeDue(SteadyTime now, Changes& changes) {
   for (auto it = retiring_.begin(); it != retiring_.end();) {
     if (it->revoke_at > now) {
       ++it;
+      continue;
+    }
+    if (!it->vault_lease) {
+      // An OAuth2 token: nothing to revoke at Vault (a client-credentials token cannot
+      // be revoked at Entra ID either); the worker closes the connections it logged in.
+      log::info("oauth2_token_retired", {{"token_id", it->lease_id}});
+      changes.retired_leases.push_back(it->lease_id);
+      it = retiring_.erase(it);
       continue;
     }
     auto s = client_.revokeLease(it->lease_id);
@@ -535,12 +560,18 @@ Status CredentialKeeper::revokeAll() {
   };
   std::vector<std::string> leases;
   for (auto& slot : slots_) {
-    if (slot.current) leases.push_back(slot.current->credential.lease_id);
-    if (slot.pending) leases.push_back(slot.pending->credential.lease_id);
+    if (slot.current && slot.current->vault_lease) {
+      leases.push_back(slot.current->credential.lease_id);
+    }
+    if (slot.pending && slot.pending->vault_lease) {
+      leases.push_back(slot.pending->credential.lease_id);
+    }
     slot.current.reset();
     slot.pending.reset();
   }
-  for (const auto& r : retiring_) leases.push_back(r.lease_id);
+  for (const auto& r : retiring_) {
+    if (r.vault_lease) leases.push_back(r.lease_id);
+  }
   retiring_.clear();
   for (const auto& id : leases) {
     if (id.empty()) continue;

@@ -45,7 +45,9 @@ class Keeper {
         spool_(config.spool),
         config_path_(std::move(config_path)),
         secret_id_from_environment_(config.vault.secret_id_from_environment),
-        vault_requests_(vault_requests) {}
+        vault_requests_(vault_requests) {
+    credentials_.useOAuth2Clients(config.oauth2);
+  }
 
   int run() {
     sigset_t set;
@@ -277,7 +279,7 @@ class Keeper {
     const bool have = credentials_.withCredential(path_index, [&](const ipc::SmtpCredential& c) {
       encoded =
           ipc::encodeCredential(request_id, credentials_.path(path_index), c.lease_id,
-                                credentials_.generation(), c.username, c.password, out_, c.kind);
+                                credentials_.generation(), c.kind, c.username, c.password, out_);
     });
     if (!have) {
       encoded = ipc::encodeNoCredential(request_id, out_);
@@ -390,6 +392,7 @@ class Keeper {
       return;
     }
     log::setMinimumLevel(fresh->process.log_level);
+    credentials_.useOAuth2Clients(fresh->oauth2);
     for (const auto& key : credentials_.reconfigure(fresh->vault, fresh->credentialPaths())) {
       log::warn("config_restart_required", {{"key", key}});
     }

@@ -7,7 +7,7 @@
 
 namespace sidecar::keeper {
 
-OAuthTokenHolder::OAuthTokenHolder(std::unique_ptr<TokenEndpointClient> endpoint,
+OAuthTokenHolder::OAuthTokenHolder(std::unique_ptr<TokenFetcher> endpoint,
                                    ClientMaterialLocation material, foundation::Clock& clock,
                                    foundation::UniformSource uniform)
     : endpoint_(std::move(endpoint)),
@@ -15,7 +15,8 @@ OAuthTokenHolder::OAuthTokenHolder(std::unique_ptr<TokenEndpointClient> endpoint
       clock_(clock),
       uniform_(std::move(uniform)) {}
 
-foundation::Status OAuthTokenHolder::refresh(vault::Client& vault, TokenRefusal* refusal) {
+foundation::Result<AccessToken> OAuthTokenHolder::request(vault::Client& vault,
+                                                          TokenRefusal* refusal) {
   if (refusal != nullptr) *refusal = TokenRefusal::None;
   auto kv = vault.readKv2(material_.kv_mount, material_.kv_path);
   if (!kv) {
@@ -27,7 +28,11 @@ foundation::Status OAuthTokenHolder::refresh(vault::Client& vault, TokenRefusal*
     return foundation::Error::permanent("Vault secret " + material_.kv_mount + "/" +
                                         material_.kv_path + " has no field " + material_.field);
   }
-  auto token = endpoint_->fetch(*material, refusal);
+  return endpoint_->fetch(*material, refusal);
+}
+
+foundation::Status OAuthTokenHolder::refresh(vault::Client& vault, TokenRefusal* refusal) {
+  auto token = request(vault, refusal);
   if (!token) {
     if (life_) life_->replaceFailed(clock_.now());
     return std::move(token).error();

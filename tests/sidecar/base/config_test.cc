@@ -391,3 +391,96 @@ TEST_CASE("the relay client's connection limits: defaults, and set from the envi
   env = {{"SMTP_SIDECAR_SMTP_MAX_MESSAGES_PER_CONNECTION", "0"}};
   CHECK_FALSE(parseConfig(kValid, env).ok());
 }
+
+TEST_CASE("[[oauth2]] clients: defaults, and credential paths that name them") {
+  const std::string text = std::string(kValid) + R"(
+[[oauth2]]
+name = "m365"
+token_endpoint = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+client_id = "00000000-1111-2222-3333-444444444444"
+scope = "https://outlook.office365.com/.default"
+authentication = "private_key_jwt"
+kv_path = "smtp-oauth/m365"
+sasl_user = "app-mailbox@contoso.test"
+refresh_margin_seconds = 120
+
+[[oauth2]]
+name = "google"
+token_endpoint = "https://oauth2.googleapis.com/token"
+client_id = "sender@project.iam.gserviceaccount.com"
+scope = "https://mail.google.com/"
+authentication = "jwt_bearer"
+subject = "app@example.test"
+kv_mount = "kv"
+kv_path = "smtp-oauth/google"
+
+[[profile]]
+name = "app"
+uids = [1000]
+credential_path = "oauth2:google"
+)";
+  Environment env{{"SMTP_SIDECAR_VAULT_CREDENTIAL_PATH", "oauth2:m365"}};
+  auto got = parseConfig(text, env);
+  REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+  REQUIRE(got->oauth2.size() == 2);
+  const auto& m365 = got->oauth2[0];
+  CHECK(m365.kv_mount == "secret");
+  CHECK(m365.kv_field == "private_key");  // the key methods' default
+  CHECK(m365.refresh_margin == std::chrono::seconds(120));
+  CHECK(m365.timeout == std::chrono::seconds(10));
+  const auto& google = got->oauth2[1];
+  CHECK(google.sasl_user == "app@example.test");  // the subject
+  CHECK(google.kv_mount == "kv");
+  CHECK(google.refresh_margin == std::chrono::seconds(60));
+  CHECK(sidecar::findOAuth2Client(*got, "oauth2:google") == &got->oauth2[1]);
+  CHECK(sidecar::findOAuth2Client(*got, "oauth2:m365") == &got->oauth2[0]);
+  CHECK(sidecar::findOAuth2Client(*got, "database/creds/app") == nullptr);
+  CHECK(got->credentialPaths() == std::vector<std::string>{"oauth2:google"});
+  auto changed = *got;
+  changed.oauth2[0].scope = "other";
+  CHECK(sidecar::changedKeys(*got, changed) == std::vector<std::string>{"oauth2"});
+}
+
+TEST_CASE("bad [[oauth2]] clients are refused naming the key") {
+  const std::string base = std::string(kValid);
+  const std::string good = R"(
+name = "hydra"
+token_endpoint = "http://127.0.0.1:14444/oauth2/token"
+client_id = "example-app-oauth"
+scope = "smtp"
+kv_path = "smtp-oauth/example-app"
+)";
+  struct Case {
+    std::string table;
+    const char* message;
+  };
+  const Case cases[] = {
+      {good + "authentication = \"password\"\n", "oauth2[1] (\"hydra\").authentication"},
+      {good + "colour = \"blue\"\n", "unknown setting colour"},
+      {good + "refresh_margin_seconds = 7200\n", "refresh_margin_seconds"},
+      {"name = \"x\"\nclient_id = \"c\"\nscope = \"s\"\nkv_path = \"p\"\n", ".token_endpoint"},
+      {"name = \"x\"\ntoken_endpoint = \"https://t\"\nscope = \"s\"\nkv_path = \"p\"\n",
+       ".client_id"},
+      {"name = \"x\"\ntoken_endpoint = \"https://t\"\nclient_id = \"c\"\nkv_path = \"p\"\n",
+       ".scope"},
+      {"name = \"x\"\ntoken_endpoint = \"https://t\"\nclient_id = \"c\"\nscope = \"s\"\n",
+       ".kv_path"},
+      {"name = \"Bad Name\"\n", ".name"},
+      {good + "sasl_user = \"has space\"\n", ".sasl_user"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.table);
+    auto got = parseConfig(base + "\n[[oauth2]]\n" + c.table, {});
+    REQUIRE_FALSE(got.ok());
+    CHECK(got.errorMessage().find(c.message) != std::string::npos);
+  }
+  // A path that names no client.
+  auto got = parseConfig(base + "\n[[oauth2]]\n" + good,
+                         {{"SMTP_SIDECAR_VAULT_CREDENTIAL_PATH", "oauth2:nobody"}});
+  REQUIRE_FALSE(got.ok());
+  CHECK(got.errorMessage().find("names no [[oauth2]] client \"nobody\"") != std::string::npos);
+  // Two with one name.
+  got = parseConfig(base + "\n[[oauth2]]\n" + good + "\n[[oauth2]]\n" + good, {});
+  REQUIRE_FALSE(got.ok());
+  CHECK(got.errorMessage().find("used twice") != std::string::npos);
+}

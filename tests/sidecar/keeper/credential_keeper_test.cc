@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <set>
 
 #include "vault-client/fake_transport.h"
 
@@ -30,6 +31,7 @@ class ScriptedVault final : public vault::HttpTransport {
   std::int64_t web_lease_ttl = 600;
   int leases_issued = 0;
   int logins = 0;
+  int kv_reads = 0;
   std::vector<std::string> log;  // "METHOD path token"
 
   foundation::Result<vault::HttpResponse> send(const vault::HttpRequest& r) override {
@@ -78,6 +80,11 @@ class ScriptedVault final : public vault::HttpTransport {
                              std::to_string(leases_issued) +
                              R"(","secret_key":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",)"
                              R"("security_token":null}})");
+    }
+    if (r.path == "/v1/secret/data/smtp-oauth/app") {  // an OAuth2 client's secret (KV v2)
+      ++kv_reads;
+      return answer(200, R"({"data":{"data":{"client_secret":"s3cret-of-the-client"},)"
+                         R"("metadata":{"version":1}}})");
     }
     if (r.path.rfind("/v1/sys/leases/renew/", 0) == 0) {
       return answer(200, R"({"lease_id":")" + r.path.substr(21) + R"(","lease_duration":)" +
@@ -426,4 +433,295 @@ TEST_CASE_FIXTURE(Fixture, "an IAM key without vault.ses_region is refused and i
   REQUIRE_FALSE(started.ok());
   CHECK(started.errorMessage().find("set vault.ses_region") != std::string::npos);
   CHECK(vault->count("/v1/sys/leases/revoke/aws/creds/ses/A1") == 1);
+}
+
+// ---- OAuth2 credential paths (credential_keeper_oauth.cc) ----
+
+namespace {
+
+// A token endpoint on the fake clock: tokens "tok-<n>" of `expires_in` seconds.
+struct ScriptedEndpoint {
+  bool down = false;                                         // unreachable: Temporary
+  keeper::TokenRefusal refuse = keeper::TokenRefusal::None;  // an error answer
+  std::int64_t expires_in = 60;
+  int requests = 0;
+  int issued = 0;
+  std::vector<bool> material_seen;  // the client secret from Vault reached the request
+};
+
+class ScriptedFetcher final : public keeper::TokenFetcher {
+ public:
+  explicit ScriptedFetcher(ScriptedEndpoint& e) : e_(e) {}
+  foundation::Result<keeper::AccessToken> fetch(const foundation::SecretBytes& material,
+                                                keeper::TokenRefusal* refusal) override {
+    ++e_.requests;
+    e_.material_seen.push_back(material.equals("s3cret-of-the-client"));
+    if (refusal != nullptr) *refusal = keeper::TokenRefusal::None;
+    if (e_.down) {
+      if (refusal != nullptr) *refusal = keeper::TokenRefusal::Unavailable;
+      return foundation::Error::temporary("token endpoint unreachable");
+    }
+    if (e_.refuse != keeper::TokenRefusal::None) {
+      if (refusal != nullptr) *refusal = e_.refuse;
+      return foundation::Error::permanent("token endpoint refused: invalid_client");
+    }
+    ++e_.issued;
+    const std::string token = "tok-" + std::to_string(e_.issued);
+    return keeper::AccessToken{foundation::SecretBytes::copyOf(std::string_view(token)),
+                               std::chrono::seconds(e_.expires_in), "smtp"};
+  }
+
+ private:
+  ScriptedEndpoint& e_;
+};
+
+struct OAuthFixture : Fixture {
+  OAuthFixture() {
+    settings.credential_path = "oauth2:hydra";
+    client.name = "hydra";
+    client.token_endpoint = "http://127.0.0.1:14444/oauth2/token";
+    client.client_id = "example-app-oauth";
+    client.scope = "smtp";
+    client.kv_path = "smtp-oauth/app";
+    client.kv_field = "client_secret";
+    client.sasl_user = "app@example.test";
+    client.refresh_margin = 30s;
+  }
+  CredentialKeeper& oauthKeeper() {
+    if (!keeper_) {
+      keeper().useOAuth2Clients({client}, [this](const keeper::TokenSourceSettings& s) {
+        CHECK(s.client_id == "example-app-oauth");
+        return foundation::Result<std::unique_ptr<keeper::TokenFetcher>>(
+            std::make_unique<ScriptedFetcher>(endpoint));
+      });
+    }
+    return keeper();
+  }
+  // The current token, its kind and id (empty when none).
+  struct Seen {
+    std::string token, user, id;
+    ipc::CredentialKind kind = ipc::CredentialKind::Password;
+  };
+  Seen seen(std::size_t index = 0) {
+    Seen out;
+    keeper().withCredential(index, [&](const ipc::SmtpCredential& c) {
+      out.token = c.password.reveal([](std::string_view v) { return std::string(v); });
+      out.user = c.username.reveal([](std::string_view v) { return std::string(v); });
+      out.id = c.lease_id;
+      out.kind = c.kind;
+    });
+    return out;
+  }
+  OAuth2Client client;
+  ScriptedEndpoint endpoint;
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(OAuthFixture, "an oauth2: path holds a token from the endpoint, not a lease") {
+  REQUIRE(oauthKeeper().start().ok());
+  CHECK(keeper().ready());
+  const auto s = seen();
+  CHECK(s.token == "tok-1");
+  CHECK(s.user == "app@example.test");
+  CHECK(s.id == "oauth2:hydra#1");
+  CHECK((s.kind == ipc::CredentialKind::OAuth2Token));
+  CHECK(vault->kv_reads == 1);  // the client secret came from Vault
+  CHECK(endpoint.material_seen == std::vector<bool>{true});
+  CHECK(vault->leases_issued == 0);
+  CHECK(keeper().secondsToExpiry() == 60);
+  CHECK(keeper().leasesActive() == 0);  // a token is not a Vault lease
+}
+
+TEST_CASE_FIXTURE(OAuthFixture, "tokens are refreshed before they expire: never a gap") {
+  REQUIRE(oauthKeeper().start().ok());
+  // 60 s tokens, margin 30 s: each is replaced at 30 s (half its life: the margin is
+  // earlier than two thirds). Over 10 minutes, step by step, a token is always there.
+  int gaps = 0;
+  std::set<std::string> tokens;
+  std::vector<std::string> retired;
+  const auto end = clock.now() + 600s;
+  while (clock.now() < end) {
+    CredentialKeeper::Changes changes;
+    const auto next = keeper().tick(changes);
+    for (auto& id : changes.retired_leases) retired.push_back(id);
+    const auto s = seen();
+    if (s.token.empty()) ++gaps;
+    tokens.insert(s.token);
+    CHECK(keeper().secondsToExpiry() >= 29);  // refreshed with the margin left
+    clock.advance(std::max(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::min(next, end) - clock.now()),
+        1ms));
+  }
+  CHECK(gaps == 0);
+  CHECK(endpoint.issued == 20);  // at 0, 30, 60, ... 570 s
+  CHECK(tokens.size() == 20);
+  CHECK(keeper().stats().rotations.at("oauth2_refresh") == 19);
+  // Each old token's connections close after the rotation grace (30 s: those replaced
+  // by 540 s); nothing goes to Vault.
+  CHECK(retired.size() == 18);
+  CHECK(retired.front() == "oauth2:hydra#1");
+  CHECK(vault->count("/v1/sys/leases/") == 0);
+  CHECK(vault->kv_reads == 20);  // the secret is read for each request, not kept
+}
+
+TEST_CASE_FIXTURE(OAuthFixture, "a margin beyond the token's life still lets it live a third") {
+  client.refresh_margin = 300s;
+  endpoint.expires_in = 60;
+  REQUIRE(oauthKeeper().start().ok());
+  runFor(61s);
+  CHECK(endpoint.issued == 4);  // at 0, 20, 40, 60 s: not in a loop
+}
+
+TEST_CASE_FIXTURE(OAuthFixture, "endpoint down: the token serves until it expires, then recovery") {
+  REQUIRE(oauthKeeper().start().ok());
+  endpoint.down = true;
+  runFor(59s);  // the refresh at 30 s and its retries fail
+  CHECK(keeper().ready());
+  CHECK(seen().token == "tok-1");
+  CHECK(endpoint.requests > 2);
+  const int requests = endpoint.requests;
+  CHECK(requests < 12);  // with backoff, not in a loop
+  auto changes = runFor(2s);
+  CHECK_FALSE(keeper().ready());  // expired: never handed out
+  CHECK(changes.credential_changed);
+  CHECK(changes.retired_leases == std::vector<std::string>{"oauth2:hydra#1"});
+  endpoint.down = false;
+  runFor(20s);  // the retry backoff (at most 30 s) ...
+  CHECK(keeper().ready());
+  CHECK(seen().token == "tok-2");
+}
+
+TEST_CASE_FIXTURE(OAuthFixture, "a token refused by the SMTP server: one new token at once") {
+  REQUIRE(oauthKeeper().start().ok());
+  CredentialKeeper::Changes changes;
+  keeper().credentialRefused("oauth2:hydra#1", changes);
+  CHECK(endpoint.requests == 2);  // one refresh
+  CHECK(seen().token == "tok-2");
+  CHECK(seen().id == "oauth2:hydra#2");
+  CHECK(changes.credential_changed);
+  CHECK(changes.retired_leases == std::vector<std::string>{"oauth2:hydra#1"});
+  // Late reports of the old token (other sends that used it) ask for nothing.
+  for (int i = 0; i < 5; ++i) {
+    CredentialKeeper::Changes again;
+    keeper().credentialRefused("oauth2:hydra#1", again);
+    CHECK_FALSE(again.credential_changed);
+  }
+  CHECK(endpoint.requests == 2);
+  CHECK(keeper().stats().rotations.at("refused") == 1);
+  CHECK(vault->count("/v1/sys/leases/") == 0);
+}
+
+TEST_CASE_FIXTURE(OAuthFixture, "refused, and the endpoint refuses too: no token, retried later") {
+  REQUIRE(oauthKeeper().start().ok());
+  endpoint.refuse = keeper::TokenRefusal::InvalidClient;  // the secret was rotated away
+  CredentialKeeper::Changes changes;
+  keeper().credentialRefused("oauth2:hydra#1", changes);
+  CHECK(endpoint.requests == 2);
+  CHECK_FALSE(keeper().ready());  // the refused token is not handed out again
+  CHECK(changes.retired_leases == std::vector<std::string>{"oauth2:hydra#1"});
+  runFor(10s);
+  const int requests = endpoint.requests;
+  CHECK(requests <= 6);  // backoff 1, 2, 4 s ...
+  endpoint.refuse = keeper::TokenRefusal::None;
+  runFor(40s);
+  CHECK(keeper().ready());
+}
+
+TEST_CASE_FIXTURE(OAuthFixture, "a refusal at start is permanent; unreachable is temporary") {
+  endpoint.refuse = keeper::TokenRefusal::InvalidClient;
+  auto started = oauthKeeper().start();
+  REQUIRE_FALSE(started.ok());
+  CHECK((started.error().kind == foundation::ErrorKind::Permanent));
+  CHECK(started.error().message.find("oauth2:hydra") != std::string::npos);
+  endpoint.refuse = keeper::TokenRefusal::None;
+  endpoint.down = true;
+  started = keeper().start();
+  REQUIRE_FALSE(started.ok());
+  CHECK((started.error().kind == foundation::ErrorKind::Temporary));
+  endpoint.down = false;
+  REQUIRE(keeper().start().ok());
+  CHECK(seen().token == "tok-1");
+}
+
+TEST_CASE_FIXTURE(OAuthFixture, "a path naming no [[oauth2]] client is a permanent error") {
+  settings.credential_path = "oauth2:nobody";
+  auto started = oauthKeeper().start();
+  REQUIRE_FALSE(started.ok());
+  CHECK((started.error().kind == foundation::ErrorKind::Permanent));
+  CHECK(started.error().message.find("names no [[oauth2]] client \"nobody\"") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(OAuthFixture,
+                  "the Vault token's re-login keeps the OAuth2 token; revokeAll "
+                  "asks Vault for nothing about it") {
+  paths = {"oauth2:hydra", "database/creds/app"};
+  endpoint.expires_in = 3600;
+  REQUIRE(oauthKeeper().start().ok());
+  CHECK(seen(0).token == "tok-1");
+  CHECK(seen(1).user == "u1");
+  vault->token_renew_grant = 100;  // the Vault token's max TTL is near
+  runFor(201s);
+  CHECK(vault->logins == 2);
+  CHECK(seen(0).token == "tok-1");  // untouched
+  CHECK(seen(1).user == "u2");      // the lease was the old token's child
+  CHECK(endpoint.requests == 1);
+  REQUIRE(keeper().revokeAll().ok());
+  CHECK(vault->count("/v1/sys/leases/revoke/oauth2") == 0);
+  CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L2") == 1);
+}
+
+TEST_CASE_FIXTURE(OAuthFixture, "a changed [[oauth2]] client is used from the next token on") {
+  REQUIRE(oauthKeeper().start().ok());
+  int made = 0;
+  client.scope = "smtp other";
+  keeper().useOAuth2Clients({client}, [&](const keeper::TokenSourceSettings& s) {
+    ++made;
+    CHECK(s.scope == "smtp other");
+    return foundation::Result<std::unique_ptr<keeper::TokenFetcher>>(
+        std::make_unique<ScriptedFetcher>(endpoint));
+  });
+  CHECK(seen().token == "tok-1");  // the current token serves on
+  runFor(31s);
+  CHECK(made == 1);
+  CHECK(seen().token == "tok-2");
+}
+
+TEST_CASE("tokenSourceSettingsOf: the one conversion of an [[oauth2]] client") {
+  OAuth2Client c;
+  c.name = "m365";
+  c.token_endpoint = "https://login.microsoftonline.com/contoso/oauth2/v2.0/token";
+  c.client_id = "app-id";
+  c.scope = "https://outlook.office365.com/.default";
+  c.authentication = "private_key_jwt";
+  c.key_id = "thumb";
+  c.timeout = 7s;
+  auto s = tokenSourceSettingsOf(c);
+  REQUIRE_MESSAGE(s.ok(), s.errorMessage());
+  CHECK((s->authentication == keeper::ClientAuthentication::PrivateKeyJwt));
+  CHECK(s->key_id == "thumb");
+  CHECK(s->timeout == 7000ms);
+  struct Case {
+    std::string endpoint, authentication, message;
+  };
+  const Case cases[] = {
+      {"http://login.example.test/token", "client_secret_post", "oauth2 client m365"},
+      {"https://login.example.test/token", "password", "unknown authentication"},
+  };
+  for (const auto& bad : cases) {
+    CAPTURE(bad.endpoint);
+    c.token_endpoint = bad.endpoint;
+    c.authentication = bad.authentication;
+    auto refused = tokenSourceSettingsOf(c);
+    REQUIRE_FALSE(refused.ok());
+    CHECK((refused.error().kind == foundation::ErrorKind::Permanent));
+    CHECK(refused.errorMessage().find(bad.message) != std::string::npos);
+  }
+  c.kv_mount = "kv";
+  c.kv_path = "smtp-oauth/m365";
+  c.kv_field = "private_key";
+  const auto where = clientMaterialOf(c);
+  CHECK(where.kv_mount == "kv");
+  CHECK(where.kv_path == "smtp-oauth/m365");
+  CHECK(where.field == "private_key");
 }

@@ -71,8 +71,8 @@ TEST_CASE("sends asking for one path share one request and one answer") {
   f.link.requestCredential(0, "smtp/creds/app", [&](auto c) { second = c, ++answers; });
   std::uint32_t id = 0;
   CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
-  REQUIRE(ipc::encodeCredential(id, "smtp/creds/app", "smtp/creds/app/l1", 1, sb("user"),
-                                sb("pass"), f.out));
+  REQUIRE(ipc::encodeCredential(id, "smtp/creds/app", "smtp/creds/app/l1", 1,
+                                ipc::CredentialKind::Password, sb("user"), sb("pass"), f.out));
   f.send();
   CHECK(answers == 2);
   REQUIRE(first);
@@ -80,6 +80,32 @@ TEST_CASE("sends asking for one path share one request and one answer") {
   CHECK(first->username.equals("user"));
   CHECK(first->password.equals("pass"));
   CHECK(first->lease_id == "smtp/creds/app/l1");
+}
+
+TEST_CASE("an OAuth2 token arrives with its kind, so the relay picks XOAUTH2/OAUTHBEARER") {
+  Fixture f;
+  worker::KeeperLink::Credential got;
+  f.link.requestCredential(0, "oauth2:m365", [&](auto c) { got = c; });
+  std::uint32_t id = 0;
+  CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
+  REQUIRE(ipc::encodeCredential(id, "oauth2:m365", "oauth2:m365#1", 1,
+                                ipc::CredentialKind::OAuth2Token, sb("app@contoso.test"),
+                                sb("eyJ.token.sig"), f.out));
+  f.send();
+  REQUIRE(got);
+  CHECK((got->kind == ipc::CredentialKind::OAuth2Token));
+  CHECK(got->password.equals("eyJ.token.sig"));
+  // The same lease and bytes with another kind is not the credential held.
+  worker::KeeperLink::Credential again;
+  f.link.requestCredential(0, "oauth2:m365", [&](auto c) { again = c; });
+  CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
+  REQUIRE(ipc::encodeCredential(id, "oauth2:m365", "oauth2:m365#1", 1,
+                                ipc::CredentialKind::Password, sb("app@contoso.test"),
+                                sb("eyJ.token.sig"), f.out));
+  f.send();
+  REQUIRE(again);
+  CHECK(again.get() != got.get());
+  CHECK((again->kind == ipc::CredentialKind::Password));
 }
 
 TEST_CASE("no credential, and an answer for another path, complete with nothing") {

@@ -14,14 +14,51 @@
 namespace sidecar::relay {
 namespace {
 
-// A piece of a SASL payload: a literal or a secret's bytes (read in place).
+// A piece of a SASL payload: a literal or a secret's bytes (read in place), the
+// latter optionally as a GS2 saslname (RFC 5801 section 4: ',' and '=' are written
+// "=2C" and "=3D", so that an authzid cannot end the gs2 header or forge a field).
 struct Part {
   std::string_view literal;
   const foundation::SecretBytes* secret = nullptr;
+  bool gs2_escaped = false;
 };
 
+constexpr bool gs2Special(char c) {
+  return c == ',' || c == '=';
+}
+
 std::size_t partSize(const Part& p) {
-  return p.secret ? p.secret->size() : p.literal.size();
+  if (p.secret == nullptr) return p.literal.size();
+  if (!p.gs2_escaped) return p.secret->size();
+  return p.secret->reveal([](std::string_view bytes) {
+    std::size_t size = bytes.size();
+    for (char c : bytes) size += gs2Special(c) ? std::size_t{2} : std::size_t{0};
+    return size;
+  });
+}
+
+// Appends the part's bytes at `out` and returns the end.
+char* writePart(const Part& p, char* out) {
+  if (p.secret == nullptr) {
+    if (!p.literal.empty()) std::memcpy(out, p.literal.data(), p.literal.size());
+    return out + p.literal.size();
+  }
+  return p.secret->reveal([&](std::string_view bytes) {
+    if (!p.gs2_escaped) {
+      if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
+      return out + bytes.size();
+    }
+    for (char c : bytes) {
+      if (gs2Special(c)) {
+        *out++ = '=';
+        *out++ = c == ',' ? '2' : '3';
+        *out++ = c == ',' ? 'C' : 'D';
+      } else {
+        *out++ = c;
+      }
+    }
+    return out;
+  });
 }
 
 // prefix + base64(parts...) + "\r\n", all in locked memory.
@@ -30,17 +67,7 @@ foundation::SecretBytes encodedLine(std::string_view prefix, std::initializer_li
   for (const auto& p : parts) raw_size += partSize(p);
   foundation::SecretBytes raw(raw_size);
   char* out = raw.mutableData();
-  for (const auto& p : parts) {
-    if (p.secret != nullptr) {
-      p.secret->reveal([&](std::string_view bytes) {
-        if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
-        out += bytes.size();
-      });
-    } else {
-      if (!p.literal.empty()) std::memcpy(out, p.literal.data(), p.literal.size());
-      out += p.literal.size();
-    }
-  }
+  for (const auto& p : parts) out = writePart(p, out);
   // ENCODED_LEN counts the NUL sodium writes; SecretBytes keeps its own hidden NUL.
   const std::size_t b64_with_nul =
       sodium_base64_ENCODED_LEN(raw_size, sodium_base64_VARIANT_ORIGINAL);
@@ -104,9 +131,10 @@ foundation::SecretBytes authCommand(SaslMechanism mechanism, const SmtpCredentia
                                            {{}, &c.password},
                                            {"\x01\x01"}});
     case SaslMechanism::OAuthBearer:
-      // RFC 7628 3.1: gs2 header "n,a=<authzid>," then kvpairs.
+      // RFC 7628 3.1: gs2 header "n,a=<authzid>," then kvpairs; the authzid is a
+      // saslname (RFC 5801: ',' -> "=2C", '=' -> "=3D").
       return encodedLine("AUTH OAUTHBEARER ", {{"n,a="},
-                                               {{}, &c.username},
+                                               {{}, &c.username, true},
                                                {",\x01"
                                                 "auth=Bearer "},
                                                {{}, &c.password},

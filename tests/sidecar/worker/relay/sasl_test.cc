@@ -60,3 +60,55 @@ TEST_CASE("an empty password still encodes") {
   credential.password = foundation::SecretBytes();
   CHECK(reveal(authCommand(SaslMechanism::Plain, credential)) == "AUTH PLAIN AHVzZXIA\r\n");
 }
+
+namespace {
+// The decoded payload of an "AUTH <mech> <b64>\r\n" line (the test's own decoder).
+std::string payloadOf(const std::string& line) {
+  const auto space = line.rfind(' ');
+  const std::string b64 = line.substr(space + 1, line.size() - space - 3);
+  static const std::string alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned bits = 0, value = 0;
+  for (char c : b64) {
+    if (c == '=') break;
+    value = (value << 6) | static_cast<unsigned>(alphabet.find(c));
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((value >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("OAUTHBEARER's authzid is a GS2 saslname: ',' and '=' escaped (RFC 5801)") {
+  struct Case {
+    std::string user;
+    std::string gs2_header;  // what the payload starts with
+  };
+  const Case cases[] = {
+      {"app@example.test", "n,a=app@example.test,"},
+      {"a,b@example.test", "n,a=a=2Cb@example.test,"},
+      {"a=b@example.test", "n,a=a=3Db@example.test,"},
+      {",=,", "n,a==2C=3D=2C,"},
+      {"==", "n,a==3D=3D,"},
+      {"x", "n,a=x,"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.user);
+    auto credential = fakes::testCredential("lease/1", "p", c.user.c_str());
+    credential.password = foundation::SecretBytes::copyOf(std::string_view("tok"));
+    const std::string payload =
+        payloadOf(reveal(authCommand(SaslMechanism::OAuthBearer, credential)));
+    CHECK(payload == c.gs2_header +
+                         "\x01"
+                         "auth=Bearer tok\x01\x01");
+    // XOAUTH2 has no gs2 header: its user= is sent as is.
+    CHECK(payloadOf(reveal(authCommand(SaslMechanism::XOAuth2, credential))) ==
+          "user=" + c.user +
+              "\x01"
+              "auth=Bearer tok\x01\x01");
+  }
+}

@@ -154,6 +154,44 @@ struct Profile {
   bool operator==(const Profile&) const = default;
 };
 
+// An OAuth2 client the keeper gets SMTP access tokens with (issue 18,
+// docs/providers/): a credential path "oauth2:<name>" (vault.credential_path or a
+// profile's) names it. Its secret or private key is read from Vault KV version 2
+// (kv_mount, kv_path, kv_field) for each token request: never from a file or the
+// environment, so nothing here is secret.
+inline constexpr std::string_view kOAuth2PathPrefix = "oauth2:";
+struct OAuth2Client {
+  std::string name;  // [a-z0-9_-], 1-64
+  // https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token,
+  // https://oauth2.googleapis.com/token; plain http only to a loopback address.
+  std::string token_endpoint;
+  std::string client_id;  // Entra ID: the application id; Google: the service account's email
+  std::string scope;      // "https://outlook.office365.com/.default", "https://mail.google.com/"
+  // client_secret_post, client_secret_basic, private_key_jwt (Entra ID certificate), or
+  // jwt_bearer (Google's service-account grant, RFC 7523 2.1).
+  std::string authentication = "client_secret_post";
+  std::string subject;   // jwt_bearer: the mailbox to act for (domain-wide delegation)
+  std::string key_id;    // kid of the signing key, when the endpoint wants one
+  std::string audience;  // aud of an assertion; "" = the token endpoint
+  std::string ca_file;   // PEM bundle for the token endpoint; "" = the system's
+  std::string kv_mount = "secret";
+  std::string kv_path;   // e.g. "smtp-oauth/example-app"
+  std::string kv_field;  // default: client_secret, or private_key for the key methods
+  // The SMTP login the token is presented for (XOAUTH2 user=, OAUTHBEARER a=): the
+  // mailbox. Default: subject, else client_id.
+  std::string sasl_user;
+  // A token is replaced when two thirds of its life are over, and at the latest this
+  // long before it expires, so a send never needs a token that is about to end.
+  std::chrono::seconds refresh_margin{60};
+  std::chrono::seconds timeout{10};  // one token request
+  bool operator==(const OAuth2Client&) const = default;
+};
+
+// The [[oauth2]] client a credential path names, or nullptr (not an oauth2: path, or
+// no such client).
+struct Config;
+const OAuth2Client* findOAuth2Client(const Config& config, std::string_view credential_path);
+
 struct AuditSettings {
   std::string file;  // one JSON line per message; empty: stderr
 };
@@ -184,6 +222,7 @@ struct Config {
   // Never empty after parseConfig: without [[profile]] sections, one implicit profile
   // "default" that matches every peer.
   std::vector<Profile> profiles;
+  std::vector<OAuth2Client> oauth2;  // [[oauth2]] tables
 
   // The distinct credential paths of the profiles, in order of first use: the keeper
   // leases one credential per entry, and the worker asks for one by its index.

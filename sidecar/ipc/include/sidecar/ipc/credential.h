@@ -6,6 +6,7 @@
 // ERRORS: none (a plain value type).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "foundation/secret.h"
@@ -13,10 +14,9 @@
 namespace sidecar::ipc {
 
 // What the secret of an SmtpCredential is: it decides the SASL mechanism (relay/sasl.h).
-// The keeper sets it from what the secret holds (a password, or a token: the smtp
-// plugin's passwordless logins and OAuth2 token sources, issue 18); the Credential
+// The keeper sets it (an oauth2: credential path is an OAuth2Token) and the Credential
 // message carries it (ipc.h).
-enum class CredentialKind {
+enum class CredentialKind : std::uint32_t {
   Password,     // PLAIN (or LOGIN when the server offers only that)
   OAuth2Token,  // an OAuth2 access token: OAUTHBEARER (RFC 7628), else XOAUTH2
 };

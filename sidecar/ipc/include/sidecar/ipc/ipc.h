@@ -23,7 +23,7 @@ namespace sidecar::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x53434950;  // "SCIP"
 // Bump on every change to MessageType or to any message's fields.
-inline constexpr std::uint16_t kVersion = 5;
+inline constexpr std::uint16_t kVersion = 6;
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPacket = 64 * 1024;
 inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
@@ -31,7 +31,7 @@ inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
 enum class MessageType : std::uint16_t {
   Hello = 1,              // both ways, first message: protocol name
   CredentialRequest = 2,  // worker -> keeper: the credential for one send: path index
-  Credential = 3,         // keeper -> worker: path, lease_id, generation, username, password, kind
+  Credential = 3,         // keeper -> worker: path, lease_id, generation, kind, username, secret
   NoCredential = 4,       // keeper -> worker: none available (no fields)
   CredentialRefused = 5,  // worker -> keeper: the SMTP server said 535 for this lease
   CredentialRetired = 6,  // keeper -> worker: lease revoked; close its SMTP connections
@@ -117,9 +117,9 @@ struct CredentialView {
   std::string credential_path;
   std::string lease_id;
   std::uint64_t generation = 0;
-  std::string_view username;
-  std::string_view password;
   CredentialKind kind = CredentialKind::Password;
+  std::string_view username;
+  std::string_view password;  // or the OAuth2 access token
 };
 struct LeaseMessage {  // CredentialRefused, CredentialRetired
   std::string lease_id;
@@ -131,11 +131,14 @@ struct StatusMessage {
 bool encodeHello(Packet& out);
 // `path_index`: into Config::credentialPaths(), the profile's credential path.
 bool encodeCredentialRequest(std::uint32_t request_id, std::uint32_t path_index, Packet& out);
+// A password is at most kMaxPasswordBytes, an access token at most kMaxTokenBytes (a
+// JWT with claims; Entra ID's are under 8 KiB).
+inline constexpr std::size_t kMaxPasswordBytes = 4096;
+inline constexpr std::size_t kMaxTokenBytes = 16 * 1024;
 bool encodeCredential(std::uint32_t request_id, std::string_view credential_path,
-                      std::string_view lease_id, std::uint64_t generation,
+                      std::string_view lease_id, std::uint64_t generation, CredentialKind kind,
                       const foundation::SecretBytes& username,
-                      const foundation::SecretBytes& password, Packet& out,
-                      CredentialKind kind = CredentialKind::Password);
+                      const foundation::SecretBytes& password, Packet& out);
 bool encodeNoCredential(std::uint32_t request_id, Packet& out);
 bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out);
 bool encodeStatus(const StatusMessage& m, Packet& out);

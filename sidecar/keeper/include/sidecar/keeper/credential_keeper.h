@@ -3,7 +3,7 @@
 //
 // SECURITY: the only holder of the Vault token (inside vault::Client), of the AppRole
 // secret_id (kept in locked memory for re-authentication) and of the leased SMTP
-// credential. role_id and secret_id are read from files straight into locked memory;
+// credential (for an oauth2: path, the OAuth2 access token, credential_keeper_oauth.cc). role_id and secret_id are read from files straight into locked memory;
 // they are never taken from argv. A wrapped secret_id is unwrapped only after its
 // creation path was checked (vault::Client::unwrapSecretId). A sender gets the
 // credential for one send (withCredential encodes it for the worker) and drops it.
@@ -13,7 +13,9 @@
 // rotation are retried with backoff.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +23,7 @@
 #include "sidecar/base/config.h"
 #include "sidecar/ipc/credential.h"
 #include "sidecar/ipc/handoff.h"
+#include "sidecar/keeper/oauth_token_holder.h"
 #include "vault/client.h"
 #include "vault/lifetime.h"
 
@@ -30,6 +33,13 @@ namespace sidecar {
 // trailing newline. Refuses empty files, files over 4 KiB and symlinks.
 foundation::Result<foundation::SecretBytes> readSecretFile(const std::string& path,
                                                            const char* what);
+
+// The token request settings of an [[oauth2]] client (its authentication method parsed,
+// the endpoint's scheme and loopback rule checked): the keeper's and doctor's one
+// conversion. Permanent error naming the client.
+foundation::Result<keeper::TokenSourceSettings> tokenSourceSettingsOf(const OAuth2Client& client);
+// Where an [[oauth2]] client's secret or key lives in Vault KV.
+keeper::ClientMaterialLocation clientMaterialOf(const OAuth2Client& client);
 
 class CredentialKeeper {
  public:
@@ -94,8 +104,8 @@ class CredentialKeeper {
   std::uint64_t secondsToExpiry() const;
   // Seconds until path `index`'s current credential expires (0 without one).
   std::uint64_t secondsToExpiry(std::size_t index) const;
-  // Leases held: each path's current one, a replacement waiting for IAM, and those
-  // retiring (revoked after the grace).
+  // Vault leases held: each path's current one, a replacement waiting for IAM, and
+  // those retiring (revoked after the grace). OAuth2 tokens are not counted.
   std::size_t leasesActive() const noexcept;
   const Stats& stats() const noexcept { return stats_; }
 
@@ -132,6 +142,15 @@ class CredentialKeeper {
   // does, or within a quarter of its TTL, so the next re-login would fail unless a new
   // one is delivered. `now_unix`: the wall clock. Says how many seconds are left.
   bool secretIdExpiring(std::uint64_t now_unix, std::uint64_t& seconds_left) const;
+  // The [[oauth2]] clients that "oauth2:<name>" credential paths name
+  // (credential_keeper_oauth.cc): such a path holds an access token from the client's
+  // token endpoint instead of a Vault lease, refreshed before it expires and once when
+  // the SMTP server refuses it. Call before start(), and on SIGHUP: a changed client is
+  // used from its next token on. `make_fetcher` (tests) stands in for the endpoint.
+  using TokenFetcherFactory =
+      std::function<foundation::Result<std::unique_ptr<keeper::TokenFetcher>>(
+          const keeper::TokenSourceSettings&)>;
+  void useOAuth2Clients(std::vector<OAuth2Client> clients, TokenFetcherFactory make_fetcher = {});
 
  private:
   struct Leased {
@@ -139,11 +158,13 @@ class CredentialKeeper {
     vault::Lifetime life;
     foundation::SteadyTime usable_at{};  // later than the lease for an SES login (IAM propagation)
     bool usable_announced = false;       // the worker was told it may be used (Changes)
+    bool vault_lease = true;  // false: an OAuth2 access token (nothing to revoke at Vault)
   };
   struct Retiring {
     std::string lease_id;
     foundation::SteadyTime revoke_at;
     foundation::SteadyTime give_up_at;  // its expiry: Vault has revoked it by then
+    bool vault_lease = true;            // false: an OAuth2 token, only its connections close
   };
   struct OldToken {
     foundation::SecretBytes token;
@@ -159,6 +180,11 @@ class CredentialKeeper {
     std::optional<Leased> pending;
     foundation::Backoff lease_retry;
     foundation::SteadyTime lease_retry_at{};
+    // An "oauth2:<name>" path: the client's name, and once prepared its token source
+    // and the settings it was made from.
+    std::string oauth_name;
+    std::unique_ptr<keeper::OAuthTokenHolder> oauth;
+    OAuth2Client oauth_client;
   };
 
   Slot makeSlot(std::string path) const;
@@ -179,6 +205,12 @@ class CredentialKeeper {
               const char* reason, Changes& changes);
   void revokeDue(foundation::SteadyTime now, Changes& changes);
   vault::LifetimePolicy policy() const;
+  // credential_keeper_oauth.cc: the OAuth2 slots.
+  foundation::Result<Leased> obtain(Slot& slot, foundation::SteadyTime now);
+  foundation::Status prepareOAuth(Slot& slot);
+  foundation::Result<Leased> fetchToken(Slot& slot, foundation::SteadyTime now);
+  void tickOAuthSlot(Slot& slot, foundation::SteadyTime now, Changes& changes);
+  void oauthRefused(Slot& slot, foundation::SteadyTime now, Changes& changes);
 
   VaultSettings settings_;
   vault::Client& client_;
@@ -197,6 +229,9 @@ class CredentialKeeper {
   std::vector<OldToken> old_tokens_;
   std::uint64_t generation_ = 0;
   Stats stats_;
+  std::vector<OAuth2Client> oauth_clients_;
+  TokenFetcherFactory make_fetcher_;
+  std::uint64_t tokens_obtained_ = 0;  // numbers the tokens' ids
 };
 
 }  // namespace sidecar

@@ -27,13 +27,18 @@ struct ClientMaterialLocation {
 
 class OAuthTokenHolder {
  public:
-  OAuthTokenHolder(std::unique_ptr<TokenEndpointClient> endpoint, ClientMaterialLocation material,
+  OAuthTokenHolder(std::unique_ptr<TokenFetcher> endpoint, ClientMaterialLocation material,
                    foundation::Clock& clock = foundation::systemClock(),
                    foundation::UniformSource uniform = foundation::systemUniform());
 
   // Reads the client material from Vault and asks the endpoint for a new token; on
   // success the new token replaces the old one. `refusal` as in TokenEndpointClient.
   foundation::Status refresh(vault::Client& vault, TokenRefusal* refusal = nullptr);
+
+  // The same request, but the token goes to the caller and is not kept here (the
+  // keeper's credential slot holds it: one locked copy, not two).
+  foundation::Result<AccessToken> request(vault::Client& vault, TokenRefusal* refusal = nullptr);
+  const ClientMaterialLocation& material() const noexcept { return material_; }
 
   // A token that is valid now, or none.
   const foundation::SecretBytes* current() const;
@@ -48,7 +53,7 @@ class OAuthTokenHolder {
   const std::string& grantedScope() const noexcept { return scope_; }
 
  private:
-  std::unique_ptr<TokenEndpointClient> endpoint_;
+  std::unique_ptr<TokenFetcher> endpoint_;
   ClientMaterialLocation material_;
   foundation::Clock& clock_;
   foundation::UniformSource uniform_;

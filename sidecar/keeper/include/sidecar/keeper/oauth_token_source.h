@@ -69,18 +69,28 @@ foundation::Result<foundation::SecretBytes> buildTokenRequestBody(
 // a locked buffer; exposed for the tests.
 std::string formEncode(std::string_view text);
 
+// Where a token comes from: the token endpoint (TokenEndpointClient), or in the keeper's
+// unit tests a scripted endpoint on the fake clock.
+class TokenFetcher {
+ public:
+  virtual ~TokenFetcher() = default;
+  // Requests one token. `refusal` says what the endpoint refused with, if it did.
+  virtual foundation::Result<AccessToken> fetch(const foundation::SecretBytes& client_material,
+                                                TokenRefusal* refusal = nullptr) = 0;
+};
+
 // One token endpoint, over libcurl.
-class TokenEndpointClient {
+class TokenEndpointClient final : public TokenFetcher {
  public:
   static foundation::Result<std::unique_ptr<TokenEndpointClient>> create(
       TokenSourceSettings settings);
-  ~TokenEndpointClient();
+  ~TokenEndpointClient() override;
   TokenEndpointClient(const TokenEndpointClient&) = delete;
   TokenEndpointClient& operator=(const TokenEndpointClient&) = delete;
 
   // Requests one token. `refusal` says what the endpoint refused with, if it did.
   foundation::Result<AccessToken> fetch(const foundation::SecretBytes& client_material,
-                                        TokenRefusal* refusal = nullptr);
+                                        TokenRefusal* refusal = nullptr) override;
   const TokenSourceSettings& settings() const noexcept { return settings_; }
 
  private:
