@@ -1127,6 +1127,14 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
   // it at the front) synchronously inside send().
   void pump() {
     if (pumping_) return postPump();
+    // Under load every connection is busy and no new one may open: nothing can move
+    // until one finishes (idle() and closed() pump again). Seen in one pass over the
+    // connections, not in one per waiting message (which made each send() cost
+    // waiting x connections key comparisons).
+    if (all_.size() >= max_connections_ &&
+        std::none_of(all_.begin(), all_.end(), [](const auto& c) { return c->idleNow(); })) {
+      return;
+    }
     pumping_ = true;
     auto snapshot = std::move(waiting_);
     waiting_.clear();
