@@ -779,6 +779,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // RFC 2920 3.1: the next transaction may follow the end of data in the same flight.
     if (owner_ && caps_.pipelining && mayTakeMore()) {
       if (auto next = owner_->nextFor(*this)) send(std::move(next));
+    } else if (caps_.pipelining && state_ == State::Ready && txs_.size() == 1 &&
+               (retired_ || assigned_ >= settings_.max_messages_per_connection)) {
+      // This connection's last message: QUIT goes behind its end of data (RFC 2920:
+      // QUIT may end a group), so the replacement connection waits one round trip less.
+      state_ = State::Closing;
+      queue({"QUIT\r\n", {}, false, Pending{Expect::Quit, nullptr}});
     }
   }
 

@@ -51,6 +51,24 @@ TEST_CASE("round trips: PIPELINING, DATA: one flight per message after the first
   CHECK(stats.on_idle_connection == 0);
 }
 
+TEST_CASE("round trips: a connection's last message takes QUIT behind its end of data") {
+  RecordingSmtpPeer peer(withEhlo({"PIPELINING", "AUTH PLAIN"}));
+  SmtpSettings settings = fakes::plaintextTo(peer.port());
+  settings.max_messages_per_connection = 3;
+  Harness h(settings, 1);
+  for (int i = 0; i < 6; ++i) h.send();
+  h.waitFor(6);
+  for (const auto& r : h.results) CHECK((r.outcome == SendOutcome::Accepted));
+  CHECK(peer.messages().size() == 6);
+  CHECK(h.runUntil([&] { return peer.connections() == 2 && h.sender->pools() == 0; }));
+  // Each connection's third body went with QUIT, not QUIT alone after its reply.
+  CHECK(peer.pipelinedQuits() == 2);
+  CHECK(count(peer.commands(), "QUIT") == 2);
+  const auto stats = h.sender->stats();
+  CHECK(stats.on_new_connection == 2);
+  CHECK(stats.pipelined == 4);
+}
+
 TEST_CASE("round trips: bodies written from the message, behind one another, arrive intact") {
   // DATA bodies (dot-stuffed as pieces of the message) and BDAT chunks, with the next
   // transaction behind each: the peer gets every message as it was.
