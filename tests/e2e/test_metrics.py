@@ -277,6 +277,12 @@ burst = 4
         self.assertEqual(delta(recipients, **{"class": "2xx"}), 3)
         self.assertEqual(delta(recipients, **{"class": "5xx"}), 2)
         self.assertEqual(delta("smtp_sidecar_send_duration_seconds_count"), 4)
+        # Each attempt started one SMTP transaction at least (a refusal on a reused
+        # connection is tried once more on a new one), pipelined, on an idle or a new
+        # connection.
+        started = "smtp_sidecar_smtp_transactions_started_total"
+        self.assertGreaterEqual(total(after, started) - total(before, started), 4)
+        self.assertGreaterEqual(total(after, "smtp_sidecar_smtp_connections_opened_total"), 1)
         self.assertGreater(delta("smtp_sidecar_send_duration_seconds_sum"), 0)
         self.assertEqual(value(after, "smtp_sidecar_queue_depth"), 0)
         self.assertEqual(delta("smtp_sidecar_rate_limited_total", profile=PROFILE), 1)

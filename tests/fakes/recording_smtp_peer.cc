@@ -220,6 +220,7 @@ void RecordingSmtpPeer::session(int fd) {
         accepted = 0;
         out += "250 2.0.0 Ok\r\n";
       } else if (cmd == "QUIT") {
+        if (!out.empty()) ++pipelined_quits_;
         out += "221 2.0.0 Bye\r\n";
         quit = true;
       } else {

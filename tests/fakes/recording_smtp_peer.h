@@ -47,6 +47,9 @@ class RecordingSmtpPeer {
   unsigned short port() const { return port_; }
   int connections() const { return connections_.load(); }
   int turns() const { return turns_.load(); }
+  // QUITs that came in the same flight as the replies before them (pipelined behind
+  // the last end of data, RFC 2920), not alone after those replies.
+  int pipelinedQuits() const { return pipelined_quits_.load(); }
   std::vector<std::string> commands() const;  // client command lines (no message data)
   std::vector<std::string> messages() const;  // accepted message contents
 
@@ -59,6 +62,7 @@ class RecordingSmtpPeer {
   std::atomic<bool> stopping_{false};
   std::atomic<int> connections_{0};
   std::atomic<int> turns_{0};
+  std::atomic<int> pipelined_quits_{0};
   mutable std::mutex mutex_;
   std::vector<std::string> commands_;
   std::vector<std::string> messages_;

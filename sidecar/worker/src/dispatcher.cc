@@ -26,6 +26,11 @@ void WorkerDispatcher::retire(const std::string& lease_id) {
 }
 
 void WorkerDispatcher::reconfigure(const Config& config) {
+  const relay::SenderStats before = sender_->stats();
+  earlier_sender_stats_.pipelined += before.pipelined;
+  earlier_sender_stats_.on_idle_connection += before.on_idle_connection;
+  earlier_sender_stats_.on_new_connection += before.on_new_connection;
+  earlier_sender_stats_.connections_opened += before.connections_opened;
   old_senders_.push_back(std::move(sender_));
   sender_ = relay::makeAsioSmtpSender(io_, config.smtp, config.smtp.max_connections);
   max_queue_ = config.listen.max_queue;
@@ -117,6 +122,7 @@ void WorkerDispatcher::metrics(std::function<void(std::string)> done) {
         metrics::Registry totals;
         if (profile_metrics_) profile_metrics_(totals);
         if (spool_) exportSpool(totals);
+        exportSenderStats(totals);
         if (figures) telemetry::exportKeeperFigures(*figures, totals);
         text += totals.render();
         done(std::move(text));
@@ -554,6 +560,30 @@ void WorkerDispatcher::exportSpool(metrics::Registry& registry) const {
                "Spool files moved to quarantine/ (truncated, corrupt, tampered, other key)")
       .get()
       .inc(static_cast<double>(spool_->quarantinedTotal()));
+}
+
+// How transactions started (pipelined behind the previous end of data: one round trip
+// each; on an idle or a new connection: more), over every sender this worker had.
+void WorkerDispatcher::exportSenderStats(metrics::Registry& registry) const {
+  relay::SenderStats s = earlier_sender_stats_;
+  const relay::SenderStats now = sender_->stats();
+  s.pipelined += now.pipelined;
+  s.on_idle_connection += now.on_idle_connection;
+  s.on_new_connection += now.on_new_connection;
+  s.connections_opened += now.connections_opened;
+  auto& started = registry.counter(
+      "smtp_sidecar_smtp_transactions_started_total",
+      "SMTP transactions by how they started: pipelined (behind the previous message's end "
+      "of data, one round trip), idle_connection, new_connection.",
+      {"start"});
+  started.with({"pipelined"}).inc(static_cast<double>(s.pipelined));
+  started.with({"idle_connection"}).inc(static_cast<double>(s.on_idle_connection));
+  started.with({"new_connection"}).inc(static_cast<double>(s.on_new_connection));
+  registry
+      .counter("smtp_sidecar_smtp_connections_opened_total",
+               "SMTP connections the sender opened (each attempt, whatever its outcome).")
+      .get()
+      .inc(static_cast<double>(s.connections_opened));
 }
 
 std::uint64_t WorkerDispatcher::unixMsNow() {

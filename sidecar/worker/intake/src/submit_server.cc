@@ -341,6 +341,11 @@ class Session : public std::enable_shared_from_this<Session> {
       return fail(503, "server_busy", "too many request bytes in flight; try again shortly", false,
                   1);
     }
+    // Beast reads as much as the buffer has room for, and a new buffer has 512 bytes:
+    // room for the announced body (up to the buffer's fixed limit) makes a small message
+    // one read instead of one per 512 bytes. Kept for the connection's next requests.
+    const std::size_t room = std::min(kReadBufferBytes, buffer_.size() + announced);
+    if (buffer_.capacity() < room) buffer_.reserve(room);
     const auto expect = header[http::field::expect];
     if (!expect.empty()) {
       if (!beast::iequals(expect, "100-continue") || header.version() < 11) {

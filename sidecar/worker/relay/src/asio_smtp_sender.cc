@@ -38,6 +38,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -138,20 +140,71 @@ bool hasLineBreakOrNul(std::string_view s) {
   return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
 
-// The message as DATA content: lines starting with '.' get another one (RFC 5321
-// 4.5.2), a missing final CRLF is added, then the terminating ".\r\n".
-void appendDataBody(std::string& out, std::string_view message) {
-  out.reserve(out.size() + message.size() + message.size() / 64 + 8);
-  std::size_t pos = 0;
-  while (pos < message.size()) {
-    if (message[pos] == '.') out.push_back('.');
-    const std::size_t nl = message.find('\n', pos);
-    const std::size_t end = nl == std::string_view::npos ? message.size() : nl + 1;
-    out.append(message.data() + pos, end - pos);
-    pos = end;
+// How a message goes after its command (Connection::Out::body): as DATA content (lines
+// starting with '.' get another one, RFC 5321 4.5.2; a missing final CRLF is added, then
+// the terminating ".\r\n"), or as a BDAT chunk (the bytes as they are, a missing final
+// CRLF added).
+enum class BodyForm { None, Data, Bdat };
+
+constexpr std::string_view kDot = ".";
+constexpr std::string_view kCrlf = "\r\n";
+constexpr std::string_view kEndOfData = ".\r\n";
+// A DATA body with more lines starting with '.' than this is copied (dot-stuffed) into
+// one buffer rather than written as that many pieces.
+constexpr std::size_t kMaxBodyPieces = 32;
+
+bool endsWithCrlf(std::string_view message) {
+  return message.size() >= 2 && message.substr(message.size() - 2) == kCrlf;
+}
+
+// The message's wire form as pieces pointing into the message itself (and constants), in
+// order: no copy of the message. False (pieces partly filled) when it would take more
+// than kMaxBodyPieces.
+bool bodyPieces(std::string_view message, BodyForm form, std::vector<std::string_view>& pieces) {
+  std::size_t added = 0;
+  auto add = [&](std::string_view piece) {
+    if (piece.empty()) return true;
+    pieces.push_back(piece);
+    return ++added <= kMaxBodyPieces;
+  };
+  if (form == BodyForm::Data) {
+    std::size_t from = 0;
+    std::size_t line = 0;  // the start of the line looked at
+    while (line < message.size()) {
+      if (message[line] == '.') {
+        if (!add(message.substr(from, line - from)) || !add(kDot)) return false;
+        from = line;
+      }
+      const std::size_t nl = message.find('\n', line);
+      if (nl == std::string_view::npos) break;
+      line = nl + 1;
+    }
+    if (!add(message.substr(from))) return false;
+  } else if (!add(message)) {
+    return false;
   }
-  if (message.size() < 2 || message.substr(message.size() - 2) != "\r\n") out.append("\r\n");
-  out.append(".\r\n");
+  if (!endsWithCrlf(message) && !add(kCrlf)) return false;
+  if (form == BodyForm::Data && !add(kEndOfData)) return false;
+  return true;
+}
+
+// The same wire form, appended to `out` (a copy: TLS, or a body of many pieces).
+void appendBody(std::string& out, std::string_view message, BodyForm form) {
+  out.reserve(out.size() + message.size() + message.size() / 64 + 8);
+  if (form == BodyForm::Data) {
+    std::size_t pos = 0;
+    while (pos < message.size()) {
+      if (message[pos] == '.') out.push_back('.');
+      const std::size_t nl = message.find('\n', pos);
+      const std::size_t end = nl == std::string_view::npos ? message.size() : nl + 1;
+      out.append(message.data() + pos, end - pos);
+      pos = end;
+    }
+  } else {
+    out.append(message);
+  }
+  if (!endsWithCrlf(message)) out.append(kCrlf);
+  if (form == BodyForm::Data) out.append(kEndOfData);
 }
 
 // One message, from send() to its done callback (across a retry on a fresh connection).
@@ -309,6 +362,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     foundation::SecretBytes secret;  // written alone, from locked memory
     bool barrier = false;            // waits for every earlier reply
     std::optional<Pending> pending;
+    // After `text`: the message in its wire form, written from the message itself
+    // (gathered, not copied, on a plaintext connection).
+    std::shared_ptr<const std::string> body = nullptr;
+    BodyForm form = BodyForm::None;
   };
 
   void touch() {
@@ -681,12 +738,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     open_ = true;
     if (caps_.chunking) {
-      const bool needs_crlf = message.size() < 2 || message.substr(message.size() - 2) != "\r\n";
-      std::string bdat =
-          "BDAT " + std::to_string(message.size() + (needs_crlf ? 2 : 0)) + " LAST\r\n";
-      bdat.append(message);
-      if (needs_crlf) bdat.append("\r\n");
-      queue({std::move(bdat), {}, lockstep, Pending{Expect::Bdat, tx}});
+      const std::size_t chunk = message.size() + (endsWithCrlf(message) ? 0 : 2);
+      queue({"BDAT " + std::to_string(chunk) + " LAST\r\n",
+             {},
+             lockstep,
+             Pending{Expect::Bdat, tx},
+             tx->message,
+             BodyForm::Bdat});
       open_ = false;  // the next message waits for this one's reply (RSET if it failed)
     } else {
       queue({"DATA\r\n", {}, lockstep, Pending{Expect::Data, tx}});
@@ -711,17 +769,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
         decisive = lastRecipientFailure(*tx);
       return finishTx(tx, failure(classify(decisive), "", decisive));
     }
-    std::string body;
     if (tx->failed || tx->accepted == 0) {
-      body = ".\r\n";  // 354 although nothing was accepted: end the (empty) data at once
+      // 354 although nothing was accepted: end the (empty) data at once.
+      queue({std::string(kEndOfData), {}, false, Pending{Expect::EndOfData, tx}});
     } else {
-      appendDataBody(body, *tx->message);
+      queue({{}, {}, false, Pending{Expect::EndOfData, tx}, tx->message, BodyForm::Data});
     }
-    queue({std::move(body), {}, false, Pending{Expect::EndOfData, tx}});
     open_ = false;
     // RFC 2920 3.1: the next transaction may follow the end of data in the same flight.
     if (owner_ && caps_.pipelining && mayTakeMore()) {
       if (auto next = owner_->nextFor(*this)) send(std::move(next));
+    } else if (caps_.pipelining && state_ == State::Ready && txs_.size() == 1 &&
+               (retired_ || assigned_ >= settings_.max_messages_per_connection)) {
+      // This connection's last message: QUIT goes behind its end of data (RFC 2920:
+      // QUIT may end a group), so the replacement connection waits one round trip less.
+      state_ = State::Closing;
+      queue({"QUIT\r\n", {}, false, Pending{Expect::Quit, nullptr}});
     }
   }
 
@@ -772,7 +835,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // ---- writing ----
   void queue(Out out) { outbox_.push_back(std::move(out)); }
 
-  // Writes every queued item that may go now, as one flight.
+  // Writes every queued item that may go now, as one flight: one gathered write
+  // (writev) of the commands and the message bodies on a plaintext connection, one
+  // buffer (one TLS record, where it fits) over TLS.
   void flush() {
     if (writing_ || state_ == State::Closed || state_ == State::Handshake || outbox_.empty())
       return;
@@ -783,35 +848,64 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (outbox_.front().pending) inflight_.push_back(std::move(*outbox_.front().pending));
       outbox_.pop_front();
       char* data = write_secret_.mutableData();
-      return write(asio::buffer(data, write_secret_.size()));
+      gather_.assign(1, asio::const_buffer(data, write_secret_.size()));
+      return write();
     }
-    write_buffer_.clear();
+    // Items move to `written_` (a deque: they stay where they are) and are kept until
+    // the write completes, so the buffers can point into them.
+    written_.clear();
+    pieces_.clear();
     while (!outbox_.empty()) {
       Out& out = outbox_.front();
       if (!out.secret.empty()) break;
-      if (!write_buffer_.empty() && (out.barrier || !caps_.pipelining)) break;
-      write_buffer_.append(out.text);
+      if (!written_.empty() && (out.barrier || !caps_.pipelining)) break;
       if (out.pending) inflight_.push_back(std::move(*out.pending));
+      written_.push_back(std::move(out));
       outbox_.pop_front();
+      const Out& item = written_.back();
+      if (!item.text.empty()) pieces_.push_back(item.text);
+      const std::size_t before_body = pieces_.size();
+      if (item.body && !bodyPieces(*item.body, item.form, pieces_)) {
+        // Many lines starting with '.': one copy rather than that many pieces.
+        pieces_.resize(before_body);
+        stuffed_.emplace_back();
+        appendBody(stuffed_.back(), *item.body, item.form);
+        pieces_.push_back(stuffed_.back());
+      }
     }
-    write(asio::buffer(write_buffer_));
+    gather_.clear();
+    if (tls_) {
+      // OpenSSL writes one buffer at a time: one buffer, so that the flight goes in as
+      // few records (and system calls) as it can.
+      write_buffer_.clear();
+      for (const auto piece : pieces_) write_buffer_.append(piece);
+      gather_.emplace_back(write_buffer_.data(), write_buffer_.size());
+    } else {
+      for (const auto piece : pieces_) gather_.emplace_back(piece.data(), piece.size());
+    }
+    write();
   }
 
-  void write(asio::const_buffer buffer) {
+  void write() {
     writing_ = true;
     touch();
     auto handler = [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
       self->writing_ = false;
       self->write_secret_ = foundation::SecretBytes();
+      self->written_.clear();  // lets go of the messages' bodies
+      self->stuffed_.clear();
       if (self->state_ == State::Closed) return;
       if (ec) return self->fail(SendOutcome::TemporaryFailure, "write: " + ec.message());
       self->touch();
       self->flush();
     };
+    // A view of gather_ (asio copies the buffer sequence it is given: a vector would be
+    // copied, with an allocation, on every write).
+    const std::span<const asio::const_buffer> buffers(gather_.data(), gather_.size());
     if (tls_) {
-      asio::async_write(stream_, buffer, std::move(handler));
+      asio::async_write(stream_, buffers, std::move(handler));
     } else {
-      asio::async_write(stream_.next_layer(), buffer, std::move(handler));
+      asio::async_write(stream_.next_layer(), buffers, std::move(handler));
     }
   }
 
@@ -893,7 +987,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<Out> outbox_;
   std::deque<Pending> inflight_;
   std::deque<std::shared_ptr<Tx>> txs_;  // assigned, not finished, in order
-  std::string write_buffer_;
+  std::string write_buffer_;             // a flight over TLS, in one piece
+  std::deque<Out> written_;              // the flight being written (owns what pieces_ point into)
+  std::deque<std::string> stuffed_;      // bodies copied to be dot-stuffed (many '.' lines)
+  std::vector<std::string_view> pieces_;
+  std::vector<asio::const_buffer> gather_;
   foundation::SecretBytes write_secret_;
 };
 
@@ -948,6 +1046,7 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
 
   std::size_t active() const override { return active_; }
   std::size_t waiting() const override { return waiting_.size(); }
+  SenderStats stats() const override { return stats_; }
   std::size_t pools() const override {
     std::set<std::string> keys;
     for (const auto& c : all_) {
@@ -1004,6 +1103,7 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
         auto tx = std::move(*it);
         waiting_.erase(it);
         ++active_;
+        ++stats_.pipelined;
         return tx;
       }
     }
@@ -1033,6 +1133,14 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
   // it at the front) synchronously inside send().
   void pump() {
     if (pumping_) return postPump();
+    // Under load every connection is busy and no new one may open: nothing can move
+    // until one finishes (idle() and closed() pump again). Seen in one pass over the
+    // connections, not in one per waiting message (which made each send() cost
+    // waiting x connections key comparisons).
+    if (all_.size() >= max_connections_ &&
+        std::none_of(all_.begin(), all_.end(), [](const auto& c) { return c->idleNow(); })) {
+      return;
+    }
     pumping_ = true;
     auto snapshot = std::move(waiting_);
     waiting_.clear();
@@ -1042,6 +1150,7 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
       if (!tx->needs_fresh) {
         if (Connection* c = idleConnection(tx->key)) {
           ++active_;
+          ++stats_.on_idle_connection;
           c->send(std::move(tx));
           continue;
         }
@@ -1053,6 +1162,8 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
           continue;
         }
         ++active_;
+        ++stats_.on_new_connection;
+        ++stats_.connections_opened;
         auto c = std::make_shared<Connection>(io_, *this, settings_, tls_, tx->key, tx->credential);
         all_.push_back(c);
         c->start(std::move(tx));
@@ -1102,6 +1213,7 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
   std::vector<std::shared_ptr<Connection>> all_;
   std::deque<std::shared_ptr<Tx>> waiting_;
   std::size_t active_ = 0;
+  SenderStats stats_;
   bool pump_posted_ = false;
   bool pumping_ = false;
   std::chrono::milliseconds backoff_{0};

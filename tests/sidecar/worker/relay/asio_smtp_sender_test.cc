@@ -53,6 +53,44 @@ TEST_CASE("relay: an accepted message arrives intact, dot-stuffing undone by the
   CHECK(count(transcript, "RSET") == 0);
 }
 
+TEST_CASE("relay: the DATA bytes on the wire, byte for byte (written from the message itself)") {
+  // Bodies are written as pieces of the message (writev); one with more lines starting
+  // with '.' than the sender writes as pieces is copied: both give the same bytes.
+  std::string many_dots;
+  std::string many_dots_stuffed;
+  for (int i = 0; i < 100; ++i) {
+    many_dots += ".line " + std::to_string(i) + "\r\n";
+    many_dots_stuffed += "..line " + std::to_string(i) + "\r\n";
+  }
+  struct Case {
+    const char* name;
+    std::string message;
+    std::string wire;
+  };
+  const Case cases[] = {
+      {"plain", "Subject: t\r\n\r\nbody\r\n", "Subject: t\r\n\r\nbody\r\n.\r\n"},
+      {"a dot line", kMessage, "Subject: t\r\n\r\nline\r\n..dot line\r\n.\r\n"},
+      {"a leading dot", ".first\r\nnext\r\n", "..first\r\nnext\r\n.\r\n"},
+      {"no final CRLF", "Subject: t\r\n\r\nlast", "Subject: t\r\n\r\nlast\r\n.\r\n"},
+      {"a lone dot line, no final CRLF", "a\r\n.", "a\r\n..\r\n.\r\n"},
+      {"dots inside lines stay", "a.b\r\n x.\r\n", "a.b\r\n x.\r\n.\r\n"},
+      {"empty", "", "\r\n.\r\n"},
+      {"many dot lines (copied)", many_dots, many_dots_stuffed + ".\r\n"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    ScriptedSmtpServer server({});
+    Harness h(plaintextTo(server.port()));
+    h.sendWith(std::make_shared<const SmtpCredential>(fakes::testCredential()), kTwo,
+               message(c.message));
+    h.waitFor(1);
+    CHECK((h.results[0].outcome == SendOutcome::Accepted));
+    const auto raw = server.rawMessages();
+    REQUIRE(raw.size() == 1);
+    CHECK(raw[0] == c.wire);
+  }
+}
+
 TEST_CASE("relay: reply classes") {
   struct Case {
     const char* name;

@@ -42,6 +42,61 @@ TEST_CASE("round trips: PIPELINING, DATA: one flight per message after the first
   // greeting, EHLO, AUTH; MAIL+RCPT+DATA; then each body with the next message's
   // MAIL+RCPT+DATA behind it; the last body alone.
   CHECK(peer.turns() == static_cast<int>(3 + 1 + kMessages));
+  // The sender's own count says the same: every message after the first went behind
+  // the previous end of data.
+  const auto stats = h.sender->stats();
+  CHECK(stats.on_new_connection == 1);
+  CHECK(stats.connections_opened == 1);
+  CHECK(stats.pipelined == kMessages - 1);
+  CHECK(stats.on_idle_connection == 0);
+}
+
+TEST_CASE("round trips: a connection's last message takes QUIT behind its end of data") {
+  RecordingSmtpPeer peer(withEhlo({"PIPELINING", "AUTH PLAIN"}));
+  SmtpSettings settings = fakes::plaintextTo(peer.port());
+  settings.max_messages_per_connection = 3;
+  Harness h(settings, 1);
+  for (int i = 0; i < 6; ++i) h.send();
+  h.waitFor(6);
+  for (const auto& r : h.results) CHECK((r.outcome == SendOutcome::Accepted));
+  CHECK(peer.messages().size() == 6);
+  CHECK(h.runUntil([&] { return peer.connections() == 2 && h.sender->pools() == 0; }));
+  // Each connection's third body went with QUIT, not QUIT alone after its reply.
+  CHECK(peer.pipelinedQuits() == 2);
+  CHECK(count(peer.commands(), "QUIT") == 2);
+  const auto stats = h.sender->stats();
+  CHECK(stats.on_new_connection == 2);
+  CHECK(stats.pipelined == 4);
+}
+
+TEST_CASE("round trips: bodies written from the message, behind one another, arrive intact") {
+  // DATA bodies (dot-stuffed as pieces of the message) and BDAT chunks, with the next
+  // transaction behind each: the peer gets every message as it was.
+  std::vector<std::string> texts;
+  for (std::size_t i = 0; i < kMessages; ++i) {
+    std::string text = "Subject: " + std::to_string(i) + "\r\n\r\n";
+    for (std::size_t j = 0; j < i * 7; ++j)
+      text += (j % 3 == 0 ? ".dot " : "line ") + std::to_string(j) + "\r\n";
+    if (i % 2 == 1) text += "no final line break";
+    texts.push_back(std::move(text));
+  }
+  for (const bool chunking : {false, true}) {
+    CAPTURE(chunking);
+    RecordingSmtpPeer peer(chunking ? withEhlo({"PIPELINING", "CHUNKING", "AUTH PLAIN"})
+                                    : withEhlo({"PIPELINING", "AUTH PLAIN"}));
+    Harness h(peer.port(), 1);
+    auto credential = std::make_shared<const SmtpCredential>(fakes::testCredential());
+    for (const auto& text : texts) h.sendWith(credential, kEnvelope, message(text));
+    h.waitFor(kMessages);
+    for (const auto& r : h.results) CHECK((r.outcome == SendOutcome::Accepted));
+    const auto got = peer.messages();
+    REQUIRE(got.size() == kMessages);
+    for (std::size_t i = 0; i < kMessages; ++i) {
+      const bool ends = texts[i].size() >= 2 && texts[i].substr(texts[i].size() - 2) == "\r\n";
+      CHECK(got[i] == (ends ? texts[i] : texts[i] + "\r\n"));
+    }
+    CHECK(h.sender->stats().pipelined == (chunking ? 0 : kMessages - 1));
+  }
 }
 
 TEST_CASE("round trips: PIPELINING + CHUNKING: one flight per message") {

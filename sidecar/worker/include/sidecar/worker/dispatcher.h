@@ -165,6 +165,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
   static submit::MessageStatus statusOf(const spool::Record& record);
   spool::Record recordOf(const Job& job, std::uint64_t now_ms) const;
   void exportSpool(metrics::Registry& registry) const;
+  void exportSenderStats(metrics::Registry& registry) const;
   static std::uint64_t unixMsNow();
 
   asio::io_context& io_;
@@ -173,6 +174,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::function<void(metrics::Registry&)> profile_metrics_;
   std::unique_ptr<relay::AsyncSmtpSender> sender_;
   std::vector<std::unique_ptr<relay::AsyncSmtpSender>> old_senders_;
+  relay::SenderStats earlier_sender_stats_;  // of the senders a reload replaced
   std::size_t max_queue_;
   std::chrono::seconds retry_for_;
   std::size_t in_flight_ = 0;
@@ -192,7 +194,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::size_t async_pending_ = 0;
   std::map<std::string, std::string> idempotent_;  // profile + key -> message id
   std::map<std::string, std::string> scope_of_;    // message id -> its profile + key
-  relay::SmtpReadiness smtp_readiness_;  // from the attempts' outcomes
+  relay::SmtpReadiness smtp_readiness_;            // from the attempts' outcomes
 };
 
 }  // namespace sidecar::worker

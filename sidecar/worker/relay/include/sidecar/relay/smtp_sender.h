@@ -10,6 +10,7 @@
 // ERRORS: SendResult carries the outcome class and the server's reply.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -59,6 +60,17 @@ class io_context;
 
 namespace sidecar::relay {
 
+// How the sender's transactions started, counted since it was made: the figures that
+// say whether the wire is used well (a transaction pipelined behind the previous one's
+// end of data costs one round trip; one on an idle connection two with DATA; a new
+// connection a few more).
+struct SenderStats {
+  std::uint64_t pipelined = 0;           // MAIL written behind the previous end of data
+  std::uint64_t on_idle_connection = 0;  // MAIL on a connection with nothing in flight
+  std::uint64_t on_new_connection = 0;   // the first message of a new connection
+  std::uint64_t connections_opened = 0;  // connection attempts (any outcome)
+};
+
 // Sends on the asio event loop: no thread per message, never blocking it. Each
 // credential (lease) has its own connections, so an authenticated SMTP connection is
 // reused for the next message with the same credential and never for another; retire()
@@ -79,6 +91,7 @@ class AsyncSmtpSender {
   virtual std::size_t active() const = 0;   // messages on a connection
   virtual std::size_t waiting() const = 0;  // messages waiting for a connection
   virtual std::size_t pools() const = 0;    // credentials with open connections
+  virtual SenderStats stats() const = 0;
 };
 
 }  // namespace sidecar::relay
