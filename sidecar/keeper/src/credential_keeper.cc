@@ -245,6 +245,7 @@ Status CredentialKeeper::login(SteadyTime now) {
   if (login_state_ != LoginState::Ok) log::info("vault_login_unblocked");
   login_state_ = LoginState::Ok;
   token_denied_ = false;
+  last_login_at_ = now;
   ++stats_.logins;
   token_life_.emplace(now, auth->lease_duration, auth->renewable, policy(), uniform_);
   log::info("vault_login", {{"accessor", auth->accessor},
@@ -474,6 +475,9 @@ bool CredentialKeeper::checkToken(SteadyTime now, Changes& changes) {
   token_denied_ = false;
   if (!token_life_ || !client_.hasToken()) return false;
   if (!token_dead_) {
+    // A token from a login moments ago is not "revoked": a 403 then is a policy's
+    // (a policy without lookup-self must not make every denied path a new login).
+    if (now - last_login_at_ < std::chrono::seconds(30)) return false;
     auto looked_up = client_.lookupSelf();
     if (looked_up) {
       // The token works: a policy denies that one path (logged where it failed).

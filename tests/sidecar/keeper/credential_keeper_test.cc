@@ -485,6 +485,7 @@ TEST_CASE_FIXTURE(Fixture, "an IAM key without vault.ses_region is refused and i
 TEST_CASE_FIXTURE(
     Fixture, "a token revoked from outside: a 535 checks the token and logs in again at once") {
   REQUIRE(keeper().start().ok());
+  clock.advance(60s);          // a token minutes old (a 403 right after a login is a policy's)
   vault->token_valid = false;  // `bao token revoke`: the token and its leases are gone
   CredentialKeeper::Changes changes;
   keeper().credentialRefused("database/creds/app/L1", changes);
@@ -513,6 +514,7 @@ TEST_CASE_FIXTURE(Fixture, "a 403 on the token's renewal means a new login in th
 
 TEST_CASE_FIXTURE(Fixture, "a 403 on a lease call looks the token up; a live token is kept") {
   REQUIRE(keeper().start().ok());
+  clock.advance(60s);
   (void)keeper().reconfigure(settings, {"database/creds/app", "smtp/creds/denied"});
   runFor(1s);  // the new path's read: 403 although the token is fine (a policy)
   CHECK(vault->count("/v1/auth/token/lookup-self") == 1);
