@@ -245,7 +245,6 @@ Status CredentialKeeper::login(SteadyTime now) {
   if (login_state_ != LoginState::Ok) log::info("vault_login_unblocked");
   login_state_ = LoginState::Ok;
   token_denied_ = false;
-  last_login_at_ = now;
   ++stats_.logins;
   token_life_.emplace(now, auth->lease_duration, auth->renewable, policy(), uniform_);
   log::info("vault_login", {{"accessor", auth->accessor},
@@ -475,9 +474,11 @@ bool CredentialKeeper::checkToken(SteadyTime now, Changes& changes) {
   token_denied_ = false;
   if (!token_life_ || !client_.hasToken()) return false;
   if (!token_dead_) {
-    // A token from a login moments ago is not "revoked": a 403 then is a policy's
-    // (a policy without lookup-self must not make every denied path a new login).
-    if (now - last_login_at_ < std::chrono::seconds(30)) return false;
+    // At most one new login per 30 s for a "revoked" token: a policy without
+    // lookup-self must not turn every denied path into a new login.
+    if (last_revoked_login_at_ && now - *last_revoked_login_at_ < std::chrono::seconds(30)) {
+      return false;
+    }
     auto looked_up = client_.lookupSelf();
     if (looked_up) {
       // The token works: a policy denies that one path (logged where it failed).
@@ -492,6 +493,7 @@ bool CredentialKeeper::checkToken(SteadyTime now, Changes& changes) {
                {{"error", looked_up.error().message}, {"detected_by", "token_lookup_self"}});
   }
   token_dead_ = false;
+  last_revoked_login_at_ = now;
   // Revoked from outside: its leases (and their SMTP logins) went with it. Log in
   // again now, not at the next scheduled renewal.
   reauthenticate(now, changes, true);

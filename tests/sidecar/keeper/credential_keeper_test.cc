@@ -485,7 +485,6 @@ TEST_CASE_FIXTURE(Fixture, "an IAM key without vault.ses_region is refused and i
 TEST_CASE_FIXTURE(
     Fixture, "a token revoked from outside: a 535 checks the token and logs in again at once") {
   REQUIRE(keeper().start().ok());
-  clock.advance(60s);          // a token minutes old (a 403 right after a login is a policy's)
   vault->token_valid = false;  // `bao token revoke`: the token and its leases are gone
   CredentialKeeper::Changes changes;
   keeper().credentialRefused("database/creds/app/L1", changes);
@@ -497,7 +496,15 @@ TEST_CASE_FIXTURE(
   CHECK(keeper().stats().rotations.at("token_revoked") == 1);
   // The old lease went with the token: retired at once, no grace.
   CHECK(changes.retired_leases == std::vector<std::string>{"database/creds/app/L1"});
-  // Vault revoked the old token itself: nothing left to revoke later.
+  // Revoked again at once: a second new login waits 30 s (a policy without lookup-self
+  // must not turn every 403 into a login), then happens.
+  vault->token_valid = false;
+  CredentialKeeper::Changes more;
+  keeper().credentialRefused("database/creds/app/L2", more);
+  CHECK(vault->logins == 2);
+  runFor(45s);  // the replacement's retries (backoff) meet a 403 again after the 30 s
+  CHECK(vault->logins == 3);
+  // Vault revoked the old tokens itself: nothing left to revoke later.
   runFor(60s);
   CHECK(vault->count("/v1/auth/token/revoke-self tok-1") == 0);
 }
@@ -514,7 +521,6 @@ TEST_CASE_FIXTURE(Fixture, "a 403 on the token's renewal means a new login in th
 
 TEST_CASE_FIXTURE(Fixture, "a 403 on a lease call looks the token up; a live token is kept") {
   REQUIRE(keeper().start().ok());
-  clock.advance(60s);
   (void)keeper().reconfigure(settings, {"database/creds/app", "smtp/creds/denied"});
   runFor(1s);  // the new path's read: 403 although the token is fine (a policy)
   CHECK(vault->count("/v1/auth/token/lookup-self") == 1);

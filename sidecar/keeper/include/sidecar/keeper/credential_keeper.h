@@ -226,7 +226,7 @@ class CredentialKeeper {
   std::optional<std::array<unsigned char, 32>> rejected_secret_id_;
   bool token_denied_ = false;  // a call made with the token got a 403: check it
   bool token_dead_ = false;    // renew-self got a 403: the token is gone, log in again
-  foundation::SteadyTime last_login_at_{};
+  std::optional<foundation::SteadyTime> last_revoked_login_at_;
 };
 
 }  // namespace sidecar
