@@ -84,9 +84,10 @@ bool isLockout(const Error& error) {
 
 // Its default lockout_duration is 15 minutes: wait a little longer before the next try.
 constexpr auto kLockoutWait = std::chrono::minutes(16);
-// A refused secret_id does not come back: look for a new one this often, and never
-// log in with the refused one again (each failed login counts towards a lockout).
-constexpr auto kRejectedSecretIdWait = std::chrono::minutes(5);
+// A refused secret_id does not come back: look for a new one (a file read, no Vault
+// call) this often, and never log in with the refused one again (each failed login
+// counts towards a lockout; a different one is tried once).
+constexpr auto kRejectedSecretIdWait = std::chrono::seconds(10);
 
 std::array<unsigned char, 32> fingerprint(const SecretBytes& secret) {
   std::array<unsigned char, 32> hash{};
@@ -185,9 +186,14 @@ bool CredentialKeeper::loginAllowed(SteadyTime now) {
           (rejected_secret_id_ && fingerprint(secret_id_) == *rejected_secret_id_)) {
         if (!secret_id_.empty()) secret_id_ = SecretBytes();
         login_blocked_until_ = now + kRejectedSecretIdWait;
-        log::warn("vault_login_held_back",
-                  {{"reason", "secret_id_rejected"},
-                   {"detail", "no new secret_id yet; the refused one is never tried again"}});
+        if (!held_back_logged_) {
+          held_back_logged_ = true;
+          log::warn("vault_login_held_back",
+                    {{"reason", "secret_id_rejected"},
+                     {"detail",
+                      "waiting for a new secret_id (looked for every 10 s); the "
+                      "refused one is never tried again"}});
+        }
         return false;
       }
     }
@@ -218,6 +224,10 @@ void CredentialKeeper::loginFailed(const Error& error, SteadyTime now) {
   login_blocked_until_ = now + kRejectedSecretIdWait;
   if (!secret_id_.empty()) rejected_secret_id_ = fingerprint(secret_id_);
   secret_id_ = SecretBytes();
+  // Read the role_id again with the next secret_id: a Vault rebuilt from scratch (a
+  // dev server restarted, a restore) gives the role a new one.
+  role_id_ = SecretBytes();
+  held_back_logged_ = false;
   log::error("vault_secret_id_rejected",
              {{"role", settings_.approle_role},
               {"error", error.message},

@@ -563,7 +563,7 @@ TEST_CASE_FIXTURE(Fixture, "a refused secret_id is never tried again; a new one 
     f << "sid-2\n";
   }
   vault->login_status = 200;
-  runFor(301s);
+  runFor(31s);  // looked for every 10 s; the re-login's own backoff is at most 30 s
   CHECK(vault->count("/v1/auth/approle/login") == 3);
   CHECK(vault->last_secret_id == "sid-2");
   CHECK(keeper().loginState() == CredentialKeeper::LoginState::Ok);
