@@ -22,6 +22,7 @@ FAULT_PG_DOWN_SECONDS (30), FAULT_DOVECOT_DOWN_SECONDS (30), FAULT_POSTFIX_DOWN_
 (60), FAULT_LOAD_SECONDS (load before and after each fault, 3).
 """
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -29,7 +30,8 @@ import time
 import unittest
 import uuid
 
-from stacklib import ENV, REPO, Sidecar, bao, maildir_messages, postfix, role_pids, wait_for
+from stacklib import (ENV, REPO, Sidecar, bao, give_to_sidecar_user, maildir_messages, postfix,
+                      role_pids, wait_for, wrapped_secret_id)
 
 SENDER = "app@example.test"
 LOAD_INTERVAL = 0.25
@@ -356,6 +358,52 @@ class FaultMatrixTest(unittest.TestCase):
                          lambda: bao("token", "revoke", "-accessor", accessor))
         # A new login happened (the revoked token cannot lease anything).
         self.assertGreaterEqual(len(self.sidecar.events("vault_login")), 2)
+
+    def test_openbao_restarted(self):
+        """OpenBao restarted in dev mode: every token, lease, AppRole secret_id and
+        Transit key is gone; scripts/vault-bootstrap makes the role again (a new
+        role_id). The sidecar cannot log in again without a new secret_id: a person or
+        the platform delivers one (here the test, as the platform's ExecStartPre would).
+        The row measures the restart to the delivery and the delivery to mail sent under
+        a new login; the keeper looks for a new secret_id every 10 s and never retries
+        the refused one (no lockout)."""
+        self.short_ttl_sidecar()  # its token renews (and finds itself gone) within 80 s
+        ttl = f"{VAULT_SHORT_TTL}s"
+        probe = SyncProbe(self.sidecar, "vaultrestart")
+        marks = {}
+
+        def inject():
+            pid = pid_file("vault", "openbao.pid")
+            marks["restart"] = time.monotonic()
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30)
+            stack_start()  # a new dev server, empty
+            bootstrap(creds_ttl=ttl, token_ttl=ttl)
+            logins_before = len(self.sidecar.events("vault_login"))
+            # The delivery: the new role_id and a new wrapped secret_id into the files
+            # the sidecar reads (as at its first start).
+            staged_role_id = os.path.join(self.sidecar.dir, "staged-role-id")
+            if os.path.exists(staged_role_id):
+                shutil.copyfile(ENV["APPROLE_ROLE_ID_FILE"], staged_role_id)
+                give_to_sidecar_user(staged_role_id)
+            wrapped_secret_id(self.sidecar.secret_id_file)
+            give_to_sidecar_user(self.sidecar.secret_id_file)
+            marks["delivered"] = time.monotonic()
+            self.assertTrue(wait_for(
+                lambda: len(self.sidecar.events("vault_login")) > logins_before and
+                send_works(self.sidecar, "restart"), timeout=VAULT_SHORT_TTL + 60, interval=0.5),
+                self.sidecar.output()[-3000:])
+            marks["relogged"] = time.monotonic()
+        self.row("OpenBao restarted (dev mode: all state gone) and re-bootstrapped", inject,
+                 probe=probe)
+        delivery = marks["delivered"] - marks["restart"]
+        relogin = marks["relogged"] - marks["delivered"]
+        FIGURES[-1]["fault"] += (f"; new secret_id delivered after {delivery:.1f} s, mail under "
+                                 f"a new login {relogin:.1f} s after that")
+        print(f"restart: delivered after {delivery:.1f} s, new login after {relogin:.1f} s")
+        # The refused secret_id was tried once, never again (no lockout on the way).
+        self.assertLessEqual(len(self.sidecar.events("vault_secret_id_rejected")), 1)
+        self.assertEqual(self.sidecar.events("vault_approle_locked_out"), [])
 
     def test_lease_revoked_from_outside(self):
         lease_id = self.sidecar.events("credential_leased")[-1]["lease_id"]

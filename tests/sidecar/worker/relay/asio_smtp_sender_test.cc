@@ -64,6 +64,14 @@ TEST_CASE("relay: reply classes") {
   const Case cases[] = {
       {"auth refused", "AUTH", "535 5.7.8 Error: authentication failed\r\n",
        SendOutcome::AuthRefused, 535},
+      // Issue 14: only 535 costs the credential. Dovecot's database down (454), TLS or
+      // mechanism trouble (530, 534) are not a refusal of this login.
+      {"auth backend down", "AUTH", "454 4.7.0 Temporary authentication failure\r\n",
+       SendOutcome::TemporaryFailure, 454},
+      {"auth needs tls", "AUTH", "530 5.7.0 Must issue a STARTTLS command first\r\n",
+       SendOutcome::Rejected, 530},
+      {"auth mechanism too weak", "AUTH", "534 5.7.9 Authentication mechanism is too weak\r\n",
+       SendOutcome::Rejected, 534},
       {"sender refused", "MAIL", "553 5.7.1 Sender address rejected: not owned by user\r\n",
        SendOutcome::Rejected, 553},
       {"recipient deferred", "RCPT", "450 4.2.0 Mailbox busy\r\n", SendOutcome::TemporaryFailure,
