@@ -82,8 +82,10 @@ bool isLockout(const Error& error) {
   return answeredWith(error, 403) || error.message.find("locked out") != std::string::npos;
 }
 
-// Its default lockout_duration is 15 minutes: wait a little longer before the next try.
-constexpr auto kLockoutWait = std::chrono::minutes(16);
+// A locked role_id's logins are refused without checking the secret_id (so a try
+// neither counts nor extends the lockout, 15 minutes by default); the same 403 is what a
+// Vault without AppRole at the mount (being rebuilt) answers. Try again each minute.
+constexpr auto kLockoutWait = std::chrono::seconds(60);
 // A refused secret_id does not come back: look for a new one (a file read, no Vault
 // call) this often, and never log in with the refused one again (each failed login
 // counts towards a lockout; a different one is tried once).
@@ -215,8 +217,9 @@ void CredentialKeeper::loginFailed(const Error& error, SteadyTime now) {
                 {"next_login_in_seconds",
                  secondsOf(std::chrono::duration_cast<std::chrono::seconds>(kLockoutWait))},
                 {"detail",
-                 "OpenBao locked this role_id after failed logins (user lockout); every instance "
-                 "is refused until it ends. No login is tried before then."}});
+                 "OpenBao locked this role_id after failed logins (user lockout: every instance "
+                 "is refused until it ends), or AppRole is not enabled at the mount. One login "
+                 "a minute is tried (a locked role_id's logins are not counted)."}});
     return;
   }
   ++stats_.secret_ids_rejected;
