@@ -983,6 +983,20 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
       for (auto& c : all_) {
         if (c->key() == key) c->retire();
       }
+      // The server refused this login on a new connection: every message waiting for
+      // it would get the same answer, one connection and one reconnect backoff each
+      // (a backlog behind a revoked lease took minutes, and held up the messages of
+      // the new credential). They end now with that answer, so their senders try
+      // again with the keeper's replacement (issue 14).
+      std::deque<std::shared_ptr<Tx>> others;
+      for (auto& waiting : waiting_) {
+        if (waiting->key == key) {
+          complete(waiting, failure(SendOutcome::AuthRefused, result.detail, result.reply));
+        } else {
+          others.push_back(std::move(waiting));
+        }
+      }
+      waiting_ = std::move(others);
     }
     complete(tx, std::move(result));
     postPump();

@@ -242,6 +242,20 @@ TEST_CASE("relay: a refusal on a reused connection is tried once more on a new o
   CHECK(count(server.transcript(), "AUTH") == 2);
 }
 
+TEST_CASE("relay: a 535 on a new connection ends the messages waiting for that login at once") {
+  ScriptedSmtpServer server(failAt("AUTH", "535 5.7.8 Error: authentication failed\r\n"));
+  Harness h(server.port(), 1);
+  for (int i = 0; i < 4; ++i) h.send("lease/revoked");
+  h.waitFor(4);
+  for (const auto& r : h.results) {
+    CHECK((r.outcome == SendOutcome::AuthRefused));
+    CHECK(r.reply.code == 535);
+  }
+  // One AUTH told the truth for all four: no connection (and backoff) per message.
+  CHECK(count(server.transcript(), "AUTH") == 1);
+  CHECK(server.messages().empty());
+}
+
 TEST_CASE("relay: a refusal on a new connection is final") {
   ScriptedSmtpServer server({.reply = [](const std::string& command) {
     if (command.rfind("MAIL FROM", 0) == 0) return std::string("554 5.7.1 no\r\n");
