@@ -391,7 +391,7 @@ class FaultMatrixTest(unittest.TestCase):
             marks["delivered"] = time.monotonic()
             self.assertTrue(wait_for(
                 lambda: len(self.sidecar.events("vault_login")) > logins_before and
-                send_works(self.sidecar, "restart"), timeout=VAULT_SHORT_TTL + 60, interval=0.5),
+                send_works(self.sidecar, "restart"), timeout=VAULT_SHORT_TTL + 120, interval=0.5),
                 self.sidecar.output()[-3000:])
             marks["relogged"] = time.monotonic()
         self.row("OpenBao restarted (dev mode: all state gone) and re-bootstrapped", inject,

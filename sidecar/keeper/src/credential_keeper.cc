@@ -240,7 +240,9 @@ void CredentialKeeper::loginFailed(const Error& error, SteadyTime now) {
 }
 
 Status CredentialKeeper::login(SteadyTime now) {
+  login_held_back_ = false;
   if (!loginAllowed(now)) {
+    login_held_back_ = true;  // no Vault call: logged when the hold began
     return Error::temporary(std::string("vault login held back: ") +
                             (login_state_ == LoginState::LockedOut
                                  ? "the AppRole role_id is locked out (OpenBao user lockout)"
@@ -420,6 +422,13 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
         reauthenticate(now, changes);
         break;
     }
+    // A new login is wanted but was held back (a refused secret_id, a lockout): try as
+    // soon as the hold ends, not at the token's backoff (up to 30 s later). loginAllowed
+    // still decides: only a different secret_id, or one try a minute when locked out.
+    if (login_state_ != LoginState::Ok && now >= login_blocked_until_ &&
+        token_life_->due(now) == Action::Wait && token_life_->replacing()) {
+      reauthenticate(now, changes);
+    }
   }
   for (auto& slot : slots_) tickSlot(slot, now, changes);
   // A call made with the token was denied: find out now whether the token is gone.
@@ -440,6 +449,7 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
     if (t > now && t < next) next = t;
   };
   if (token_life_) consider(token_life_->nextAt());
+  if (login_state_ != LoginState::Ok) consider(login_blocked_until_);
   for (const auto& slot : slots_) {
     if (slot.pending) consider(slot.pending->usable_at);
     if (slot.current) {
@@ -518,8 +528,10 @@ void CredentialKeeper::reauthenticate(SteadyTime now, Changes& changes, bool tok
   // new login is followed by new leases, and the old token is revoked after them.
   foundation::SecretBytes old_token = client_.takeToken();
   if (auto s = login(now); !s) {
-    log::error("vault_relogin_failed",
-               {{"error", s.error().message}, {"kind", foundation::toString(s.error().kind)}});
+    if (!login_held_back_) {
+      log::error("vault_relogin_failed",
+                 {{"error", s.error().message}, {"kind", foundation::toString(s.error().kind)}});
+    }
     client_.setToken(std::move(old_token));  // still good until it expires, maybe
     token_life_->replaceFailed(now);
     return;

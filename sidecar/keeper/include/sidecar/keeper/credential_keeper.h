@@ -224,9 +224,11 @@ class CredentialKeeper {
   // BLAKE2b of the secret_id Vault refused (not the secret): the same one is never
   // tried again, whoever hands it over again.
   std::optional<std::array<unsigned char, 32>> rejected_secret_id_;
-  bool token_denied_ = false;      // a call made with the token got a 403: check it
-  bool held_back_logged_ = false;  // vault_login_held_back once per refused secret_id
-  bool token_dead_ = false;        // renew-self got a 403: the token is gone, log in again
+  bool token_denied_ = false;  // a call made with the token got a 403: check it
+  bool held_back_logged_ = false;
+  bool login_held_back_ = false;  // the last login() was not sent (loginAllowed)  //
+                                  // vault_login_held_back once per refused secret_id
+  bool token_dead_ = false;       // renew-self got a 403: the token is gone, log in again
   std::optional<foundation::SteadyTime> last_revoked_login_at_;
 };
 
