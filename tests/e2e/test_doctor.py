@@ -337,7 +337,7 @@ class DoctorTest(unittest.TestCase):
             # The dev server has no AppRole: named as such.
             out = self.doctor(self.config(vault={"address": f"http://127.0.0.1:{dev_port}"}))
             self.assertStep(out, " ok ", "vault", "active")
-            self.assertStep(out, "FAIL", "login", "is AppRole enabled at auth/approle")
+            self.assertStep(out, "FAIL", "login", "AppRole is not enabled at auth/approle")
 
             seal = subprocess.run([ENV["BAO"], "operator", "seal"], env=dev_env, capture_output=True,
                                   text=True)

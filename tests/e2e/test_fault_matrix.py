@@ -7,11 +7,22 @@ and seconds during which submissions were refused. Lost = 0 is asserted in every
 duplicated = 0 in every row but kill -9 of the supervisor (at most the sends in flight:
 at-least-once); docs/OPERATIONS.md keeps the table of a run.
 
+The Vault rows (issue 14, point 3) also run a synchronous probe: a send that waits for
+the next hop's answer, and GET /v1/ready, every PROBE_INTERVAL s. Its figure is the
+seconds during which those sends were refused (503 no_credential or any other non-200)
+and the slowest one: an asynchronous 202 only needs the spool, so it cannot show a
+keeper that stalls. The OpenBao SIGSTOP row runs with short TTLs (lease and token
+FAULT_VAULT_SHORT_TTL, 120 s) so that renewals fall due while OpenBao is stopped, and
+asserts 0 s of refused sends and of /v1/ready != 200 while the credential is valid. The
+token and lease revoked rows assert that sends work again within FAULT_RESUME_SECONDS
+(5 s).
+
 Durations (seconds; defaults as issue 14 asks): FAULT_VAULT_STOP_SECONDS (90),
 FAULT_PG_DOWN_SECONDS (30), FAULT_DOVECOT_DOWN_SECONDS (30), FAULT_POSTFIX_DOWN_SECONDS
 (60), FAULT_LOAD_SECONDS (load before and after each fault, 3).
 """
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -19,8 +30,8 @@ import time
 import unittest
 import uuid
 
-from stacklib import (ENV, REPO, Sidecar, approle_tokens, live_leases, maildir_messages, postfix,
-                      role_pids, wait_for)
+from stacklib import (ENV, REPO, Sidecar, approle_tokens, bao, give_to_sidecar_user, live_leases,
+                      maildir_messages, postfix, role_pids, wait_for, wrapped_secret_id)
 
 SENDER = "app@example.test"
 LOAD_INTERVAL = 0.25
@@ -36,6 +47,17 @@ PG_DOWN = seconds("FAULT_PG_DOWN_SECONDS", 30)
 DOVECOT_DOWN = seconds("FAULT_DOVECOT_DOWN_SECONDS", 30)
 POSTFIX_DOWN = seconds("FAULT_POSTFIX_DOWN_SECONDS", 60)
 AROUND = seconds("FAULT_LOAD_SECONDS", 3)
+VAULT_SHORT_TTL = int(seconds("FAULT_VAULT_SHORT_TTL", 120))
+RESUME = seconds("FAULT_RESUME_SECONDS", 5)
+PROBE_INTERVAL = 0.25
+
+
+def bootstrap(**ttls):
+    """scripts/vault-bootstrap with SIDECAR_BOOTSTRAP_* (no argument: the defaults)."""
+    env = dict(os.environ)
+    env.update({f"SIDECAR_BOOTSTRAP_{k.upper()}": v for k, v in ttls.items()})
+    subprocess.run([os.path.join(REPO, "scripts", "vault-bootstrap")], check=True,
+                   capture_output=True, text=True, env=env)
 
 
 def flush_postfix_queue():
@@ -108,6 +130,69 @@ class Load:
         self.thread.join(timeout=30)
 
 
+class SyncProbe:
+    """Synchronous sends and GET /v1/ready every PROBE_INTERVAL s, until stopped: how
+    long sends were refused, the slowest answer, and /v1/ready answers other than 200."""
+
+    def __init__(self, sidecar, tag):
+        self.sidecar = sidecar
+        self.tag = tag
+        self.sent = 0
+        self.refused = []  # (monotonic time, status, seconds taken) of each non-200
+        self.refused_seconds = 0.0
+        self.slowest = 0.0
+        self.not_ready = []  # (monotonic time, status, body)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def send(self):
+        rcpt = f"{self.tag}-sync-{self.sent}-{uuid.uuid4().hex[:6]}@example.test"
+        self.sent += 1
+        message = (f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: probe\r\n\r\nbody\r\n").encode()
+        try:
+            status, _, _ = self.sidecar.request(
+                "POST", f"/v1/messages?from={SENDER}&to={rcpt}", body=message,
+                headers={"Content-Type": "message/rfc822"})
+        except OSError:
+            status = None
+        return status
+
+    def run(self):
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            status = self.send()
+            took = time.monotonic() - started
+            self.slowest = max(self.slowest, took)
+            if status != 200:
+                self.refused.append((started, status, took))
+                self.refused_seconds += took + PROBE_INTERVAL
+            try:
+                ready, body, _ = self.sidecar.request("GET", "/v1/ready")
+            except OSError:
+                ready, body = None, None
+            if ready != 200:
+                self.not_ready.append((time.monotonic(), ready, body))
+            self.stopping.wait(PROBE_INTERVAL)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join(timeout=60)
+
+
+def send_works(sidecar, tag):
+    rcpt = f"{tag}-{uuid.uuid4().hex[:8]}@example.test"
+    message = (f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: resume\r\n\r\nbody\r\n").encode()
+    try:
+        return sidecar.request("POST", f"/v1/messages?from={SENDER}&to={rcpt}", body=message,
+                               headers={"Content-Type": "message/rfc822"})[0] == 200
+    except OSError:
+        return False
+
+
 class FaultMatrixTest(unittest.TestCase):
     def setUp(self):
         stack_start()  # whatever a failed row left stopped
@@ -127,19 +212,27 @@ class FaultMatrixTest(unittest.TestCase):
         subprocess.run(["postfix", "-c", ENV["POSTFIX_CONF_DIR"], "reload"], capture_output=True)
         flush_postfix_queue()
         if FIGURES:
-            print("\n| fault | accepted | delivered | lost | duplicated | seconds refused |")
-            print("|---|---|---|---|---|---|")
+            print("\n| fault | accepted | delivered | lost | duplicated | seconds refused "
+                  "| sync sends refused s (slowest s) |")
+            print("|---|---|---|---|---|---|---|")
             for r in FIGURES:
+                sync = (f"{r['sync_refused']:.1f} ({r['sync_slowest']:.1f})"
+                        if "sync_refused" in r else "-")
                 print(f"| {r['fault']} | {r['accepted']} | {r['delivered']} | {r['lost']} | "
-                      f"{r['duplicated']} | {r['refused']:.1f} |")
+                      f"{r['duplicated']} | {r['refused']:.1f} | {sync} |")
 
-    def row(self, fault, inject, duplicates_allowed=0):
+    def row(self, fault, inject, duplicates_allowed=0, probe=None):
         """Load, the fault (inject() returns when it is over), load; then every accepted
-        message must arrive exactly once."""
+        message must arrive exactly once. With `probe` (a SyncProbe), its figures too."""
         with Load(self.sidecar, fault.split()[0].lower().replace("-", "")) as load:
             time.sleep(AROUND)
-            inject()
-            time.sleep(AROUND)
+            if probe:
+                with probe:
+                    inject()
+                    time.sleep(AROUND)
+            else:
+                inject()
+                time.sleep(AROUND)
         accepted = list(load.accepted)
         self.assertGreater(len(accepted), 0)
         # A message Postfix took while its own lookups failed (PostgreSQL down) waits in
@@ -153,6 +246,9 @@ class FaultMatrixTest(unittest.TestCase):
                   "lost": sum(1 for n in copies.values() if n == 0),
                   "duplicated": sum(n - 1 for n in copies.values() if n > 1),
                   "refused": load.refused_seconds}
+        if probe:
+            figure.update({"sync_sent": probe.sent, "sync_refused": probe.refused_seconds,
+                           "sync_slowest": probe.slowest, "not_ready": len(probe.not_ready)})
         FIGURES.append(figure)
         print(f"\nfigure: {figure}")
         self.assertEqual(figure["lost"], 0, self.sidecar.output()[-3000:])
@@ -237,15 +333,121 @@ class FaultMatrixTest(unittest.TestCase):
         # The roles die with it (SIGKILL): sends in flight may be repeated.
         self.row("kill -9 supervisor", inject, duplicates_allowed=8)
 
+    def short_ttl_sidecar(self):
+        """A sidecar whose lease and token last VAULT_SHORT_TTL s, so that both renew
+        (at about 2/3 of it) inside the OpenBao SIGSTOP window."""
+        self.sidecar.cleanup()
+        ttl = f"{VAULT_SHORT_TTL}s"
+        bootstrap(creds_ttl=ttl, token_ttl=ttl)
+        self.addCleanup(bootstrap)
+        self.sidecar = spooled_sidecar().start()
+        self.addCleanup(self.sidecar.cleanup)
+        self.assertTrue(wait_for(lambda: self.sidecar.events("spool_recovered"), timeout=30))
+
     def test_openbao_stopped(self):
+        # Renewals fall due while OpenBao is stopped (it accepts connections, never
+        # answers): the keeper's loop answers from the valid credential meanwhile.
+        stop = min(VAULT_STOP, VAULT_SHORT_TTL * 0.75)  # the credential outlives the stop
+        self.short_ttl_sidecar()
+        probe = SyncProbe(self.sidecar, "vaultstop")
+        stopped = {}
+
         def inject():
             pid = pid_file("vault", "openbao.pid")
+            stopped["at"] = time.monotonic()
             os.kill(pid, signal.SIGSTOP)
             try:
-                time.sleep(VAULT_STOP)
+                time.sleep(stop)
             finally:
                 os.kill(pid, signal.SIGCONT)
-        self.row(f"OpenBao SIGSTOP {VAULT_STOP:.0f} s", inject)
+                stopped["until"] = time.monotonic()
+        self.row(f"OpenBao SIGSTOP {stop:.0f} s (lease and token TTL {VAULT_SHORT_TTL} s)",
+                 inject, probe=probe)
+        # The renewals were due (and hung) inside the window, or the row proves nothing.
+        renew_events = [e for e in self.sidecar.events("lease_renewed") +
+                        self.sidecar.events("token_renewed")]
+        self.assertTrue(renew_events, self.sidecar.output()[-3000:])
+        self.assertEqual(probe.refused, [], self.sidecar.output()[-3000:])
+        self.assertEqual(probe.not_ready, [], self.sidecar.output()[-3000:])
+        self.assertLess(probe.slowest, 5.0)
+
+    def revoked_row(self, fault, revoke):
+        """`revoke()` takes something from outside (bao); sync sends must work again
+        within RESUME s. The figure: seconds until they did."""
+        probe = SyncProbe(self.sidecar, fault.split()[0].lower())
+        resumed = {}
+
+        def inject():
+            revoked_at = time.monotonic()
+            revoke()
+            wait_for(lambda: send_works(self.sidecar, "resume"), timeout=60, interval=0.1)
+            resumed["seconds"] = time.monotonic() - revoked_at
+        self.row(fault, inject, probe=probe)
+        FIGURES[-1]["fault"] += f", mail again after {resumed['seconds']:.1f} s"
+        print(f"resumed after {resumed['seconds']:.1f} s")
+        self.assertLess(resumed["seconds"], RESUME, self.sidecar.output()[-3000:])
+        return resumed["seconds"]
+
+    def test_token_revoked_from_outside(self):
+        accessor = self.sidecar.events("vault_login")[-1]["accessor"]
+        self.revoked_row("token revoked (bao token revoke -accessor)",
+                         lambda: bao("token", "revoke", "-accessor", accessor))
+        # A new login happened (the revoked token cannot lease anything).
+        self.assertGreaterEqual(len(self.sidecar.events("vault_login")), 2)
+
+    def test_openbao_restarted(self):
+        """OpenBao restarted in dev mode: every token, lease, AppRole secret_id and
+        Transit key is gone; scripts/vault-bootstrap makes the role again (a new
+        role_id). The sidecar cannot log in again without a new secret_id: a person or
+        the platform delivers one (here the test, as the platform's ExecStartPre would).
+        The row measures the restart to the delivery and the delivery to mail sent under
+        a new login; the keeper looks for a new secret_id every 10 s and never retries
+        the refused one (no lockout)."""
+        self.short_ttl_sidecar()  # its token renews (and finds itself gone) within 80 s
+        ttl = f"{VAULT_SHORT_TTL}s"
+        probe = SyncProbe(self.sidecar, "vaultrestart")
+        marks = {}
+
+        def inject():
+            pid = pid_file("vault", "openbao.pid")
+            marks["restart"] = time.monotonic()
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30)
+            stack_start()  # a new dev server, empty
+            bootstrap(creds_ttl=ttl, token_ttl=ttl)
+            logins_before = len(self.sidecar.events("vault_login"))
+            # The delivery: the new role_id and a new wrapped secret_id into the files
+            # the sidecar reads (as at its first start).
+            staged_role_id = os.path.join(self.sidecar.dir, "staged-role-id")
+            if os.path.exists(staged_role_id):
+                shutil.copyfile(ENV["APPROLE_ROLE_ID_FILE"], staged_role_id)
+                give_to_sidecar_user(staged_role_id)
+            wrapped_secret_id(self.sidecar.secret_id_file)
+            give_to_sidecar_user(self.sidecar.secret_id_file)
+            marks["delivered"] = time.monotonic()
+            self.assertTrue(wait_for(
+                lambda: len(self.sidecar.events("vault_login")) > logins_before and
+                send_works(self.sidecar, "restart"), timeout=VAULT_SHORT_TTL + 120, interval=0.5),
+                self.sidecar.output()[-3000:])
+            marks["relogged"] = time.monotonic()
+        self.row("OpenBao restarted (dev mode: all state gone) and re-bootstrapped", inject,
+                 probe=probe)
+        delivery = marks["delivered"] - marks["restart"]
+        relogin = marks["relogged"] - marks["delivered"]
+        FIGURES[-1]["fault"] += (f"; new secret_id delivered after {delivery:.1f} s, mail under "
+                                 f"a new login {relogin:.1f} s after that")
+        print(f"restart: delivered after {delivery:.1f} s, new login after {relogin:.1f} s")
+        # The refused secret_id was tried once, never again (no lockout on the way). The
+        # empty server's 403 to a login (no AppRole yet) reads as a lockout: one try a
+        # minute.
+        self.assertLessEqual(len(self.sidecar.events("vault_secret_id_rejected")), 1)
+        self.assertLessEqual(len(self.sidecar.events("vault_approle_locked_out")), 2)
+
+    def test_lease_revoked_from_outside(self):
+        lease_id = self.sidecar.events("credential_leased")[-1]["lease_id"]
+        self.revoked_row("lease revoked (bao lease revoke)",
+                         lambda: bao("lease", "revoke", lease_id))
+        self.assertGreaterEqual(len(self.sidecar.events("credential_leased")), 2)
 
     def test_postgresql_down(self):
         def inject():

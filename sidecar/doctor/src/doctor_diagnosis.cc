@@ -306,8 +306,15 @@ constexpr AnswerRule kLoginRules[] = {
      "allowed address"},
     {400, "missing", "AppRole refused the login: {errors}",
      "vault.role_id_file and vault.secret_id_file must each hold one value"},
-    {403, "", "AppRole login denied (HTTP 403): is AppRole enabled at auth/{mount}? ({errors})",
-     "check vault.approle_mount (bao auth list)"},
+    // OpenBao's user lockout answers every login of a locked role_id (the right
+    // secret_id too) with 403 "permission denied" after 5 failed ones (issue 14).
+    {403, "",
+     "AppRole login denied (HTTP 403): the role_id is locked out (OpenBao's user "
+     "lockout, after failed logins: every instance is refused until the lockout ends), or "
+     "AppRole is not enabled at auth/{mount} ({errors})",
+     "wait for the lockout to end (lockout_duration, 15 min by default) or unlock it: bao list "
+     "sys/locked-users, bao write -f sys/locked-users/<mount accessor>/unlock/<role_id>; "
+     "otherwise check vault.approle_mount (bao auth list)"},
     {404, "", "no auth method at auth/{mount} (HTTP 404)",
      "check vault.approle_mount (bao auth list)"},
     {kAny, "", "AppRole login failed: HTTP {status}: {errors}", "see Vault's log"},

@@ -30,6 +30,7 @@ constexpr std::size_t kMaxLeaseIdBytes = 1024;
 constexpr std::size_t kMaxLoginField = 4096;
 constexpr std::uint32_t kLeaseRenewable = 1;
 constexpr std::uint32_t kLeaseCurrent = 2;
+constexpr std::uint32_t kLeaseIsToken = 4;  // CredentialKind::OAuth2Token (a plugin-signed JWT)
 
 void putLe(unsigned char* out, std::uint64_t value, std::size_t bytes) {
   for (std::size_t i = 0; i < bytes; ++i) out[i] = static_cast<unsigned char>(value >> (8 * i));
@@ -87,7 +88,8 @@ bool encodeHandoffState(const HandoffState& state, Packet& out) {
         .secret(lease.username)
         .secret(lease.password)
         .u64(lease.expires_unix)
-        .u32((lease.renewable ? kLeaseRenewable : 0) | (lease.current ? kLeaseCurrent : 0));
+        .u32((lease.renewable ? kLeaseRenewable : 0) | (lease.current ? kLeaseCurrent : 0) |
+             (lease.kind == CredentialKind::OAuth2Token ? kLeaseIsToken : 0));
   }
   w.u32(static_cast<std::uint32_t>(state.old_tokens.size()));
   for (const auto& token : state.old_tokens) w.secret(token);
@@ -117,11 +119,13 @@ bool decodeHandoffState(Reader& r, HandoffState& out) {
     if (!r.str(lease.credential_path, kMaxPath) || !r.str(lease.lease_id, kMaxLeaseIdBytes) ||
         lease.lease_id.empty() || !r.secret(lease.username, kMaxLoginField) ||
         !r.secret(lease.password, kMaxLoginField) || !r.u64(lease.expires_unix) || !r.u32(flags) ||
-        (flags & ~(kLeaseRenewable | kLeaseCurrent)) != 0) {
+        (flags & ~(kLeaseRenewable | kLeaseCurrent | kLeaseIsToken)) != 0) {
       return false;
     }
     lease.renewable = (flags & kLeaseRenewable) != 0;
     lease.current = (flags & kLeaseCurrent) != 0;
+    lease.kind =
+        (flags & kLeaseIsToken) != 0 ? CredentialKind::OAuth2Token : CredentialKind::Password;
     // A path with a control character would reach the logs: not something a keeper writes.
     for (const char c : lease.credential_path + lease.lease_id) {
       if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;

@@ -214,8 +214,15 @@ bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out) {
   return Writer(type, 0, out).str(m.lease_id).finish();
 }
 
+// A Status reason is one fixed word (ipc.h).
+constexpr std::size_t kMaxStatusReason = 64;
+
 bool encodeStatus(const StatusMessage& m, Packet& out) {
-  return Writer(MessageType::Status, 0, out).u32(m.ready ? 1 : 0).finish();
+  return Writer(MessageType::Status, 0, out)
+      .u32(m.ready ? 1 : 0)
+      .u64(m.valid_seconds)
+      .str(std::string_view(m.reason).substr(0, kMaxStatusReason))
+      .finish();
 }
 
 bool decodeHello(Reader& r) {
@@ -260,8 +267,13 @@ bool decodeLease(Reader& r, LeaseMessage& out) {
 
 bool decodeStatus(Reader& r, StatusMessage& out) {
   std::uint32_t ready = 0;
-  if (r.type() != MessageType::Status || !r.u32(ready) || !r.end() || ready > 1) {
+  if (r.type() != MessageType::Status || !r.u32(ready) || ready > 1 || !r.u64(out.valid_seconds) ||
+      !r.str(out.reason, kMaxStatusReason) || !r.end()) {
     return false;
+  }
+  // A fixed word: it reaches /v1/ready's JSON and logs.
+  for (const char c : out.reason) {
+    if (!((c >= 'a' && c <= 'z') || c == '_')) return false;
   }
   out.ready = ready == 1;
   return true;
@@ -373,7 +385,13 @@ bool encodeMetrics(std::uint32_t request_id, const KeeperFigures& f, Packet& out
       .u64(f.token_renewals)
       .u64(f.token_renewal_failures)
       .u64(f.logins)
-      .u64(f.login_failures);
+      .u64(f.login_failures)
+      .u64(f.credential_valid_seconds)
+      .u64(f.approle_locked_out)
+      .u64(f.secret_id_rejected)
+      .u64(f.lockouts_detected)
+      .u64(f.token_revocations_detected)
+      .u64(f.vault_call_stalled);
   w.u32(countOf(f.rotations.size()));
   for (std::size_t i = 0; i < countOf(f.rotations.size()); ++i) {
     w.str(cut(f.rotations[i].name, kMaxFigureName)).u64(f.rotations[i].count);
@@ -402,7 +420,10 @@ bool decodeMetrics(Reader& r, KeeperFigures& f) {
   if (r.type() != MessageType::Metrics) return false;
   if (!r.u64(f.leases_active) || !r.u64(f.lease_renewals) || !r.u64(f.lease_renewal_failures) ||
       !r.u64(f.token_renewals) || !r.u64(f.token_renewal_failures) || !r.u64(f.logins) ||
-      !r.u64(f.login_failures)) {
+      !r.u64(f.login_failures) || !r.u64(f.credential_valid_seconds) ||
+      !r.u64(f.approle_locked_out) || !r.u64(f.secret_id_rejected) || !r.u64(f.lockouts_detected) ||
+      !r.u64(f.token_revocations_detected) || !r.u64(f.vault_call_stalled) ||
+      f.approle_locked_out > 1 || f.secret_id_rejected > 1 || f.vault_call_stalled > 1) {
     return false;
   }
   const bool lists =

@@ -6,6 +6,7 @@
 #include "sidecar/keeper/credential_keeper.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +68,37 @@ using Action = vault::Lifetime::Action;
 std::int64_t secondsOf(std::chrono::seconds s) {
   return static_cast<std::int64_t>(s.count());
 }
+
+// Vault's HTTP status as vault-client words it ("HTTP 403: permission denied").
+bool answeredWith(const Error& error, long status) {
+  return error.kind == foundation::ErrorKind::Permanent &&
+         error.message.find("HTTP " + std::to_string(status)) != std::string::npos;
+}
+
+// OpenBao's user lockout answers every login of a locked role_id with 403 "permission
+// denied" (a wrong secret_id gets 400 "invalid role or secret ID"); Vault Enterprise
+// words it "user is locked out". A login needs no token, so a 403 can mean nothing else.
+bool isLockout(const Error& error) {
+  return answeredWith(error, 403) || error.message.find("locked out") != std::string::npos;
+}
+
+// A locked role_id's logins are refused without checking the secret_id (so a try
+// neither counts nor extends the lockout, 15 minutes by default); the same 403 is what a
+// Vault without AppRole at the mount (being rebuilt) answers. Try again each minute.
+constexpr auto kLockoutWait = std::chrono::seconds(60);
+// A refused secret_id does not come back: look for a new one (a file read, no Vault
+// call) this often, and never log in with the refused one again (each failed login
+// counts towards a lockout; a different one is tried once).
+constexpr auto kRejectedSecretIdWait = std::chrono::seconds(10);
+
+std::array<unsigned char, 32> fingerprint(const SecretBytes& secret) {
+  std::array<unsigned char, 32> hash{};
+  secret.reveal([&](std::string_view v) {
+    crypto_generichash(hash.data(), hash.size(), reinterpret_cast<const unsigned char*>(v.data()),
+                       v.size(), nullptr, 0);
+  });
+  return hash;
+}
 }  // namespace
 
 CredentialKeeper::CredentialKeeper(VaultSettings settings, vault::Client& client,
@@ -89,6 +121,7 @@ CredentialKeeper::Slot CredentialKeeper::makeSlot(std::string path) const {
               {},
               std::move(oauth_name),
               nullptr,
+              {},
               {}};
 }
 
@@ -149,12 +182,93 @@ Status CredentialKeeper::useSecretId(SecretBytes given, const std::string& sourc
   return {};
 }
 
+bool CredentialKeeper::loginAllowed(SteadyTime now) {
+  if (login_state_ != LoginState::Ok && now < login_blocked_until_) return false;
+  if (login_state_ == LoginState::SecretIdRejected) {
+    // Whoever hands over a secret_id next (a file, the supervisor): the refused one is
+    // dropped, and a new one must be a different one.
+    if (!secret_id_.empty() && rejected_secret_id_ &&
+        fingerprint(secret_id_) == *rejected_secret_id_) {
+      secret_id_ = SecretBytes();
+    }
+    if (secret_id_.empty()) {
+      if (auto s = obtainSecretId();
+          !s || secret_id_.empty() ||
+          (rejected_secret_id_ && fingerprint(secret_id_) == *rejected_secret_id_)) {
+        if (!secret_id_.empty()) secret_id_ = SecretBytes();
+        login_blocked_until_ = now + kRejectedSecretIdWait;
+        if (!held_back_logged_) {
+          held_back_logged_ = true;
+          log::warn("vault_login_held_back",
+                    {{"reason", "secret_id_rejected"},
+                     {"detail",
+                      "waiting for a new secret_id (looked for every 10 s); the "
+                      "refused one is never tried again"}});
+        }
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void CredentialKeeper::loginFailed(const Error& error, SteadyTime now) {
+  ++stats_.login_failures;
+  if (error.kind == foundation::ErrorKind::Temporary) return;  // Vault: the backoff retries
+  if (isLockout(error)) {
+    ++stats_.lockouts_detected;
+    login_state_ = LoginState::LockedOut;
+    login_blocked_until_ = now + kLockoutWait;
+    log::error("vault_approle_locked_out",
+               {{"role", settings_.approle_role},
+                {"mount", settings_.approle_mount},
+                {"error", error.message},
+                {"next_login_in_seconds",
+                 secondsOf(std::chrono::duration_cast<std::chrono::seconds>(kLockoutWait))},
+                {"detail",
+                 "OpenBao locked this role_id after failed logins (user lockout: every instance "
+                 "is refused until it ends), or AppRole is not enabled at the mount. One login "
+                 "a minute is tried (a locked role_id's logins are not counted)."}});
+    return;
+  }
+  ++stats_.secret_ids_rejected;
+  login_state_ = LoginState::SecretIdRejected;
+  login_blocked_until_ = now + kRejectedSecretIdWait;
+  if (!secret_id_.empty()) rejected_secret_id_ = fingerprint(secret_id_);
+  secret_id_ = SecretBytes();
+  // Read the role_id again with the next secret_id: a Vault rebuilt from scratch (a
+  // dev server restarted, a restore) gives the role a new one.
+  role_id_ = SecretBytes();
+  held_back_logged_ = false;
+  log::error("vault_secret_id_rejected",
+             {{"role", settings_.approle_role},
+              {"error", error.message},
+              {"detail",
+               "Vault refused the secret_id (expired, used up or destroyed): it is never tried "
+               "again (each failed login counts towards OpenBao's lockout); deliver a new one"}});
+}
+
 Status CredentialKeeper::login(SteadyTime now) {
+  login_held_back_ = false;
+  if (!loginAllowed(now)) {
+    login_held_back_ = true;  // no Vault call: logged when the hold began
+    return Error::temporary(std::string("vault login held back: ") +
+                            (login_state_ == LoginState::LockedOut
+                                 ? "the AppRole role_id is locked out (OpenBao user lockout)"
+                                 : "Vault refused the secret_id; waiting for a new one"));
+  }
   auto auth = client_.loginAppRole(role_id_, secret_id_, settings_.approle_mount);
   if (!auth) {
-    ++stats_.login_failures;
-    return auth.error().context("vault login (AppRole, mount " + settings_.approle_mount + ")");
+    loginFailed(auth.error(), now);
+    auto error =
+        auth.error().context("vault login (AppRole, mount " + settings_.approle_mount + ")");
+    // A lockout ends by itself: the caller waits for it (start() is retried).
+    if (login_state_ == LoginState::LockedOut) error.kind = foundation::ErrorKind::Temporary;
+    return error;
   }
+  if (login_state_ != LoginState::Ok) log::info("vault_login_unblocked");
+  login_state_ = LoginState::Ok;
+  token_denied_ = false;
   ++stats_.logins;
   token_accessor_ = auth->accessor;
   token_life_.emplace(now, auth->lease_duration, auth->renewable, policy(), uniform_);
@@ -194,7 +308,10 @@ Status CredentialKeeper::start() {
 Result<CredentialKeeper::Leased> CredentialKeeper::leaseNew(const std::string& path,
                                                             SteadyTime now) {
   auto secret = client_.read(path);
-  if (!secret) return secret.error().context("lease " + path);
+  if (!secret) {
+    noteTokenAnswer(secret.error());
+    return secret.error().context("lease " + path);
+  }
   auto login = keeper::smtpLoginFromSecret(secret->data, settings_.ses_region);
   if (!login) {
     if (!secret->lease_id.empty()) (void)client_.revokeLease(secret->lease_id);
@@ -207,9 +324,9 @@ Result<CredentialKeeper::Leased> CredentialKeeper::leaseNew(const std::string& p
                                   {"ses", login->needs_propagation},
                                   {"token", login->is_token}});
   return Leased{
-      ipc::SmtpCredential{
+      std::make_shared<const ipc::SmtpCredential>(ipc::SmtpCredential{
           std::move(login->username), std::move(login->password), secret->lease_id, path,
-          login->is_token ? ipc::CredentialKind::OAuth2Token : ipc::CredentialKind::Password},
+          login->is_token ? ipc::CredentialKind::OAuth2Token : ipc::CredentialKind::Password}),
       vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_),
       login->needs_propagation ? now + settings_.ses_propagation : now, !login->needs_propagation};
 }
@@ -219,6 +336,21 @@ std::uint64_t CredentialKeeper::secondsToExpiry(std::size_t index) const {
   const auto left = slots_[index].current->life.expiresAt() - clock_.now();
   if (left.count() <= 0) return 0;
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(left).count());
+}
+
+std::vector<CredentialKeeper::PathView> CredentialKeeper::view() const {
+  std::vector<PathView> paths;
+  paths.reserve(slots_.size());
+  for (const auto& slot : slots_) {
+    PathView v{slot.path, nullptr, {}, {}};
+    if (slot.current) {
+      v.credential = slot.current->credential;
+      v.usable_at = slot.current->usable_at;
+      v.expires_at = slot.current->life.expiresAt();
+    }
+    paths.push_back(std::move(v));
+  }
+  return paths;
 }
 
 std::size_t CredentialKeeper::leasesActive() const noexcept {
@@ -265,11 +397,11 @@ void CredentialKeeper::tickSlot(Slot& slot, SteadyTime now, Changes& changes) {
     ++generation_;
     changes.credential_changed = true;
     log::info("credential_rotated",
-              {{"reason", "propagated"}, {"new_lease_id", slot.current->credential.lease_id}});
+              {{"reason", "propagated"}, {"new_lease_id", slot.current->credential->lease_id}});
   }
   if (slot.current && slot.current->life.expired(now)) {
     // Never hand out a dead credential, whatever else is pending.
-    log::error("credential_expired", {{"lease_id", slot.current->credential.lease_id}});
+    log::error("credential_expired", {{"lease_id", slot.current->credential->lease_id}});
     slot.current.reset();
     changes.credential_changed = true;
     slot.lease_retry_at = now;
@@ -319,8 +451,17 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
         reauthenticate(now, changes);
         break;
     }
+    // A new login is wanted but was held back (a refused secret_id, a lockout): try as
+    // soon as the hold ends, not at the token's backoff (up to 30 s later). loginAllowed
+    // still decides: only a different secret_id, or one try a minute when locked out.
+    if (login_state_ != LoginState::Ok && now >= login_blocked_until_ &&
+        token_life_->due(now) == Action::Wait && token_life_->replacing()) {
+      reauthenticate(now, changes);
+    }
   }
   for (auto& slot : slots_) tickSlot(slot, now, changes);
+  // A call made with the token was denied: find out now whether the token is gone.
+  if (token_denied_ || token_dead_) (void)checkToken(now, changes);
   revokeDue(now, changes);
 
   // Something became due by what this call did (a renewal that asks for a
@@ -337,6 +478,7 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
     if (t > now && t < next) next = t;
   };
   if (token_life_) consider(token_life_->nextAt());
+  if (login_state_ != LoginState::Ok) consider(login_blocked_until_);
   for (const auto& slot : slots_) {
     if (slot.pending) consider(slot.pending->usable_at);
     if (slot.current) {
@@ -355,6 +497,15 @@ SteadyTime CredentialKeeper::tick(Changes& changes) {
 void CredentialKeeper::renewToken(SteadyTime now) {
   auto renewed = client_.renewSelf(token_life_->increment());
   if (!renewed) {
+    if (answeredWith(renewed.error(), 403)) {
+      // Its own token refused to renew: revoked from outside. Nothing to check first.
+      ++stats_.token_revocations_detected;
+      log::error("vault_token_revoked",
+                 {{"error", renewed.error().message}, {"detected_by", "token_renew_self"}});
+      ++stats_.token_renewal_failures;
+      token_dead_ = true;  // tick() logs in again right after this
+      return;
+    }
     log::warn("token_renew_failed", {{"error", renewed.error().message},
                                      {"kind", foundation::toString(renewed.error().kind)}});
     token_life_->renewFailed(now, renewed.error());
@@ -367,25 +518,64 @@ void CredentialKeeper::renewToken(SteadyTime now) {
                               {"replace", token_life_->replacing()}});
 }
 
-void CredentialKeeper::reauthenticate(SteadyTime now, Changes& changes) {
+void CredentialKeeper::noteTokenAnswer(const Error& error) {
+  if (answeredWith(error, 403)) token_denied_ = true;
+}
+
+bool CredentialKeeper::checkToken(SteadyTime now, Changes& changes) {
+  token_denied_ = false;
+  if (!token_life_ || !client_.hasToken()) return false;
+  if (!token_dead_) {
+    // At most one new login per 30 s for a "revoked" token: a policy without
+    // lookup-self must not turn every denied path into a new login.
+    if (last_revoked_login_at_ && now - *last_revoked_login_at_ < std::chrono::seconds(30)) {
+      return false;
+    }
+    auto looked_up = client_.lookupSelf();
+    if (looked_up) {
+      // The token works: a policy denies that one path (logged where it failed).
+      return false;
+    }
+    if (!answeredWith(looked_up.error(), 403)) {
+      // Vault did not say (unreachable): the next denied call asks again.
+      return false;
+    }
+    ++stats_.token_revocations_detected;
+    log::error("vault_token_revoked",
+               {{"error", looked_up.error().message}, {"detected_by", "token_lookup_self"}});
+  }
+  token_dead_ = false;
+  last_revoked_login_at_ = now;
+  // Revoked from outside: its leases (and their SMTP logins) went with it. Log in
+  // again now, not at the next scheduled renewal.
+  reauthenticate(now, changes, true);
+  return true;
+}
+
+void CredentialKeeper::reauthenticate(SteadyTime now, Changes& changes, bool token_dead) {
   // The token reaches its max TTL (or is gone). Its child leases die with it, so a
   // new login is followed by new leases, and the old token is revoked after them.
   foundation::SecretBytes old_token = client_.takeToken();
   if (auto s = login(now); !s) {
-    log::error("vault_relogin_failed",
-               {{"error", s.error().message}, {"kind", foundation::toString(s.error().kind)}});
+    if (!login_held_back_) {
+      log::error("vault_relogin_failed",
+                 {{"error", s.error().message}, {"kind", foundation::toString(s.error().kind)}});
+    }
     client_.setToken(std::move(old_token));  // still good until it expires, maybe
     token_life_->replaceFailed(now);
     return;
   }
+  const SteadyTime retire_old_at = token_dead ? now : now + settings_.rotation_grace;
   for (auto& slot : slots_) {
     // An OAuth2 token does not hang on the Vault token: it stays.
     if (slot.current && slot.oauth_name.empty() &&
-        !rotate(slot, now, now + settings_.rotation_grace, "token_max_ttl", changes)) {
+        !rotate(slot, now, retire_old_at, token_dead ? "token_revoked" : "token_max_ttl",
+                changes)) {
       // Leasing under the new token failed: try again soon; the old lease still works.
       slot.current->life.replaceFailed(now);
     }
   }
+  if (token_dead) return;  // nothing to revoke: Vault did
   if (!old_token.empty()) {
     // After the retired leases (revoking a token revokes its leases too).
     old_tokens_.push_back({std::move(old_token), now + settings_.rotation_grace});
@@ -394,9 +584,10 @@ void CredentialKeeper::reauthenticate(SteadyTime now, Changes& changes) {
 
 void CredentialKeeper::renewLease(Slot& slot, SteadyTime now) {
   auto& current = *slot.current;
-  const std::string& id = current.credential.lease_id;
+  const std::string& id = current.credential->lease_id;
   auto renewed = client_.renewLease(id, current.life.increment());
   if (!renewed) {
+    noteTokenAnswer(renewed.error());
     log::warn("lease_renew_failed", {{"lease_id", id},
                                      {"error", renewed.error().message},
                                      {"kind", foundation::toString(renewed.error().kind)}});
@@ -412,7 +603,7 @@ void CredentialKeeper::renewLease(Slot& slot, SteadyTime now) {
 }
 
 void CredentialKeeper::retire(Leased& old, SteadyTime retire_old_at) {
-  retiring_.push_back({old.credential.lease_id, retire_old_at,
+  retiring_.push_back({old.credential->lease_id, retire_old_at,
                        std::max(old.life.expiresAt(), retire_old_at), old.vault_lease});
 }
 
@@ -428,7 +619,7 @@ bool CredentialKeeper::rotate(Slot& slot, SteadyTime now, SteadyTime retire_old_
     // An SES login IAM does not know yet: the old one keeps serving until it may be used
     // (tickSlot swaps them). A refused old login (retire_old_at = now) is not kept.
     log::info("credential_rotation_pending",
-              {{"reason", reason}, {"new_lease_id", fresh->credential.lease_id}});
+              {{"reason", reason}, {"new_lease_id", fresh->credential->lease_id}});
     if (slot.pending) retire(*slot.pending, now);
     slot.pending.emplace(std::move(*fresh));
     return true;
@@ -438,15 +629,15 @@ bool CredentialKeeper::rotate(Slot& slot, SteadyTime now, SteadyTime retire_old_
   ++generation_;
   changes.credential_changed = true;
   log::info("credential_rotated", {{"reason", reason},
-                                   {"old_lease_id", old.credential.lease_id},
-                                   {"new_lease_id", slot.current->credential.lease_id}});
+                                   {"old_lease_id", old.credential->lease_id},
+                                   {"new_lease_id", slot.current->credential->lease_id}});
   retire(old, retire_old_at);
   return true;
 }
 
 void CredentialKeeper::credentialRefused(const std::string& lease_id, Changes& changes) {
   for (auto& slot : slots_) {
-    if (!slot.current || slot.current->credential.lease_id != lease_id) continue;
+    if (!slot.current || slot.current->credential->lease_id != lease_id) continue;
     const SteadyTime now = clock_.now();
     if (!slot.oauth_name.empty()) {
       oauthRefused(slot, now, changes);  // one new token; the worker retries once
@@ -454,11 +645,24 @@ void CredentialKeeper::credentialRefused(const std::string& lease_id, Changes& c
       return;
     }
     log::warn("credential_refused_by_smtp_server", {{"lease_id", lease_id}, {"kind", "password"}});
+        if (now < slot.refused_retry_at) return;  // a replacement is already being retried
+    // The lease may have gone with its token (revoked from outside): then a new login
+    // replaces every path's credential at once.
+    if (checkToken(now, changes)) {
+      revokeDue(now, changes);
+      return;
+    }
     // The login is gone (revoked or expired outside our control): no grace for it.
     if (!rotate(slot, now, now, "refused", changes)) {
-      slot.current.reset();
-      changes.credential_changed = true;
-      slot.lease_retry_at = now + slot.lease_retry.next();
+      // Kept: a credential is never dropped because its replacement could not be
+      // leased (Vault or its database may be down; the refusal may have been the SMTP
+      // side's). The replacement is retried with backoff (Lifetime::Replace).
+      log::warn("credential_kept_until_replaced", {{"lease_id", lease_id}, {"path", slot.path}});
+      slot.current->life.replaceFailed(now);
+      slot.refused_retry_at = now + slot.lease_retry.next();
+    } else {
+      slot.lease_retry.reset();
+      slot.refused_retry_at = {};
     }
     revokeDue(now, changes);
     return;
@@ -561,10 +765,10 @@ Status CredentialKeeper::revokeAll() {
   std::vector<std::string> leases;
   for (auto& slot : slots_) {
     if (slot.current && slot.current->vault_lease) {
-      leases.push_back(slot.current->credential.lease_id);
+      leases.push_back(slot.current->credential->lease_id);
     }
     if (slot.pending && slot.pending->vault_lease) {
-      leases.push_back(slot.pending->credential.lease_id);
+      leases.push_back(slot.pending->credential->lease_id);
     }
     slot.current.reset();
     slot.pending.reset();

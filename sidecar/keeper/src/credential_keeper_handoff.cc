@@ -80,12 +80,14 @@ void CredentialKeeper::exportHandoff(ipc::HandoffState& out) const {
   out.secret_id = secret_id_.clone();
   out.secret_id_expires_unix = secret_id_expires_unix_;
   auto add = [&](const Leased& leased, bool current) {
-    if (out.leases.size() >= ipc::kMaxHandoffLeases) return;
+    // An OAuth2 access token is no Vault lease: the successor fetches its own.
+    if (!leased.vault_lease || out.leases.size() >= ipc::kMaxHandoffLeases) return;
     ipc::HandoffLease lease;
-    lease.credential_path = leased.credential.credential_path;
-    lease.lease_id = leased.credential.lease_id;
-    lease.username = leased.credential.username.clone();
-    lease.password = leased.credential.password.clone();
+    lease.credential_path = leased.credential->credential_path;
+    lease.lease_id = leased.credential->lease_id;
+    lease.username = leased.credential->username.clone();
+    lease.password = leased.credential->password.clone();
+    lease.kind = leased.credential->kind;
     lease.expires_unix = toUnix(leased.life.expiresAt());
     lease.renewable = true;
     lease.current = current;
@@ -97,6 +99,7 @@ void CredentialKeeper::exportHandoff(ipc::HandoffState& out) const {
     if (slot.pending) add(*slot.pending, false);
   }
   for (const auto& r : retiring_) {
+    if (!r.vault_lease) continue;  // an OAuth2 token: nothing to revoke at Vault
     if (out.leases.size() >= ipc::kMaxHandoffLeases) break;
     ipc::HandoffLease lease;
     lease.lease_id = r.lease_id;
@@ -125,7 +128,7 @@ std::uint64_t CredentialKeeper::handoffFingerprint() const noexcept {
         f.add(0);
         continue;
       }
-      f.add(leased->credential.lease_id);
+      f.add(leased->credential->lease_id);
       f.add(leased->life.expiresAt());
       f.add(leased->usable_announced ? 1 : 0);
     }
@@ -208,8 +211,9 @@ void CredentialKeeper::adoptHandoff(ipc::HandoffState state, Changes& changes) {
                                             {"ttl_seconds", static_cast<std::int64_t>(ttl.count())},
                                             {"verified", static_cast<bool>(info)}});
         slot->current.emplace(
-            Leased{ipc::SmtpCredential{std::move(lease.username), std::move(lease.password),
-                                       lease.lease_id, lease.credential_path},
+            Leased{std::make_shared<const ipc::SmtpCredential>(ipc::SmtpCredential{
+                       std::move(lease.username), std::move(lease.password), lease.lease_id,
+                       lease.credential_path, lease.kind}),
                    vault::Lifetime(now, ttl, renewable, policy(), uniform_), now, true});
         ++generation_;
         ++adopted;

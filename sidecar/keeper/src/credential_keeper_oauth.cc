@@ -149,7 +149,7 @@ Result<CredentialKeeper::Leased> CredentialKeeper::fetchToken(Slot& slot, Steady
 void CredentialKeeper::tickOAuthSlot(Slot& slot, SteadyTime now, Changes& changes) {
   if (slot.current && slot.current->life.expired(now)) {
     // Never hand out a dead token (the refreshes before its end all failed).
-    log::error("credential_expired", {{"lease_id", slot.current->credential.lease_id}});
+    log::error("credential_expired", {{"lease_id", slot.current->credential->lease_id}});
     retire(*slot.current, now);
     slot.current.reset();
     changes.credential_changed = true;
@@ -171,8 +171,8 @@ void CredentialKeeper::tickOAuthSlot(Slot& slot, SteadyTime now, Changes& change
   if (slot.current) {
     ++stats_.rotations["oauth2_refresh"];
     log::info("credential_rotated", {{"reason", "oauth2_refresh"},
-                                     {"old_lease_id", slot.current->credential.lease_id},
-                                     {"new_lease_id", fresh->credential.lease_id}});
+                                     {"old_lease_id", slot.current->credential->lease_id},
+                                     {"new_lease_id", fresh->credential->lease_id}});
     // Sends in flight finish on the old token; its connections close after the grace.
     retire(*slot.current, now + settings_.rotation_grace);
   }
@@ -183,7 +183,7 @@ void CredentialKeeper::tickOAuthSlot(Slot& slot, SteadyTime now, Changes& change
 
 void CredentialKeeper::oauthRefused(Slot& slot, SteadyTime now, Changes& changes) {
   log::warn("credential_refused_by_smtp_server",
-            {{"lease_id", slot.current->credential.lease_id}, {"kind", "oauth2_token"}});
+            {{"lease_id", slot.current->credential->lease_id}, {"kind", "oauth2_token"}});
   // The server no longer takes this token (revoked, or its key is gone): one new
   // token now. The worker retries its send once with whatever this leaves and reports
   // only a send's first refusal, so there is at most one token request per refused
@@ -199,7 +199,7 @@ void CredentialKeeper::oauthRefused(Slot& slot, SteadyTime now, Changes& changes
   }
   ++stats_.rotations["refused"];
   log::info("credential_rotated",
-            {{"reason", "refused"}, {"new_lease_id", fresh->credential.lease_id}});
+            {{"reason", "refused"}, {"new_lease_id", fresh->credential->lease_id}});
   slot.lease_retry.reset();
   slot.current.emplace(std::move(*fresh));
 }

@@ -7,7 +7,9 @@
 // with one credential and nothing else; it never forwards Vault data wholesale.
 // ERRORS: permanent login errors exit with kExitConfig (the supervisor stops);
 // temporary ones (Vault unreachable) are retried with backoff while the worker
-// reports not-ready.
+// reports not-ready. Once started, every Vault call runs on the Vault-call thread
+// (vault_call_thread.h): this loop answers the worker from the published state, so a
+// Vault that hangs delays nothing while a credential is valid.
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -29,6 +31,7 @@
 #include "sidecar/keeper/credential_keeper.h"
 #include "sidecar/keeper/handoff_memory.h"
 #include "sidecar/keeper/keeper.h"
+#include "sidecar/keeper/vault_call_thread.h"
 #include "sidecar/keeper/vault_requests.h"
 #include "vault/client.h"
 
@@ -42,6 +45,7 @@ class Keeper {
       : credentials_(config.vault, client, foundation::systemClock(), foundation::systemUniform(),
                      config.credentialPaths()),
         client_(client),
+        vault_thread_(credentials_, foundation::systemClock()),
         spool_(config.spool),
         config_path_(std::move(config_path)),
         secret_id_from_environment_(config.vault.secret_id_from_environment),
@@ -66,24 +70,39 @@ class Keeper {
     takeOverPredecessor();
     if (int code = startWithBackoff(); code >= 0) return code;
     saveHandoff();
-
-    while (true) {
-      // Renewals, rotations and revocations that are due, then wait until the next
-      // one or a message, whichever comes first.
-      CredentialKeeper::Changes changes;
-      const auto next = credentials_.tick(changes);
-      publish(changes);
+    // From here on only the Vault-call thread touches credentials_, client_ and the
+    // hand-off record (it rewrites the record after each round).
+    vault_thread_.afterEachRound([this](CredentialKeeper&) {
       saveHandoff();
       warnIfSecretIdExpiring();
-      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-          next - foundation::systemClock().now());
-      const int timeout_ms = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, 60000));
-      pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {kControlFd, POLLIN, 0}, {peer_fd_, POLLIN, 0}};
-      const nfds_t count = peer_fd_ >= 0 ? 3 : 2;
+    });
+    if (auto s = vault_thread_.start(); !s) {
+      log::error("keeper_start_failed", {{"error", s.error().message}});
+      (void)credentials_.revokeAll();
+      return 1;
+    }
+    takePublished();
+
+    while (true) {
+      // Wait for a message, the Vault thread's news, or the moment a credential
+      // becomes usable or expires (readiness changes then, whatever Vault does).
+      const auto now = foundation::systemClock().now();
+      int timeout_ms = 60000;
+      if (const auto at = keeper::nextValidityChange(state_, now)) {
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*at - now);
+        timeout_ms = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, 60000));
+      }
+      pollfd fds[4] = {{signal_fd_, POLLIN, 0},
+                       {vault_thread_.wakeFd(), POLLIN, 0},
+                       {kControlFd, POLLIN, 0},
+                       {peer_fd_, POLLIN, 0}};
+      const nfds_t count = peer_fd_ >= 0 ? 4 : 3;
       if (::poll(fds, count, timeout_ms) < 0) {
         if (errno == EINTR) continue;
         return fatal("poll failed");
       }
+      if (fds[1].revents != 0) takePublished();
+      sendStatusIfChanged();
       if (fds[0].revents != 0) {
         signalfd_siginfo info{};
         if (::read(signal_fd_, &info, sizeof info) == sizeof info) {
@@ -91,8 +110,8 @@ class Keeper {
           reload();
         }
       }
-      if (fds[1].revents != 0 && !onControl()) return stop();
-      if (count == 3 && fds[2].revents != 0 && !onPeer()) return fatal("malformed worker message");
+      if (fds[2].revents != 0 && !onControl()) return stop();
+      if (count == 4 && fds[3].revents != 0 && !onPeer()) return fatal("malformed worker message");
     }
   }
 
@@ -275,13 +294,14 @@ class Keeper {
   // not seen yet) gets NoCredential; the answer names the path, which the worker checks.
   bool answerCredentialRequest(std::uint32_t request_id, std::uint32_t path_index) {
     // Encoded straight from the keeper's copy into the (locked, reused) send packet.
+    // From the Vault thread's last published state: never waits for Vault.
     bool encoded = false;
-    const bool have = credentials_.withCredential(path_index, [&](const ipc::SmtpCredential& c) {
-      encoded =
-          ipc::encodeCredential(request_id, credentials_.path(path_index), c.lease_id,
-                                credentials_.generation(), c.kind, c.username, c.password, out_);
-    });
-    if (!have) {
+    const auto* usable = keeper::usablePath(state_, path_index, foundation::systemClock().now());
+    if (usable != nullptr) {
+      const ipc::SmtpCredential& c = *usable->credential;
+      encoded = ipc::encodeCredential(request_id, usable->path, c.lease_id, state_.generation,
+                                      c.kind, c.username, c.password, out_);
+    } else {
       encoded = ipc::encodeNoCredential(request_id, out_);
     }
     if (!encoded) return false;
@@ -311,25 +331,51 @@ class Keeper {
          wrapped.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                    "0123456789+/=:") == std::string::npos);
     if (!shaped) return refuse("the wrapped spool key is not Transit ciphertext");
-    if (!credentials_.ready()) return refuse("not logged in to Vault yet");
-    foundation::SecretBytes key;
-    std::string wrapped_out = wrapped;
-    if (wrapped.empty()) {
-      auto made = client_.transitDataKey(spool_.transit_mount, spool_.transit_key, 256);
-      if (!made) return refuse("transit datakey: " + made.error().message);
-      key = std::move(made->plaintext);
-      wrapped_out = std::move(made->ciphertext);
-      log::info("spool_key_created", {{"transit_key", spool_.transit_key}});
-    } else {
-      auto opened = client_.transitDecrypt(spool_.transit_mount, spool_.transit_key, wrapped);
-      if (!opened) return refuse("transit decrypt: " + opened.error().message);
-      key = std::move(*opened);
-      log::info("spool_key_unwrapped", {{"transit_key", spool_.transit_key}});
+    if (!keeper::allPathsUsable(state_, foundation::systemClock().now())) {
+      return refuse("not logged in to Vault yet");
     }
-    if (key.size() != ipc::kSpoolKeyBytes) {
-      return refuse("transit gave a data key of " + std::to_string(key.size()) + " bytes");
+    // Transit is a Vault call: on the Vault thread; the answer comes back through
+    // takePublished().
+    vault_thread_.post(
+        [this, request_id, wrapped, spool = spool_](CredentialKeeper&, CredentialKeeper::Changes&) {
+          keeper::SpoolKeyAnswer answer;
+          answer.request_id = request_id;
+          answer.wrapped = wrapped;
+          if (wrapped.empty()) {
+            auto made = client_.transitDataKey(spool.transit_mount, spool.transit_key, 256);
+            if (!made) {
+              answer.refusal = "transit datakey: " + made.error().message;
+            } else {
+              answer.key = std::move(made->plaintext);
+              answer.wrapped = std::move(made->ciphertext);
+              log::info("spool_key_created", {{"transit_key", spool.transit_key}});
+            }
+          } else {
+            auto opened = client_.transitDecrypt(spool.transit_mount, spool.transit_key, wrapped);
+            if (!opened) {
+              answer.refusal = "transit decrypt: " + opened.error().message;
+            } else {
+              answer.key = std::move(*opened);
+              log::info("spool_key_unwrapped", {{"transit_key", spool.transit_key}});
+            }
+          }
+          if (answer.refusal.empty() && answer.key.size() != ipc::kSpoolKeyBytes) {
+            answer.refusal =
+                "transit gave a data key of " + std::to_string(answer.key.size()) + " bytes";
+            answer.key = foundation::SecretBytes();
+          }
+          vault_thread_.answerSpoolKey(std::move(answer));
+        });
+    return true;
+  }
+
+  bool sendSpoolKey(keeper::SpoolKeyAnswer& answer) {
+    if (!answer.refusal.empty()) {
+      log::warn("spool_key_unavailable", {{"error", answer.refusal}});
+      if (ipc::encodeNoCredential(answer.request_id, out_)) (void)ipc::sendPacket(peer_fd_, out_);
+      return true;
     }
-    if (!ipc::encodeSpoolKey(request_id, wrapped_out, key, out_)) return false;
+    if (!ipc::encodeSpoolKey(answer.request_id, answer.wrapped, answer.key, out_)) return false;
     (void)ipc::sendPacket(peer_fd_, out_);
     out_.wipe();
     return true;
@@ -338,8 +384,9 @@ class Keeper {
   // The keeper's figures for the worker's GET /metrics: totals, no secrets, no lease ids.
   bool answerMetricsRequest(std::uint32_t request_id) {
     telemetry::KeeperFigures figures;
-    const auto& stats = credentials_.stats();
-    figures.leases_active = credentials_.leasesActive();
+    const auto& stats = state_.stats;
+    const auto now = foundation::systemClock().now();
+    figures.leases_active = state_.leases_active;
     figures.lease_renewals = stats.lease_renewals;
     figures.lease_renewal_failures = stats.lease_renewal_failures;
     figures.token_renewals = stats.token_renewals;
@@ -348,14 +395,29 @@ class Keeper {
     figures.login_failures = stats.login_failures;
     for (const auto& [reason, count] : stats.rotations)
       figures.rotations.push_back({reason, count});
-    for (std::size_t i = 0; i < credentials_.pathCount(); ++i) {
-      figures.expiry.push_back({credentials_.path(i), credentials_.secondsToExpiry(i)});
+    for (const auto& p : state_.paths) {
+      std::uint64_t seconds = 0;
+      if (p.credential && now < p.expires_at) {
+        seconds = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::seconds>(p.expires_at - now).count());
+      }
+      figures.expiry.push_back({p.path, seconds});
     }
+    figures.credential_valid_seconds = keeper::validSeconds(state_, now);
+    figures.approle_locked_out =
+        state_.login_state == CredentialKeeper::LoginState::LockedOut ? 1 : 0;
+    figures.secret_id_rejected =
+        state_.login_state == CredentialKeeper::LoginState::SecretIdRejected ? 1 : 0;
+    figures.lockouts_detected = stats.lockouts_detected;
+    figures.token_revocations_detected = stats.token_revocations_detected;
+    figures.vault_call_stalled =
+        state_.vault_call_running && now - state_.vault_call_since > std::chrono::seconds(5) ? 1
+                                                                                             : 0;
     vault_requests_.fill(figures);
-    if (const std::uint64_t expires = credentials_.secretIdExpiresUnix(); expires != 0) {
-      const std::uint64_t now = unixNow();
+    if (const std::uint64_t expires = state_.secret_id_expires_unix; expires != 0) {
+      const std::uint64_t now_unix = unixNow();
       figures.secret_id_expiry_known = true;
-      figures.secret_id_expires_seconds = expires > now ? expires - now : 0;
+      figures.secret_id_expires_seconds = expires > now_unix ? expires - now_unix : 0;
     }
     if (!ipc::encodeMetrics(request_id, figures, out_)) return false;
     (void)ipc::sendPacket(peer_fd_, out_);
@@ -363,25 +425,49 @@ class Keeper {
   }
 
   void onCredentialRefused(const ipc::LeaseMessage& refused) {
-    CredentialKeeper::Changes changes;
-    credentials_.credentialRefused(refused.lease_id, changes);
-    publish(changes);
+    vault_thread_.post([lease_id = refused.lease_id](CredentialKeeper& credentials,
+                                                     CredentialKeeper::Changes& changes) {
+      credentials.credentialRefused(lease_id, changes);
+    });
   }
 
-  // Tells the worker what changed: readiness, and leases whose connections must close.
-  void publish(const CredentialKeeper::Changes& changes) {
-    for (const auto& lease_id : changes.retired_leases) {
+  // The Vault thread's news: its state, leases whose connections must close, spool
+  // keys. Tells the worker.
+  void takePublished() {
+    auto drained = vault_thread_.drain();
+    state_ = std::move(drained.state);
+    for (const auto& lease_id : drained.retired_leases) {
       if (peer_fd_ >= 0 &&
           ipc::encodeLease(ipc::MessageType::CredentialRetired, {lease_id}, out_)) {
         (void)ipc::sendPacket(peer_fd_, out_);
       }
     }
-    if (changes.credential_changed) sendStatus();
+    for (auto& answer : drained.spool_keys) {
+      if (peer_fd_ >= 0) (void)sendSpoolKey(answer);
+    }
+    if (drained.credential_changed) sendStatus();
+  }
+
+  ipc::StatusMessage currentStatus() const {
+    const auto now = foundation::systemClock().now();
+    ipc::StatusMessage m;
+    m.ready = keeper::allPathsUsable(state_, now);
+    m.valid_seconds = keeper::validSeconds(state_, now);
+    m.reason = keeper::notReadyWord(state_, now);
+    return m;
+  }
+
+  // Readiness changes by itself (a credential expires): tell the worker when it does.
+  void sendStatusIfChanged() {
+    const auto m = currentStatus();
+    if (m.ready != sent_status_.ready || m.reason != sent_status_.reason) sendStatus();
   }
 
   void sendStatus() {
-    if (peer_fd_ >= 0 && ipc::encodeStatus({credentials_.ready()}, out_)) {
+    const auto m = currentStatus();
+    if (peer_fd_ >= 0 && ipc::encodeStatus(m, out_)) {
       (void)ipc::sendPacket(peer_fd_, out_);
+      sent_status_ = m;
     }
   }
 
@@ -392,35 +478,48 @@ class Keeper {
       return;
     }
     log::setMinimumLevel(fresh->process.log_level);
-    credentials_.useOAuth2Clients(fresh->oauth2);
-    for (const auto& key : credentials_.reconfigure(fresh->vault, fresh->credentialPaths())) {
-      log::warn("config_restart_required", {{"key", key}});
-    }
-    log::info("keeper_reloaded", {{"credential_paths", credentials_.pathCount()}});
-    // A new path is leased at once (the next tick); until then the keeper is not ready.
-    sendStatus();
+    // The keeper's state belongs to the Vault thread: the reload runs there. A new
+    // path is leased right after it; until then the keeper is not ready.
+    vault_thread_.post([vault = fresh->vault, paths = fresh->credentialPaths(),
+                        oauth2 = fresh->oauth2](CredentialKeeper& credentials,
+                                                CredentialKeeper::Changes& changes) mutable {
+      credentials.useOAuth2Clients(std::move(oauth2));
+      for (const auto& key : credentials.reconfigure(vault, paths)) {
+        log::warn("config_restart_required", {{"key", key}});
+      }
+      log::info("keeper_reloaded", {{"credential_paths", credentials.pathCount()}});
+      changes.credential_changed = true;
+    });
   }
 
   int stop() {
     log::info("keeper_stopping");
     // A clean stop revokes everything: nothing is left for a successor to take over.
-    if (handoff_) handoff_->clear();
-    const auto revoked = credentials_.revokeAll();
+    const auto revoked = vault_thread_.stop([this](CredentialKeeper& c) {
+      if (handoff_) handoff_->clear();
+      return c.revokeAll();
+    });
     return revoked ? 0 : 1;
   }
 
   int fatal(const char* what) {
     log::error("keeper_fatal", {{"error", what}});
-    (void)credentials_.revokeAll();
-    // The successor logs in again (role_id and secret_id are kept); the token and the
-    // leases are revoked, so the record no longer names them.
-    handoff_fingerprint_ = 0;
-    saveHandoff();
+    (void)vault_thread_.stop([this](CredentialKeeper& c) {
+      auto revoked = c.revokeAll();
+      // The successor logs in again (role_id and secret_id are kept); the token and the
+      // leases are revoked, so the record no longer names them.
+      handoff_fingerprint_ = 0;
+      saveHandoff();
+      return revoked;
+    });
     return 1;
   }
 
   CredentialKeeper credentials_;
-  vault::Client& client_;  // the same client credentials_ uses (this thread only)
+  vault::Client& client_;  // the same client credentials_ uses (the Vault thread only)
+  keeper::VaultCallThread vault_thread_;
+  keeper::KeeperState state_;  // as the Vault thread last published it
+  ipc::StatusMessage sent_status_;
   SpoolSettings spool_;
   std::string config_path_;
   bool secret_id_from_environment_;

@@ -18,6 +18,7 @@ void VaultRequestRecorder::observe(const vault::RequestObservation& seen) {
   // The operation is one of vault::Client's constant words; the limits only guard
   // against a future caller that passes something else.
   const std::string operation(seen.operation.substr(0, kMaxFigureName));
+  std::lock_guard lock(mutex_);
   const auto key = std::make_pair(operation, std::string(vaultStatusClass(seen)));
   if (requests_.size() < kMaxFigureEntries || requests_.count(key) != 0) ++requests_[key];
   if (latency_.size() >= kMaxFigureEntries && latency_.count(operation) == 0) return;
@@ -33,6 +34,7 @@ void VaultRequestRecorder::observe(const vault::RequestObservation& seen) {
 }
 
 void VaultRequestRecorder::fill(KeeperFigures& figures) const {
+  std::lock_guard lock(mutex_);
   for (const auto& [key, count] : requests_) {
     if (figures.vault_requests.size() >= kMaxFigureEntries) break;
     figures.vault_requests.push_back({key.first, key.second, count});

@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace sidecar::worker {
@@ -148,6 +149,10 @@ bool KeeperLink::dispatch(std::string_view wire) {
       ipc::StatusMessage status;
       if (!ipc::decodeStatus(r, status)) return false;
       keeper_ready_ = status.ready;
+      keeper_reason_ = std::move(status.reason);
+      // At most ten years: a credential that never expires must not overflow the clock.
+      valid_until_ = std::chrono::steady_clock::now() +
+                     std::chrono::seconds(std::min<std::uint64_t>(status.valid_seconds, 315360000));
       return true;
     }
     case ipc::MessageType::Credential: {

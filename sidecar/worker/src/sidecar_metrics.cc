@@ -5,6 +5,7 @@
 #include "sidecar/worker/sidecar_metrics.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace sidecar::telemetry {
 namespace {
@@ -150,6 +151,36 @@ void exportKeeperFigures(const KeeperFigures& f, metrics::Registry& r) {
         .get()
         .set(static_cast<double>(f.secret_id_expires_seconds));
   }
+  // Issue 14: how long mail can go on without Vault, and why it may not for long.
+  const std::tuple<const char*, const char*, std::uint64_t> keeper_gauges[] = {
+      {"smtp_sidecar_credential_valid_seconds",
+       "Seconds the least-lasting current credential remains valid: how long sending goes "
+       "on if Vault stops answering now (0: a path has none).",
+       f.credential_valid_seconds},
+      {"smtp_sidecar_vault_approle_locked_out",
+       "1 while OpenBao's user lockout refuses this role_id's logins (no login is tried "
+       "until it ends).",
+       f.approle_locked_out},
+      {"smtp_sidecar_vault_secret_id_rejected",
+       "1 while Vault has refused the secret_id and the keeper waits for a new one.",
+       f.secret_id_rejected},
+      {"smtp_sidecar_vault_call_stalled",
+       "1 while a Vault call has been running for over 5 s (answers to sends go on from "
+       "the current credential).",
+       f.vault_call_stalled},
+  };
+  for (const auto& [name, help, value] : keeper_gauges) {
+    r.gauge(name, help).get().set(static_cast<double>(value));
+  }
+  r.counter("smtp_sidecar_vault_lockouts_total",
+            "AppRole logins that OpenBao answered with its user lockout.")
+      .get()
+      .inc(static_cast<double>(f.lockouts_detected));
+  r.counter("smtp_sidecar_vault_token_revocations_total",
+            "Times the Vault token was found revoked from outside (403), each followed by a "
+            "new login at once.")
+      .get()
+      .inc(static_cast<double>(f.token_revocations_detected));
   const std::pair<const char*, std::uint64_t> lease_counters[] = {
       {"smtp_sidecar_lease_renewals_total", f.lease_renewals},
       {"smtp_sidecar_lease_renewal_failures_total", f.lease_renewal_failures},
@@ -173,9 +204,11 @@ void exportKeeperFigures(const KeeperFigures& f, metrics::Registry& r) {
   }
   auto& rotations = r.counter("smtp_sidecar_credential_rotations_total",
                               "New credentials leased in place of a current one, by reason "
-                              "(max_ttl, token_max_ttl, refused).",
+                              "(max_ttl, token_max_ttl, token_revoked, refused).",
                               {"reason"});
-  for (const char* reason : {"max_ttl", "token_max_ttl", "refused"}) rotations.with({reason});
+  for (const char* reason : {"max_ttl", "token_max_ttl", "token_revoked", "refused"}) {
+    rotations.with({reason});
+  }
   for (const auto& n : f.rotations) rotations.with({n.name}).inc(static_cast<double>(n.count));
   auto& requests = r.counter("smtp_sidecar_vault_requests_total",
                              "HTTP requests to Vault (each attempt), by operation and status "

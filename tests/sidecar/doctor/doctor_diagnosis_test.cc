@@ -137,7 +137,9 @@ TEST_CASE("approleLogin: Vault's answers in plain words") {
       {400, "unauthorized through CIDR restrictions on the secret ID", false, "address (?)",
        nullptr},
       {400, "missing secret_id", false, "missing secret_id", nullptr},
-      {403, "permission denied", false, "is AppRole enabled at auth/approle", "approle_mount"},
+      {403, "permission denied", false, "AppRole is not enabled at auth/approle", "approle_mount"},
+      // OpenBao's user lockout (issue 14): named, with how to end it.
+      {403, "permission denied", false, "the role_id is locked out", "sys/locked-users"},
       {503, "Vault is sealed", false, "Vault is sealed", "unseal"},
       {429, "", false, "rate-limiting", nullptr},
       {0, "vault request /v1/auth/approle/login failed: Connection refused", false,

@@ -108,7 +108,7 @@ TEST_CASE("every message type round-trips") {
     REQUIRE(decodeLease(r, m));
     CHECK(m.lease_id == "lease/1");
   }
-  REQUIRE(encodeStatus({true}, packet));
+  REQUIRE(encodeStatus({true, 0, {}}, packet));
   {
     const auto wire = bytesOf(packet);
     Reader r(wire);
@@ -116,6 +116,27 @@ TEST_CASE("every message type round-trips") {
     StatusMessage m;
     REQUIRE(decodeStatus(r, m));
     CHECK(m.ready);
+  }
+  // Issue 14: how long the credential stays valid, and why the keeper is not ready.
+  REQUIRE(encodeStatus({false, 42, "approle_locked_out"}, packet));
+  {
+    const auto wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    StatusMessage m;
+    REQUIRE(decodeStatus(r, m));
+    CHECK_FALSE(m.ready);
+    CHECK(m.valid_seconds == 42);
+    CHECK(m.reason == "approle_locked_out");
+  }
+  // A reason is a fixed word: anything else (a forged log line, JSON) is malformed.
+  REQUIRE(encodeStatus({false, 0, "no\nready"}, packet));
+  {
+    const auto wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    StatusMessage m;
+    CHECK_FALSE(decodeStatus(r, m));
   }
   REQUIRE(encodeSecretId(foundation::SecretBytes::copyOf(std::string_view("s-1d")), packet));
   {
@@ -185,7 +206,7 @@ TEST_CASE("a credential request must carry exactly a path index") {
 
 TEST_CASE("a decoder refuses a message of another type") {
   Packet packet;
-  REQUIRE(encodeStatus({false}, packet));
+  REQUIRE(encodeStatus({false, 0, {}}, packet));
   const auto wire = bytesOf(packet);
   Reader r(wire);
   REQUIRE(r.header());
@@ -316,7 +337,7 @@ TEST_CASE("malformed keeper figures are refused") {
   REQUIRE(encodeMetrics(1, sampleFigures(), packet));
   const std::string good = bytesOf(packet);
   std::string too_many = good;
-  const std::size_t rotations_count = kHeaderSize + 7 * 8;
+  const std::size_t rotations_count = kHeaderSize + 13 * 8;  // 13 u64 figures first
   too_many[rotations_count] = 65;
   const std::string wires[] = {too_many, good.substr(0, good.size() - 1), good + "x"};
   for (const auto& wire : wires) {
@@ -328,7 +349,7 @@ TEST_CASE("malformed keeper figures are refused") {
   Reader r(good);
   REQUIRE(r.header());
   CHECK_FALSE(decodeMetricsRequest(r));
-  REQUIRE(encodeStatus({true}, packet));
+  REQUIRE(encodeStatus({true, 0, {}}, packet));
   const auto status = bytesOf(packet);
   Reader s(status);
   REQUIRE(s.header());

@@ -6,11 +6,15 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <set>
+#include <mutex>
+#include <thread>
 
+#include "sidecar/keeper/vault_call_thread.h"
 #include "vault-client/fake_transport.h"
 
 using namespace sidecar;
@@ -32,14 +36,49 @@ class ScriptedVault final : public vault::HttpTransport {
   int leases_issued = 0;
   int logins = 0;
   int kv_reads = 0;
+  long login_status = 200;       // 400: the secret_id refused; 403: OpenBao's user lockout
+  std::string last_secret_id;    // test data: which secret_id the last login used
+  bool leasing_fails = false;    // creds reads answer 500 (the plugin's database is down)
   std::vector<std::string> log;  // "METHOD path token"
 
+  // A Vault that accepts the request and does not answer (SIGSTOP) until released:
+  // only where a real OpenBao cannot be made to hang at one exact request in a unit test.
+  void hangNext() {
+    std::lock_guard lock(gate_);
+    hang_ = true;
+  }
+  void release() {
+    {
+      std::lock_guard lock(gate_);
+      hang_ = false;
+    }
+    released_.notify_all();
+  }
+  bool hanging() {
+    std::lock_guard lock(gate_);
+    return hung_;
+  }
+
   foundation::Result<vault::HttpResponse> send(const vault::HttpRequest& r) override {
+    {
+      std::unique_lock lock(gate_);
+      if (hang_) {
+        hung_ = true;
+        released_.wait(lock, [&] { return !hang_; });
+        hung_ = false;
+      }
+    }
     const std::string token =
         r.token ? r.token->reveal([](std::string_view v) { return std::string(v); }) : "";
     log.push_back(r.path + " " + token);
     if (down) return foundation::Error::notSent("connection refused");
     if (r.path == "/v1/auth/approle/login") {
+      const std::string body = r.body.reveal([](std::string_view v) { return std::string(v); });
+      const auto at = body.find("\"secret_id\":\"");
+      last_secret_id =
+          at == std::string::npos ? "" : body.substr(at + 13, body.find('"', at + 13) - at - 13);
+      if (login_status == 400) return answer(400, R"({"errors":["invalid role or secret ID"]})");
+      if (login_status == 403) return answer(403, R"({"errors":["permission denied"]})");
       ++logins;
       token_valid = true;
       return answer(200, R"({"auth":{"client_token":"tok-)" + std::to_string(logins) +
@@ -53,17 +92,26 @@ class ScriptedVault final : public vault::HttpTransport {
       return answer(200, R"({"data":{"secret_id":"unwrapped-sid"}})");
     }
     if (!token_valid) return answer(403, R"({"errors":["permission denied"]})");
+    if (r.path == "/v1/auth/token/lookup-self") {
+      return answer(200,
+                    R"({"data":{"accessor":"a","ttl":100,"creation_ttl":300,)"
+                    R"("explicit_max_ttl":0,"renewable":true,"expire_time":"2030-01-01T00:00:00Z",)"
+                    R"("policies":["app"]}})");
+    }
     if (r.path == "/v1/auth/token/renew-self") {
       return answer(200, R"({"auth":{"client_token":"x","lease_duration":)" +
                              std::to_string(token_renew_grant) + R"(,"renewable":true}})");
     }
     if (r.path.rfind("/v1/database/creds/app", 0) == 0) {
+      if (leasing_fails) return answer(500, R"({"errors":["database unavailable"]})");
       ++leases_issued;
       return answer(200, R"({"lease_id":"database/creds/app/L)" + std::to_string(leases_issued) +
                              R"(","lease_duration":)" + std::to_string(lease_ttl) +
                              R"(,"renewable":true,"data":{"username":"u)" +
                              std::to_string(leases_issued) + R"(","password":"p"}})");
     }
+    if (r.path == "/v1/smtp/creds/denied")
+      return answer(403, R"({"errors":["permission denied"]})");
     if (r.path == "/v1/smtp/creds/web") {  // a second credential path (profiles)
       ++leases_issued;
       if (web_down) return answer(503, R"({"errors":["unavailable"]})");
@@ -106,6 +154,10 @@ class ScriptedVault final : public vault::HttpTransport {
   static vault::HttpResponse answer(long status, const std::string& body) {
     return {status, foundation::SecretBytes::copyOf(std::string_view(body))};
   }
+  std::mutex gate_;
+  std::condition_variable released_;
+  bool hang_ = false;
+  bool hung_ = false;
 };
 
 struct TempFile {
@@ -724,4 +776,190 @@ TEST_CASE("tokenSourceSettingsOf: the one conversion of an [[oauth2]] client") {
   CHECK(where.kv_mount == "kv");
   CHECK(where.kv_path == "smtp-oauth/m365");
   CHECK(where.field == "private_key");
+// ---- issue 14: Vault faults do not stop mail while a valid credential exists ----
+
+TEST_CASE_FIXTURE(
+    Fixture, "a token revoked from outside: a 535 checks the token and logs in again at once") {
+  REQUIRE(keeper().start().ok());
+  vault->token_valid = false;  // `bao token revoke`: the token and its leases are gone
+  CredentialKeeper::Changes changes;
+  keeper().credentialRefused("database/creds/app/L1", changes);
+  CHECK(vault->count("/v1/auth/token/lookup-self") == 1);
+  CHECK(vault->logins == 2);
+  CHECK(username() == "u2");
+  CHECK(keeper().ready());
+  CHECK(keeper().stats().token_revocations_detected == 1);
+  CHECK(keeper().stats().rotations.at("token_revoked") == 1);
+  // The old lease went with the token: retired at once, no grace.
+  CHECK(changes.retired_leases == std::vector<std::string>{"database/creds/app/L1"});
+  // Revoked again at once: a second new login waits 30 s (a policy without lookup-self
+  // must not turn every 403 into a login), then happens.
+  vault->token_valid = false;
+  CredentialKeeper::Changes more;
+  keeper().credentialRefused("database/creds/app/L2", more);
+  CHECK(vault->logins == 2);
+  runFor(45s);  // the replacement's retries (backoff) meet a 403 again after the 30 s
+  CHECK(vault->logins == 3);
+  // Vault revoked the old tokens itself: nothing left to revoke later.
+  runFor(60s);
+  CHECK(vault->count("/v1/auth/token/revoke-self tok-1") == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a 403 on the token's renewal means a new login in the same tick") {
+  REQUIRE(keeper().start().ok());
+  vault->token_valid = false;
+  runFor(201s);  // the token renews at 2/3 of 300 s
+  CHECK(vault->logins == 2);
+  CHECK(vault->count("/v1/auth/token/lookup-self") == 0);  // renew-self said it already
+  CHECK(username() == "u2");
+  CHECK(keeper().stats().token_revocations_detected == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a 403 on a lease call looks the token up; a live token is kept") {
+  REQUIRE(keeper().start().ok());
+  (void)keeper().reconfigure(settings, {"database/creds/app", "smtp/creds/denied"});
+  runFor(1s);  // the new path's read: 403 although the token is fine (a policy)
+  CHECK(vault->count("/v1/auth/token/lookup-self") == 1);
+  CHECK(vault->logins == 1);  // the token works: no new login
+  CHECK(keeper().stats().token_revocations_detected == 0);
+  CHECK(username(0) == "u1");
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "a refused credential whose replacement cannot be leased is kept, not dropped") {
+  REQUIRE(keeper().start().ok());
+  vault->leasing_fails = true;  // PostgreSQL down: the plugin cannot create a login
+  CredentialKeeper::Changes changes;
+  keeper().credentialRefused("database/creds/app/L1", changes);
+  CHECK(username() == "u1");
+  CHECK(keeper().ready());
+  CHECK(changes.retired_leases.empty());
+  // More refusals of the kept one (every failed send) do not ask Vault each time.
+  const int reads = vault->count("/v1/database/creds/app");
+  keeper().credentialRefused("database/creds/app/L1", changes);
+  keeper().credentialRefused("database/creds/app/L1", changes);
+  CHECK(vault->count("/v1/database/creds/app") == reads);
+  vault->leasing_fails = false;  // back: the replacement (Lifetime::Replace) succeeds
+  runFor(5s);
+  CHECK(username() == "u2");
+  CHECK(keeper().ready());
+}
+
+TEST_CASE_FIXTURE(Fixture, "a refused secret_id is never tried again; a new one is") {
+  REQUIRE(keeper().start().ok());
+  vault->login_status = 400;       // the secret_id expired while the sidecar ran
+  vault->token_renew_grant = 100;  // the token's max TTL is near: a new login is due
+  runFor(3600s);
+  CHECK(vault->count("/v1/auth/approle/login") == 2);  // one refused try, never again
+  CHECK(keeper().loginState() == CredentialKeeper::LoginState::SecretIdRejected);
+  CHECK(keeper().stats().secret_ids_rejected == 1);
+  // A new secret_id is delivered into the file: it is tried (once), and works.
+  {
+    std::ofstream f(secret_id.path, std::ios::trunc);
+    f << "sid-2\n";
+  }
+  vault->login_status = 200;
+  runFor(31s);  // looked for every 10 s; the re-login's own backoff is at most 30 s
+  CHECK(vault->count("/v1/auth/approle/login") == 3);
+  CHECK(vault->last_secret_id == "sid-2");
+  CHECK(keeper().loginState() == CredentialKeeper::LoginState::Ok);
+  CHECK(keeper().ready());
+}
+
+TEST_CASE_FIXTURE(Fixture, "an AppRole lockout is named and a login is tried once a minute") {
+  REQUIRE(keeper().start().ok());
+  vault->login_status = 403;  // OpenBao's user lockout
+  vault->token_renew_grant = 100;
+  runFor(210s);  // the re-login is due (2/3 of 300 s) and gets the lockout
+  REQUIRE(keeper().loginState() == CredentialKeeper::LoginState::LockedOut);
+  runFor(50s);
+  CHECK(vault->count("/v1/auth/approle/login") == 2);
+  CHECK(keeper().loginState() == CredentialKeeper::LoginState::LockedOut);
+  CHECK(keeper().stats().lockouts_detected == 1);
+  runFor(60s);  // one try a minute (a locked role_id's logins are not counted)
+  CHECK(vault->count("/v1/auth/approle/login") == 3);
+  CHECK(keeper().stats().lockouts_detected == 2);
+  vault->login_status = 200;  // the lockout ended
+  runFor(70s);
+  CHECK(vault->count("/v1/auth/approle/login") == 4);
+  CHECK(keeper().loginState() == CredentialKeeper::LoginState::Ok);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a sidecar started during a lockout waits instead of exiting") {
+  settings.secret_id_wrapped = true;
+  settings.approle_role = "app";
+  settings.remove_secret_id_file = true;
+  vault->login_status = 403;
+  auto first = keeper().start();
+  REQUIRE_FALSE(first.ok());
+  CHECK((first.error().kind == foundation::ErrorKind::Temporary));  // not 78: wait it out
+  CHECK(first.error().message.find("403") != std::string::npos);
+  // Retried within the lockout: no login is sent at all.
+  clock.advance(std::chrono::seconds(30));
+  CHECK_FALSE(keeper().start().ok());
+  CHECK(vault->count("/v1/auth/approle/login") == 1);
+  vault->login_status = 200;
+  clock.advance(std::chrono::minutes(16));
+  REQUIRE(keeper().start().ok());
+  CHECK(vault->count("/v1/sys/wrapping/unwrap") == 1);  // the wrapped one was spent once
+  CHECK(keeper().ready());
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "the Vault-call thread: the loop answers from a valid credential while Vault "
+                  "hangs") {
+  REQUIRE(keeper().start().ok());
+  keeper::VaultCallThread thread(keeper(), clock);
+  REQUIRE(thread.start().ok());
+  auto state = thread.drain().state;
+  REQUIRE(keeper::usablePath(state, 0, clock.now()) != nullptr);
+  // A refusal's Vault calls hang (OpenBao stopped): the job waits on the Vault thread.
+  vault->hangNext();
+  thread.post([](CredentialKeeper& k, CredentialKeeper::Changes& changes) {
+    k.credentialRefused("database/creds/app/L1", changes);
+  });
+  for (int i = 0; i < 500 && !vault->hanging(); ++i) std::this_thread::sleep_for(2ms);
+  REQUIRE(vault->hanging());
+  // Meanwhile the loop's answers do not wait: the published credential is still valid.
+  const auto asked = std::chrono::steady_clock::now();
+  state = thread.drain().state;
+  CHECK(std::chrono::steady_clock::now() - asked < 100ms);
+  const auto* usable = keeper::usablePath(state, 0, clock.now());
+  REQUIRE(usable != nullptr);
+  CHECK(usable->credential->lease_id == "database/creds/app/L1");
+  CHECK(state.vault_call_running);
+  CHECK(keeper::allPathsUsable(state, clock.now()));
+  CHECK(keeper::validSeconds(state, clock.now()) == 3600);
+  // Past its expiry the loop stops handing it out by itself, Vault or not.
+  CHECK(keeper::usablePath(state, 0, clock.now() + 3601s) == nullptr);
+  CHECK(keeper::notReadyWord(state, clock.now() + 3601s) == "credential_expired");
+  vault->release();
+  keeper::VaultCallThread::Drained drained;
+  for (int i = 0; i < 500; ++i) {
+    drained = thread.drain();
+    if (!drained.state.vault_call_running && drained.state.generation >= 2) break;
+    std::this_thread::sleep_for(2ms);
+  }
+  REQUIRE(keeper::usablePath(drained.state, 0, clock.now()) != nullptr);
+  CHECK(keeper::usablePath(drained.state, 0, clock.now())->credential->lease_id ==
+        "database/creds/app/L2");
+  CHECK(thread.stop([](CredentialKeeper& k) { return k.revokeAll(); }).ok());
+  CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L2") == 1);
+}
+
+TEST_CASE("the published state names why the keeper is not ready") {
+  keeper::KeeperState state;
+  const auto now = foundation::SteadyTime(std::chrono::hours(1));
+  state.paths.push_back({"database/creds/app", nullptr, {}, {}});
+  CHECK(keeper::notReadyWord(state, now) == "no_credential");
+  state.login_state = CredentialKeeper::LoginState::LockedOut;
+  CHECK(keeper::notReadyWord(state, now) == "approle_locked_out");
+  state.login_state = CredentialKeeper::LoginState::SecretIdRejected;
+  CHECK(keeper::notReadyWord(state, now) == "secret_id_rejected");
+  state.login_state = CredentialKeeper::LoginState::Ok;
+  state.vault_call_running = true;
+  state.vault_call_since = now - 10s;
+  CHECK(keeper::notReadyWord(state, now) == "vault_not_answering");
+  CHECK(keeper::validSeconds(state, now) == 0);
+  CHECK_FALSE(keeper::nextValidityChange(state, now).has_value());
 }

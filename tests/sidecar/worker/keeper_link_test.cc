@@ -55,12 +55,20 @@ struct Fixture {
 TEST_CASE("readiness follows the keeper's Status") {
   Fixture f;
   CHECK_FALSE(f.link.ready());
-  REQUIRE(ipc::encodeStatus({true}, f.out));
+  REQUIRE(ipc::encodeStatus({true, 600, {}}, f.out));
   f.send();
   CHECK(f.link.ready());
-  REQUIRE(ipc::encodeStatus({false}, f.out));
+  CHECK(f.link.credentialValidSeconds() >= 599);
+  REQUIRE(ipc::encodeStatus({false, 0, "vault_not_answering"}, f.out));
   f.send();
   CHECK_FALSE(f.link.ready());
+  CHECK(f.link.notReadyReason() == "vault_not_answering");
+  // Ready, but valid for 0 s: not ready by the worker's own clock (a keeper that
+  // stops talking cannot keep the worker ready past the credential's expiry).
+  REQUIRE(ipc::encodeStatus({true, 0, {}}, f.out));
+  f.send();
+  CHECK_FALSE(f.link.ready());
+  CHECK(f.link.notReadyReason() == "credential_expired");
 }
 
 TEST_CASE("sends asking for one path share one request and one answer") {

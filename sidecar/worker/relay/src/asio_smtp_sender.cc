@@ -21,8 +21,8 @@
 // ends the connection as a TLS failure; the reply collector and the capabilities are
 // replaced after the handshake.
 // ERRORS: I/O errors, timeouts and protocol errors end the connection; the messages it
-// carried get TemporaryFailure (TlsFailure for TLS, AuthRefused for 530/534/535 to
-// AUTH) with a detail; server refusals are classified by reply code. Done callbacks
+// carried get TemporaryFailure (TlsFailure for TLS, AuthRefused for 535 to AUTH, never
+// for 454 or a timeout) with a detail; server refusals are classified by reply code. Done callbacks
 // are posted, never run inside the connection's own call stack.
 #include "sidecar/relay/asio_smtp_sender.h"
 
@@ -118,7 +118,11 @@ const char* toString(SendOutcome outcome) noexcept {
 namespace {
 
 SendOutcome classify(const SmtpReply& reply) {
-  if (reply.code == 535 || reply.code == 534 || reply.code == 530) return SendOutcome::AuthRefused;
+  // Only 535 (RFC 4954: 5.7.8 credentials invalid) says the login is gone. 454 (the
+  // server's auth backend is down, e.g. its database) and a dropped connection are
+  // temporary; 530 and 534 are about TLS or the mechanism, not this credential. Each
+  // AuthRefused makes the keeper replace the lease, so a false one costs a credential.
+  if (reply.code == 535) return SendOutcome::AuthRefused;
   if (reply.isPermanent()) return SendOutcome::Rejected;
   return SendOutcome::TemporaryFailure;
 }
@@ -1078,6 +1082,20 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
       for (auto& c : all_) {
         if (c->key() == key) c->retire();
       }
+      // The server refused this login on a new connection: every message waiting for
+      // it would get the same answer, one connection and one reconnect backoff each
+      // (a backlog behind a revoked lease took minutes, and held up the messages of
+      // the new credential). They end now with that answer, so their senders try
+      // again with the keeper's replacement (issue 14).
+      std::deque<std::shared_ptr<Tx>> others;
+      for (auto& waiting : waiting_) {
+        if (waiting->key == key) {
+          complete(waiting, failure(SendOutcome::AuthRefused, result.detail, result.reply));
+        } else {
+          others.push_back(std::move(waiting));
+        }
+      }
+      waiting_ = std::move(others);
     }
     complete(tx, std::move(result));
     postPump();

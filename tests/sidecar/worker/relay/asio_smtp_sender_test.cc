@@ -102,6 +102,14 @@ TEST_CASE("relay: reply classes") {
   const Case cases[] = {
       {"auth refused", "AUTH", "535 5.7.8 Error: authentication failed\r\n",
        SendOutcome::AuthRefused, 535},
+      // Issue 14: only 535 costs the credential. Dovecot's database down (454), TLS or
+      // mechanism trouble (530, 534) are not a refusal of this login.
+      {"auth backend down", "AUTH", "454 4.7.0 Temporary authentication failure\r\n",
+       SendOutcome::TemporaryFailure, 454},
+      {"auth needs tls", "AUTH", "530 5.7.0 Must issue a STARTTLS command first\r\n",
+       SendOutcome::Rejected, 530},
+      {"auth mechanism too weak", "AUTH", "534 5.7.9 Authentication mechanism is too weak\r\n",
+       SendOutcome::Rejected, 534},
       {"sender refused", "MAIL", "553 5.7.1 Sender address rejected: not owned by user\r\n",
        SendOutcome::Rejected, 553},
       {"recipient deferred", "RCPT", "450 4.2.0 Mailbox busy\r\n", SendOutcome::TemporaryFailure,
@@ -270,6 +278,20 @@ TEST_CASE("relay: a refusal on a reused connection is tried once more on a new o
   CHECK_FALSE(h.results[1].reused_connection);
   CHECK(server.connections() == 2);
   CHECK(count(server.transcript(), "AUTH") == 2);
+}
+
+TEST_CASE("relay: a 535 on a new connection ends the messages waiting for that login at once") {
+  ScriptedSmtpServer server(failAt("AUTH", "535 5.7.8 Error: authentication failed\r\n"));
+  Harness h(server.port(), 1);
+  for (int i = 0; i < 4; ++i) h.send("lease/revoked");
+  h.waitFor(4);
+  for (const auto& r : h.results) {
+    CHECK((r.outcome == SendOutcome::AuthRefused));
+    CHECK(r.reply.code == 535);
+  }
+  // One AUTH told the truth for all four: no connection (and backoff) per message.
+  CHECK(count(server.transcript(), "AUTH") == 1);
+  CHECK(server.messages().empty());
 }
 
 TEST_CASE("relay: a refusal on a new connection is final") {

@@ -28,6 +28,7 @@
 
 #include "foundation/result.h"
 #include "foundation/secret.h"
+#include "sidecar/ipc/credential.h"
 #include "sidecar/ipc/ipc.h"
 
 namespace sidecar::ipc {
@@ -51,6 +52,7 @@ struct HandoffLease {
   std::uint64_t expires_unix = 0;  // wall clock: a steady clock does not cross processes
   bool renewable = false;
   bool current = false;
+  CredentialKind kind = CredentialKind::Password;  // what `password` holds
 };
 
 struct HandoffState {

@@ -126,6 +126,11 @@ struct LeaseMessage {  // CredentialRefused, CredentialRetired
 };
 struct StatusMessage {
   bool ready = false;
+  // Seconds the least-lasting current credential remains valid (0: a path has none).
+  std::uint64_t valid_seconds = 0;
+  // Why not ready: a fixed word of [a-z_] (empty when ready), e.g. "no_credential",
+  // "vault_not_answering", "approle_locked_out", "secret_id_rejected".
+  std::string reason;
 };
 
 bool encodeHello(Packet& out);

@@ -56,6 +56,13 @@ struct KeeperFigures {
   std::uint64_t token_renewal_failures = 0;
   std::uint64_t logins = 0;
   std::uint64_t login_failures = 0;
+  // Issue 14: how long sending can go on without Vault, and why logins are held back.
+  std::uint64_t credential_valid_seconds = 0;    // the least-lasting path's credential
+  std::uint64_t approle_locked_out = 0;          // 0/1: OpenBao's user lockout
+  std::uint64_t secret_id_rejected = 0;          // 0/1: waiting for a new secret_id
+  std::uint64_t lockouts_detected = 0;           // counter
+  std::uint64_t token_revocations_detected = 0;  // counter: token found revoked (403)
+  std::uint64_t vault_call_stalled = 0;          // 0/1: a Vault call runs for over 5 s
   std::vector<Named> rotations;
   std::vector<Expiry> expiry;
   std::vector<Requests> vault_requests;

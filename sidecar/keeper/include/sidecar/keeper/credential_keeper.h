@@ -10,9 +10,17 @@
 // ERRORS: Result values; login errors are Permanent for refused credentials and
 // Temporary for an unreachable Vault. Once running, Vault failures never drop a
 // credential that is still valid: it is used until it expires while renewal and
-// rotation are retried with backoff.
+// rotation are retried with backoff (also after the SMTP server refused it: the old
+// one is kept until a replacement is leased). A 403 on the token means a new login at
+// once; a refused or locked-out AppRole login is never retried in a way that could
+// lock the role out (see LoginState).
+//
+// Threads: not thread-safe. In the keeper role it lives on the Vault-call thread
+// (vault_call_thread.h); the keeper's loop answers the worker from view(), whose
+// credentials are shared (never copied) with this object.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -52,6 +60,27 @@ class CredentialKeeper {
     std::uint64_t logins = 0;
     std::uint64_t login_failures = 0;
     std::map<std::string, std::uint64_t> rotations;  // by reason (a fixed word)
+    std::uint64_t lockouts_detected = 0;             // AppRole logins answered "locked out"
+    std::uint64_t secret_ids_rejected = 0;           // AppRole logins refused for the secret_id
+    std::uint64_t token_revocations_detected = 0;    // the token was found dead (403)
+  };
+
+  // Whether the keeper may log in with what it holds. Anything but Ok holds further
+  // logins back for long: OpenBao's user lockout counts every failed login of the
+  // role_id (5 by default within 15 minutes locks it for every instance).
+  enum class LoginState {
+    Ok,
+    SecretIdRejected,  // Vault refused the secret_id (expired, used up, destroyed)
+    LockedOut,         // Vault answers every login of this role_id with a lockout
+  };
+
+  // One path's credential as the keeper's loop sees it: shared with this object,
+  // so handing it to the loop copies no secret.
+  struct PathView {
+    std::string path;
+    std::shared_ptr<const ipc::SmtpCredential> credential;  // null: none
+    foundation::SteadyTime usable_at{};                     // an SES login waits for IAM until then
+    foundation::SteadyTime expires_at{};                    // never handed out from then on
   };
 
   // What changed in a call, for the worker.
@@ -92,7 +121,7 @@ class CredentialKeeper {
   bool withCredential(std::size_t index, Fn&& fn) const {
     const Leased* usable = index < slots_.size() ? usableCredential(slots_[index]) : nullptr;
     if (usable == nullptr) return false;
-    fn(usable->credential);
+    fn(*usable->credential);
     return true;
   }
   // Every path holds a valid credential.
@@ -104,8 +133,14 @@ class CredentialKeeper {
   std::uint64_t secondsToExpiry() const;
   // Seconds until path `index`'s current credential expires (0 without one).
   std::uint64_t secondsToExpiry(std::size_t index) const;
-  // Vault leases held: each path's current one, a replacement waiting for IAM, and
-  // those retiring (revoked after the grace). OAuth2 tokens are not counted.
+  // Every path's current credential with its validity (for the keeper's loop).
+  std::vector<PathView> view() const;
+  LoginState loginState() const noexcept { return login_state_; }
+  // Until when logins are held back (LoginState other than Ok).
+  foundation::SteadyTime loginBlockedUntil() const noexcept { return login_blocked_until_; }
+
+  // Leases held: each path's current one, a replacement waiting for IAM, and those
+  // retiring (revoked after the grace). OAuth2 tokens are not counted.
   std::size_t leasesActive() const noexcept;
   const Stats& stats() const noexcept { return stats_; }
 
@@ -154,7 +189,8 @@ class CredentialKeeper {
 
  private:
   struct Leased {
-    ipc::SmtpCredential credential;
+    // Shared with view()'s readers; replaced, never changed, so they need no lock.
+    std::shared_ptr<const ipc::SmtpCredential> credential;
     vault::Lifetime life;
     foundation::SteadyTime usable_at{};  // later than the lease for an SES login (IAM propagation)
     bool usable_announced = false;       // the worker was told it may be used (Changes)
@@ -185,6 +221,9 @@ class CredentialKeeper {
     std::string oauth_name;
     std::unique_ptr<keeper::OAuthTokenHolder> oauth;
     OAuth2Client oauth_client;
+    // After a refusal whose replacement failed: further refusals of the kept
+    // credential wait for this instead of asking Vault once per failed send.
+    foundation::SteadyTime refused_retry_at{};
   };
 
   Slot makeSlot(std::string path) const;
@@ -195,9 +234,20 @@ class CredentialKeeper {
   void noteSecretIdTtl(std::chrono::seconds ttl);
   foundation::Status useSecretId(foundation::SecretBytes given, const std::string& source);
   foundation::Status login(foundation::SteadyTime now);
+  // A failed login: decides whether it was the secret_id, a lockout or Vault.
+  void loginFailed(const foundation::Error& error, foundation::SteadyTime now);
+  // May a login be tried now (LoginState, and the same secret_id Vault refused)?
+  bool loginAllowed(foundation::SteadyTime now);
+  // A Vault answer to a call made with the token: remembers a 403 for checkToken().
+  void noteTokenAnswer(const foundation::Error& error);
+  // Asks Vault whether the token still works (lookup-self); a 403 means it was
+  // revoked from outside: log in again at once. True when the token is gone.
+  bool checkToken(foundation::SteadyTime now, Changes& changes);
   foundation::Result<Leased> leaseNew(const std::string& path, foundation::SteadyTime now);
   void renewToken(foundation::SteadyTime now);
-  void reauthenticate(foundation::SteadyTime now, Changes& changes);
+  // `token_dead`: the old token was revoked (its leases with it): the old leases are
+  // retired at once instead of after the grace.
+  void reauthenticate(foundation::SteadyTime now, Changes& changes, bool token_dead = false);
   void renewLease(Slot& slot, foundation::SteadyTime now);
   // Leases a new credential for the slot, makes it current and retires the old one
   // at `retire_old_at`. False (and the old one kept) when leasing failed.
@@ -232,6 +282,17 @@ class CredentialKeeper {
   std::vector<OAuth2Client> oauth_clients_;
   TokenFetcherFactory make_fetcher_;
   std::uint64_t tokens_obtained_ = 0;  // numbers the tokens' ids
+  LoginState login_state_ = LoginState::Ok;
+  foundation::SteadyTime login_blocked_until_{};
+  // BLAKE2b of the secret_id Vault refused (not the secret): the same one is never
+  // tried again, whoever hands it over again.
+  std::optional<std::array<unsigned char, 32>> rejected_secret_id_;
+  bool token_denied_ = false;  // a call made with the token got a 403: check it
+  bool held_back_logged_ = false;
+  bool login_held_back_ = false;  // the last login() was not sent (loginAllowed)  //
+                                  // vault_login_held_back once per refused secret_id
+  bool token_dead_ = false;       // renew-self got a 403: the token is gone, log in again
+  std::optional<foundation::SteadyTime> last_revoked_login_at_;
 };
 
 }  // namespace sidecar

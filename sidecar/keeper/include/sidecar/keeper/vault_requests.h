@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -17,9 +18,8 @@
 
 namespace sidecar::telemetry {
 
-// Used on the keeper's one thread.
-// Counts the keeper's Vault requests (the vault::ClientOptions::observer). Used on the
-// keeper's one thread.
+// Counts the keeper's Vault requests (the vault::ClientOptions::observer). observe()
+// runs on the Vault-call thread, fill() on the keeper's loop: a mutex between them.
 class VaultRequestRecorder {
  public:
   void observe(const vault::RequestObservation& seen);
@@ -27,6 +27,7 @@ class VaultRequestRecorder {
   void fill(KeeperFigures& figures) const;
 
  private:
+  mutable std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> requests_;
   std::map<std::string, KeeperFigures::Latency> latency_;
 };

@@ -110,7 +110,10 @@ class WorkerDispatcher final : public submit::Dispatcher {
   bool ready() const override { return keeper_.ready() && smtp_readiness_.ready(); }
   std::string notReadyReason() const override {
     if (!keeper_.ready()) {
-      return "no SMTP credential from Vault yet (logging in, or Vault is unreachable)";
+      // The keeper's word first (approle_locked_out, vault_not_answering, ...), for
+      // probes and scripts to match; then what it means.
+      return keeper_.notReadyReason() +
+             ": no valid SMTP credential from Vault (logging in, or Vault is unreachable)";
     }
     return smtp_readiness_.reason();
   }

@@ -60,7 +60,26 @@ class KeeperLink {
   // Adopts a new channel from the supervisor; pending requests on the old one fail.
   void connect(int fd);
 
-  bool ready() const { return channel_ != nullptr && keeper_ready_; }
+  // The keeper said ready, and the credential it named is still valid by our own clock
+  // (so a keeper that stopped talking cannot keep us "ready" past its expiry).
+  bool ready() const {
+    return channel_ != nullptr && keeper_ready_ && std::chrono::steady_clock::now() < valid_until_;
+  }
+  // The keeper's word for why not (ipc::StatusMessage::reason), or "keeper_unreachable".
+  std::string notReadyReason() const {
+    if (channel_ == nullptr) return "keeper_unreachable";
+    if (keeper_ready_ && std::chrono::steady_clock::now() >= valid_until_) {
+      return "credential_expired";
+    }
+    return keeper_reason_.empty() ? std::string("no_credential") : keeper_reason_;
+  }
+  // Seconds the keeper's current credential remains valid (0: none).
+  std::uint64_t credentialValidSeconds() const {
+    if (!ready()) return 0;
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                          valid_until_ - std::chrono::steady_clock::now())
+                                          .count());
+  }
 
   // The credential of `path`, which is entry `path_index` of the credential paths.
   // Sends that ask for the same path while a request for it is on its way wait for
@@ -139,6 +158,8 @@ class KeeperLink {
   ipc::Packet out_;
   std::uint32_t next_request_id_ = 1;
   bool keeper_ready_ = false;
+  std::string keeper_reason_;
+  std::chrono::steady_clock::time_point valid_until_{};
   std::function<void(const std::string&)> on_retired_;
   std::function<void()> on_connected_;
   SpoolKeyCallback spool_key_callback_;

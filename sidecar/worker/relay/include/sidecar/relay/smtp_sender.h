@@ -33,7 +33,7 @@ using mailformat::SmtpReply;
 enum class SendOutcome {
   Accepted,          // the server took the message (2xx after DATA)
   Rejected,          // a 5xx: sending it again will fail the same way
-  AuthRefused,       // 535 and friends: the credential is no longer valid
+  AuthRefused,       // 535: the credential is no longer valid (454 is Temporary)
   TemporaryFailure,  // a 4xx, connection refused, timeout: try again later
   TlsFailure,        // the server's certificate did not verify, or TLS could not start
 };
