@@ -241,6 +241,7 @@ class Readiness(unittest.TestCase):
         self.assertIn(f"does not cover the name {ENV['SMTP_HOST']}", cause)
         reason = self.not_ready_before_any_send(sidecar, "does not cover the name")
         self.assertEqual(reason, f"{cause}; {hint}")
+        print(f"\n  /v1/ready before any send: 503, reason: {reason}")
         self.assertNotIn("AUTH", peer.commands)  # neither doctor nor the probe logged in
         # The HTTP answer of a send.
         status, body, _ = sidecar.send_raw(self.MESSAGE, "app@example.test",
