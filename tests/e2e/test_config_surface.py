@@ -129,6 +129,11 @@ def closed_port():
         return s.getsockname()[1]
 
 
+SENDMAIL = os.environ.get("SMTP_SIDECAR_SENDMAIL_BIN",
+                          os.path.join(os.path.dirname(__file__), "..", "..", "build", "dev",
+                                       "sendmail", "smtp-sidecar-sendmail"))
+
+
 def metric(sidecar, name):
     """The value of an unlabelled (or the first labelled) sample of `name`."""
     status, body, _ = sidecar.request("GET", "/metrics")
@@ -250,6 +255,13 @@ class Readiness(unittest.TestCase):
         self.assertEqual(body["error"]["code"], "smtp_tls_failed")
         self.assertIn(cause, body["error"]["message"])
         self.assertIn(cause, sidecar.events("message_sent")[-1]["detail"])
+        # sendmail's message (what a cron job or PHP's mail() shows its user).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
+        env["SMTP_SIDECAR_SOCKET"] = sidecar.socket
+        proc = subprocess.run([SENDMAIL, "-f", "app@example.test", "someone@example.test"],
+                              input=self.MESSAGE, capture_output=True, env=env, timeout=60)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn(cause, proc.stderr.decode(errors="replace"))
         self.assertNotIn("AUTH", peer.commands)
         self.assertNotIn("MAIL", peer.commands)
 
