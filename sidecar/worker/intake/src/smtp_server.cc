@@ -102,9 +102,9 @@ SmtpReply replyForResult(const submit::SubmitResult& result) {
       // The detail is doctor's words (relay/smtp_diagnosis.h), one printable line; cut
       // so the reply stays within RFC 5321's 512-octet line.
       return {451, "4.7.5",
-              "TLS with the next hop failed: " +
-                  (send.detail.empty() ? std::string("try again later")
-                                       : send.detail.substr(0, kMaxDetailInReply)),
+              "TLS with the next hop failed: " + (send.detail.empty()
+                                                      ? std::string("try again later")
+                                                      : send.detail.substr(0, kMaxDetailInReply)),
               false};
     case relay::SendOutcome::TemporaryFailure: {
       auto [enhanced, text] = splitEnhanced(send.reply.text, '4');
