@@ -8,9 +8,11 @@ On the real binary and, where a sidecar starts, against the real stack:
   that does not exist (named with its path), an unknown socket group; start-up itself
   refuses the missing file at once, with the same words, exit 78;
 - `doctor --help` lists -c;
-- /v1/ready says why mail cannot be sent after a send found the SMTP server unreachable
-  (a closed port) or its certificate untrusted (a CA that did not sign it),
-  and is ready again once [smtp] is fixed (SIGHUP) and the server answers;
+- /v1/ready says why mail cannot be sent before any is sent (the worker's reachability
+  probe, no AUTH): a closed port, a CA that did not sign the server's certificate, a
+  certificate for another name; the reason is doctor's cause and hint word for word, and
+  a send's answer and log line carry the same cause; ready again once [smtp] is fixed
+  (SIGHUP) without a send; smtp_sidecar_smtp_reachable follows;
 - started as root with process.user and no listen.socket_group, the socket belongs to
   that user's group (not root's), and the socket_ready line says who may connect.
 
@@ -24,7 +26,8 @@ import socket
 import subprocess
 import unittest
 
-from stacklib import ENV, RUN_AS, Sidecar, wait_for
+from stacklib import ENV, RUN_AS, Sidecar, wait_for, wrapped_secret_id
+from test_doctor import ScriptedSmtp, make_ca_and_cert
 
 
 def run(sidecar, *args, env=None):
@@ -126,32 +129,93 @@ def closed_port():
         return s.getsockname()[1]
 
 
+SENDMAIL = os.environ.get("SMTP_SIDECAR_SENDMAIL_BIN",
+                          os.path.join(os.path.dirname(__file__), "..", "..", "build", "dev",
+                                       "sendmail", "smtp-sidecar-sendmail"))
+
+
+def metric(sidecar, name):
+    """The value of an unlabelled (or the first labelled) sample of `name`."""
+    status, body, _ = sidecar.request("GET", "/metrics")
+    assert status == 200, status
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return line
+    raise AssertionError(f"no {name} in /metrics:\n{text}")
+
+
+def doctor_smtp_line(sidecar):
+    """doctor's SMTP cause and hint for the sidecar's config (run before the sidecar
+    starts: doctor looks the wrapped secret_id up, the sidecar unwraps it)."""
+    wrapped_secret_id(sidecar.secret_id_file)
+    out = run(sidecar, "doctor", "-c", sidecar.config_path).stdout
+    lines = out.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("[FAIL] smtp: "):
+            hint = lines[i + 1].split("hint: ", 1)[1] if i + 1 < len(lines) else ""
+            return line[len("[FAIL] smtp: "):], hint
+    raise AssertionError("doctor found no SMTP failure:\n" + out)
+
+
 class Readiness(unittest.TestCase):
+    """/v1/ready from the start: the worker's reachability probe (connect, EHLO, TLS
+    verified, NOOP, QUIT; never AUTH) finds what would stop every send before any mail
+    is sent, in doctor's words; a send's answer then says the same."""
+
     MESSAGE = b"From: app@example.test\r\nTo: someone@example.test\r\nSubject: r\r\n\r\nx\r\n"
 
-    def not_ready_after_a_send(self, sidecar):
-        sidecar.start()
-        status, _, _ = sidecar.send_raw(self.MESSAGE, "app@example.test", ["someone@example.test"])
-        self.assertNotEqual(status, 200)
-        status, body, headers = sidecar.request("GET", "/v1/ready")
-        self.assertEqual(status, 503, body)
-        self.assertEqual(body["status"], "not_ready")
-        self.assertIn("Retry-After", headers)
-        self.assertTrue(sidecar.events("smtp_unreachable"), sidecar.output())
-        return body["reason"]
+    def not_ready_before_any_send(self, sidecar, *phrases):
+        sidecar.start(wait=False)
+        last = {}
+
+        def says_why():
+            try:
+                status, body, headers = sidecar.request("GET", "/v1/ready")
+            except OSError:
+                return False
+            last.update(status=status, body=body, headers=headers)
+            return status == 503 and all(p in (body or {}).get("reason", "") for p in phrases)
+        self.assertTrue(wait_for(says_why, timeout=20), f"{last}\n{sidecar.output()[-3000:]}")
+        self.assertEqual(last["body"]["status"], "not_ready")
+        self.assertIn("Retry-After", last["headers"])
+        self.assertEqual(sidecar.events("message_sent"), [], "a mail was sent")
+        probes = [e for e in sidecar.events("smtp_unreachable") if e.get("check") == "probe"]
+        self.assertTrue(probes, sidecar.output())
+        self.assertIn("smtp_sidecar_smtp_reachable 0", metric(sidecar, "smtp_sidecar_smtp_reachable"))
+        return last["body"]["reason"]
+
+    def test_the_good_case_is_ready_and_reachable(self):
+        sidecar = Sidecar()
+        self.addCleanup(sidecar.cleanup)
+        sidecar.start()  # waits for 200: the probe reached the stack's Postfix
+        self.assertIn("smtp_sidecar_smtp_reachable 1", metric(sidecar, "smtp_sidecar_smtp_reachable"))
+        self.assertTrue(wait_for(lambda: 'result="reached"} 1' in metric_lines(sidecar), timeout=5))
+        self.assertTrue(sidecar.events("smtp_reachable"), sidecar.output())
 
     def test_a_closed_smtp_port_makes_ready_say_why_until_fixed(self):
         port = closed_port()
         sidecar = Sidecar()
         self.addCleanup(sidecar.cleanup)
         rewrite(sidecar, f"port = {ENV['SMTP_STARTTLS_PORT']}", f"port = {port}")
-        reason = self.not_ready_after_a_send(sidecar)
-        self.assertIn(f"the SMTP server {ENV['SMTP_HOST']}:{port} did not answer", reason)
-        # Fixed: [smtp] applies on SIGHUP; the next send reaches the server.
+        cause, hint = doctor_smtp_line(sidecar)
+        self.assertIn(f"SMTP connection refused at {ENV['SMTP_HOST']}:{port}", cause)
+        reason = self.not_ready_before_any_send(sidecar, "SMTP connection refused")
+        self.assertEqual(reason, f"{cause}; {hint}")  # doctor's words, exactly
+        # A send's answer and its log line say the same.
+        status, body, _ = sidecar.send_raw(self.MESSAGE, "app@example.test",
+                                           ["someone@example.test"])
+        self.assertEqual(status, 503, body)
+        self.assertIn(cause, body["error"]["message"])
+        self.assertIn(cause, sidecar.events("message_sent")[-1]["detail"])
+        # Bounded: probes back off (2 s, 4 s, ...), a handful in the first seconds.
+        self.assertLess(len(sidecar.events("smtp_unreachable")), 10)
+        # Fixed: [smtp] applies on SIGHUP; the probe finds the server, no mail needed.
         rewrite(sidecar, f"port = {port}", f"port = {ENV['SMTP_STARTTLS_PORT']}")
         sidecar.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: sidecar.request("GET", "/v1/ready")[0] == 200, timeout=10)
-        self.assertEqual(sidecar.request("GET", "/v1/ready")[0], 200)
+        self.assertTrue(wait_for(lambda: sidecar.request("GET", "/v1/ready")[0] == 200, timeout=10),
+                        sidecar.output()[-2000:])
+        self.assertIn("smtp_sidecar_smtp_reachable 1", metric(sidecar, "smtp_sidecar_smtp_reachable"))
         status, body, _ = sidecar.send_raw(self.MESSAGE, "app@example.test",
                                            ["someone@example.test"])
         self.assertEqual(status, 200, body)
@@ -161,20 +225,59 @@ class Readiness(unittest.TestCase):
         sidecar = Sidecar()
         self.addCleanup(sidecar.cleanup)
         # A CA of its own that never signed the stack's certificate.
-        other_ca = os.path.join(sidecar.dir, "other-ca.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                        "-keyout", os.path.join(sidecar.dir, "other-ca.key"), "-subj",
-                        "/CN=not the stack's CA", "-days", "1", "-out", other_ca],
-                       check=True, capture_output=True)
-        with open(sidecar.config_path) as f:
-            config = f.read()
-        start = config.index('ca_file = "', config.index("[smtp]"))
-        end = config.index("\n", start)
-        with open(sidecar.config_path, "w") as f:
-            f.write(config[:start] + f'ca_file = "{other_ca}"' + config[end:])
-        reason = self.not_ready_after_a_send(sidecar)
-        self.assertIn("TLS with the SMTP server", reason)
-        self.assertIn("smtp.ca_file", reason)
+        other_ca, _, _ = make_ca_and_cert(sidecar.dir, "other.invalid")
+        rewrite_ca_file(sidecar, sidecar.stage(other_ca, "other-ca.pem"))
+        cause, hint = doctor_smtp_line(sidecar)
+        self.assertIn("not signed by a CA in smtp.ca_file", cause)
+        reason = self.not_ready_before_any_send(sidecar, "not signed by a CA in smtp.ca_file")
+        self.assertEqual(reason, f"{cause}; {hint}")
+
+    def test_a_certificate_for_another_name_gives_doctors_words_everywhere(self):
+        sidecar = Sidecar()
+        self.addCleanup(sidecar.cleanup)
+        # A TLS server (Python's OpenSSL) whose certificate, from the test's own CA,
+        # names other.invalid, not the 127.0.0.1 the sidecar connects to.
+        ca, cert, key = make_ca_and_cert(sidecar.dir, "other.invalid")
+        peer = ScriptedSmtp(starttls=(cert, key))
+        self.addCleanup(peer.close)
+        rewrite(sidecar, f"port = {ENV['SMTP_STARTTLS_PORT']}", f"port = {peer.port}")
+        rewrite_ca_file(sidecar, sidecar.stage(ca, "other-ca.pem"))
+        cause, hint = doctor_smtp_line(sidecar)
+        self.assertIn(f"does not cover the name {ENV['SMTP_HOST']}", cause)
+        reason = self.not_ready_before_any_send(sidecar, "does not cover the name")
+        self.assertEqual(reason, f"{cause}; {hint}")
+        print(f"\n  /v1/ready before any send: 503, reason: {reason}")
+        self.assertNotIn("AUTH", peer.commands)  # neither doctor nor the probe logged in
+        # The HTTP answer of a send.
+        status, body, _ = sidecar.send_raw(self.MESSAGE, "app@example.test",
+                                           ["someone@example.test"])
+        self.assertEqual(status, 502, body)
+        self.assertEqual(body["error"]["code"], "smtp_tls_failed")
+        self.assertIn(cause, body["error"]["message"])
+        self.assertIn(cause, sidecar.events("message_sent")[-1]["detail"])
+        # sendmail's message (what a cron job or PHP's mail() shows its user).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
+        env["SMTP_SIDECAR_SOCKET"] = sidecar.socket
+        proc = subprocess.run([SENDMAIL, "-f", "app@example.test", "someone@example.test"],
+                              input=self.MESSAGE, capture_output=True, env=env, timeout=60)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn(cause, proc.stderr.decode(errors="replace"))
+        self.assertNotIn("AUTH", peer.commands)
+        self.assertNotIn("MAIL", peer.commands)
+
+
+def metric_lines(sidecar):
+    status, body, _ = sidecar.request("GET", "/metrics")
+    return body.decode() if isinstance(body, bytes) else str(body)
+
+
+def rewrite_ca_file(sidecar, path):
+    with open(sidecar.config_path) as f:
+        config = f.read()
+    start = config.index('ca_file = "', config.index("[smtp]"))
+    end = config.index("\n", start)
+    with open(sidecar.config_path, "w") as f:
+        f.write(config[:start] + f'ca_file = "{path}"' + config[end:])
 
 
 class DoctorHelp(unittest.TestCase):

@@ -25,6 +25,7 @@
 #include "sidecar/keeper/credential_keeper.h"
 #include "sidecar/keeper/smtp_login_from_secret.h"
 #include "sidecar/relay/asio_smtp_sender.h"
+#include "sidecar/relay/smtp_diagnosis.h"
 #include "vault/client.h"
 #include "vault/request_body.h"
 #include "vault/response_parser.h"
@@ -190,73 +191,9 @@ class TapTransport final : public vault::HttpTransport {
 
 // ---- SMTP: one session with the relay client, NOOP after AUTH, no mail ----
 
-// The probe's facts in the vocabulary of the pure diagnosis (doctor_diagnosis.cc), which
-// names transport failures by libcurl's codes (as for Vault, which libcurl still
-// serves): the same cause gets the same words whichever client met it.
-SmtpSession sessionOf(const relay::SmtpProbeResult& p) {
-  using F = relay::SmtpProbeResult::Failure;
-  SmtpSession s;
-  s.greeted = p.greeted;
-  s.starttls_offered = p.starttls_offered;
-  s.auth_offered = p.auth_offered;
-  s.auth_tried = p.auth_tried;
-  s.auth_accepted = p.auth_accepted;
-  if (p.reply.code >= 400) {
-    s.failure_code = p.reply.code;
-    s.failure_text =
-        std::string(std::string_view(p.reply.text).substr(0, mailformat::kMaxReplyLine));
-  }
-  TransportFailure& t = s.transport;
-  t.curl_error = p.detail;
-  t.os_errno = p.os_errno;
-  t.ssl_verify_result = p.ssl_verify_result;
-  switch (p.failure) {
-    case F::None:
-      t.curl_code = CURLE_OK;
-      t.curl_error.clear();
-      break;
-    case F::Resolve:
-      t.curl_code = CURLE_COULDNT_RESOLVE_HOST;
-      break;
-    case F::Connect:
-      t.curl_code = CURLE_COULDNT_CONNECT;
-      break;
-    case F::Timeout:
-      t.curl_code = CURLE_OPERATION_TIMEDOUT;
-      break;
-    case F::Tls:
-      if (p.detail.rfind("smtp.ca_file", 0) == 0) {
-        t.curl_code = CURLE_SSL_CACERT_BADFILE;
-      } else {
-        t.curl_code =
-            p.ssl_verify_result != 0 ? CURLE_PEER_FAILED_VERIFICATION : CURLE_SSL_CONNECT_ERROR;
-      }
-      break;
-    case F::NoStartTls:
-      t.curl_code = CURLE_USE_SSL_FAILED;
-      t.curl_error = "STARTTLS not supported";
-      break;
-    case F::StartTlsRefused:
-      t.curl_code = CURLE_USE_SSL_FAILED;
-      break;
-    case F::Greeting:
-      t.curl_code = CURLE_WEIRD_SERVER_REPLY;
-      break;
-    case F::Auth:
-      t.curl_code = CURLE_LOGIN_DENIED;
-      break;
-    case F::Closed:
-      t.curl_code = p.greeted ? CURLE_RECV_ERROR : CURLE_GOT_NOTHING;
-      break;
-    case F::Protocol:
-      t.curl_code = CURLE_WEIRD_SERVER_REPLY;
-      break;
-  }
-  return s;
-}
-
 // Runs the probe on a loop of its own (doctor is a one-shot command, not the worker).
-SmtpSession probeSmtp(const SmtpSettings& smtp, const relay::SmtpCredential* credential) {
+relay::SmtpProbeResult probeSmtp(const SmtpSettings& smtp,
+                                 const relay::SmtpCredential* credential) {
   boost::asio::io_context io;
   // Borrowed, not copied: the credential stays in the caller's locked memory.
   std::shared_ptr<const relay::SmtpCredential> borrowed(std::shared_ptr<void>(), credential);
@@ -270,7 +207,7 @@ SmtpSession probeSmtp(const SmtpSettings& smtp, const relay::SmtpCredential* cre
     lost.detail = "the SMTP probe ended without a result";
     result = std::move(lost);
   }
-  return sessionOf(*result);
+  return std::move(*result);
 }
 
 std::string describe(const Config& c) {
@@ -524,19 +461,19 @@ class Doctor {
   }
 
   void smtpStep(const ipc::SmtpCredential* credential) {
-    const SmtpSession session = probeSmtp(config_.smtp, credential);
-    if (credential != nullptr && credential->kind == ipc::CredentialKind::OAuth2Token &&
-        session.auth_tried && !session.auth_accepted && session.failure_code >= 500) {
+    const relay::SmtpProbeResult probe = probeSmtp(config_.smtp, credential);
+    const bool token = credential != nullptr && credential->kind == ipc::CredentialKind::OAuth2Token;
+    if (token && probe.auth_tried && !probe.auth_accepted && probe.reply.code >= 500) {
       // The token was issued; the mail server refused it: say which mechanism.
-      const char* mechanism = session.transport.curl_error.find("OAUTHBEARER") != std::string::npos
-                                  ? "OAUTHBEARER"
-                                  : "XOAUTH2";
-      report_.add("smtp", tokenLogin(mechanism, session.failure_code, session.failure_text));
+      const char* mechanism =
+          probe.detail.find("OAUTHBEARER") != std::string::npos ? "OAUTHBEARER" : "XOAUTH2";
+      report_.add("smtp", tokenLogin(mechanism, probe.reply.code,
+                                     std::string_view(probe.reply.text)
+                                         .substr(0, mailformat::kMaxReplyLine)));
       return;
     }
-    if (credential != nullptr && credential->kind == ipc::CredentialKind::OAuth2Token &&
-        session.auth_offered && !session.auth_accepted &&
-        session.transport.curl_error.find("no AUTH mechanism") != std::string::npos) {
+    if (token && probe.auth_offered && !probe.auth_accepted &&
+        probe.detail.find("no AUTH mechanism") != std::string::npos) {
       report_.add(
           "smtp",
           Finding{false,
@@ -547,7 +484,8 @@ class Doctor {
                   "smtp.gmail.com), or a password credential for this server"});
       return;
     }
-    report_.add("smtp", smtpSession(session, config_.smtp));
+    relay::PlainCause smtp = relay::diagnoseSmtp(probe, config_.smtp);
+    report_.add("smtp", Finding{smtp.ok, std::move(smtp.what), std::move(smtp.hint)});
   }
 
   void cleanup() {

@@ -13,18 +13,11 @@
 #include <utility>
 
 #include "sidecar/doctor/doctor.h"
+#include "sidecar/relay/smtp_diagnosis.h"
 
 namespace sidecar::doctor {
 namespace {
 
-// OpenSSL's X509_V_* codes libcurl reports as CURLINFO_SSL_VERIFYRESULT (not including
-// openssl headers here for four numbers).
-constexpr long kX509CertHasExpired = 10;
-constexpr long kX509DepthZeroSelfSigned = 18;
-constexpr long kX509SelfSignedInChain = 19;
-constexpr long kX509NoIssuerLocally = 20;
-constexpr long kX509HostnameMismatch = 62;
-constexpr long kX509IpAddressMismatch = 64;  // the same, for an address literal
 constexpr long kAny = -1;
 
 bool containsNoCase(std::string_view haystack, std::string_view needle) {
@@ -70,64 +63,11 @@ Finding failure(std::string_view cause, std::string_view hint, Vars vars) {
   return Finding{false, fill(cause, vars), fill(hint, vars)};
 }
 
-// ---- TLS verification, shared by Vault and SMTP ----
-// `text` is libcurl's error buffer. Rules for CURLE_PEER_FAILED_VERIFICATION and friends.
-struct TlsRule {
-  long verify_result;         // kAny: any
-  std::string_view contains;  // in libcurl's error text; empty: any
-  const char* cause;
-  const char* hint;
-};
-
-constexpr TlsRule kTlsRules[] = {
-    {kX509HostnameMismatch, "",
-     "TLS verification failed: the certificate of {peer} does not cover the name {host}",
-     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
-     "for {host}"},
-    {kX509IpAddressMismatch, "",
-     "TLS verification failed: the certificate of {peer} does not cover the name {host}",
-     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
-     "for {host}"},
-    {kAny, "subject name",
-     "TLS verification failed: the certificate of {peer} does not cover the name {host}",
-     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
-     "for {host}"},
-    {kAny, "does not match target host",
-     "TLS verification failed: the certificate of {peer} does not cover the name {host}",
-     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
-     "for {host}"},
-    {kX509CertHasExpired, "", "TLS verification failed: the certificate of {peer} has expired",
-     "renew the server's certificate (and check this machine's clock)"},
-    {kAny, "expired", "TLS verification failed: the certificate of {peer} has expired",
-     "renew the server's certificate (and check this machine's clock)"},
-    {kX509NoIssuerLocally, "",
-     "TLS verification failed: the certificate of {peer} is not signed by a CA in {ca_key} ({ca})",
-     "set {ca_key} to the CA that issued the server's certificate"},
-    {kX509SelfSignedInChain, "",
-     "TLS verification failed: the certificate of {peer} is not signed by a CA in {ca_key} ({ca})",
-     "set {ca_key} to the CA that issued the server's certificate"},
-    {kX509DepthZeroSelfSigned, "",
-     "TLS verification failed: {peer} presents a self-signed certificate that is not in {ca_key} "
-     "({ca})",
-     "set {ca_key} to the CA that issued the server's certificate"},
-    {kAny, "certificate problem",
-     "TLS verification failed: the certificate of {peer} is not trusted by {ca_key} ({ca}): {raw}",
-     "set {ca_key} to the CA that issued the server's certificate"},
-    {kAny, "", "TLS verification failed for {peer}: {raw}",
-     "check {ca_key} and the server's certificate"},
-};
-
-Finding tlsVerification(const TransportFailure& f, Vars vars, std::string_view raw) {
-  for (const auto& rule : kTlsRules) {
-    if (rule.verify_result != kAny && rule.verify_result != f.ssl_verify_result) continue;
-    if (!containsNoCase(f.curl_error, rule.contains)) continue;
-    // {raw} last, so a placeholder inside the server's text is never expanded.
-    Finding out;
-    out.what = fill(fill(rule.cause, vars), {{"raw", raw}});
-    out.hint = fill(fill(rule.hint, vars), {{"raw", raw}});
-    return out;
-  }
-  return {};  // unreachable: the last rule matches everything
+// TLS verification has one set of words for Vault and SMTP: relay::tlsVerificationCause.
+Finding tlsVerification(const TransportFailure& f, const relay::TlsPeer& peer,
+                        std::string_view raw) {
+  relay::PlainCause c = relay::tlsVerificationCause(f.ssl_verify_result, f.curl_error, peer, raw);
+  return Finding{c.ok, std::move(c.what), std::move(c.hint)};
 }
 
 // ---- Vault ----
@@ -171,44 +111,6 @@ constexpr CurlRule kVaultTransportRules[] = {
     {CURLE_GOT_NOTHING, kAny, "",
      "Vault unreachable: {address} closed the connection without answering",
      "is it an https listener reached with http://, or not Vault at all?"},
-};
-
-// The SMTP side's connect failures differ in hints (the other submission port).
-constexpr CurlRule kSmtpTransportRules[] = {
-    {CURLE_COULDNT_RESOLVE_HOST, kAny, "", "SMTP host {host} does not resolve",
-     "check the spelling of smtp.host and this machine's DNS"},
-    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "",
-     "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
-     "check smtp.port; if the port is blocked, try the other submission port: {other}"},
-    {CURLE_COULDNT_CONNECT, ETIMEDOUT, "", "SMTP connection to {host}:{port} timed out",
-     "the port may be blocked by a firewall; try the other submission port: {other}"},
-    {CURLE_COULDNT_CONNECT, kAny, "refused",
-     "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
-     "check smtp.port; if the port is blocked, try the other submission port: {other}"},
-    {CURLE_COULDNT_CONNECT, kAny, "", "cannot connect to the SMTP server {host}:{port}: {raw}",
-     "the port may be blocked; try the other submission port: {other}"},
-    {CURLE_SSL_CACERT_BADFILE, kAny, "", "cannot read the CA file smtp.ca_file ({ca})",
-     "smtp.ca_file must name a readable PEM file"},
-    {CURLE_USE_SSL_FAILED, kAny, "not supported",
-     "the SMTP server {host}:{port} does not offer STARTTLS: the sidecar never sends a password "
-     "without TLS",
-     "use a port where the server offers STARTTLS (587), or implicit TLS (465 with tls = "
-     "\"implicit\")"},
-    {CURLE_USE_SSL_FAILED, kAny, "", "the SMTP server {host}:{port} refused STARTTLS{reply}",
-     "the server's TLS setup is broken (certificate or key missing?): see its log"},
-    {CURLE_SSL_CONNECT_ERROR, kAny, "wrong version number",
-     "TLS handshake with {host}:{port} failed: the server does not speak TLS from the first byte",
-     "with tls = \"implicit\" use the implicit-TLS port (465); for port 587 use tls = "
-     "\"starttls\""},
-    {CURLE_SSL_CONNECT_ERROR, kAny, "", "TLS handshake with {host}:{port} failed: {raw}",
-     "check smtp.tls against the port (587: starttls, 465: implicit)"},
-    {CURLE_GOT_NOTHING, kAny, "",
-     "the SMTP server {host}:{port} closed the connection without a word",
-     "is this an SMTP port? with tls = \"starttls\" the server must greet in plain text"},
-    {CURLE_RECV_ERROR, kAny, "", "the connection to {host}:{port} broke: {raw}",
-     "the server or something in between closed it; see the server's log"},
-    {CURLE_SEND_ERROR, kAny, "", "the connection to {host}:{port} broke: {raw}",
-     "the server or something in between closed it; see the server's log"},
 };
 
 template <std::size_t N>
@@ -363,37 +265,10 @@ std::string sourceAddress(std::string_view errors) {
   return printable(errors.substr(from, end - from), 64);
 }
 
-std::string otherSubmissionPort(const SmtpSettings& smtp) {
-  switch (smtp.tls) {
-    case SmtpTls::StartTls:
-      return "465 with tls = \"implicit\"";
-    case SmtpTls::Implicit:
-      return "587 with tls = \"starttls\"";
-    case SmtpTls::None:
-      return "587 with tls = \"starttls\" or 465 with tls = \"implicit\"";
-  }
-  return "587 or 465";
-}
-
 }  // namespace
 
 std::string printable(std::string_view text, std::size_t max) {
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    const bool space = u <= 0x20 || u == 0x7f;
-    if (space) {
-      if (!out.empty() && out.back() != ' ') out.push_back(' ');
-      continue;
-    }
-    out.push_back(c);
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  if (out.size() > max) {
-    out.resize(max > 3 ? max - 3 : 0);
-    out += "...";
-  }
-  return out;
+  return relay::printableLine(text, max);
 }
 
 Finding vaultTransport(const TransportFailure& f, std::string_view address,
@@ -402,12 +277,9 @@ Finding vaultTransport(const TransportFailure& f, std::string_view address,
       f.curl_error.empty() ? curl_easy_strerror(static_cast<CURLcode>(f.curl_code)) : f.curl_error);
   const std::string addr = printable(address, 200);
   if (isTlsVerification(f.curl_code)) {
-    return tlsVerification(f,
-                           {{"peer", "Vault at " + addr},
-                            {"host", addr},
-                            {"ca_key", "vault.ca_file"},
-                            {"ca", printable(ca_file, 200)}},
-                           raw);
+    const std::string peer = "Vault at " + addr;
+    const std::string ca = printable(ca_file, 200);
+    return tlsVerification(f, relay::TlsPeer{peer, addr, "vault.ca_file", ca}, raw);
   }
   if (const CurlRule* rule = findCurlRule(kVaultTransportRules, f)) {
     return failure(rule->cause, rule->hint,
@@ -497,92 +369,6 @@ Finding revoke(const VaultAnswer& answer, std::string_view what) {
   }
   if (isCommon(answer)) return matchAnswer(kCommonVaultRules, answer, {});
   return matchAnswer(kRevokeRules, answer, {{"what", printable(what, 200)}});
-}
-
-Finding smtpSession(const SmtpSession& s, const SmtpSettings& smtp) {
-  const std::string host = printable(smtp.host, 200);
-  const std::string port = std::to_string(smtp.port);
-  const std::string other = otherSubmissionPort(smtp);
-  const std::string raw =
-      printable(s.transport.curl_error.empty()
-                    ? curl_easy_strerror(static_cast<CURLcode>(s.transport.curl_code))
-                    : s.transport.curl_error);
-  const std::string reply = s.failure_code != 0 ? " (" + std::to_string(s.failure_code) + " " +
-                                                      printable(s.failure_text, 200) + ")"
-                                                : std::string();
-  const std::string ca = printable(smtp.ca_file, 200);  // Vars holds views: named, not temporary
-  const Vars vars = {{"host", host}, {"port", port},   {"other", other},
-                     {"raw", raw},   {"reply", reply}, {"ca", ca}};
-  const long rc = s.transport.curl_code;
-
-  if (rc == CURLE_OK) {
-    if (s.auth_tried && !s.auth_accepted) {
-      return failure(
-          "the SMTP server {host}:{port} did not offer AUTH{reply}: the sidecar's login would not "
-          "happen and mail would be refused",
-          "use the server's submission port (587 or 465), where AUTH is offered over TLS", vars);
-    }
-    std::string what = "SMTP session with " + host + ":" + port + ": " +
-                       (smtp.tls == SmtpTls::None ? "plaintext (tls = none)" : "TLS verified");
-    what += s.auth_tried ? ", AUTH accepted, NOOP answered; no mail sent"
-                         : ", NOOP answered (AUTH not tried: no credential); no mail sent";
-    return Finding{true, what, ""};
-  }
-  if (isTlsVerification(rc)) {
-    return tlsVerification(s.transport,
-                           {{"peer", "the SMTP server " + host + ":" + port},
-                            {"host", host},
-                            {"ca_key", "smtp.ca_file"},
-                            {"ca", printable(smtp.ca_file, 200)}},
-                           raw);
-  }
-  if (rc == CURLE_LOGIN_DENIED ||
-      (s.auth_tried && (s.failure_code == 535 || s.failure_code == 534 || s.failure_code == 530 ||
-                        s.failure_code == 538))) {
-    if (s.failure_code == 534 || s.failure_code == 538) {
-      return failure(
-          "the SMTP server refused AUTH PLAIN{reply}: it wants a stronger mechanism or encryption",
-          "the sidecar uses AUTH PLAIN over TLS; allow it on the server's submission port", vars);
-    }
-    if (s.auth_tried && !s.auth_offered) {
-      return failure(
-          "the SMTP server {host}:{port} offers no AUTH{reply}",
-          "use the server's submission port (587 or 465), where AUTH is offered over TLS", vars);
-    }
-    return failure(
-        "the SMTP server refused AUTH with the leased credential{reply}",
-        "the login Vault leased is not known to the mail server: check that the secrets engine "
-        "writes the user database the server reads (and that the lease was not revoked)",
-        vars);
-  }
-  if (rc == CURLE_OPERATION_TIMEDOUT) {
-    if (containsNoCase(s.transport.curl_error, "connection timed out")) {
-      return failure(
-          "connecting to the SMTP server {host}:{port} timed out",
-          "a firewall may drop packets to that port; try the other submission port: {other}", vars);
-    }
-    if (!s.greeted) {
-      return failure(
-          "the SMTP server {host}:{port} accepted the connection but sent no greeting within "
-          "smtp.timeout_seconds",
-          "the port may be blocked or intercepted, or it speaks implicit TLS (465 needs tls = "
-          "\"implicit\"); try the other submission port: {other}",
-          vars);
-    }
-    return failure("the SMTP session with {host}:{port} timed out after the greeting{reply}",
-                   "the server is slow or something in between stalls the connection; raise "
-                   "smtp.timeout_seconds or try the other submission port: {other}",
-                   vars);
-  }
-  if (rc == CURLE_WEIRD_SERVER_REPLY && !s.greeted) {
-    return failure("the SMTP server {host}:{port} did not greet with 220{reply}",
-                   "the server refuses connections from here, or this is not an SMTP port", vars);
-  }
-  if (const CurlRule* rule = findCurlRule(kSmtpTransportRules, s.transport)) {
-    return failure(rule->cause, rule->hint, vars);
-  }
-  return failure("the SMTP session with {host}:{port} failed: {raw}{reply}",
-                 "see the SMTP server's log", vars);
 }
 
 }  // namespace sidecar::doctor

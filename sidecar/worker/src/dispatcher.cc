@@ -36,6 +36,7 @@ void WorkerDispatcher::reconfigure(const Config& config) {
   max_queue_ = config.listen.max_queue;
   retry_for_ = config.smtp.retry_for;
   smtp_readiness_ = relay::SmtpReadiness(config.smtp.host, config.smtp.port);
+  startReachabilityProbe(config.smtp);
 }
 
 void WorkerDispatcher::submit(submit::Origin origin, submit::Envelope envelope, std::string message,
@@ -163,37 +164,31 @@ void WorkerDispatcher::attempt(std::shared_ptr<Job> job, bool retry_left) {
         const auto started = std::chrono::steady_clock::now();
         const std::string lease_id = credential->lease_id;
         job->lease_id = lease_id;
-        sender_->send(
-            job->envelope, job->message, std::move(credential),
-            [this, job, retry_left, lease_id, started](relay::SendResult sent) {
-              const auto took = std::chrono::steady_clock::now() - started;
-              metrics_.attempt(sent, took);
-              if (smtp_readiness_.record(sent)) {
-                if (smtp_readiness_.ready()) {
-                  log::info("smtp_reachable", {{"detail", "the SMTP server answered again"}});
-                } else {
-                  log::warn("smtp_unreachable", {{"reason", smtp_readiness_.reason()}});
-                }
-              }
-              const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
-              log::info("message_sent", {{"id", job->id},
-                                         {"profile", job->origin.profile},
-                                         {"outcome", relay::toString(sent.outcome)},
-                                         {"smtp_code", sent.reply.code},
-                                         {"recipients", job->envelope.recipients.size()},
-                                         {"bytes", job->message->size()},
-                                         {"lease_id", lease_id},
-                                         {"duration_ms", static_cast<std::int64_t>(ms)},
-                                         {"detail", sent.detail}});
-              if (sent.outcome == relay::SendOutcome::AuthRefused && retry_left) {
-                keeper_.reportRefused(lease_id);
-                return attempt(job, false);
-              }
-              submit::SubmitResult result;
-              result.send = std::move(sent);
-              finish(job, std::move(result));
-              if (!old_senders_.empty()) asio::post(io_, [this] { pruneOldSenders(); });
-            });
+        sender_->send(job->envelope, job->message, std::move(credential),
+                      [this, job, retry_left, lease_id, started](relay::SendResult sent) {
+                        const auto took = std::chrono::steady_clock::now() - started;
+                        metrics_.attempt(sent, took);
+                        recordSendReadiness(sent);
+                        const auto ms =
+                            std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+                        log::info("message_sent", {{"id", job->id},
+                                                   {"profile", job->origin.profile},
+                                                   {"outcome", relay::toString(sent.outcome)},
+                                                   {"smtp_code", sent.reply.code},
+                                                   {"recipients", job->envelope.recipients.size()},
+                                                   {"bytes", job->message->size()},
+                                                   {"lease_id", lease_id},
+                                                   {"duration_ms", static_cast<std::int64_t>(ms)},
+                                                   {"detail", sent.detail}});
+                        if (sent.outcome == relay::SendOutcome::AuthRefused && retry_left) {
+                          keeper_.reportRefused(lease_id);
+                          return attempt(job, false);
+                        }
+                        submit::SubmitResult result;
+                        result.send = std::move(sent);
+                        finish(job, std::move(result));
+                        if (!old_senders_.empty()) asio::post(io_, [this] { pruneOldSenders(); });
+                      });
       });
 }
 

@@ -79,7 +79,15 @@ WorkerMetrics::WorkerMetrics()
                                    "Messages accepted and not finished (sync and async).")),
       keeper_up_(
           registry_.gauge("smtp_sidecar_keeper_up",
-                          "1 when the keeper answered this scrape (its figures follow), else 0.")) {
+                          "1 when the keeper answered this scrape (its figures follow), else 0.")),
+      smtp_reachable_(registry_.gauge(
+          "smtp_sidecar_smtp_reachable",
+          "1 when the SMTP server was last reached with TLS verified (by the reachability "
+          "probe or a send), else 0; /v1/ready is 503 while it is 0.")),
+      probes_(registry_.counter("smtp_sidecar_smtp_probes_total",
+                                "Reachability probes of the SMTP server (no mail, no AUTH), by "
+                                "result (reached, unreachable).",
+                                {"result"})) {
   // Every label set that can occur is shown from the start, at 0, so that rate() and
   // alerts see a series before its first event.
   for (const char* outcome : kOutcomes) {
@@ -92,6 +100,9 @@ WorkerMetrics::WorkerMetrics()
   send_latency_.get();
   queue_depth_.get();
   keeper_up_.get();
+  smtp_reachable_.get();
+  probes_.with({"reached"});
+  probes_.with({"unreachable"});
 }
 
 void WorkerMetrics::attempt(const relay::SendResult& sent,

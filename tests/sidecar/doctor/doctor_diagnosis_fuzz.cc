@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "sidecar/doctor/doctor.h"
+#include "sidecar/relay/smtp_diagnosis.h"
 
 namespace {
 
@@ -36,14 +37,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   sidecar::SmtpSettings smtp;
   smtp.host = "mail.test";
   smtp.port = 587;
-  SmtpSession session;
-  session.transport = failure;
+  sidecar::relay::SmtpProbeResult session;
+  session.failure = static_cast<sidecar::relay::SmtpProbeResult::Failure>(data[2] % 11);
+  session.os_errno = data[1] % 120;
+  session.ssl_verify_result = data[0] % 80;
+  session.detail = text;
   session.greeted = data[3] & 1;
   session.auth_tried = data[3] & 2;
   session.auth_offered = data[3] & 4;
-  session.failure_code = reply;
-  session.failure_text = text;
-  check(smtpSession(session, smtp));
+  session.reply.code = reply;
+  session.reply.text = text;
+  const sidecar::relay::PlainCause cause = sidecar::relay::diagnoseSmtp(session, smtp);
+  check(Finding{cause.ok, cause.what, cause.hint});
   if (printable(text).find('\n') != std::string::npos) __builtin_trap();
   return 0;
 }

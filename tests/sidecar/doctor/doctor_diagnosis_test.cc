@@ -17,15 +17,6 @@ bool has(const std::string& text, const char* part) {
   return part == nullptr || text.find(part) != std::string::npos;
 }
 
-SmtpSettings starttls587() {
-  SmtpSettings s;
-  s.host = "mail.example.test";
-  s.port = 587;
-  s.tls = SmtpTls::StartTls;
-  s.ca_file = "/etc/ca.pem";
-  return s;
-}
-
 }  // namespace
 
 TEST_CASE("vaultTransport: libcurl failures before any answer") {
@@ -231,102 +222,8 @@ TEST_CASE("revoke") {
             "stays valid until its TTL"));
 }
 
-TEST_CASE("smtpSession: connection, TLS and AUTH failures") {
-  struct Case {
-    SmtpTls tls;
-    long curl_code;
-    long os_errno;
-    long verify;
-    const char* curl_error;
-    bool greeted, starttls, auth_offered, auth_tried, auth_accepted;
-    int reply_code;
-    const char* reply_text;
-    bool want_ok;
-    const char* want;
-    const char* want_hint;
-  };
-  const SmtpTls S = SmtpTls::StartTls, I = SmtpTls::Implicit;
-  const Case cases[] = {
-      {S, CURLE_OK, 0, 0, "", true, true, true, true, true, 0, "", true,
-       "AUTH accepted, NOOP answered", nullptr},
-      {S, CURLE_OK, 0, 0, "", true, true, false, false, false, 0, "", true, "AUTH not tried",
-       nullptr},
-      // libcurl skips AUTH when the server offers none: not a pass.
-      {S, CURLE_OK, 0, 0, "", true, true, false, true, false, 0, "", false, "did not offer AUTH",
-       "submission port"},
-      {S, CURLE_COULDNT_RESOLVE_HOST, 0, 0, "Could not resolve host: mail.invalid", false, false,
-       false, true, false, 0, "", false, "mail.example.test does not resolve", "smtp.host"},
-      {S, CURLE_COULDNT_CONNECT, ECONNREFUSED, 0, "Couldn't connect to server", false, false, false,
-       true, false, 0, "", false, "connection refused at mail.example.test:587",
-       "465 with tls = \"implicit\""},
-      {I, CURLE_COULDNT_CONNECT, ECONNREFUSED, 0, "Couldn't connect to server", false, false, false,
-       true, false, 0, "", false, "connection refused", "587 with tls = \"starttls\""},
-      {S, CURLE_COULDNT_CONNECT, ETIMEDOUT, 0, "Connection timed out", false, false, false, true,
-       false, 0, "", false, "timed out", "blocked"},
-      {S, CURLE_OPERATION_TIMEDOUT, 0, 0, "Connection timed out after 10001 milliseconds", false,
-       false, false, true, false, 0, "", false,
-       "connecting to the SMTP server mail.example.test:587 timed out", "465"},
-      {S, CURLE_OPERATION_TIMEDOUT, 0, 0,
-       "Operation timed out after 2000 milliseconds with 0 bytes received", false, false, false,
-       true, false, 0, "", false, "sent no greeting", "blocked"},
-      {S, CURLE_OPERATION_TIMEDOUT, 0, 0,
-       "Operation timed out after 2000 milliseconds with 40 bytes received", true, true, true, true,
-       false, 0, "", false, "timed out after the greeting", "timeout_seconds"},
-      {S, CURLE_USE_SSL_FAILED, 0, 0, "STARTTLS not supported.", true, false, true, true, false, 0,
-       "", false, "does not offer STARTTLS", "587"},
-      {S, CURLE_USE_SSL_FAILED, 0, 0, "STARTTLS denied, code 454", true, true, true, true, false,
-       454, "4.7.0 TLS not available", false, "refused STARTTLS (454 4.7.0 TLS not available)",
-       "log"},
-      {S, CURLE_PEER_FAILED_VERIFICATION, 0, 0,
-       "SSL: no alternative certificate subject name matches target host name 'mail.example.test'",
-       true, true, false, true, false, 0, "", false, "does not cover the name mail.example.test",
-       "subjectAltName"},
-      {S, CURLE_PEER_FAILED_VERIFICATION, 0, 20,
-       "SSL certificate problem: unable to get local issuer certificate", true, true, false, true,
-       false, 0, "", false, "not signed by a CA in smtp.ca_file (/etc/ca.pem)", "smtp.ca_file"},
-      {I, CURLE_SSL_CONNECT_ERROR, 0, 0, "error:0A00010B:SSL routines::wrong version number", false,
-       false, false, true, false, 0, "", false, "does not speak TLS from the first byte",
-       "starttls"},
-      {S, CURLE_LOGIN_DENIED, 0, 0, "Login denied", true, true, true, true, false, 535,
-       "5.7.8 Error: authentication failed", false, "refused AUTH with the leased credential (535",
-       "user database"},
-      {S, CURLE_LOGIN_DENIED, 0, 0, "Login denied", true, true, true, true, false, 534,
-       "5.7.9 too weak", false, "wants a stronger mechanism", nullptr},
-      {S, CURLE_LOGIN_DENIED, 0, 0, "Login denied", true, true, false, true, false, 0, "", false,
-       "offers no AUTH", nullptr},
-      {S, CURLE_WEIRD_SERVER_REPLY, 0, 0, "Got unexpected smtp-server response: 554", false, false,
-       false, true, false, 554, "5.3.2 go away", false,
-       "did not greet with 220 (554 5.3.2 go away)", nullptr},
-      {S, CURLE_GOT_NOTHING, 0, 0, "Server returned nothing", false, false, false, true, false, 0,
-       "", false, "closed the connection", nullptr},
-      {S, CURLE_RECV_ERROR, 0, 0, "Recv failure: Connection reset by peer", true, false, false,
-       true, false, 0, "", false, "broke", nullptr},
-      {S, CURLE_SSL_CACERT_BADFILE, 0, 0, "error setting certificate file", false, false, false,
-       true, false, 0, "", false, "cannot read the CA file smtp.ca_file (/etc/ca.pem)", nullptr},
-      {S, CURLE_FAILED_INIT, 0, 0, "libcurl refused option CAINFO", false, false, false, true,
-       false, 0, "", false, "libcurl refused option CAINFO", nullptr},
-  };
-  for (const auto& c : cases) {
-    CAPTURE(c.curl_error);
-    SmtpSettings smtp = starttls587();
-    smtp.tls = c.tls;
-    smtp.port = c.tls == SmtpTls::Implicit ? 465 : 587;
-    SmtpSession s;
-    s.transport = TransportFailure{c.curl_code, c.curl_error, c.verify, c.os_errno};
-    s.greeted = c.greeted;
-    s.starttls_offered = c.starttls;
-    s.auth_offered = c.auth_offered;
-    s.auth_tried = c.auth_tried;
-    s.auth_accepted = c.auth_accepted;
-    s.failure_code = c.reply_code;
-    s.failure_text = c.reply_text;
-    const Finding f = smtpSession(s, smtp);
-    CHECK(f.ok == c.want_ok);
-    CHECK_MESSAGE(has(f.what, c.want), f.what);
-    CHECK_MESSAGE(has(f.hint, c.want_hint), f.hint);
-    if (!f.ok) CHECK_FALSE(f.hint.empty());
-  }
-}
+// The SMTP step's words: relay::diagnoseSmtp, tested in
+// tests/sidecar/worker/relay/smtp_diagnosis_test.cc (the worker answers sends with them).
 
 TEST_CASE("printable: untrusted text on one bounded line") {
   struct Case {
@@ -353,12 +250,4 @@ TEST_CASE("Vault's and the server's texts cannot forge lines or placeholders") {
       credentialLease(VaultAnswer{500, "boom\n[ ok ] smtp: fine {path}"}, "smtp/creds/app");
   CHECK(f.what.find('\n') == std::string::npos);
   CHECK(has(f.what, "{path}"));  // not expanded: placeholders are filled once, in order
-  SmtpSession s;
-  s.transport = TransportFailure{CURLE_LOGIN_DENIED, "Login denied", 0, 0};
-  s.auth_tried = s.auth_offered = s.greeted = true;
-  s.failure_code = 535;
-  s.failure_text = std::string(5000, 'x') + "\r\n[ ok ]";
-  const Finding g = smtpSession(s, starttls587());
-  CHECK(g.what.find('\n') == std::string::npos);
-  CHECK(g.what.size() < 600);
 }

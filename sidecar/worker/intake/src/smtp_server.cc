@@ -32,6 +32,9 @@ namespace {
 
 constexpr auto kLingerTimeout = std::chrono::seconds(5);
 constexpr std::size_t kReadChunk = 64 * 1024;
+// Our own detail in a reply: with "451 4.7.5 TLS with the next hop failed: " in front,
+// within the 512 octets of an RFC 5321 reply line.
+constexpr std::size_t kMaxDetailInReply = 400;
 
 // "5.1.1 rest" -> ("5.1.1", "rest") when the text starts with an enhanced code of the
 // given class; the upstream reply's own code is reused, not invented.
@@ -96,12 +99,19 @@ SmtpReply replyForResult(const submit::SubmitResult& result) {
       return {451, "4.7.0", "the next hop refused the sidecar's SMTP credential; try again later",
               false};
     case relay::SendOutcome::TlsFailure:
-      return {451, "4.7.5", "TLS with the next hop failed; try again later", false};
+      // The detail is doctor's words (relay/smtp_diagnosis.h), one printable line; cut
+      // so the reply stays within RFC 5321's 512-octet line.
+      return {451, "4.7.5",
+              "TLS with the next hop failed: " + (send.detail.empty()
+                                                      ? std::string("try again later")
+                                                      : send.detail.substr(0, kMaxDetailInReply)),
+              false};
     case relay::SendOutcome::TemporaryFailure: {
       auto [enhanced, text] = splitEnhanced(send.reply.text, '4');
       // 421 would tell the client that this server closes the connection.
       const int code = send.reply.isTransient() && send.reply.code != 421 ? send.reply.code : 451;
-      const std::string why = send.reply.code != 0 ? firstLine(text) : send.detail;
+      const std::string why =
+          send.reply.code != 0 ? firstLine(text) : send.detail.substr(0, kMaxDetailInReply);
       return {
           code, enhanced.empty() ? "4.4.1" : enhanced,
           "the next hop is unavailable: " + (why.empty() ? std::string("temporary failure") : why),

@@ -50,6 +50,7 @@
 #include "sidecar/base/log.h"
 #include "sidecar/relay/ehlo.h"
 #include "sidecar/relay/sasl.h"
+#include "sidecar/relay/smtp_diagnosis.h"
 
 namespace sidecar::relay {
 
@@ -931,6 +932,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     probe_.detail = detail;
     probe_.reply = reply;
+    // A connection that never got ready failed for a cause doctor names: the sends
+    // answer with doctor's words (smtp_diagnosis.h), not our raw detail.
+    if (in_setup) detail = oneLine(diagnoseSmtp(probe_, settings_));
     log::info("smtp_connection_failed", {{"detail", detail}, {"smtp_code", reply.code}});
     auto txs = std::move(txs_);
     txs_.clear();
@@ -1030,7 +1034,11 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
     tx->credential = std::move(credential);
     tx->done = std::move(done);
     if (!tls_) {
-      return complete(tx, failure(SendOutcome::TlsFailure, "TLS setup failed: " + tls_error_));
+      SmtpProbeResult setup;
+      setup.failure = SmtpProbeResult::Failure::Tls;
+      setup.detail = tls_error_;
+      return complete(tx,
+                      failure(SendOutcome::TlsFailure, oneLine(diagnoseSmtp(setup, settings_))));
     }
     waiting_.push_back(std::move(tx));
     pump();

@@ -224,5 +224,16 @@ TEST_CASE("the reply after DATA tells the next hop's truth") {
   r.send.outcome = relay::SendOutcome::AuthRefused;
   CHECK(replyForResult(r).code == 451);
   r.send.outcome = relay::SendOutcome::TlsFailure;
-  CHECK(replyForResult(r).enhanced == "4.7.5");
+  r.send.detail =
+      "TLS verification failed: the certificate of the SMTP server 127.0.0.1:587 does not cover "
+      "the name 127.0.0.1; connect by a name the certificate lists";
+  reply = replyForResult(r);
+  CHECK(reply.enhanced == "4.7.5");
+  // doctor's words (relay/smtp_diagnosis.h), as the HTTP answer carries them.
+  CHECK(reply.text == "TLS with the next hop failed: " + r.send.detail);
+  // Within RFC 5321's 512-octet reply line, whatever the detail's length.
+  r.send.detail = std::string(2000, 'x');
+  CHECK(replyForResult(r).text.size() + 10 <= 512);
+  r.send.outcome = relay::SendOutcome::TemporaryFailure;
+  CHECK(replyForResult(r).text.size() + 10 <= 512);
 }

@@ -31,17 +31,20 @@ TEST_CASE("an attempt's outcome decides readiness") {
       {"refused with 5xx: the server answered", outcome(SendOutcome::Rejected, 554), true, ""},
       {"a 4xx: the server answered", outcome(SendOutcome::TemporaryFailure, 451), true, ""},
       {"AUTH refused: the server answered", outcome(SendOutcome::AuthRefused, 535), true, ""},
-      {"connection refused",
-       outcome(SendOutcome::TemporaryFailure, 0, "Failed to connect: Connection refused"), false,
-       "the SMTP server mail.test:2587 did not answer (check smtp.host and smtp.port, and that it "
-       "is up): Failed to connect: Connection refused"},
+      {"set-up failure: its detail is doctor's words, naming the server",
+       outcome(SendOutcome::TemporaryFailure, 0,
+               "SMTP connection refused at mail.test:2587 (nothing listens there, or a firewall "
+               "rejects it); check smtp.port"),
+       false,
+       "SMTP connection refused at mail.test:2587 (nothing listens there, or a firewall "
+       "rejects it); check smtp.port"},
+      {"a connection that broke later: the server is named",
+       outcome(SendOutcome::TemporaryFailure, 0, "timed out waiting for the SMTP server"), false,
+       "the SMTP server mail.test:2587: timed out waiting for the SMTP server"},
       {"no detail", outcome(SendOutcome::TemporaryFailure, 0), false,
        "did not answer (check smtp.host and smtp.port, and that it is up)"},
-      {"certificate not trusted",
-       outcome(SendOutcome::TlsFailure, 0, "SSL certificate problem: unable to get local issuer"),
-       false,
-       "TLS with the SMTP server mail.test:2587 failed (check smtp.tls and smtp.ca_file): SSL "
-       "certificate problem"},
+      {"TLS without detail", outcome(SendOutcome::TlsFailure, 0), false,
+       "TLS with the SMTP server mail.test:2587 failed (check smtp.tls and smtp.ca_file)"},
   };
   for (const auto& c : cases) {
     SUBCASE(c.name) {
@@ -69,4 +72,27 @@ TEST_CASE("an answer from the server makes it ready again") {
   CHECK(readiness.record(outcome(SendOutcome::Accepted, 250)));
   CHECK(readiness.ready());
   CHECK(readiness.reason().empty());
+}
+
+TEST_CASE("the probe decides readiness before any send") {
+  using sidecar::relay::SmtpProbeResult;
+  SmtpReadiness readiness("mail.test", 587);
+  readiness.awaitFirstCheck();
+  CHECK_FALSE(readiness.ready());
+  CHECK(readiness.reason().find("checking whether the SMTP server mail.test:587") !=
+        std::string::npos);
+  SmtpProbeResult refused;
+  refused.failure = SmtpProbeResult::Failure::Connect;
+  CHECK_FALSE(readiness.recordProbe(refused, "SMTP connection refused at mail.test:587"));
+  CHECK(readiness.reason() == "SMTP connection refused at mail.test:587");
+  SmtpProbeResult ehlo_refused;  // stricter than a send: a refusing server is not ready
+  ehlo_refused.failure = SmtpProbeResult::Failure::Protocol;
+  ehlo_refused.reply.code = 554;
+  CHECK_FALSE(readiness.recordProbe(ehlo_refused, "EHLO refused"));
+  CHECK_FALSE(readiness.ready());
+  CHECK(readiness.recordProbe(SmtpProbeResult{}, "unused"));
+  CHECK(readiness.ready());
+  // A send that finds the server gone flips it back, and a send that reaches it too.
+  CHECK(readiness.record(outcome(SendOutcome::TlsFailure, 0, "TLS verification failed: x")));
+  CHECK(readiness.record(outcome(SendOutcome::Accepted, 250)));
 }

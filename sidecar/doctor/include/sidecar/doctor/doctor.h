@@ -82,18 +82,8 @@ Finding credentialFields(bool has_username, bool has_password, std::string_view 
 Finding revoke(const VaultAnswer& answer, std::string_view what);
 
 // ---- SMTP ----
-// One SMTP session (connect, EHLO, STARTTLS, AUTH, NOOP, QUIT) as libcurl ran it.
-struct SmtpSession {
-  TransportFailure transport;  // curl_code 0 when libcurl succeeded
-  bool greeted = false;        // a 220 greeting arrived
-  bool starttls_offered = false;
-  bool auth_offered = false;   // an EHLO AUTH line (after STARTTLS when there was one)
-  bool auth_tried = false;     // a credential was handed to libcurl
-  bool auth_accepted = false;  // a 235 reply arrived
-  int failure_code = 0;        // the last 4xx/5xx reply, 0 if none
-  std::string failure_text;    // its text (untrusted)
-};
-Finding smtpSession(const SmtpSession& session, const SmtpSettings& smtp);
+// The SMTP step's words are relay::diagnoseSmtp (sidecar/relay/smtp_diagnosis.h), the
+// same the worker answers a failed send with.
 
 // ---- the runner (doctor.cc) ----
 // Loads `config_path` and runs every step, one line each on `out`. Returns the exit

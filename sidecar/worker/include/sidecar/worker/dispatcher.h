@@ -27,6 +27,7 @@
 #include "sidecar/base/config.h"
 #include "sidecar/intake/submit_server.h"
 #include "sidecar/relay/asio_smtp_sender.h"
+#include "sidecar/relay/smtp_reachability.h"
 #include "sidecar/relay/smtp_readiness.h"
 #include "sidecar/relay/smtp_sender.h"
 #include "sidecar/spool/format.h"
@@ -66,6 +67,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
         retention_timer_(io),
         smtp_readiness_(config.smtp.host, config.smtp.port) {
     if (spool_) sweepRetention();
+    startReachabilityProbe(config.smtp);
   }
 
   // The keeper link is up (again): a spool without its key asks for it now.
@@ -154,6 +156,16 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   void scheduleRetry(const std::shared_ptr<Job>& job, std::chrono::steady_clock::time_point now);
 
+  // ---- the SMTP server's reachability (dispatcher_reachability.cc) ----
+  // A probe (no AUTH) once the first credential is there, and again while no send
+  // reached the server recently; /v1/ready is not ready until one of them has.
+  void startReachabilityProbe(const SmtpSettings& smtp);
+  void probed(const relay::SmtpProbeResult& result);
+  // After a send: readiness from its outcome; a send that reached the server defers
+  // the next probe.
+  void recordSendReadiness(const relay::SendResult& sent);
+  void readinessChanged();
+
   // ---- per recipient, retention, Idempotency-Key, the spool (dispatcher.cc) ----
   static bool applyRecipients(Job& job, const submit::SubmitResult& result);
   static void noteLastAttempt(spool::Record& record, const submit::SubmitResult& result);
@@ -197,7 +209,9 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::size_t async_pending_ = 0;
   std::map<std::string, std::string> idempotent_;  // profile + key -> message id
   std::map<std::string, std::string> scope_of_;    // message id -> its profile + key
-  relay::SmtpReadiness smtp_readiness_;            // from the attempts' outcomes
+  relay::SmtpReadiness smtp_readiness_;  // from the attempts' outcomes and the probe's
+  SmtpSettings probe_settings_;          // the [smtp] the probe checks (for its words)
+  std::unique_ptr<relay::SmtpReachabilityProbe> reachability_;
 };
 
 }  // namespace sidecar::worker

@@ -51,6 +51,9 @@ class WorkerMetrics {
   void finished(const submit::SubmitResult& result, Mode mode);
   void setQueueDepth(std::size_t depth) { queue_depth_.get().set(static_cast<double>(depth)); }
   void setKeeperUp(bool up) { keeper_up_.get().set(up ? 1 : 0); }
+  // Whether the SMTP server was last found reachable (probe or send), and each probe.
+  void setSmtpReachable(bool reachable) { smtp_reachable_.get().set(reachable ? 1 : 0); }
+  void probed(bool reached) { probes_.with({reached ? "reached" : "unreachable"}).inc(); }
 
  private:
   metrics::Registry registry_;
@@ -60,6 +63,8 @@ class WorkerMetrics {
   metrics::HistogramFamily& send_latency_;
   metrics::GaugeFamily& queue_depth_;
   metrics::GaugeFamily& keeper_up_;
+  metrics::GaugeFamily& smtp_reachable_;
+  metrics::CounterFamily& probes_;
 };
 
 // The per-profile counters the submission server keeps (submit::SubmitServer::

@@ -25,6 +25,7 @@
 
 #include "foundation/result.h"
 #include "sidecar/base/config.h"
+#include "sidecar/relay/smtp_probe_result.h"
 #include "sidecar/relay/smtp_sender.h"
 
 namespace boost::asio {
@@ -52,34 +53,6 @@ std::unique_ptr<AsyncSmtpSender> makeAsioSmtpSender(boost::asio::io_context& io,
                                                     std::size_t max_connections);
 
 // ---- one session without mail, for `smtp-sidecar doctor` ----
-
-// How far a probe session got, and what stopped it (the raw facts doctor's pure
-// diagnosis turns into words).
-struct SmtpProbeResult {
-  enum class Failure {
-    None,        // greeted, EHLO, TLS, AUTH (with a credential) and NOOP all answered
-    Resolve,     // the host name did not resolve
-    Connect,     // TCP connect failed: os_errno
-    Timeout,     // no answer within settings.timeout (greeted tells whether one came)
-    Tls,         // the handshake failed: ssl_verify_result (X509_V_*), detail
-    NoStartTls,  // STARTTLS required but not offered
-    StartTlsRefused,
-    Greeting,  // no 220
-    Auth,      // AUTH refused (reply), or no usable mechanism (auth_offered)
-    Closed,    // the server closed the connection
-    Protocol,  // any other refusal or an unparseable reply
-  };
-  Failure failure = Failure::None;
-  int os_errno = 0;
-  long ssl_verify_result = 0;
-  std::string detail;  // our description (OpenSSL's reason for TLS)
-  bool greeted = false;
-  bool starttls_offered = false;
-  bool auth_offered = false;  // AUTH in the EHLO (after TLS when there was TLS)
-  bool auth_tried = false;
-  bool auth_accepted = false;
-  SmtpReply reply;  // the reply that ended it (code 0 if none)
-};
 
 // Connect, EHLO, STARTTLS / implicit TLS (verified as for sending), AUTH with
 // `credential` (none: skipped), NOOP, QUIT, with the sender's own code. `done` runs on
