@@ -136,10 +136,10 @@ Result<CredentialKeeper::Leased> CredentialKeeper::fetchToken(Slot& slot, Steady
              {"token_id", token_id},
              {"expires_in_seconds", static_cast<std::int64_t>(ttl.count())},
              {"scope", token->scope}});
-  Leased leased{ipc::SmtpCredential{
+  Leased leased{std::make_shared<const ipc::SmtpCredential>(ipc::SmtpCredential{
                     foundation::SecretBytes::copyOf(std::string_view(slot.oauth_client.sasl_user)),
                     std::move(token->token), std::move(token_id), slot.path,
-                    ipc::CredentialKind::OAuth2Token},
+                    ipc::CredentialKind::OAuth2Token}),
                 vault::Lifetime(now, ttl, false, tokenPolicy(ttl, slot.oauth_client.refresh_margin),
                                 uniform_),
                 now, true, false};

@@ -776,6 +776,8 @@ TEST_CASE("tokenSourceSettingsOf: the one conversion of an [[oauth2]] client") {
   CHECK(where.kv_mount == "kv");
   CHECK(where.kv_path == "smtp-oauth/m365");
   CHECK(where.field == "private_key");
+}
+
 // ---- issue 14: Vault faults do not stop mail while a valid credential exists ----
 
 TEST_CASE_FIXTURE(
