@@ -6,6 +6,7 @@ Each fault row prints a figure line (accepted, delivered, lost, duplicated, seco
 503) and the class prints the table at the end (docs/OPERATIONS.md keeps a copy).
 Durations: SPOOL_TEST_OUTAGE_SECONDS (how long Postfix stays down after the fault, 3).
 """
+import json
 import os
 import signal
 import subprocess
@@ -268,8 +269,35 @@ class SpoolTest(unittest.TestCase):
         wait_spool_ready(s)
         status, after, _ = submit()
         self.assertEqual((status, after["id"]), (202, first["id"]))
+        # The same key with other content is not the same submission: refused, clearly,
+        # also after the restart (the digest is in the spool's record).
+        for body, to in ((f"From: {SENDER}\r\nSubject: other\r\n\r\nbody\r\n", rcpt),
+                         (f"From: {SENDER}\r\nSubject: idem\r\n\r\nbody\r\n",
+                          "someone-else@example.test")):
+            status, refused, headers = s.request(
+                "POST", f"/v1/messages?from={SENDER}&to={to}", body=body.encode(),
+                headers={"Content-Type": "message/rfc822", "Prefer": "respond-async", **key})
+            self.assertEqual((status, refused["error"]["code"]), (422, "idempotency_key_reused"),
+                             refused)
+            self.assertIn("different request", refused["error"]["message"])
         self.wait_sent(s, [first["id"]])
         self.count("Idempotency-Key: 3 submissions, 1 message", [rcpt])
+        # JSON: the sidecar builds the message (its own Date and Message-ID each time), so
+        # the digest is of the request as sent: the same request twice is one message.
+        json_rcpt = f"idem-json-{uuid.uuid4().hex[:8]}@example.test"
+        json_key = {"Idempotency-Key": "json-" + uuid.uuid4().hex}
+        request = {"from": SENDER, "to": [json_rcpt], "subject": "idem json", "text": "body"}
+        json_headers = {"Content-Type": "application/json", "Prefer": "respond-async", **json_key}
+        answers = [s.request("POST", "/v1/messages", body=json.dumps(request).encode(),
+                             headers=json_headers) for _ in range(2)]
+        self.assertEqual([a[0] for a in answers], [202, 202], answers)
+        self.assertEqual(answers[0][1]["id"], answers[1][1]["id"])
+        status, refused, _ = s.request(
+            "POST", "/v1/messages", body=json.dumps({**request, "text": "other"}).encode(),
+            headers=json_headers)
+        self.assertEqual((status, refused["error"]["code"]), (422, "idempotency_key_reused"))
+        self.wait_sent(s, [answers[0][1]["id"]])
+        self.count("Idempotency-Key (JSON): 2 submissions, 1 message", [json_rcpt])
         # Refused clearly: a key that is not visible ASCII, and a key on a synchronous send.
         status, body, _ = s.request("POST", f"/v1/messages?from={SENDER}&to={rcpt}",
                                     body=b"Subject: x\r\n\r\nx\r\n",

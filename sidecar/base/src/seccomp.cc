@@ -116,6 +116,7 @@ constexpr const char* kCommon[] = {
     "pipe2",
     "fsync",
     "fdatasync",
+    "syncfs",  // the spool's group commit (sidecar/worker/spool/committer.h)
     "ftruncate",
     "rename",
     "renameat",

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "sidecar/base/config.h"
@@ -65,7 +66,12 @@ class WorkerDispatcher final : public submit::Dispatcher {
         spool_timer_(io),
         retention_timer_(io),
         smtp_readiness_(config.smtp.host, config.smtp.port) {
-    if (spool_) sweepRetention();
+    if (spool_) {
+      // Group commit: the spool's writes happen on its committer thread; their
+      // answers come back to this io thread.
+      spool_->startCommitter([&io](std::function<void()> fn) { asio::post(io, std::move(fn)); });
+      sweepRetention();
+    }
   }
 
   // The keeper link is up (again): a spool without its key asks for it now.
@@ -92,10 +98,13 @@ class WorkerDispatcher final : public submit::Dispatcher {
   void submit(submit::Origin origin, submit::Envelope envelope, std::string message,
               std::function<void(submit::SubmitResult)> done) override;
 
-  std::optional<std::string> enqueue(submit::Origin origin, submit::Envelope envelope,
-                                     std::string message) override;
+  void enqueue(submit::Origin origin, submit::Envelope envelope, std::string message,
+               std::function<void(submit::EnqueueOutcome)> done) override;
 
-  submit::EnqueueRefusal enqueueRefusal() const override { return refusal_; }
+  // The spool's group commit so far (bench/, metrics).
+  spool::CommitterStats commitStats() const {
+    return spool_ ? spool_->commitStats() : spool::CommitterStats{};
+  }
 
   std::optional<submit::MessageStatus> status(const std::string& id) const override;
 
@@ -156,7 +165,11 @@ class WorkerDispatcher final : public submit::Dispatcher {
   static void noteLastAttempt(spool::Record& record, const submit::SubmitResult& result);
   void rememberFinished(const std::string& id, std::uint64_t finished_unix_ms);
   static std::string idempotencyScope(const submit::Origin& origin);
-  void rememberIdempotencyKey(const std::string& scope, const std::string& id);
+  void rememberIdempotencyKey(const std::string& scope, const std::string& id,
+                              const std::string& digest);
+  void committed(const std::shared_ptr<Job>& job, const std::string& scope,
+                 foundation::Status stored, std::function<void(submit::EnqueueOutcome)> done);
+  void accepted(const std::shared_ptr<Job>& job, const std::string& scope);
   void forgetOldestFinished();
   void sweepRetention();
   void askSpoolKey();
@@ -188,11 +201,20 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::chrono::seconds retention_;
   asio::steady_timer spool_timer_;
   asio::steady_timer retention_timer_;
-  submit::EnqueueRefusal refusal_;
   std::size_t async_pending_ = 0;
-  std::map<std::string, std::string> idempotent_;  // profile + key -> message id
-  std::map<std::string, std::string> scope_of_;    // message id -> its profile + key
-  relay::SmtpReadiness smtp_readiness_;  // from the attempts' outcomes
+  struct FirstSubmission {
+    std::string id;
+    std::string digest;  // of its request (empty: a version 1 spool record)
+  };
+  std::map<std::string, FirstSubmission> idempotent_;  // profile + key -> the first
+  // Keys whose first message is being written: later requests wait for its answer.
+  struct Committing {
+    std::string digest;
+    std::vector<std::function<void(submit::EnqueueOutcome)>> waiting;
+  };
+  std::map<std::string, Committing> committing_;
+  std::map<std::string, std::string> scope_of_;  // message id -> its profile + key
+  relay::SmtpReadiness smtp_readiness_;          // from the attempts' outcomes
 };
 
 }  // namespace sidecar::worker
