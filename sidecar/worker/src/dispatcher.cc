@@ -17,6 +17,7 @@ namespace {
 
 constexpr auto kSpoolKeyRetry = std::chrono::seconds(2);  // while Vault or Transit is away
 constexpr auto kRetentionSweep = std::chrono::seconds(60);
+constexpr auto kStopGrace = std::chrono::seconds(1);  // for sends in progress at a stop
 
 }  // namespace
 
@@ -102,6 +103,7 @@ void WorkerDispatcher::enqueue(submit::Origin origin, submit::Envelope envelope,
   }
   // In flight from now (the queue bound counts it while it is written).
   ++in_flight_;
+  ++writing_;
   if (!scope.empty()) committing_[scope].digest = job->origin.request_digest;
   // The group commit: written with the messages that arrive while the disk is busy,
   // answered when its batch is durable; the event loop goes on meanwhile.
@@ -128,6 +130,7 @@ void WorkerDispatcher::committed(const std::shared_ptr<Job>& job, const std::str
   }
   submit::EnqueueOutcome outcome;
   --in_flight_;
+  --writing_;
   if (stored) {
     accepted(job, scope);
     outcome.id = job->id;
@@ -193,6 +196,7 @@ void WorkerDispatcher::setState(const Job& job, submit::MessageState state) {
 
 void WorkerDispatcher::attempt(std::shared_ptr<Job> job, bool retry_left) {
   setState(*job, submit::MessageState::Sending);
+  sending_.insert(job);
   // The profile's path, numbered as now configured (a reload may have moved it).
   const auto path = std::find(paths_.begin(), paths_.end(), job->origin.credential_path);
   if (path == paths_.end()) {
@@ -275,7 +279,11 @@ void WorkerDispatcher::writeAudit(const Job& job, const submit::SubmitResult& re
 }
 
 void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitResult result) {
-  if (job->id.empty()) {  // synchronous: the client gets this attempt's result
+  sending_.erase(job);
+  // A stop gave up waiting for this attempt (stop()): it no longer counts as in flight.
+  const bool abandoned = job->abandoned;
+  if (job->id.empty()) {    // synchronous: the client gets this attempt's result
+    if (abandoned) return;  // it was answered 503 when the stop abandoned it
     metrics_.finished(result, telemetry::Mode::Sync);
     writeAudit(*job, result);
     job->done(std::move(result));
@@ -304,7 +312,8 @@ void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitRes
       });
       job->record.message.clear();
     }
-    scheduleRetry(job, now);
+    // Stopping with a spool: the next attempt is the next start's (the file is there).
+    if (!(stopping_ && spool_)) scheduleRetry(job, now);
     return;
   }
   // The end: recipients still deferred have failed for good.
@@ -336,7 +345,45 @@ void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitRes
   }
   rememberFinished(job->id, finished_at);
   --async_pending_;
-  --in_flight_;
+  if (!abandoned) --in_flight_;
+}
+
+// SIGTERM: sends in progress get kStopGrace to end on their own (a transfer on an open
+// connection takes milliseconds); then a spooled message's attempt is abandoned (its
+// file stays for the next start: nothing lost) and a synchronous send still waiting
+// (e.g. for a connection while the server is down) is answered 503 at once. Only
+// asynchronous messages without a spool are drained to the worker's deadline: in
+// memory, they would be lost.
+void WorkerDispatcher::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  stop_timer_.expires_after(kStopGrace);
+  stop_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    std::size_t answered = 0;
+    std::size_t kept = 0;
+    for (const auto& job : std::vector<std::shared_ptr<Job>>(sending_.begin(), sending_.end())) {
+      if (job->abandoned || (!job->id.empty() && !spool_)) continue;
+      job->abandoned = true;
+      --in_flight_;
+      if (!job->id.empty()) {
+        ++kept;
+        continue;
+      }
+      ++answered;
+      submit::SubmitResult result;
+      result.send.outcome = relay::SendOutcome::TemporaryFailure;
+      result.send.detail = "the sidecar is stopping; the message was not sent, submit it again";
+      metrics_.finished(result, telemetry::Mode::Sync);
+      writeAudit(*job, result);
+      auto done = std::move(job->done);
+      done(std::move(result));
+    }
+    if (answered + kept > 0) {
+      log::info("stop_abandoned_sends", {{"sync_answered_503", static_cast<std::int64_t>(answered)},
+                                         {"spooled_kept", static_cast<std::int64_t>(kept)}});
+    }
+  });
 }
 
 // The last attempt's replies, per recipient: 2xx delivered, 5xx failed, 4xx (and
@@ -615,6 +662,19 @@ void WorkerDispatcher::exportSpool(metrics::Registry& registry) const {
                "Spool files moved to quarantine/ (truncated, corrupt, tampered, other key)")
       .get()
       .inc(static_cast<double>(spool_->quarantinedTotal()));
+  // The group commit: how many writes shared a batch (one data sync per batch).
+  const auto commits = spool_->commitStats();
+  registry
+      .counter("smtp_sidecar_spool_commit_batches_total",
+               "Batches the spool wrote, each made durable with one syncfs and one fsync per "
+               "directory")
+      .get()
+      .inc(static_cast<double>(commits.batches));
+  registry
+      .counter("smtp_sidecar_spool_commit_writes_total",
+               "Spool writes (accepted messages, rewrites, final statuses, removals) in them")
+      .get()
+      .inc(static_cast<double>(commits.jobs));
 }
 
 std::uint64_t WorkerDispatcher::unixMsNow() {
@@ -633,21 +693,17 @@ void WorkerDispatcher::scheduleRetry(const std::shared_ptr<Job>& job,
   job->backoff = std::min(job->backoff * 2, std::chrono::seconds(60));
   job->retry_timer = std::make_unique<asio::steady_timer>(io_, delay);
   job->retry_timer->async_wait([this, job](boost::system::error_code ec) {
-    if (ec) return;
+    if (ec || (stopping_ && spool_)) return;  // stopping: on disk, the next start sends it
     attempt(job, true);
   });
 }
 
 std::size_t WorkerDispatcher::mustDrain() const {
   if (!spool_) return in_flight_;
-  std::size_t waiting = 0;
-  for (const auto& [id, status] : statuses_) {
-    waiting += status.state == submit::MessageState::Retrying ||
-                       status.state == submit::MessageState::Queued
-                   ? 1
-                   : 0;
-  }
-  return in_flight_ - std::min(waiting, in_flight_);
+  // Messages being written (their 202 is due), and attempts the stop did not abandon.
+  std::size_t busy = writing_;
+  for (const auto& job : sending_) busy += job->abandoned ? 0U : 1U;
+  return busy;
 }
 
 }  // namespace sidecar::worker

@@ -212,6 +212,7 @@ int runWorker(const Config& config, const std::string& config_path) {
     }
     server.close();
     smtp.close();
+    dispatcher.stop();
     drain_deadline = std::chrono::steady_clock::now() + kDrainDeadline;
     wait_for_drain();
   });

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
         retention_(config.spool.retention),
         spool_timer_(io),
         retention_timer_(io),
+        stop_timer_(io),
         smtp_readiness_(config.smtp.host, config.smtp.port) {
     if (spool_) {
       // Group commit: the spool's writes happen on its committer thread; their
@@ -84,6 +86,10 @@ class WorkerDispatcher final : public submit::Dispatcher {
   // What a stop must wait for: every send in progress. With a spool, a message waiting
   // for its next attempt is safe on disk and need not hold the stop up.
   std::size_t mustDrain() const;
+
+  // SIGTERM: sends in progress get a short grace, then spooled messages are left to
+  // the spool and waiting synchronous sends are answered 503 (dispatcher.cc).
+  void stop();
 
   // SIGHUP: the credential paths as the keeper will number them.
   void setCredentialPaths(std::vector<std::string> paths) { paths_ = std::move(paths); }
@@ -139,6 +145,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
     // Async only: what the spool keeps (without the message, which is `message`):
     // every recipient with its state. The envelope holds the pending ones.
     spool::Record record;
+    bool abandoned = false;  // a stop stopped waiting for its attempt (stop())
   };
   static constexpr std::size_t kKeepFinished = 10000;  // statuses kept after the end
 
@@ -201,6 +208,10 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::chrono::seconds retention_;
   asio::steady_timer spool_timer_;
   asio::steady_timer retention_timer_;
+  asio::steady_timer stop_timer_;
+  bool stopping_ = false;
+  std::size_t writing_ = 0;                 // accepted messages on their way to the spool
+  std::set<std::shared_ptr<Job>> sending_;  // an attempt in progress
   std::size_t async_pending_ = 0;
   struct FirstSubmission {
     std::string id;
