@@ -116,7 +116,7 @@ constexpr const char* kCommon[] = {
     "pipe2",
     "fsync",
     "fdatasync",
-    "syncfs",  // the spool's group commit (sidecar/worker/spool/committer.h)
+    "sync_file_range",  // the spool's group commit (sidecar/worker/spool/committer.h)
     "ftruncate",
     "rename",
     "renameat",

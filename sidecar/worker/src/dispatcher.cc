@@ -666,8 +666,8 @@ void WorkerDispatcher::exportSpool(metrics::Registry& registry) const {
   const auto commits = spool_->commitStats();
   registry
       .counter("smtp_sidecar_spool_commit_batches_total",
-               "Batches the spool wrote, each made durable with one syncfs and one fsync per "
-               "directory")
+               "Batches the spool wrote, each made durable with one fdatasync round and one "
+               "fsync per directory")
       .get()
       .inc(static_cast<double>(commits.batches));
   registry

@@ -11,13 +11,16 @@
 // directory sync fails every job that renamed or removed in that directory.
 //
 // The batch, in Sync::Batched mode (the default): every job queued while the
-// previous batch was on disk is taken at once; all its files are written, then ONE
-// syncfs() per filesystem makes their data durable (instead of one fsync per file),
-// then every rename, then one fsync per directory, then the removals (a finished
-// message's file goes only after its final status is durable), then one fsync per
-// directory again. Sync::PerFile is the classic recipe per file (fsync file, rename,
-// fsync directory), kept to measure against; Sync::None skips every sync (benchmarks
-// only: a crash may lose acknowledged messages).
+// previous batch was on disk is taken at once; all its files are written and their
+// write-back started together (sync_file_range), then an fdatasync round makes their
+// data durable (the first one's journal commit carries the whole batch; the others
+// find their data written), then every rename, then ONE fsync per directory, then the
+// removals (a finished message's file goes only after its final status is durable),
+// then one fsync per directory again. So a batch costs about one journal commit and
+// one directory commit however many messages it holds, and flushes only its own files
+// (syncfs() would flush every dirty page of a filesystem the spool may share). Sync::PerFile is the
+// classic recipe per file (fsync file, rename, fsync directory), kept to measure against;
+// Sync::None skips every sync (benchmarks only: a crash may lose acknowledged messages).
 #pragma once
 
 #include <condition_variable>
@@ -56,7 +59,7 @@ struct CommitterStats {
   std::uint64_t batches = 0;
   std::uint64_t jobs = 0;
   std::uint64_t largest_batch = 0;
-  std::uint64_t data_syncs = 0;  // syncfs or fsync calls on file data
+  std::uint64_t data_syncs = 0;  // fsync or fdatasync calls on file data
 };
 
 // Runs a list of jobs as one batch on the calling thread (what the thread does, and

@@ -35,7 +35,7 @@ struct StoreLimits {
   std::size_t max_messages = 10000;              // message files
   // fsync every write (the default). Off only for benchmarks of the cost.
   bool fsync = true;
-  // With fsync: one syncfs + one directory fsync per batch of writes (group commit),
+  // With fsync: one fdatasync round + one directory fsync per batch (group commit),
   // or the classic fsync per file (false; kept to measure against).
   bool group_commit = true;
   Sync sync() const noexcept {
