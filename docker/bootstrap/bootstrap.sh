@@ -45,6 +45,13 @@ echo "configured the smtp engine (plugin sha256 ${sha:0:16}...)"
 bao write "smtp/roles/$ROLE" ttl=1h max_ttl=24h allowed_senders=app@example.test >/dev/null
 echo "wrote smtp role $ROLE"
 
+# The spool's Transit key: its data keys seal the sidecar's spool (spool.transit_key).
+# Never exportable; the app's policy allows datakey/plaintext and decrypt on it only.
+bao secrets list -format=json | jq -e '."transit/"' >/dev/null || bao secrets enable transit >/dev/null
+bao read "transit/keys/$ROLE-spool" >/dev/null 2>&1 ||
+  bao write -f "transit/keys/$ROLE-spool" type=aes256-gcm96 exportable=false >/dev/null
+echo "transit key $ROLE-spool ready (the spool's data keys)"
+
 bao write "auth/approle/role/$ROLE" token_policies="$POLICY" token_no_default_policy=true \
   token_ttl=5m token_max_ttl=30m secret_id_ttl=24h secret_id_num_uses=60 >/dev/null
 echo "wrote approle role $ROLE"

@@ -344,6 +344,22 @@ class FaultMatrixTest(unittest.TestCase):
         self.addCleanup(self.sidecar.cleanup)
         self.assertTrue(wait_for(lambda: self.sidecar.events("spool_recovered"), timeout=30))
 
+    def test_restart_of_the_whole_sidecar(self):
+        """The platform restarts the whole sidecar (systemctl restart, docker restart, a
+        new pod on the same volume): SIGTERM, then a new process on the same spool. The
+        client's submissions meanwhile find no socket and are submitted again."""
+        def inject():
+            started = time.monotonic()
+            self.assertEqual(self.sidecar.stop(signal.SIGTERM), 0)
+            stopped = time.monotonic() - started
+            self.sidecar.start()
+            self.assertTrue(wait_for(lambda: self.sidecar.events("spool_recovered"), timeout=30),
+                            self.sidecar.output()[-3000:])
+            print(f"\nfigure: the stop took {stopped:.1f} s, the restart "
+                  f"{time.monotonic() - started:.1f} s")
+            self.assertLess(stopped, 5)
+        self.row("restart of the whole sidecar (SIGTERM, then a new process)", inject)
+
     def test_openbao_stopped(self):
         # Renewals fall due while OpenBao is stopped (it accepts connections, never
         # answers): the keeper's loop answers from the valid credential meanwhile.

@@ -221,6 +221,7 @@ const std::vector<Parameter>& parameterTable() {
          return {};
        }},
       {"spool", "fsync", boolField(&Config::spool, &SpoolSettings::fsync)},
+      {"spool", "group_commit", boolField(&Config::spool, &SpoolSettings::group_commit)},
       {"smtp", "max_connections",
        [](Config& c, std::string_view v) {
          return parseInt<unsigned>(v, c.smtp.max_connections, 1, 1024);
@@ -689,6 +690,7 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   check("spool.max_messages", a.spool.max_messages, b.spool.max_messages);
   check("spool.retention_seconds", a.spool.retention, b.spool.retention);
   check("spool.fsync", a.spool.fsync, b.spool.fsync);
+  check("spool.group_commit", a.spool.group_commit, b.spool.group_commit);
   check("profile", a.profiles, b.profiles);
   check("oauth2", a.oauth2, b.oauth2);
   return out;

@@ -116,6 +116,7 @@ constexpr const char* kCommon[] = {
     "pipe2",
     "fsync",
     "fdatasync",
+    "sync_file_range",  // the spool's group commit (sidecar/worker/spool/committer.h)
     "ftruncate",
     "rename",
     "renameat",

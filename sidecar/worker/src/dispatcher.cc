@@ -17,6 +17,7 @@ namespace {
 
 constexpr auto kSpoolKeyRetry = std::chrono::seconds(2);  // while Vault or Transit is away
 constexpr auto kRetentionSweep = std::chrono::seconds(60);
+constexpr auto kStopGrace = std::chrono::seconds(1);  // for sends in progress at a stop
 
 }  // namespace
 
@@ -49,54 +50,111 @@ void WorkerDispatcher::submit(submit::Origin origin, submit::Envelope envelope, 
   start(job);
 }
 
-std::optional<std::string> WorkerDispatcher::enqueue(submit::Origin origin,
-                                                     submit::Envelope envelope,
-                                                     std::string message) {
-  refusal_ = {};
+void WorkerDispatcher::enqueue(submit::Origin origin, submit::Envelope envelope,
+                               std::string message,
+                               std::function<void(submit::EnqueueOutcome)> done) {
+  auto refuse = [&done](submit::EnqueueRefusal why) {
+    done(submit::EnqueueOutcome{std::nullopt, std::move(why)});
+  };
   const std::string scope = idempotencyScope(origin);
   if (!scope.empty()) {
+    // A retry under the same key is the same submission, or it is refused: a key sent
+    // again with other content is a client bug that must not send the wrong mail.
+    const std::string* first_digest = nullptr;
+    std::string first_id;
     if (auto first = idempotent_.find(scope); first != idempotent_.end()) {
-      log::info("idempotent_replay", {{"id", first->second}, {"profile", origin.profile}});
-      return first->second;
+      first_digest = &first->second.digest;
+      first_id = first->second.id;
+    } else if (auto committing = committing_.find(scope); committing != committing_.end()) {
+      first_digest = &committing->second.digest;
+    }
+    if (first_digest != nullptr && !first_digest->empty() &&
+        *first_digest != origin.request_digest) {
+      log::warn("idempotency_key_reused", {{"profile", origin.profile}});
+      return refuse({422, "idempotency_key_reused",
+                     "this Idempotency-Key came with a different request before (other "
+                     "envelope or message); a new message needs a new key",
+                     0});
+    }
+    if (!first_id.empty()) {
+      log::info("idempotent_replay", {{"id", first_id}, {"profile", origin.profile}});
+      return done(submit::EnqueueOutcome{first_id, {}});
+    }
+    if (first_digest != nullptr) {  // the first is still on its way to the disk
+      committing_[scope].waiting.push_back(std::move(done));
+      return;
     }
   }
-  if (full()) return std::nullopt;
+  if (full()) return refuse({});
   auto job = std::make_shared<Job>();
   job->origin = std::move(origin);
   job->envelope = std::move(envelope);
   job->id = foundation::randomHex(16);
   job->deadline = std::chrono::steady_clock::now() + retry_for_;
   job->record = recordOf(*job, unixMsNow());
-  if (spool_) {
-    // 202 only once the message is on disk, sealed: a crash after this loses nothing.
-    if (!spool_key_) {
-      refusal_ = {503, "spool_unavailable",
-                  "the spool's data key is not available yet (Vault); try again shortly", 5};
-      return std::nullopt;
-    }
-    // The sealed size: the message, its envelope, and the fixed fields.
-    const std::size_t estimate = message.size() + 1024 + 16 * job->envelope.recipients.size();
-    if (!spool_->hasRoom(estimate)) {
-      refusal_ = {429, "spool_full", "the spool is full; try again later", 30};
-      return std::nullopt;
-    }
-    job->record.message = std::move(message);
-    auto stored = spool_->put(job->record, *spool_key_);
-    message = std::move(job->record.message);
-    job->record.message.clear();
-    if (!stored) {
-      log::error("spool_write_failed", {{"error", stored.error().message}});
-      refusal_ = {503, "spool_unavailable", "the spool cannot store the message now", 10};
-      return std::nullopt;
-    }
+  if (!spool_) {
+    job->message = std::make_shared<const std::string>(std::move(message));
+    accepted(job, scope);
+    return done(submit::EnqueueOutcome{job->id, {}});
   }
-  job->message = std::make_shared<const std::string>(std::move(message));
+  // 202 only once the message is on disk, sealed: a crash after that loses nothing.
+  if (!spool_key_) {
+    return refuse({503, "spool_unavailable",
+                   "the spool's data key is not available yet (Vault); try again shortly", 5});
+  }
+  // The sealed size: the message, its envelope, and the fixed fields.
+  const std::size_t estimate = message.size() + 1024 + 16 * job->envelope.recipients.size();
+  if (!spool_->hasRoom(estimate)) {
+    return refuse({429, "spool_full", "the spool is full; try again later", 30});
+  }
+  // In flight from now (the queue bound counts it while it is written).
+  ++in_flight_;
+  ++writing_;
+  if (!scope.empty()) committing_[scope].digest = job->origin.request_digest;
+  // The group commit: written with the messages that arrive while the disk is busy,
+  // answered when its batch is durable; the event loop goes on meanwhile.
+  job->record.message = std::move(message);
+  spool_->putAsync(job->record, *spool_key_,
+                   [this, job, scope, done = std::move(done)](foundation::Status stored) mutable {
+                     asio::post(io_, [this, job, scope, done = std::move(done),
+                                      stored = std::move(stored)]() mutable {
+                       committed(job, scope, std::move(stored), std::move(done));
+                     });
+                   });
+  job->message = std::make_shared<const std::string>(std::move(job->record.message));
+  job->record.message.clear();
+}
+
+// The message's batch is durable (or failed): answer it, and whoever waited on its key.
+void WorkerDispatcher::committed(const std::shared_ptr<Job>& job, const std::string& scope,
+                                 foundation::Status stored,
+                                 std::function<void(submit::EnqueueOutcome)> done) {
+  std::vector<std::function<void(submit::EnqueueOutcome)>> waiting;
+  if (auto it = committing_.find(scope); !scope.empty() && it != committing_.end()) {
+    waiting = std::move(it->second.waiting);
+    committing_.erase(it);
+  }
+  submit::EnqueueOutcome outcome;
+  --in_flight_;
+  --writing_;
+  if (stored) {
+    accepted(job, scope);
+    outcome.id = job->id;
+  } else {
+    log::error("spool_write_failed", {{"error", stored.error().message}});
+    outcome.refusal = {503, "spool_unavailable", "the spool cannot store the message now", 10};
+  }
+  done(outcome);
+  for (auto& wait : waiting) wait(outcome);
+}
+
+// Accepted (with a spool: durable): known to GET /v1/messages/{id}, and sent.
+void WorkerDispatcher::accepted(const std::shared_ptr<Job>& job, const std::string& scope) {
   statuses_[job->id] = submit::MessageStatus{};
   statuses_[job->id].profile = job->origin.profile;
-  rememberIdempotencyKey(scope, job->id);
+  rememberIdempotencyKey(scope, job->id, job->origin.request_digest);
   ++async_pending_;
   start(job);
-  return job->id;
 }
 
 std::optional<submit::MessageStatus> WorkerDispatcher::status(const std::string& id) const {
@@ -145,6 +203,7 @@ void WorkerDispatcher::setState(const Job& job, submit::MessageState state) {
 
 void WorkerDispatcher::attempt(std::shared_ptr<Job> job, bool retry_left) {
   setState(*job, submit::MessageState::Sending);
+  sending_.insert(job);
   // The profile's path, numbered as now configured (a reload may have moved it).
   const auto path = std::find(paths_.begin(), paths_.end(), job->origin.credential_path);
   if (path == paths_.end()) {
@@ -221,7 +280,11 @@ void WorkerDispatcher::writeAudit(const Job& job, const submit::SubmitResult& re
 }
 
 void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitResult result) {
-  if (job->id.empty()) {  // synchronous: the client gets this attempt's result
+  sending_.erase(job);
+  // A stop gave up waiting for this attempt (stop()): it no longer counts as in flight.
+  const bool abandoned = job->abandoned;
+  if (job->id.empty()) {    // synchronous: the client gets this attempt's result
+    if (abandoned) return;  // it was answered 503 when the stop abandoned it
     metrics_.finished(result, telemetry::Mode::Sync);
     writeAudit(*job, result);
     job->done(std::move(result));
@@ -245,11 +308,13 @@ void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitRes
     // crash: the file is rewritten (rare: a partial delivery).
     if (spool_ && spool_key_ && delivered_some) {
       job->record.message = *job->message;
-      auto stored = spool_->put(job->record, *spool_key_);
+      spool_->putAsync(job->record, *spool_key_, [](foundation::Status stored) {
+        if (!stored) log::error("spool_write_failed", {{"error", stored.error().message}});
+      });
       job->record.message.clear();
-      if (!stored) log::error("spool_write_failed", {{"error", stored.error().message}});
     }
-    scheduleRetry(job, now);
+    // Stopping with a spool: the next attempt is the next start's (the file is there).
+    if (!(stopping_ && spool_)) scheduleRetry(job, now);
     return;
   }
   // The end: recipients still deferred have failed for good.
@@ -275,13 +340,51 @@ void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitRes
     done.finished_unix_ms = finished_at;
     // A failure here leaves the message file: a restart sends it again (the
     // duplicate window of docs/OPERATIONS.md).
-    if (auto s = spool_->finish(done, *spool_key_); !s) {
-      log::error("spool_finish_failed", {{"id", job->id}, {"error", s.error().message}});
-    }
+    spool_->finishAsync(done, *spool_key_, [id = job->id](foundation::Status s) {
+      if (!s) log::error("spool_finish_failed", {{"id", id}, {"error", s.error().message}});
+    });
   }
   rememberFinished(job->id, finished_at);
   --async_pending_;
-  --in_flight_;
+  if (!abandoned) --in_flight_;
+}
+
+// SIGTERM: sends in progress get kStopGrace to end on their own (a transfer on an open
+// connection takes milliseconds); then a spooled message's attempt is abandoned (its
+// file stays for the next start: nothing lost) and a synchronous send still waiting
+// (e.g. for a connection while the server is down) is answered 503 at once. Only
+// asynchronous messages without a spool are drained to the worker's deadline: in
+// memory, they would be lost.
+void WorkerDispatcher::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  stop_timer_.expires_after(kStopGrace);
+  stop_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    std::size_t answered = 0;
+    std::size_t kept = 0;
+    for (const auto& job : std::vector<std::shared_ptr<Job>>(sending_.begin(), sending_.end())) {
+      if (job->abandoned || (!job->id.empty() && !spool_)) continue;
+      job->abandoned = true;
+      --in_flight_;
+      if (!job->id.empty()) {
+        ++kept;
+        continue;
+      }
+      ++answered;
+      submit::SubmitResult result;
+      result.send.outcome = relay::SendOutcome::TemporaryFailure;
+      result.send.detail = "the sidecar is stopping; the message was not sent, submit it again";
+      metrics_.finished(result, telemetry::Mode::Sync);
+      writeAudit(*job, result);
+      auto done = std::move(job->done);
+      done(std::move(result));
+    }
+    if (answered + kept > 0) {
+      log::info("stop_abandoned_sends", {{"sync_answered_503", static_cast<std::int64_t>(answered)},
+                                         {"spooled_kept", static_cast<std::int64_t>(kept)}});
+    }
+  });
 }
 
 // The last attempt's replies, per recipient: 2xx delivered, 5xx failed, 4xx (and
@@ -353,9 +456,10 @@ std::string WorkerDispatcher::idempotencyScope(const submit::Origin& origin) {
   return origin.profile + '\n' + origin.idempotency_key;
 }
 
-void WorkerDispatcher::rememberIdempotencyKey(const std::string& scope, const std::string& id) {
+void WorkerDispatcher::rememberIdempotencyKey(const std::string& scope, const std::string& id,
+                                              const std::string& digest) {
   if (scope.empty()) return;
-  idempotent_[scope] = id;
+  idempotent_[scope] = {id, digest};
   scope_of_[id] = scope;
 }
 
@@ -368,9 +472,9 @@ void WorkerDispatcher::forgetOldestFinished() {
     scope_of_.erase(scope);
   }
   if (spool_) {
-    if (auto s = spool_->forget(id); !s) {
-      log::warn("spool_forget_failed", {{"id", id}, {"error", s.error().message}});
-    }
+    spool_->forgetAsync(id, [id](foundation::Status s) {
+      if (!s) log::warn("spool_forget_failed", {{"id", id}, {"error", s.error().message}});
+    });
   }
 }
 
@@ -442,8 +546,10 @@ void WorkerDispatcher::recover() {
   for (auto& record : loaded.finished) {
     if (statuses_.count(record.id) != 0) continue;
     statuses_[record.id] = statusOf(record);
-    rememberIdempotencyKey(idempotencyScope({{}, record.profile, {}, {}, record.idempotency_key}),
-                           record.id);
+    submit::Origin origin;
+    origin.profile = record.profile;
+    origin.idempotency_key = record.idempotency_key;
+    rememberIdempotencyKey(idempotencyScope(origin), record.id, record.request_digest);
     rememberFinished(record.id, record.finished_unix_ms);
   }
   const std::uint64_t now_ms = unixMsNow();
@@ -459,7 +565,8 @@ void WorkerDispatcher::recover() {
     job->origin.peer.pid = static_cast<decltype(job->origin.peer.pid)>(record.pid);
     job->origin.message_id = record.message_id;
     job->origin.idempotency_key = record.idempotency_key;
-    rememberIdempotencyKey(idempotencyScope(job->origin), record.id);
+    job->origin.request_digest = record.request_digest;
+    rememberIdempotencyKey(idempotencyScope(job->origin), record.id, record.request_digest);
     job->envelope.from = record.from;
     for (const auto& r : record.recipients) {
       if (r.state == spool::RecipientState::Pending) job->envelope.recipients.push_back(r.address);
@@ -531,6 +638,7 @@ spool::Record WorkerDispatcher::recordOf(const Job& job, std::uint64_t now_ms) c
   r.pid = static_cast<std::uint32_t>(job.origin.peer.pid);
   r.message_id = job.origin.message_id.substr(0, 998);
   r.idempotency_key = job.origin.idempotency_key;
+  r.request_digest = job.origin.request_digest;
   r.from = job.envelope.from;
   for (const auto& address : job.envelope.recipients) {
     r.recipients.push_back({address, spool::RecipientState::Pending, 0});
@@ -555,6 +663,19 @@ void WorkerDispatcher::exportSpool(metrics::Registry& registry) const {
                "Spool files moved to quarantine/ (truncated, corrupt, tampered, other key)")
       .get()
       .inc(static_cast<double>(spool_->quarantinedTotal()));
+  // The group commit: how many writes shared a batch (one data sync per batch).
+  const auto commits = spool_->commitStats();
+  registry
+      .counter("smtp_sidecar_spool_commit_batches_total",
+               "Batches the spool wrote, each made durable with one fdatasync round and one "
+               "fsync per directory")
+      .get()
+      .inc(static_cast<double>(commits.batches));
+  registry
+      .counter("smtp_sidecar_spool_commit_writes_total",
+               "Spool writes (accepted messages, rewrites, final statuses, removals) in them")
+      .get()
+      .inc(static_cast<double>(commits.jobs));
 }
 
 // How transactions started (pipelined behind the previous end of data: one round trip
@@ -597,21 +718,17 @@ void WorkerDispatcher::scheduleRetry(const std::shared_ptr<Job>& job,
   job->backoff = std::min(job->backoff * 2, std::chrono::seconds(60));
   job->retry_timer = std::make_unique<asio::steady_timer>(io_, delay);
   job->retry_timer->async_wait([this, job](boost::system::error_code ec) {
-    if (ec) return;
+    if (ec || (stopping_ && spool_)) return;  // stopping: on disk, the next start sends it
     attempt(job, true);
   });
 }
 
 std::size_t WorkerDispatcher::mustDrain() const {
   if (!spool_) return in_flight_;
-  std::size_t waiting = 0;
-  for (const auto& [id, status] : statuses_) {
-    waiting += status.state == submit::MessageState::Retrying ||
-                       status.state == submit::MessageState::Queued
-                   ? 1
-                   : 0;
-  }
-  return in_flight_ - std::min(waiting, in_flight_);
+  // Messages being written (their 202 is due), and attempts the stop did not abandon.
+  std::size_t busy = writing_;
+  for (const auto& job : sending_) busy += job->abandoned ? 0U : 1U;
+  return busy;
 }
 
 }  // namespace sidecar::worker

@@ -91,6 +91,7 @@ int runWorker(const Config& config, const std::string& config_path) {
     limits.max_bytes = config.spool.max_bytes;
     limits.max_messages = config.spool.max_messages;
     limits.fsync = config.spool.fsync;
+    limits.group_commit = config.spool.group_commit;
     auto opened = spool::Store::open(config.spool.directory, limits);
     if (!opened) {
       log::error("worker_start_failed", {{"error", opened.error().message}});
@@ -211,6 +212,7 @@ int runWorker(const Config& config, const std::string& config_path) {
     }
     server.close();
     smtp.close();
+    dispatcher.stop();
     drain_deadline = std::chrono::steady_clock::now() + kDrainDeadline;
     wait_for_drain();
   });

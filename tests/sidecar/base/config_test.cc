@@ -353,6 +353,7 @@ TEST_CASE("the spool: off by default; a directory needs an absolute path and a T
   CHECK(spooled->spool.max_messages == 50);
   CHECK(spooled->spool.retention == std::chrono::seconds(604800));
   CHECK(spooled->spool.fsync);
+  CHECK(spooled->spool.group_commit);
   struct Row {
     const char* spool;
     const char* want;

@@ -186,6 +186,36 @@ std::string_view mediaType(std::string_view content_type) {
   return media;
 }
 
+// The BLAKE2b-256 digest (hex) of a request as sent: media type, query and body, each
+// length-prefixed so that no two requests share an encoding. The profile is not in it:
+// a key is scoped to its profile already.
+std::string requestDigest(std::string_view media, std::string_view query, std::string_view body) {
+  static constexpr unsigned char kContext[] = "smtp-sidecar Idempotency-Key request v1";
+  crypto_generichash_state state;
+  // libsodium fails these only for sizes out of its range, which ours never are; an
+  // empty digest would then only mean "no content check" (the first outcome).
+  if (crypto_generichash_init(&state, kContext, sizeof kContext - 1, crypto_generichash_BYTES) !=
+      0) {
+    return {};
+  }
+  for (std::string_view part : {media, query, body}) {
+    unsigned char length[8];
+    for (std::size_t i = 0; i < sizeof length; ++i) {
+      length[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(part.size()) >> (8 * i));
+    }
+    if (crypto_generichash_update(&state, length, sizeof length) != 0 ||
+        crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(part.data()),
+                                  part.size()) != 0) {
+      return {};
+    }
+  }
+  unsigned char digest[crypto_generichash_BYTES];
+  if (crypto_generichash_final(&state, digest, sizeof digest) != 0) return {};
+  char hex[2 * crypto_generichash_BYTES + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return hex;
+}
+
 // A JSON submission becomes a MIME message here; the Message-ID's domain is the
 // sender's, as mail clients do.
 std::string buildJsonMessage(const mailformat::mime::Message& message) {
@@ -435,6 +465,9 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     const auto media = mediaType(request_[http::field::content_type]);
+    // What a retry under the same key must repeat (before the body is parsed away).
+    const std::string request_digest =
+        idempotency_key.empty() ? std::string() : requestDigest(media, query, request_.body());
     Envelope envelope;
     std::string message;
     if (beast::iequals(media, "message/rfc822")) {
@@ -481,6 +514,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Origin origin;
     if (!authorize(envelope, message, origin, keep_alive)) return;
     origin.idempotency_key = std::string(idempotency_key);
+    origin.request_digest = request_digest;
     if (dispatcher_.full()) {
       return fail(429, "queue_full", "too many messages in flight; try again shortly", keep_alive,
                   5);
@@ -488,14 +522,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!withinRate(keep_alive)) return;
     ++state_->stats.accepted;
     if (wantsAsync()) {
-      auto id = dispatcher_.enqueue(std::move(origin), std::move(envelope), std::move(message));
-      if (!id) {
-        const auto why = dispatcher_.enqueueRefusal();
-        return fail(why.status, why.code, why.message, keep_alive, why.retry_after_seconds);
-      }
-      response_ = std::make_shared<Response>();
-      response_->set(http::field::location, "/v1/messages/" + *id);
-      return respond(202, statusBody("queued", *id), keep_alive);
+      // Answered once the message is durable (the spool's group commit), on this
+      // connection's executor; the connection reads nothing meanwhile.
+      return dispatcher_.enqueue(std::move(origin), std::move(envelope), std::move(message),
+                                 [self = shared_from_this(), keep_alive](EnqueueOutcome outcome) {
+                                   asio::post(self->stream_.get_executor(),
+                                              [self, keep_alive, outcome = std::move(outcome)] {
+                                                self->onEnqueued(outcome, keep_alive);
+                                              });
+                                 });
     }
     dispatcher_.submit(std::move(origin), std::move(envelope), std::move(message),
                        [self = shared_from_this(), keep_alive](SubmitResult result) {
@@ -575,6 +610,16 @@ class Session : public std::enable_shared_from_this<Session> {
              " messages per minute",
          keep_alive, static_cast<int>(std::min<std::int64_t>(retry, 86400)));
     return false;
+  }
+
+  void onEnqueued(const EnqueueOutcome& outcome, bool keep_alive) {
+    if (!outcome.id) {
+      const auto& why = outcome.refusal;
+      return fail(why.status, why.code, why.message, keep_alive, why.retry_after_seconds);
+    }
+    response_ = std::make_shared<Response>();
+    response_->set(http::field::location, "/v1/messages/" + *outcome.id);
+    respond(202, statusBody("queued", *outcome.id), keep_alive);
   }
 
   void onSent(const SubmitResult& result, bool keep_alive) {

@@ -169,6 +169,7 @@ std::string encodeRecord(const Record& r) {
   putLe(out, r.pid, 4);
   putString(out, r.message_id);
   putString(out, r.idempotency_key);
+  putString(out, r.request_digest);
   putString(out, r.from);
   putLe(out, r.recipients.size(), 4);
   for (const auto& rcpt : r.recipients) {
@@ -184,7 +185,10 @@ std::string encodeRecord(const Record& r) {
   return out;
 }
 
-Result<Record> parseRecord(std::string_view plaintext, const Limits& limits) {
+Result<Record> parseRecord(std::string_view plaintext, const Limits& limits, std::uint8_t version) {
+  if (version < kOldestFormatVersion || version > kFormatVersion) {
+    return malformed("unsupported version");
+  }
   Cursor c(plaintext);
   Record r;
   std::uint8_t kind = 0;
@@ -208,6 +212,11 @@ Result<Record> parseRecord(std::string_view plaintext, const Limits& limits) {
       !printable(r.message_id) || !c.string(r.idempotency_key, limits.max_name) ||
       !printable(r.idempotency_key)) {
     return malformed("bad origin fields");
+  }
+  // Version 1 had no digest: such a record answers its key whatever the content.
+  if (version >= 2 &&
+      (!c.string(r.request_digest, 2 * crypto_generichash_BYTES) || !printable(r.request_digest))) {
+    return malformed("bad request digest");
   }
   if (!c.string(r.from, limits.max_address) || !printable(r.from)) {
     return malformed("bad envelope sender");
@@ -250,7 +259,10 @@ Result<Header> parseHeader(std::string_view file, const Limits& limits) {
   (void)c.number(version);
   (void)c.number(kind);
   (void)c.number(reserved);
-  if (version != kFormatVersion) return malformed("unsupported version");
+  if (version < kOldestFormatVersion || version > kFormatVersion) {
+    return malformed("unsupported version");
+  }
+  h.version = version;
   if ((kind != 1 && kind != 2) || reserved != 0) return malformed("unknown kind");
   h.kind = static_cast<Kind>(kind);
   (void)c.bytes(h.key_id.data(), h.key_id.size());
@@ -318,8 +330,8 @@ Result<Record> open(std::string_view file, const DataKey& key, const Limits& lim
     wipe(plaintext);
     return malformed("authentication failed (tampered or corrupt)");
   }
-  auto record =
-      parseRecord(std::string_view(plaintext.data(), static_cast<std::size_t>(length)), limits);
+  auto record = parseRecord(std::string_view(plaintext.data(), static_cast<std::size_t>(length)),
+                            limits, header->version);
   wipe(plaintext);
   if (!record) return record.error();
   if (record->kind != header->kind || record->id != header->id) {

@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 namespace sidecar::spool {
 namespace {
@@ -187,71 +188,139 @@ bool Store::hasRoom(std::size_t sealed_bytes) const noexcept {
 
 Status Store::writeDurably(const std::string& dir, const std::string& name,
                            std::string_view bytes) const {
-  unsigned char raw[8];
-  randombytes_buf(raw, sizeof raw);
-  char suffix[17];
-  sodium_bin2hex(suffix, sizeof suffix, raw, sizeof raw);
-  const std::string temp = dir + "/" + std::string(kTempPrefix) + name + "-" + suffix;
-  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return ioError("create " + temp, errno);
-  auto fail = [&](const std::string& what, int err) {
-    ::unlink(temp.c_str());
-    return ioError(what, err);
-  };
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("write " + temp, errno);
-    done += static_cast<std::size_t>(n);
-  }
-  if (limits_.fsync && ::fsync(fd.get()) != 0) return fail("fsync " + temp, errno);
-  if (fd.close() != 0) return fail("close " + temp, errno);
-  const std::string final_path = dir + "/" + name;
-  if (::rename(temp.c_str(), final_path.c_str()) != 0) return fail("rename " + temp, errno);
-  if (limits_.fsync) return syncDirectory(dir);
-  return {};
+  std::vector<FileJob> jobs(1);
+  jobs[0].ops.push_back({FileOp::Kind::Write, dir, name, std::string(bytes)});
+  Status status;
+  jobs[0].done = [&status](Status s) { status = std::move(s); };
+  runBatch(jobs, limits_.sync(), inline_stats_);
+  return status;
 }
 
 Status Store::removeDurably(const std::string& dir, const std::string& name) const {
-  const std::string path = dir + "/" + name;
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ioError("unlink " + path, errno);
-  if (limits_.fsync) return syncDirectory(dir);
-  return {};
+  std::vector<FileJob> jobs(1);
+  jobs[0].ops.push_back({FileOp::Kind::Remove, dir, name, {}});
+  Status status;
+  jobs[0].done = [&status](Status s) { status = std::move(s); };
+  runBatch(jobs, limits_.sync(), inline_stats_);
+  return status;
 }
 
-Status Store::put(const Record& record, const DataKey& key) {
-  if (record.kind != Kind::Message) return Error::internal("spool: put() of a Finished record");
-  auto sealed = seal(record, key);
-  if (!sealed) return sealed.error();
-  if (auto s = writeDurably(messagesDir(), record.id + std::string(kMessageSuffix), *sealed); !s) {
-    return s;
-  }
-  auto [it, inserted] = sizes_.try_emplace(record.id, sealed->size());
+void Store::sized(const std::string& id, std::size_t size) {
+  auto [it, inserted] = sizes_.try_emplace(id, size);
   if (!inserted) {
     bytes_ -= it->second;
-    it->second = sealed->size();
+    it->second = size;
   }
-  bytes_ += sealed->size();
-  return {};
+  bytes_ += size;
 }
 
-Status Store::finish(const Record& finished, const DataKey& key) {
-  if (finished.kind != Kind::Finished) return Error::internal("spool: finish() of a Message");
-  auto sealed = seal(finished, key);
-  if (!sealed) return sealed.error();
-  if (auto s = writeDurably(finishedDir(), finished.id + std::string(kFinishedSuffix), *sealed);
-      !s) {
-    return s;
-  }
-  if (auto s = removeDurably(messagesDir(), finished.id + std::string(kMessageSuffix)); !s) {
-    return s;
-  }
-  if (auto it = sizes_.find(finished.id); it != sizes_.end()) {
+void Store::unsized(const std::string& id) {
+  if (auto it = sizes_.find(id); it != sizes_.end()) {
     bytes_ -= it->second;
     sizes_.erase(it);
   }
-  return {};
+}
+
+void Store::startCommitter(Post post) {
+  post_ = std::move(post);
+  committer_ = std::make_unique<Committer>(limits_.sync());
+}
+
+CommitterStats Store::commitStats() const {
+  return committer_ ? committer_->stats() : CommitterStats{};
+}
+
+void Store::run(FileJob job, Done done) {
+  if (!committer_) {
+    std::vector<FileJob> jobs(1, std::move(job));
+    Status status;
+    jobs[0].done = [&status](Status s) { status = std::move(s); };
+    runBatch(jobs, limits_.sync(), inline_stats_);
+    return done(std::move(status));
+  }
+  job.done = [post = post_, done = std::move(done)](Status status) mutable {
+    post([done = std::move(done), status = std::move(status)]() mutable {
+      done(std::move(status));
+    });
+  };
+  committer_->submit(std::move(job));
+}
+
+void Store::putAsync(const Record& record, const DataKey& key, Done done) {
+  if (record.kind != Kind::Message) {
+    return done(Error::internal("spool: put() of a Finished record"));
+  }
+  auto sealed = seal(record, key);
+  if (!sealed) return done(sealed.error());
+  // Counted from now: messages arriving while this one is on its way see its size.
+  const auto previous = sizes_.find(record.id);
+  const std::optional<std::size_t> old_size =
+      previous == sizes_.end() ? std::nullopt : std::optional<std::size_t>(previous->second);
+  sized(record.id, sealed->size());
+  FileJob job;
+  job.ops.push_back(
+      {FileOp::Kind::Write, messagesDir(), record.id + std::string(kMessageSuffix), *sealed});
+  std::weak_ptr<bool> alive = alive_;
+  run(std::move(job),
+      [this, alive, id = record.id, old_size, done = std::move(done)](Status status) {
+        if (!status && !alive.expired()) {
+          // A rewrite that failed leaves the old file; a new message leaves nothing.
+          if (old_size) {
+            sized(id, *old_size);
+          } else {
+            unsized(id);
+          }
+        }
+        done(std::move(status));
+      });
+}
+
+void Store::finishAsync(const Record& finished, const DataKey& key, Done done) {
+  if (finished.kind != Kind::Finished) {
+    return done(Error::internal("spool: finish() of a Message"));
+  }
+  auto sealed = seal(finished, key);
+  if (!sealed) return done(sealed.error());
+  FileJob job;
+  job.ops.push_back(
+      {FileOp::Kind::Write, finishedDir(), finished.id + std::string(kFinishedSuffix), *sealed});
+  job.ops.push_back(
+      {FileOp::Kind::Remove, messagesDir(), finished.id + std::string(kMessageSuffix), {}});
+  std::weak_ptr<bool> alive = alive_;
+  run(std::move(job), [this, alive, id = finished.id, done = std::move(done)](Status status) {
+    if (status && !alive.expired()) unsized(id);
+    done(std::move(status));
+  });
+}
+
+void Store::forgetAsync(const std::string& id, Done done) {
+  if (!validId(id)) return done(Error::internal("spool: bad message id"));
+  FileJob job;
+  job.ops.push_back({FileOp::Kind::Remove, finishedDir(), id + std::string(kFinishedSuffix), {}});
+  run(std::move(job), std::move(done));
+}
+
+Status Store::put(const Record& record, const DataKey& key) {
+  Status result;
+  bool answered = false;
+  auto keep = [&](Status s) {
+    result = std::move(s);
+    answered = true;
+  };
+  if (committer_) return Error::internal("spool: put() with a committer running");
+  putAsync(record, key, keep);
+  return answered ? result : Error::internal("spool: put() not answered");
+}
+
+Status Store::finish(const Record& finished, const DataKey& key) {
+  Status result;
+  bool answered = false;
+  if (committer_) return Error::internal("spool: finish() with a committer running");
+  finishAsync(finished, key, [&](Status s) {
+    result = std::move(s);
+    answered = true;
+  });
+  return answered ? result : Error::internal("spool: finish() not answered");
 }
 
 bool Store::holdsMessages() const {
@@ -264,8 +333,14 @@ bool Store::holdsMessages() const {
 }
 
 Status Store::forget(const std::string& id) {
-  if (!validId(id)) return Error::internal("spool: bad message id");
-  return removeDurably(finishedDir(), id + std::string(kFinishedSuffix));
+  Status result;
+  bool answered = false;
+  if (committer_) return Error::internal("spool: forget() with a committer running");
+  forgetAsync(id, [&](Status s) {
+    result = std::move(s);
+    answered = true;
+  });
+  return answered ? result : Error::internal("spool: forget() not answered");
 }
 
 Result<std::string> Store::quarantine(const std::string& dir, const std::string& name) {

@@ -41,6 +41,7 @@ Record sampleMessage() {
   r.pid = 4242;
   r.message_id = "<abc@example.test>";
   r.idempotency_key = "order-77";
+  r.request_digest = std::string(64, 'a');
   r.from = "app@example.test";
   r.recipients = {{"a@example.test", RecipientState::Delivered, 250},
                   {"b@example.test", RecipientState::Pending, 450}};
@@ -63,6 +64,24 @@ Record sampleFinished() {
 }
 
 }  // namespace
+
+TEST_CASE("a version 1 record (before the request digest) still parses, with no digest") {
+  Record r = sampleMessage();
+  r.request_digest.clear();
+  std::string plain = encodeRecord(r);
+  // Version 1's layout is version 2's without the digest's (empty) length field.
+  const auto at = plain.find("order-77") + std::string_view("order-77").size();
+  REQUIRE(plain.compare(at, 4, std::string(4, '\0')) == 0);
+  std::string v1 = plain;
+  v1.erase(at, 4);
+  auto parsed = parseRecord(v1, {}, 1);
+  REQUIRE_MESSAGE(parsed.ok(), parsed.errorMessage());
+  CHECK(*parsed == r);
+  CHECK(!parseRecord(v1).ok());            // not a version 2 record
+  CHECK(!parseRecord(plain, {}, 1).ok());  // nor this one of version 1
+  CHECK(!parseRecord(plain, {}, 0).ok());
+  CHECK(!parseRecord(plain, {}, 3).ok());
+}
 
 TEST_CASE("a record round-trips through encode and parse, and through seal and open") {
   for (const Record& r : {sampleMessage(), sampleFinished()}) {
@@ -153,7 +172,7 @@ TEST_CASE("bad files, table: each with the reason it is refused") {
       {"cut in the ciphertext", [&] { return good.substr(0, good.size() - 1); }, &key, "truncated"},
       {"trailing byte", [&] { return good + "x"; }, &key, "longer than its header says"},
       {"other magic", with(0, "SCSPOOL2"), &key, "magic"},
-      {"other version", with(8, "\x02"), &key, "unsupported version"},
+      {"other version", with(8, "\x03"), &key, "unsupported version"},
       {"kind 0", with(9, std::string_view("\0", 1)), &key, "unknown kind"},
       {"kind Finished (moved between kinds)", with(9, "\x02"), &key, "authentication failed"},
       {"reserved bytes set", with(10, "\x01"), &key, "unknown kind"},

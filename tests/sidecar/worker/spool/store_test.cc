@@ -7,10 +7,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <mutex>
+
+#include "foundation/random.h"
 
 using namespace sidecar::spool;
 namespace fs = std::filesystem;
@@ -248,4 +254,136 @@ TEST_CASE("a relative directory or a file in the way is refused") {
   auto store = Store::open(dir.path + "/file", {});
   REQUIRE(!store.ok());
   CHECK(store.error().message.find("not a directory") != std::string::npos);
+}
+
+// ---- group commit (committer.h) ----
+
+namespace {
+
+// The owner's thread, as a test: completions are queued and run by drain().
+struct Inbox {
+  std::mutex mutex;
+  std::condition_variable arrived;
+  std::vector<std::function<void()>> queued;
+  Store::Post post() {
+    return [this](std::function<void()> fn) {
+      std::lock_guard<std::mutex> lock(mutex);
+      queued.push_back(std::move(fn));
+      arrived.notify_all();
+    };
+  }
+  // Runs completions on this thread until `until` holds (bounded: 10 s).
+  bool drain(const std::function<bool()>& until) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!until()) {
+      std::vector<std::function<void()>> now;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        if (!arrived.wait_until(lock, deadline, [&] { return !queued.empty(); })) return false;
+        now.swap(queued);
+      }
+      for (auto& fn : now) fn();
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("group commit: many puts in few batches, every one durable and answered once") {
+  for (Sync sync : {Sync::Batched, Sync::PerFile}) {
+    CAPTURE(static_cast<int>(sync));
+    TempDir dir;
+    const DataKey key = testKey();
+    StoreLimits limits;
+    limits.group_commit = sync == Sync::Batched;
+    const int kMessages = sync == Sync::Batched ? 200 : 40;  // fsync per file is slow
+    {
+      auto store = Store::open(dir.path, limits);
+      REQUIRE(store.ok());
+      Inbox inbox;
+      store->startCommitter(inbox.post());
+      int answered = 0;
+      int failed = 0;
+      for (int i = 0; i < kMessages; ++i) {
+        Record r = message('0');
+        r.id = foundation::randomHex(16);
+        store->putAsync(r, key, [&](foundation::Status s) {
+          ++answered;
+          failed += s ? 0 : 1;
+        });
+      }
+      // Counted at once (hasRoom sees messages on their way to the disk).
+      CHECK(store->messages() == kMessages);
+      REQUIRE(inbox.drain([&] { return answered == kMessages; }));
+      CHECK(failed == 0);
+      const auto stats = store->commitStats();
+      CHECK(stats.jobs == kMessages);
+      if (sync == Sync::Batched) {
+        // Puts that arrive while a batch is on disk go together: fewer data syncs than
+        // messages (the first batch may hold one message, the next the rest).
+        CHECK(stats.batches < kMessages);
+        CHECK(stats.data_syncs == kMessages);  // one fdatasync per file, in rounds
+        CHECK(stats.largest_batch > 1);
+      } else {
+        CHECK(stats.data_syncs == kMessages);
+      }
+    }
+    auto reopened = Store::open(dir.path, limits);
+    REQUIRE(reopened.ok());
+    CHECK(reopened->load(key).pending.size() == kMessages);
+  }
+}
+
+TEST_CASE("group commit: finish after put in order; a failed write gives its room back") {
+  TempDir dir;
+  const DataKey key = testKey();
+  auto store = Store::open(dir.path, {});
+  REQUIRE(store.ok());
+  Inbox inbox;
+  store->startCommitter(inbox.post());
+  int answered = 0;
+  std::vector<bool> ok;
+  auto note = [&](foundation::Status s) {
+    ++answered;
+    ok.push_back(s.ok());
+  };
+  const Record a = message('a');
+  store->putAsync(a, key, note);
+  store->finishAsync(finishedOf(a), key, note);
+  REQUIRE(inbox.drain([&] { return answered == 2; }));
+  CHECK(ok == std::vector<bool>{true, true});
+  CHECK(store->messages() == 0);
+  CHECK(filesIn(dir.path + "/messages") == 0);
+  CHECK(filesIn(dir.path + "/finished") == 1);
+  // The messages directory gone: the write fails, the message is not counted.
+  fs::remove_all(dir.path + "/messages");
+  store->putAsync(message('b'), key, note);
+  REQUIRE(inbox.drain([&] { return answered == 3; }));
+  CHECK(!ok.back());
+  CHECK(store->messages() == 0);
+  CHECK(store->bytes() == 0);
+  store->forgetAsync(a.id, note);
+  REQUIRE(inbox.drain([&] { return answered == 4; }));
+  CHECK(ok.back());
+  CHECK(filesIn(dir.path + "/finished") == 0);
+  // The synchronous calls are for a Store without a committer.
+  CHECK(!store->put(message('c'), key).ok());
+}
+
+TEST_CASE("group commit: the committer finishes what it was given before it goes") {
+  TempDir dir;
+  const DataKey key = testKey();
+  std::atomic<int> answered{0};
+  {
+    auto store = Store::open(dir.path, {});
+    REQUIRE(store.ok());
+    // Completions dropped (the owner's loop already stopped), the files still written.
+    store->startCommitter([&](std::function<void()>) { ++answered; });
+    for (char c : std::string("0123456789")) store->putAsync(message(c), key, [](auto) {});
+  }
+  CHECK(answered == 10);
+  auto reopened = Store::open(dir.path, {});
+  REQUIRE(reopened.ok());
+  CHECK(reopened->load(key).pending.size() == 10);
 }

@@ -210,6 +210,9 @@ struct SpoolSettings {
   // How long a finished message's status still answers GET /v1/messages/{id}.
   std::chrono::seconds retention{7 * 24 * 3600};
   bool fsync = true;  // off only to measure its cost (bench/)
+  // One syncfs + directory fsync per batch of messages that arrived while the disk
+  // was busy (spool/committer.h); false: fsync per file (kept to measure against).
+  bool group_commit = true;
 };
 
 struct Config {

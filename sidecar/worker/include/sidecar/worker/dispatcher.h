@@ -18,10 +18,12 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "sidecar/base/config.h"
@@ -65,8 +67,14 @@ class WorkerDispatcher final : public submit::Dispatcher {
         retention_(config.spool.retention),
         spool_timer_(io),
         retention_timer_(io),
+        stop_timer_(io),
         smtp_readiness_(config.smtp.host, config.smtp.port) {
-    if (spool_) sweepRetention();
+    if (spool_) {
+      // Group commit: the spool's writes happen on its committer thread; their
+      // answers come back to this io thread.
+      spool_->startCommitter([&io](std::function<void()> fn) { asio::post(io, std::move(fn)); });
+      sweepRetention();
+    }
     startReachabilityProbe(config.smtp);
   }
 
@@ -81,6 +89,10 @@ class WorkerDispatcher final : public submit::Dispatcher {
   // for its next attempt is safe on disk and need not hold the stop up.
   std::size_t mustDrain() const;
 
+  // SIGTERM: sends in progress get a short grace, then spooled messages are left to
+  // the spool and waiting synchronous sends are answered 503 (dispatcher.cc).
+  void stop();
+
   // SIGHUP: the credential paths as the keeper will number them.
   void setCredentialPaths(std::vector<std::string> paths) { paths_ = std::move(paths); }
 
@@ -94,10 +106,13 @@ class WorkerDispatcher final : public submit::Dispatcher {
   void submit(submit::Origin origin, submit::Envelope envelope, std::string message,
               std::function<void(submit::SubmitResult)> done) override;
 
-  std::optional<std::string> enqueue(submit::Origin origin, submit::Envelope envelope,
-                                     std::string message) override;
+  void enqueue(submit::Origin origin, submit::Envelope envelope, std::string message,
+               std::function<void(submit::EnqueueOutcome)> done) override;
 
-  submit::EnqueueRefusal enqueueRefusal() const override { return refusal_; }
+  // The spool's group commit so far (bench/, metrics).
+  spool::CommitterStats commitStats() const {
+    return spool_ ? spool_->commitStats() : spool::CommitterStats{};
+  }
 
   std::optional<submit::MessageStatus> status(const std::string& id) const override;
 
@@ -135,6 +150,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
     // Async only: what the spool keeps (without the message, which is `message`):
     // every recipient with its state. The envelope holds the pending ones.
     spool::Record record;
+    bool abandoned = false;  // a stop stopped waiting for its attempt (stop())
   };
   static constexpr std::size_t kKeepFinished = 10000;  // statuses kept after the end
 
@@ -171,7 +187,11 @@ class WorkerDispatcher final : public submit::Dispatcher {
   static void noteLastAttempt(spool::Record& record, const submit::SubmitResult& result);
   void rememberFinished(const std::string& id, std::uint64_t finished_unix_ms);
   static std::string idempotencyScope(const submit::Origin& origin);
-  void rememberIdempotencyKey(const std::string& scope, const std::string& id);
+  void rememberIdempotencyKey(const std::string& scope, const std::string& id,
+                              const std::string& digest);
+  void committed(const std::shared_ptr<Job>& job, const std::string& scope,
+                 foundation::Status stored, std::function<void(submit::EnqueueOutcome)> done);
+  void accepted(const std::shared_ptr<Job>& job, const std::string& scope);
   void forgetOldestFinished();
   void sweepRetention();
   void askSpoolKey();
@@ -205,10 +225,23 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::chrono::seconds retention_;
   asio::steady_timer spool_timer_;
   asio::steady_timer retention_timer_;
-  submit::EnqueueRefusal refusal_;
+  asio::steady_timer stop_timer_;
+  bool stopping_ = false;
+  std::size_t writing_ = 0;                 // accepted messages on their way to the spool
+  std::set<std::shared_ptr<Job>> sending_;  // an attempt in progress
   std::size_t async_pending_ = 0;
-  std::map<std::string, std::string> idempotent_;  // profile + key -> message id
-  std::map<std::string, std::string> scope_of_;    // message id -> its profile + key
+  struct FirstSubmission {
+    std::string id;
+    std::string digest;  // of its request (empty: a version 1 spool record)
+  };
+  std::map<std::string, FirstSubmission> idempotent_;  // profile + key -> the first
+  // Keys whose first message is being written: later requests wait for its answer.
+  struct Committing {
+    std::string digest;
+    std::vector<std::function<void(submit::EnqueueOutcome)>> waiting;
+  };
+  std::map<std::string, Committing> committing_;
+  std::map<std::string, std::string> scope_of_;  // message id -> its profile + key
   relay::SmtpReadiness smtp_readiness_;  // from the attempts' outcomes and the probe's
   SmtpSettings probe_settings_;          // the [smtp] the probe checks (for its words)
   std::unique_ptr<relay::SmtpReachabilityProbe> reachability_;

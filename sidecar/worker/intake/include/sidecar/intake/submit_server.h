@@ -56,6 +56,11 @@ struct Origin {
   // The client's Idempotency-Key (asynchronous only; may be empty): a second
   // submission with the same key from the same profile gets the first one's id.
   std::string idempotency_key;
+  // With a key: the BLAKE2b digest (hex) of the request as the client sent it (media
+  // type, query, body): the same key with other content is refused, not answered with
+  // the first message (a JSON message gets its Date and Message-ID here, so the
+  // message bytes themselves differ between two identical requests).
+  std::string request_digest;
 };
 
 // What the server hands a parsed submission to. All calls happen on the server's
@@ -69,6 +74,12 @@ struct EnqueueRefusal {
   int retry_after_seconds = 5;
 };
 
+// enqueue()'s answer: the message id, or why it was refused.
+struct EnqueueOutcome {
+  std::optional<std::string> id;
+  EnqueueRefusal refusal;  // when !id
+};
+
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
@@ -76,11 +87,11 @@ class Dispatcher {
   virtual void submit(Origin origin, Envelope envelope, std::string message,
                       std::function<void(SubmitResult)> done) = 0;
   // Asynchronous: queued and retried until sent, refused, or past the retry deadline.
-  // Returns the message id, or nullopt when the queue is full.
-  virtual std::optional<std::string> enqueue(Origin origin, Envelope envelope,
-                                             std::string message) = 0;
-  // Why the last enqueue() returned nullopt.
-  virtual EnqueueRefusal enqueueRefusal() const { return {}; }
+  // `done` gets the message id once it is accepted (with a spool: on disk, durable),
+  // or why not. It may run before enqueue() returns, or later on the io thread (the
+  // spool's group commit), never on another thread.
+  virtual void enqueue(Origin origin, Envelope envelope, std::string message,
+                       std::function<void(EnqueueOutcome)> done) = 0;
   virtual std::optional<MessageStatus> status(const std::string& id) const = 0;
   // No room for another message (sync or async): answer 429.
   virtual bool full() const = 0;

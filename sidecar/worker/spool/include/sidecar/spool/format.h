@@ -28,7 +28,9 @@
 namespace sidecar::spool {
 
 inline constexpr std::string_view kMagic = "SCSPOOL1";
-inline constexpr std::uint8_t kFormatVersion = 1;
+// Version 2 added the request digest (Idempotency-Key); version 1 files still open.
+inline constexpr std::uint8_t kFormatVersion = 2;
+inline constexpr std::uint8_t kOldestFormatVersion = 1;
 // A message id: 32 lower-case hex digits (128 random bits), also the file's name.
 inline constexpr std::size_t kIdLength = 32;
 inline constexpr std::size_t kKeyIdLength = 8;
@@ -85,7 +87,10 @@ struct Record {
   std::uint32_t pid = 0;
   std::string message_id;       // the Message-ID header (may be empty)
   std::string idempotency_key;  // the client's Idempotency-Key (may be empty)
-  std::string from;             // may be empty: the null reverse-path
+  // With a key: the BLAKE2b digest (hex) of the request it came with, so that the same
+  // key with other content is refused instead of answered with this message (v2).
+  std::string request_digest;
+  std::string from;  // may be empty: the null reverse-path
   std::vector<Recipient> recipients;
   // The last attempt: outcome word (relay::toString), SMTP code and text.
   std::string last_outcome;
@@ -103,6 +108,7 @@ struct Header {
   std::string id;
   std::array<unsigned char, kNonceLength> nonce{};
   std::uint64_t ciphertext_length = 0;
+  std::uint8_t version = kFormatVersion;
 };
 
 // The spool's data key and its id (the first bytes of a BLAKE2b hash of its wrapped
@@ -119,7 +125,9 @@ bool validId(std::string_view id) noexcept;
 // The plaintext record (without header and encryption), and back. parseRecord checks
 // every field against `limits` and the kind's rules, and that nothing follows.
 std::string encodeRecord(const Record& record);
-foundation::Result<Record> parseRecord(std::string_view plaintext, const Limits& limits = {});
+// `version` is the file header's (kOldestFormatVersion..kFormatVersion).
+foundation::Result<Record> parseRecord(std::string_view plaintext, const Limits& limits = {},
+                                       std::uint8_t version = kFormatVersion);
 
 // The header of a whole file; checks that the file is exactly header + ciphertext.
 foundation::Result<Header> parseHeader(std::string_view file, const Limits& limits = {});

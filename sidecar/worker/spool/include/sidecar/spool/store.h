@@ -9,18 +9,23 @@
 // again. The Transit-wrapped data key is stored beside the spool (`datakey`): it is
 // useless without the app's Transit key, which only the keeper can use.
 // ERRORS: Result values. ENOSPC/EDQUOT are Temporary ("spool disk full"); other I/O
-// errors Temporary too (the caller answers 503 and the client retries). Calls block
-// on disk I/O (fsync): the caller runs them where that is acceptable.
+// errors Temporary too (the caller answers 503 and the client retries). put(),
+// finish() and forget() block on disk I/O (fsync); after startCommitter() their Async
+// forms do the I/O in batches on the committer's thread (committer.h: group commit)
+// and answer on the owner's thread, so an event loop never waits for the disk.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "foundation/result.h"
+#include "sidecar/spool/committer.h"
 #include "sidecar/spool/format.h"
 
 namespace sidecar::spool {
@@ -30,6 +35,12 @@ struct StoreLimits {
   std::size_t max_messages = 10000;              // message files
   // fsync every write (the default). Off only for benchmarks of the cost.
   bool fsync = true;
+  // With fsync: one fdatasync round + one directory fsync per batch (group commit),
+  // or the classic fsync per file (false; kept to measure against).
+  bool group_commit = true;
+  Sync sync() const noexcept {
+    return !fsync ? Sync::None : group_commit ? Sync::Batched : Sync::PerFile;
+  }
 };
 
 // A file load() moved to quarantine/, and why (for the caller's log line).
@@ -71,6 +82,22 @@ class Store {
   // Drops a Finished record (retention over).
   foundation::Status forget(const std::string& id);
 
+  // ---- group commit ----
+  using Done = std::function<void(foundation::Status)>;
+  // Runs a closure on the owner's thread (e.g. asio::post to its io_context).
+  using Post = std::function<void(std::function<void()>)>;
+  // From now on the Async calls below write on a committer thread, in batches, and
+  // call `done` through `post`. Call once the Store is at its final address.
+  void startCommitter(Post post);
+  // As put()/finish()/forget(), answered through `done` once durable (or failed).
+  // Without a committer they run at once and call `done` before returning. The room
+  // a new message takes counts from the call (hasRoom), and is given back on failure.
+  void putAsync(const Record& record, const DataKey& key, Done done);
+  void finishAsync(const Record& finished, const DataKey& key, Done done);
+  void forgetAsync(const std::string& id, Done done);
+  // Batches, jobs and data syncs so far (zero without a committer).
+  CommitterStats commitStats() const;
+
   // Every file, opened with `key`. Files that do not open are quarantined.
   Loaded load(const DataKey& key, const Limits& limits = {});
 
@@ -89,6 +116,10 @@ class Store {
   foundation::Status writeDurably(const std::string& dir, const std::string& name,
                                   std::string_view bytes) const;
   foundation::Status removeDurably(const std::string& dir, const std::string& name) const;
+  // Runs `job` on the committer (or here, without one); `done` on the owner's thread.
+  void run(FileJob job, Done done);
+  void sized(const std::string& id, std::size_t size);  // a message file's new size
+  void unsized(const std::string& id);                  // it is gone
   foundation::Result<std::string> quarantine(const std::string& dir, const std::string& name);
   std::string messagesDir() const { return directory_ + "/messages"; }
   std::string finishedDir() const { return directory_ + "/finished"; }
@@ -98,6 +129,11 @@ class Store {
   std::map<std::string, std::size_t> sizes_;  // message id -> sealed file size
   std::size_t bytes_ = 0;
   std::uint64_t quarantined_total_ = 0;
+  Post post_;
+  std::unique_ptr<Committer> committer_;
+  // Completions check it before touching the Store (it may be gone by then).
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  mutable CommitterStats inline_stats_;
 };
 
 }  // namespace sidecar::spool
