@@ -462,14 +462,16 @@ class Doctor {
 
   void smtpStep(const ipc::SmtpCredential* credential) {
     const relay::SmtpProbeResult probe = probeSmtp(config_.smtp, credential);
-    const bool token = credential != nullptr && credential->kind == ipc::CredentialKind::OAuth2Token;
+    const bool token =
+        credential != nullptr && credential->kind == ipc::CredentialKind::OAuth2Token;
     if (token && probe.auth_tried && !probe.auth_accepted && probe.reply.code >= 500) {
       // The token was issued; the mail server refused it: say which mechanism.
       const char* mechanism =
           probe.detail.find("OAUTHBEARER") != std::string::npos ? "OAUTHBEARER" : "XOAUTH2";
-      report_.add("smtp", tokenLogin(mechanism, probe.reply.code,
-                                     std::string_view(probe.reply.text)
-                                         .substr(0, mailformat::kMaxReplyLine)));
+      report_.add(
+          "smtp",
+          tokenLogin(mechanism, probe.reply.code,
+                     std::string_view(probe.reply.text).substr(0, mailformat::kMaxReplyLine)));
       return;
     }
     if (token && probe.auth_offered && !probe.auth_accepted &&

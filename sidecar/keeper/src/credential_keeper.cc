@@ -645,7 +645,7 @@ void CredentialKeeper::credentialRefused(const std::string& lease_id, Changes& c
       return;
     }
     log::warn("credential_refused_by_smtp_server", {{"lease_id", lease_id}, {"kind", "password"}});
-        if (now < slot.refused_retry_at) return;  // a replacement is already being retried
+    if (now < slot.refused_retry_at) return;  // a replacement is already being retried
     // The lease may have gone with its token (revoked from outside): then a new login
     // replaces every path's credential at once.
     if (checkToken(now, changes)) {

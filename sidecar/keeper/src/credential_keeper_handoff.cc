@@ -211,9 +211,9 @@ void CredentialKeeper::adoptHandoff(ipc::HandoffState state, Changes& changes) {
                                             {"ttl_seconds", static_cast<std::int64_t>(ttl.count())},
                                             {"verified", static_cast<bool>(info)}});
         slot->current.emplace(
-            Leased{std::make_shared<const ipc::SmtpCredential>(ipc::SmtpCredential{
-                       std::move(lease.username), std::move(lease.password), lease.lease_id,
-                       lease.credential_path, lease.kind}),
+            Leased{std::make_shared<const ipc::SmtpCredential>(
+                       ipc::SmtpCredential{std::move(lease.username), std::move(lease.password),
+                                           lease.lease_id, lease.credential_path, lease.kind}),
                    vault::Lifetime(now, ttl, renewable, policy(), uniform_), now, true});
         ++generation_;
         ++adopted;

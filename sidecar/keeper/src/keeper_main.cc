@@ -480,16 +480,16 @@ class Keeper {
     log::setMinimumLevel(fresh->process.log_level);
     // The keeper's state belongs to the Vault thread: the reload runs there. A new
     // path is leased right after it; until then the keeper is not ready.
-    vault_thread_.post([vault = fresh->vault, paths = fresh->credentialPaths(),
-                        oauth2 = fresh->oauth2](CredentialKeeper& credentials,
-                                                CredentialKeeper::Changes& changes) mutable {
-      credentials.useOAuth2Clients(std::move(oauth2));
-      for (const auto& key : credentials.reconfigure(vault, paths)) {
-        log::warn("config_restart_required", {{"key", key}});
-      }
-      log::info("keeper_reloaded", {{"credential_paths", credentials.pathCount()}});
-      changes.credential_changed = true;
-    });
+    vault_thread_.post(
+        [vault = fresh->vault, paths = fresh->credentialPaths(), oauth2 = fresh->oauth2](
+            CredentialKeeper& credentials, CredentialKeeper::Changes& changes) mutable {
+          credentials.useOAuth2Clients(std::move(oauth2));
+          for (const auto& key : credentials.reconfigure(vault, paths)) {
+            log::warn("config_restart_required", {{"key", key}});
+          }
+          log::info("keeper_reloaded", {{"credential_paths", credentials.pathCount()}});
+          changes.credential_changed = true;
+        });
   }
 
   int stop() {

@@ -223,9 +223,8 @@ class Supervisor {
                                    : static_cast<gid_t>(-1);
       if (::chown(config_.listen.socket_path.c_str(), static_cast<uid_t>(run_as_->uid),
                   socket_gid) != 0 ||
-          (smtp_fds_[0] >= 0 &&
-           ::chown(config_.listen.smtp_socket_path.c_str(), static_cast<uid_t>(run_as_->uid),
-                   socket_gid) != 0)) {
+          (smtp_fds_[0] >= 0 && ::chown(config_.listen.smtp_socket_path.c_str(),
+                                        static_cast<uid_t>(run_as_->uid), socket_gid) != 0)) {
         log::error("listen_failed", {{"socket", config_.listen.socket_path},
                                      {"error", std::string("chown: ") + std::strerror(errno)}});
         return 1;

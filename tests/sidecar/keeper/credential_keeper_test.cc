@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
-#include <set>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "sidecar/keeper/vault_call_thread.h"

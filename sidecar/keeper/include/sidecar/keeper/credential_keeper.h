@@ -3,17 +3,16 @@
 //
 // SECURITY: the only holder of the Vault token (inside vault::Client), of the AppRole
 // secret_id (kept in locked memory for re-authentication) and of the leased SMTP
-// credential (for an oauth2: path, the OAuth2 access token, credential_keeper_oauth.cc). role_id and secret_id are read from files straight into locked memory;
-// they are never taken from argv. A wrapped secret_id is unwrapped only after its
-// creation path was checked (vault::Client::unwrapSecretId). A sender gets the
-// credential for one send (withCredential encodes it for the worker) and drops it.
-// ERRORS: Result values; login errors are Permanent for refused credentials and
-// Temporary for an unreachable Vault. Once running, Vault failures never drop a
-// credential that is still valid: it is used until it expires while renewal and
-// rotation are retried with backoff (also after the SMTP server refused it: the old
-// one is kept until a replacement is leased). A 403 on the token means a new login at
-// once; a refused or locked-out AppRole login is never retried in a way that could
-// lock the role out (see LoginState).
+// credential (for an oauth2: path, the OAuth2 access token, credential_keeper_oauth.cc). role_id
+// and secret_id are read from files straight into locked memory; they are never taken from argv. A
+// wrapped secret_id is unwrapped only after its creation path was checked
+// (vault::Client::unwrapSecretId). A sender gets the credential for one send (withCredential
+// encodes it for the worker) and drops it. ERRORS: Result values; login errors are Permanent for
+// refused credentials and Temporary for an unreachable Vault. Once running, Vault failures never
+// drop a credential that is still valid: it is used until it expires while renewal and rotation are
+// retried with backoff (also after the SMTP server refused it: the old one is kept until a
+// replacement is leased). A 403 on the token means a new login at once; a refused or locked-out
+// AppRole login is never retried in a way that could lock the role out (see LoginState).
 //
 // Threads: not thread-safe. In the keeper role it lives on the Vault-call thread
 // (vault_call_thread.h); the keeper's loop answers the worker from view(), whose

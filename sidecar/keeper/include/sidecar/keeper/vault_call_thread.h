@@ -51,7 +51,7 @@ struct KeeperState {
   CredentialKeeper::LoginState login_state = CredentialKeeper::LoginState::Ok;
   foundation::SteadyTime login_blocked_until{};
   std::uint64_t secret_id_expires_unix = 0;  // CredentialKeeper::secretIdExpiresUnix()
-  bool vault_call_running = false;  // a call is on its way now (e.g. Vault hangs)
+  bool vault_call_running = false;           // a call is on its way now (e.g. Vault hangs)
   foundation::SteadyTime vault_call_since{};
 };
 
@@ -82,7 +82,9 @@ class VaultCallThread {
   // Runs on the Vault thread after every round (the jobs and a tick), before the state
   // is published: the keeper's hand-off record and the secret_id warning read the
   // CredentialKeeper, which only this thread may touch once it runs. Set before start().
-  void afterEachRound(std::function<void(CredentialKeeper&)> hook) { after_round_ = std::move(hook); }
+  void afterEachRound(std::function<void(CredentialKeeper&)> hook) {
+    after_round_ = std::move(hook);
+  }
   // Publishes the keeper's current state and starts the thread. From now on only the
   // thread touches the keeper.
   foundation::Status start();

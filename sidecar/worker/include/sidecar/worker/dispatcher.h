@@ -242,8 +242,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
   };
   std::map<std::string, Committing> committing_;
   std::map<std::string, std::string> scope_of_;  // message id -> its profile + key
-  relay::SmtpReadiness smtp_readiness_;  // from the attempts' outcomes and the probe's
-  SmtpSettings probe_settings_;          // the [smtp] the probe checks (for its words)
+  relay::SmtpReadiness smtp_readiness_;          // from the attempts' outcomes and the probe's
+  SmtpSettings probe_settings_;                  // the [smtp] the probe checks (for its words)
   std::unique_ptr<relay::SmtpReachabilityProbe> reachability_;
 };
 
