@@ -70,51 +70,53 @@ Finding failure(std::string_view cause, std::string_view hint, Vars vars) {
   return Finding{false, fill(cause, vars), fill(hint, vars)};
 }
 
+// A rule's plain words: what is wrong, and what to do.
+struct Words {
+  const char* cause;
+  const char* hint;
+};
+
 // ---- TLS verification, shared by Vault and SMTP ----
 // `text` is libcurl's error buffer. Rules for CURLE_PEER_FAILED_VERIFICATION and friends.
 struct TlsRule {
   long verify_result;         // kAny: any
   std::string_view contains;  // in libcurl's error text; empty: any
-  const char* cause;
-  const char* hint;
+  Words words;
 };
 
+// Said once, matched by several rules (a verify code, or the text of a TLS library
+// that does not report the code).
+constexpr Words kCertNameMismatch{
+    "TLS verification failed: the certificate of {peer} does not cover the name {host}",
+    "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
+    "for {host}"};
+constexpr Words kCertExpired{"TLS verification failed: the certificate of {peer} has expired",
+                             "renew the server's certificate (and check this machine's clock)"};
+constexpr Words kCertIssuerUnknown{
+    "TLS verification failed: the certificate of {peer} is not signed by a CA in {ca_key} ({ca})",
+    "set {ca_key} to the CA that issued the server's certificate"};
+
 constexpr TlsRule kTlsRules[] = {
-    {kX509HostnameMismatch, "",
-     "TLS verification failed: the certificate of {peer} does not cover the name {host}",
-     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
-     "for {host}"},
-    {kX509IpAddressMismatch, "",
-     "TLS verification failed: the certificate of {peer} does not cover the name {host}",
-     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
-     "for {host}"},
-    {kAny, "subject name",
-     "TLS verification failed: the certificate of {peer} does not cover the name {host}",
-     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
-     "for {host}"},
-    {kAny, "does not match target host",
-     "TLS verification failed: the certificate of {peer} does not cover the name {host}",
-     "connect by a name the certificate lists (its subjectAltName), or have a certificate issued "
-     "for {host}"},
-    {kX509CertHasExpired, "", "TLS verification failed: the certificate of {peer} has expired",
-     "renew the server's certificate (and check this machine's clock)"},
-    {kAny, "expired", "TLS verification failed: the certificate of {peer} has expired",
-     "renew the server's certificate (and check this machine's clock)"},
-    {kX509NoIssuerLocally, "",
-     "TLS verification failed: the certificate of {peer} is not signed by a CA in {ca_key} ({ca})",
-     "set {ca_key} to the CA that issued the server's certificate"},
-    {kX509SelfSignedInChain, "",
-     "TLS verification failed: the certificate of {peer} is not signed by a CA in {ca_key} ({ca})",
-     "set {ca_key} to the CA that issued the server's certificate"},
-    {kX509DepthZeroSelfSigned, "",
-     "TLS verification failed: {peer} presents a self-signed certificate that is not in {ca_key} "
-     "({ca})",
-     "set {ca_key} to the CA that issued the server's certificate"},
-    {kAny, "certificate problem",
-     "TLS verification failed: the certificate of {peer} is not trusted by {ca_key} ({ca}): {raw}",
-     "set {ca_key} to the CA that issued the server's certificate"},
-    {kAny, "", "TLS verification failed for {peer}: {raw}",
-     "check {ca_key} and the server's certificate"},
+    {kX509HostnameMismatch, "", kCertNameMismatch},
+    {kX509IpAddressMismatch, "", kCertNameMismatch},
+    {kAny, "subject name", kCertNameMismatch},
+    {kAny, "does not match target host", kCertNameMismatch},
+    {kX509CertHasExpired, "", kCertExpired},
+    {kAny, "expired", kCertExpired},
+    {kX509NoIssuerLocally, "", kCertIssuerUnknown},
+    {kX509SelfSignedInChain, "", kCertIssuerUnknown},
+    {kX509DepthZeroSelfSigned,
+     "",
+     {"TLS verification failed: {peer} presents a self-signed certificate that is not in {ca_key} "
+      "({ca})",
+      kCertIssuerUnknown.hint}},
+    {kAny,
+     "certificate problem",
+     {"TLS verification failed: the certificate of {peer} is not trusted by {ca_key} ({ca}): {raw}",
+      kCertIssuerUnknown.hint}},
+    {kAny,
+     "",
+     {"TLS verification failed for {peer}: {raw}", "check {ca_key} and the server's certificate"}},
 };
 
 Finding tlsVerification(const TransportFailure& f, Vars vars, std::string_view raw) {
@@ -123,8 +125,8 @@ Finding tlsVerification(const TransportFailure& f, Vars vars, std::string_view r
     if (!containsNoCase(f.curl_error, rule.contains)) continue;
     // {raw} last, so a placeholder inside the server's text is never expanded.
     Finding out;
-    out.what = fill(fill(rule.cause, vars), {{"raw", raw}});
-    out.hint = fill(fill(rule.hint, vars), {{"raw", raw}});
+    out.what = fill(fill(rule.words.cause, vars), {{"raw", raw}});
+    out.hint = fill(fill(rule.words.hint, vars), {{"raw", raw}});
     return out;
   }
   return {};  // unreachable: the last rule matches everything
@@ -135,80 +137,121 @@ struct CurlRule {
   long curl_code;
   long os_errno;              // kAny: any
   std::string_view contains;  // in libcurl's error text; empty: any
-  const char* cause;
-  const char* hint;
+  Words words;
 };
 
+// Said once, matched by an errno or, where libcurl did not keep it, by its text.
+constexpr Words kVaultRefused{
+    "Vault unreachable: connection refused at {address} (nothing listens on that port)",
+    "check the port in vault.address and that OpenBao/Vault is running there"};
+constexpr Words kVaultNotHttp{
+    "{address} answered, but not in HTTP: it is not Vault (another service on that port?)",
+    "check the port in vault.address"};
+constexpr Words kSmtpRefused{
+    "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
+    "check smtp.port; if the port is blocked, try the other submission port: {other}"};
+constexpr Words kSmtpBroke{"the connection to {host}:{port} broke: {raw}",
+                           "the server or something in between closed it; see the server's log"};
+
 constexpr CurlRule kVaultTransportRules[] = {
-    {CURLE_COULDNT_RESOLVE_HOST, kAny, "",
-     "Vault unreachable: the host name in {address} does not resolve",
-     "check the spelling of vault.address and this machine's DNS"},
-    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "",
-     "Vault unreachable: connection refused at {address} (nothing listens on that port)",
-     "check the port in vault.address and that OpenBao/Vault is running there"},
-    {CURLE_COULDNT_CONNECT, kAny, "refused",
-     "Vault unreachable: connection refused at {address} (nothing listens on that port)",
-     "check the port in vault.address and that OpenBao/Vault is running there"},
-    {CURLE_COULDNT_CONNECT, kAny, "", "Vault unreachable: cannot connect to {address}: {raw}",
-     "check vault.address, routing and firewalls between here and Vault"},
-    {CURLE_OPERATION_TIMEDOUT, kAny, "", "Vault unreachable: {address} did not answer in time",
-     "a firewall may drop the packets, or the address is not Vault's"},
-    {CURLE_SSL_CACERT_BADFILE, kAny, "", "cannot read the CA file vault.ca_file ({ca})",
-     "vault.ca_file must name a readable PEM file"},
-    {CURLE_SSL_CONNECT_ERROR, kAny, "wrong version number",
-     "TLS handshake with {address} failed: the server does not speak TLS there",
-     "use http:// only for a dev server without TLS, or fix the port in vault.address"},
-    {CURLE_SSL_CONNECT_ERROR, kAny, "", "TLS handshake with {address} failed: {raw}",
-     "check that vault.address points at Vault's TLS listener"},
-    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "HTTP/0.9",
-     "{address} answered, but not in HTTP: it is not Vault (another service on that port?)",
-     "check the port in vault.address"},
-    {CURLE_WEIRD_SERVER_REPLY, kAny, "",
-     "{address} answered, but not in HTTP: it is not Vault (another service on that port?)",
-     "check the port in vault.address"},
-    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "",
-     "vault.address {address} has a scheme libcurl cannot use", "use https://host:port"},
-    {CURLE_GOT_NOTHING, kAny, "",
-     "Vault unreachable: {address} closed the connection without answering",
-     "is it an https listener reached with http://, or not Vault at all?"},
+    {CURLE_COULDNT_RESOLVE_HOST,
+     kAny,
+     "",
+     {"Vault unreachable: the host name in {address} does not resolve",
+      "check the spelling of vault.address and this machine's DNS"}},
+    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "", kVaultRefused},
+    {CURLE_COULDNT_CONNECT, kAny, "refused", kVaultRefused},
+    {CURLE_COULDNT_CONNECT,
+     kAny,
+     "",
+     {"Vault unreachable: cannot connect to {address}: {raw}",
+      "check vault.address, routing and firewalls between here and Vault"}},
+    {CURLE_OPERATION_TIMEDOUT,
+     kAny,
+     "",
+     {"Vault unreachable: {address} did not answer in time",
+      "a firewall may drop the packets, or the address is not Vault's"}},
+    {CURLE_SSL_CACERT_BADFILE,
+     kAny,
+     "",
+     {"cannot read the CA file vault.ca_file ({ca})",
+      "vault.ca_file must name a readable PEM file"}},
+    {CURLE_SSL_CONNECT_ERROR,
+     kAny,
+     "wrong version number",
+     {"TLS handshake with {address} failed: the server does not speak TLS there",
+      "use http:// only for a dev server without TLS, or fix the port in vault.address"}},
+    {CURLE_SSL_CONNECT_ERROR,
+     kAny,
+     "",
+     {"TLS handshake with {address} failed: {raw}",
+      "check that vault.address points at Vault's TLS listener"}},
+    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "HTTP/0.9", kVaultNotHttp},
+    {CURLE_WEIRD_SERVER_REPLY, kAny, "", kVaultNotHttp},
+    {CURLE_UNSUPPORTED_PROTOCOL,
+     kAny,
+     "",
+     {"vault.address {address} has a scheme libcurl cannot use", "use https://host:port"}},
+    {CURLE_GOT_NOTHING,
+     kAny,
+     "",
+     {"Vault unreachable: {address} closed the connection without answering",
+      "is it an https listener reached with http://, or not Vault at all?"}},
 };
 
 // The SMTP side's connect failures differ in hints (the other submission port).
 constexpr CurlRule kSmtpTransportRules[] = {
-    {CURLE_COULDNT_RESOLVE_HOST, kAny, "", "SMTP host {host} does not resolve",
-     "check the spelling of smtp.host and this machine's DNS"},
-    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "",
-     "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
-     "check smtp.port; if the port is blocked, try the other submission port: {other}"},
-    {CURLE_COULDNT_CONNECT, ETIMEDOUT, "", "SMTP connection to {host}:{port} timed out",
-     "the port may be blocked by a firewall; try the other submission port: {other}"},
-    {CURLE_COULDNT_CONNECT, kAny, "refused",
-     "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
-     "check smtp.port; if the port is blocked, try the other submission port: {other}"},
-    {CURLE_COULDNT_CONNECT, kAny, "", "cannot connect to the SMTP server {host}:{port}: {raw}",
-     "the port may be blocked; try the other submission port: {other}"},
-    {CURLE_SSL_CACERT_BADFILE, kAny, "", "cannot read the CA file smtp.ca_file ({ca})",
-     "smtp.ca_file must name a readable PEM file"},
-    {CURLE_USE_SSL_FAILED, kAny, "not supported",
-     "the SMTP server {host}:{port} does not offer STARTTLS: the sidecar never sends a password "
-     "without TLS",
-     "use a port where the server offers STARTTLS (587), or implicit TLS (465 with tls = "
-     "\"implicit\")"},
-    {CURLE_USE_SSL_FAILED, kAny, "", "the SMTP server {host}:{port} refused STARTTLS{reply}",
-     "the server's TLS setup is broken (certificate or key missing?): see its log"},
-    {CURLE_SSL_CONNECT_ERROR, kAny, "wrong version number",
-     "TLS handshake with {host}:{port} failed: the server does not speak TLS from the first byte",
-     "with tls = \"implicit\" use the implicit-TLS port (465); for port 587 use tls = "
-     "\"starttls\""},
-    {CURLE_SSL_CONNECT_ERROR, kAny, "", "TLS handshake with {host}:{port} failed: {raw}",
-     "check smtp.tls against the port (587: starttls, 465: implicit)"},
-    {CURLE_GOT_NOTHING, kAny, "",
-     "the SMTP server {host}:{port} closed the connection without a word",
-     "is this an SMTP port? with tls = \"starttls\" the server must greet in plain text"},
-    {CURLE_RECV_ERROR, kAny, "", "the connection to {host}:{port} broke: {raw}",
-     "the server or something in between closed it; see the server's log"},
-    {CURLE_SEND_ERROR, kAny, "", "the connection to {host}:{port} broke: {raw}",
-     "the server or something in between closed it; see the server's log"},
+    {CURLE_COULDNT_RESOLVE_HOST,
+     kAny,
+     "",
+     {"SMTP host {host} does not resolve",
+      "check the spelling of smtp.host and this machine's DNS"}},
+    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "", kSmtpRefused},
+    {CURLE_COULDNT_CONNECT,
+     ETIMEDOUT,
+     "",
+     {"SMTP connection to {host}:{port} timed out",
+      "the port may be blocked by a firewall; try the other submission port: {other}"}},
+    {CURLE_COULDNT_CONNECT, kAny, "refused", kSmtpRefused},
+    {CURLE_COULDNT_CONNECT,
+     kAny,
+     "",
+     {"cannot connect to the SMTP server {host}:{port}: {raw}",
+      "the port may be blocked; try the other submission port: {other}"}},
+    {CURLE_SSL_CACERT_BADFILE,
+     kAny,
+     "",
+     {"cannot read the CA file smtp.ca_file ({ca})", "smtp.ca_file must name a readable PEM file"}},
+    {CURLE_USE_SSL_FAILED,
+     kAny,
+     "not supported",
+     {"the SMTP server {host}:{port} does not offer STARTTLS: the sidecar never sends a password "
+      "without TLS",
+      "use a port where the server offers STARTTLS (587), or implicit TLS (465 with tls = "
+      "\"implicit\")"}},
+    {CURLE_USE_SSL_FAILED,
+     kAny,
+     "",
+     {"the SMTP server {host}:{port} refused STARTTLS{reply}",
+      "the server's TLS setup is broken (certificate or key missing?): see its log"}},
+    {CURLE_SSL_CONNECT_ERROR,
+     kAny,
+     "wrong version number",
+     {"TLS handshake with {host}:{port} failed: the server does not speak TLS from the first byte",
+      "with tls = \"implicit\" use the implicit-TLS port (465); for port 587 use tls = "
+      "\"starttls\""}},
+    {CURLE_SSL_CONNECT_ERROR,
+     kAny,
+     "",
+     {"TLS handshake with {host}:{port} failed: {raw}",
+      "check smtp.tls against the port (587: starttls, 465: implicit)"}},
+    {CURLE_GOT_NOTHING,
+     kAny,
+     "",
+     {"the SMTP server {host}:{port} closed the connection without a word",
+      "is this an SMTP port? with tls = \"starttls\" the server must greet in plain text"}},
+    {CURLE_RECV_ERROR, kAny, "", kSmtpBroke},
+    {CURLE_SEND_ERROR, kAny, "", kSmtpBroke},
 };
 
 template <std::size_t N>
@@ -403,7 +446,7 @@ Finding vaultTransport(const TransportFailure& f, std::string_view address,
                            raw);
   }
   if (const CurlRule* rule = findCurlRule(kVaultTransportRules, f)) {
-    return failure(rule->cause, rule->hint,
+    return failure(rule->words.cause, rule->words.hint,
                    {{"address", addr}, {"raw", raw}, {"ca", printable(ca_file, 200)}});
   }
   return failure("Vault unreachable at {address}: {raw}", "check vault.address and vault.ca_file",
@@ -572,7 +615,7 @@ Finding smtpSession(const SmtpSession& s, const SmtpSettings& smtp) {
                    "the server refuses connections from here, or this is not an SMTP port", vars);
   }
   if (const CurlRule* rule = findCurlRule(kSmtpTransportRules, s.transport)) {
-    return failure(rule->cause, rule->hint, vars);
+    return failure(rule->words.cause, rule->words.hint, vars);
   }
   return failure("the SMTP session with {host}:{port} failed: {raw}{reply}",
                  "see the SMTP server's log", vars);

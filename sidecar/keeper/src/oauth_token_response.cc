@@ -14,13 +14,17 @@
 #include <cstring>
 #include <string_view>
 
-#include "locked_json.h"
+#include "foundation/locked_json.h"
 
 namespace sidecar::keeper {
 namespace {
 
-using locked_json::Document;
-using locked_json::Value;
+using foundation::locked_json::Document;
+using foundation::locked_json::Value;
+
+// Without kParseStopWhenDoneFlag: bytes after the value make the answer malformed.
+constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag |
+                                 rapidjson::kParseValidateEncodingFlag;
 
 foundation::Error malformed(const std::string& what) {
   return foundation::Error::permanent("malformed token endpoint answer: " + what);
@@ -175,7 +179,7 @@ foundation::Result<AccessToken> parseTokenResponse(long http_status, foundation:
   Document doc;
   bool parsed = false;
   if (!body.empty() && !has_nul) {
-    doc.ParseInsitu<locked_json::kParseFlags>(body.mutableData());
+    doc.ParseInsitu<kParseFlags>(body.mutableData());
     parsed = !doc.HasParseError() && doc.IsObject() && depthWithin(doc, 0);
   }
   if (http_status < 200 || http_status > 299) {
