@@ -29,6 +29,7 @@ void WorkerDispatcher::reconfigure(const Config& config) {
   old_senders_.push_back(std::move(sender_));
   sender_ = relay::makeAsioSmtpSender(io_, config.smtp, config.smtp.max_connections);
   max_queue_ = config.listen.max_queue;
+  max_queue_bytes_ = config.listen.max_queue_bytes;
   retry_for_ = config.smtp.retry_for;
   smtp_readiness_ = relay::SmtpReadiness(config.smtp.host, config.smtp.port);
 }
@@ -54,7 +55,7 @@ std::optional<std::string> WorkerDispatcher::enqueue(submit::Origin origin,
       return first->second;
     }
   }
-  if (full()) return std::nullopt;
+  if (full(message.size())) return std::nullopt;
   auto job = std::make_shared<Job>();
   job->origin = std::move(origin);
   job->envelope = std::move(envelope);
@@ -127,8 +128,32 @@ void WorkerDispatcher::setProfileMetrics(std::function<void(metrics::Registry&)>
   profile_metrics_ = std::move(fn);
 }
 
-void WorkerDispatcher::start(const std::shared_ptr<Job>& job) {
+std::size_t WorkerDispatcher::heldBytes(std::size_t message_bytes) {
+  return message_bytes + kBytesPerMessage;
+}
+
+void WorkerDispatcher::hold(Job& job) {
+  job.held_bytes = heldBytes(job.message->size());
+  for (const auto& rcpt : job.envelope.recipients) job.held_bytes += rcpt.size();
   ++in_flight_;
+  held_bytes_ += job.held_bytes;
+}
+
+void WorkerDispatcher::release(const Job& job) {
+  --in_flight_;
+  held_bytes_ -= std::min(job.held_bytes, held_bytes_);
+}
+
+bool WorkerDispatcher::full(std::size_t message_bytes) const {
+  if (in_flight_ >= max_queue_) return true;
+  // An empty queue takes any message the size limit allows (max_queue_bytes is at least
+  // max_message_bytes), so nothing is refused for ever.
+  return in_flight_ > 0 &&
+         heldBytes(message_bytes) > max_queue_bytes_ - std::min(held_bytes_, max_queue_bytes_);
+}
+
+void WorkerDispatcher::start(const std::shared_ptr<Job>& job) {
+  hold(*job);
   attempt(job, /*retry_left=*/true);
 }
 
@@ -224,7 +249,7 @@ void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitRes
     metrics_.finished(result, telemetry::Mode::Sync);
     writeAudit(*job, result);
     job->done(std::move(result));
-    --in_flight_;
+    release(*job);
     return;
   }
   auto& status = statuses_[job->id];
@@ -237,7 +262,8 @@ void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitRes
   noteLastAttempt(job->record, result);
   status.last = std::move(result);
   const auto now = std::chrono::steady_clock::now();
-  if (temporary && some_pending && now + job->backoff < job->deadline) {
+  const auto delay = job->backoff.next();
+  if (temporary && some_pending && now + delay < job->deadline) {
     status.state = submit::MessageState::Retrying;
     job->record.state = spool::State::Retrying;
     // Recipients delivered since the last write must not be sent to again after a
@@ -248,7 +274,7 @@ void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitRes
       job->record.message.clear();
       if (!stored) log::error("spool_write_failed", {{"error", stored.error().message}});
     }
-    scheduleRetry(job, now);
+    scheduleRetry(job, now, delay);
     return;
   }
   // The end: recipients still deferred have failed for good.
@@ -280,7 +306,7 @@ void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitRes
   }
   rememberFinished(job->id, finished_at);
   --async_pending_;
-  --in_flight_;
+  release(*job);
 }
 
 // The last attempt's replies, per recipient: 2xx delivered, 5xx failed, 4xx (and
@@ -480,7 +506,7 @@ void WorkerDispatcher::recover() {
       submit::SubmitResult none;
       none.send.outcome = relay::SendOutcome::Accepted;
       ++async_pending_;
-      ++in_flight_;
+      hold(*job);
       finish(job, std::move(none));
       continue;
     }
@@ -563,13 +589,9 @@ std::uint64_t WorkerDispatcher::unixMsNow() {
 }
 
 void WorkerDispatcher::scheduleRetry(const std::shared_ptr<Job>& job,
-                                     std::chrono::steady_clock::time_point now) {
-  // +-20% jitter so that many deferred messages do not retry in lockstep.
-  std::uniform_real_distribution<double> jitter(0.8, 1.2);
-  const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::duration<double>(static_cast<double>(job->backoff.count()) * jitter(rng_)));
+                                     std::chrono::steady_clock::time_point now,
+                                     std::chrono::milliseconds delay) {
   next_attempt_[job->id] = now + delay;
-  job->backoff = std::min(job->backoff * 2, std::chrono::seconds(60));
   job->retry_timer = std::make_unique<asio::steady_timer>(io_, delay);
   job->retry_timer->async_wait([this, job](boost::system::error_code ec) {
     if (ec) return;

@@ -14,10 +14,12 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
 
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -59,7 +61,12 @@ class SmtpServer {
   void acceptUnix();
   void acceptTcp(std::size_t index);
   bool admitConnection();  // under the connection limit
-  void start(std::shared_ptr<SmtpConnection> connection);
+  // One accepted connection, from either listener: refused (421 over the limit; 554
+  // for a caller `identify` cannot name, or one no profile admits) or served with its
+  // caller's profile. `identify` asks the kernel; it is not called over the limit.
+  using Identify = std::function<foundation::Result<profile::Peer>()>;
+  void welcome(boost::asio::generic::stream_protocol::socket socket, const Identify& identify,
+               log::Level unidentified_level);
 
   boost::asio::io_context& io_;
   ListenSettings settings_;
