@@ -111,6 +111,25 @@ SmtpReply replyForResult(const submit::SubmitResult& result) {
   return {451, "4.3.0", "temporary failure", false};
 }
 
+std::variant<SmtpPrepared, SmtpRefusal> prepareSmtpMessage(std::string_view envelope_from,
+                                                           std::string received,
+                                                           const Profile& profile) {
+  auto normalized = submit::normalizeRawMessage(received);
+  received.clear();
+  if (auto* e = std::get_if<submit::ApiError>(&normalized)) {
+    return SmtpRefusal{{550, "5.6.0", e->message, false}, false};
+  }
+  SmtpPrepared out;
+  out.message = withLocalFromQualified(withoutBcc(std::get<std::string>(normalized)), profile);
+  out.headers = mailformat::summarizeHeaders(out.message);
+  if (const auto verdict = checkFromHeaders(profile, out.headers);
+      verdict != SenderVerdict::Allowed) {
+    return SmtpRefusal{{550, "5.7.1", describe(verdict), false}, true};
+  }
+  out.message = withFromAdded(std::move(out.message), envelope_from, out.headers);
+  return out;
+}
+
 class SmtpConnection : public std::enable_shared_from_this<SmtpConnection>, private SmtpPolicy {
  public:
   SmtpConnection(SmtpServer& server, Socket socket, profile::Peer peer,
@@ -263,20 +282,16 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection>, priv
     Delivery d = session_.takeDelivery();
     auto& state = *state_;
     const Profile& p = state.profile;
-    auto normalized = submit::normalizeRawMessage(d.message);
-    d.message.clear();
-    if (auto* e = std::get_if<submit::ApiError>(&normalized)) {
-      return answer({550, "5.6.0", e->message, false});
+    auto prepared = prepareSmtpMessage(d.mail.from, std::move(d.message), p);
+    if (auto* refused = std::get_if<SmtpRefusal>(&prepared)) {
+      if (refused->sender_refused) {
+        ++state.stats.sender_refused;
+        log::warn("sender_not_allowed",
+                  {{"profile", p.name}, {"uid", peer_.uid}, {"intake", "smtp"}});
+      }
+      return answer(refused->reply);
     }
-    std::string message = withLocalFromQualified(withoutBcc(std::get<std::string>(normalized)), p);
-    const auto headers = mailformat::summarizeHeaders(message);
-    if (const auto verdict = checkFromHeaders(p, headers); verdict != SenderVerdict::Allowed) {
-      ++state.stats.sender_refused;
-      log::warn("sender_not_allowed",
-                {{"profile", p.name}, {"uid", peer_.uid}, {"intake", "smtp"}});
-      return answer({550, "5.7.1", describe(verdict), false});
-    }
-    message = withFromAdded(std::move(message), d.mail.from, headers);
+    auto& [message, headers] = std::get<SmtpPrepared>(prepared);
     if (message.size() > p.max_message_bytes) {
       ++state.stats.size_refused;
       return answer({552, "5.3.4",
@@ -284,7 +299,10 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection>, priv
                      false});
     }
     if (server_.dispatcher_.full(message.size())) {
-      return answer({452, "4.3.1", "too many messages in flight; try again shortly", false});
+      return answer({452, "4.3.1",
+                     "too many messages or bytes in flight (listen.max_queue, "
+                     "listen.max_queue_bytes); try again shortly",
+                     false});
     }
     const auto now = std::chrono::steady_clock::now();
     if (!state.bucket.take(now)) {
