@@ -34,20 +34,6 @@ foundation::Error malformed(const std::string& what) {
   return foundation::Error::permanent("malformed response: " + what);
 }
 
-bool depthWithin(const Value& v, unsigned depth) {
-  if (depth > kMaxDepth) return false;
-  if (v.IsObject()) {
-    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
-      if (!depthWithin(it->value, depth + 1)) return false;
-    }
-  } else if (v.IsArray()) {
-    for (const auto& item : v.GetArray()) {
-      if (!depthWithin(item, depth + 1)) return false;
-    }
-  }
-  return true;
-}
-
 // Parses `body` in place into `doc`. The body must stay alive while doc is used.
 foundation::Result<Document*> parseInPlace(foundation::SecretBytes& body, Document& doc) {
   if (body.size() > kMaxBodyBytes) return malformed("larger than 1 MiB");
@@ -59,7 +45,7 @@ foundation::Result<Document*> parseInPlace(foundation::SecretBytes& body, Docume
                      ": " + rapidjson::GetParseError_En(doc.GetParseError()));
   }
   if (!doc.IsObject()) return malformed("not a JSON object");
-  if (!depthWithin(doc, 0)) return malformed("nested too deeply");
+  if (!foundation::locked_json::withinDepth(doc, kMaxDepth)) return malformed("nested too deeply");
   return &doc;
 }
 

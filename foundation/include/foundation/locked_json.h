@@ -57,4 +57,21 @@ using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, Allocator, Sodium
 using Value = rapidjson::GenericValue<rapidjson::UTF8<>, Allocator>;
 using Buffer = rapidjson::GenericStringBuffer<rapidjson::UTF8<>, SodiumAllocator>;
 
+// True when no value in `v` is nested deeper than `max_depth` (`v` itself is at
+// `depth`). RapidJSON's iterative parser has no recursion but no depth limit either;
+// the code that walks the DOM afterwards may recurse.
+inline bool withinDepth(const Value& v, unsigned max_depth, unsigned depth = 0) {
+  if (depth > max_depth) return false;
+  if (v.IsObject()) {
+    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+      if (!withinDepth(it->value, max_depth, depth + 1)) return false;
+    }
+  } else if (v.IsArray()) {
+    for (const auto& item : v.GetArray()) {
+      if (!withinDepth(item, max_depth, depth + 1)) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace foundation::locked_json

@@ -30,20 +30,6 @@ foundation::Error malformed(const std::string& what) {
   return foundation::Error::permanent("malformed token endpoint answer: " + what);
 }
 
-bool depthWithin(const Value& v, unsigned depth) {
-  if (depth > kMaxTokenResponseDepth) return false;
-  if (v.IsObject()) {
-    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
-      if (!depthWithin(it->value, depth + 1)) return false;
-    }
-  } else if (v.IsArray()) {
-    for (const auto& item : v.GetArray()) {
-      if (!depthWithin(item, depth + 1)) return false;
-    }
-  }
-  return true;
-}
-
 const Value* member(const Value& object, const char* name) {
   auto it = object.FindMember(name);
   if (it == object.MemberEnd() || it->value.IsNull()) return nullptr;
@@ -180,7 +166,8 @@ foundation::Result<AccessToken> parseTokenResponse(long http_status, foundation:
   bool parsed = false;
   if (!body.empty() && !has_nul) {
     doc.ParseInsitu<kParseFlags>(body.mutableData());
-    parsed = !doc.HasParseError() && doc.IsObject() && depthWithin(doc, 0);
+    parsed = !doc.HasParseError() && doc.IsObject() &&
+             foundation::locked_json::withinDepth(doc, kMaxTokenResponseDepth);
   }
   if (http_status < 200 || http_status > 299) {
     // An error answer without a readable body still says what its status says.

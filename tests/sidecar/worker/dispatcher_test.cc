@@ -9,34 +9,14 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "worker_test_config.h"
+
 using namespace sidecar;
 
 namespace {
 
 constexpr std::size_t kPerMessage = 1024;  // dispatcher.h: kBytesPerMessage
 const std::string kRecipient = "rcpt@example.test";
-
-Config configWith(const std::string& listen) {
-  auto config = parseConfig(R"(
-[vault]
-address = "https://127.0.0.1:8200"
-role_id_file = "/run/sidecar/role_id"
-secret_id_file = "/run/sidecar/secret_id"
-credential_path = "smtp/creds/app"
-
-[smtp]
-host = "127.0.0.1"
-port = 9
-tls = "none"
-allow_insecure = true
-
-[listen]
-socket = "/run/sidecar/smtp.sock"
-)" + listen,
-                            {});
-  REQUIRE_MESSAGE(config.ok(), config.errorMessage());
-  return *config;
-}
 
 struct Fixture {
   boost::asio::io_context io;
@@ -47,7 +27,8 @@ struct Fixture {
   worker::WorkerDispatcher dispatcher;
 
   explicit Fixture(const std::string& listen)
-      : config(configWith(listen)), dispatcher(io, keeper, config, audit, metrics) {}
+      : config(workertest::configWith("/run/sidecar/smtp.sock", listen)),
+        dispatcher(io, keeper, config, audit, metrics) {}
 
   std::optional<std::string> enqueue(std::size_t bytes) {
     submit::Origin origin;

@@ -18,6 +18,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "../worker_test_config.h"
 #include "sidecar/worker/dispatcher.h"
 
 using namespace sidecar;
@@ -38,24 +39,7 @@ class ServedIntake {
     REQUIRE(::mkdtemp(dir_template) != nullptr);
     dir_ = dir_template;
     path_ = dir_ + "/s.sock";
-    auto parsed = parseConfig(R"(
-[vault]
-address = "https://127.0.0.1:8200"
-role_id_file = "/run/sidecar/role_id"
-secret_id_file = "/run/sidecar/secret_id"
-credential_path = "smtp/creds/app"
-
-[smtp]
-host = "127.0.0.1"
-port = 9
-tls = "none"
-allow_insecure = true
-
-[listen]
-socket = ")" + path_ + "\"\n" + listen_extra,
-                              {});
-    REQUIRE_MESSAGE(parsed.ok(), parsed.errorMessage());
-    config_ = *parsed;
+    config_ = workertest::configWith(path_, listen_extra);
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(fd >= 0);
     sockaddr_un addr{};
