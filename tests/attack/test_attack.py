@@ -674,12 +674,13 @@ senders = ["{SENDER}"]
             query = raw_query(SENDER, ["attack-held@example.test"])
             async_headers = {"Content-Type": "message/rfc822", "Prefer": "respond-async"}
             accepted, refused = [], []
-            for _ in range(40):
-                status, body, headers = held.request("POST", query, message, async_headers)
-                if status == 202:
-                    accepted.append(body["id"])
-                else:
-                    refused.append((status, body, headers))
+            with NormalClient(held) as normal:
+                for _ in range(40):
+                    status, body, headers = held.request("POST", query, message, async_headers)
+                    if status == 202:
+                        accepted.append(body["id"])
+                    else:
+                        refused.append((status, body, headers))
             # Each message counts its bytes plus a fixed 1 KiB and its recipients.
             expected = queue_bytes // (len(message) + 1024 + len("attack-held@example.test"))
             _, hwm, _ = proc_figures(worker)
@@ -688,7 +689,11 @@ senders = ["{SENDER}"]
             print(f"FIGURES queue by bytes: {len(accepted)} x {len(message) >> 10} KiB "
                   f"accepted, {len(refused)} refused (429) with max_queue_bytes "
                   f"{queue_bytes >> 20} MiB and Postfix unreachable; worker peak growth "
-                  f"{growth_mib:.0f} MiB, bound {bound_mib:.0f} MiB", file=sys.stderr)
+                  f"{growth_mib:.0f} MiB, bound {bound_mib:.0f} MiB; normal client: "
+                  f"{len(normal.latencies)} requests, worst {normal.worst() * 1000:.0f} ms, "
+                  f"{normal.failures} failed", file=sys.stderr)
+            self.assertEqual(normal.failures, 0)
+            self.assertLess(normal.worst(), 2.0)
             self.assertEqual(len(accepted), expected)
             self.assertEqual(len(refused), 40 - expected)
             for status, body, headers in refused:
