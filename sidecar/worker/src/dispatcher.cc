@@ -110,6 +110,7 @@ std::optional<submit::MessageStatus> WorkerDispatcher::status(const std::string&
 
 void WorkerDispatcher::metrics(std::function<void(std::string)> done) {
   metrics_.setQueueDepth(in_flight_);
+  metrics_.setQueueBytes(held_bytes_);
   keeper_.requestMetrics(
       [this, done = std::move(done)](std::optional<telemetry::KeeperFigures> figures) {
         metrics_.setKeeperUp(figures.has_value());
