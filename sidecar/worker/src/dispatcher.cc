@@ -55,7 +55,7 @@ std::optional<std::string> WorkerDispatcher::enqueue(submit::Origin origin,
       return first->second;
     }
   }
-  if (full(message.size())) return std::nullopt;
+  if (full(message.size(), envelope.recipients.size())) return std::nullopt;
   auto job = std::make_shared<Job>();
   job->origin = std::move(origin);
   job->envelope = std::move(envelope);
@@ -129,13 +129,12 @@ void WorkerDispatcher::setProfileMetrics(std::function<void(metrics::Registry&)>
   profile_metrics_ = std::move(fn);
 }
 
-std::size_t WorkerDispatcher::heldBytes(std::size_t message_bytes) {
-  return message_bytes + kBytesPerMessage;
+std::size_t WorkerDispatcher::heldBytes(std::size_t message_bytes, std::size_t recipients) {
+  return message_bytes + kBytesPerMessage + recipients * kBytesPerRecipient;
 }
 
 void WorkerDispatcher::hold(Job& job) {
-  job.held_bytes = heldBytes(job.message->size());
-  for (const auto& rcpt : job.envelope.recipients) job.held_bytes += rcpt.size();
+  job.held_bytes = heldBytes(job.message->size(), job.envelope.recipients.size());
   ++in_flight_;
   held_bytes_ += job.held_bytes;
 }
@@ -145,12 +144,12 @@ void WorkerDispatcher::release(const Job& job) {
   held_bytes_ -= std::min(job.held_bytes, held_bytes_);
 }
 
-bool WorkerDispatcher::full(std::size_t message_bytes) const {
+bool WorkerDispatcher::full(std::size_t message_bytes, std::size_t recipients) const {
   if (in_flight_ >= max_queue_) return true;
   // An empty queue takes any message the size limit allows (max_queue_bytes is at least
   // max_message_bytes), so nothing is refused for ever.
-  return in_flight_ > 0 &&
-         heldBytes(message_bytes) > max_queue_bytes_ - std::min(held_bytes_, max_queue_bytes_);
+  return in_flight_ > 0 && heldBytes(message_bytes, recipients) >
+                               max_queue_bytes_ - std::min(held_bytes_, max_queue_bytes_);
 }
 
 void WorkerDispatcher::start(const std::shared_ptr<Job>& job) {

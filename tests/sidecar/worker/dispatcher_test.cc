@@ -15,7 +15,8 @@ using namespace sidecar;
 
 namespace {
 
-constexpr std::size_t kPerMessage = 1024;  // dispatcher.h: kBytesPerMessage
+constexpr std::size_t kPerMessage = 1024;   // dispatcher.h: kBytesPerMessage
+constexpr std::size_t kPerRecipient = 320;  // dispatcher.h: kBytesPerRecipient
 const std::string kRecipient = "rcpt@example.test";
 
 struct Fixture {
@@ -42,7 +43,7 @@ struct Fixture {
 };
 
 std::size_t held(std::size_t message_bytes) {
-  return message_bytes + kPerMessage + kRecipient.size();
+  return message_bytes + kPerMessage + kPerRecipient;
 }
 
 }  // namespace
@@ -51,7 +52,7 @@ TEST_CASE("messages handed on are bounded by bytes: 429 with Retry-After, never 
   Fixture f("max_message_bytes = 16384\nmax_queue_bytes = 65536\n");
   std::vector<std::string> ids;
   while (auto id = f.enqueue(10240)) ids.push_back(*id);
-  // 5 x (10,240 + 1,024 + 17) = 56,405 fit in 65,536; a sixth would not.
+  // 5 x (10,240 + 1,024 + 320) = 57,920 fit in 65,536; a sixth would not.
   CHECK(ids.size() == 65536 / held(10240));
   CHECK(f.dispatcher.inFlight() == ids.size());
   CHECK(f.dispatcher.heldBytes() == ids.size() * held(10240));
@@ -59,9 +60,9 @@ TEST_CASE("messages handed on are bounded by bytes: 429 with Retry-After, never 
   CHECK(refusal.status == 429);
   CHECK(refusal.code == "queue_full");
   CHECK(refusal.retry_after_seconds > 0);
-  CHECK(f.dispatcher.full(10240));
+  CHECK(f.dispatcher.full(10240, 1));
   // By bytes, not by count: what still fits is taken.
-  CHECK_FALSE(f.dispatcher.full(1000));
+  CHECK_FALSE(f.dispatcher.full(1000, 1));
   REQUIRE(f.enqueue(1000));
   // Every accepted message is still there, waiting for its next attempt.
   for (const auto& id : ids) {
@@ -76,16 +77,16 @@ TEST_CASE("the count bound (listen.max_queue) still holds for small messages") {
   CHECK(f.enqueue(10));
   CHECK(f.enqueue(10));
   CHECK(f.enqueue(10));
-  CHECK(f.dispatcher.full(10));
+  CHECK(f.dispatcher.full(10, 1));
   CHECK_FALSE(f.enqueue(10));
 }
 
 TEST_CASE("an empty queue takes the largest message allowed, so none waits for ever") {
   Fixture f("max_message_bytes = 16384\nmax_queue_bytes = 16384\n");
-  CHECK_FALSE(f.dispatcher.full(16384));
+  CHECK_FALSE(f.dispatcher.full(16384, 1));
   REQUIRE(f.enqueue(16384));
   CHECK(f.dispatcher.heldBytes() == held(16384));  // over the bound: the one exception
-  CHECK(f.dispatcher.full(1));
+  CHECK(f.dispatcher.full(1, 1));
   CHECK_FALSE(f.enqueue(1));
 }
 

@@ -298,7 +298,7 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection>, priv
                      "the message is larger than " + std::to_string(p.max_message_bytes) + " bytes",
                      false});
     }
-    if (server_.dispatcher_.full(message.size())) {
+    if (server_.dispatcher_.full(message.size(), d.recipients.size())) {
       return answer({452, "4.3.1",
                      "too many messages or bytes in flight (listen.max_queue, "
                      "listen.max_queue_bytes); try again shortly",

@@ -476,7 +476,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Origin origin;
     if (!authorize(envelope, message, origin, keep_alive)) return;
     origin.idempotency_key = std::string(idempotency_key);
-    if (dispatcher_.full(message.size())) {
+    if (dispatcher_.full(message.size(), envelope.recipients.size())) {
       return fail(429, "queue_full",
                   "too many messages or bytes in flight (listen.max_queue, "
                   "listen.max_queue_bytes); try again shortly",

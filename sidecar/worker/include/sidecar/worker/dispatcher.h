@@ -110,7 +110,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   // listen.max_queue messages, or listen.max_queue_bytes held by those accepted and
   // not finished (queued, waiting for a retry, or being sent) with this one added.
-  bool full(std::size_t message_bytes) const override;
+  bool full(std::size_t message_bytes, std::size_t recipients) const override;
   // Ready: a credential is there and the last attempt did reach the SMTP server.
   bool ready() const override { return keeper_.ready() && smtp_readiness_.ready(); }
   std::string notReadyReason() const override {
@@ -142,9 +142,11 @@ class WorkerDispatcher final : public submit::Dispatcher {
   static constexpr foundation::BackoffPolicy kRetryBackoff{std::chrono::seconds(1),
                                                            std::chrono::seconds(60), 2.0, 0.2};
   // What a message holds besides its bytes (job, status, envelope): counted so that
-  // many tiny messages are bounded too.
+  // many tiny messages are bounded too; a recipient at most (an address is at most
+  // 254 octets, plus its string). full() and hold() count the same.
   static constexpr std::size_t kBytesPerMessage = 1024;
-  static std::size_t heldBytes(std::size_t message_bytes);
+  static constexpr std::size_t kBytesPerRecipient = 320;
+  static std::size_t heldBytes(std::size_t message_bytes, std::size_t recipients);
   void hold(Job& job);
   void release(const Job& job);
 

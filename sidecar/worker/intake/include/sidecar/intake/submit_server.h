@@ -82,9 +82,9 @@ class Dispatcher {
   // Why the last enqueue() returned nullopt.
   virtual EnqueueRefusal enqueueRefusal() const { return {}; }
   virtual std::optional<MessageStatus> status(const std::string& id) const = 0;
-  // No room for another message of this many bytes (sync or async; by count and by
-  // bytes): answer 429 with Retry-After.
-  virtual bool full(std::size_t message_bytes) const = 0;
+  // No room for another message of this many bytes and recipients (sync or async; by
+  // count and by bytes): answer 429 with Retry-After.
+  virtual bool full(std::size_t message_bytes, std::size_t recipients) const = 0;
   virtual bool ready() const = 0;
   // Why not ready, in plain words, for GET /v1/ready's 503 (empty: no reason known).
   virtual std::string notReadyReason() const { return {}; }
