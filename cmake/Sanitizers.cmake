@@ -10,8 +10,17 @@ if(SIDECAR_FUZZ)
     message(FATAL_ERROR "SIDECAR_FUZZ needs clang (use the `fuzz` preset)")
   endif()
   # Instrument everything for coverage; only fuzz targets link the libFuzzer main.
-  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
-  add_link_options(-fsanitize=address,undefined)
+  # SIDECAR_FUZZ_SANITIZERS: ASan + UBSan by default; "" for a campaign that explores
+  # several times faster (scripts/fuzz-campaign then replays the corpus it grew under
+  # the asan preset's fuzz-regression tests, which run the same entry points).
+  set(SIDECAR_FUZZ_SANITIZERS "address,undefined" CACHE STRING
+      "sanitizers besides libFuzzer's coverage in fuzz builds (comma-separated; empty = none)")
+  if(SIDECAR_FUZZ_SANITIZERS STREQUAL "")
+    add_compile_options(-fsanitize=fuzzer-no-link -fno-omit-frame-pointer)
+  else()
+    add_compile_options(-fsanitize=fuzzer-no-link,${SIDECAR_FUZZ_SANITIZERS} -fno-omit-frame-pointer)
+    add_link_options(-fsanitize=${SIDECAR_FUZZ_SANITIZERS})
+  endif()
 endif()
 
 # add_fuzz_target(<name> <source> <libs...>): a libFuzzer binary, only in fuzz builds.

@@ -20,6 +20,16 @@ path "smtp/roles/*" {
   capabilities = ["create", "read", "update", "delete", "list"]
 }
 
+# The token signing keys of passwordless logins: rotate them (the next key, already
+# published, starts signing), and read the public JWKS. The private keys are never
+# readable by anyone: no path returns them.
+path "smtp/jwt/rotate" {
+  capabilities = ["update"]
+}
+path "smtp/jwks" {
+  capabilities = ["read"]
+}
+
 # Explicitly not: reading creds would hand the admin working SMTP logins.
 path "smtp/creds/*" {
   capabilities = ["deny"]

@@ -24,12 +24,20 @@ namespace {
   std::abort();
 }
 
+// Zero bytes kept after the value: one NUL for cString(), and three more because
+// RapidJSON's in-place parsing (Vault answers, token endpoint answers, plugin requests)
+// validates a UTF-8 sequence by reading all of its continuation bytes before it looks
+// at them: a body ending in a 4-byte lead (0xF2) read up to three bytes past the NUL,
+// into sodium_malloc's guard page, and killed the keeper (found by the fuzz campaign,
+// scripts/fuzz-campaign; the inputs are in the vault_response and oauth_token_response
+// corpora). NUL is never a continuation byte, so the sequence is refused inside them.
+constexpr std::size_t kTrailingZeroBytes = 4;
+
 char* allocateSecret(std::size_t size) {
   initSecretMemoryOrDie();
-  // One extra byte keeps a NUL after the value for cString().
-  void* p = sodium_malloc(size + 1);
+  void* p = sodium_malloc(size + kTrailingZeroBytes);
   if (p == nullptr) dieOutOfSecretMemory(size);
-  std::memset(p, 0, size + 1);
+  std::memset(p, 0, size + kTrailingZeroBytes);
   return static_cast<char*>(p);
 }
 

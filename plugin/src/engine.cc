@@ -25,6 +25,11 @@
 
 namespace smtpplugin {
 
+namespace {
+constexpr std::string_view kCredentialPassword = "password";
+constexpr std::string_view kCredentialJwt = "jwt";
+}  // namespace
+
 struct Engine::Config {
   std::string connection_url;
   std::string username;
@@ -35,6 +40,10 @@ struct Engine::Config {
   std::int64_t smtp_tls_port = 0;  // 0: no implicit-TLS port to advertise
   std::string tls_mode = "starttls";
   std::string ca_pem;
+  // Passwordless logins (roles of credential_type "jwt"): the tokens' `iss` and `aud`,
+  // fixed per mount; the mail host's validator trusts exactly this issuer.
+  std::string token_issuer;
+  std::string token_audience;
 };
 
 struct Engine::Role {
@@ -43,11 +52,13 @@ struct Engine::Role {
   std::vector<std::string> allowed_senders;
   std::string username_template{kDefaultUsernameTemplate};
   std::int64_t send_rate_per_minute = 0;  // advisory; 0 = no limit announced
+  std::string credential_type{kCredentialPassword};
 };
 
 namespace {
 
 constexpr std::string_view kConfigKey = "config";
+constexpr std::string_view kKeyRingKey = "jwt/keys";
 constexpr std::string_view kRolePrefix = "roles/";
 constexpr int kUsernameAttempts = 5;
 constexpr std::int64_t kFallbackMaxTtlS = 32LL * 86400;  // Vault's own default
@@ -174,6 +185,8 @@ foundation::Result<Response> Engine::handle(const Request& request) {
   if (path == "roles" || path == "roles/") return handleRoleList(request);
   if (path.starts_with("roles/")) return handleRole(request, path.substr(6));
   if (path.starts_with("creds/")) return handleCreds(request, path.substr(6));
+  if (path == "jwks") return handleJwks(request);
+  if (path == "jwt/rotate") return handleRotateKeys(request);
   return refused(Response::Refusal::UnsupportedPath);
 }
 
@@ -199,7 +212,9 @@ foundation::Result<std::unique_ptr<Engine::Config>> Engine::loadConfig() {
   auto smtp_tls_port = fields->getInt("smtp_tls_port");
   if (!get("connection_url", c->connection_url) || !get("username", c->username) || !password ||
       !get("password_scheme", c->password_scheme) || !get("smtp_host", c->smtp_host) ||
-      !get("tls_mode", c->tls_mode) || !get("ca_pem", c->ca_pem) || !smtp_port || !smtp_tls_port) {
+      !get("tls_mode", c->tls_mode) || !get("ca_pem", c->ca_pem) ||
+      !get("token_issuer", c->token_issuer) || !get("token_audience", c->token_audience) ||
+      !smtp_port || !smtp_tls_port) {
     return foundation::Error::internal("stored config has a field of the wrong type");
   }
   if (password.value()) c->password = std::move(*password.value());
@@ -223,7 +238,9 @@ foundation::Result<Response> Engine::handleConfig(const Request& request) {
         .num("smtp_port", c.smtp_port)
         .num("smtp_tls_port", c.smtp_tls_port)
         .str("tls_mode", c.tls_mode)
-        .str("ca_pem", c.ca_pem);
+        .str("ca_pem", c.ca_pem)
+        .str("token_issuer", c.token_issuer)
+        .str("token_audience", c.token_audience);
     return dataResponse(out.finish());
   }
   if (op == "delete") {
@@ -237,7 +254,7 @@ foundation::Result<Response> Engine::handleConfig(const Request& request) {
   if (!fields) return std::move(fields).error();
   if (auto st = fields->onlyKeys({"connection_url", "username", "password", "password_scheme",
                                   "smtp_host", "smtp_port", "smtp_tls_port", "tls_mode", "ca_pem",
-                                  "verify_connection"});
+                                  "verify_connection", "token_issuer", "token_audience"});
       !st) {
     return std::move(st).error();
   }
@@ -257,7 +274,9 @@ foundation::Result<Response> Engine::handleConfig(const Request& request) {
         {"password_scheme", &c.password_scheme},
         {"smtp_host", &c.smtp_host},
         {"tls_mode", &c.tls_mode},
-        {"ca_pem", &c.ca_pem}}) {
+        {"ca_pem", &c.ca_pem},
+        {"token_issuer", &c.token_issuer},
+        {"token_audience", &c.token_audience}}) {
     if (auto st = take(key, *field); !st) return std::move(st).error();
   }
   {
@@ -292,6 +311,15 @@ foundation::Result<Response> Engine::handleConfig(const Request& request) {
   if (c.smtp_host.size() > 253 || c.smtp_host.find_first_of(" \r\n\t/") != std::string::npos) {
     return foundation::Error::permanent("smtp_host must be a host name or address");
   }
+  for (const std::string* claim : {&c.token_issuer, &c.token_audience}) {
+    // Dovecot compares `iss` with its `issuers` list, split at spaces: none inside.
+    if (claim->size() > 512 || std::any_of(claim->begin(), claim->end(), [](char ch) {
+          return static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f;
+        })) {
+      return foundation::Error::permanent(
+          "token_issuer and token_audience must be printable text without spaces (at most 512)");
+    }
+  }
 
   if (verify.value().value_or(true)) {
     auto store = mail_stores_.open(DbSettings{c.connection_url, c.username, c.password.clone()});
@@ -316,7 +344,9 @@ foundation::Status Engine::storeConfig(const Config& c) {
       .num("smtp_port", c.smtp_port)
       .num("smtp_tls_port", c.smtp_tls_port)
       .str("tls_mode", c.tls_mode)
-      .str("ca_pem", c.ca_pem);
+      .str("ca_pem", c.ca_pem)
+      .str("token_issuer", c.token_issuer)
+      .str("token_audience", c.token_audience);
   std::string stored = out.finish();
   auto st = storage_.put(kConfigKey, stored);
   wipeString(stored);
@@ -367,9 +397,11 @@ foundation::Result<std::unique_ptr<Engine::Role>> Engine::loadRole(const std::st
   auto senders = fields->getStringList("allowed_senders");
   auto tmpl = fields->getString("username_template");
   auto rate = fields->getInt("send_rate_per_minute");
-  if (!ttl || !max_ttl || !senders || !tmpl || !rate) {
+  auto type = fields->getString("credential_type");
+  if (!ttl || !max_ttl || !senders || !tmpl || !rate || !type) {
     return foundation::Error::internal("stored role has a field of the wrong type");
   }
+  if (type.value()) r->credential_type = std::move(*type.value());
   r->ttl_s = ttl.value().value_or(0);
   r->max_ttl_s = max_ttl.value().value_or(0);
   if (senders.value()) r->allowed_senders = std::move(*senders.value());
@@ -404,6 +436,7 @@ foundation::Result<Response> Engine::handleRole(const Request& request, const st
                             .list("allowed_senders", r.allowed_senders)
                             .str("username_template", r.username_template)
                             .num("send_rate_per_minute", r.send_rate_per_minute)
+                            .str("credential_type", r.credential_type)
                             .finish());
   }
   if (op == "delete") {
@@ -414,8 +447,8 @@ foundation::Result<Response> Engine::handleRole(const Request& request, const st
 
   auto fields = RequestFields::parse(request.data_json);
   if (!fields) return std::move(fields).error();
-  if (auto st = fields->onlyKeys(
-          {"ttl", "max_ttl", "allowed_senders", "username_template", "send_rate_per_minute"});
+  if (auto st = fields->onlyKeys({"ttl", "max_ttl", "allowed_senders", "username_template",
+                                  "send_rate_per_minute", "credential_type"});
       !st) {
     return std::move(st).error();
   }
@@ -428,6 +461,9 @@ foundation::Result<Response> Engine::handleRole(const Request& request, const st
   auto senders = fields->getStringList("allowed_senders");
   auto tmpl = fields->getString("username_template");
   auto rate = fields->getInt("send_rate_per_minute");
+  auto type = fields->getString("credential_type");
+  if (!type) return std::move(type).error();
+  if (type.value()) r.credential_type = std::move(*type.value());
   if (!ttl) return std::move(ttl).error();
   if (!max_ttl) return std::move(max_ttl).error();
   if (!senders) return std::move(senders).error();
@@ -453,12 +489,16 @@ foundation::Result<Response> Engine::handleRole(const Request& request, const st
   if (r.send_rate_per_minute < 0 || r.send_rate_per_minute > 1'000'000) {
     return foundation::Error::permanent("send_rate_per_minute must be 0-1000000");
   }
+  if (r.credential_type != kCredentialPassword && r.credential_type != kCredentialJwt) {
+    return foundation::Error::permanent("credential_type must be password or jwt");
+  }
   std::string stored = JsonOut()
                            .num("ttl", r.ttl_s)
                            .num("max_ttl", r.max_ttl_s)
                            .list("allowed_senders", r.allowed_senders)
                            .str("username_template", r.username_template)
                            .num("send_rate_per_minute", r.send_rate_per_minute)
+                           .str("credential_type", r.credential_type)
                            .finish();
   if (auto st = storage_.put(key, stored); !st)
     return std::move(st).error().context("storing role");
@@ -512,6 +552,10 @@ foundation::Result<Response> Engine::handleCreds(const Request& request, const s
     auto k = senderLookupKey(s);
     if (!k) return std::move(k).error();
     sender_keys.push_back(std::move(k.value()));
+  }
+
+  if (r.credential_type == kCredentialJwt) {
+    return tokenCreds(request, name, r, c, ttl_s, std::move(sender_keys));
   }
 
   const std::int64_t now = clock_.nowUnixSeconds();
@@ -573,6 +617,7 @@ namespace {
 struct LeaseData {
   std::string username;
   std::string role;
+  std::string credential_type{kCredentialPassword};
   std::int64_t ttl_s = 0;
   std::int64_t max_ttl_s = 0;
 };
@@ -586,6 +631,8 @@ foundation::Result<LeaseData> parseLease(const Request& request) {
   auto role = fields->getString("role");
   auto ttl = fields->getInt("ttl_seconds");
   auto max_ttl = fields->getInt("max_ttl_seconds");
+  auto credential_type = fields->getString("credential_type");
+  if (!credential_type) return foundation::Error::permanent("lease internal data is incomplete");
   if (!type || !type.value() || *type.value() != kSecretType) {
     return foundation::Error::permanent("lease is not an SMTP login of this engine");
   }
@@ -596,6 +643,7 @@ foundation::Result<LeaseData> parseLease(const Request& request) {
   LeaseData d;
   d.username = std::move(*username.value());
   if (role.value()) d.role = std::move(*role.value());
+  if (credential_type.value()) d.credential_type = std::move(*credential_type.value());
   d.ttl_s = ttl.value().value_or(0);
   d.max_ttl_s = max_ttl.value().value_or(0);
   return d;
@@ -606,6 +654,12 @@ foundation::Result<LeaseData> parseLease(const Request& request) {
 foundation::Result<Response> Engine::handleRenew(const Request& request) {
   auto lease = parseLease(request);
   if (!lease) return std::move(lease).error();
+  if (lease->credential_type == kCredentialJwt) {
+    // The token's exp is signed into it: a longer lease would outlive its login.
+    return foundation::Error::permanent(
+        "a token login cannot be renewed (its expiry is signed into the token); read the "
+        "creds path again");
+  }
   const std::int64_t now = clock_.nowUnixSeconds();
   const std::int64_t issued = request.secret->has_issue_time ? request.secret->issue_time_s : now;
   std::int64_t ttl_s = request.secret->increment_ns > 0
@@ -658,12 +712,231 @@ foundation::Result<Response> Engine::handleRevoke(const Request& request) {
   return noResponse();  // deleted now, or already gone: both are success
 }
 
+// ---------------------------------------------------------------------------- tokens
+
+// The token's `azp`: this mount's path, '/' as '-' ("smtp-jwt/" -> "smtp-jwt"). Dovecot
+// looks a key up as <key dir>/<azp>/<alg>/<kid>, so each mount's keys have a folder of
+// their own that its key sync owns (another issuer's keys live beside it, untouched).
+std::string keySetName(std::string_view mount_point) {
+  std::string out;
+  for (char c : mount_point) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '_';
+    out += plain ? c : '-';
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out.empty() ? std::string("smtp") : out;
+}
+
+std::string Engine::newKid() {
+  unsigned char raw[8];
+  random_.fill(raw);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string kid = "smtp-";
+  for (unsigned char b : raw) {
+    kid += kHex[b >> 4];
+    kid += kHex[b & 0xf];
+  }
+  return kid;
+}
+
+foundation::Result<KeyRing> Engine::loadRing() {
+  auto raw = storage_.get(kKeyRingKey);
+  if (!raw) return std::move(raw).error().context("reading the signing keys");
+  if (raw.value()) {
+    foundation::SecretBytes text = toSecret(*raw.value());
+    return KeyRing::parse(std::move(text));
+  }
+  // First use on this mount: two keys, the first signs, the second is published ahead.
+  auto first = generateSigningKey();
+  if (!first) return std::move(first).error();
+  auto second = generateSigningKey();
+  if (!second) return std::move(second).error();
+  KeyRing ring;
+  std::string first_kid = newKid();
+  std::string second_kid = newKid();
+  if (auto st = ring.start(clock_.nowUnixSeconds(), std::move(first_kid), std::move(first.value()),
+                           std::move(second_kid), std::move(second.value()));
+      !st) {
+    return std::move(st).error();
+  }
+  if (auto st = storeRing(ring); !st) return std::move(st).error();
+  return ring;
+}
+
+foundation::Status Engine::storeRing(const KeyRing& ring) {
+  foundation::SecretBytes text = ring.serialize();
+  return text.reveal([&](std::string_view v) { return storage_.put(kKeyRingKey, v); });
+}
+
+foundation::Result<Response> Engine::tokenCreds(const Request& request, const std::string& name,
+                                                const Role& r, const Config& c, std::int64_t ttl_s,
+                                                std::vector<std::string> sender_keys) {
+  if (c.token_issuer.empty()) {
+    return foundation::Error::permanent("role '" + name +
+                                        "' issues tokens: set token_issuer in config first");
+  }
+  const std::int64_t now = clock_.nowUnixSeconds();
+  const std::int64_t exp = now + ttl_s;
+
+  // The login first (sender_logins rows only: no credentials row, no password), so a
+  // token is never signed for a name that is not bound to its senders.
+  NewLogin login;
+  login.token_login = true;
+  login.expires_at = exp;
+  login.sender_keys = std::move(sender_keys);
+  bool created = false;
+  {
+    std::unique_lock<std::mutex> lock;
+    auto store = storeFor(c, lock);
+    if (!store) return std::move(store).error();
+    for (int attempt = 0; attempt < kUsernameAttempts && !created; ++attempt) {
+      auto username =
+          expandUsernameTemplate(r.username_template, name, request.display_name, now, random_);
+      if (!username) return std::move(username).error();
+      login.username = std::move(username.value());
+      auto ok = store.value()->createLogin(login);
+      if (!ok) return std::move(ok).error().context("creating login");
+      created = ok.value();
+    }
+  }
+  if (!created) return foundation::Error::temporary("could not find a free username; try again");
+  auto undo = [&](foundation::Error e) -> foundation::Result<Response> {
+    std::unique_lock<std::mutex> lock;
+    if (auto store = storeFor(c, lock); store) (void)store.value()->deleteLogin(login.username);
+    return e;
+  };
+
+  unsigned char jti_raw[16];
+  random_.fill(jti_raw);
+  JsonOut claims;
+  claims.str("iss", c.token_issuer).str("sub", login.username);
+  if (!c.token_audience.empty()) claims.str("aud", c.token_audience);
+  claims.str("azp", keySetName(request.mount_point));
+  claims.num("iat", now)
+      .num("nbf", now)
+      .num("exp", exp)
+      .str("jti",
+           base64Url(std::string_view(reinterpret_cast<const char*>(jti_raw), sizeof jti_raw)))
+      .str("smtp_role", name)
+      .list("allowed_senders", r.allowed_senders);
+  const std::string claims_json = claims.finish();
+
+  std::string kid;
+  foundation::SecretBytes token;
+  {
+    std::lock_guard<std::mutex> keys_lock(keys_mutex_);
+    auto ring = loadRing();
+    if (!ring) return undo(std::move(ring).error());
+    const RingKey* signer = ring.value().current();
+    if (signer == nullptr) return undo(foundation::Error::internal("no current signing key"));
+    auto signed_token = signJwt(signer->kid, claims_json, signer->private_pem);
+    if (!signed_token) return undo(std::move(signed_token).error());
+    // Self-check: a stored key whose halves disagree would hand out tokens nobody accepts.
+    auto check = signed_token.value().reveal(
+        [&](std::string_view t) { return verifyJwt(t, signer->public_jwk); });
+    if (!check) return undo(foundation::Error::internal("a signed token did not verify"));
+    kid = signer->kid;
+    // The key must stay published until this token expires: recorded before it is handed out.
+    ring.value().noteSigned(kid, exp);
+    if (auto st = storeRing(ring.value()); !st) {
+      return undo(std::move(st).error().context("storing the signing keys"));
+    }
+    token = std::move(signed_token.value());
+  }
+
+  JsonOut data;
+  data.str("username", login.username)
+      .secret("token", token)
+      .str("token_type", "JWT")
+      .num("token_expires_at", exp)
+      .str("token_kid", kid)
+      .str("smtp_host", c.smtp_host)
+      .num("smtp_port", c.smtp_port);
+  if (c.smtp_tls_port > 0) data.num("smtp_tls_port", c.smtp_tls_port);
+  data.str("tls_mode", c.tls_mode);
+  if (!c.ca_pem.empty()) data.str("ca_pem", c.ca_pem);
+  data.list("allowed_senders", r.allowed_senders)
+      .num("send_rate_per_minute", r.send_rate_per_minute);
+
+  Response resp = dataResponse(data.finish());
+  LeaseOut lease;
+  lease.ttl_ns = saturatingSecondsToNanos(ttl_s);
+  lease.max_ttl_ns = saturatingSecondsToNanos(ttl_s);
+  lease.renewable = false;  // the token's exp cannot move
+  lease.issue_time_s = now;
+  lease.internal_data = JsonOut()
+                            .str("secret_type", kSecretType)
+                            .str("credential_type", kCredentialJwt)
+                            .str("username", login.username)
+                            .str("role", name)
+                            .str("ttl_seconds", std::to_string(ttl_s))
+                            .str("max_ttl_seconds", std::to_string(ttl_s))
+                            .finish();
+  resp.secret = std::move(lease);
+  return resp;
+}
+
+foundation::Result<Response> Engine::handleJwks(const Request& request) {
+  if (request.operation != "read") return refused(Response::Refusal::UnsupportedOperation);
+  std::lock_guard<std::mutex> keys_lock(keys_mutex_);
+  auto ring = loadRing();
+  if (!ring) return std::move(ring).error();
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  auto str = [&](const char* key, std::string_view value) {
+    w.Key(key);
+    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  };
+  w.StartObject();
+  w.Key("keys");
+  w.StartArray();
+  for (const RingKey* k : ring.value().published(clock_.nowUnixSeconds())) {
+    w.StartObject();
+    str("kty", "RSA");
+    str("use", "sig");
+    str("alg", kTokenAlgorithm);
+    str("kid", k->kid);
+    str("n", k->public_jwk.n);
+    str("e", k->public_jwk.e);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return dataResponse(std::string(buffer.GetString(), buffer.GetSize()));
+}
+
+foundation::Result<Response> Engine::handleRotateKeys(const Request& request) {
+  if (!isWrite(request.operation)) return refused(Response::Refusal::UnsupportedOperation);
+  auto fields = RequestFields::parse(request.data_json);
+  if (!fields) return std::move(fields).error();
+  if (auto st = fields->onlyKeys({}); !st) return std::move(st).error();
+  std::lock_guard<std::mutex> keys_lock(keys_mutex_);
+  auto ring = loadRing();
+  if (!ring) return std::move(ring).error();
+  auto fresh = generateSigningKey();
+  if (!fresh) return std::move(fresh).error();
+  const std::int64_t now = clock_.nowUnixSeconds();
+  if (auto st = ring.value().rotate(now, newKid(), std::move(fresh.value())); !st) {
+    return std::move(st).error();
+  }
+  if (auto st = storeRing(ring.value()); !st) return std::move(st).error().context("storing keys");
+  std::vector<std::string> published;
+  for (const RingKey* k : ring.value().published(now)) published.push_back(k->kid);
+  return dataResponse(JsonOut()
+                          .str("current_kid", ring.value().current()->kid)
+                          .str("next_kid", ring.value().next()->kid)
+                          .list("published_kids", published)
+                          .finish());
+}
+
 // ---------------------------------------------------------------------------- help
 
 std::string Engine::helpText(std::string_view path) {
   if (path == "config") {
     return "Configure the mail user database and what clients are told about the SMTP "
            "server.\n\n"
+           "token_issuer, token_audience  iss and aud of login tokens (jwt roles)\n"
            "connection_url     libpq conninfo or URI of the mail user database, without user "
            "or password (e.g. \"host=db port=5432 dbname=mail sslmode=verify-full\")\n"
            "username, password the engine's database login (write only; read never returns "
@@ -686,7 +959,21 @@ std::string Engine::helpText(std::string_view path) {
            "(required)\n"
            "username_template      default \"smtp-{{role}}-{{random}}\"; placeholders "
            "{{role}}, {{display_name}}, {{unix_time}}, {{random}}, {{random N}}\n"
-           "send_rate_per_minute   advisory rate handed to clients (0 = none)";
+           "send_rate_per_minute   advisory rate handed to clients (0 = none)\n"
+           "credential_type        password (default) or jwt: a passwordless login, a "
+           "token signed by this mount (sub = the login, exp = the lease's end) and no "
+           "password anywhere";
+  }
+  if (path == "jwks") {
+    return "Read the public keys that verify this mount's login tokens (RFC 7517 JWKS: the "
+           "current key, the next one, and retired keys until their last token expires). "
+           "A mail host syncs them (e.g. to Dovecot's oauth2 local_validation_key_dict) more "
+           "often than the keys rotate.";
+  }
+  if (path == "jwt/rotate") {
+    return "Rotate the token signing keys: the next key (already published) starts signing, "
+           "the current one is retired (published until its last token expires), and a new "
+           "next key is made. Answers the current, next and published key ids.";
   }
   if (path.starts_with("creds/")) {
     return "Read to create a new SMTP login for the role: username, password (32 random "
@@ -696,7 +983,8 @@ std::string Engine::helpText(std::string_view path) {
   }
   return "The SMTP secrets engine mints short-lived SMTP logins in the mail server's user "
          "database (Dovecot passdb, Postfix sender_login_maps).\n\n"
-         "Paths: config, config/rotate-root, roles/, roles/<name>, creds/<name>.";
+         "Paths: config, config/rotate-root, roles/, roles/<name>, creds/<name>, jwks, "
+         "jwt/rotate.";
 }
 
 }  // namespace smtpplugin

@@ -52,16 +52,34 @@ class PgMailStore final : public MailStore {
       created = false;
       if (auto r = exec("BEGIN", {}); !r) return std::move(r).error();
       const std::string expires = std::to_string(login.expires_at);
-      if (login.password_hash.empty() || login.password_hash.hasNul()) {
-        return rollback(foundation::Error::internal("unusable password hash"));
-      }
-      auto ins = exec(
-          "INSERT INTO credentials (username, password, expires_at) VALUES ($1, $2, $3) "
-          "ON CONFLICT (username) DO NOTHING",
-          {login.username.c_str(), login.password_hash.cString().pointer, expires.c_str()});
-      if (!ins) return rollback(std::move(ins).error());
-      if (std::strcmp(PQcmdTuples(ins.value().get()), "1") != 0) {
-        return rollback(foundation::Status());  // username taken: nothing written
+      if (login.token_login) {
+        if (!login.password_hash.empty()) {
+          return rollback(foundation::Error::internal("a token login has no password"));
+        }
+        // The name must be unused in both tables; the lock keeps two creators of the
+        // same name from both seeing it free (random names make that rare anyway).
+        if (auto r = exec("SELECT pg_advisory_xact_lock(hashtext($1))", {login.username.c_str()});
+            !r) {
+          return rollback(std::move(r).error());
+        }
+        auto used = exec(
+            "SELECT 1 FROM credentials WHERE username = $1 "
+            "UNION ALL SELECT 1 FROM sender_logins WHERE login = $1 LIMIT 1",
+            {login.username.c_str()});
+        if (!used) return rollback(std::move(used).error());
+        if (PQntuples(used.value().get()) != 0) return rollback(foundation::Status());
+      } else {
+        if (login.password_hash.empty() || login.password_hash.hasNul()) {
+          return rollback(foundation::Error::internal("unusable password hash"));
+        }
+        auto ins = exec(
+            "INSERT INTO credentials (username, password, expires_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (username) DO NOTHING",
+            {login.username.c_str(), login.password_hash.cString().pointer, expires.c_str()});
+        if (!ins) return rollback(std::move(ins).error());
+        if (std::strcmp(PQcmdTuples(ins.value().get()), "1") != 0) {
+          return rollback(foundation::Status());  // username taken: nothing written
+        }
       }
       for (const auto& key : login.sender_keys) {
         auto r = exec(

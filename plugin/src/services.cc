@@ -266,6 +266,8 @@ grpc::Status BackendService::SpecialPaths(grpc::ServerContext* context, const pb
   // Ask for seal-wrapping of the config (it holds the database password) where the
   // server supports it; nothing is unauthenticated or root-only.
   reply->mutable_paths()->add_seal_wrap_storage("config");
+  // ... and of the token signing keys (their private halves).
+  reply->mutable_paths()->add_seal_wrap_storage("jwt/keys");
   return grpc::Status::OK;
 }
 

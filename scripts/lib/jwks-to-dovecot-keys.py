@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Writes the keys of a JWKS document as the PEM files Dovecot's oauth2 passdb reads.
 
-Usage: jwks-to-dovecot-keys.py JWKS_URL KEY_DIR [CA_FILE]
+Usage: jwks-to-dovecot-keys.py [--azp NAME] JWKS_URL|JSON_FILE|- KEY_DIR [CA_FILE]
+
+The JWKS comes from a URL, a file, or stdin ("-"); a Vault/OpenBao read answer
+({"data": {"keys": [...]}}, e.g. `bao read -format=json smtp-jwt/jwks`) is accepted too.
+--azp NAME: the keys go to KEY_DIR/NAME/RS256/ (the issuer's `azp` claim; default
+"default", for tokens without one). Each issuer's folder is managed on its own.
 
 Dovecot 2.3 validates a JWT locally by looking its key up in a dict
 (local_validation_key_dict = fs:posix:prefix=KEY_DIR/): the file
@@ -32,11 +37,25 @@ def b64url_int(text: str) -> int:
 
 
 def main() -> int:
-    url, key_dir = sys.argv[1], sys.argv[2]
-    context = ssl.create_default_context(cafile=sys.argv[3]) if len(sys.argv) > 3 else None
-    with urllib.request.urlopen(url, timeout=10, context=context) as answer:
-        jwks = json.load(answer)
-    alg_dir = os.path.join(key_dir, "default", "RS256")
+    args = sys.argv[1:]
+    azp = "default"
+    if len(args) >= 2 and args[0] == "--azp":
+        azp, args = args[1], args[2:]
+    if not KID.match(azp):
+        raise SystemExit(f"jwks-to-dovecot-keys: refusing azp {azp!r}")
+    source, key_dir = args[0], args[1]
+    if source == "-":
+        jwks = json.load(sys.stdin)
+    elif "://" not in source:
+        with open(source) as f:
+            jwks = json.load(f)
+    else:
+        context = ssl.create_default_context(cafile=args[2]) if len(args) > 2 else None
+        with urllib.request.urlopen(source, timeout=10, context=context) as answer:
+            jwks = json.load(answer)
+    if "keys" not in jwks and isinstance(jwks.get("data"), dict):
+        jwks = jwks["data"]  # a Vault read answer
+    alg_dir = os.path.join(key_dir, azp, "RS256")
     os.makedirs(alg_dir, mode=0o755, exist_ok=True)
     wanted = {}
     for key in jwks.get("keys", []):
@@ -63,7 +82,7 @@ def main() -> int:
         if not name.startswith(".") and name not in wanted:
             os.unlink(os.path.join(alg_dir, name))
             removed += 1
-    print(f"jwks-to-dovecot-keys: {len(wanted)} keys published, {added} written, {removed} removed")
+    print(f"jwks-to-dovecot-keys: {azp}: {len(wanted)} keys published, {added} written, {removed} removed")
     return 0
 
 

@@ -15,7 +15,9 @@ import ssl
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -317,3 +319,59 @@ socket = "{self.socket}"
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def vault_api(method, path, body=None):
+    """OpenBao's HTTP API with the stack's root token (the CLI costs a process per call,
+    and counting tokens looks up each one)."""
+    with open(ENV["VAULT_TOKEN_FILE"]) as f:
+        token = f.read().strip()
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{ENV['VAULT_ADDR']}/v1/{path}", data=data, method=method,
+                                 headers={"X-Vault-Token": token})
+    context = ssl.create_default_context(cafile=ENV.get("VAULT_CACERT") or None)
+    try:
+        with urllib.request.urlopen(req, timeout=10, context=context) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise
+
+
+def approle_tokens(role="example-app"):
+    """Accessors of the live tokens that AppRole logins of `role` created."""
+    listed = vault_api("LIST", "auth/token/accessors") or {}
+    found = set()
+    for accessor in listed.get("data", {}).get("keys", []):
+        try:
+            info = vault_api("POST", "auth/token/lookup-accessor", {"accessor": accessor})
+        except urllib.error.HTTPError:
+            continue  # expired between the list and the lookup
+        data = (info or {}).get("data") or {}
+        if data.get("path", "").startswith("auth/approle/login") and \
+                (data.get("meta") or {}).get("role_name") == role:
+            found.add(accessor)
+    return found
+
+
+def live_leases():
+    listed = vault_api("LIST", f"sys/leases/lookup/{CREDENTIAL_PATH}/") or {}
+    return {f"{CREDENTIAL_PATH}/{k}" for k in listed.get("data", {}).get("keys", [])}
+
+
+# Passwordless logins signed by the smtp plugin (docs/providers/own-stack.md): the role
+# of example-app whose logins are tokens, its sender, and the issuer the stack's
+# token-login Dovecot trusts (scripts/stack-oauth: PLUGIN_TOKEN_ISSUER).
+PASSWORDLESS_ROLE = "example-app-passwordless"
+PASSWORDLESS_SENDER = "pwless-app@example.test"
+PLUGIN_TOKEN_ISSUER = f"{ENV['VAULT_ADDR']}/v1/smtp"
+
+
+def ensure_passwordless_role(ttl="10m"):
+    """The smtp mount's token issuer and the jwt role of example-app (idempotent: a
+    config write merges, a role write replaces the given fields)."""
+    bao("write", "smtp/config", f"token_issuer={PLUGIN_TOKEN_ISSUER}",
+        "token_audience=smtp-sidecar-stack")
+    bao("write", f"smtp/roles/{PASSWORDLESS_ROLE}", "credential_type=jwt", f"ttl={ttl}",
+        f"max_ttl={ttl}", f"allowed_senders={PASSWORDLESS_SENDER}")

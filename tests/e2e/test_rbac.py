@@ -15,7 +15,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from stacklib import ENV, REPO, bao
+from stacklib import ENV, REPO, bao, ensure_passwordless_role
 
 MATRIX = os.path.join(REPO, "policies", "rbac-matrix.json")
 DOC = os.path.join(REPO, "docs", "RBAC.md")
@@ -103,11 +103,27 @@ class RbacMatrixTest(unittest.TestCase):
                                    {"policies": [policy], "no_default_policy": True, "ttl": "15m"})
             assert status == 200, (policy, status, body)
             cls.tokens[policy] = body["auth"]["client_token"]
+        for subject, policy in (("mail-host", "smtp-mail-host"),
+                                ("example-app-passwordless",
+                                 "smtp-sidecar-example-app-passwordless")):
+            status, body = request(root_token(), "POST", "auth/token/create",
+                                   {"policies": [policy], "no_default_policy": True,
+                                    "ttl": "15m"})
+            assert status == 200, (policy, status, body)
+            cls.tokens[subject] = body["auth"]["client_token"]
+        ensure_passwordless_role()  # its creds path, so an allowed read answers 200
         status, body = request(root_token(), "POST", "auth/token/create",
                                {"policies": ["smtp-sidecar-example-app-oauth"],
                                 "no_default_policy": True, "ttl": "15m"})
         assert status == 200, ("smtp-sidecar-example-app-oauth", status, body)
         cls.tokens["example-app-oauth"] = body["auth"]["client_token"]
+        # The delivery identity of example-app (issue 14: the unit's ExecStartPre, the
+        # pod's delivery container).
+        status, body = request(root_token(), "POST", "auth/token/create",
+                               {"policies": ["smtp-approle-delivery-example-app"],
+                                "no_default_policy": True, "ttl": "15m"})
+        assert status == 200, ("smtp-approle-delivery-example-app", status, body)
+        cls.tokens["smtp-delivery"] = body["auth"]["client_token"]
         # The OAuth2 client material a sidecar reads (a test value), so that an allowed
         # read answers 200 rather than 404.
         for app in ("example-app", "billing"):
@@ -131,17 +147,31 @@ class RbacMatrixTest(unittest.TestCase):
         self.assertEqual(status, 200, body)
         return body["data"]["ciphertext"]
 
+    def fresh_secret_id_accessor(self, app):
+        """A secret_id of the app's role (made by root), by its accessor only."""
+        status, body = request(root_token(), "POST", f"auth/approle/role/{app}/secret-id", {})
+        self.assertEqual(status, 200, body)
+        accessor = body["data"]["secret_id_accessor"]
+        self.addCleanup(request, root_token(), "POST",
+                        f"auth/approle/role/{app}/secret-id-accessor/destroy",
+                        {"secret_id_accessor": accessor})
+        return accessor
+
     def test_every_cell_of_the_matrix(self):
         matrix = load_matrix()
         wrong = []
         for op in matrix["operations"]:
             for subject, expected in op["expect"].items():
                 # A fresh lease for each cell: a revocation must not hide the next check.
-                leases = {f"{app}-lease": self.fresh_lease(app) for app in ("example-app", "billing")
+                leases = {f"{app}-lease": self.fresh_lease(app)
+                          for app in ("example-app", "billing", "example-app-passwordless")
                           if "{" + app + "-lease}" in json.dumps(op)}
                 leases.update({f"{app}-spool-key": self.wrapped_data_key(app)
                                for app in ("example-app", "billing")
                                if "{" + app + "-spool-key}" in json.dumps(op)})
+                leases.update({f"{app}-secret-id-accessor": self.fresh_secret_id_accessor(app)
+                               for app in ("example-app", "billing")
+                               if "{" + app + "-secret-id-accessor}" in json.dumps(op)})
                 path = op["path"].format(**leases)
                 body_text = json.dumps(op.get("body"))
                 for name, value in leases.items():

@@ -23,7 +23,7 @@ class FakeStorage final : public Storage {
     return std::optional<std::string>(it->second);
   }
   foundation::Status put(std::string_view key, std::string_view value) override {
-    if (down) return foundation::Error::temporary("storage down");
+    if (down || key == fail_puts_of) return foundation::Error::temporary("storage down");
     entries[std::string(key)] = std::string(value);
     return {};
   }
@@ -42,6 +42,7 @@ class FakeStorage final : public Storage {
   }
   std::map<std::string, std::string> entries;
   bool down = false;
+  std::string fail_puts_of;  // a key whose writes fail (Temporary)
 };
 
 class FakeSystemView final : public SystemView {
@@ -70,6 +71,7 @@ class CountingRandom final : public RandomSource {
 };
 
 struct FakeLogin {
+  bool token_login = false;  // no credentials row: only sender rows
   std::string hash;
   std::int64_t expires_at = 0;
   std::vector<std::string> senders;
@@ -99,7 +101,11 @@ class FakeMailStore final : public MailStore {
   foundation::Result<bool> createLogin(const NewLogin& login) override {
     if (auto st = check(); !st) return std::move(st).error();
     if (db_.taken.erase(login.username) > 0 || db_.logins.count(login.username)) return false;
+    if (login.token_login != login.password_hash.empty()) {
+      return foundation::Error::internal("a token login has no password, a password login has");
+    }
     FakeLogin l;
+    l.token_login = login.token_login;
     login.password_hash.reveal([&](std::string_view h) { l.hash = std::string(h); });
     l.expires_at = login.expires_at;
     l.senders = login.sender_keys;

@@ -161,6 +161,28 @@ TEST_CASE("wrapped secret_id: lookup checks the creation path, then unwraps once
   CHECK(r[1].token == "wrap-tok");
 }
 
+TEST_CASE("wrapped secret_id: its own TTL comes from the unwrapped answer (issue 14)") {
+  struct Case {
+    const char* field;  // the secret_id_ttl member of the answer, or "" for none
+    long long expect;
+  };
+  const Case cases[] = {{R"(,"secret_id_ttl":86400)", 86400},
+                        {R"(,"secret_id_ttl":0)", 0},
+                        {"", 0},
+                        {R"(,"secret_id_ttl":"soon")", 0},
+                        {R"(,"secret_id_ttl":-5)", 0}};
+  for (const auto& k : cases) {
+    CAPTURE(k.field);
+    Cluster c(1);
+    c.node[0]->enqueue(200, R"({"data":{"creation_path":"auth/approle/role/app/secret-id"}})");
+    c.node[0]->enqueue(200, std::string(R"({"data":{"secret_id":"sid-1")") + k.field + "}}");
+    std::chrono::seconds ttl{-1};
+    auto got = c.client->unwrapSecretId(secret("wrap-tok"), "app", "approle", &ttl);
+    REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+    CHECK(ttl.count() == k.expect);
+  }
+}
+
 TEST_CASE("wrapped secret_id: a token wrapping another path is refused without unwrapping") {
   Cluster c(1);
   c.node[0]->enqueue(200, R"({"data":{"creation_path":"secret/data/attacker"}})");

@@ -130,7 +130,8 @@ foundation::Result<AuthInfo> Client::loginAppRole(const foundation::SecretBytes&
 }
 
 foundation::Result<foundation::SecretBytes> Client::unwrapSecretId(
-    const foundation::SecretBytes& wrapping_token, std::string_view role, std::string_view mount) {
+    const foundation::SecretBytes& wrapping_token, std::string_view role, std::string_view mount,
+    std::chrono::seconds* ttl) {
   constexpr std::string_view kWhat = "unwrap secret_id";
   auto lookup_body = RequestBody().secret("token", wrapping_token).build();
   if (!lookup_body) return lookup_body.error();
@@ -180,6 +181,15 @@ foundation::Result<foundation::SecretBytes> Client::unwrapSecretId(
   if (secret_id == nullptr || secret_id->empty()) {
     return foundation::Error::permanent(std::string(kWhat) +
                                         ": the unwrapped answer has no secret_id");
+  }
+  if (ttl != nullptr) {
+    // A JSON number as text (SecretData keeps numbers so); anything else: unknown.
+    *ttl = std::chrono::seconds(0);
+    const auto text = secret->data.plainText("secret_id_ttl");
+    if (text && !text->empty() && text->size() <= 12 &&
+        text->find_first_not_of("0123456789") == std::string::npos) {
+      *ttl = std::chrono::seconds(std::stoll(*text));
+    }
   }
   return secret_id->clone();
 }

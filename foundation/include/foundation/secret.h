@@ -23,7 +23,8 @@ void initSecretMemoryOrDie();
 class SecretBytes {
  public:
   SecretBytes() noexcept = default;
-  // Allocates `size` zeroed bytes (+1 hidden NUL so cString() is always valid).
+  // Allocates `size` zeroed bytes, followed by hidden zero bytes: a NUL so cString() is
+  // always valid, and padding for in-place JSON parsing (secret.cc says why).
   explicit SecretBytes(std::size_t size);
   // Copies `bytes` into locked memory. The caller is responsible for wiping its source.
   static SecretBytes copyOf(std::span<const char> bytes);

@@ -28,6 +28,9 @@ struct DbSettings {
 
 struct NewLogin {
   std::string username;
+  // A passwordless (token) login: only its sender_logins rows are written, no
+  // credentials row, so no password for it exists; password_hash stays empty.
+  bool token_login = false;
   foundation::SecretBytes password_hash;  // "{SSHA512}..." as Dovecot reads it
   std::int64_t expires_at = 0;            // Unix seconds
   std::vector<std::string> sender_keys;   // "user@domain" or "@domain" (Postfix lookup keys)
@@ -38,7 +41,8 @@ class MailStore {
   virtual ~MailStore() = default;
   // Connects (if needed) and runs a trivial query.
   virtual foundation::Status verify() = 0;
-  // false: the username is taken (nothing written).
+  // false: the username is taken (nothing written). A token login is taken when the
+  // name has a credentials row or any sender_logins row.
   virtual foundation::Result<bool> createLogin(const NewLogin& login) = 0;
   // false: no such login.
   virtual foundation::Result<bool> extendLogin(std::string_view username,

@@ -425,10 +425,15 @@ class Doctor {
     const auto* password = secret->data.find("password");
     const bool has_username = username != nullptr && !username->empty() && !username->hasNul();
     const bool has_password = password != nullptr && !password->empty() && !password->hasNul();
-    const Finding fields = credentialFields(has_username, has_password, path);
+    // A passwordless login of the smtp plugin (credential_type jwt) carries a token.
+    const auto* token = secret->data.find("token");
+    const bool has_token = !has_password && token != nullptr && !token->empty() && !token->hasNul();
+    const Finding fields = credentialFields(has_username, has_password || has_token, path);
     report_.add("credential", fields);
     if (!fields.ok) return std::nullopt;
-    return ipc::SmtpCredential{username->clone(), password->clone(), lease_id, path};
+    return ipc::SmtpCredential{
+        username->clone(), (has_password ? password : token)->clone(), lease_id, path,
+        has_password ? ipc::CredentialKind::Password : ipc::CredentialKind::OAuth2Token};
   }
 
   void smtpStep(const ipc::SmtpCredential* credential) {

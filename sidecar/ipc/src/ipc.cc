@@ -56,6 +56,10 @@ const char* toString(MessageType type) noexcept {
       return "spool_key_request";
     case MessageType::SpoolKey:
       return "spool_key";
+    case MessageType::HandoffMemory:
+      return "handoff_memory";
+    case MessageType::HandoffState:
+      return "handoff_state";
   }
   return "unknown";
 }
@@ -191,13 +195,14 @@ bool encodeCredentialRequest(std::uint32_t request_id, std::uint32_t path_index,
 bool encodeCredential(std::uint32_t request_id, std::string_view credential_path,
                       std::string_view lease_id, std::uint64_t generation,
                       const foundation::SecretBytes& username,
-                      const foundation::SecretBytes& password, Packet& out) {
+                      const foundation::SecretBytes& password, Packet& out, CredentialKind kind) {
   return Writer(MessageType::Credential, request_id, out)
       .str(credential_path)
       .str(lease_id)
       .u64(generation)
       .secret(username)
       .secret(password)
+      .u32(static_cast<std::uint32_t>(kind))
       .finish();
 }
 
@@ -223,11 +228,24 @@ bool decodeCredentialRequest(Reader& r, std::uint32_t& path_index) {
 }
 
 bool decodeCredentialView(Reader& r, CredentialView& out) {
-  return r.type() == MessageType::Credential && r.str(out.credential_path, kMaxLeaseId) &&
-         r.str(out.lease_id, kMaxLeaseId) && r.u64(out.generation) &&
-         r.secretView(out.username, kMaxCredentialField) &&
-         r.secretView(out.password, kMaxCredentialField) && r.end() && !out.username.empty() &&
-         !out.password.empty();
+  std::uint32_t kind = 0;  // CredentialKind on the wire; an unknown value is malformed
+  if (!(r.type() == MessageType::Credential && r.str(out.credential_path, kMaxLeaseId) &&
+        r.str(out.lease_id, kMaxLeaseId) && r.u64(out.generation) &&
+        r.secretView(out.username, kMaxCredentialField) &&
+        r.secretView(out.password, kMaxCredentialField) && r.u32(kind) && r.end() &&
+        !out.username.empty() && !out.password.empty())) {
+    return false;
+  }
+  switch (kind) {
+    case static_cast<std::uint32_t>(CredentialKind::Password):
+      out.kind = CredentialKind::Password;
+      return true;
+    case static_cast<std::uint32_t>(CredentialKind::OAuth2Token):
+      out.kind = CredentialKind::OAuth2Token;
+      return true;
+    default:
+      return false;
+  }
 }
 
 bool decodeNoCredential(Reader& r) {
@@ -376,6 +394,7 @@ bool encodeMetrics(std::uint32_t request_id, const KeeperFigures& f, Packet& out
     for (std::uint64_t b : l.buckets) w.u64(b);
     w.u64(l.sum_microseconds);
   }
+  w.u32(f.secret_id_expiry_known ? 1 : 0).u64(f.secret_id_expires_seconds);
   return w.finish();
 }
 
@@ -408,7 +427,10 @@ bool decodeMetrics(Reader& r, KeeperFigures& f) {
         }
         return r.u64(l.sum_microseconds);
       });
-  return lists && r.end();
+  std::uint32_t known = 0;
+  if (!lists || !r.u32(known) || known > 1 || !r.u64(f.secret_id_expires_seconds)) return false;
+  f.secret_id_expiry_known = known == 1;
+  return r.end();
 }
 
 }  // namespace sidecar::ipc

@@ -133,9 +133,13 @@ Status CredentialKeeper::useSecretId(SecretBytes given, const std::string& sourc
     secret_id_ = std::move(given);
     return {};
   }
-  auto unwrapped = client_.unwrapSecretId(given, settings_.approle_role, settings_.approle_mount);
+  std::chrono::seconds ttl{0};
+  auto unwrapped =
+      client_.unwrapSecretId(given, settings_.approle_role, settings_.approle_mount, &ttl);
   if (!unwrapped) return unwrapped.error().context(source);
-  log::info("secret_id_unwrapped", {{"role", settings_.approle_role}});
+  noteSecretIdTtl(ttl);
+  log::info("secret_id_unwrapped",
+            {{"role", settings_.approle_role}, {"secret_id_ttl_seconds", secondsOf(ttl)}});
   secret_id_ = std::move(*unwrapped);
   return {};
 }
@@ -147,6 +151,7 @@ Status CredentialKeeper::login(SteadyTime now) {
     return auth.error().context("vault login (AppRole, mount " + settings_.approle_mount + ")");
   }
   ++stats_.logins;
+  token_accessor_ = auth->accessor;
   token_life_.emplace(now, auth->lease_duration, auth->renewable, policy(), uniform_);
   log::info("vault_login", {{"accessor", auth->accessor},
                             {"token_ttl_seconds", secondsOf(auth->lease_duration)},
@@ -155,10 +160,21 @@ Status CredentialKeeper::login(SteadyTime now) {
 }
 
 Status CredentialKeeper::start() {
-  if (auto s = obtainSecretId(); !s) return s;
   const SteadyTime now = clock_.now();
+  // A token taken over from a dead keeper (adoptHandoff) needs no secret_id.
   if (!client_.hasToken()) {
-    if (auto s = login(now); !s) return s;
+    if (auto s = obtainSecretId(); !s) return s;
+    auto logged_in = login(now);
+    if (!logged_in && secret_id_from_handoff_ &&
+        logged_in.error().kind == foundation::ErrorKind::Permanent) {
+      // The predecessor's secret_id was single-use or has expired: the configured one.
+      log::warn("handoff_secret_id_refused", {{"error", logged_in.error().message}});
+      secret_id_from_handoff_ = false;
+      secret_id_ = SecretBytes();
+      if (auto s = obtainSecretId(); !s) return s;
+      logged_in = login(now);
+    }
+    if (!logged_in) return logged_in;
   }
   for (auto& slot : slots_) {
     if (slot.current) continue;
@@ -183,12 +199,14 @@ Result<CredentialKeeper::Leased> CredentialKeeper::leaseNew(const std::string& p
                                   {"lease_id", secret->lease_id},
                                   {"lease_seconds", secondsOf(secret->lease_duration)},
                                   {"renewable", secret->renewable},
-                                  {"ses", login->needs_propagation}});
-  return Leased{ipc::SmtpCredential{std::move(login->username), std::move(login->password),
-                                    secret->lease_id, path},
-                vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_),
-                login->needs_propagation ? now + settings_.ses_propagation : now,
-                !login->needs_propagation};
+                                  {"ses", login->needs_propagation},
+                                  {"token", login->is_token}});
+  return Leased{
+      ipc::SmtpCredential{
+          std::move(login->username), std::move(login->password), secret->lease_id, path,
+          login->is_token ? ipc::CredentialKind::OAuth2Token : ipc::CredentialKind::Password},
+      vault::Lifetime(now, secret->lease_duration, secret->renewable, policy(), uniform_),
+      login->needs_propagation ? now + settings_.ses_propagation : now, !login->needs_propagation};
 }
 
 std::uint64_t CredentialKeeper::secondsToExpiry(std::size_t index) const {

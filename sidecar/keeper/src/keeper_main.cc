@@ -17,14 +17,17 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "sidecar/base/log.h"
 #include "sidecar/base/seccomp.h"
 #include "sidecar/ipc/fd_passing.h"
+#include "sidecar/ipc/handoff.h"
 #include "sidecar/ipc/ipc.h"
 #include "sidecar/ipc/roles.h"
 #include "sidecar/keeper/credential_keeper.h"
+#include "sidecar/keeper/handoff_memory.h"
 #include "sidecar/keeper/keeper.h"
 #include "sidecar/keeper/vault_requests.h"
 #include "vault/client.h"
@@ -54,10 +57,13 @@ class Keeper {
     signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC);
     if (signal_fd_ < 0) return 1;
 
+    if (!receiveHandoffMemory()) return fatal("no hand-off memory message from the supervisor");
     if (secret_id_from_environment_ && !receiveSecretId()) {
       return fatal("no secret_id from the supervisor");
     }
+    takeOverPredecessor();
     if (int code = startWithBackoff(); code >= 0) return code;
+    saveHandoff();
 
     while (true) {
       // Renewals, rotations and revocations that are due, then wait until the next
@@ -65,6 +71,8 @@ class Keeper {
       CredentialKeeper::Changes changes;
       const auto next = credentials_.tick(changes);
       publish(changes);
+      saveHandoff();
+      warnIfSecretIdExpiring();
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
           next - foundation::systemClock().now());
       const int timeout_ms = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, 60000));
@@ -97,6 +105,7 @@ class Keeper {
       log::error("keeper_start_failed", {{"error", started.error().message},
                                          {"kind", foundation::toString(started.error().kind)}});
       if (started.error().kind != foundation::ErrorKind::Temporary) {
+        if (handoff_) handoff_->clear();
         (void)credentials_.revokeAll();
         return kExitConfig;
       }
@@ -111,7 +120,87 @@ class Keeper {
     }
   }
 
-  // The supervisor's first message when the secret_id came in its environment.
+  // The supervisor's first message: the hand-off memory (issue 14), as SCM_RIGHTS; a
+  // supervisor that could not create it sends the message without a descriptor.
+  bool receiveHandoffMemory() {
+    int fd = -1;
+    if (!ipc::receivePacket(kControlFd, in_, fd)) return false;
+    ipc::Reader r(in_.view());
+    const bool ok = r.header() && ipc::decodeHandoffMemory(r);
+    in_.wipe();
+    if (!ok) {
+      if (fd >= 0) ::close(fd);
+      return false;
+    }
+    if (fd < 0) {
+      log::warn("handoff_unavailable",
+                {{"detail",
+                  "the supervisor has no hand-off memory: a keeper crash needs a new "
+                  "secret_id"}});
+      return true;
+    }
+    auto mapped = HandoffMemory::map(fd);
+    if (!mapped) {
+      log::warn("handoff_unavailable", {{"error", mapped.error().message}});
+      return true;
+    }
+    handoff_.emplace(std::move(*mapped));
+    return true;
+  }
+
+  // A predecessor that died without revoking (kill -9, a crash, the OOM killer) left
+  // its record: its token and leases are taken over or revoked, never orphaned.
+  void takeOverPredecessor() {
+    if (!handoff_) return;
+    auto record = handoff_->load();
+    if (!record) return;
+    log::info("handoff_found", {{"accessor", record->token_accessor},
+                                {"leases", static_cast<std::int64_t>(record->leases.size())}});
+    CredentialKeeper::Changes changes;
+    credentials_.adoptHandoff(std::move(*record), changes);
+  }
+
+  static std::uint64_t unixNow() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  }
+
+  // A secret_id that will not outlive the current token (or has a quarter of its TTL
+  // left) means the next re-login fails unless a new one is delivered: said while
+  // there is time, every 15 minutes, beside smtp_sidecar_secret_id_expires_seconds.
+  // (The keeper cannot mint one: only the delivery identity can, by design.)
+  void warnIfSecretIdExpiring() {
+    const std::uint64_t now = unixNow();
+    if (now < next_secret_id_warning_) return;
+    std::uint64_t left = 0;
+    if (!credentials_.secretIdExpiring(now, left)) {
+      next_secret_id_warning_ = now + 60;
+      return;
+    }
+    log::warn(left == 0 ? "secret_id_expired" : "secret_id_expiring",
+              {{"seconds_left", static_cast<std::int64_t>(left)},
+               {"detail",
+                "the next Vault login (at the token's max TTL, or after it is revoked) needs a "
+                "new secret_id: restart the sidecar with a new delivery (ExecStartPre, the pod's "
+                "delivery container) before then"}});
+    next_secret_id_warning_ = now + 900;
+  }
+
+  // Rewrites the record when what it holds has changed.
+  void saveHandoff() {
+    if (!handoff_) return;
+    const std::uint64_t fingerprint = credentials_.handoffFingerprint();
+    if (fingerprint == handoff_fingerprint_) return;
+    ipc::HandoffState state;
+    credentials_.exportHandoff(state);
+    if (!handoff_->store(state)) {
+      log::warn("handoff_not_saved", {{"detail", "the record does not fit its slot"}});
+    }
+    handoff_fingerprint_ = fingerprint;
+  }
+
+  // The supervisor's message when the secret_id came in its environment.
   bool receiveSecretId() {
     int fd = -1;
     if (!ipc::receivePacket(kControlFd, in_, fd)) return false;
@@ -186,8 +275,9 @@ class Keeper {
     // Encoded straight from the keeper's copy into the (locked, reused) send packet.
     bool encoded = false;
     const bool have = credentials_.withCredential(path_index, [&](const ipc::SmtpCredential& c) {
-      encoded = ipc::encodeCredential(request_id, credentials_.path(path_index), c.lease_id,
-                                      credentials_.generation(), c.username, c.password, out_);
+      encoded =
+          ipc::encodeCredential(request_id, credentials_.path(path_index), c.lease_id,
+                                credentials_.generation(), c.username, c.password, out_, c.kind);
     });
     if (!have) {
       encoded = ipc::encodeNoCredential(request_id, out_);
@@ -260,6 +350,11 @@ class Keeper {
       figures.expiry.push_back({credentials_.path(i), credentials_.secondsToExpiry(i)});
     }
     vault_requests_.fill(figures);
+    if (const std::uint64_t expires = credentials_.secretIdExpiresUnix(); expires != 0) {
+      const std::uint64_t now = unixNow();
+      figures.secret_id_expiry_known = true;
+      figures.secret_id_expires_seconds = expires > now ? expires - now : 0;
+    }
     if (!ipc::encodeMetrics(request_id, figures, out_)) return false;
     (void)ipc::sendPacket(peer_fd_, out_);
     return true;
@@ -305,6 +400,8 @@ class Keeper {
 
   int stop() {
     log::info("keeper_stopping");
+    // A clean stop revokes everything: nothing is left for a successor to take over.
+    if (handoff_) handoff_->clear();
     const auto revoked = credentials_.revokeAll();
     return revoked ? 0 : 1;
   }
@@ -312,6 +409,10 @@ class Keeper {
   int fatal(const char* what) {
     log::error("keeper_fatal", {{"error", what}});
     (void)credentials_.revokeAll();
+    // The successor logs in again (role_id and secret_id are kept); the token and the
+    // leases are revoked, so the record no longer names them.
+    handoff_fingerprint_ = 0;
+    saveHandoff();
     return 1;
   }
 
@@ -323,6 +424,9 @@ class Keeper {
   const telemetry::VaultRequestRecorder& vault_requests_;
   int signal_fd_ = -1;
   int peer_fd_ = -1;
+  std::optional<HandoffMemory> handoff_;
+  std::uint64_t handoff_fingerprint_ = 0;
+  std::uint64_t next_secret_id_warning_ = 0;
   ipc::Packet in_;  // reused for every message: no allocation per request
   ipc::Packet out_;
 };

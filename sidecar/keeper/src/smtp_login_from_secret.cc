@@ -21,6 +21,17 @@ foundation::Result<SmtpLogin> smtpLoginFromSecret(const vault::SecretData& data,
                                                   std::string_view ses_region) {
   const auto* username = nonEmpty(data, "username");
   const auto* password = nonEmpty(data, "password");
+  const auto* token = nonEmpty(data, "token");
+  if (password != nullptr && token != nullptr) {
+    return foundation::Error::permanent(
+        "the secret has both a password and a token: which one is the login is unclear");
+  }
+  if (username != nullptr && token != nullptr) {
+    if (username->hasNul() || token->hasNul()) {
+      return foundation::Error::permanent("username or token contains a NUL byte");
+    }
+    return SmtpLogin{username->clone(), token->clone(), false, true};
+  }
   if (username != nullptr && password != nullptr) {
     if (username->hasNul() || password->hasNul()) {
       return foundation::Error::permanent("username or password contains a NUL byte");
@@ -43,8 +54,8 @@ foundation::Result<SmtpLogin> smtpLoginFromSecret(const vault::SecretData& data,
     return SmtpLogin{access_key->clone(), std::move(derived).value(), true};
   }
   return foundation::Error::permanent(
-      "the secret has no username and password fields (nor an AWS IAM access_key and "
-      "secret_key)");
+      "the secret has no username and password fields (nor a username and token, nor an AWS "
+      "IAM access_key and secret_key)");
 }
 
 }  // namespace sidecar::keeper

@@ -27,6 +27,7 @@
 #include "sidecar/base/log.h"
 #include "sidecar/base/seccomp.h"
 #include "sidecar/ipc/fd_passing.h"
+#include "sidecar/ipc/handoff.h"
 #include "sidecar/ipc/ipc.h"
 #include "sidecar/ipc/smtp_listeners.h"
 #include "sidecar/supervisor/restart_policy.h"
@@ -167,6 +168,17 @@ class Supervisor {
                  {{"error", std::string("cannot open own executable: ") + std::strerror(errno)}});
       return 1;
     }
+    // The keeper's hand-off memory (issue 14): created here, before this process
+    // confines itself, and passed to every keeper it starts, so a keeper that dies
+    // without warning is replaced by one that takes over its token and leases. This
+    // process never maps or reads it.
+    if (auto memory = ipc::createHandoffMemory(); memory) {
+      handoff_fd_ = ::fcntl(memory->fd, F_DUPFD_CLOEXEC, 64);
+      ::close(memory->fd);
+      log::info("handoff_memory_ready", {{"backing", ipc::toString(memory->backing)}});
+    } else {
+      log::warn("handoff_unavailable", {{"error", memory.error().message}});
+    }
     listen_fd_ = createListenSocket(config_.listen);
     if (listen_fd_ < 0) return 1;
     // The SMTP intake's listeners (issue 15), created here for the same reason.
@@ -277,6 +289,15 @@ class Supervisor {
     ::close(control[1]);
     if (role.control >= 0) ::close(role.control);
     role.control = control[0];
+    if (&role == &keeper_) {
+      // The keeper's first message: the hand-off memory (without a descriptor when
+      // there is none; the keeper then runs as before issue 14).
+      ipc::Packet message;
+      if (!ipc::encodeHandoffMemory(message) ||
+          !ipc::sendPacket(role.control, message, handoff_fd_)) {
+        log::error("handoff_memory_handover_failed", {{"role", role.name}});
+      }
+    }
     if (&role == &keeper_ && !secret_id_.empty()) {
       // The keeper waits for this before it logs in.
       ipc::Packet message;
@@ -491,6 +512,8 @@ class Supervisor {
         code = 1;  // the keeper could not revoke everything
       }
     }
+    if (handoff_fd_ >= 0) ::close(handoff_fd_);  // the keeper has cleared it
+    handoff_fd_ = -1;
     log::info("supervisor_stopped", {{"code", code}});
     return code;
   }
@@ -510,6 +533,7 @@ class Supervisor {
   int listen_fd_ = -1;
   int smtp_fds_[3] = {-1, -1, -1};  // SMTP intake: Unix socket, 127.0.0.1, ::1
   int self_exe_fd_ = -1;
+  int handoff_fd_ = -1;  // the keeper's hand-off memory (ipc/handoff.h); never mapped here
   pid_t supervisor_pid_ = -1;
 };
 

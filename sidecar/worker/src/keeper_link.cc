@@ -169,7 +169,7 @@ bool KeeperLink::dispatch(std::string_view wire) {
       if (!holds(held, m)) {
         held.credential = std::make_shared<const ipc::SmtpCredential>(ipc::SmtpCredential{
             foundation::SecretBytes::copyOf(m.username),
-            foundation::SecretBytes::copyOf(m.password), m.lease_id, m.credential_path});
+            foundation::SecretBytes::copyOf(m.password), m.lease_id, m.credential_path, m.kind});
         held.generation = m.generation;
       }
       complete(r.requestId(), held.credential);
@@ -222,7 +222,8 @@ bool KeeperLink::dispatch(std::string_view wire) {
 
 bool KeeperLink::holds(const Held& held, const ipc::CredentialView& m) {
   return held.credential && held.credential->lease_id == m.lease_id &&
-         held.generation == m.generation && held.credential->username.equals(m.username) &&
+         held.generation == m.generation && held.credential->kind == m.kind &&
+         held.credential->username.equals(m.username) &&
          held.credential->password.equals(m.password);
 }
 

@@ -147,6 +147,13 @@ void exportKeeperFigures(const KeeperFigures& f, metrics::Registry& r) {
                          "(0: none leased).",
                          {"path"});
   for (const auto& e : f.expiry) expiry.with({e.path}).set(static_cast<double>(e.seconds));
+  if (f.secret_id_expiry_known) {
+    r.gauge("smtp_sidecar_secret_id_expires_seconds",
+            "Seconds until the AppRole secret_id the keeper logs in again with expires "
+            "(absent: it does not expire, or its unwrap did not say).")
+        .get()
+        .set(static_cast<double>(f.secret_id_expires_seconds));
+  }
   const std::pair<const char*, std::uint64_t> lease_counters[] = {
       {"smtp_sidecar_lease_renewals_total", f.lease_renewals},
       {"smtp_sidecar_lease_renewal_failures_total", f.lease_renewal_failures},

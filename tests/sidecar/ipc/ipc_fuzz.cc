@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "sidecar/ipc/handoff.h"
 #include "sidecar/ipc/ipc.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -66,6 +67,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case MessageType::SecretId: {
       foundation::SecretBytes secret_id;
       (void)decodeSecretId(r, secret_id);
+      break;
+    }
+    case MessageType::HandoffMemory:
+      (void)decodeHandoffMemory(r);
+      break;
+    case MessageType::HandoffState: {
+      // A decoded record re-encodes to the same bytes.
+      HandoffState state;
+      if (decodeHandoffState(r, state) && wire.size() <= kMaxHandoffBody) {
+        static Packet again;
+        if (!encodeHandoffState(state, again) || again.view() != wire) __builtin_trap();
+      }
       break;
     }
   }

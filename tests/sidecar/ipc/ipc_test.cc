@@ -40,6 +40,29 @@ TEST_CASE("credential round trip") {
   CHECK(out.generation == 7);
   CHECK(out.username == "smtp-user");
   CHECK(out.password == "p4ss");
+  CHECK((out.kind == CredentialKind::Password));
+}
+
+TEST_CASE("credential kind round trip; an unknown kind is malformed") {
+  Packet packet;
+  REQUIRE(encodeCredential(5, "smtp-jwt/creds/app", "smtp-jwt/creds/app/t", 2, sb("smtp-app-x"),
+                           sb("eyJ.eyJ.sig"), packet, CredentialKind::OAuth2Token));
+  std::string wire = bytesOf(packet);
+  {
+    Reader r(wire);
+    REQUIRE(r.header());
+    CredentialView out;
+    REQUIRE(decodeCredentialView(r, out));
+    CHECK((out.kind == CredentialKind::OAuth2Token));
+    CHECK(out.password == "eyJ.eyJ.sig");
+  }
+  // The kind is the last field (a u32): 7 is no kind.
+  wire[wire.size() - 4] = 7;
+  wire[wire.size() - 1] = 7;
+  Reader r(wire);
+  REQUIRE(r.header());
+  CredentialView out;
+  CHECK_FALSE(decodeCredentialView(r, out));
 }
 
 TEST_CASE("a credential read in place points into the packet") {
@@ -228,6 +251,8 @@ sidecar::telemetry::KeeperFigures sampleFigures() {
   l.buckets[12] = 1;
   l.sum_microseconds = 40123456;
   f.vault_latency = {l};
+  f.secret_id_expiry_known = true;
+  f.secret_id_expires_seconds = 86399;
   return f;
 }
 
@@ -378,4 +403,16 @@ TEST_CASE("the spool key request and answer round-trip; a key of another size is
     SecretBytes k;
     CHECK(!decodeSpoolKey(r, w, k));
   }
+}
+
+TEST_CASE("keeper figures: the secret_id's expiry flag is 0 or 1") {
+  Packet packet;
+  REQUIRE(encodeMetrics(1, sampleFigures(), packet));
+  std::string wire = bytesOf(packet);
+  // The flag is the u32 before the last u64.
+  wire[wire.size() - 12] = 2;
+  Reader r(wire);
+  REQUIRE(r.header());
+  sidecar::telemetry::KeeperFigures out;
+  CHECK_FALSE(decodeMetrics(r, out));
 }

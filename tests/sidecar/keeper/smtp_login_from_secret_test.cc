@@ -29,6 +29,7 @@ TEST_CASE("smtpLoginFromSecret") {
     const char* want_user;      // nullptr: refused
     const char* want_password;  // or the error text
     bool want_propagation;
+    bool want_token = false;  // the password field holds a bearer token
   };
   const Case cases[] = {
       {"plugin login",
@@ -70,6 +71,25 @@ TEST_CASE("smtpLoginFromSecret") {
        "no username and password",
        false},
       {"nothing usable", {{"token", "t"}}, "eu-west-1", nullptr, "no username and password", false},
+      {"plugin token login (credential_type jwt)",
+       {{"username", "smtp-app-x"}, {"token", "eyJ.eyJ.sig"}, {"token_type", "JWT"}},
+       "",
+       "smtp-app-x",
+       "eyJ.eyJ.sig",
+       false,
+       true},
+      {"a token and a password",
+       {{"username", "u"}, {"password", "p"}, {"token", "t"}},
+       "",
+       nullptr,
+       "both a password and a token",
+       false},
+      {"NUL in token",
+       {{"username", "u"}, {"token", std::string("t\0u", 3)}},
+       "",
+       nullptr,
+       "NUL",
+       false},
       {"NUL in password",
        {{"username", "u"}, {"password", std::string("p\0q", 3)}},
        "",
@@ -91,5 +111,6 @@ TEST_CASE("smtpLoginFromSecret") {
     CHECK(text(got->username) == c.want_user);
     CHECK(text(got->password) == c.want_password);
     CHECK(got->needs_propagation == c.want_propagation);
+    CHECK(got->is_token == c.want_token);
   }
 }

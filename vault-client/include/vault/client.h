@@ -68,10 +68,12 @@ class Client {
                                             const foundation::SecretBytes& secret_id,
                                             std::string_view mount = "approle");
   // Checks that `wrapping_token` wraps auth/<mount>/role/<role>/secret-id, then
-  // unwraps it (once: the token is single-use) and returns the secret_id.
+  // unwraps it (once: the token is single-use) and returns the secret_id. With
+  // `ttl`: the secret_id's own lifetime from the answer (secret_id_ttl; 0: it does not
+  // expire, or the answer does not say).
   foundation::Result<foundation::SecretBytes> unwrapSecretId(
       const foundation::SecretBytes& wrapping_token, std::string_view role,
-      std::string_view mount = "approle");
+      std::string_view mount = "approle", std::chrono::seconds* ttl = nullptr);
 
   // ---- the client's own token ----
   foundation::Result<TokenInfo> lookupSelf();
@@ -86,6 +88,8 @@ class Client {
   void setToken(foundation::SecretBytes token) { token_ = std::move(token); }
   // Hands the token over (for keeping it while a new login takes its place).
   foundation::SecretBytes takeToken() { return std::move(token_); }
+  // The token itself, for the keeper's hand-off record (sidecar/ipc/handoff.h) only.
+  const foundation::SecretBytes& token() const noexcept { return token_; }
 
   // ---- logical ----
   // GET v1/<path>. With wrap_ttl ("60s") the answer is response-wrapped (wrap_info).

@@ -13,8 +13,9 @@
 namespace sidecar::ipc {
 
 // What the secret of an SmtpCredential is: it decides the SASL mechanism (relay/sasl.h).
-// The keeper sets it (OAuth2 token sources, issue 18); the IPC message does not carry it
-// yet, so every credential the worker receives is a Password for now.
+// The keeper sets it from what the secret holds (a password, or a token: the smtp
+// plugin's passwordless logins and OAuth2 token sources, issue 18); the Credential
+// message carries it (ipc.h).
 enum class CredentialKind {
   Password,     // PLAIN (or LOGIN when the server offers only that)
   OAuth2Token,  // an OAuth2 access token: OAUTHBEARER (RFC 7628), else XOAUTH2

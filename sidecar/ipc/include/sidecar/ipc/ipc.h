@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "foundation/secret.h"
+#include "sidecar/ipc/credential.h"
 #include "sidecar/ipc/keeper_figures.h"
 
 namespace sidecar::ipc {
@@ -30,7 +31,7 @@ inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
 enum class MessageType : std::uint16_t {
   Hello = 1,              // both ways, first message: protocol name
   CredentialRequest = 2,  // worker -> keeper: the credential for one send: path index
-  Credential = 3,         // keeper -> worker: path, lease_id, generation, username, password
+  Credential = 3,         // keeper -> worker: path, lease_id, generation, username, password, kind
   NoCredential = 4,       // keeper -> worker: none available (no fields)
   CredentialRefused = 5,  // worker -> keeper: the SMTP server said 535 for this lease
   CredentialRetired = 6,  // keeper -> worker: lease revoked; close its SMTP connections
@@ -41,7 +42,9 @@ enum class MessageType : std::uint16_t {
   Metrics = 11,           // keeper -> worker: telemetry::KeeperFigures as typed fields
   SpoolKeyRequest = 12,   // worker -> keeper: the spool's wrapped data key ("": a new one)
   SpoolKey = 13,          // keeper -> worker: the wrapped data key and its plaintext
-  kLast = SpoolKey,       // the highest type a reader accepts
+  HandoffMemory = 14,     // supervisor -> keeper: the hand-off record's memory (SCM_RIGHTS)
+  HandoffState = 15,      // keeper -> its successor, in that memory: handoff.h
+  kLast = HandoffState,   // the highest type a reader accepts
 };
 
 const char* toString(MessageType type) noexcept;
@@ -116,6 +119,7 @@ struct CredentialView {
   std::uint64_t generation = 0;
   std::string_view username;
   std::string_view password;
+  CredentialKind kind = CredentialKind::Password;
 };
 struct LeaseMessage {  // CredentialRefused, CredentialRetired
   std::string lease_id;
@@ -130,7 +134,8 @@ bool encodeCredentialRequest(std::uint32_t request_id, std::uint32_t path_index,
 bool encodeCredential(std::uint32_t request_id, std::string_view credential_path,
                       std::string_view lease_id, std::uint64_t generation,
                       const foundation::SecretBytes& username,
-                      const foundation::SecretBytes& password, Packet& out);
+                      const foundation::SecretBytes& password, Packet& out,
+                      CredentialKind kind = CredentialKind::Password);
 bool encodeNoCredential(std::uint32_t request_id, Packet& out);
 bool encodeLease(MessageType type, const LeaseMessage& m, Packet& out);
 bool encodeStatus(const StatusMessage& m, Packet& out);

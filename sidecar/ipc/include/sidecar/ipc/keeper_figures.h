@@ -60,6 +60,10 @@ struct KeeperFigures {
   std::vector<Expiry> expiry;
   std::vector<Requests> vault_requests;
   std::vector<Latency> vault_latency;
+  // The AppRole secret_id the keeper would log in again with (issue 14): seconds until
+  // it expires, when its unwrap said (secret_id_expiry_known).
+  bool secret_id_expiry_known = false;
+  std::uint64_t secret_id_expires_seconds = 0;
   bool operator==(const KeeperFigures&) const = default;
 };
 

@@ -20,6 +20,7 @@
 
 #include "sidecar/base/config.h"
 #include "sidecar/ipc/credential.h"
+#include "sidecar/ipc/handoff.h"
 #include "vault/client.h"
 #include "vault/lifetime.h"
 
@@ -109,6 +110,29 @@ class CredentialKeeper {
   // Revokes every lease and then the tokens. Idempotent.
   foundation::Status revokeAll();
 
+  // ---- hand-off to a successor (issue 14; credential_keeper_handoff.cc) ----
+  // What a keeper started after this one died needs to take over: the token, role_id
+  // and secret_id, each path's usable credential and the leases and tokens still to be
+  // revoked. Copies of secrets, in locked memory.
+  void exportHandoff(ipc::HandoffState& out) const;
+  // Changes whenever what exportHandoff() would write changes (logins, leases,
+  // renewals, rotations, revocations), so the record is rewritten only then.
+  std::uint64_t handoffFingerprint() const noexcept;
+  // Takes over a dead predecessor's record, before start(): its token if Vault still
+  // knows it (lookup-self; its remaining TTL in the record if Vault does not answer),
+  // each path's lease if Vault still renews it, the rest revoked by the next ticks.
+  // A dead token's leases died with it. start() then logs in (with the record's
+  // secret_id, else as configured) only if no token was taken over, and leases only the
+  // paths without a credential.
+  void adoptHandoff(ipc::HandoffState state, Changes& changes);
+  // When the AppRole secret_id expires, Unix seconds (0: unknown or never), and the
+  // TTL it had when it was unwrapped.
+  std::uint64_t secretIdExpiresUnix() const noexcept { return secret_id_expires_unix_; }
+  // A warning is due (issue 14 (2)): the secret_id expires before the current token
+  // does, or within a quarter of its TTL, so the next re-login would fail unless a new
+  // one is delivered. `now_unix`: the wall clock. Says how many seconds are left.
+  bool secretIdExpiring(std::uint64_t now_unix, std::uint64_t& seconds_left) const;
+
  private:
   struct Leased {
     ipc::SmtpCredential credential;
@@ -142,6 +166,7 @@ class CredentialKeeper {
   void tickSlot(Slot& slot, foundation::SteadyTime now, Changes& changes);
   void retire(Leased& old, foundation::SteadyTime retire_old_at);
   foundation::Status obtainSecretId();
+  void noteSecretIdTtl(std::chrono::seconds ttl);
   foundation::Status useSecretId(foundation::SecretBytes given, const std::string& source);
   foundation::Status login(foundation::SteadyTime now);
   foundation::Result<Leased> leaseNew(const std::string& path, foundation::SteadyTime now);
@@ -162,6 +187,10 @@ class CredentialKeeper {
   foundation::SecretBytes role_id_;
   foundation::SecretBytes secret_id_;
   foundation::SecretBytes given_secret_id_;
+  std::uint64_t secret_id_expires_unix_ = 0;
+  std::uint64_t secret_id_ttl_seconds_ = 0;
+  bool secret_id_from_handoff_ = false;  // may have been single-use: fall back if refused
+  std::string token_accessor_;
   std::optional<vault::Lifetime> token_life_;
   std::vector<Slot> slots_;
   std::vector<Retiring> retiring_;

@@ -19,8 +19,10 @@ namespace sidecar {
 // 20% shorter, so a host full of sidecars does not restart in step).
 inline constexpr foundation::BackoffPolicy kRoleRestartBackoff{std::chrono::seconds(1),
                                                                std::chrono::seconds(30), 2.0, 0.2};
-// A role that ran this long before it died starts its backoff from the beginning.
-inline constexpr std::chrono::seconds kRoleStableAfter{60};
+// A role that ran this long was not crash-looping: its next restart waits 1 s again. A
+// keeper that crashes is replaced by one that takes over its token (issue 14) and must
+// answer within 5 s, so a second crash after 10 s is not made to wait 2 s, 4 s...
+inline constexpr std::chrono::seconds kRoleStableAfter{10};
 
 // A waitpid() status as one number: the exit code, or 128 + the signal (the shell's way).
 int roleExitCode(int wait_status) noexcept;
