@@ -12,19 +12,13 @@
 #include <algorithm>
 
 #include "foundation/utf8.h"
+#include "text.h"
 
 namespace mailformat {
 namespace {
 
-bool isWsp(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && isWsp(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isWsp(s.back())) s.remove_suffix(1);
-  return s;
-}
+using text::isWsp;
+using text::trim;
 
 // Characters allowed in an envelope address. Deliberately narrower than RFC 5321
 // (no quoted local parts, no address literals): what applications send in practice,

@@ -9,19 +9,13 @@
 #include <algorithm>
 
 #include "mailformat/address.h"
+#include "text.h"
 
 namespace mailformat {
 namespace {
 
-bool isWsp(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && isWsp(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isWsp(s.back())) s.remove_suffix(1);
-  return s;
-}
+using text::isWsp;
+using text::trim;
 
 bool iequalsName(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {

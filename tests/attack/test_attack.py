@@ -633,6 +633,97 @@ senders = ["{SENDER}"]
         self.assertLess(growth_mib, bound_mib)
         self.assertUp()
 
+    def test_queue_bounded_by_bytes_with_postfix_unreachable(self):
+        # Messages handed on (queued, waiting for a retry, being sent) are bounded by
+        # listen.max_queue_bytes, not only by count: with the next hop unreachable every
+        # accepted message stays in the worker; past the byte bound the answer is 429
+        # queue_full with Retry-After before anything is accepted, never a drop.
+        queue_bytes = 8 << 20
+        message_bytes = 1 << 20
+        blackhole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        blackhole.bind(("127.0.0.1", 0))  # bound, never listening: connections refused
+        closed_port = blackhole.getsockname()[1]
+        held = Sidecar(extra_config=f"""request_timeout_seconds = {REQUEST_TIMEOUT}
+max_message_bytes = {MAX_MESSAGE}
+max_pending_bytes = {MAX_PENDING}
+max_queue_bytes = {queue_bytes}
+
+[[profile]]
+name = "app"
+uids = [0]
+senders = ["{SENDER}"]
+""", env={"SMTP_SIDECAR_SMTP_PORT": str(closed_port)})
+        try:
+            # Not /v1/ready: with the next hop unreachable it may say 503, as it should.
+            held.start(wait=False)
+
+            def serving():
+                try:
+                    return held.proc.poll() is not None or held.request(
+                        "GET", "/v1/health")[0] == 200
+                except OSError:
+                    return False
+            self.assertTrue(wait_for(serving, timeout=30), held.output()[-3000:])
+            self.assertIsNone(held.proc.poll(), held.output()[-3000:])
+            worker = role_pids(held.proc.pid)["worker"]
+            base_rss = proc_figures(worker)[0]
+            reset_peak(worker)
+            filler = b"x" * 998 + b"\r\n"
+            message = (b"From: app@example.test\r\nSubject: held\r\n\r\n" +
+                       filler * (message_bytes // len(filler)))
+            query = raw_query(SENDER, ["attack-held@example.test"])
+            async_headers = {"Content-Type": "message/rfc822", "Prefer": "respond-async"}
+            accepted, refused = [], []
+            with NormalClient(held) as normal:
+                for _ in range(40):
+                    status, body, headers = held.request("POST", query, message, async_headers)
+                    if status == 202:
+                        accepted.append(body["id"])
+                    else:
+                        refused.append((status, body, headers))
+            # Each message counts its bytes, 1 KiB, and 320 bytes per recipient.
+            expected = queue_bytes // (len(message) + 1024 + 320)
+            _, hwm, _ = proc_figures(worker)
+            growth_mib = (hwm - base_rss) / 1024
+            bound_mib = queue_bytes / (1 << 20) + 3 * MAX_MESSAGE / (1 << 20) + 16
+            print(f"FIGURES queue by bytes: {len(accepted)} x {len(message) >> 10} KiB "
+                  f"accepted, {len(refused)} refused (429) with max_queue_bytes "
+                  f"{queue_bytes >> 20} MiB and Postfix unreachable; worker peak growth "
+                  f"{growth_mib:.0f} MiB, bound {bound_mib:.0f} MiB; normal client: "
+                  f"{len(normal.latencies)} requests, worst {normal.worst() * 1000:.0f} ms, "
+                  f"{normal.failures} failed", file=sys.stderr)
+            self.assertEqual(normal.failures, 0)
+            self.assertLess(normal.worst(), 2.0)
+            self.assertEqual(len(accepted), expected)
+            self.assertEqual(len(refused), 40 - expected)
+            for status, body, headers in refused:
+                self.assertEqual(status, 429, body)
+                self.assertEqual(body["error"]["code"], "queue_full")
+                self.assertIn("max_queue_bytes", body["error"]["message"])
+                self.assertTrue(int(headers.get("Retry-After", "0")) > 0, headers)
+            # A synchronous submission is refused the same way, before any attempt.
+            status, body, _ = held.request("POST", query, message,
+                                           {"Content-Type": "message/rfc822"})
+            self.assertEqual(status, 429, body)
+            # Bytes, not count: a small message still fits beside them.
+            status, body, _ = held.request(
+                "POST", query, b"From: app@example.test\r\nSubject: small\r\n\r\nb\r\n",
+                async_headers)
+            self.assertEqual(status, 202, body)
+            accepted.append(body["id"])
+            self.assertLess(growth_mib, bound_mib)
+            # Nothing accepted was dropped: each is waiting for its next attempt.
+            for message_id in accepted:
+                status, body, _ = held.request("GET", "/v1/messages/" + message_id)
+                self.assertEqual(status, 200, body)
+                self.assertIn(body["status"], ("queued", "sending", "retrying"), body)
+            self.assertIsNone(held.proc.poll())
+            self.assertEqual(role_pids(held.proc.pid).get("worker"), worker)
+            self.assertEqual(held.request("GET", "/v1/health")[0], 200)
+        finally:
+            held.cleanup()
+            blackhole.close()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -285,6 +285,7 @@ burst = 4
         self.assertGreaterEqual(total(after, "smtp_sidecar_smtp_connections_opened_total"), 1)
         self.assertGreater(delta("smtp_sidecar_send_duration_seconds_sum"), 0)
         self.assertEqual(value(after, "smtp_sidecar_queue_depth"), 0)
+        self.assertEqual(value(after, "smtp_sidecar_queue_bytes"), 0)
         self.assertEqual(delta("smtp_sidecar_rate_limited_total", profile=PROFILE), 1)
         self.assertEqual(delta("smtp_sidecar_profile_accepted_total", profile=PROFILE), 4)
         # The keeper's side: still one lease; each scrape's figures are fresh.

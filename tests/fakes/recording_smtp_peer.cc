@@ -1,35 +1,11 @@
 // recording_smtp_peer.cc: see recording_smtp_peer.h.
 #include "recording_smtp_peer.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
-
-#include <stdexcept>
 
 namespace fakes {
 namespace {
-
-std::string upper(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool startsWith(const std::string& s, const char* prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
-bool sendAll(int fd, const std::string& data) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<std::size_t>(n);
-  }
-  return true;
-}
 
 // The address between < and > of "MAIL FROM:<a>" / "RCPT TO:<a>".
 std::string bracketed(const std::string& line) {
@@ -41,28 +17,11 @@ std::string bracketed(const std::string& line) {
 
 }  // namespace
 
-RecordingSmtpPeer::RecordingSmtpPeer(Script script) : script_(std::move(script)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error("socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listen_fd_, 64) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    throw std::runtime_error("bind/listen");
-  }
-  port_ = ntohs(addr.sin_port);
-  thread_ = std::thread([this] { serve(); });
-}
+RecordingSmtpPeer::RecordingSmtpPeer(Script script)
+    : script_(std::move(script)),
+      listener_([this](int fd) { session(fd); }, /*backlog=*/64, /*poll_ms=*/20) {}
 
-RecordingSmtpPeer::~RecordingSmtpPeer() {
-  stopping_ = true;
-  ::shutdown(listen_fd_, SHUT_RDWR);
-  thread_.join();
-  ::close(listen_fd_);
-}
+RecordingSmtpPeer::~RecordingSmtpPeer() = default;
 
 std::vector<std::string> RecordingSmtpPeer::commands() const {
   std::lock_guard lock(mutex_);
@@ -72,21 +31,6 @@ std::vector<std::string> RecordingSmtpPeer::commands() const {
 std::vector<std::string> RecordingSmtpPeer::messages() const {
   std::lock_guard lock(mutex_);
   return messages_;
-}
-
-void RecordingSmtpPeer::serve() {
-  while (!stopping_) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (::poll(&p, 1, 20) <= 0) continue;
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    ++connections_;
-    sessions_.emplace_back([this, fd] {
-      session(fd);
-      ::close(fd);
-    });
-  }
-  for (auto& t : sessions_) t.join();
 }
 
 void RecordingSmtpPeer::session(int fd) {
@@ -103,7 +47,7 @@ void RecordingSmtpPeer::session(int fd) {
   int auth_step = -1;  // >= 0 while an AUTH exchange goes on
   bool quit = false;
   char chunk[65536];
-  while (!stopping_ && !quit) {
+  while (!listener_.stopping() && !quit) {
     pollfd p{fd, POLLIN, 0};
     const int ready = ::poll(&p, 1, kQuietMs);
     if (ready <= 0) {

@@ -19,8 +19,9 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "loopback_listener.h"
 
 namespace fakes {
 
@@ -44,8 +45,8 @@ class RecordingSmtpPeer {
   explicit RecordingSmtpPeer(Script script);
   ~RecordingSmtpPeer();
 
-  unsigned short port() const { return port_; }
-  int connections() const { return connections_.load(); }
+  unsigned short port() const { return listener_.port(); }
+  int connections() const { return listener_.connections(); }
   int turns() const { return turns_.load(); }
   // QUITs that came in the same flight as the replies before them (pipelined behind
   // the last end of data, RFC 2920), not alone after those replies.
@@ -54,20 +55,14 @@ class RecordingSmtpPeer {
   std::vector<std::string> messages() const;  // accepted message contents
 
  private:
-  void serve();
   void session(int fd);
   Script script_;
-  int listen_fd_ = -1;
-  unsigned short port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> connections_{0};
   std::atomic<int> turns_{0};
   std::atomic<int> pipelined_quits_{0};
   mutable std::mutex mutex_;
   std::vector<std::string> commands_;
   std::vector<std::string> messages_;
-  std::thread thread_;
-  std::vector<std::thread> sessions_;
+  LoopbackListener listener_;  // last: stopped before the members its sessions use
 };
 
 }  // namespace fakes

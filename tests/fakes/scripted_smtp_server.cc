@@ -1,37 +1,10 @@
 // scripted_smtp_server.cc: see scripted_smtp_server.h.
 #include "scripted_smtp_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
-
-#include <stdexcept>
 
 namespace fakes {
-namespace {
-
-bool startsWith(const std::string& s, const char* prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
-std::string upper(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool sendAll(int fd, const std::string& data) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
-}  // namespace
 
 std::string ScriptedSmtpServer::defaultReply(const std::string& command) {
   const std::string cmd = upper(command);
@@ -45,29 +18,19 @@ std::string ScriptedSmtpServer::defaultReply(const std::string& command) {
   return "502 5.5.2 Error: command not recognized\r\n";
 }
 
-ScriptedSmtpServer::ScriptedSmtpServer(Script script) : script_(std::move(script)) {
-  if (!script_.reply) script_.reply = defaultReply;
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error("socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listen_fd_, 16) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    throw std::runtime_error("bind/listen");
-  }
-  port_ = ntohs(addr.sin_port);
-  thread_ = std::thread([this] { serve(); });
+namespace {
+ScriptedSmtpServer::Script withDefaultReply(ScriptedSmtpServer::Script script) {
+  if (!script.reply) script.reply = ScriptedSmtpServer::defaultReply;
+  return script;
 }
+}  // namespace
 
-ScriptedSmtpServer::~ScriptedSmtpServer() {
-  stopping_ = true;
-  ::shutdown(listen_fd_, SHUT_RDWR);
-  thread_.join();
-  ::close(listen_fd_);
-}
+// The script is complete before the listener's first session can read it.
+ScriptedSmtpServer::ScriptedSmtpServer(Script script)
+    : script_(withDefaultReply(std::move(script))),
+      listener_([this](int fd) { session(fd); }, /*backlog=*/16, /*poll_ms=*/50) {}
+
+ScriptedSmtpServer::~ScriptedSmtpServer() = default;
 
 std::vector<std::string> ScriptedSmtpServer::transcript() const {
   std::lock_guard lock(mutex_);
@@ -84,23 +47,6 @@ std::vector<std::string> ScriptedSmtpServer::rawMessages() const {
   return raw_messages_;
 }
 
-void ScriptedSmtpServer::serve() {
-  while (!stopping_) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (::poll(&p, 1, 50) <= 0) continue;
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    ++connections_;
-    // A thread per client: the event-loop sender keeps connections open while it
-    // opens others (one per credential).
-    sessions_.emplace_back([this, fd] {
-      session(fd);
-      ::close(fd);
-    });
-  }
-  for (auto& t : sessions_) t.join();
-}
-
 void ScriptedSmtpServer::session(int fd) {
   if (!sendAll(fd, script_.greeting)) return;
   if (!startsWith(script_.greeting, "220")) return;
@@ -109,7 +55,7 @@ void ScriptedSmtpServer::session(int fd) {
   std::string data;
   std::string raw;
   char chunk[4096];
-  while (!stopping_) {
+  while (!listener_.stopping()) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 50) <= 0) continue;
     const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);

@@ -2,17 +2,17 @@
 // of the SMTP client (reply classes, per-recipient failures, broken servers).
 //
 // SECURITY: test-only; listens on 127.0.0.1 with an ephemeral port, plaintext only.
-// Each client connection is served on its own thread.
+// Each client connection is served on its own thread (loopback_listener.h).
 // ERRORS: a client that deviates from the script gets "500 unexpected" and the
 // deviation is recorded in transcript().
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "loopback_listener.h"
 
 namespace fakes {
 
@@ -29,30 +29,24 @@ class ScriptedSmtpServer {
   explicit ScriptedSmtpServer(Script script);
   ~ScriptedSmtpServer();
 
-  unsigned short port() const { return port_; }
+  unsigned short port() const { return listener_.port(); }
   std::vector<std::string> transcript() const;  // client command lines, AUTH redacted
   std::vector<std::string> messages() const;    // DATA payloads received
   // The same, byte for byte as they came (dot-stuffed, with the final ".\r\n").
   std::vector<std::string> rawMessages() const;
-  int connections() const { return connections_.load(); }
+  int connections() const { return listener_.connections(); }
 
   // A default script: EHLO with AUTH PLAIN, AUTH accepted, MAIL/RCPT/DATA accepted.
   static std::string defaultReply(const std::string& command);
 
  private:
-  void serve();
   void session(int fd);
   Script script_;
-  int listen_fd_ = -1;
-  unsigned short port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> connections_{0};
   mutable std::mutex mutex_;
   std::vector<std::string> transcript_;
   std::vector<std::string> messages_;
   std::vector<std::string> raw_messages_;
-  std::thread thread_;
-  std::vector<std::thread> sessions_;  // joined by serve() when stopping
+  LoopbackListener listener_;  // last: stopped before the members its sessions use
 };
 
 }  // namespace fakes

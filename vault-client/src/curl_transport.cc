@@ -14,23 +14,11 @@
 #include <mutex>
 
 #include "foundation/curl_global.h"
+#include "foundation/curl_options.h"
 #include "vault/http_transport.h"
 
 namespace vault {
 namespace {
-
-struct EasyDeleter {
-  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
-};
-
-std::size_t writeBody(char* data, std::size_t size, std::size_t count, void* userdata) {
-  auto* buffer = static_cast<foundation::SecretBuffer*>(userdata);
-  const std::size_t len = size * count;
-  return buffer->append(data, len) ? len : 0;  // 0 aborts the transfer
-}
 
 // Failures before the request could have been written: safe to send again anywhere.
 bool neverSent(CURLcode rc) {
@@ -45,20 +33,6 @@ bool neverSent(CURLcode rc) {
     default:
       return false;
   }
-}
-
-struct UploadState {
-  const foundation::SecretBytes* body;
-  std::size_t offset = 0;
-};
-
-std::size_t readBody(char* out, std::size_t size, std::size_t count, void* userdata) {
-  auto* state = static_cast<UploadState*>(userdata);
-  const std::size_t room = size * count;
-  const std::size_t n = std::min(room, state->body->size() - state->offset);
-  std::memcpy(out, state->body->cString().pointer + state->offset, n);
-  state->offset += n;
-  return n;
 }
 
 class CurlTransport final : public HttpTransport {
@@ -98,11 +72,11 @@ class CurlTransport final : public HttpTransport {
     curl_easy_reset(c);  // keeps the connection cache, clears the previous options
 
     foundation::SecretBuffer received(options_.max_response_bytes);
-    UploadState upload{&request.body};
+    foundation::CurlSecretUpload upload{&request.body};
     char error_buffer[CURL_ERROR_SIZE] = {0};
     const std::string url = base_url_ + request.path;
 
-    std::unique_ptr<curl_slist, SlistDeleter> headers;
+    std::unique_ptr<curl_slist, foundation::CurlSlistDeleter> headers;
     auto addHeader = [&](const char* line) {
       curl_slist* next = curl_slist_append(headers.get(), line);
       if (next == nullptr) return false;
@@ -144,7 +118,7 @@ class CurlTransport final : public HttpTransport {
         "CONNECTTIMEOUT_MS");
     set(CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()), "TIMEOUT_MS");
     set(CURLOPT_HTTPHEADER, headers.get(), "HTTPHEADER");
-    set(CURLOPT_WRITEFUNCTION, writeBody, "WRITEFUNCTION");
+    set(CURLOPT_WRITEFUNCTION, foundation::curlWriteSecret, "WRITEFUNCTION");
     set(CURLOPT_WRITEDATA, &received, "WRITEDATA");
     if (!unix_socket_.empty())
       set(CURLOPT_UNIX_SOCKET_PATH, unix_socket_.c_str(), "UNIX_SOCKET_PATH");
@@ -174,7 +148,7 @@ class CurlTransport final : public HttpTransport {
         // Upload from locked memory through a read callback, so libcurl never needs
         // its own copy of a body that may hold a secret_id.
         set(CURLOPT_POST, 1L, "POST");
-        set(CURLOPT_READFUNCTION, readBody, "READFUNCTION");
+        set(CURLOPT_READFUNCTION, foundation::curlReadSecret, "READFUNCTION");
         set(CURLOPT_READDATA, &upload, "READDATA");
         set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()),
             "POSTFIELDSIZE_LARGE");
@@ -210,7 +184,7 @@ class CurlTransport final : public HttpTransport {
   std::string base_url_;
   std::string unix_socket_;
   std::mutex mutex_;
-  std::unique_ptr<CURL, EasyDeleter> easy_;
+  std::unique_ptr<CURL, foundation::CurlEasyDeleter> easy_;
 };
 
 }  // namespace

@@ -10,51 +10,21 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <sodium.h>
 
 #include <cstddef>
 #include <cstring>
 
+#include "foundation/locked_json.h"
+
 namespace vault::response {
 namespace {
 
-// RapidJSON base allocator on sodium_malloc: the DOM (including numbers and the
-// pointers into the body) and the parse stack live in locked, zeroed-on-free memory.
-class SodiumAllocator {
- public:
-  [[maybe_unused]] static const bool kNeedFree = true;
-  void* Malloc(size_t size) {
-    if (size == 0) return nullptr;
-    // sodium_malloc places the block right before a guard page, so its address is only
-    // aligned if the size is a multiple of the alignment: round up (RapidJSON stores
-    // integers and pointers in these blocks).
-    size = (size + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
-           alignof(std::max_align_t);
-    void* p = sodium_malloc(size);
-    if (p == nullptr) std::abort();  // as foundation::SecretBytes: never fall back to plain memory
-    return p;
-  }
-  void* Realloc(void* original, size_t original_size, size_t new_size) {
-    if (new_size == 0) {
-      Free(original);
-      return nullptr;
-    }
-    void* p = Malloc(new_size);
-    if (original != nullptr) {
-      std::memcpy(p, original, original_size < new_size ? original_size : new_size);
-      Free(original);
-    }
-    return p;
-  }
-  static void Free(void* ptr) {
-    if (ptr != nullptr) sodium_free(ptr);
-  }
-};
-
-using Allocator = rapidjson::MemoryPoolAllocator<SodiumAllocator>;
-using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, Allocator, SodiumAllocator>;
-using Value = rapidjson::GenericValue<rapidjson::UTF8<>, Allocator>;
-using Buffer = rapidjson::GenericStringBuffer<rapidjson::UTF8<>, SodiumAllocator>;
+// The DOM (including numbers and the pointers into the body), the parse stack and the
+// output buffers live in locked, zeroed-on-free memory (foundation/locked_json.h).
+using foundation::locked_json::Buffer;
+using foundation::locked_json::Document;
+using foundation::locked_json::SodiumAllocator;
+using foundation::locked_json::Value;
 
 constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag |
                                  rapidjson::kParseValidateEncodingFlag |
@@ -62,20 +32,6 @@ constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag | rapidjson::kParse
 
 foundation::Error malformed(const std::string& what) {
   return foundation::Error::permanent("malformed response: " + what);
-}
-
-bool depthWithin(const Value& v, unsigned depth) {
-  if (depth > kMaxDepth) return false;
-  if (v.IsObject()) {
-    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
-      if (!depthWithin(it->value, depth + 1)) return false;
-    }
-  } else if (v.IsArray()) {
-    for (const auto& item : v.GetArray()) {
-      if (!depthWithin(item, depth + 1)) return false;
-    }
-  }
-  return true;
 }
 
 // Parses `body` in place into `doc`. The body must stay alive while doc is used.
@@ -89,7 +45,7 @@ foundation::Result<Document*> parseInPlace(foundation::SecretBytes& body, Docume
                      ": " + rapidjson::GetParseError_En(doc.GetParseError()));
   }
   if (!doc.IsObject()) return malformed("not a JSON object");
-  if (!depthWithin(doc, 0)) return malformed("nested too deeply");
+  if (!foundation::locked_json::withinDepth(doc, kMaxDepth)) return malformed("nested too deeply");
   return &doc;
 }
 

@@ -33,11 +33,17 @@ using foundation::Status;
 // A parameter's value arrives either as a TOML node or as an environment string;
 // both are turned into text first so one parser per type serves both.
 using Setter = std::function<Status(Config&, std::string_view text)>;
+// Whether two configs hold the same value for the parameter (changedKeys()).
+using Same = std::function<bool(const Config&, const Config&)>;
 
+// One row per setting: its name, how it is parsed, and what SIGHUP does with a change
+// (the reload:: flags of config.h; the only place that says so).
 struct Parameter {
   const char* section;
   const char* key;
   Setter set;
+  Same same;
+  unsigned live;
 };
 
 Status parseBool(std::string_view text, bool& out) {
@@ -64,173 +70,176 @@ Status parseInt(std::string_view text, Int& out, Int min, Int max, int base = 10
   return {};
 }
 
-template <typename Section>
-Setter stringField(Section Config::*section, std::string Section::*field) {
-  return [=](Config& c, std::string_view v) -> Status {
-    (c.*section).*field = std::string(v);
+// Text -> one field's value.
+template <typename T>
+using Parse = std::function<Status(std::string_view text, T& out)>;
+
+// The row of a field `(config.*section).*field`: its setter and comparison follow from
+// the member pointers, so a row names the field once.
+template <typename Section, typename T>
+Parameter field(const char* section_name, const char* key, Section Config::*section,
+                T Section::*member, Parse<T> parse, unsigned live) {
+  return Parameter{section_name, key,
+                   [=](Config& c, std::string_view v) { return parse(v, (c.*section).*member); },
+                   [=](const Config& a, const Config& b) {
+                     return (a.*section).*member == (b.*section).*member;
+                   },
+                   live};
+}
+
+Parse<std::string> asText() {
+  return [](std::string_view v, std::string& out) -> Status {
+    out = std::string(v);
     return {};
   };
 }
 
-template <typename Section>
-Setter boolField(Section Config::*section, bool Section::*field) {
-  return [=](Config& c, std::string_view v) { return parseBool(v, (c.*section).*field); };
+Parse<bool> asBool() {
+  return [](std::string_view v, bool& out) { return parseBool(v, out); };
 }
 
-template <typename Section>
-Setter secondsField(Section Config::*section, std::chrono::seconds Section::*field) {
-  return [=](Config& c, std::string_view v) -> Status {
+template <typename Int>
+Parse<Int> asInt(Int min, Int max, int base = 10) {
+  return [=](std::string_view v, Int& out) { return parseInt<Int>(v, out, min, max, base); };
+}
+
+Parse<std::chrono::seconds> asSeconds(long max = 86400) {
+  return [=](std::string_view v, std::chrono::seconds& out) -> Status {
     long seconds = 0;
-    if (auto s = parseInt<long>(v, seconds, 1, 86400); !s) return s;
-    (c.*section).*field = std::chrono::seconds(seconds);
+    if (auto s = parseInt<long>(v, seconds, 1, max); !s) return s;
+    out = std::chrono::seconds(seconds);
+    return {};
+  };
+}
+
+// One of a fixed set of words.
+template <typename E>
+Parse<E> asWord(std::vector<std::pair<std::string_view, E>> words) {
+  return [=](std::string_view v, E& out) -> Status {
+    std::string expected;
+    for (const auto& [word, value] : words) {
+      if (v == word) {
+        out = value;
+        return {};
+      }
+      expected += (expected.empty() ? "\"" : ", \"") + std::string(word) + "\"";
+    }
+    return Error::permanent("expected " + expected + ", got \"" + std::string(v) + "\"");
+  };
+}
+
+// The shape only: which regions have an SES SMTP endpoint is the keeper's knowledge
+// (sidecar/keeper/ses_smtp_password.h), checked when it leases.
+Parse<std::string> asRegion() {
+  return [](std::string_view v, std::string& out) -> Status {
+    const bool shaped =
+        !v.empty() && v.size() <= 32 && std::all_of(v.begin(), v.end(), [](char ch) {
+          return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+        });
+    if (!shaped) {
+      return Error::permanent("expected an AWS region name like \"eu-west-1\", got \"" +
+                              std::string(v) + "\"");
+    }
+    out = std::string(v);
     return {};
   };
 }
 
 const std::vector<Parameter>& parameterTable() {
+  using namespace reload;
+  using C = Config;
+  using P = ProcessSettings;
+  using V = VaultSettings;
+  using S = SmtpSettings;
+  using L = ListenSettings;
+  using Sp = SpoolSettings;
+  constexpr auto kGiB = std::size_t{1} << 30;
   static const std::vector<Parameter> table = {
-      {"process", "user", stringField(&Config::process, &ProcessSettings::user)},
-      {"process", "keeper_user", stringField(&Config::process, &ProcessSettings::keeper_user)},
-      {"process", "worker_user", stringField(&Config::process, &ProcessSettings::worker_user)},
-      {"process", "seccomp", boolField(&Config::process, &ProcessSettings::seccomp)},
-      {"process", "log_level",
-       [](Config& c, std::string_view v) -> Status {
-         if (v == "debug")
-           c.process.log_level = log::Level::Debug;
-         else if (v == "info")
-           c.process.log_level = log::Level::Info;
-         else if (v == "warn")
-           c.process.log_level = log::Level::Warn;
-         else if (v == "error")
-           c.process.log_level = log::Level::Error;
-         else
-           return Error::permanent("expected \"debug\", \"info\", \"warn\" or \"error\", got \"" +
-                                   std::string(v) + "\"");
-         return {};
-       }},
-      {"vault", "address", stringField(&Config::vault, &VaultSettings::address)},
-      {"vault", "ca_file", stringField(&Config::vault, &VaultSettings::ca_file)},
-      {"vault", "namespace", stringField(&Config::vault, &VaultSettings::vault_namespace)},
-      {"vault", "approle_mount", stringField(&Config::vault, &VaultSettings::approle_mount)},
-      {"vault", "role_id_file", stringField(&Config::vault, &VaultSettings::role_id_file)},
-      {"vault", "secret_id_file", stringField(&Config::vault, &VaultSettings::secret_id_file)},
-      {"vault", "secret_id_wrapped", boolField(&Config::vault, &VaultSettings::secret_id_wrapped)},
-      {"vault", "approle_role", stringField(&Config::vault, &VaultSettings::approle_role)},
-      {"vault", "remove_secret_id_file",
-       boolField(&Config::vault, &VaultSettings::remove_secret_id_file)},
-      {"vault", "credential_path", stringField(&Config::vault, &VaultSettings::credential_path)},
-      {"vault", "rotation_grace_seconds",
-       secondsField(&Config::vault, &VaultSettings::rotation_grace)},
-      {"vault", "request_timeout_seconds",
-       secondsField(&Config::vault, &VaultSettings::request_timeout)},
-      {"vault", "ses_region",
-       [](Config& c, std::string_view v) -> Status {
-         // The shape only: which regions have an SES SMTP endpoint is the keeper's
-         // knowledge (sidecar/keeper/ses_smtp_password.h), checked when it leases.
-         const bool shaped =
-             !v.empty() && v.size() <= 32 && std::all_of(v.begin(), v.end(), [](char ch) {
-               return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
-             });
-         if (!shaped) {
-           return Error::permanent("expected an AWS region name like \"eu-west-1\", got \"" +
-                                   std::string(v) + "\"");
-         }
-         c.vault.ses_region = std::string(v);
-         return {};
-       }},
-      {"vault", "ses_propagation_seconds",
-       secondsField(&Config::vault, &VaultSettings::ses_propagation)},
-      {"smtp", "host", stringField(&Config::smtp, &SmtpSettings::host)},
-      {"smtp", "port",
-       [](Config& c, std::string_view v) {
-         return parseInt<std::uint16_t>(v, c.smtp.port, 1, 65535);
-       }},
-      {"smtp", "tls",
-       [](Config& c, std::string_view v) -> Status {
-         if (v == "starttls")
-           c.smtp.tls = SmtpTls::StartTls;
-         else if (v == "implicit")
-           c.smtp.tls = SmtpTls::Implicit;
-         else if (v == "none")
-           c.smtp.tls = SmtpTls::None;
-         else
-           return Error::permanent("expected \"starttls\", \"implicit\" or \"none\", got \"" +
-                                   std::string(v) + "\"");
-         return {};
-       }},
-      {"smtp", "ca_file", stringField(&Config::smtp, &SmtpSettings::ca_file)},
-      {"smtp", "helo_name", stringField(&Config::smtp, &SmtpSettings::helo_name)},
-      {"smtp", "allow_insecure", boolField(&Config::smtp, &SmtpSettings::allow_insecure)},
-      {"smtp", "timeout_seconds", secondsField(&Config::smtp, &SmtpSettings::timeout)},
-      {"smtp", "retry_for_seconds", secondsField(&Config::smtp, &SmtpSettings::retry_for)},
-      {"listen", "socket", stringField(&Config::listen, &ListenSettings::socket_path)},
-      {"listen", "socket_group", stringField(&Config::listen, &ListenSettings::socket_group)},
-      {"audit", "file", stringField(&Config::audit, &AuditSettings::file)},
-      {"listen", "socket_mode",
-       [](Config& c, std::string_view v) {
-         return parseInt<std::uint32_t>(v, c.listen.socket_mode, 0, 0777, 8);
-       }},
-      {"listen", "max_message_bytes",
-       [](Config& c, std::string_view v) {
-         return parseInt<std::size_t>(v, c.listen.max_message_bytes, 1024, std::size_t{1} << 30);
-       }},
-      {"listen", "max_queue",
-       [](Config& c, std::string_view v) {
-         return parseInt<std::size_t>(v, c.listen.max_queue, 1, 1000000);
-       }},
-      {"listen", "request_timeout_seconds",
-       [](Config& c, std::string_view v) {
-         return parseInt<std::uint32_t>(v, c.listen.request_timeout_seconds, 1, 3600);
-       }},
-      {"listen", "max_connections",
-       [](Config& c, std::string_view v) {
-         return parseInt<std::size_t>(v, c.listen.max_connections, 1, 1000000);
-       }},
-      {"listen", "max_pending_bytes",
-       [](Config& c, std::string_view v) {
-         return parseInt<std::size_t>(v, c.listen.max_pending_bytes, 1024, std::size_t{1} << 36);
-       }},
-      {"listen", "smtp_socket", stringField(&Config::listen, &ListenSettings::smtp_socket_path)},
-      {"listen", "smtp_port",
-       [](Config& c, std::string_view v) {
-         return parseInt<std::uint16_t>(v, c.listen.smtp_port, 0, 65535);
-       }},
-      {"listen", "smtp_max_connections",
-       [](Config& c, std::string_view v) {
-         return parseInt<std::size_t>(v, c.listen.smtp_max_connections, 1, 100000);
-       }},
-      {"listen", "smtp_timeout_seconds",
-       secondsField(&Config::listen, &ListenSettings::smtp_timeout)},
-      {"listen", "smtp_host_name", stringField(&Config::listen, &ListenSettings::smtp_host_name)},
-      {"spool", "directory", stringField(&Config::spool, &SpoolSettings::directory)},
-      {"spool", "transit_mount", stringField(&Config::spool, &SpoolSettings::transit_mount)},
-      {"spool", "transit_key", stringField(&Config::spool, &SpoolSettings::transit_key)},
-      {"spool", "max_bytes",
-       [](Config& c, std::string_view v) {
-         return parseInt<std::size_t>(v, c.spool.max_bytes, 1 << 20, std::size_t{1} << 40);
-       }},
-      {"spool", "max_messages",
-       [](Config& c, std::string_view v) {
-         return parseInt<std::size_t>(v, c.spool.max_messages, 1, 10000000);
-       }},
-      {"spool", "retention_seconds",
-       [](Config& c, std::string_view v) -> Status {
-         long seconds = 0;  // up to a year: statuses are small, but not kept for ever
-         if (auto s = parseInt<long>(v, seconds, 1, 366L * 86400); !s) return s;
-         c.spool.retention = std::chrono::seconds(seconds);
-         return {};
-       }},
-      {"spool", "fsync", boolField(&Config::spool, &SpoolSettings::fsync)},
-      {"spool", "group_commit", boolField(&Config::spool, &SpoolSettings::group_commit)},
-      {"smtp", "max_connections",
-       [](Config& c, std::string_view v) {
-         return parseInt<unsigned>(v, c.smtp.max_connections, 1, 1024);
-       }},
-      {"smtp", "max_messages_per_connection",
-       [](Config& c, std::string_view v) {
-         return parseInt<unsigned>(v, c.smtp.max_messages_per_connection, 1, 100000);
-       }},
-      {"smtp", "idle_timeout_seconds", secondsField(&Config::smtp, &SmtpSettings::idle_timeout)},
+      field("process", "user", &C::process, &P::user, asText(), kRestart),
+      field("process", "keeper_user", &C::process, &P::keeper_user, asText(), kRestart),
+      field("process", "worker_user", &C::process, &P::worker_user, asText(), kRestart),
+      field("process", "seccomp", &C::process, &P::seccomp, asBool(), kRestart),
+      field("process", "log_level", &C::process, &P::log_level,
+            asWord<log::Level>({{"debug", log::Level::Debug},
+                                {"info", log::Level::Info},
+                                {"warn", log::Level::Warn},
+                                {"error", log::Level::Error}}),
+            kEveryRole),
+      field("vault", "address", &C::vault, &V::address, asText(), kRestart),
+      field("vault", "ca_file", &C::vault, &V::ca_file, asText(), kRestart),
+      field("vault", "namespace", &C::vault, &V::vault_namespace, asText(), kRestart),
+      field("vault", "approle_mount", &C::vault, &V::approle_mount, asText(), kRestart),
+      field("vault", "role_id_file", &C::vault, &V::role_id_file, asText(), kRestart),
+      field("vault", "secret_id_file", &C::vault, &V::secret_id_file, asText(), kRestart),
+      field("vault", "secret_id_wrapped", &C::vault, &V::secret_id_wrapped, asBool(), kRestart),
+      field("vault", "approle_role", &C::vault, &V::approle_role, asText(), kRestart),
+      field("vault", "remove_secret_id_file", &C::vault, &V::remove_secret_id_file, asBool(),
+            kRestart),
+      // The default profile's path: the keeper leases it, the worker's profiles use it.
+      field("vault", "credential_path", &C::vault, &V::credential_path, asText(),
+            kKeeper | kWorkerProfiles),
+      field("vault", "rotation_grace_seconds", &C::vault, &V::rotation_grace, asSeconds(), kKeeper),
+      field("vault", "request_timeout_seconds", &C::vault, &V::request_timeout, asSeconds(),
+            kRestart),
+      field("vault", "ses_region", &C::vault, &V::ses_region, asRegion(), kRestart),
+      field("vault", "ses_propagation_seconds", &C::vault, &V::ses_propagation, asSeconds(),
+            kRestart),
+      field("smtp", "host", &C::smtp, &S::host, asText(), kWorkerSender),
+      field("smtp", "port", &C::smtp, &S::port, asInt<std::uint16_t>(1, 65535), kWorkerSender),
+      field("smtp", "tls", &C::smtp, &S::tls,
+            asWord<SmtpTls>({{"starttls", SmtpTls::StartTls},
+                             {"implicit", SmtpTls::Implicit},
+                             {"none", SmtpTls::None}}),
+            kWorkerSender),
+      field("smtp", "ca_file", &C::smtp, &S::ca_file, asText(), kWorkerSender),
+      field("smtp", "helo_name", &C::smtp, &S::helo_name, asText(), kWorkerSender),
+      field("smtp", "allow_insecure", &C::smtp, &S::allow_insecure, asBool(), kWorkerSender),
+      field("smtp", "timeout_seconds", &C::smtp, &S::timeout, asSeconds(), kWorkerSender),
+      field("smtp", "retry_for_seconds", &C::smtp, &S::retry_for, asSeconds(), kWorkerSender),
+      field("smtp", "max_connections", &C::smtp, &S::max_connections, asInt<unsigned>(1, 1024),
+            kWorkerSender),
+      field("smtp", "max_messages_per_connection", &C::smtp, &S::max_messages_per_connection,
+            asInt<unsigned>(1, 100000), kWorkerSender),
+      field("smtp", "idle_timeout_seconds", &C::smtp, &S::idle_timeout, asSeconds(), kWorkerSender),
+      // The sockets belong to the supervisor, made once: a change needs a restart.
+      field("listen", "socket", &C::listen, &L::socket_path, asText(), kRestart),
+      field("listen", "socket_group", &C::listen, &L::socket_group, asText(), kRestart),
+      field("listen", "socket_mode", &C::listen, &L::socket_mode, asInt<std::uint32_t>(0, 0777, 8),
+            kRestart),
+      // The profiles' size limit derives from it.
+      field("listen", "max_message_bytes", &C::listen, &L::max_message_bytes,
+            asInt<std::size_t>(1024, kGiB), kWorkerProfiles),
+      field("listen", "max_queue", &C::listen, &L::max_queue, asInt<std::size_t>(1, 1000000),
+            kWorkerSender),
+      field("listen", "max_queue_bytes", &C::listen, &L::max_queue_bytes,
+            asInt<std::size_t>(1024, std::size_t{1} << 40), kWorkerSender),
+      field("listen", "request_timeout_seconds", &C::listen, &L::request_timeout_seconds,
+            asInt<std::uint32_t>(1, 3600), kRestart),
+      field("listen", "max_connections", &C::listen, &L::max_connections,
+            asInt<std::size_t>(1, 1000000), kRestart),
+      field("listen", "max_pending_bytes", &C::listen, &L::max_pending_bytes,
+            asInt<std::size_t>(1024, std::size_t{1} << 36), kRestart),
+      field("listen", "smtp_socket", &C::listen, &L::smtp_socket_path, asText(), kRestart),
+      field("listen", "smtp_port", &C::listen, &L::smtp_port, asInt<std::uint16_t>(0, 65535),
+            kRestart),
+      field("listen", "smtp_max_connections", &C::listen, &L::smtp_max_connections,
+            asInt<std::size_t>(1, 100000), kRestart),
+      field("listen", "smtp_timeout_seconds", &C::listen, &L::smtp_timeout, asSeconds(), kRestart),
+      field("listen", "smtp_host_name", &C::listen, &L::smtp_host_name, asText(), kRestart),
+      // Reopened on every SIGHUP (log rotation), so a new path applies too.
+      field("audit", "file", &C::audit, &AuditSettings::file, asText(), kWorkerAudit),
+      field("spool", "directory", &C::spool, &Sp::directory, asText(), kRestart),
+      field("spool", "transit_mount", &C::spool, &Sp::transit_mount, asText(), kRestart),
+      field("spool", "transit_key", &C::spool, &Sp::transit_key, asText(), kRestart),
+      field("spool", "max_bytes", &C::spool, &Sp::max_bytes,
+            asInt<std::size_t>(1 << 20, std::size_t{1} << 40), kRestart),
+      field("spool", "max_messages", &C::spool, &Sp::max_messages, asInt<std::size_t>(1, 10000000),
+            kRestart),
+      // Up to a year: statuses are small, but not kept for ever.
+      field("spool", "retention_seconds", &C::spool, &Sp::retention, asSeconds(366L * 86400),
+            kRestart),
+      field("spool", "fsync", &C::spool, &Sp::fsync, asBool(), kRestart),
+      field("spool", "group_commit", &C::spool, &Sp::group_commit, asBool(), kRestart),
   };
   return table;
 }
@@ -344,13 +353,13 @@ Status parseProfile(const toml::table& table, Profile& p) {
       if (!value) {
         s = value.error();
       } else if (key == "max_recipients") {
-        s = parseInt<std::size_t>(*value, p.max_recipients, 1, 100);
+        s = asInt<std::size_t>(1, 100)(*value, p.max_recipients);
       } else if (key == "max_message_bytes") {
-        s = parseInt<std::size_t>(*value, p.max_message_bytes, 1024, std::size_t{1} << 30);
+        s = asInt<std::size_t>(1024, std::size_t{1} << 30)(*value, p.max_message_bytes);
       } else if (key == "rate_per_minute") {
-        s = parseInt<std::uint32_t>(*value, p.rate_per_minute, 0, 1000000);
+        s = asInt<std::uint32_t>(0, 1000000)(*value, p.rate_per_minute);
       } else {
-        s = parseInt<std::uint32_t>(*value, p.burst, 1, 1000000);
+        s = asInt<std::uint32_t>(1, 1000000)(*value, p.burst);
       }
     } else {
       return Error::permanent("unknown setting " + std::string(key));
@@ -584,6 +593,10 @@ Status validate(const Config& c) {
   if (c.listen.max_pending_bytes < c.listen.max_message_bytes) {
     return Error::permanent("listen.max_pending_bytes must be at least listen.max_message_bytes");
   }
+  if (c.listen.max_queue_bytes < c.listen.max_message_bytes) {
+    // Otherwise a message the size limit allows could never be accepted.
+    return Error::permanent("listen.max_queue_bytes must be at least listen.max_message_bytes");
+  }
   if (c.listen.socket_path.size() >= 108) {  // sizeof(sockaddr_un::sun_path)
     return Error::permanent("listen.socket is longer than a Unix socket path may be (107)");
   }
@@ -630,70 +643,30 @@ Status validate(const Config& c) {
 
 }  // namespace
 
-std::vector<std::string> changedKeys(const Config& a, const Config& b) {
-  std::vector<std::string> out;
-  auto check = [&](const char* key, const auto& x, const auto& y) {
-    if (!(x == y)) out.emplace_back(key);
-  };
-  check("process.user", a.process.user, b.process.user);
-  check("process.keeper_user", a.process.keeper_user, b.process.keeper_user);
-  check("process.worker_user", a.process.worker_user, b.process.worker_user);
-  check("process.seccomp", a.process.seccomp, b.process.seccomp);
-  check("process.log_level", a.process.log_level, b.process.log_level);
-  check("vault.address", a.vault.address, b.vault.address);
-  check("vault.ca_file", a.vault.ca_file, b.vault.ca_file);
-  check("vault.namespace", a.vault.vault_namespace, b.vault.vault_namespace);
-  check("vault.approle_mount", a.vault.approle_mount, b.vault.approle_mount);
-  check("vault.role_id_file", a.vault.role_id_file, b.vault.role_id_file);
-  check("vault.secret_id_file", a.vault.secret_id_file, b.vault.secret_id_file);
-  check("vault.secret_id_wrapped", a.vault.secret_id_wrapped, b.vault.secret_id_wrapped);
-  check("vault.approle_role", a.vault.approle_role, b.vault.approle_role);
-  check("vault.remove_secret_id_file", a.vault.remove_secret_id_file,
-        b.vault.remove_secret_id_file);
-  check("vault.credential_path", a.vault.credential_path, b.vault.credential_path);
-  check("vault.request_timeout_seconds", a.vault.request_timeout, b.vault.request_timeout);
-  check("vault.rotation_grace_seconds", a.vault.rotation_grace, b.vault.rotation_grace);
-  check("vault.ses_region", a.vault.ses_region, b.vault.ses_region);
-  check("vault.ses_propagation_seconds", a.vault.ses_propagation, b.vault.ses_propagation);
-  check("smtp.host", a.smtp.host, b.smtp.host);
-  check("smtp.port", a.smtp.port, b.smtp.port);
-  check("smtp.tls", a.smtp.tls, b.smtp.tls);
-  check("smtp.ca_file", a.smtp.ca_file, b.smtp.ca_file);
-  check("smtp.helo_name", a.smtp.helo_name, b.smtp.helo_name);
-  check("smtp.allow_insecure", a.smtp.allow_insecure, b.smtp.allow_insecure);
-  check("smtp.timeout_seconds", a.smtp.timeout, b.smtp.timeout);
-  check("smtp.retry_for_seconds", a.smtp.retry_for, b.smtp.retry_for);
-  check("smtp.max_connections", a.smtp.max_connections, b.smtp.max_connections);
-  check("smtp.max_messages_per_connection", a.smtp.max_messages_per_connection,
-        b.smtp.max_messages_per_connection);
-  check("smtp.idle_timeout_seconds", a.smtp.idle_timeout, b.smtp.idle_timeout);
-  check("listen.socket", a.listen.socket_path, b.listen.socket_path);
-  check("listen.socket_mode", a.listen.socket_mode, b.listen.socket_mode);
-  check("listen.max_message_bytes", a.listen.max_message_bytes, b.listen.max_message_bytes);
-  check("listen.max_queue", a.listen.max_queue, b.listen.max_queue);
-  check("listen.request_timeout_seconds", a.listen.request_timeout_seconds,
-        b.listen.request_timeout_seconds);
-  check("listen.max_connections", a.listen.max_connections, b.listen.max_connections);
-  check("listen.max_pending_bytes", a.listen.max_pending_bytes, b.listen.max_pending_bytes);
-  check("listen.socket_group", a.listen.socket_group, b.listen.socket_group);
-  check("listen.smtp_socket", a.listen.smtp_socket_path, b.listen.smtp_socket_path);
-  check("listen.smtp_port", a.listen.smtp_port, b.listen.smtp_port);
-  check("listen.smtp_max_connections", a.listen.smtp_max_connections,
-        b.listen.smtp_max_connections);
-  check("listen.smtp_timeout_seconds", a.listen.smtp_timeout, b.listen.smtp_timeout);
-  check("listen.smtp_host_name", a.listen.smtp_host_name, b.listen.smtp_host_name);
-  check("audit.file", a.audit.file, b.audit.file);
-  check("spool.directory", a.spool.directory, b.spool.directory);
-  check("spool.transit_mount", a.spool.transit_mount, b.spool.transit_mount);
-  check("spool.transit_key", a.spool.transit_key, b.spool.transit_key);
-  check("spool.max_bytes", a.spool.max_bytes, b.spool.max_bytes);
-  check("spool.max_messages", a.spool.max_messages, b.spool.max_messages);
-  check("spool.retention_seconds", a.spool.retention, b.spool.retention);
-  check("spool.fsync", a.spool.fsync, b.spool.fsync);
-  check("spool.group_commit", a.spool.group_commit, b.spool.group_commit);
-  check("profile", a.profiles, b.profiles);
-  check("oauth2", a.oauth2, b.oauth2);
+std::vector<ConfigChange> configChanges(const Config& before, const Config& after) {
+  std::vector<ConfigChange> out;
+  for (const auto& p : parameterTable()) {
+    if (!p.same(before, after)) out.push_back({std::string(p.section) + "." + p.key, p.live});
+  }
+  if (!(before.profiles == after.profiles)) out.push_back({"profile", reload::kWorkerProfiles});
+  // [[oauth2]] clients: the keeper uses a changed one from its next token on.
+  if (!(before.oauth2 == after.oauth2)) out.push_back({"oauth2", reload::kKeeper});
   return out;
+}
+
+std::vector<std::string> changedKeys(const Config& before, const Config& after) {
+  std::vector<std::string> out;
+  for (auto& change : configChanges(before, after)) out.push_back(std::move(change.key));
+  return out;
+}
+
+std::optional<unsigned> reloadOf(std::string_view key) {
+  if (key == "profile") return reload::kWorkerProfiles;
+  if (key == "oauth2") return reload::kKeeper;
+  for (const auto& p : parameterTable()) {
+    if (key == std::string(p.section) + "." + p.key) return p.live;
+  }
+  return std::nullopt;
 }
 
 std::vector<std::string> Config::credentialPaths() const {

@@ -169,22 +169,14 @@ constexpr const char* kSupervisorOnly[] = {
     "execveat", "setuid", "setgid", "setgroups", "setresuid", "setresgid", "capset",
 };
 
-// What a compromised role could use to run other code or reach other processes: the
-// process dies at once (SIGSYS) instead of getting an error it might retry.
-constexpr const char* kKillInRoles[] = {
+// What a compromised process could use to run other code or reach other processes:
+// it dies at once (SIGSYS) instead of getting an error it might retry. In every
+// process, the supervisor included:
+constexpr const char* kKillEverywhere[] = {
     "execve",
-    "execveat",
     "ptrace",
     "process_vm_readv",
     "process_vm_writev",
-    "fork",
-    "vfork",
-    "setuid",
-    "setgid",
-    "setgroups",
-    "setresuid",
-    "setresgid",
-    "capset",
     "mount",
     "umount2",
     "pivot_root",
@@ -197,37 +189,16 @@ constexpr const char* kKillInRoles[] = {
     "delete_module",
     "bpf",
     "perf_event_open",
-    "keyctl",
-    "add_key",
-    "request_key",
     "userfaultfd",
-    "personality",
     "io_uring_setup",
     "open_by_handle_at",
-    "name_to_handle_at",
     "kcmp",
 };
-constexpr const char* kKillInSupervisor[] = {
-    "execve",
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "mount",
-    "umount2",
-    "pivot_root",
-    "chroot",
-    "setns",
-    "unshare",
-    "kexec_load",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "bpf",
-    "perf_event_open",
-    "userfaultfd",
-    "io_uring_setup",
-    "open_by_handle_at",
-    "kcmp",
+// And in the keeper and the worker, which neither start processes nor change users
+// (the supervisor does both when it starts them):
+constexpr const char* kKillInRolesToo[] = {
+    "execveat",  "fork",   "vfork",  "setuid",  "setgid",      "setgroups",   "setresuid",
+    "setresgid", "capset", "keyctl", "add_key", "request_key", "personality", "name_to_handle_at",
 };
 
 struct FilterDeleter {
@@ -273,22 +244,19 @@ foundation::Status installSeccompFilter(SeccompRole role) {
   if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1); rc < 0) {
     return failed("attr_set(TSYNC)", rc);
   }
-  for (const char* name : kCommon) {
-    if (auto s = addRule(ctx.get(), SCMP_ACT_ALLOW, name); !s) return s;
-  }
+  auto add = [&](std::uint32_t action, const auto& names) -> foundation::Status {
+    for (const char* name : names) {
+      if (auto s = addRule(ctx.get(), action, name); !s) return s;
+    }
+    return {};
+  };
+  if (auto s = add(SCMP_ACT_ALLOW, kCommon); !s) return s;
   if (supervisor) {
-    for (const char* name : kSupervisorOnly) {
-      if (auto s = addRule(ctx.get(), SCMP_ACT_ALLOW, name); !s) return s;
-    }
+    if (auto s = add(SCMP_ACT_ALLOW, kSupervisorOnly); !s) return s;
   }
-  if (supervisor) {
-    for (const char* name : kKillInSupervisor) {
-      if (auto s = addRule(ctx.get(), SCMP_ACT_KILL_PROCESS, name); !s) return s;
-    }
-  } else {
-    for (const char* name : kKillInRoles) {
-      if (auto s = addRule(ctx.get(), SCMP_ACT_KILL_PROCESS, name); !s) return s;
-    }
+  if (auto s = add(SCMP_ACT_KILL_PROCESS, kKillEverywhere); !s) return s;
+  if (!supervisor) {
+    if (auto s = add(SCMP_ACT_KILL_PROCESS, kKillInRolesToo); !s) return s;
   }
   // clone: threads everywhere; new processes only from the supervisor (which forks the
   // roles). clone3 passes its flags in memory the filter cannot read: ENOSYS makes

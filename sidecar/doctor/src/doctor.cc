@@ -57,10 +57,6 @@ class Report {
   int failed_ = 0;
 };
 
-struct EasyDeleter {
-  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
-};
-
 TransportFailure failureOf(CURL* c, CURLcode rc, const char* error_buffer) {
   TransportFailure f;
   f.curl_code = rc;
@@ -91,7 +87,7 @@ struct HealthProbe {
 
 HealthProbe probeHealth(const std::string& address, const VaultSettings& v) {
   HealthProbe probe;
-  std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
+  std::unique_ptr<CURL, foundation::CurlEasyDeleter> easy(curl_easy_init());
   char error_buffer[CURL_ERROR_SIZE] = {0};
   if (!easy) {
     probe.failure = TransportFailure{CURLE_FAILED_INIT, "curl_easy_init failed", 0, 0};

@@ -722,14 +722,15 @@ std::vector<std::string> CredentialKeeper::reconfigure(const VaultSettings& fres
   before.vault = settings_;
   after.vault = fresh;
   std::vector<std::string> restart;
-  for (const auto& key : changedKeys(before, after)) {
-    if (key == "vault.rotation_grace_seconds") {
-      settings_.rotation_grace = fresh.rotation_grace;
-    } else if (key == "vault.credential_path") {
-      settings_.credential_path = fresh.credential_path;  // the paths are below
-    } else {
-      restart.push_back(key);
+  // What the keeper applies live is config.cc's table's (reload::kKeeper): the grace
+  // and the credential paths; the rest of [vault] needs a restart.
+  for (const auto& change : configChanges(before, after)) {
+    if ((change.live & reload::kKeeper) == 0) {
+      restart.push_back(change.key);
+      continue;
     }
+    settings_.rotation_grace = fresh.rotation_grace;
+    settings_.credential_path = fresh.credential_path;  // the paths are below
   }
   if (credential_paths.empty()) credential_paths.push_back(settings_.credential_path);
   // Slots are ordered as the paths (the worker asks by index). A kept path keeps its

@@ -14,30 +14,20 @@
 #include <cstring>
 #include <string_view>
 
-#include "locked_json.h"
+#include "foundation/locked_json.h"
 
 namespace sidecar::keeper {
 namespace {
 
-using locked_json::Document;
-using locked_json::Value;
+using foundation::locked_json::Document;
+using foundation::locked_json::Value;
+
+// Without kParseStopWhenDoneFlag: bytes after the value make the answer malformed.
+constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag |
+                                 rapidjson::kParseValidateEncodingFlag;
 
 foundation::Error malformed(const std::string& what) {
   return foundation::Error::permanent("malformed token endpoint answer: " + what);
-}
-
-bool depthWithin(const Value& v, unsigned depth) {
-  if (depth > kMaxTokenResponseDepth) return false;
-  if (v.IsObject()) {
-    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
-      if (!depthWithin(it->value, depth + 1)) return false;
-    }
-  } else if (v.IsArray()) {
-    for (const auto& item : v.GetArray()) {
-      if (!depthWithin(item, depth + 1)) return false;
-    }
-  }
-  return true;
 }
 
 const Value* member(const Value& object, const char* name) {
@@ -175,8 +165,9 @@ foundation::Result<AccessToken> parseTokenResponse(long http_status, foundation:
   Document doc;
   bool parsed = false;
   if (!body.empty() && !has_nul) {
-    doc.ParseInsitu<locked_json::kParseFlags>(body.mutableData());
-    parsed = !doc.HasParseError() && doc.IsObject() && depthWithin(doc, 0);
+    doc.ParseInsitu<kParseFlags>(body.mutableData());
+    parsed = !doc.HasParseError() && doc.IsObject() &&
+             foundation::locked_json::withinDepth(doc, kMaxTokenResponseDepth);
   }
   if (http_status < 200 || http_status > 299) {
     // An error answer without a readable body still says what its status says.

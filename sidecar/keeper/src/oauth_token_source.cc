@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "foundation/curl_global.h"
+#include "foundation/curl_options.h"
+#include "foundation/random.h"
 
 namespace sidecar::keeper {
 namespace {
@@ -105,36 +107,6 @@ bool isLoopbackHttp(std::string_view url) {
          std::all_of(host.begin(), host.end(),
                      [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
 }
-
-std::string randomId() {
-  unsigned char bytes[16];
-  randombytes_buf(bytes, sizeof bytes);
-  char hex[sizeof bytes * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
-  return hex;
-}
-
-struct UploadState {
-  const foundation::SecretBytes* body;
-  std::size_t offset = 0;
-};
-
-std::size_t readBody(char* buffer, std::size_t size, std::size_t count, void* userdata) {
-  auto* state = static_cast<UploadState*>(userdata);
-  const std::size_t n = std::min(size * count, state->body->size() - state->offset);
-  std::memcpy(buffer, state->body->cString().pointer + state->offset, n);
-  state->offset += n;
-  return n;
-}
-
-std::size_t writeBody(char* data, std::size_t size, std::size_t count, void* userdata) {
-  auto* received = static_cast<foundation::SecretBuffer*>(userdata);
-  return received->append(data, size * count) ? size * count : 0;
-}
-
-struct SlistDeleter {
-  void operator()(curl_slist* list) const noexcept { curl_slist_free_all(list); }
-};
 
 }  // namespace
 
@@ -275,12 +247,13 @@ foundation::Result<AccessToken> TokenEndpointClient::fetch(
     const foundation::SecretBytes& client_material, TokenRefusal* refusal) {
   if (refusal != nullptr) *refusal = TokenRefusal::None;
   auto body = buildTokenRequestBody(settings_, client_material,
-                                    static_cast<std::int64_t>(std::time(nullptr)), randomId());
+                                    static_cast<std::int64_t>(std::time(nullptr)),
+                                    foundation::randomHex(16));
   if (!body) return std::move(body).error();
 
   CURL* c = static_cast<CURL*>(easy_);
   curl_easy_reset(c);  // keeps the connection cache
-  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  std::unique_ptr<curl_slist, foundation::CurlSlistDeleter> headers;
   auto addHeader = [&](const char* line) {
     curl_slist* next = curl_slist_append(headers.get(), line);
     if (next == nullptr) return false;
@@ -314,7 +287,7 @@ foundation::Result<AccessToken> TokenEndpointClient::fetch(
     return foundation::Error::internal("out of memory building token request headers");
 
   foundation::SecretBuffer received(kMaxTokenResponseBytes);
-  UploadState upload{&body.value()};
+  foundation::CurlSecretUpload upload{&body.value()};
   char error_buffer[CURL_ERROR_SIZE] = {0};
   const char* failed = nullptr;
   auto set = [&](CURLoption option, auto value, const char* name) {
@@ -329,10 +302,10 @@ foundation::Result<AccessToken> TokenEndpointClient::fetch(
   set(CURLOPT_TIMEOUT_MS, static_cast<long>(settings_.timeout.count()), "TIMEOUT_MS");
   set(CURLOPT_HTTPHEADER, headers.get(), "HTTPHEADER");
   set(CURLOPT_POST, 1L, "POST");
-  set(CURLOPT_READFUNCTION, readBody, "READFUNCTION");
+  set(CURLOPT_READFUNCTION, foundation::curlReadSecret, "READFUNCTION");
   set(CURLOPT_READDATA, &upload, "READDATA");
   set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()), "POSTFIELDSIZE_LARGE");
-  set(CURLOPT_WRITEFUNCTION, writeBody, "WRITEFUNCTION");
+  set(CURLOPT_WRITEFUNCTION, foundation::curlWriteSecret, "WRITEFUNCTION");
   set(CURLOPT_WRITEDATA, &received, "WRITEDATA");
   if (settings_.token_endpoint.rfind("https://", 0) == 0) {
     set(CURLOPT_SSL_VERIFYPEER, 1L, "SSL_VERIFYPEER");

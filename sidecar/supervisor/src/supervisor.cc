@@ -30,19 +30,12 @@
 #include "sidecar/ipc/handoff.h"
 #include "sidecar/ipc/ipc.h"
 #include "sidecar/ipc/smtp_listeners.h"
+#include "sidecar/supervisor/restart_policy.h"
 
 namespace sidecar {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-// A role that keeps dying is restarted after 1 s, 2 s, ... up to 30 s (jittered, so a
-// host full of sidecars does not restart in step).
-constexpr foundation::BackoffPolicy kRestartBackoff{std::chrono::seconds(1),
-                                                    std::chrono::seconds(30), 2.0, 0.2};
-// A role that ran this long was not crash-looping: its next restart waits 1 s again. A
-// keeper that crashes is replaced by one that takes over its token (issue 14) and must
-// answer within 5 s, so a second crash after 10 s is not made to wait 2 s, 4 s...
-constexpr auto kStableAfter = std::chrono::seconds(10);
 constexpr auto kWorkerStopDeadline = std::chrono::seconds(30);
 constexpr auto kKeeperStopDeadline = std::chrono::seconds(30);
 
@@ -51,7 +44,7 @@ struct Role {
   pid_t pid = -1;
   int control = -1;  // our end of the control channel
   Clock::time_point started{};
-  foundation::Backoff backoff{kRestartBackoff};
+  RestartPolicy restarts{};  // restart_policy.h: stop, or restart after a backoff
   Clock::time_point restart_at{};
   bool restart_pending = false;
   int last_status = 0;
@@ -420,18 +413,16 @@ class Supervisor {
       if (role == nullptr) continue;
       role->pid = -1;
       role->last_status = status;
-      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      log::warn("role_exited", {{"role", role->name}, {"code", code}});
-      if (WIFEXITED(status) && code == kExitConfig) {
+      const RestartDecision decision = role->restarts.onExit(status, Clock::now() - role->started);
+      log::warn("role_exited", {{"role", role->name}, {"code", decision.exit_code}});
+      if (decision.stop) {
         log::error("role_failed_permanently", {{"role", role->name},
                                                {"message",
                                                 "not restarting: fix the cause and "
                                                 "start again"}});
         return kExitConfig;
       }
-      const auto uptime = Clock::now() - role->started;
-      if (uptime > kStableAfter) role->backoff.reset();
-      const auto delay = role->backoff.next();
+      const auto delay = decision.delay;
       role->restart_at = Clock::now() + delay;
       role->restart_pending = true;
       log::info("role_restart_scheduled",
@@ -453,9 +444,14 @@ class Supervisor {
     fresh->listen.socket_path = config_.listen.socket_path;
     fresh->listen.smtp_socket_path = config_.listen.smtp_socket_path;
     fresh->listen.smtp_port = config_.listen.smtp_port;
-    const auto changed = changedKeys(config_, *fresh);
     std::string keys;
-    for (const auto& k : changed) keys += (keys.empty() ? "" : ",") + k;
+    for (const auto& change : configChanges(config_, *fresh)) {
+      keys += (keys.empty() ? "" : ",") + change.key;
+      // No role applies it while running (config.cc's table says who applies what).
+      if (change.live == reload::kRestart) {
+        log::warn("config_restart_required", {{"key", change.key}});
+      }
+    }
     log::info("config_reload", {{"changed", keys}});
     config_ = std::move(*fresh);
     for (Role* r : {&keeper_, &worker_}) {

@@ -35,6 +35,7 @@ void WorkerDispatcher::reconfigure(const Config& config) {
   old_senders_.push_back(std::move(sender_));
   sender_ = relay::makeAsioSmtpSender(io_, config.smtp, config.smtp.max_connections);
   max_queue_ = config.listen.max_queue;
+  max_queue_bytes_ = config.listen.max_queue_bytes;
   retry_for_ = config.smtp.retry_for;
   smtp_readiness_ = relay::SmtpReadiness(config.smtp.host, config.smtp.port);
   startReachabilityProbe(config.smtp);
@@ -85,7 +86,7 @@ void WorkerDispatcher::enqueue(submit::Origin origin, submit::Envelope envelope,
       return;
     }
   }
-  if (full()) return refuse({});
+  if (full(message.size(), envelope.recipients.size())) return refuse({});
   auto job = std::make_shared<Job>();
   job->origin = std::move(origin);
   job->envelope = std::move(envelope);
@@ -173,6 +174,7 @@ std::optional<submit::MessageStatus> WorkerDispatcher::status(const std::string&
 
 void WorkerDispatcher::metrics(std::function<void(std::string)> done) {
   metrics_.setQueueDepth(in_flight_);
+  metrics_.setQueueBytes(held_bytes_);
   keeper_.requestMetrics(
       [this, done = std::move(done)](std::optional<telemetry::KeeperFigures> figures) {
         metrics_.setKeeperUp(figures.has_value());
@@ -192,8 +194,31 @@ void WorkerDispatcher::setProfileMetrics(std::function<void(metrics::Registry&)>
   profile_metrics_ = std::move(fn);
 }
 
-void WorkerDispatcher::start(const std::shared_ptr<Job>& job) {
+std::size_t WorkerDispatcher::heldBytes(std::size_t message_bytes, std::size_t recipients) {
+  return message_bytes + kBytesPerMessage + recipients * kBytesPerRecipient;
+}
+
+void WorkerDispatcher::hold(Job& job) {
+  job.held_bytes = heldBytes(job.message->size(), job.envelope.recipients.size());
   ++in_flight_;
+  held_bytes_ += job.held_bytes;
+}
+
+void WorkerDispatcher::release(const Job& job) {
+  --in_flight_;
+  held_bytes_ -= std::min(job.held_bytes, held_bytes_);
+}
+
+bool WorkerDispatcher::full(std::size_t message_bytes, std::size_t recipients) const {
+  if (in_flight_ >= max_queue_) return true;
+  // An empty queue takes any message the size limit allows (max_queue_bytes is at least
+  // max_message_bytes), so nothing is refused for ever.
+  return in_flight_ > 0 && heldBytes(message_bytes, recipients) >
+                               max_queue_bytes_ - std::min(held_bytes_, max_queue_bytes_);
+}
+
+void WorkerDispatcher::start(const std::shared_ptr<Job>& job) {
+  hold(*job);
   attempt(job, /*retry_left=*/true);
 }
 
@@ -288,7 +313,7 @@ void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitRes
     metrics_.finished(result, telemetry::Mode::Sync);
     writeAudit(*job, result);
     job->done(std::move(result));
-    --in_flight_;
+    release(*job);
     return;
   }
   auto& status = statuses_[job->id];
@@ -301,7 +326,8 @@ void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitRes
   noteLastAttempt(job->record, result);
   status.last = std::move(result);
   const auto now = std::chrono::steady_clock::now();
-  if (temporary && some_pending && now + job->backoff < job->deadline) {
+  const auto delay = job->backoff.next();
+  if (temporary && some_pending && now + delay < job->deadline) {
     status.state = submit::MessageState::Retrying;
     job->record.state = spool::State::Retrying;
     // Recipients delivered since the last write must not be sent to again after a
@@ -314,7 +340,7 @@ void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitRes
       job->record.message.clear();
     }
     // Stopping with a spool: the next attempt is the next start's (the file is there).
-    if (!(stopping_ && spool_)) scheduleRetry(job, now);
+    if (!(stopping_ && spool_)) scheduleRetry(job, now, delay);
     return;
   }
   // The end: recipients still deferred have failed for good.
@@ -346,7 +372,7 @@ void WorkerDispatcher::finish(const std::shared_ptr<Job>& job, submit::SubmitRes
   }
   rememberFinished(job->id, finished_at);
   --async_pending_;
-  if (!abandoned) --in_flight_;
+  if (!abandoned) release(*job);
 }
 
 // SIGTERM: sends in progress get kStopGrace to end on their own (a transfer on an open
@@ -366,7 +392,7 @@ void WorkerDispatcher::stop() {
     for (const auto& job : std::vector<std::shared_ptr<Job>>(sending_.begin(), sending_.end())) {
       if (job->abandoned || (!job->id.empty() && !spool_)) continue;
       job->abandoned = true;
-      --in_flight_;
+      release(*job);
       if (!job->id.empty()) {
         ++kept;
         continue;
@@ -588,7 +614,7 @@ void WorkerDispatcher::recover() {
       submit::SubmitResult none;
       none.send.outcome = relay::SendOutcome::Accepted;
       ++async_pending_;
-      ++in_flight_;
+      hold(*job);
       finish(job, std::move(none));
       continue;
     }
@@ -709,13 +735,9 @@ std::uint64_t WorkerDispatcher::unixMsNow() {
 }
 
 void WorkerDispatcher::scheduleRetry(const std::shared_ptr<Job>& job,
-                                     std::chrono::steady_clock::time_point now) {
-  // +-20% jitter so that many deferred messages do not retry in lockstep.
-  std::uniform_real_distribution<double> jitter(0.8, 1.2);
-  const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::duration<double>(static_cast<double>(job->backoff.count()) * jitter(rng_)));
+                                     std::chrono::steady_clock::time_point now,
+                                     std::chrono::milliseconds delay) {
   next_attempt_[job->id] = now + delay;
-  job->backoff = std::min(job->backoff * 2, std::chrono::seconds(60));
   job->retry_timer = std::make_unique<asio::steady_timer>(io_, delay);
   job->retry_timer->async_wait([this, job](boost::system::error_code ec) {
     if (ec || (stopping_ && spool_)) return;  // stopping: on disk, the next start sends it

@@ -77,6 +77,9 @@ WorkerMetrics::WorkerMetrics()
           sendLatencyBuckets())),
       queue_depth_(registry_.gauge("smtp_sidecar_queue_depth",
                                    "Messages accepted and not finished (sync and async).")),
+      queue_bytes_(registry_.gauge("smtp_sidecar_queue_bytes",
+                                   "Bytes those messages hold, as counted against "
+                                   "listen.max_queue_bytes.")),
       keeper_up_(
           registry_.gauge("smtp_sidecar_keeper_up",
                           "1 when the keeper answered this scrape (its figures follow), else 0.")),
@@ -99,6 +102,7 @@ WorkerMetrics::WorkerMetrics()
   }
   send_latency_.get();
   queue_depth_.get();
+  queue_bytes_.get();
   keeper_up_.get();
   smtp_reachable_.get();
   probes_.with({"reached"});

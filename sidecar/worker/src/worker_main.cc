@@ -151,7 +151,7 @@ int runWorker(const Config& config, const std::string& config_path) {
   wait_control();
 
   // SIGHUP (forwarded by the supervisor once the file validated): apply what can
-  // change while running; the socket path needs a restart.
+  // change while running.
   Config current = config;
   asio::signal_set hangups(io, SIGHUP);
   std::function<void()> wait_hangup = [&] {
@@ -163,18 +163,14 @@ int runWorker(const Config& config, const std::string& config_path) {
         return wait_hangup();
       }
       log::setMinimumLevel(fresh->process.log_level);
-      const auto changed = changedKeys(current, *fresh);
+      // Who applies what: config.cc's parameter table (the supervisor names the keys
+      // that need a restart).
+      const auto changed = configChanges(current, *fresh);
       bool smtp_changed = false;
       bool profiles_changed = false;
-      for (const auto& key : changed) {
-        if (key.rfind("smtp.", 0) == 0 || key == "listen.max_queue") {
-          smtp_changed = true;
-        } else if (key == "listen.max_message_bytes" || key == "profile" ||
-                   key == "vault.credential_path") {
-          profiles_changed = true;  // the profiles' limits and paths derive from these
-        } else if (key.rfind("listen.", 0) == 0) {
-          log::warn("config_restart_required", {{"key", key}});
-        }
+      for (const auto& change : changed) {
+        smtp_changed = smtp_changed || (change.live & reload::kWorkerSender) != 0;
+        profiles_changed = profiles_changed || (change.live & reload::kWorkerProfiles) != 0;
       }
       if (smtp_changed) dispatcher.reconfigure(*fresh);
       if (profiles_changed) {

@@ -485,3 +485,84 @@ kv_path = "smtp-oauth/example-app"
   REQUIRE_FALSE(got.ok());
   CHECK(got.errorMessage().find("used twice") != std::string::npos);
 }
+
+// Issue 16: what SIGHUP applies live is one column of the parameter table, read by the
+// supervisor (restart warnings), the keeper and the worker.
+TEST_CASE("each setting says who applies a change on SIGHUP") {
+  using namespace sidecar::reload;
+  struct Row {
+    const char* key;
+    unsigned live;
+  };
+  const Row rows[] = {
+      {"process.log_level", kEveryRole},
+      {"process.user", kRestart},
+      {"process.seccomp", kRestart},
+      {"vault.address", kRestart},
+      {"vault.rotation_grace_seconds", kKeeper},
+      {"vault.credential_path", kKeeper | kWorkerProfiles},
+      {"smtp.host", kWorkerSender},
+      {"smtp.retry_for_seconds", kWorkerSender},
+      {"listen.max_queue", kWorkerSender},
+      {"listen.max_queue_bytes", kWorkerSender},
+      {"listen.max_message_bytes", kWorkerProfiles},
+      {"listen.socket", kRestart},
+      {"listen.max_pending_bytes", kRestart},
+      {"audit.file", kWorkerAudit},
+      {"spool.directory", kRestart},
+      {"profile", kWorkerProfiles},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.key);
+    REQUIRE(sidecar::reloadOf(row.key).has_value());
+    CHECK(*sidecar::reloadOf(row.key) == row.live);
+  }
+  CHECK_FALSE(sidecar::reloadOf("listen.nonsense").has_value());
+}
+
+TEST_CASE("configChanges names every changed setting with its reload flags") {
+  const std::string base = std::string(kValid);
+  auto before = parseConfig(base, {});
+  REQUIRE_MESSAGE(before.ok(), before.errorMessage());
+  struct Row {
+    const char* env;
+    const char* value;
+    const char* key;
+    unsigned live;
+  };
+  const Row rows[] = {
+      {"SMTP_SIDECAR_SMTP_PORT", "2525", "smtp.port", sidecar::reload::kWorkerSender},
+      {"SMTP_SIDECAR_LISTEN_MAX_QUEUE_BYTES", "67108864", "listen.max_queue_bytes",
+       sidecar::reload::kWorkerSender},
+      {"SMTP_SIDECAR_PROCESS_LOG_LEVEL", "debug", "process.log_level", sidecar::reload::kEveryRole},
+      {"SMTP_SIDECAR_LISTEN_MAX_CONNECTIONS", "10", "listen.max_connections",
+       sidecar::reload::kRestart},
+      {"SMTP_SIDECAR_VAULT_ROTATION_GRACE_SECONDS", "7", "vault.rotation_grace_seconds",
+       sidecar::reload::kKeeper},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.env);
+    auto after = parseConfig(base, {{row.env, row.value}});
+    REQUIRE_MESSAGE(after.ok(), after.errorMessage());
+    const auto changes = sidecar::configChanges(*before, *after);
+    REQUIRE(changes.size() == 1);
+    CHECK(changes[0].key == row.key);
+    CHECK(changes[0].live == row.live);
+  }
+  CHECK(sidecar::configChanges(*before, *before).empty());
+}
+
+TEST_CASE("listen.max_queue_bytes: a default, a range, and at least max_message_bytes") {
+  auto got = parseConfig(kValid, {});
+  REQUIRE(got.ok());
+  CHECK(got->listen.max_queue_bytes == std::size_t{256} << 20);
+  auto small = parseConfig(kValid, {{"SMTP_SIDECAR_LISTEN_MAX_QUEUE_BYTES", "2048"}});
+  REQUIRE_FALSE(small.ok());
+  CHECK(small.errorMessage().find("max_queue_bytes must be at least") != std::string::npos);
+  auto bad = parseConfig(kValid, {{"SMTP_SIDECAR_LISTEN_MAX_QUEUE_BYTES", "12"}});
+  CHECK_FALSE(bad.ok());
+  auto fits = parseConfig(kValid, {{"SMTP_SIDECAR_LISTEN_MAX_QUEUE_BYTES", "33554432"},
+                                   {"SMTP_SIDECAR_LISTEN_MAX_MESSAGE_BYTES", "33554432"},
+                                   {"SMTP_SIDECAR_LISTEN_MAX_PENDING_BYTES", "33554432"}});
+  CHECK_MESSAGE(fits.ok(), fits.errorMessage());
+}

@@ -84,6 +84,7 @@ TEST_CASE("the worker's series move with attempts and finished messages") {
   m.attempt(refused.send, 2s);
   m.finished(refused, Mode::Async);
   m.setQueueDepth(7);
+  m.setQueueBytes(1 << 20);
   m.setKeeperUp(true);
   const auto text = m.registry().render();
   CHECK(contains(text, "smtp_sidecar_messages_total{outcome=\"partially_sent\",mode=\"sync\"} 1"));
@@ -99,6 +100,7 @@ TEST_CASE("the worker's series move with attempts and finished messages") {
   CHECK(contains(text, "smtp_sidecar_send_duration_seconds_count 2"));
   CHECK(contains(text, "smtp_sidecar_send_duration_seconds_sum 2.12"));
   CHECK(contains(text, "smtp_sidecar_queue_depth 7"));
+  CHECK(contains(text, "smtp_sidecar_queue_bytes 1048576"));
   CHECK(contains(text, "smtp_sidecar_keeper_up 1"));
 }
 

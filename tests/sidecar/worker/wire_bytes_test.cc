@@ -1,8 +1,9 @@
 // wire_bytes_test.cc: the exact DATA bytes each submission path puts on the wire
 // (issue 17, outcome 3): JSON (built by mime::build), raw message/rfc822 (through
-// normalizeRawMessage) and smtp-sidecar-sendmail's message (assembleMessage, then the
-// sidecar's raw path). Every one: CRLF line ends only, dot-stuffed, lines <= 998
-// octets, no NUL, and no "<CR>.<CR><LF>" or "<LF>.<LF>" end-of-data lookalike.
+// normalizeRawMessage), smtp-sidecar-sendmail's message (assembleMessage, then the
+// sidecar's raw path) and the SMTP intake's (SmtpSession's DATA, prepareSmtpMessage). Every one:
+// CRLF line ends only, dot-stuffed, lines <= 998 octets, no NUL, and no "<CR>.<CR><LF>" or
+// "<LF>.<LF>" end-of-data lookalike.
 //
 // The SMTP peer is the scripted loopback one (tests/fakes): Postfix would hide how the
 // bytes arrived (it normalises them), and these assertions are about exactly that.
@@ -14,6 +15,8 @@
 #include "fakes/smtp_test_settings.h"
 #include "mailformat/mime.h"
 #include "sendmail/message.h"
+#include "sidecar/intake/smtp_server.h"
+#include "sidecar/intake/smtp_session.h"
 #include "sidecar/intake/submit_json.h"
 #include "sidecar/intake/submit_request.h"
 #include "sidecar/relay/smtp_sender.h"
@@ -138,4 +141,43 @@ TEST_CASE("sendmail path: assembled, then the sidecar's raw path, exact bytes") 
   CHECK(wire ==
         "Subject: s\r\nFrom: <app@example.test>\r\nDate: Fri, 27 Nov 2026 11:00:00 +0000\r\n"
         "Message-ID: <id@example.test>\r\n\r\n..\r\n...x\r\nlast\r\n.\r\n");
+}
+
+namespace {
+
+// The profile's answers at MAIL and RCPT are not what this test is about: all accepted.
+class AcceptAll final : public intake::SmtpPolicy {
+ public:
+  std::optional<intake::SmtpReply> mail(const intake::MailCommand&) override {
+    return std::nullopt;
+  }
+  std::variant<std::string, intake::SmtpReply> rcpt(std::string_view to, std::size_t) override {
+    return std::string(to);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("SMTP intake path: DATA unstuffed, prepared, stuffed again, exact bytes") {
+  AcceptAll policy;
+  intake::SmtpSession session("sidecar.test", {}, policy);
+  std::string out;
+  session.greet(out);
+  const auto next = session.feed(
+      "EHLO client.test\r\nMAIL FROM:<app@example.test>\r\nRCPT TO:<a@example.test>\r\n"
+      "DATA\r\nSubject: x\r\nBcc: hidden@example.test\r\n\r\n..\r\n...x\r\nend\r\n.\r\n",
+      out);
+  REQUIRE((next == intake::SmtpSession::Next::Deliver));
+  auto delivery = session.takeDelivery();
+  Profile profile;
+  profile.name = "app";
+  auto prepared = intake::prepareSmtpMessage(delivery.mail.from, delivery.message, profile);
+  REQUIRE(std::holds_alternative<intake::SmtpPrepared>(prepared));
+  const auto wire = onTheWire(std::get<intake::SmtpPrepared>(prepared).message);
+  checkWireForm(wire);
+  // Bcc gone, the From the message lacked added, dot lines stuffed again.
+  CHECK(wire == "From: app@example.test\r\nSubject: x\r\n\r\n..\r\n...x\r\nend\r\n.\r\n");
+  // What the raw path refuses, the SMTP path refuses too (a NUL in the message).
+  CHECK(std::holds_alternative<intake::SmtpRefusal>(intake::prepareSmtpMessage(
+      "app@example.test", std::string("Subject: x\r\n\r\na\0b\r\n", 18), profile)));
 }

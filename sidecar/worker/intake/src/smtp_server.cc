@@ -121,6 +121,25 @@ SmtpReply replyForResult(const submit::SubmitResult& result) {
   return {451, "4.3.0", "temporary failure", false};
 }
 
+std::variant<SmtpPrepared, SmtpRefusal> prepareSmtpMessage(std::string_view envelope_from,
+                                                           std::string received,
+                                                           const Profile& profile) {
+  auto normalized = submit::normalizeRawMessage(received);
+  received.clear();
+  if (auto* e = std::get_if<submit::ApiError>(&normalized)) {
+    return SmtpRefusal{{550, "5.6.0", e->message, false}, false};
+  }
+  SmtpPrepared out;
+  out.message = withLocalFromQualified(withoutBcc(std::get<std::string>(normalized)), profile);
+  out.headers = mailformat::summarizeHeaders(out.message);
+  if (const auto verdict = checkFromHeaders(profile, out.headers);
+      verdict != SenderVerdict::Allowed) {
+    return SmtpRefusal{{550, "5.7.1", describe(verdict), false}, true};
+  }
+  out.message = withFromAdded(std::move(out.message), envelope_from, out.headers);
+  return out;
+}
+
 class SmtpConnection : public std::enable_shared_from_this<SmtpConnection>, private SmtpPolicy {
  public:
   SmtpConnection(SmtpServer& server, Socket socket, profile::Peer peer,
@@ -273,28 +292,27 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection>, priv
     Delivery d = session_.takeDelivery();
     auto& state = *state_;
     const Profile& p = state.profile;
-    auto normalized = submit::normalizeRawMessage(d.message);
-    d.message.clear();
-    if (auto* e = std::get_if<submit::ApiError>(&normalized)) {
-      return answer({550, "5.6.0", e->message, false});
+    auto prepared = prepareSmtpMessage(d.mail.from, std::move(d.message), p);
+    if (auto* refused = std::get_if<SmtpRefusal>(&prepared)) {
+      if (refused->sender_refused) {
+        ++state.stats.sender_refused;
+        log::warn("sender_not_allowed",
+                  {{"profile", p.name}, {"uid", peer_.uid}, {"intake", "smtp"}});
+      }
+      return answer(refused->reply);
     }
-    std::string message = withLocalFromQualified(withoutBcc(std::get<std::string>(normalized)), p);
-    const auto headers = mailformat::summarizeHeaders(message);
-    if (const auto verdict = checkFromHeaders(p, headers); verdict != SenderVerdict::Allowed) {
-      ++state.stats.sender_refused;
-      log::warn("sender_not_allowed",
-                {{"profile", p.name}, {"uid", peer_.uid}, {"intake", "smtp"}});
-      return answer({550, "5.7.1", describe(verdict), false});
-    }
-    message = withFromAdded(std::move(message), d.mail.from, headers);
+    auto& [message, headers] = std::get<SmtpPrepared>(prepared);
     if (message.size() > p.max_message_bytes) {
       ++state.stats.size_refused;
       return answer({552, "5.3.4",
                      "the message is larger than " + std::to_string(p.max_message_bytes) + " bytes",
                      false});
     }
-    if (server_.dispatcher_.full()) {
-      return answer({452, "4.3.1", "too many messages in flight; try again shortly", false});
+    if (server_.dispatcher_.full(message.size(), d.recipients.size())) {
+      return answer({452, "4.3.1",
+                     "too many messages or bytes in flight (listen.max_queue, "
+                     "listen.max_queue_bytes); try again shortly",
+                     false});
     }
     const auto now = std::chrono::steady_clock::now();
     if (!state.bucket.take(now)) {
@@ -411,45 +429,49 @@ bool SmtpServer::admitConnection() {
   return open_ < settings_.smtp_max_connections;
 }
 
-void SmtpServer::start(std::shared_ptr<SmtpConnection> connection) {
+void SmtpServer::welcome(Socket socket, const Identify& identify, log::Level unidentified_level) {
+  std::optional<SmtpReply> refusal;
+  std::shared_ptr<ProfileState> state;
+  profile::Peer peer;
+  if (!admitConnection()) {
+    refusal = SmtpReply{421, "4.7.0", "too many connections; try again later", true};
+  } else if (auto identified = identify(); !identified) {
+    log::write(unidentified_level, "smtp_peer_unidentified",
+               {{"error", identified.error().message}});
+    refusal = SmtpReply{554, "5.7.1", "the sidecar cannot identify the caller", true};
+  } else {
+    peer = *identified;
+    state = profiles_.admit(peer);
+    if (!state) {
+      refusal = SmtpReply{
+          554, "5.7.1",
+          "no profile allows uid " + std::to_string(peer.uid) + " to send through the sidecar",
+          true};
+    }
+  }
+  if (refusal) ++refused_;
+  auto connection = std::make_shared<SmtpConnection>(*this, std::move(socket), peer,
+                                                     std::move(state), std::move(refusal));
   ++open_;
   live_.push_back(connection);
   connection->start();
 }
 
 void SmtpServer::acceptUnix() {
-  unix_acceptor_.async_accept([this](boost::system::error_code ec,
-                                     asio::local::stream_protocol::socket socket) {
-    if (ec == asio::error::operation_aborted || closed_) return;
-    if (ec) {
-      log::warn("smtp_accept_failed", {{"error", ec.message()}});
-      return acceptUnix();
-    }
-    const int fd = socket.native_handle();
-    Socket generic(io_, asio::generic::stream_protocol(AF_UNIX, 0), socket.release());
-    std::optional<SmtpReply> refusal;
-    std::shared_ptr<ProfileState> state;
-    profile::Peer peer;
-    if (!admitConnection()) {
-      refusal = SmtpReply{421, "4.7.0", "too many connections; try again later", true};
-    } else if (auto identified = unixPeer(fd); !identified) {
-      log::error("smtp_peer_unidentified", {{"error", identified.error().message}});
-      refusal = SmtpReply{554, "5.7.1", "the sidecar cannot identify the caller", true};
-    } else {
-      peer = *identified;
-      state = profiles_.admit(peer);
-      if (!state) {
-        refusal = SmtpReply{
-            554, "5.7.1",
-            "no profile allows uid " + std::to_string(peer.uid) + " to send through the sidecar",
-            true};
-      }
-    }
-    if (refusal) ++refused_;
-    start(std::make_shared<SmtpConnection>(*this, std::move(generic), peer, std::move(state),
-                                           std::move(refusal)));
-    acceptUnix();
-  });
+  unix_acceptor_.async_accept(
+      [this](boost::system::error_code ec, asio::local::stream_protocol::socket socket) {
+        if (ec == asio::error::operation_aborted || closed_) return;
+        if (ec) {
+          log::warn("smtp_accept_failed", {{"error", ec.message()}});
+          return acceptUnix();
+        }
+        const int fd = socket.native_handle();
+        // SO_PEERCRED does not fail on a connected Unix socket: an error is worth more.
+        welcome(
+            Socket(io_, asio::generic::stream_protocol(AF_UNIX, 0), socket.release()),
+            [fd] { return unixPeer(fd); }, log::Level::Error);
+        acceptUnix();
+      });
 }
 
 void SmtpServer::acceptTcp(std::size_t index) {
@@ -462,28 +484,10 @@ void SmtpServer::acceptTcp(std::size_t index) {
     }
     const int fd = socket.native_handle();
     const int family = socket.local_endpoint(ec).protocol().family();
-    Socket generic(io_, asio::generic::stream_protocol(family, IPPROTO_TCP), socket.release());
-    std::optional<SmtpReply> refusal;
-    std::shared_ptr<ProfileState> state;
-    profile::Peer peer;
-    if (!admitConnection()) {
-      refusal = SmtpReply{421, "4.7.0", "too many connections; try again later", true};
-    } else if (auto identified = loopbackTcpPeer(fd); !identified) {
-      log::warn("smtp_peer_unidentified", {{"error", identified.error().message}});
-      refusal = SmtpReply{554, "5.7.1", "the sidecar cannot identify the caller", true};
-    } else {
-      peer = *identified;
-      state = profiles_.admit(peer);
-      if (!state) {
-        refusal = SmtpReply{
-            554, "5.7.1",
-            "no profile allows uid " + std::to_string(peer.uid) + " to send through the sidecar",
-            true};
-      }
-    }
-    if (refusal) ++refused_;
-    start(std::make_shared<SmtpConnection>(*this, std::move(generic), peer, std::move(state),
-                                           std::move(refusal)));
+    // A loopback peer that sock_diag cannot find (gone, or another namespace's).
+    welcome(
+        Socket(io_, asio::generic::stream_protocol(family, IPPROTO_TCP), socket.release()),
+        [fd] { return loopbackTcpPeer(fd); }, log::Level::Warn);
     acceptTcp(index);
   });
 }

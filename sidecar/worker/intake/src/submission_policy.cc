@@ -4,6 +4,8 @@
 // ERRORS: verdict values.
 #include "sidecar/intake/submission_policy.h"
 
+#include <algorithm>
+
 #include "mailformat/address.h"
 #include "mailformat/sender_rule.h"
 
@@ -125,6 +127,52 @@ std::string withLocalFromQualified(std::string message, const Profile& profile) 
     pos = eol + 2;
   }
   return message;
+}
+
+Authorization authorizeMessage(const Profile& profile, mailformat::Envelope& envelope,
+                               std::string& message) {
+  Authorization out;
+  message = withLocalFromQualified(std::move(message), profile);
+  out.headers = mailformat::summarizeHeaders(message);
+  if (envelope.implicit_from) {
+    auto sender = implicitSender(profile, out.headers);
+    if (!sender) {
+      out.refusal = Refusal::MissingSender;
+      return out;
+    }
+    envelope.from = std::move(*sender);
+    envelope.implicit_from = false;
+    message = withFromAdded(std::move(message), envelope.from, out.headers);
+  }
+  for (auto& recipient : envelope.recipients) {
+    if (recipient.find('@') != std::string::npos) continue;
+    auto address = resolveLocalRecipient(profile, recipient);
+    if (!address) {
+      out.refusal = Refusal::UnknownLocalRecipient;
+      out.detail = recipient;
+      return out;
+    }
+    recipient = std::move(*address);
+  }
+  if (out.sender = checkSenders(profile, envelope.from, out.headers);
+      out.sender != SenderVerdict::Allowed) {
+    out.refusal = Refusal::SenderNotAllowed;
+    return out;
+  }
+  if (!withinRecipientLimit(profile, envelope.recipients.size())) {
+    out.refusal = Refusal::TooManyRecipients;
+  }
+  return out;
+}
+
+bool isMessageId(std::string_view id) noexcept {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
+bool statusVisibleTo(std::string_view owner_profile, const Profile& asking) noexcept {
+  return owner_profile == asking.name;
 }
 
 }  // namespace sidecar::intake

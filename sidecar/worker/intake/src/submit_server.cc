@@ -515,9 +515,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!authorize(envelope, message, origin, keep_alive)) return;
     origin.idempotency_key = std::string(idempotency_key);
     origin.request_digest = request_digest;
-    if (dispatcher_.full()) {
-      return fail(429, "queue_full", "too many messages in flight; try again shortly", keep_alive,
-                  5);
+    if (dispatcher_.full(message.size(), envelope.recipients.size())) {
+      return fail(429, "queue_full",
+                  "too many messages or bytes in flight (listen.max_queue, "
+                  "listen.max_queue_bytes); try again shortly",
+                  keep_alive, 5);
     }
     if (!withinRate(keep_alive)) return;
     ++state_->stats.accepted;
@@ -542,56 +544,42 @@ class Session : public std::enable_shared_from_this<Session> {
                        });
   }
 
-  // The profile's rules (intake/submission_policy.h, shared with the SMTP intake): the
-  // sender a caller did not name, local recipients through the aliases, sender
-  // (envelope and every From address), then recipient count. False when a refusal has
-  // been answered.
+  // The profile's rules (intake/submission_policy.h, shared with the SMTP intake), as
+  // HTTP answers. False when a refusal has been answered.
   bool authorize(Envelope& envelope, std::string& message, Origin& origin, bool keep_alive) {
     auto& state = *state_;
     const Profile& p = state.profile;
-    message = intake::withLocalFromQualified(std::move(message), p);
-    mailformat::HeaderSummary headers = mailformat::summarizeHeaders(message);
-    if (envelope.implicit_from) {
-      auto sender = intake::implicitSender(p, headers);
-      if (!sender) {
+    const auto verdict = intake::authorizeMessage(p, envelope, message);
+    switch (verdict.refusal) {
+      case intake::Refusal::None:
+        break;
+      case intake::Refusal::MissingSender:
         fail(400, "missing_sender",
              "no sender given, and the profile has no default_sender and the message not "
              "exactly one From address",
              keep_alive);
         return false;
-      }
-      envelope.from = std::move(*sender);
-      envelope.implicit_from = false;
-      message = intake::withFromAdded(std::move(message), envelope.from, headers);
-    }
-    for (auto& recipient : envelope.recipients) {
-      if (recipient.find('@') != std::string::npos) continue;
-      auto address = intake::resolveLocalRecipient(p, recipient);
-      if (!address) {
+      case intake::Refusal::UnknownLocalRecipient:
         fail(422, "unknown_local_recipient",
-             "\"" + recipient + "\" has no domain and the profile has no alias for it", keep_alive);
+             "\"" + verdict.detail + "\" has no domain and the profile has no alias for it",
+             keep_alive);
         return false;
-      }
-      recipient = std::move(*address);
-    }
-    if (const auto verdict = intake::checkSenders(p, envelope.from, headers);
-        verdict != intake::SenderVerdict::Allowed) {
-      ++state.stats.sender_refused;
-      peerWarn(*limits_, "sender_not_allowed", peer_.uid,
-               {{"profile", p.name}, {"pid", static_cast<std::int64_t>(peer_.pid)}});
-      fail(403, "sender_not_allowed", intake::describe(verdict), keep_alive);
-      return false;
-    }
-    if (!intake::withinRecipientLimit(p, envelope.recipients.size())) {
-      ++state.stats.recipients_refused;
-      fail(422, "too_many_recipients",
-           "at most " + std::to_string(p.max_recipients) + " recipients per message", keep_alive);
-      return false;
+      case intake::Refusal::SenderNotAllowed:
+        ++state.stats.sender_refused;
+        peerWarn(*limits_, "sender_not_allowed", peer_.uid,
+                 {{"profile", p.name}, {"pid", static_cast<std::int64_t>(peer_.pid)}});
+        fail(403, "sender_not_allowed", intake::describe(verdict.sender), keep_alive);
+        return false;
+      case intake::Refusal::TooManyRecipients:
+        ++state.stats.recipients_refused;
+        fail(422, "too_many_recipients",
+             "at most " + std::to_string(p.max_recipients) + " recipients per message", keep_alive);
+        return false;
     }
     origin.peer = peer_;
     origin.profile = p.name;
     origin.credential_path = p.credential_path;
-    origin.message_id = headers.message_id;
+    origin.message_id = verdict.headers.message_id;
     return true;
   }
 
@@ -666,13 +654,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void messageStatus(std::string_view id) {
     const bool keep_alive = request_.keep_alive();
-    const bool well_formed =
-        !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
-          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-        });
-    auto status = well_formed ? dispatcher_.status(std::string(id)) : std::nullopt;
-    // Another profile's message is not found either: its existence is not revealed.
-    if (!status || status->profile != state_->profile.name) {
+    auto status = intake::isMessageId(id) ? dispatcher_.status(std::string(id)) : std::nullopt;
+    if (!status || !intake::statusVisibleTo(status->profile, state_->profile)) {
       return fail(404, "not_found", "no message with this id", keep_alive);
     }
     respond(200, statusBodyOf(std::string(id), *status), keep_alive);

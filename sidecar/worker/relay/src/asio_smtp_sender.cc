@@ -46,6 +46,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
+#include "foundation/clock.h"
 #include "mailformat/smtp_reply.h"
 #include "sidecar/base/log.h"
 #include "sidecar/relay/ehlo.h"
@@ -1116,12 +1117,8 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
     postPump();
   }
 
-  void setupFailed() override {
-    backoff_ = std::min(std::max(backoff_ * 2, std::chrono::milliseconds(100)),
-                        std::chrono::milliseconds(2000));
-    next_connect_ = Clock::now() + backoff_;
-  }
-  void setupSucceeded() override { backoff_ = std::chrono::milliseconds(0); }
+  void setupFailed() override { next_connect_ = Clock::now() + backoff_.next(); }
+  void setupSucceeded() override { backoff_.reset(); }
 
   std::shared_ptr<Tx> nextFor(Connection& c) override {
     for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
@@ -1242,7 +1239,10 @@ class AsioSmtpSender final : public AsyncSmtpSender, public ConnectionOwner {
   SenderStats stats_;
   bool pump_posted_ = false;
   bool pumping_ = false;
-  std::chrono::milliseconds backoff_{0};
+  // Reconnect delays after failed setups: 100 ms doubling to 2 s, no jitter (one
+  // process's connections to one server; nothing to spread).
+  foundation::Backoff backoff_{
+      foundation::BackoffPolicy{std::chrono::milliseconds(100), std::chrono::seconds(2), 2.0, 0.0}};
   Clock::time_point next_connect_{};
   asio::steady_timer backoff_timer_;
   bool backoff_armed_ = false;

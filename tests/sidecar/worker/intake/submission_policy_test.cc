@@ -237,3 +237,149 @@ TEST_CASE("the reply after DATA tells the next hop's truth") {
   r.send.outcome = relay::SendOutcome::TemporaryFailure;
   CHECK(replyForResult(r).text.size() + 10 <= 512);
 }
+
+// The HTTP intake's Session asks authorizeMessage() and only turns its answer into a
+// status: each refusal, in the order the rules apply, and what an accepted message
+// becomes.
+TEST_CASE("authorizeMessage: the profile's rules for one message, in order") {
+  auto p = profileWith({"app@example.org"}, "app@example.org");
+  p.max_recipients = 2;
+  auto noDefault = profileWith({"app@example.org"});
+  struct Row {
+    const char* name;
+    const Profile* profile;
+    const char* from;  // nullptr: the caller named none
+    std::vector<std::string> recipients;
+    const char* message;
+    Refusal refusal;
+    SenderVerdict sender;
+    const char* sent_from;  // the envelope sender as it will be sent
+  };
+  const Row rows[] = {
+      {"allowed",
+       &p,
+       "app@example.org",
+       {"a@example.org"},
+       "From: app@example.org\r\n\r\nb\r\n",
+       Refusal::None,
+       SenderVerdict::Allowed,
+       "app@example.org"},
+      {"implicit sender: the default",
+       &p,
+       nullptr,
+       {"a@example.org"},
+       "Subject: s\r\n\r\nb\r\n",
+       Refusal::None,
+       SenderVerdict::Allowed,
+       "app@example.org"},
+      {"implicit sender: the one From",
+       &noDefault,
+       nullptr,
+       {"a@example.org"},
+       "From: app@example.org\r\n\r\nb\r\n",
+       Refusal::None,
+       SenderVerdict::Allowed,
+       "app@example.org"},
+      {"implicit sender: none",
+       &noDefault,
+       nullptr,
+       {"a@example.org"},
+       "Subject: s\r\n\r\nb\r\n",
+       Refusal::MissingSender,
+       SenderVerdict::Allowed,
+       ""},
+      {"local name with an alias",
+       &p,
+       "app@example.org",
+       {"root"},
+       "From: app@example.org\r\n\r\nb\r\n",
+       Refusal::None,
+       SenderVerdict::Allowed,
+       "app@example.org"},
+      {"local name without an alias",
+       &p,
+       "app@example.org",
+       {"nobody"},
+       "From: app@example.org\r\n\r\nb\r\n",
+       Refusal::UnknownLocalRecipient,
+       SenderVerdict::Allowed,
+       "app@example.org"},
+      {"envelope sender",
+       &p,
+       "evil@example.org",
+       {"a@example.org"},
+       "From: app@example.org\r\n\r\nb\r\n",
+       Refusal::SenderNotAllowed,
+       SenderVerdict::EnvelopeNotAllowed,
+       "evil@example.org"},
+      {"address before the angle",
+       &p,
+       "app@example.org",
+       {"a@example.org"},
+       "From: evil@evil.test <app@example.org>\r\n\r\nb\r\n",
+       Refusal::SenderNotAllowed,
+       SenderVerdict::FromUnreadable,
+       "app@example.org"},
+      {"Resent-From",
+       &p,
+       "app@example.org",
+       {"a@example.org"},
+       "From: app@example.org\r\nResent-From: evil@evil.test\r\n\r\nb\r\n",
+       Refusal::SenderNotAllowed,
+       SenderVerdict::FromNotAllowed,
+       "app@example.org"},
+      {"too many recipients",
+       &p,
+       "app@example.org",
+       {"a@example.org", "b@example.org", "c@example.org"},
+       "From: app@example.org\r\n\r\nb\r\n",
+       Refusal::TooManyRecipients,
+       SenderVerdict::Allowed,
+       "app@example.org"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.name);
+    mailformat::Envelope envelope;
+    envelope.implicit_from = row.from == nullptr;
+    envelope.from = row.from ? row.from : "";
+    envelope.recipients = row.recipients;
+    std::string message = row.message;
+    const auto got = authorizeMessage(*row.profile, envelope, message);
+    CHECK(got.refusal == row.refusal);
+    CHECK(got.sender == row.sender);
+    if (row.refusal == Refusal::MissingSender) continue;
+    CHECK(envelope.from == row.sent_from);
+    CHECK_FALSE(envelope.implicit_from);
+    if (row.refusal == Refusal::None) {
+      // What goes out names its sender and only addresses with a domain.
+      CHECK(message.find("From: ") != std::string::npos);
+      for (const auto& r : envelope.recipients) CHECK(r.find('@') != std::string::npos);
+    }
+    if (row.refusal == Refusal::UnknownLocalRecipient) CHECK(got.detail == "nobody");
+  }
+}
+
+TEST_CASE("message status: lowercase hex ids only, visible to the submitting profile only") {
+  struct Row {
+    std::string id;
+    bool ok;
+  };
+  const Row rows[] = {
+      {"0123456789abcdef0123456789abcdef", true},
+      {"a", true},
+      {std::string(64, 'f'), true},
+      {std::string(65, 'f'), false},
+      {"", false},
+      {"ABCDEF", false},
+      {"../etc", false},
+      {"abc%00", false},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.id);
+    CHECK(isMessageId(row.id) == row.ok);
+  }
+  const auto app = profileWith({});
+  CHECK(statusVisibleTo("app", app));
+  CHECK_FALSE(statusVisibleTo("other", app));
+  CHECK_FALSE(statusVisibleTo("", app));
+}

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,10 @@ struct ListenSettings {
   std::size_t max_message_bytes = 25u << 20;
   // Messages accepted but not finished (sync and async); past it, 429 queue_full.
   std::size_t max_queue = 1000;
+  // The bytes of those messages together, checked when one is handed on: past it,
+  // 429 queue_full with Retry-After (never a drop). At least max_message_bytes.
+  // With max_pending_bytes, this bounds the worker's memory (docs/THREAT_MODEL.md).
+  std::size_t max_queue_bytes = std::size_t{256} << 20;
   // Seconds a client has to send a whole request (headers and body); slower ones are
   // cut off (slowloris).
   std::uint32_t request_timeout_seconds = 30;
@@ -261,8 +266,30 @@ bool isClientEnvironmentVariable(std::string_view name);
 
 const char* toString(SmtpTls tls) noexcept;
 
-// The keys ("section.key") whose values differ between two configs, for SIGHUP. Any
-// difference in the profiles is the one key "profile".
+// What SIGHUP does with a changed setting: who applies it while running (flags, one
+// column of config.cc's parameter table, the only list); none (kRestart): it is read
+// once at start and a change takes effect at the next start (the supervisor says so).
+namespace reload {
+inline constexpr unsigned kRestart = 0;
+inline constexpr unsigned kEveryRole = 1u << 0;       // each process (process.log_level)
+inline constexpr unsigned kKeeper = 1u << 1;          // the keeper: grace, credential paths
+inline constexpr unsigned kWorkerSender = 1u << 2;    // the worker: a new sender, queue limits
+inline constexpr unsigned kWorkerProfiles = 1u << 3;  // the worker: profiles and their paths
+inline constexpr unsigned kWorkerAudit = 1u << 4;     // the worker: the audit file, reopened
+}  // namespace reload
+
+struct ConfigChange {
+  std::string key;  // "section.key", or "profile" for any difference in the profiles
+  unsigned live;    // reload:: flags
+};
+
+// The settings whose values differ between two configs, in the table's order.
+std::vector<ConfigChange> configChanges(const Config& before, const Config& after);
+
+// The keys only ("section.key"; "profile").
 std::vector<std::string> changedKeys(const Config& before, const Config& after);
+
+// The reload:: flags of a key, or nullopt for a key that does not exist.
+std::optional<unsigned> reloadOf(std::string_view key);
 
 }  // namespace sidecar

@@ -4,7 +4,7 @@
 // SECURITY: the answer is untrusted input (a compromised or impersonated endpoint, a
 // proxy). Parsing is pure (no I/O), bounded (body size, nesting, token length, text
 // lengths) and in place: the body is a SecretBytes, RapidJSON decodes it in place and
-// allocates from locked memory (locked_json.h), and the access token leaves only as a
+// allocates from locked memory (foundation/locked_json.h), and the access token leaves only as a
 // SecretBytes. Error texts from the endpoint are kept only if they are short printable
 // ASCII (RFC 6749's error_description charset), since they reach logs and doctor.
 // ERRORS: Permanent for a malformed answer and for refusals that will repeat

@@ -7,8 +7,9 @@
 // credential is the keeper's, held by KeeperLink, and passed to the sender by shared
 // pointer (never copied). One audit line per message at its final outcome, without
 // body, recipient addresses or secrets (audit.h).
-// ERRORS: submit::SubmitResult values; the queue limit (listen.max_queue) makes full()
-// true, which the intake answers with 429.
+// ERRORS: submit::SubmitResult values; the queue limits (listen.max_queue messages,
+// listen.max_queue_bytes bytes) make full() true, which the intake answers with 429
+// and Retry-After (SMTP: 452) before it accepts anything.
 #pragma once
 
 #include <chrono>
@@ -26,6 +27,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "foundation/clock.h"
 #include "sidecar/base/config.h"
 #include "sidecar/intake/submit_server.h"
 #include "sidecar/relay/asio_smtp_sender.h"
@@ -44,7 +46,8 @@ namespace sidecar::worker {
 // each message (an IPC round trip, no Vault request).
 // On 535 it tells the keeper, which replaces the credential, and retries once.
 // Asynchronous messages are retried on temporary failures with exponential backoff
-// (1 s doubling to 60 s, +-20% jitter) until smtp.retry_for has passed; a recipient
+// (foundation::Backoff: 1 s doubling to 60 s, each delay up to 20% shorter, so that
+// many deferred messages do not retry in lockstep) until smtp.retry_for has passed; a recipient
 // the server deferred (4xx) is retried alone, one it accepted is not sent to again.
 // With [spool], an asynchronous message is sealed and fsynced (spool/store.h) before
 // its 202, rewritten when some of its recipients were delivered, and replaced by its
@@ -60,6 +63,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
         metrics_(metrics),
         sender_(relay::makeAsioSmtpSender(io, config.smtp, config.smtp.max_connections)),
         max_queue_(config.listen.max_queue),
+        max_queue_bytes_(config.listen.max_queue_bytes),
         retry_for_(config.smtp.retry_for),
         paths_(config.credentialPaths()),
         audit_(audit),
@@ -122,7 +126,9 @@ class WorkerDispatcher final : public submit::Dispatcher {
   // Adds the submission server's per-profile counters to each scrape.
   void setProfileMetrics(std::function<void(metrics::Registry&)> fn);
 
-  bool full() const override { return in_flight_ >= max_queue_; }
+  // listen.max_queue messages, or listen.max_queue_bytes held by those accepted and
+  // not finished (queued, waiting for a retry, or being sent) with this one added.
+  bool full(std::size_t message_bytes, std::size_t recipients) const override;
   // Ready: a credential is there and the last attempt did reach the SMTP server.
   bool ready() const override { return keeper_.ready() && smtp_readiness_.ready(); }
   std::string notReadyReason() const override {
@@ -135,6 +141,7 @@ class WorkerDispatcher final : public submit::Dispatcher {
     return smtp_readiness_.reason();
   }
   std::size_t inFlight() const { return in_flight_; }
+  std::size_t heldBytes() const { return held_bytes_; }
 
  private:
   struct Job {
@@ -145,7 +152,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
     std::function<void(submit::SubmitResult)> done;  // sync only
     std::string id;                                  // async only
     std::chrono::steady_clock::time_point deadline{};
-    std::chrono::seconds backoff{1};
+    foundation::Backoff backoff{kRetryBackoff};
+    std::size_t held_bytes = 0;  // counted against listen.max_queue_bytes (hold())
     std::unique_ptr<asio::steady_timer> retry_timer;
     // Async only: what the spool keeps (without the message, which is `message`):
     // every recipient with its state. The envelope holds the pending ones.
@@ -153,6 +161,16 @@ class WorkerDispatcher final : public submit::Dispatcher {
     bool abandoned = false;  // a stop stopped waiting for its attempt (stop())
   };
   static constexpr std::size_t kKeepFinished = 10000;  // statuses kept after the end
+  static constexpr foundation::BackoffPolicy kRetryBackoff{std::chrono::seconds(1),
+                                                           std::chrono::seconds(60), 2.0, 0.2};
+  // What a message holds besides its bytes (job, status, envelope): counted so that
+  // many tiny messages are bounded too; a recipient at most (an address is at most
+  // 254 octets, plus its string). full() and hold() count the same.
+  static constexpr std::size_t kBytesPerMessage = 1024;
+  static constexpr std::size_t kBytesPerRecipient = 320;
+  static std::size_t heldBytes(std::size_t message_bytes, std::size_t recipients);
+  void hold(Job& job);
+  void release(const Job& job);
 
   void start(const std::shared_ptr<Job>& job);
 
@@ -170,7 +188,8 @@ class WorkerDispatcher final : public submit::Dispatcher {
 
   void finish(const std::shared_ptr<Job>& job, submit::SubmitResult result);
 
-  void scheduleRetry(const std::shared_ptr<Job>& job, std::chrono::steady_clock::time_point now);
+  void scheduleRetry(const std::shared_ptr<Job>& job, std::chrono::steady_clock::time_point now,
+                     std::chrono::milliseconds delay);
 
   // ---- the SMTP server's reachability (dispatcher_reachability.cc) ----
   // A probe (no AUTH) once the first credential is there, and again while no send
@@ -211,12 +230,13 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::vector<std::unique_ptr<relay::AsyncSmtpSender>> old_senders_;
   relay::SenderStats earlier_sender_stats_;  // of the senders a reload replaced
   std::size_t max_queue_;
+  std::size_t max_queue_bytes_;
+  std::size_t held_bytes_ = 0;
   std::chrono::seconds retry_for_;
   std::size_t in_flight_ = 0;
   std::map<std::string, submit::MessageStatus> statuses_;
   std::map<std::string, std::chrono::steady_clock::time_point> next_attempt_;
   std::deque<std::pair<std::string, std::uint64_t>> finished_;  // id, finished (Unix ms)
-  std::mt19937 rng_{std::random_device{}()};
   std::vector<std::string> paths_;  // Config::credentialPaths(): the keeper's numbering
   audit::Log& audit_;
   std::optional<spool::Store> spool_;        // [spool] configured

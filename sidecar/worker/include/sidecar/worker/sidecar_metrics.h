@@ -50,6 +50,7 @@ class WorkerMetrics {
   // (async: sent, or failed for good).
   void finished(const submit::SubmitResult& result, Mode mode);
   void setQueueDepth(std::size_t depth) { queue_depth_.get().set(static_cast<double>(depth)); }
+  void setQueueBytes(std::size_t bytes) { queue_bytes_.get().set(static_cast<double>(bytes)); }
   void setKeeperUp(bool up) { keeper_up_.get().set(up ? 1 : 0); }
   // Whether the SMTP server was last found reachable (probe or send), and each probe.
   void setSmtpReachable(bool reachable) { smtp_reachable_.get().set(reachable ? 1 : 0); }
@@ -62,6 +63,7 @@ class WorkerMetrics {
   metrics::CounterFamily& recipients_;
   metrics::HistogramFamily& send_latency_;
   metrics::GaugeFamily& queue_depth_;
+  metrics::GaugeFamily& queue_bytes_;
   metrics::GaugeFamily& keeper_up_;
   metrics::GaugeFamily& smtp_reachable_;
   metrics::CounterFamily& probes_;

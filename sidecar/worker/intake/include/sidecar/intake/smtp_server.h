@@ -14,10 +14,14 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <variant>
 
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -34,6 +38,23 @@ namespace sidecar::intake {
 // recipients it refused named when it took the message for the others. The one place
 // that decides what a 250 promises; with the spool (issue 14) it becomes "stored".
 SmtpReply replyForResult(const submit::SubmitResult& result);
+
+// The message the SMTP intake hands on for one delivery, built as the other paths build
+// theirs: the raw path's normalisation (CRLF only, no bare CR or NUL, a header section),
+// Bcc removed, a bare local From qualified, every header naming a sender checked, a
+// missing From added (`envelope_from`). Or the refusal (550). Pure; the exact bytes it
+// leads to on the wire: tests/sidecar/worker/wire_bytes_test.cc.
+struct SmtpPrepared {
+  std::string message;
+  mailformat::HeaderSummary headers;
+};
+struct SmtpRefusal {
+  SmtpReply reply;
+  bool sender_refused = false;  // counted and logged as such
+};
+std::variant<SmtpPrepared, SmtpRefusal> prepareSmtpMessage(std::string_view envelope_from,
+                                                           std::string received,
+                                                           const Profile& profile);
 
 class SmtpConnection;
 
@@ -59,7 +80,12 @@ class SmtpServer {
   void acceptUnix();
   void acceptTcp(std::size_t index);
   bool admitConnection();  // under the connection limit
-  void start(std::shared_ptr<SmtpConnection> connection);
+  // One accepted connection, from either listener: refused (421 over the limit; 554
+  // for a caller `identify` cannot name, or one no profile admits) or served with its
+  // caller's profile. `identify` asks the kernel; it is not called over the limit.
+  using Identify = std::function<foundation::Result<profile::Peer>()>;
+  void welcome(boost::asio::generic::stream_protocol::socket socket, const Identify& identify,
+               log::Level unidentified_level);
 
   boost::asio::io_context& io_;
   ListenSettings settings_;

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "mailformat/envelope.h"
 #include "mailformat/message_headers.h"
 #include "sidecar/base/config.h"
 #include "sidecar/intake/profile.h"
@@ -71,5 +72,39 @@ std::string withFromAdded(std::string message, std::string_view sender,
 // address, its comment kept, as Postfix qualifies such a name with myorigin. Otherwise
 // `message` is returned unchanged (and the strict From check then refuses it).
 std::string withLocalFromQualified(std::string message, const Profile& profile);
+
+// ---- one submission, in the HTTP intake's order ----
+
+// Why authorizeMessage() refused a message; the intake turns it into its answer.
+enum class Refusal {
+  None,
+  MissingSender,          // no sender named, no default_sender, not exactly one From
+  UnknownLocalRecipient,  // a local name the profile has no alias for (`detail`)
+  SenderNotAllowed,       // `sender` says which check
+  TooManyRecipients,      // over the profile's max_recipients
+};
+
+struct Authorization {
+  Refusal refusal = Refusal::None;
+  SenderVerdict sender = SenderVerdict::Allowed;
+  std::string detail;                 // the unknown local recipient
+  mailformat::HeaderSummary headers;  // of the message as it will be sent
+};
+
+// The profile's rules for one message, in order: a bare local From qualified, the
+// sender of a message whose caller named none (and its From added), local recipients
+// through the aliases, the senders (envelope and every header naming one), the
+// recipient count. `envelope` and `message` are rewritten as they will be sent. The
+// size limit and the token bucket are the caller's (they differ by intake).
+Authorization authorizeMessage(const Profile& profile, mailformat::Envelope& envelope,
+                               std::string& message);
+
+// GET /v1/messages/{id}: ids are lowercase hex (randomHex), at most 64 characters;
+// anything else is not looked up.
+bool isMessageId(std::string_view id) noexcept;
+
+// A message's status is visible to the profile that submitted it only; to any other
+// it does not exist (404: its existence is not revealed either).
+bool statusVisibleTo(std::string_view owner_profile, const Profile& asking) noexcept;
 
 }  // namespace sidecar::intake

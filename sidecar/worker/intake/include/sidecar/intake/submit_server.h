@@ -93,8 +93,9 @@ class Dispatcher {
   virtual void enqueue(Origin origin, Envelope envelope, std::string message,
                        std::function<void(EnqueueOutcome)> done) = 0;
   virtual std::optional<MessageStatus> status(const std::string& id) const = 0;
-  // No room for another message (sync or async): answer 429.
-  virtual bool full() const = 0;
+  // No room for another message of this many bytes and recipients (sync or async; by
+  // count and by bytes): answer 429 with Retry-After.
+  virtual bool full(std::size_t message_bytes, std::size_t recipients) const = 0;
   virtual bool ready() const = 0;
   // Why not ready, in plain words, for GET /v1/ready's 503 (empty: no reason known).
   virtual std::string notReadyReason() const { return {}; }
