@@ -75,66 +75,42 @@ struct CurlRule {
   long curl_code;
   long os_errno;              // kAny: any
   std::string_view contains;  // in libcurl's error text; empty: any
-  Words words;
+  const char* cause;
+  const char* hint;
 };
 
-// Said once, matched by an errno or, where libcurl did not keep it, by its text.
-constexpr Words kVaultRefused{
-    "Vault unreachable: connection refused at {address} (nothing listens on that port)",
-    "check the port in vault.address and that OpenBao/Vault is running there"};
-constexpr Words kVaultNotHttp{
-    "{address} answered, but not in HTTP: it is not Vault (another service on that port?)",
-    "check the port in vault.address"};
-constexpr Words kSmtpRefused{
-    "SMTP connection refused at {host}:{port} (nothing listens there, or a firewall rejects it)",
-    "check smtp.port; if the port is blocked, try the other submission port: {other}"};
-constexpr Words kSmtpBroke{"the connection to {host}:{port} broke: {raw}",
-                           "the server or something in between closed it; see the server's log"};
-
 constexpr CurlRule kVaultTransportRules[] = {
-    {CURLE_COULDNT_RESOLVE_HOST,
-     kAny,
-     "",
-     {"Vault unreachable: the host name in {address} does not resolve",
-      "check the spelling of vault.address and this machine's DNS"}},
-    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "", kVaultRefused},
-    {CURLE_COULDNT_CONNECT, kAny, "refused", kVaultRefused},
-    {CURLE_COULDNT_CONNECT,
-     kAny,
-     "",
-     {"Vault unreachable: cannot connect to {address}: {raw}",
-      "check vault.address, routing and firewalls between here and Vault"}},
-    {CURLE_OPERATION_TIMEDOUT,
-     kAny,
-     "",
-     {"Vault unreachable: {address} did not answer in time",
-      "a firewall may drop the packets, or the address is not Vault's"}},
-    {CURLE_SSL_CACERT_BADFILE,
-     kAny,
-     "",
-     {"cannot read the CA file vault.ca_file ({ca})",
-      "vault.ca_file must name a readable PEM file"}},
-    {CURLE_SSL_CONNECT_ERROR,
-     kAny,
-     "wrong version number",
-     {"TLS handshake with {address} failed: the server does not speak TLS there",
-      "use http:// only for a dev server without TLS, or fix the port in vault.address"}},
-    {CURLE_SSL_CONNECT_ERROR,
-     kAny,
-     "",
-     {"TLS handshake with {address} failed: {raw}",
-      "check that vault.address points at Vault's TLS listener"}},
-    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "HTTP/0.9", kVaultNotHttp},
-    {CURLE_WEIRD_SERVER_REPLY, kAny, "", kVaultNotHttp},
-    {CURLE_UNSUPPORTED_PROTOCOL,
-     kAny,
-     "",
-     {"vault.address {address} has a scheme libcurl cannot use", "use https://host:port"}},
-    {CURLE_GOT_NOTHING,
-     kAny,
-     "",
-     {"Vault unreachable: {address} closed the connection without answering",
-      "is it an https listener reached with http://, or not Vault at all?"}},
+    {CURLE_COULDNT_RESOLVE_HOST, kAny, "",
+     "Vault unreachable: the host name in {address} does not resolve",
+     "check the spelling of vault.address and this machine's DNS"},
+    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "",
+     "Vault unreachable: connection refused at {address} (nothing listens on that port)",
+     "check the port in vault.address and that OpenBao/Vault is running there"},
+    {CURLE_COULDNT_CONNECT, kAny, "refused",
+     "Vault unreachable: connection refused at {address} (nothing listens on that port)",
+     "check the port in vault.address and that OpenBao/Vault is running there"},
+    {CURLE_COULDNT_CONNECT, kAny, "", "Vault unreachable: cannot connect to {address}: {raw}",
+     "check vault.address, routing and firewalls between here and Vault"},
+    {CURLE_OPERATION_TIMEDOUT, kAny, "", "Vault unreachable: {address} did not answer in time",
+     "a firewall may drop the packets, or the address is not Vault's"},
+    {CURLE_SSL_CACERT_BADFILE, kAny, "", "cannot read the CA file vault.ca_file ({ca})",
+     "vault.ca_file must name a readable PEM file"},
+    {CURLE_SSL_CONNECT_ERROR, kAny, "wrong version number",
+     "TLS handshake with {address} failed: the server does not speak TLS there",
+     "use http:// only for a dev server without TLS, or fix the port in vault.address"},
+    {CURLE_SSL_CONNECT_ERROR, kAny, "", "TLS handshake with {address} failed: {raw}",
+     "check that vault.address points at Vault's TLS listener"},
+    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "HTTP/0.9",
+     "{address} answered, but not in HTTP: it is not Vault (another service on that port?)",
+     "check the port in vault.address"},
+    {CURLE_WEIRD_SERVER_REPLY, kAny, "",
+     "{address} answered, but not in HTTP: it is not Vault (another service on that port?)",
+     "check the port in vault.address"},
+    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "",
+     "vault.address {address} has a scheme libcurl cannot use", "use https://host:port"},
+    {CURLE_GOT_NOTHING, kAny, "",
+     "Vault unreachable: {address} closed the connection without answering",
+     "is it an https listener reached with http://, or not Vault at all?"},
 };
 
 template <std::size_t N>
@@ -306,7 +282,7 @@ Finding vaultTransport(const TransportFailure& f, std::string_view address,
     return tlsVerification(f, relay::TlsPeer{peer, addr, "vault.ca_file", ca}, raw);
   }
   if (const CurlRule* rule = findCurlRule(kVaultTransportRules, f)) {
-    return failure(rule->words.cause, rule->words.hint,
+    return failure(rule->cause, rule->hint,
                    {{"address", addr}, {"raw", raw}, {"ca", printable(ca_file, 200)}});
   }
   return failure("Vault unreachable at {address}: {raw}", "check vault.address and vault.ca_file",

@@ -38,8 +38,16 @@ struct Fixture {
     submit::Envelope envelope;
     envelope.from = "app@example.test";
     envelope.recipients = {kRecipient};
-    return dispatcher.enqueue(std::move(origin), std::move(envelope), std::string(bytes, 'm'));
+    // Without a spool the answer comes before enqueue() returns.
+    std::optional<std::string> id;
+    dispatcher.enqueue(std::move(origin), std::move(envelope), std::string(bytes, 'm'),
+                       [&](submit::EnqueueOutcome outcome) {
+                         id = std::move(outcome.id);
+                         if (!id) last_refusal = std::move(outcome.refusal);
+                       });
+    return id;
   }
+  submit::EnqueueRefusal last_refusal;
 };
 
 std::size_t held(std::size_t message_bytes) {
@@ -56,7 +64,7 @@ TEST_CASE("messages handed on are bounded by bytes: 429 with Retry-After, never 
   CHECK(ids.size() == 65536 / held(10240));
   CHECK(f.dispatcher.inFlight() == ids.size());
   CHECK(f.dispatcher.heldBytes() == ids.size() * held(10240));
-  const auto refusal = f.dispatcher.enqueueRefusal();
+  const auto& refusal = f.last_refusal;
   CHECK(refusal.status == 429);
   CHECK(refusal.code == "queue_full");
   CHECK(refusal.retry_after_seconds > 0);
