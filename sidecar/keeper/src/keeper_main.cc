@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "sidecar/base/log.h"
@@ -88,8 +89,12 @@ class Keeper {
       // becomes usable or expires (readiness changes then, whatever Vault does).
       const auto now = foundation::systemClock().now();
       int timeout_ms = 60000;
-      if (const auto at = keeper::nextValidityChange(state_, now)) {
-        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*at - now);
+      auto wake_at = keeper::nextValidityChange(state_, now);
+      for (const auto& held : held_requests_) {
+        if (!wake_at || held.until < *wake_at) wake_at = held.until;
+      }
+      if (wake_at) {
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*wake_at - now);
         timeout_ms = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, 60000));
       }
       pollfd fds[4] = {{signal_fd_, POLLIN, 0},
@@ -102,6 +107,7 @@ class Keeper {
         return fatal("poll failed");
       }
       if (fds[1].revents != 0) takePublished();
+      if (!answerHeldRequests()) return fatal("cannot answer the worker");
       sendStatusIfChanged();
       if (fds[0].revents != 0) {
         signalfd_siginfo info{};
@@ -292,11 +298,20 @@ class Keeper {
 
   // `path_index` is the worker's word: an index out of range (a reload the keeper has
   // not seen yet) gets NoCredential; the answer names the path, which the worker checks.
-  bool answerCredentialRequest(std::uint32_t request_id, std::uint32_t path_index) {
+  bool answerCredentialRequest(std::uint32_t request_id, std::uint32_t path_index,
+                               bool hold_if_refused = true) {
     // Encoded straight from the keeper's copy into the (locked, reused) send packet.
     // From the Vault thread's last published state: never waits for Vault.
     bool encoded = false;
-    const auto* usable = keeper::usablePath(state_, path_index, foundation::systemClock().now());
+    const auto now = foundation::systemClock().now();
+    const auto* usable = keeper::usablePath(state_, path_index, now);
+    if (usable != nullptr && hold_if_refused && refusalPending(usable->credential->lease_id)) {
+      // The worker's one retry after a 535 asks at once; the answer waits (at most
+      // kHoldForReplacement) for the Vault thread to handle the refusal, so the retry
+      // gets the replacement instead of the refused login again.
+      held_requests_.push_back({request_id, path_index, now + kHoldForReplacement});
+      return true;
+    }
     if (usable != nullptr) {
       const ipc::SmtpCredential& c = *usable->credential;
       encoded = ipc::encodeCredential(request_id, usable->path, c.lease_id, state_.generation,
@@ -425,10 +440,38 @@ class Keeper {
   }
 
   void onCredentialRefused(const ipc::LeaseMessage& refused) {
+    ++refusals_posted_;
+    refused_leases_.insert(refused.lease_id);
     vault_thread_.post([lease_id = refused.lease_id](CredentialKeeper& credentials,
                                                      CredentialKeeper::Changes& changes) {
       credentials.credentialRefused(lease_id, changes);
+      ++changes.refusals_handled;
     });
+  }
+
+  // A refusal of `lease_id` the Vault thread has not handled yet.
+  bool refusalPending(const std::string& lease_id) const {
+    return state_.refusals_handled < refusals_posted_ && refused_leases_.count(lease_id) != 0;
+  }
+
+  // Answers the requests held for a refused credential once every refusal was handled
+  // (the replacement, or the kept credential if none could be leased), and any held
+  // for longer than kHoldForReplacement from what there is.
+  bool answerHeldRequests() {
+    if (held_requests_.empty()) return true;
+    const bool all_handled = state_.refusals_handled >= refusals_posted_;
+    if (all_handled) refused_leases_.clear();
+    const auto now = foundation::systemClock().now();
+    std::vector<HeldRequest> still;
+    for (const auto& held : held_requests_) {
+      if (all_handled || now >= held.until) {
+        if (!answerCredentialRequest(held.request_id, held.path_index, false)) return false;
+      } else {
+        still.push_back(held);
+      }
+    }
+    held_requests_ = std::move(still);
+    return true;
   }
 
   // The Vault thread's news: its state, leases whose connections must close, spool
@@ -519,6 +562,16 @@ class Keeper {
   vault::Client& client_;  // the same client credentials_ uses (the Vault thread only)
   keeper::VaultCallThread vault_thread_;
   keeper::KeeperState state_;  // as the Vault thread last published it
+  // Credential requests held while a refusal is being handled (answerHeldRequests).
+  struct HeldRequest {
+    std::uint32_t request_id;
+    std::uint32_t path_index;
+    foundation::SteadyTime until;
+  };
+  static constexpr std::chrono::seconds kHoldForReplacement{10};
+  std::vector<HeldRequest> held_requests_;
+  std::uint64_t refusals_posted_ = 0;
+  std::set<std::string> refused_leases_;
   ipc::StatusMessage sent_status_;
   SpoolSettings spool_;
   std::string config_path_;

@@ -155,6 +155,7 @@ void VaultCallThread::publishLocked(const CredentialKeeper::Changes& changes) {
   state_.login_state = keeper_.loginState();
   state_.login_blocked_until = keeper_.loginBlockedUntil();
   state_.secret_id_expires_unix = keeper_.secretIdExpiresUnix();
+  state_.refusals_handled += changes.refusals_handled;
   retired_.insert(retired_.end(), changes.retired_leases.begin(), changes.retired_leases.end());
   changed_ = changed_ || changes.credential_changed;
 }

@@ -86,6 +86,9 @@ class CredentialKeeper {
   struct Changes {
     bool credential_changed = false;          // a new one, or none any more
     std::vector<std::string> retired_leases;  // revoked: close connections that used them
+    // credentialRefused() calls done in this round: the keeper's loop holds requests for
+    // a refused credential until its refusal was handled (keeper_main.cc).
+    std::uint64_t refusals_handled = 0;
   };
 
   // One credential lifecycle per entry of `credential_paths` (one per distinct

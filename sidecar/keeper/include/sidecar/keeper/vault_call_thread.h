@@ -51,6 +51,7 @@ struct KeeperState {
   CredentialKeeper::LoginState login_state = CredentialKeeper::LoginState::Ok;
   foundation::SteadyTime login_blocked_until{};
   std::uint64_t secret_id_expires_unix = 0;  // CredentialKeeper::secretIdExpiresUnix()
+  std::uint64_t refusals_handled = 0;        // Changes::refusals_handled, summed
   bool vault_call_running = false;           // a call is on its way now (e.g. Vault hangs)
   foundation::SteadyTime vault_call_since{};
 };
