@@ -191,9 +191,19 @@ class SendmailTest(unittest.TestCase):
             self.assertIn("no answer", proc.stderr.decode())
             self.assertLess(time.monotonic() - started, 10)
             # Killed (no clean shutdown): the socket file stays, nobody listens.
-            for pid in [s.proc.pid, *role_pids(s.proc.pid).values()]:
+            killed = [s.proc.pid, *role_pids(s.proc.pid).values()]
+            for pid in killed:
                 os.kill(pid, signal.SIGKILL)
             s.proc.wait()
+            # SIGKILL is delivered asynchronously: until the worker is gone (or a zombie,
+            # its descriptors closed) its listening socket may still take a connection.
+            def gone(pid):
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+                except FileNotFoundError:
+                    return True
+            self.assertTrue(wait_for(lambda: all(gone(pid) for pid in killed), timeout=10))
             self.assertTrue(os.path.exists(s.socket))
             proc = self.sendmail(["-f", SENDER, rcpt("stopped")], message, socket=s.socket)
             self.assertExit(proc, 75)
