@@ -10,8 +10,12 @@
 // reports not-ready. Once started, every Vault call runs on the Vault-call thread
 // (vault_call_thread.h): this loop answers the worker from the published state, so a
 // Vault that hangs delays nothing while a credential is valid.
+#include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -19,6 +23,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <set>
 #include <thread>
@@ -38,6 +43,40 @@
 
 namespace sidecar {
 namespace {
+
+// Runs `fn` on a thread whose stack is ours: zeroed and unmapped once it returned (a
+// thread's stack from the C library would be cached, with its contents, for reuse).
+int onScratchStack(std::function<int()> fn) {
+  constexpr std::size_t kStackBytes = std::size_t{1} << 20;
+  void* stack = ::mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return fn();
+  struct Call {
+    std::function<int()>* fn;
+    int result = 1;
+  } call{&fn};
+  pthread_attr_t attr;
+  pthread_t thread;
+  bool ran = false;
+  if (::pthread_attr_init(&attr) == 0) {
+    if (::pthread_attr_setstack(&attr, stack, kStackBytes) == 0 && ::pthread_create(
+                                                                       &thread, &attr,
+                                                                       [](void* p) -> void* {
+                                                                         auto* c =
+                                                                             static_cast<Call*>(p);
+                                                                         c->result = (*c->fn)();
+                                                                         return nullptr;
+                                                                       },
+                                                                       &call) == 0) {
+      ran = ::pthread_join(thread, nullptr) == 0;
+    }
+    ::pthread_attr_destroy(&attr);
+  }
+  if (!ran) call.result = fn();
+  sodium_memzero(stack, kStackBytes);
+  ::munmap(stack, kStackBytes);
+  return call.result;
+}
 
 class Keeper {
  public:
@@ -68,9 +107,18 @@ class Keeper {
     if (secret_id_from_environment_ && !receiveSecretId()) {
       return fatal("no secret_id from the supervisor");
     }
-    takeOverPredecessor();
-    if (int code = startWithBackoff(); code >= 0) return code;
-    saveHandoff();
+    // The start-up's Vault calls (hand-off, login, the first leases) run on a stack of
+    // their own, wiped and unmapped afterwards; every later call runs on the Vault
+    // thread. Otherwise this thread's stack, which from then on only answers the
+    // worker, would keep what libcurl, OpenSSL and BLAKE2b left in its frames (the
+    // first password among it) for the life of the process.
+    const int code = onScratchStack([this] {
+      takeOverPredecessor();
+      const int started = startWithBackoff();
+      if (started < 0) saveHandoff();
+      return started;
+    });
+    if (code >= 0) return code;
     // From here on only the Vault-call thread touches credentials_, client_ and the
     // hand-off record (it rewrites the record after each round).
     vault_thread_.afterEachRound([this](CredentialKeeper&) {
@@ -123,7 +171,7 @@ class Keeper {
 
  private:
   // Logs in and leases. Returns an exit code to stop with, or -1 when ready.
-  int startWithBackoff() {
+  [[gnu::noinline]] int startWithBackoff() {
     foundation::Backoff backoff(
         foundation::BackoffPolicy{std::chrono::seconds(1), std::chrono::seconds(30), 2.0, 0.2});
     while (true) {
@@ -149,7 +197,7 @@ class Keeper {
 
   // The supervisor's first message: the hand-off memory (issue 14), as SCM_RIGHTS; a
   // supervisor that could not create it sends the message without a descriptor.
-  bool receiveHandoffMemory() {
+  [[gnu::noinline]] bool receiveHandoffMemory() {
     int fd = -1;
     if (!ipc::receivePacket(kControlFd, in_, fd)) return false;
     ipc::Reader r(in_.view());
@@ -177,7 +225,7 @@ class Keeper {
 
   // A predecessor that died without revoking (kill -9, a crash, the OOM killer) left
   // its record: its token and leases are taken over or revoked, never orphaned.
-  void takeOverPredecessor() {
+  [[gnu::noinline]] void takeOverPredecessor() {
     if (!handoff_) return;
     auto record = handoff_->load();
     if (!record) return;
@@ -215,7 +263,7 @@ class Keeper {
   }
 
   // Rewrites the record when what it holds has changed.
-  void saveHandoff() {
+  [[gnu::noinline]] void saveHandoff() {
     if (!handoff_) return;
     const std::uint64_t fingerprint = credentials_.handoffFingerprint();
     if (fingerprint == handoff_fingerprint_) return;
@@ -228,7 +276,7 @@ class Keeper {
   }
 
   // The supervisor's message when the secret_id came in its environment.
-  bool receiveSecretId() {
+  [[gnu::noinline]] bool receiveSecretId() {
     int fd = -1;
     if (!ipc::receivePacket(kControlFd, in_, fd)) return false;
     if (fd >= 0) ::close(fd);
@@ -589,6 +637,10 @@ class Keeper {
 }  // namespace
 
 int runKeeper(const Config& config, const std::string& config_path) {
+  // Freed blocks are overwritten by glibc (M_PERTURB): what libcurl or OpenSSL freed in
+  // this thread's arena (the start-up's answers) does not outlive the free, even when
+  // later calls run on another thread with an arena of its own.
+  ::mallopt(M_PERTURB, 0x5a);
   if (config.process.seccomp) {
     if (auto s = installSeccompFilter(SeccompRole::Keeper); !s) {
       log::error("seccomp_failed", {{"error", s.error().message}});
