@@ -935,7 +935,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     probe_.reply = reply;
     // A connection that never got ready failed for a cause doctor names: the sends
     // answer with doctor's words (smtp_diagnosis.h), not our raw detail.
-    if (in_setup) detail = oneLine(diagnoseSmtp(probe_, settings_));
+    if (in_setup) {
+      std::string words = oneLine(diagnoseSmtp(probe_, settings_));
+      // An AUTH refusal keeps naming the mechanism ("AUTH OAUTHBEARER refused"): a
+      // token and a password are refused for different reasons.
+      detail = probe_.failure == SmtpProbeResult::Failure::Auth ? detail + ": " + words
+                                                                : std::move(words);
+    }
     log::info("smtp_connection_failed", {{"detail", detail}, {"smtp_code", reply.code}});
     auto txs = std::move(txs_);
     txs_.clear();
