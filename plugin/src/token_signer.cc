@@ -210,6 +210,9 @@ foundation::Result<foundation::SecretBytes> signJwt(std::string_view kid,
   std::copy(signing_input.begin(), signing_input.end(), out);
   out[signing_input.size()] = '.';
   std::copy(encoded_sig.begin(), encoded_sig.end(), out + signing_input.size() + 1);
+  // The signature is what makes the token a credential: its working copies are wiped.
+  sodium_memzero(sig.data(), sig.size());
+  sodium_memzero(const_cast<char*>(encoded_sig.data()), encoded_sig.size());
   return token;
 }
 
