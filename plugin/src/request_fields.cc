@@ -84,7 +84,10 @@ bool RequestFields::has(std::string_view key) const {
 
 std::vector<std::string> RequestFields::keys() const {
   std::vector<std::string> out;
-  for (auto it = impl_->doc.MemberBegin(); it != impl_->doc.MemberEnd(); ++it) {
+  // Const iterators: clang's C++20 rewritten-operator rule finds RapidJSON's mutable
+  // member-iterator != ambiguous (-Wambiguous-reversed-operator; the fuzz build is clang).
+  const rapidjson::Document& doc = impl_->doc;
+  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
     out.emplace_back(it->name.GetString(), it->name.GetStringLength());
   }
   return out;
