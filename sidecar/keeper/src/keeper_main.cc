@@ -446,6 +446,9 @@ class Keeper {
 
   // The keeper's figures for the worker's GET /metrics: totals, no secrets, no lease ids.
   bool answerMetricsRequest(std::uint32_t request_id) {
+    // The Vault thread publishes a counter as it changes, without waking this loop:
+    // take the newest figures, or a round waiting on a hung Vault keeps them stale.
+    takePublished();
     telemetry::KeeperFigures figures;
     const auto& stats = state_.stats;
     const auto now = foundation::systemClock().now();
