@@ -482,8 +482,7 @@ class Doctor {
                   "smtp.gmail.com), or a password credential for this server"});
       return;
     }
-    relay::PlainCause smtp = relay::diagnoseSmtp(probe, config_.smtp);
-    report_.add("smtp", Finding{smtp.ok, std::move(smtp.what), std::move(smtp.hint)});
+    report_.add("smtp", relay::diagnoseSmtp(probe, config_.smtp));
   }
 
   void cleanup() {

@@ -177,10 +177,3 @@ TEST_CASE("the server's text cannot forge lines or placeholders") {
   const PlainCause g = diagnoseSmtp(s, starttls587());
   CHECK(has(g.what, "(554 5.3.2 {host})"));  // the server's braces stay as they are
 }
-
-TEST_CASE("printableLine: untrusted text on one bounded line") {
-  CHECK(printableLine("two\r\nlines\n\tand tabs  ") == "two lines and tabs");
-  CHECK(printableLine(std::string("nul\0byte", 8)) == "nul byte");
-  CHECK(printableLine("abcdefghij", 8) == "abcde...");
-  CHECK(printableLine("") == "");
-}
