@@ -140,7 +140,31 @@ std::string otherSubmissionPort(const SmtpSettings& smtp) {
   return "587 or 465";
 }
 
+// A token is refused for other reasons than a password: the words doctor printed for
+// it, now the worker's too.
+constexpr const char* kTokenRefusedHint =
+    "the token was issued but the mail server refused it: Microsoft 365: SMTP AUTH "
+    "disabled for the mailbox, no SMTP.SendAsApp permission, or no mailbox permission "
+    "for the app's service principal; Google: the mailbox is not the delegated "
+    "subject; own stack: the issuer's key is not in Dovecot's key directory, or the "
+    "token's login differs from the SASL user";
+
 PlainCause authCause(const SmtpProbeResult& s, Vars ours, Vars theirs) {
+  if (s.token_credential && !s.auth_mechanism.empty() && s.reply.code >= 500) {
+    const std::string code = std::to_string(s.reply.code);
+    const std::string said =
+        printableLine(std::string_view(s.reply.text).substr(0, mailformat::kMaxReplyLine));
+    return plainFailure("{mechanism} rejected by the server ({code} {said})", kTokenRefusedHint,
+                        {{"mechanism", s.auth_mechanism}, {"code", code}}, {{"said", said}});
+  }
+  if (s.token_credential && s.auth_offered && s.auth_mechanism.empty()) {
+    return plainFailure(
+        "the SMTP server {host}:{port} offers neither XOAUTH2 nor OAUTHBEARER: an OAuth2 token "
+        "cannot log in",
+        "use the provider's OAuth2 submission host (smtp.office365.com, smtp.gmail.com), or a "
+        "password credential for this server",
+        ours, theirs);
+  }
   if (s.reply.code == 534 || s.reply.code == 538) {
     return plainFailure(
         "the SMTP server refused AUTH PLAIN{reply}: it wants a stronger mechanism or encryption",
