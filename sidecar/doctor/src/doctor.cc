@@ -26,6 +26,7 @@
 #include "sidecar/keeper/smtp_login_from_secret.h"
 #include "sidecar/relay/asio_smtp_sender.h"
 #include "sidecar/relay/smtp_diagnosis.h"
+#include "sidecar/spool/store.h"
 #include "vault/client.h"
 #include "vault/request_body.h"
 #include "vault/response_parser.h"
@@ -250,6 +251,7 @@ class Doctor {
     for (const auto& credential : credentials) smtpStep(&credential);
     credentials.clear();
     cleanup();
+    if (!config_.spool.directory.empty()) spoolStep();
   }
 
  private:
@@ -484,6 +486,20 @@ class Doctor {
     }
     relay::PlainCause smtp = relay::diagnoseSmtp(probe, config_.smtp);
     report_.add("smtp", Finding{smtp.ok, std::move(smtp.what), std::move(smtp.hint)});
+  }
+
+  // What the spool set aside when Transit lost its data key (a directory listing; no
+  // file is opened, no key asked for).
+  void spoolStep() {
+    auto generations = spool::listSetAside(config_.spool.directory);
+    if (!generations) {
+      report_.skip("spool", printable(generations.error().message) +
+                                " (run doctor as the sidecar's user to look into the spool)");
+      return;
+    }
+    std::vector<SetAsideGeneration> found;
+    for (const auto& g : *generations) found.push_back({g.directory, g.messages, g.finished});
+    report_.add("spool", spoolSetAside(config_.spool.directory, found));
   }
 
   void cleanup() {
