@@ -439,7 +439,8 @@ class Keeper {
 
   bool sendSpoolKey(keeper::SpoolKeyAnswer& answer) {
     if (answer.lost) {
-      log::error("spool_key_lost", {{"transit_key", spool_.transit_key}, {"error", answer.refusal}});
+      log::error("spool_key_lost",
+                 {{"transit_key", spool_.transit_key}, {"error", answer.refusal}});
       if (ipc::encodeSpoolKeyLost(answer.request_id, answer.refusal, out_)) {
         (void)ipc::sendPacket(peer_fd_, out_);
       }

@@ -389,8 +389,8 @@ TEST_CASE("the spool key lost answer round-trips; empty or control characters ar
     CHECK(reason == c.out);
   }
   // Hand-built: empty, a newline (a forged log line), too long, trailing bytes.
-  for (const auto& bad : {std::string(), std::string("a\nb"),
-                          std::string(kMaxSpoolKeyLostReason + 1, 'x')}) {
+  for (const auto& bad :
+       {std::string(), std::string("a\nb"), std::string(kMaxSpoolKeyLostReason + 1, 'x')}) {
     (void)Writer(MessageType::SpoolKeyLost, 1, packet).str(bad).finish();
     const std::string wire = bytesOf(packet);
     Reader r(wire);
