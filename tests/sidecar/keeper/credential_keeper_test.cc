@@ -949,6 +949,31 @@ TEST_CASE_FIXTURE(Fixture,
   CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L2") == 1);
 }
 
+TEST_CASE_FIXTURE(Fixture,
+                  "the Vault-call thread publishes a counter when it changes, not when the "
+                  "round ends") {
+  REQUIRE(keeper().start().ok());
+  keeper::VaultCallThread thread(keeper(), clock);
+  REQUIRE(thread.start().ok());
+  clock.advance(std::chrono::seconds(250));  // the token's renewal is due
+  // One round: the token renewal fails (counted and logged), then the next call hangs.
+  thread.post([this](CredentialKeeper& k, CredentialKeeper::Changes& changes) {
+    vault->down = true;
+    (void)k.tick(changes);
+    vault->down = false;
+    vault->hangNext();
+    k.credentialRefused("database/creds/app/L1", changes);
+  });
+  for (int i = 0; i < 500 && !vault->hanging(); ++i) std::this_thread::sleep_for(2ms);
+  REQUIRE(vault->hanging());
+  const auto state = thread.drain().state;
+  CHECK(state.vault_call_running);
+  // The log already says token_renew_failed: the figure says so too while the round waits.
+  CHECK(state.stats.token_renewal_failures == 1);
+  vault->release();
+  CHECK(thread.stop([](CredentialKeeper& k) { return k.revokeAll(); }).ok());
+}
+
 TEST_CASE("the published state names why the keeper is not ready") {
   keeper::KeeperState state;
   const auto now = foundation::SteadyTime(std::chrono::hours(1));
