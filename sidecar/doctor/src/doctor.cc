@@ -25,6 +25,7 @@
 #include "sidecar/keeper/smtp_login_from_secret.h"
 #include "sidecar/relay/asio_smtp_sender.h"
 #include "sidecar/relay/smtp_diagnosis.h"
+#include "sidecar/spool/store.h"
 #include "vault/client.h"
 #include "vault/request_body.h"
 #include "vault/response_parser.h"
@@ -249,6 +250,7 @@ class Doctor {
     for (const auto& credential : credentials) smtpStep(&credential);
     credentials.clear();
     cleanup();
+    if (!config_.spool.directory.empty()) spoolStep();
   }
 
  private:
@@ -460,6 +462,20 @@ class Doctor {
     // The worker's own words for the session (a refused token included): what doctor
     // certifies is what a failed send would say.
     report_.add("smtp", relay::diagnoseSmtp(probe, config_.smtp));
+  }
+
+  // What the spool set aside when Transit lost its data key (a directory listing; no
+  // file is opened, no key asked for).
+  void spoolStep() {
+    auto generations = spool::listSetAside(config_.spool.directory);
+    if (!generations) {
+      report_.skip("spool", printable(generations.error().message) +
+                                " (run doctor as the sidecar's user to look into the spool)");
+      return;
+    }
+    std::vector<SetAsideGeneration> found;
+    for (const auto& g : *generations) found.push_back({g.directory, g.messages, g.finished});
+    report_.add("spool", spoolSetAside(config_.spool.directory, found));
   }
 
   void cleanup() {

@@ -333,4 +333,30 @@ Finding revoke(const VaultAnswer& answer, std::string_view what) {
   return matchAnswer(kRevokeRules, answer, {{"what", printable(what, 200)}});
 }
 
+Finding spoolSetAside(std::string_view spool_directory,
+                      const std::vector<SetAsideGeneration>& generations) {
+  std::size_t messages = 0;
+  std::size_t finished = 0;
+  std::string where;
+  for (const auto& g : generations) {
+    messages += g.messages;
+    finished += g.finished;
+    if (where.size() < 600) where += (where.empty() ? "" : ", ") + printable(g.directory, 300);
+  }
+  if (generations.empty()) {
+    return Finding{true, "spool " + printable(spool_directory, 300) + ": nothing set aside", ""};
+  }
+  return Finding{
+      false,
+      std::to_string(messages) + (messages == 1 ? " message" : " messages") + " (and " +
+          std::to_string(finished) + " final " + (finished == 1 ? "status" : "statuses") +
+          ") set aside in " + where +
+          ": Transit can no longer decrypt the data key they are sealed under (the key was "
+          "deleted, or Vault lost its state or is another one); they are kept, not sent",
+      "restore the Transit key (from a transit/backup, or the old Vault), check that "
+      "transit/decrypt opens the datakey file there, then send them with a sidecar whose "
+      "spool.directory is that directory (docs/OPERATIONS.md, \"The spool's Transit key is "
+      "lost\"); or, if they are given up, move the directory away"};
+}
+
 }  // namespace sidecar::doctor

@@ -38,6 +38,7 @@
 #include "sidecar/keeper/handoff_memory.h"
 #include "sidecar/keeper/keeper.h"
 #include "sidecar/keeper/keeper_answers.h"
+#include "sidecar/keeper/spool_key_answer.h"
 #include "sidecar/keeper/vault_call_thread.h"
 #include "sidecar/keeper/vault_requests.h"
 #include "vault/client.h"
@@ -415,6 +416,10 @@ class Keeper {
             auto opened = client_.transitDecrypt(spool.transit_mount, spool.transit_key, wrapped);
             if (!opened) {
               answer.refusal = "transit decrypt: " + opened.error().message;
+              // Transit's own "never": the worker sets the old files aside and asks for
+              // a new key. Anything else (Vault away, 403, 5xx): it asks again later.
+              answer.lost = keeper::classifyTransitDecryptFailure(opened.error()) ==
+                            keeper::SpoolKeyFailure::Lost;
             } else {
               answer.key = std::move(*opened);
               log::info("spool_key_unwrapped", {{"transit_key", spool.transit_key}});
@@ -431,6 +436,14 @@ class Keeper {
   }
 
   bool sendSpoolKey(keeper::SpoolKeyAnswer& answer) {
+    if (answer.lost) {
+      log::error("spool_key_lost",
+                 {{"transit_key", spool_.transit_key}, {"error", answer.refusal}});
+      if (ipc::encodeSpoolKeyLost(answer.request_id, answer.refusal, out_)) {
+        (void)ipc::sendPacket(peer_fd_, out_);
+      }
+      return true;
+    }
     if (!answer.refusal.empty()) {
       log::warn("spool_key_unavailable", {{"error", answer.refusal}});
       if (ipc::encodeNoCredential(answer.request_id, out_)) (void)ipc::sendPacket(peer_fd_, out_);
