@@ -7,8 +7,8 @@
 
 #include <string>
 
-using sidecar::keeper::deriveSesSmtpPassword;
 using foundation::SecretBytes;
+using sidecar::keeper::deriveSesSmtpPassword;
 
 namespace {
 std::string revealed(const SecretBytes& s) {
