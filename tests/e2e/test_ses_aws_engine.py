@@ -17,9 +17,6 @@ Dovecot standing in for SES's SMTP endpoint, which cannot be reached from here.
   (GetUser, ListAccessKeys and ListUserPolicies answer NoSuchEntity).
 Neither the secret key nor the derived password reach the sidecar's log.
 """
-import base64
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -30,6 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from seslib import ses_smtp_password
 from stacklib import CLI, ENV, REPO, Sidecar, bao, maildir_messages, psql, wait_for
 
 REGION = "eu-west-1"
@@ -42,16 +40,6 @@ def oauth_env():
     out = subprocess.run([os.path.join(REPO, "scripts", "stack-oauth"), "env"],
                          capture_output=True, text=True, check=True).stdout
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
-def ses_smtp_password(secret, region):
-    """AWS's documented algorithm (SES developer guide, SMTP credentials, version 4)."""
-    def sign(key, msg):
-        return hmac.new(key, msg.encode(), hashlib.sha256).digest()
-    k = sign(("AWS4" + secret).encode(), "11111111")
-    for step in (region, "ses", "aws4_request", "SendRawEmail"):
-        k = sign(k, step)
-    return base64.b64encode(bytes([0x04]) + k).decode()
 
 
 class Iam:

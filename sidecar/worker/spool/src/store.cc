@@ -20,44 +20,23 @@
 #include <cstring>
 #include <optional>
 
+#include "durable_io.h"
+
 namespace sidecar::spool {
 namespace {
 
+using detail::Fd;
+using detail::ioError;
+using detail::kTempPrefix;
+using detail::syncDirectory;
 using foundation::Error;
 using foundation::Result;
 using foundation::Status;
 
 constexpr std::string_view kMessageSuffix = ".msg";
 constexpr std::string_view kFinishedSuffix = ".fin";
-constexpr std::string_view kTempPrefix = ".tmp-";
 constexpr std::string_view kKeyFile = "datakey";
 constexpr std::size_t kMaxWrappedKey = 1024;
-
-Error ioError(const std::string& what, int err) {
-  const bool full = err == ENOSPC || err == EDQUOT;
-  return Error::temporary(std::string(full ? "spool disk full: " : "spool: ") + what + ": " +
-                          std::strerror(err));
-}
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const noexcept { return fd_; }
-  // close() reports write-back errors on some filesystems (NFS): checked, not ignored.
-  int close() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
 
 Status makeDirectory(const std::string& path) {
   if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return ioError("mkdir " + path, errno);
@@ -70,13 +49,6 @@ Status makeDirectory(const std::string& path) {
   if ((st.st_mode & 077) != 0 && ::fchmodat(AT_FDCWD, path.c_str(), 0700, 0) != 0) {
     return ioError("chmod " + path, errno);
   }
-  return {};
-}
-
-Status syncDirectory(const std::string& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return ioError("open " + dir, errno);
-  if (::fsync(fd.get()) != 0) return ioError("fsync " + dir, errno);
   return {};
 }
 

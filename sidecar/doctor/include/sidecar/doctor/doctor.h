@@ -19,17 +19,17 @@
 
 #include "foundation/secret.h"
 #include "sidecar/base/config.h"
+#include "sidecar/relay/plain_words.h"
 
 namespace sidecar::doctor {
 
-struct Finding {
-  bool ok = false;
-  std::string what;  // ok: what was found; failure: the cause, in plain words
-  std::string hint;  // what to do about it (failures; may be empty)
-};
+// One check's outcome: ok and what was found, or the cause and its hint. The type the
+// worker's SMTP diagnosis answers with (relay/plain_words.h), so doctor reports the
+// worker's words unchanged.
+using Finding = relay::PlainCause;
 
-// Untrusted text made fit for one output line: control bytes become spaces, runs of
-// spaces collapse, at most `max` bytes (cut with "...").
+// Untrusted text made fit for one output line (relay::printableLine): control bytes
+// become spaces, runs of spaces collapse, at most `max` bytes (cut with "...").
 std::string printable(std::string_view text, std::size_t max = 300);
 
 // A libcurl transfer that failed before any answer: CURLcode, the error buffer,
