@@ -151,6 +151,18 @@ std::int64_t saturatingSecondsToNanos(std::int64_t s) {
   return std::min(s, kMax) * kNanosPerSecond;
 }
 
+// Where and how to submit, and the role's limits: the same fields in a password's and a
+// token's answer. (A template only because Engine::Config and Engine::Role are private.)
+template <typename Config, typename Role>
+void putServerFields(JsonOut& data, const Config& c, const Role& r) {
+  data.str("smtp_host", c.smtp_host).num("smtp_port", c.smtp_port);
+  if (c.smtp_tls_port > 0) data.num("smtp_tls_port", c.smtp_tls_port);
+  data.str("tls_mode", c.tls_mode);
+  if (!c.ca_pem.empty()) data.str("ca_pem", c.ca_pem);
+  data.list("allowed_senders", r.allowed_senders)
+      .num("send_rate_per_minute", r.send_rate_per_minute);
+}
+
 }  // namespace
 
 Engine::Engine(Storage& storage, SystemView& system_view, MailStoreFactory& mail_stores,
@@ -524,6 +536,26 @@ foundation::Result<MailStore*> Engine::storeFor(const Config& config,
   return store_.get();
 }
 
+foundation::Status Engine::createLogin(const Request& request, const std::string& name,
+                                       const Role& r, const Config& c, std::int64_t now,
+                                       NewLogin& login) {
+  std::unique_lock<std::mutex> lock;
+  auto store = storeFor(c, lock);
+  if (!store) return std::move(store).error();
+  // A template with a random part can collide with a live login: the store refuses the
+  // duplicate (false) and a fresh name is tried, a bounded number of times.
+  for (int attempt = 0; attempt < kUsernameAttempts; ++attempt) {
+    auto username =
+        expandUsernameTemplate(r.username_template, name, request.display_name, now, random_);
+    if (!username) return std::move(username).error();
+    login.username = std::move(username.value());
+    auto created = store.value()->createLogin(login);
+    if (!created) return std::move(created).error().context("creating login");
+    if (created.value()) return {};
+  }
+  return foundation::Error::temporary("could not find a free username; try again");
+}
+
 foundation::Result<Response> Engine::handleCreds(const Request& request, const std::string& name) {
   if (request.operation != "read") return refused(Response::Refusal::UnsupportedOperation);
   if (!validRoleName(name)) return foundation::Error::permanent("invalid role name");
@@ -567,33 +599,11 @@ foundation::Result<Response> Engine::handleCreds(const Request& request, const s
   login.password_hash = std::move(hash.value());
   login.expires_at = now + ttl_s;
   login.sender_keys = std::move(sender_keys);
-  bool created = false;
-  {
-    std::unique_lock<std::mutex> lock;
-    auto store = storeFor(c, lock);
-    if (!store) return std::move(store).error();
-    for (int attempt = 0; attempt < kUsernameAttempts && !created; ++attempt) {
-      auto username =
-          expandUsernameTemplate(r.username_template, name, request.display_name, now, random_);
-      if (!username) return std::move(username).error();
-      login.username = std::move(username.value());
-      auto ok = store.value()->createLogin(login);
-      if (!ok) return std::move(ok).error().context("creating login");
-      created = ok.value();
-    }
-  }
-  if (!created) return foundation::Error::temporary("could not find a free username; try again");
+  if (auto st = createLogin(request, name, r, c, now, login); !st) return std::move(st).error();
 
   JsonOut data;
-  data.str("username", login.username)
-      .secret("password", password)
-      .str("smtp_host", c.smtp_host)
-      .num("smtp_port", c.smtp_port);
-  if (c.smtp_tls_port > 0) data.num("smtp_tls_port", c.smtp_tls_port);
-  data.str("tls_mode", c.tls_mode);
-  if (!c.ca_pem.empty()) data.str("ca_pem", c.ca_pem);
-  data.list("allowed_senders", r.allowed_senders)
-      .num("send_rate_per_minute", r.send_rate_per_minute);
+  data.str("username", login.username).secret("password", password);
+  putServerFields(data, c, r);
 
   Response resp = dataResponse(data.finish());
   LeaseOut lease;
@@ -785,22 +795,7 @@ foundation::Result<Response> Engine::tokenCreds(const Request& request, const st
   login.token_login = true;
   login.expires_at = exp;
   login.sender_keys = std::move(sender_keys);
-  bool created = false;
-  {
-    std::unique_lock<std::mutex> lock;
-    auto store = storeFor(c, lock);
-    if (!store) return std::move(store).error();
-    for (int attempt = 0; attempt < kUsernameAttempts && !created; ++attempt) {
-      auto username =
-          expandUsernameTemplate(r.username_template, name, request.display_name, now, random_);
-      if (!username) return std::move(username).error();
-      login.username = std::move(username.value());
-      auto ok = store.value()->createLogin(login);
-      if (!ok) return std::move(ok).error().context("creating login");
-      created = ok.value();
-    }
-  }
-  if (!created) return foundation::Error::temporary("could not find a free username; try again");
+  if (auto st = createLogin(request, name, r, c, now, login); !st) return std::move(st).error();
   auto undo = [&](foundation::Error e) -> foundation::Result<Response> {
     std::unique_lock<std::mutex> lock;
     if (auto store = storeFor(c, lock); store) (void)store.value()->deleteLogin(login.username);
@@ -850,14 +845,8 @@ foundation::Result<Response> Engine::tokenCreds(const Request& request, const st
       .secret("token", token)
       .str("token_type", "JWT")
       .num("token_expires_at", exp)
-      .str("token_kid", kid)
-      .str("smtp_host", c.smtp_host)
-      .num("smtp_port", c.smtp_port);
-  if (c.smtp_tls_port > 0) data.num("smtp_tls_port", c.smtp_tls_port);
-  data.str("tls_mode", c.tls_mode);
-  if (!c.ca_pem.empty()) data.str("ca_pem", c.ca_pem);
-  data.list("allowed_senders", r.allowed_senders)
-      .num("send_rate_per_minute", r.send_rate_per_minute);
+      .str("token_kid", kid);
+  putServerFields(data, c, r);
 
   Response resp = dataResponse(data.finish());
   LeaseOut lease;

@@ -24,14 +24,16 @@ FAULT_PG_DOWN_SECONDS (30), FAULT_DOVECOT_DOWN_SECONDS (30), FAULT_POSTFIX_DOWN_
 import os
 import shutil
 import signal
+import smtplib
 import subprocess
 import threading
 import time
 import unittest
 import uuid
 
-from stacklib import (ENV, REPO, Sidecar, approle_tokens, bao, give_to_sidecar_user, live_leases,
-                      maildir_messages, postfix, role_pids, wait_for, wrapped_secret_id)
+from stacklib import (CREDENTIAL_PATH, ENV, REPO, Sidecar, approle_tokens, bao,
+                      give_to_sidecar_user, live_leases, maildir_messages, postfix, role_pids,
+                      smtp_login, wait_for, wrapped_secret_id)
 
 SENDER = "app@example.test"
 LOAD_INTERVAL = 0.25
@@ -49,6 +51,9 @@ POSTFIX_DOWN = seconds("FAULT_POSTFIX_DOWN_SECONDS", 60)
 AROUND = seconds("FAULT_LOAD_SECONDS", 3)
 VAULT_SHORT_TTL = int(seconds("FAULT_VAULT_SHORT_TTL", 120))
 RESUME = seconds("FAULT_RESUME_SECONDS", 5)
+# Dovecot's pgsql driver reconnects at +1, +6, +31, +156 s after a failure: after a
+# PostgreSQL outage it may take that long to authenticate anyone again.
+MAIL_SERVER_BACK = seconds("FAULT_MAIL_SERVER_BACK_SECONDS", 240)
 PROBE_INTERVAL = 0.25
 
 
@@ -183,6 +188,26 @@ class SyncProbe:
         self.thread.join(timeout=60)
 
 
+def mail_server_authenticates_again():
+    """Leases a login for the probe (the plugin writes it to PostgreSQL, which is back)
+    and tries AUTH with it every second until the mail server takes it: Dovecot's
+    database connection is back. Returns the time (monotonic) it did; the login is
+    revoked after."""
+    lease = bao("read", "-format=json", CREDENTIAL_PATH)
+    try:
+        data = lease["data"]
+        def authenticates():
+            try:
+                return smtp_login(data["username"], data["password"]) == 235
+            except (OSError, smtplib.SMTPException):
+                return False
+        ok = wait_for(authenticates, timeout=MAIL_SERVER_BACK, interval=1.0)
+        assert ok, f"the mail server took no login within {MAIL_SERVER_BACK:.0f} s"
+        return time.monotonic()
+    finally:
+        bao("lease", "revoke", lease["lease_id"], check=False)
+
+
 def send_works(sidecar, tag):
     rcpt = f"{tag}-{uuid.uuid4().hex[:8]}@example.test"
     message = (f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: resume\r\n\r\nbody\r\n").encode()
@@ -221,9 +246,11 @@ class FaultMatrixTest(unittest.TestCase):
                 print(f"| {r['fault']} | {r['accepted']} | {r['delivered']} | {r['lost']} | "
                       f"{r['duplicated']} | {r['refused']:.1f} | {sync} |")
 
-    def row(self, fault, inject, duplicates_allowed=0, probe=None):
+    def row(self, fault, inject, duplicates_allowed=0, probe=None, settle=None):
         """Load, the fault (inject() returns when it is over), load; then every accepted
-        message must arrive exactly once. With `probe` (a SyncProbe), its figures too."""
+        message must arrive exactly once. With `probe` (a SyncProbe), its figures too.
+        `settle()`, if given, returns once the servers themselves work again (their own
+        recovery, which no client can shorten); the delivery window starts after it."""
         with Load(self.sidecar, fault.split()[0].lower().replace("-", "")) as load:
             time.sleep(AROUND)
             if probe:
@@ -235,6 +262,8 @@ class FaultMatrixTest(unittest.TestCase):
                 time.sleep(AROUND)
         accepted = list(load.accepted)
         self.assertGreater(len(accepted), 0)
+        if settle:
+            settle()
         # A message Postfix took while its own lookups failed (PostgreSQL down) waits in
         # its deferred queue (minimal_backoff_time, 300 s): flushed, as an operator would.
         wait_for(lambda: flush_postfix_queue() or all(maildir_messages(r) for r in accepted),
@@ -466,11 +495,28 @@ class FaultMatrixTest(unittest.TestCase):
         self.assertGreaterEqual(len(self.sidecar.events("credential_leased")), 2)
 
     def test_postgresql_down(self):
+        """PostgreSQL down, then back: the mail server itself cannot authenticate anyone
+        until Dovecot's pgsql driver reconnects, and it backs off by five times (its
+        attempts after the first failure: +1, +6, +31, +156 s...). An outage that ends
+        just after the +31 s attempt keeps every AUTH failing for two more minutes, with
+        no client able to help. So the row waits for the mail server to take a login
+        again (a login leased for the probe, AUTH every second, up to
+        FAULT_MAIL_SERVER_BACK_SECONDS) before the usual delivery window, and says how
+        long that took: the sidecar kept every message meanwhile."""
+        marks = {}
+
         def inject():
             os.kill(pid_file("postgres", "data", "postmaster.pid"), signal.SIGINT)  # fast stop
             time.sleep(PG_DOWN)
             stack_start()
-        self.row(f"PostgreSQL down {PG_DOWN:.0f} s", inject)
+            marks["back"] = time.monotonic()
+
+        def settle():
+            marks["auth"] = mail_server_authenticates_again()
+        self.row(f"PostgreSQL down {PG_DOWN:.0f} s", inject, settle=settle)
+        auth_after = marks["auth"] - marks["back"]
+        FIGURES[-1]["fault"] += f"; AUTH at the mail server again {auth_after:.1f} s after"
+        print(f"PostgreSQL back: the mail server took a login again after {auth_after:.1f} s")
 
     def test_dovecot_down(self):
         def inject():

@@ -618,27 +618,13 @@ class DoctorNamesTheSesRegion(unittest.TestCase):
     MOUNT, POLICY = "ses-kv", "ses-kv-doctor-read"
 
     def setUp(self):
-        from test_ses_login import ses_smtp_password
+        from seslib import play_ses, serve_iam_key_from_kv, ses_smtp_password
         self.access_key = "AKIA" + os.urandom(8).hex().upper()
         self.secret_key = base64.b64encode(os.urandom(30)).decode()
-        self.login = self.access_key.lower()
-        if f"{self.MOUNT}/" not in bao("secrets", "list", "-format=json"):
-            bao("secrets", "enable", f"-path={self.MOUNT}", "kv")
-        bao("write", f"{self.MOUNT}/doctor-app", f"access_key={self.access_key}",
-            f"secret_key={self.secret_key}")
-        policy_file = os.path.join("/tmp", f"ses-kv-doctor-{os.getpid()}.hcl")
-        with open(policy_file, "w") as f:
-            f.write(f'path "{self.MOUNT}/doctor-app" {{ capabilities = ["read"] }}\n')
-        self.addCleanup(os.unlink, policy_file)
-        bao("policy", "write", self.POLICY, policy_file)
-        role = bao("read", "-format=json", "auth/approle/role/example-app")["data"]
-        original = ",".join(role["token_policies"])
-        bao("write", "auth/approle/role/example-app", f"token_policies={original},{self.POLICY}")
-        self.addCleanup(bao, "write", "auth/approle/role/example-app", f"token_policies={original}")
-        password = ses_smtp_password(self.secret_key, "eu-west-1")
-        psql(f"INSERT INTO credentials (username, password) VALUES ('{self.login}', "
-             f"'{{PLAIN}}{password}')")
-        self.addCleanup(psql, f"DELETE FROM credentials WHERE username = '{self.login}'")
+        serve_iam_key_from_kv(self, self.MOUNT, "doctor-app", self.POLICY, self.access_key,
+                              self.secret_key)
+        self.login = play_ses(self, self.access_key,
+                              ses_smtp_password(self.secret_key, "eu-west-1"))
 
     def doctor(self, region, expect_rc):
         secret_id = bao("write", "-format=json", "-f",

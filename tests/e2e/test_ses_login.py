@@ -12,32 +12,19 @@ implementation of AWS's algorithm. The sidecar logs in with what its keeper deri
 the mail is delivered: the two derivations agree end to end, and the keeper waited for
 the propagation time before the first send.
 """
-import base64
-import hashlib
-import hmac
 import os
 import secrets
 import string
-import subprocess
 import time
 import unittest
 
-from stacklib import ENV, Sidecar, bao, maildir_messages, psql, wait_for
+from seslib import arrived, play_ses, serve_iam_key_from_kv, ses_smtp_password
+from stacklib import Sidecar, wait_for
 
 MOUNT, POLICY = "ses-kv", "ses-kv-read"
 REGION = "eu-west-1"
 PROPAGATION_SECONDS = 2
 SENDER = "ses-app@example.test"
-
-
-def ses_smtp_password(secret, region):
-    """AWS's documented algorithm (SES developer guide, SMTP credentials, version 4)."""
-    def sign(key, msg):
-        return hmac.new(key, msg.encode(), hashlib.sha256).digest()
-    k = sign(("AWS4" + secret).encode(), "11111111")
-    for step in (region, "ses", "aws4_request", "SendRawEmail"):
-        k = sign(k, step)
-    return base64.b64encode(bytes([0x04]) + k).decode()
 
 
 class SesLogin(unittest.TestCase):
@@ -46,27 +33,9 @@ class SesLogin(unittest.TestCase):
         self.access_key = "AKIA" + "".join(secrets.choice(string.ascii_uppercase + "234567")
                                            for _ in range(16))
         self.secret_key = "".join(secrets.choice(alphabet) for _ in range(40))
-        self.login = self.access_key.lower()  # Dovecot folds logins to lower case
-        if f"{MOUNT}/" not in bao("secrets", "list", "-format=json"):
-            bao("secrets", "enable", f"-path={MOUNT}", "kv")
-        bao("write", f"{MOUNT}/example-app", f"access_key={self.access_key}",
-            f"secret_key={self.secret_key}")
-        policy_file = os.path.join("/tmp", f"ses-kv-{os.getpid()}.hcl")
-        with open(policy_file, "w") as f:
-            f.write(f'path "{MOUNT}/example-app" {{ capabilities = ["read"] }}\n')
-        self.addCleanup(os.unlink, policy_file)
-        bao("policy", "write", POLICY, policy_file)
-        role = bao("read", "-format=json", "auth/approle/role/example-app")["data"]
-        original = ",".join(role["token_policies"])
-        bao("write", "auth/approle/role/example-app", f"token_policies={original},{POLICY}")
-        self.addCleanup(bao, "write", "auth/approle/role/example-app",
-                        f"token_policies={original}")
-        password = ses_smtp_password(self.secret_key, REGION)
-        psql(f"INSERT INTO credentials (username, password) VALUES ('{self.login}', "
-             f"'{{PLAIN}}{password}')")
-        psql(f"INSERT INTO sender_logins (address, login) VALUES ('{SENDER}', '{self.login}')")
-        self.addCleanup(psql, f"DELETE FROM sender_logins WHERE login = '{self.login}'")
-        self.addCleanup(psql, f"DELETE FROM credentials WHERE username = '{self.login}'")
+        serve_iam_key_from_kv(self, MOUNT, "example-app", POLICY, self.access_key,
+                              self.secret_key)
+        play_ses(self, self.access_key, ses_smtp_password(self.secret_key, REGION), SENDER)
 
     def test_the_keeper_derives_the_ses_login_and_waits_for_iam(self):
         s = Sidecar(env={"SMTP_SIDECAR_VAULT_CREDENTIAL_PATH": f"{MOUNT}/example-app",
@@ -84,15 +53,7 @@ class SesLogin(unittest.TestCase):
             SENDER, ["rcpt@example.test"])
         self.assertEqual(status, 200, body)
         self.assertEqual(body["status"], "sent")
-        def arrived():
-            # A Postfix that deferred after an earlier suite's faults: send what waits.
-            subprocess.run(["postqueue", "-c", ENV["POSTFIX_CONF_DIR"], "-f"], capture_output=True)
-            for path in maildir_messages("rcpt@example.test"):
-                with open(path, errors="replace") as f:
-                    if marker in f.read():
-                        return True
-            return False
-        self.assertTrue(wait_for(arrived, timeout=20), "the mail was not delivered")
+        self.assertTrue(wait_for(lambda: arrived(marker), timeout=20), "the mail was not delivered")
         # Neither the secret key nor the derived password reach the log.
         output = s.output()
         self.assertNotIn(self.secret_key, output)

@@ -8,6 +8,7 @@ Durations: SPOOL_TEST_OUTAGE_SECONDS (how long Postfix stays down after the faul
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -15,7 +16,8 @@ import time
 import unittest
 import uuid
 
-from stacklib import ENV, Sidecar, maildir_messages, postfix, role_pids, wait_for
+from stacklib import (ENV, REPO, Sidecar, give_to_sidecar_user, maildir_messages, postfix,
+                      role_pids, wait_for)
 
 SENDER = "app@example.test"
 OUTAGE = float(os.environ.get("SPOOL_TEST_OUTAGE_SECONDS", "3"))
@@ -49,6 +51,35 @@ def submit_async(sidecar, rcpt, body_bytes=0):
     return sidecar.request("POST", f"/v1/messages?from={SENDER}&to={rcpt}", body=message,
                            headers={"Content-Type": "message/rfc822",
                                     "Prefer": "respond-async"})
+
+
+def openbao_pid():
+    with open(os.path.join(ENV["STACK_DIR"], "vault", "openbao.pid")) as f:
+        return int(f.readline().strip())
+
+
+def restart_openbao_and_bootstrap(sidecar):
+    """OpenBao restarted in dev mode (every token, AppRole and Transit key gone) and
+    scripts/vault-bootstrap run again (a new role_id, a new Transit key of the same
+    name); the sidecar's staged role_id replaced, as the platform's delivery would."""
+    pid = openbao_pid()
+    os.kill(pid, signal.SIGTERM)
+    assert wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30)
+    subprocess.run([os.path.join(REPO, "scripts", "stack"), "start"], check=True,
+                   capture_output=True)
+    subprocess.run([os.path.join(REPO, "scripts", "vault-bootstrap")], check=True,
+                   capture_output=True)
+    staged = os.path.join(sidecar.dir, "staged-role-id")
+    if os.path.exists(staged):
+        shutil.copyfile(ENV["APPROLE_ROLE_ID_FILE"], staged)
+        give_to_sidecar_user(staged)
+
+
+def with_vault_request_timeout(sidecar, seconds):
+    with open(sidecar.config_path) as f:
+        text = f.read()
+    with open(sidecar.config_path, "w") as f:
+        f.write(text.replace("[vault]\n", f"[vault]\nrequest_timeout_seconds = {seconds}\n", 1))
 
 
 def wait_spool_ready(sidecar, count=1, timeout=30):
@@ -430,6 +461,113 @@ class SpoolTest(unittest.TestCase):
         self.assertGreaterEqual(state()["attempts"], 2)
         self.count("a recipient deferred (450), the other accepted; kill -9 worker between",
                    [accepted, deferred])
+
+    def test_a_transit_outage_when_the_worker_restarts_waits_and_sets_nothing_aside(self):
+        """Transit away (OpenBao SIGSTOP; each decrypt times out after 2 s) while a new
+        worker asks for the spool's key: a temporary failure, so the spool waits (503)
+        and keeps its generation; once OpenBao answers, the same key opens every file."""
+        s = spooled_sidecar()
+        with_vault_request_timeout(s, 2)
+        s.start()
+        self.addCleanup(s.cleanup)
+        wait_spool_ready(s)
+        postfix("stop")
+        rcpts, ids = self.backlog(s, 2, "transitdown")
+        with open(os.path.join(s.dir, "spool", "datakey")) as f:
+            wrapped_before = f.read()
+        bao_pid = openbao_pid()
+        os.kill(bao_pid, signal.SIGSTOP)
+        self.addCleanup(lambda: os.kill(bao_pid, signal.SIGCONT))
+        stopped_at = time.monotonic()
+        old = role_pids(s.proc.pid)["worker"]
+        os.kill(old, signal.SIGKILL)
+        try:
+            self.assertTrue(wait_for(lambda: len(s.events("spool_key_unavailable")) >= 2,
+                                     timeout=45), s.output()[-3000:])
+            status, body, headers = submit_async(s, "transitdown-refused@example.test")
+            self.assertEqual((status, body["error"]["code"]), (503, "spool_unavailable"), body)
+        finally:
+            os.kill(bao_pid, signal.SIGCONT)
+        stopped = time.monotonic() - stopped_at
+        postfix("start")
+        wait_spool_ready(s, count=2, timeout=60)
+        self.assertEqual(s.events("spool_set_aside"), [], s.output()[-3000:])
+        self.assertEqual(s.events("spool_key_lost"), [])
+        # The keeper was logged in: these were Transit calls failing, not a missing login.
+        self.assertTrue(any("transit decrypt" in e.get("error", "")
+                            for e in s.events("spool_key_unavailable")), s.output()[-3000:])
+        self.assertEqual(s.events("spool_recovered")[-1]["pending"], 2)
+        with open(os.path.join(s.dir, "spool", "datakey")) as f:
+            self.assertEqual(f.read(), wrapped_before)
+        self.wait_sent(s, ids)
+        self.count("Transit away (OpenBao stopped) while a new worker asks for the spool key: "
+                   "it waits, nothing set aside", rcpts,
+                   s503=stopped)
+        print(f"\nfigure: Transit failed {len(s.events('spool_key_unavailable'))} times "
+              f"(temporary) in {stopped:.1f} s; no set-aside")
+
+    def test_a_spool_whose_transit_key_is_lost_is_set_aside_and_new_mail_goes(self):
+        """OpenBao restarted in dev mode (its Transit key gone) and re-bootstrapped (a new
+        key of the same name) while 3 messages were spooled; the sidecar restarted: it
+        starts, a new data key makes a new generation and sends new mail, the 3 files are
+        moved to set-aside/ untouched and counted (log, metric, doctor)."""
+        s = spooled_sidecar().start()
+        self.addCleanup(s.cleanup)
+        wait_spool_ready(s)
+        postfix("stop")
+        rcpts, ids = self.backlog(s, 3, "lostkey")
+        spool = os.path.join(s.dir, "spool")
+        with open(os.path.join(spool, "datakey")) as f:
+            old_wrapped = f.read()
+        sealed = {}
+        for i in ids:
+            with open(os.path.join(spool, "messages", i + ".msg"), "rb") as f:
+                sealed[i] = f.read()
+        self.assertEqual(s.stop(signal.SIGTERM), 0)
+        restart_openbao_and_bootstrap(s)
+        postfix("start")
+        started = time.monotonic()
+        s.start()
+        self.assertTrue(wait_for(lambda: s.events("spool_set_aside"), timeout=60),
+                        s.output()[-3000:])
+        wait_spool_ready(s)
+        ready_after = time.monotonic() - started
+        set_aside = s.events("spool_set_aside")[-1]
+        self.assertEqual((set_aside["messages"], set_aside["finished"]), (3, 0), set_aside)
+        self.assertIn("HTTP 400", set_aside["reason"])
+        self.assertTrue(s.events("spool_key_lost"))
+        self.assertEqual(s.events("spool_recovered")[-1]["set_aside"], 3)
+        # Moved as a whole, byte for byte, with the wrapped key they need.
+        generation = set_aside["directory"]
+        self.assertTrue(generation.startswith(os.path.join(spool, "set-aside") + "/"))
+        with open(os.path.join(generation, "datakey")) as f:
+            self.assertEqual(f.read(), old_wrapped)
+        self.assertEqual(sorted(os.listdir(os.path.join(generation, "messages"))),
+                         sorted(i + ".msg" for i in ids))
+        for i in ids:
+            with open(os.path.join(generation, "messages", i + ".msg"), "rb") as f:
+                self.assertEqual(f.read(), sealed[i])
+        with open(os.path.join(spool, "datakey")) as f:
+            self.assertNotEqual(f.read(), old_wrapped)
+        _, metrics, _ = s.request("GET", "/metrics")
+        self.assertIn(b"smtp_sidecar_spool_set_aside_messages 3", metrics)
+        self.assertIn(b"smtp_sidecar_spool_ready 1", metrics)
+        # New mail goes, under the new generation.
+        new_rcpts, new_ids = self.backlog(s, 2, "newgeneration")
+        self.wait_sent(s, new_ids)
+        self.count("Transit key lost (OpenBao restarted in dev mode, re-bootstrapped) with 3 "
+                   "spooled: they are set aside, new mail is sent", new_rcpts)
+        FIGURES[-1]["fault"] += f" (3 set aside, kept; restart to ready {ready_after:.1f} s)"
+        # The set-aside ones are kept, not sent, and doctor names them.
+        for r in rcpts:
+            self.assertEqual(maildir_messages(r), [], r)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_SIDECAR_")}
+        doctor = subprocess.run([s.binary, "doctor", "-c", s.config_path], capture_output=True,
+                                text=True, timeout=120, env=env)
+        self.assertNotEqual(doctor.returncode, 0)
+        self.assertIn(f"[FAIL] spool: 3 messages (and 0 final statuses) set aside in {generation}",
+                      doctor.stdout)
+        print(f"\nfigure: 3 set aside in {generation}; restart to ready {ready_after:.1f} s")
 
     def test_without_its_transit_key_the_spool_answers_503_and_sync_mail_still_goes(self):
         s = spooled_sidecar(transit_key="no-such-app-spool").start()

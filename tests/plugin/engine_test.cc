@@ -8,8 +8,7 @@
 
 #include <string>
 
-#include "fakes.h"
-#include "foundation/secret.h"
+#include "engine_harness.h"
 #include "plugin/request_fields.h"
 
 using namespace smtpplugin;
@@ -17,45 +16,10 @@ using namespace smtpplugin::testing;
 
 namespace {
 
-struct Harness {
-  FakeStorage storage;
-  FakeSystemView system_view;
-  FakeDatabase db;
-  FakeMailStoreFactory factory{db};
-  FakeClock clock;
-  CountingRandom random;
-  Engine engine{storage, system_view, factory, clock, random};
-
-  Harness() { foundation::initSecretMemoryOrDie(); }
-
-  foundation::Result<Response> call(const std::string& op, const std::string& path,
-                                    const std::string& data = "null") {
-    Request r;
-    r.operation = op;
-    r.path = path;
-    r.data_json = data;
-    r.display_name = "token-App";
-    return engine.handle(r);
-  }
-  void configure() {
-    auto got = call("update", "config",
-                    R"({"connection_url":"host=127.0.0.1 port=5432 dbname=mail",)"
-                    R"("username":"vault_admin","password":"db-secret","smtp_host":"mail.test",)"
-                    R"("smtp_port":587,"smtp_tls_port":465})");
-    REQUIRE(got.ok());
-  }
-  void role(const std::string& name, const std::string& data) {
-    auto got = call("update", "roles/" + name, data);
-    REQUIRE_MESSAGE(got.ok(), (got.ok() ? "" : got.errorMessage()));
-  }
+// Password roles, on a server with both submission ports.
+struct Harness : EngineHarness {
+  void configure() { writeConfig(R"("smtp_port":587,"smtp_tls_port":465)"); }
 };
-
-rapidjson::Document json(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse(text.c_str());
-  REQUIRE_FALSE(d.HasParseError());
-  return d;
-}
 
 Request leaseRequest(const std::string& op, const LeaseOut& lease, std::int64_t increment_s = 0) {
   Request r;

@@ -9,9 +9,8 @@
 #include <set>
 #include <string>
 
-#include "fakes.h"
+#include "engine_harness.h"
 #include "foundation/secret.h"
-#include "plugin/engine.h"
 #include "plugin/token_keys.h"
 #include "plugin/token_signer.h"
 
@@ -19,13 +18,6 @@ using namespace smtpplugin;
 using namespace smtpplugin::testing;
 
 namespace {
-
-rapidjson::Document json(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse(text.c_str());
-  REQUIRE_FALSE(d.HasParseError());
-  return d;
-}
 
 // One generated key per test binary run: RSA generation costs ~0.1 s.
 const GeneratedKey& sharedKey() {
@@ -46,41 +38,19 @@ std::string reveal(const foundation::SecretBytes& s) {
   return s.reveal([](std::string_view v) { return std::string(v); });
 }
 
-struct Harness {
-  FakeStorage storage;
-  FakeSystemView system_view;
-  FakeDatabase db;
-  FakeMailStoreFactory factory{db};
-  FakeClock clock;
-  CountingRandom random;
-  Engine engine{storage, system_view, factory, clock, random};
-
-  Harness() { foundation::initSecretMemoryOrDie(); }
-
-  foundation::Result<Response> call(const std::string& op, const std::string& path,
-                                    const std::string& data = "null") {
-    Request r;
-    r.operation = op;
-    r.path = path;
-    r.data_json = data;
-    r.display_name = "approle";
-    r.mount_point = "smtp-jwt/";
-    return engine.handle(r);
+// Token roles, called as an AppRole login would on the smtp-jwt/ mount.
+struct Harness : EngineHarness {
+  Harness() {
+    display_name = "approle";
+    mount_point = "smtp-jwt/";
   }
   void configure(const std::string& issuer = "https://vault.test/v1/smtp") {
-    std::string data =
-        R"({"connection_url":"host=127.0.0.1 port=5432 dbname=mail","username":"vault_admin",)"
-        R"("password":"db-secret","smtp_host":"mail.test","smtp_port":2588,)"
-        R"("token_audience":"smtp.mail.test","token_issuer":")" +
-        issuer + "\"}";
-    auto got = call("update", "config", data);
-    REQUIRE_MESSAGE(got.ok(), (got.ok() ? "" : got.errorMessage()));
+    writeConfig(R"("smtp_port":2588,"token_audience":"smtp.mail.test","token_issuer":")" + issuer +
+                "\"");
   }
   void jwtRole(const std::string& name, const std::string& ttl = "10m") {
-    auto got = call("update", "roles/" + name,
-                    R"({"credential_type":"jwt","ttl":")" + ttl +
-                        R"(","allowed_senders":["app@example.test","*@lists.example.test"]})");
-    REQUIRE_MESSAGE(got.ok(), (got.ok() ? "" : got.errorMessage()));
+    role(name, R"({"credential_type":"jwt","ttl":")" + ttl +
+                   R"(","allowed_senders":["app@example.test","*@lists.example.test"]})");
   }
   // kid -> public key, from the jwks path.
   std::map<std::string, PublicJwk> jwks() {

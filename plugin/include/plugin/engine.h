@@ -70,6 +70,10 @@ class Engine {
   foundation::Result<Response> tokenCreds(const Request& request, const std::string& name,
                                           const Role& role, const Config& config,
                                           std::int64_t ttl_s, std::vector<std::string> sender_keys);
+  // Creates `login` in the mail store under a fresh name from the role's template
+  // (filled in login.username); the caller has set everything else.
+  foundation::Status createLogin(const Request& request, const std::string& name, const Role& role,
+                                 const Config& config, std::int64_t now, NewLogin& login);
   // The key ring, started (two keys) if the mount has none yet. Caller holds keys_mutex_.
   foundation::Result<KeyRing> loadRing();
   foundation::Status storeRing(const KeyRing& ring);

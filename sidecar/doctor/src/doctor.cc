@@ -20,12 +20,12 @@
 
 #include "foundation/curl_global.h"
 #include "foundation/curl_options.h"
-#include "mailformat/smtp_reply.h"
 #include "sidecar/doctor/token_findings.h"
 #include "sidecar/keeper/credential_keeper.h"
 #include "sidecar/keeper/smtp_login_from_secret.h"
 #include "sidecar/relay/asio_smtp_sender.h"
 #include "sidecar/relay/smtp_diagnosis.h"
+#include "sidecar/spool/store.h"
 #include "vault/client.h"
 #include "vault/request_body.h"
 #include "vault/response_parser.h"
@@ -250,6 +250,7 @@ class Doctor {
     for (const auto& credential : credentials) smtpStep(&credential);
     credentials.clear();
     cleanup();
+    if (!config_.spool.directory.empty()) spoolStep();
   }
 
  private:
@@ -458,32 +459,23 @@ class Doctor {
 
   void smtpStep(const ipc::SmtpCredential* credential) {
     const relay::SmtpProbeResult probe = probeSmtp(config_.smtp, credential);
-    const bool token =
-        credential != nullptr && credential->kind == ipc::CredentialKind::OAuth2Token;
-    if (token && probe.auth_tried && !probe.auth_accepted && probe.reply.code >= 500) {
-      // The token was issued; the mail server refused it: say which mechanism.
-      const char* mechanism =
-          probe.detail.find("OAUTHBEARER") != std::string::npos ? "OAUTHBEARER" : "XOAUTH2";
-      report_.add(
-          "smtp",
-          tokenLogin(mechanism, probe.reply.code,
-                     std::string_view(probe.reply.text).substr(0, mailformat::kMaxReplyLine)));
+    // The worker's own words for the session (a refused token included): what doctor
+    // certifies is what a failed send would say.
+    report_.add("smtp", relay::diagnoseSmtp(probe, config_.smtp));
+  }
+
+  // What the spool set aside when Transit lost its data key (a directory listing; no
+  // file is opened, no key asked for).
+  void spoolStep() {
+    auto generations = spool::listSetAside(config_.spool.directory);
+    if (!generations) {
+      report_.skip("spool", printable(generations.error().message) +
+                                " (run doctor as the sidecar's user to look into the spool)");
       return;
     }
-    if (token && probe.auth_offered && !probe.auth_accepted &&
-        probe.detail.find("no AUTH mechanism") != std::string::npos) {
-      report_.add(
-          "smtp",
-          Finding{false,
-                  "the SMTP server " + printable(config_.smtp.host, 200) + ":" +
-                      std::to_string(config_.smtp.port) +
-                      " offers neither XOAUTH2 nor OAUTHBEARER: an OAuth2 token cannot log in",
-                  "use the provider's OAuth2 submission host (smtp.office365.com, "
-                  "smtp.gmail.com), or a password credential for this server"});
-      return;
-    }
-    relay::PlainCause smtp = relay::diagnoseSmtp(probe, config_.smtp);
-    report_.add("smtp", Finding{smtp.ok, std::move(smtp.what), std::move(smtp.hint)});
+    std::vector<SetAsideGeneration> found;
+    for (const auto& g : *generations) found.push_back({g.directory, g.messages, g.finished});
+    report_.add("spool", spoolSetAside(config_.spool.directory, found));
   }
 
   void cleanup() {

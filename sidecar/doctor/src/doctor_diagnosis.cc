@@ -6,10 +6,7 @@
 // ERRORS: none; an unknown failure gets a generic Finding that quotes the raw text.
 #include <curl/curl.h>
 
-#include <algorithm>
-#include <cctype>
 #include <cerrno>
-#include <initializer_list>
 #include <utility>
 
 #include "sidecar/doctor/doctor.h"
@@ -20,54 +17,19 @@ namespace {
 
 constexpr long kAny = -1;
 
-bool containsNoCase(std::string_view haystack, std::string_view needle) {
-  if (needle.empty()) return true;
-  const auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
-                              [](char a, char b) {
-                                return std::tolower(static_cast<unsigned char>(a)) ==
-                                       std::tolower(static_cast<unsigned char>(b));
-                              });
-  return it != haystack.end();
-}
-
-using Vars = std::initializer_list<std::pair<std::string_view, std::string_view>>;
-
-// Replaces {name} placeholders. Values are already printable (or ours).
-std::string fill(std::string_view text, Vars vars) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size();) {
-    if (text[i] == '{') {
-      const auto end = text.find('}', i);
-      if (end != std::string_view::npos) {
-        const auto name = text.substr(i + 1, end - i - 1);
-        bool found = false;
-        for (const auto& [key, value] : vars) {
-          if (key == name) {
-            out += value;
-            found = true;
-            break;
-          }
-        }
-        if (found) {
-          i = end + 1;
-          continue;
-        }
-      }
-    }
-    out.push_back(text[i++]);
-  }
-  return out;
-}
+// The table machinery is the worker's (relay/plain_words.h): doctor fills and matches
+// its words exactly as the SMTP diagnosis does.
+using relay::containsNoCase;
+using Vars = relay::PlainVars;
 
 Finding failure(std::string_view cause, std::string_view hint, Vars vars) {
-  return Finding{false, fill(cause, vars), fill(hint, vars)};
+  return relay::plainFailure(cause, hint, vars);
 }
 
 // TLS verification has one set of words for Vault and SMTP: relay::tlsVerificationCause.
 Finding tlsVerification(const TransportFailure& f, const relay::TlsPeer& peer,
                         std::string_view raw) {
-  relay::PlainCause c = relay::tlsVerificationCause(f.ssl_verify_result, f.curl_error, peer, raw);
-  return Finding{c.ok, std::move(c.what), std::move(c.hint)};
+  return relay::tlsVerificationCause(f.ssl_verify_result, f.curl_error, peer, raw);
 }
 
 // ---- Vault ----
@@ -79,16 +41,21 @@ struct CurlRule {
   const char* hint;
 };
 
+// Said once, matched by an errno or, where libcurl did not keep it, by its text.
+constexpr const char* kVaultRefusedCause =
+    "Vault unreachable: connection refused at {address} (nothing listens on that port)";
+constexpr const char* kVaultRefusedHint =
+    "check the port in vault.address and that OpenBao/Vault is running there";
+constexpr const char* kVaultNotHttpCause =
+    "{address} answered, but not in HTTP: it is not Vault (another service on that port?)";
+constexpr const char* kVaultNotHttpHint = "check the port in vault.address";
+
 constexpr CurlRule kVaultTransportRules[] = {
     {CURLE_COULDNT_RESOLVE_HOST, kAny, "",
      "Vault unreachable: the host name in {address} does not resolve",
      "check the spelling of vault.address and this machine's DNS"},
-    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "",
-     "Vault unreachable: connection refused at {address} (nothing listens on that port)",
-     "check the port in vault.address and that OpenBao/Vault is running there"},
-    {CURLE_COULDNT_CONNECT, kAny, "refused",
-     "Vault unreachable: connection refused at {address} (nothing listens on that port)",
-     "check the port in vault.address and that OpenBao/Vault is running there"},
+    {CURLE_COULDNT_CONNECT, ECONNREFUSED, "", kVaultRefusedCause, kVaultRefusedHint},
+    {CURLE_COULDNT_CONNECT, kAny, "refused", kVaultRefusedCause, kVaultRefusedHint},
     {CURLE_COULDNT_CONNECT, kAny, "", "Vault unreachable: cannot connect to {address}: {raw}",
      "check vault.address, routing and firewalls between here and Vault"},
     {CURLE_OPERATION_TIMEDOUT, kAny, "", "Vault unreachable: {address} did not answer in time",
@@ -100,12 +67,8 @@ constexpr CurlRule kVaultTransportRules[] = {
      "use http:// only for a dev server without TLS, or fix the port in vault.address"},
     {CURLE_SSL_CONNECT_ERROR, kAny, "", "TLS handshake with {address} failed: {raw}",
      "check that vault.address points at Vault's TLS listener"},
-    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "HTTP/0.9",
-     "{address} answered, but not in HTTP: it is not Vault (another service on that port?)",
-     "check the port in vault.address"},
-    {CURLE_WEIRD_SERVER_REPLY, kAny, "",
-     "{address} answered, but not in HTTP: it is not Vault (another service on that port?)",
-     "check the port in vault.address"},
+    {CURLE_UNSUPPORTED_PROTOCOL, kAny, "HTTP/0.9", kVaultNotHttpCause, kVaultNotHttpHint},
+    {CURLE_WEIRD_SERVER_REPLY, kAny, "", kVaultNotHttpCause, kVaultNotHttpHint},
     {CURLE_UNSUPPORTED_PROTOCOL, kAny, "",
      "vault.address {address} has a scheme libcurl cannot use", "use https://host:port"},
     {CURLE_GOT_NOTHING, kAny, "",
@@ -142,10 +105,9 @@ Finding matchAnswer(const AnswerRule* begin, const AnswerRule* end, const VaultA
   for (const AnswerRule* rule = begin; rule != end; ++rule) {
     if (rule->status != kAny && rule->status != answer.http_status) continue;
     if (!containsNoCase(answer.errors, rule->contains)) continue;
-    Finding out = failure(rule->cause, rule->hint, vars);
-    out.what = fill(out.what, {{"errors", errors}, {"status", status}});
-    out.hint = fill(out.hint, {{"errors", errors}, {"status", status}});
-    return out;
+    // Vault's errors are untrusted: filled after our values.
+    return relay::plainFailure(rule->cause, rule->hint, vars,
+                               {{"errors", errors}, {"status", status}});
   }
   return failure("unexpected answer: HTTP {status}: {errors}", "",
                  {{"status", status}, {"errors", errors}});
@@ -369,6 +331,32 @@ Finding revoke(const VaultAnswer& answer, std::string_view what) {
   }
   if (isCommon(answer)) return matchAnswer(kCommonVaultRules, answer, {});
   return matchAnswer(kRevokeRules, answer, {{"what", printable(what, 200)}});
+}
+
+Finding spoolSetAside(std::string_view spool_directory,
+                      const std::vector<SetAsideGeneration>& generations) {
+  std::size_t messages = 0;
+  std::size_t finished = 0;
+  std::string where;
+  for (const auto& g : generations) {
+    messages += g.messages;
+    finished += g.finished;
+    if (where.size() < 600) where += (where.empty() ? "" : ", ") + printable(g.directory, 300);
+  }
+  if (generations.empty()) {
+    return Finding{true, "spool " + printable(spool_directory, 300) + ": nothing set aside", ""};
+  }
+  return Finding{
+      false,
+      std::to_string(messages) + (messages == 1 ? " message" : " messages") + " (and " +
+          std::to_string(finished) + " final " + (finished == 1 ? "status" : "statuses") +
+          ") set aside in " + where +
+          ": Transit can no longer decrypt the data key they are sealed under (the key was "
+          "deleted, or Vault lost its state or is another one); they are kept, not sent",
+      "restore the Transit key (from a transit/backup, or the old Vault), check that "
+      "transit/decrypt opens the datakey file there, then send them with a sidecar whose "
+      "spool.directory is that directory (docs/OPERATIONS.md, \"The spool's Transit key is "
+      "lost\"); or, if they are given up, move the directory away"};
 }
 
 }  // namespace sidecar::doctor

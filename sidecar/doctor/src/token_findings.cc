@@ -1,10 +1,8 @@
 // token_findings.cc: see token_findings.h.
 //
-// SECURITY: the decoded 334 challenge is untrusted server text: bounded and printable.
+// SECURITY: untrusted text (the endpoint's error, a region name) is bounded and printable.
 // ERRORS: none.
 #include "sidecar/doctor/token_findings.h"
-
-#include <sodium.h>
 
 #include <string>
 
@@ -56,29 +54,6 @@ Finding tokenEndpoint(const foundation::Error* error, TokenRefusal refusal,
       break;
   }
   return {false, "no token from " + where + ": " + detail, ""};
-}
-
-Finding tokenLogin(std::string_view mechanism, int code, std::string_view text,
-                   std::string_view challenge) {
-  const std::string mech(mechanism);
-  if (code == 235) return {true, "AUTH " + mech + " accepted with the token", ""};
-  std::string server_said = printable(text);
-  if (!challenge.empty() && challenge.size() <= 2048) {
-    unsigned char decoded[1536];
-    std::size_t len = 0;
-    if (sodium_base642bin(decoded, sizeof decoded, challenge.data(), challenge.size(), nullptr,
-                          &len, nullptr, sodium_base64_VARIANT_ORIGINAL) == 0) {
-      server_said += (server_said.empty() ? "" : "; ") + std::string("error challenge ") +
-                     printable(std::string_view(reinterpret_cast<const char*>(decoded), len));
-    }
-  }
-  return {false,
-          mech + " rejected by the server (" + std::to_string(code) + " " + server_said + ")",
-          "the token was issued but the mail server refused it: Microsoft 365: SMTP AUTH "
-          "disabled for the mailbox, no SMTP.SendAsApp permission, or no mailbox permission "
-          "for the app's service principal; Google: the mailbox is not the delegated "
-          "subject; own stack: the issuer's key is not in Dovecot's key directory, or the "
-          "token's login differs from the SASL user"};
 }
 
 Finding sesRegion(std::string_view region) {

@@ -60,6 +60,8 @@ const char* toString(MessageType type) noexcept {
       return "handoff_memory";
     case MessageType::HandoffState:
       return "handoff_state";
+    case MessageType::SpoolKeyLost:
+      return "spool_key_lost";
   }
   return "unknown";
 }
@@ -309,6 +311,26 @@ bool decodeSpoolKeyRequest(Reader& r, std::string& wrapped) {
 bool decodeSpoolKey(Reader& r, std::string& wrapped, foundation::SecretBytes& key) {
   return r.type() == MessageType::SpoolKey && r.str(wrapped, kMaxWrappedKey) && !wrapped.empty() &&
          r.secret(key, kSpoolKeyBytes) && key.size() == kSpoolKeyBytes && r.end();
+}
+
+bool encodeSpoolKeyLost(std::uint32_t request_id, std::string_view reason, Packet& out) {
+  std::string line(reason.substr(0, kMaxSpoolKeyLostReason));
+  for (char& c : line) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  if (line.empty()) line = "transit cannot decrypt the spool's data key";
+  return Writer(MessageType::SpoolKeyLost, request_id, out).str(line).finish();
+}
+
+bool decodeSpoolKeyLost(Reader& r, std::string& reason) {
+  if (r.type() != MessageType::SpoolKeyLost || !r.str(reason, kMaxSpoolKeyLostReason) ||
+      reason.empty() || !r.end()) {
+    return false;
+  }
+  for (const char c : reason) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  return true;
 }
 
 bool encodeSecretId(const foundation::SecretBytes& secret_id, Packet& out) {

@@ -213,10 +213,10 @@ bool CredentialKeeper::loginAllowed(SteadyTime now) {
 }
 
 void CredentialKeeper::loginFailed(const Error& error, SteadyTime now) {
-  ++stats_.login_failures;
+  count(stats_.login_failures);
   if (error.kind == foundation::ErrorKind::Temporary) return;  // Vault: the backoff retries
   if (isLockout(error)) {
-    ++stats_.lockouts_detected;
+    count(stats_.lockouts_detected);
     login_state_ = LoginState::LockedOut;
     login_blocked_until_ = now + kLockoutWait;
     log::error("vault_approle_locked_out",
@@ -231,7 +231,7 @@ void CredentialKeeper::loginFailed(const Error& error, SteadyTime now) {
                  "a minute is tried (a locked role_id's logins are not counted)."}});
     return;
   }
-  ++stats_.secret_ids_rejected;
+  count(stats_.secret_ids_rejected);
   login_state_ = LoginState::SecretIdRejected;
   login_blocked_until_ = now + kRejectedSecretIdWait;
   if (!secret_id_.empty()) rejected_secret_id_ = fingerprint(secret_id_);
@@ -269,7 +269,7 @@ Status CredentialKeeper::login(SteadyTime now) {
   if (login_state_ != LoginState::Ok) log::info("vault_login_unblocked");
   login_state_ = LoginState::Ok;
   token_denied_ = false;
-  ++stats_.logins;
+  count(stats_.logins);
   token_accessor_ = auth->accessor;
   token_life_.emplace(now, auth->lease_duration, auth->renewable, policy(), uniform_);
   log::info("vault_login", {{"accessor", auth->accessor},
@@ -499,20 +499,20 @@ void CredentialKeeper::renewToken(SteadyTime now) {
   if (!renewed) {
     if (answeredWith(renewed.error(), 403)) {
       // Its own token refused to renew: revoked from outside. Nothing to check first.
-      ++stats_.token_revocations_detected;
+      count(stats_.token_revocations_detected);
+      count(stats_.token_renewal_failures);
       log::error("vault_token_revoked",
                  {{"error", renewed.error().message}, {"detected_by", "token_renew_self"}});
-      ++stats_.token_renewal_failures;
       token_dead_ = true;  // tick() logs in again right after this
       return;
     }
+    count(stats_.token_renewal_failures);
     log::warn("token_renew_failed", {{"error", renewed.error().message},
                                      {"kind", foundation::toString(renewed.error().kind)}});
     token_life_->renewFailed(now, renewed.error());
-    ++stats_.token_renewal_failures;
     return;
   }
-  ++stats_.token_renewals;
+  count(stats_.token_renewals);
   token_life_->renewed(now, renewed->lease_duration, renewed->renewable);
   log::info("token_renewed", {{"ttl_seconds", secondsOf(renewed->lease_duration)},
                               {"replace", token_life_->replacing()}});
@@ -540,7 +540,7 @@ bool CredentialKeeper::checkToken(SteadyTime now, Changes& changes) {
       // Vault did not say (unreachable): the next denied call asks again.
       return false;
     }
-    ++stats_.token_revocations_detected;
+    count(stats_.token_revocations_detected);
     log::error("vault_token_revoked",
                {{"error", looked_up.error().message}, {"detected_by", "token_lookup_self"}});
   }
@@ -588,14 +588,14 @@ void CredentialKeeper::renewLease(Slot& slot, SteadyTime now) {
   auto renewed = client_.renewLease(id, current.life.increment());
   if (!renewed) {
     noteTokenAnswer(renewed.error());
+    count(stats_.lease_renewal_failures);
     log::warn("lease_renew_failed", {{"lease_id", id},
                                      {"error", renewed.error().message},
                                      {"kind", foundation::toString(renewed.error().kind)}});
     current.life.renewFailed(now, renewed.error());
-    ++stats_.lease_renewal_failures;
     return;
   }
-  ++stats_.lease_renewals;
+  count(stats_.lease_renewals);
   current.life.renewed(now, renewed->ttl, renewed->renewable);
   log::info("lease_renewed", {{"lease_id", id},
                               {"ttl_seconds", secondsOf(renewed->ttl)},
@@ -614,7 +614,7 @@ bool CredentialKeeper::rotate(Slot& slot, SteadyTime now, SteadyTime retire_old_
     log::warn("credential_rotation_failed", {{"reason", reason}, {"error", fresh.error().message}});
     return false;
   }
-  ++stats_.rotations[reason];
+  countRotation(reason);
   if (fresh->usable_at > now && retire_old_at > now && !slot.current->life.expired(now)) {
     // An SES login IAM does not know yet: the old one keeps serving until it may be used
     // (tickSlot swaps them). A refused old login (retire_old_at = now) is not kept.
@@ -756,6 +756,16 @@ std::vector<std::string> CredentialKeeper::reconfigure(const VaultSettings& fres
   }
   slots_ = std::move(slots);
   return restart;
+}
+
+void CredentialKeeper::count(std::uint64_t& counter) {
+  ++counter;
+  if (stats_listener_) stats_listener_();
+}
+
+void CredentialKeeper::countRotation(const std::string& reason) {
+  ++stats_.rotations[reason];
+  if (stats_listener_) stats_listener_();
 }
 
 Status CredentialKeeper::revokeAll() {

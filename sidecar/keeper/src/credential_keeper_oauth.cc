@@ -169,7 +169,7 @@ void CredentialKeeper::tickOAuthSlot(Slot& slot, SteadyTime now, Changes& change
   }
   slot.lease_retry.reset();
   if (slot.current) {
-    ++stats_.rotations["oauth2_refresh"];
+    countRotation("oauth2_refresh");
     log::info("credential_rotated", {{"reason", "oauth2_refresh"},
                                      {"old_lease_id", slot.current->credential->lease_id},
                                      {"new_lease_id", fresh->credential->lease_id}});
@@ -197,7 +197,7 @@ void CredentialKeeper::oauthRefused(Slot& slot, SteadyTime now, Changes& changes
     slot.lease_retry_at = now + slot.lease_retry.next();
     return;
   }
-  ++stats_.rotations["refused"];
+  countRotation("refused");
   log::info("credential_rotated",
             {{"reason", "refused"}, {"new_lease_id", fresh->credential->lease_id}});
   slot.lease_retry.reset();

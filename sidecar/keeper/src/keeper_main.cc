@@ -37,6 +37,8 @@
 #include "sidecar/keeper/credential_keeper.h"
 #include "sidecar/keeper/handoff_memory.h"
 #include "sidecar/keeper/keeper.h"
+#include "sidecar/keeper/keeper_answers.h"
+#include "sidecar/keeper/spool_key_answer.h"
 #include "sidecar/keeper/vault_call_thread.h"
 #include "sidecar/keeper/vault_requests.h"
 #include "vault/client.h"
@@ -388,12 +390,9 @@ class Keeper {
     if (spool_.directory.empty() || spool_.transit_key.empty()) {
       return refuse("no spool configured");
     }
-    const bool shaped =
-        wrapped.empty() ||
-        (wrapped.rfind("vault:v", 0) == 0 &&
-         wrapped.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                   "0123456789+/=:") == std::string::npos);
-    if (!shaped) return refuse("the wrapped spool key is not Transit ciphertext");
+    if (!keeper::spoolKeyShaped(wrapped)) {
+      return refuse("the wrapped spool key is not Transit ciphertext");
+    }
     if (!keeper::allPathsUsable(state_, foundation::systemClock().now())) {
       return refuse("not logged in to Vault yet");
     }
@@ -417,6 +416,10 @@ class Keeper {
             auto opened = client_.transitDecrypt(spool.transit_mount, spool.transit_key, wrapped);
             if (!opened) {
               answer.refusal = "transit decrypt: " + opened.error().message;
+              // Transit's own "never": the worker sets the old files aside and asks for
+              // a new key. Anything else (Vault away, 403, 5xx): it asks again later.
+              answer.lost = keeper::classifyTransitDecryptFailure(opened.error()) ==
+                            keeper::SpoolKeyFailure::Lost;
             } else {
               answer.key = std::move(*opened);
               log::info("spool_key_unwrapped", {{"transit_key", spool.transit_key}});
@@ -433,6 +436,14 @@ class Keeper {
   }
 
   bool sendSpoolKey(keeper::SpoolKeyAnswer& answer) {
+    if (answer.lost) {
+      log::error("spool_key_lost",
+                 {{"transit_key", spool_.transit_key}, {"error", answer.refusal}});
+      if (ipc::encodeSpoolKeyLost(answer.request_id, answer.refusal, out_)) {
+        (void)ipc::sendPacket(peer_fd_, out_);
+      }
+      return true;
+    }
     if (!answer.refusal.empty()) {
       log::warn("spool_key_unavailable", {{"error", answer.refusal}});
       if (ipc::encodeNoCredential(answer.request_id, out_)) (void)ipc::sendPacket(peer_fd_, out_);
@@ -446,42 +457,12 @@ class Keeper {
 
   // The keeper's figures for the worker's GET /metrics: totals, no secrets, no lease ids.
   bool answerMetricsRequest(std::uint32_t request_id) {
-    telemetry::KeeperFigures figures;
-    const auto& stats = state_.stats;
-    const auto now = foundation::systemClock().now();
-    figures.leases_active = state_.leases_active;
-    figures.lease_renewals = stats.lease_renewals;
-    figures.lease_renewal_failures = stats.lease_renewal_failures;
-    figures.token_renewals = stats.token_renewals;
-    figures.token_renewal_failures = stats.token_renewal_failures;
-    figures.logins = stats.logins;
-    figures.login_failures = stats.login_failures;
-    for (const auto& [reason, count] : stats.rotations)
-      figures.rotations.push_back({reason, count});
-    for (const auto& p : state_.paths) {
-      std::uint64_t seconds = 0;
-      if (p.credential && now < p.expires_at) {
-        seconds = static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::seconds>(p.expires_at - now).count());
-      }
-      figures.expiry.push_back({p.path, seconds});
-    }
-    figures.credential_valid_seconds = keeper::validSeconds(state_, now);
-    figures.approle_locked_out =
-        state_.login_state == CredentialKeeper::LoginState::LockedOut ? 1 : 0;
-    figures.secret_id_rejected =
-        state_.login_state == CredentialKeeper::LoginState::SecretIdRejected ? 1 : 0;
-    figures.lockouts_detected = stats.lockouts_detected;
-    figures.token_revocations_detected = stats.token_revocations_detected;
-    figures.vault_call_stalled =
-        state_.vault_call_running && now - state_.vault_call_since > std::chrono::seconds(5) ? 1
-                                                                                             : 0;
+    // The Vault thread publishes a counter as it changes, without waking this loop:
+    // take the newest figures, or a round waiting on a hung Vault keeps them stale.
+    takePublished();
+    telemetry::KeeperFigures figures =
+        keeper::keeperFigures(state_, foundation::systemClock().now(), unixNow());
     vault_requests_.fill(figures);
-    if (const std::uint64_t expires = state_.secret_id_expires_unix; expires != 0) {
-      const std::uint64_t now_unix = unixNow();
-      figures.secret_id_expiry_known = true;
-      figures.secret_id_expires_seconds = expires > now_unix ? expires - now_unix : 0;
-    }
     if (!ipc::encodeMetrics(request_id, figures, out_)) return false;
     (void)ipc::sendPacket(peer_fd_, out_);
     return true;

@@ -82,10 +82,19 @@ std::string notReadyWord(const KeeperState& state, SteadyTime now) {
 }
 
 VaultCallThread::VaultCallThread(CredentialKeeper& keeper, foundation::Clock& clock)
-    : keeper_(keeper), clock_(clock) {}
+    : keeper_(keeper), clock_(clock) {
+  // A counter is published when it changes, not at the end of the round: a round can
+  // wait on a hung Vault for minutes, and the metrics must not lag the log meanwhile.
+  // Only the Vault thread counts, and never while holding mutex_.
+  keeper_.onStatsChanged([this] {
+    std::lock_guard lock(mutex_);
+    state_.stats = keeper_.stats();
+  });
+}
 
 VaultCallThread::~VaultCallThread() {
   (void)stop();
+  keeper_.onStatsChanged({});
   if (wake_read_ >= 0) ::close(wake_read_);
   if (wake_write_ >= 0) ::close(wake_write_);
 }

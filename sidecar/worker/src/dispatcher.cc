@@ -530,17 +530,33 @@ void WorkerDispatcher::askSpoolKey() {
     log::error("spool_key_missing", {{"directory", spool_->directory()}});
     return retrySpoolKey();
   }
+  // A datakey that changed since Transit called it lost (a person put another back)
+  // is asked about afresh.
+  if (lost_wrapped_ && *wrapped != lost_wrapped_) lost_wrapped_.reset();
   asking_spool_key_ = true;
-  const std::string asked = wrapped->value_or(std::string());
+  // After Transit's "never" for the datakey: a new key (the old generation is set
+  // aside when it comes, not before: Transit may be unable to make one yet).
+  const std::string asked = lost_wrapped_ ? std::string() : wrapped->value_or(std::string());
   keeper_.requestSpoolKey(asked, [this, asked](std::optional<KeeperLink::SpoolKey> key) {
     asking_spool_key_ = false;
     if (!key) return retrySpoolKey();
+    if (!key->lost.empty()) {
+      if (asked.empty()) return retrySpoolKey();  // a new key cannot be lost: not now
+      // Only Transit's permanent answer comes here (keeper/spool_key_answer.h); a Vault
+      // that is away, slow or refuses the token is a NoCredential: the spool waits.
+      log::error("spool_key_lost", {{"directory", spool_->directory()}, {"error", key->lost}});
+      lost_wrapped_ = asked;
+      lost_reason_ = key->lost;
+      return askSpoolKey();
+    }
     if (!asked.empty() && key->wrapped != asked) {
       log::error("spool_key_mismatch");
       return retrySpoolKey();
     }
     if (asked.empty()) {
-      if (auto s = spool_->writeWrappedKey(key->wrapped); !s) {
+      if (lost_wrapped_) {
+        if (!startNewGeneration(key->wrapped)) return retrySpoolKey();
+      } else if (auto s = spool_->writeWrappedKey(key->wrapped); !s) {
         log::error("spool_key_write_failed", {{"error", s.error().message}});
         return retrySpoolKey();
       }
@@ -551,6 +567,32 @@ void WorkerDispatcher::askSpoolKey() {
     spool_key_ = std::move(data_key);
     recover();
   });
+}
+
+bool WorkerDispatcher::startNewGeneration(const std::string& new_wrapped) {
+  auto set_aside = spool_->setAside(*lost_wrapped_);
+  if (!set_aside) {
+    // Nothing is lost: the files not moved yet are where they were, the moved ones in
+    // set-aside/, and the old datakey is still in place, so the next try continues.
+    log::error("spool_set_aside_failed", {{"error", set_aside.error().message}});
+    return false;
+  }
+  if (auto s = spool_->writeWrappedKey(new_wrapped); !s) {
+    log::error("spool_key_write_failed", {{"error", s.error().message}});
+    return false;
+  }
+  log::error("spool_set_aside",
+             {{"directory", set_aside->directory},
+              {"messages", static_cast<std::int64_t>(set_aside->messages)},
+              {"finished", static_cast<std::int64_t>(set_aside->finished)},
+              {"reason", lost_reason_},
+              {"hint",
+               "Transit can no longer decrypt the data key these files are sealed under; "
+               "they are kept: restore the Transit key, then send them with a sidecar "
+               "pointed at that directory (docs/OPERATIONS.md)"}});
+  lost_wrapped_.reset();
+  lost_reason_.clear();
+  return true;
 }
 
 void WorkerDispatcher::retrySpoolKey() {
@@ -625,7 +667,8 @@ void WorkerDispatcher::recover() {
   log::info("spool_recovered",
             {{"pending", static_cast<std::int64_t>(resumed)},
              {"finished", static_cast<std::int64_t>(loaded.finished.size())},
-             {"quarantined", static_cast<std::int64_t>(loaded.quarantined.size())}});
+             {"quarantined", static_cast<std::int64_t>(loaded.quarantined.size())},
+             {"set_aside", static_cast<std::int64_t>(spool_->setAsideMessages())}});
 }
 
 submit::MessageStatus WorkerDispatcher::statusOf(const spool::Record& record) {
@@ -684,6 +727,12 @@ void WorkerDispatcher::exportSpool(metrics::Registry& registry) const {
              "1 when the spool has its data key and takes asynchronous messages")
       .get()
       .set(spool_key_ ? 1.0 : 0.0);
+  registry
+      .gauge("smtp_sidecar_spool_set_aside_messages",
+             "Messages kept in set-aside/ because Transit can no longer decrypt the data key "
+             "they were sealed under (restore the key, then send them)")
+      .get()
+      .set(static_cast<double>(spool_->setAsideMessages()));
   registry
       .counter("smtp_sidecar_spool_quarantined_total",
                "Spool files moved to quarantine/ (truncated, corrupt, tampered, other key)")

@@ -198,6 +198,14 @@ bool KeeperLink::dispatch(std::string_view wire) {
       }
       return true;
     }
+    case ipc::MessageType::SpoolKeyLost: {
+      SpoolKey lost;
+      if (!ipc::decodeSpoolKeyLost(r, lost.lost)) return false;
+      if (spool_key_callback_ && r.requestId() == spool_key_request_) {
+        answerSpoolKey(std::move(lost));
+      }
+      return true;
+    }
     case ipc::MessageType::Metrics: {
       telemetry::KeeperFigures figures;
       if (!ipc::decodeMetrics(r, figures)) return false;

@@ -50,6 +50,7 @@
 #include "sidecar/worker/keeper_link.h"
 #include "sidecar/worker/sidecar_metrics.h"
 #include "sidecar/worker/worker.h"
+#include "sidecar/worker/worker_setup.h"
 
 namespace sidecar {
 namespace {
@@ -87,12 +88,7 @@ int runWorker(const Config& config, const std::string& config_path) {
   }
   std::optional<spool::Store> store;
   if (!config.spool.directory.empty()) {
-    spool::StoreLimits limits;
-    limits.max_bytes = config.spool.max_bytes;
-    limits.max_messages = config.spool.max_messages;
-    limits.fsync = config.spool.fsync;
-    limits.group_commit = config.spool.group_commit;
-    auto opened = spool::Store::open(config.spool.directory, limits);
+    auto opened = spool::Store::open(config.spool.directory, worker::spoolLimits(config.spool));
     if (!opened) {
       log::error("worker_start_failed", {{"error", opened.error().message}});
       return opened.error().kind == foundation::ErrorKind::Permanent ? kExitConfig : 1;
@@ -165,15 +161,9 @@ int runWorker(const Config& config, const std::string& config_path) {
       log::setMinimumLevel(fresh->process.log_level);
       // Who applies what: config.cc's parameter table (the supervisor names the keys
       // that need a restart).
-      const auto changed = configChanges(current, *fresh);
-      bool smtp_changed = false;
-      bool profiles_changed = false;
-      for (const auto& change : changed) {
-        smtp_changed = smtp_changed || (change.live & reload::kWorkerSender) != 0;
-        profiles_changed = profiles_changed || (change.live & reload::kWorkerProfiles) != 0;
-      }
-      if (smtp_changed) dispatcher.reconfigure(*fresh);
-      if (profiles_changed) {
+      const worker::WorkerReload changed = worker::workerReload(current, *fresh);
+      if (changed.sender) dispatcher.reconfigure(*fresh);
+      if (changed.profiles) {
         server.setProfiles(fresh->profiles);
         dispatcher.setCredentialPaths(fresh->credentialPaths());
       }
@@ -182,7 +172,7 @@ int runWorker(const Config& config, const std::string& config_path) {
         log::error("audit_reopen_failed", {{"error", s.error().message}});
       }
       current = std::move(*fresh);
-      log::info("worker_reloaded", {{"changed", static_cast<std::int64_t>(changed.size())}});
+      log::info("worker_reloaded", {{"changed", static_cast<std::int64_t>(changed.changed)}});
       wait_hangup();
     });
   };

@@ -251,3 +251,35 @@ TEST_CASE("Vault's and the server's texts cannot forge lines or placeholders") {
   CHECK(f.what.find('\n') == std::string::npos);
   CHECK(has(f.what, "{path}"));  // not expanded: placeholders are filled once, in order
 }
+
+TEST_CASE("spoolSetAside: nothing set aside passes; set-aside mail is named and fails") {
+  struct Case {
+    std::vector<SetAsideGeneration> generations;
+    bool ok;
+    const char* want;       // in the finding
+    const char* want_hint;  // in the hint
+  };
+  const Case cases[] = {
+      {{}, true, "nothing set aside", nullptr},
+      {{{"/var/spool/s/set-aside/0011223344556677", 1, 0}},
+       false,
+       "1 message (and 0 final statuses) set aside in /var/spool/s/set-aside/0011223344556677",
+       "restore the Transit key"},
+      {{{"/s/set-aside/aa", 3, 1}, {"/s/set-aside/bb", 4, 2}},
+       false,
+       "7 messages (and 3 final statuses) set aside in /s/set-aside/aa, /s/set-aside/bb",
+       "spool.directory is that directory"},
+      // Kept even when empty of messages: their final statuses are in it.
+      {{{"/s/set-aside/cc", 0, 1}}, false, "0 messages (and 1 final status)", nullptr},
+      // A hostile name cannot forge a line.
+      {{{"/s/set-aside/x\nFAKE", 1, 0}}, false, "/s/set-aside/x FAKE", nullptr},
+  };
+  for (const auto& c : cases) {
+    const Finding f = spoolSetAside("/var/spool/s", c.generations);
+    CAPTURE(f.what);
+    CHECK(f.ok == c.ok);
+    CHECK(has(f.what, c.want));
+    CHECK(has(f.hint, c.want_hint));
+    CHECK(f.what.find('\n') == std::string::npos);
+  }
+}

@@ -1,4 +1,4 @@
-// token_findings_test.cc: doctor's plain words for token endpoints, token logins, SES.
+// token_findings_test.cc: doctor's plain words for token endpoints and SES regions.
 #include "sidecar/doctor/token_findings.h"
 
 #include <doctest/doctest.h>
@@ -45,23 +45,6 @@ TEST_CASE("tokenEndpoint names each cause") {
   const Finding ok = tokenEndpoint(nullptr, TokenRefusal::None, "https://t/x", "smtp", 3599);
   CHECK(ok.ok);
   CHECK(ok.what.find("valid 3599s") != std::string::npos);
-}
-
-TEST_CASE("tokenLogin: XOAUTH2 rejected, with the server's decoded error challenge") {
-  // Google's XOAUTH2 error challenge, base64 of its JSON.
-  const Finding f =
-      tokenLogin("XOAUTH2", 535, "5.7.8 Username and Password not accepted",
-                 "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJtYWlsIn0=");
-  CHECK_FALSE(f.ok);
-  CHECK(f.what.find("XOAUTH2 rejected by the server (535") != std::string::npos);
-  CHECK(f.what.find(R"({"status":"401")") != std::string::npos);
-  CHECK(f.hint.find("SMTP.SendAsApp") != std::string::npos);
-  // Control bytes in server text do not reach the line.
-  const Finding g = tokenLogin("OAUTHBEARER", 535, "bad\r\ninjected", "");
-  CHECK(g.what.find('\n') == std::string::npos);
-  CHECK(tokenLogin("OAUTHBEARER", 235, "ok").ok);
-  // A challenge that is not base64 is ignored, not echoed raw.
-  CHECK(tokenLogin("XOAUTH2", 535, "x", "%%%").what.find("%%%") == std::string::npos);
 }
 
 TEST_CASE("sesRegion") {

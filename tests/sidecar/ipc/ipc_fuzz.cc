@@ -54,6 +54,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (decodeSpoolKey(r, wrapped, key) && key.size() != kSpoolKeyBytes) __builtin_trap();
       break;
     }
+    case MessageType::SpoolKeyLost: {
+      std::string reason;
+      if (decodeSpoolKeyLost(r, reason)) {
+        for (const char c : reason) {
+          if (static_cast<unsigned char>(c) < 0x20) __builtin_trap();  // it goes into a log line
+        }
+      }
+      break;
+    }
     case MessageType::Metrics:
       // A decoded message re-encodes to the same bytes (nothing is lost or invented).
       if (decodeMetrics(r, figures)) {

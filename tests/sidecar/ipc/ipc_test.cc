@@ -357,6 +357,57 @@ TEST_CASE("malformed keeper figures are refused") {
   CHECK_FALSE(decodeMetrics(s, out));
 }
 
+TEST_CASE("the spool key lost answer round-trips; empty or control characters are malformed") {
+  Packet packet;
+  REQUIRE(encodeSpoolKeyLost(12, "HTTP 400: encryption key not found", packet));
+  {
+    const std::string wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    CHECK((r.type() == MessageType::SpoolKeyLost));
+    std::string reason;
+    REQUIRE(decodeSpoolKeyLost(r, reason));
+    CHECK(reason == "HTTP 400: encryption key not found");
+    CHECK(r.requestId() == 12);
+  }
+  // The encoder makes any text fit: control bytes become spaces, long text is cut,
+  // nothing becomes a default line.
+  struct Case {
+    std::string in;
+    std::string out;
+  };
+  for (const auto& c : {Case{"a\nb\tc", "a b c"},
+                        Case{std::string(kMaxSpoolKeyLostReason + 9, 'x'),
+                             std::string(kMaxSpoolKeyLostReason, 'x')},
+                        Case{"", "transit cannot decrypt the spool's data key"}}) {
+    REQUIRE(encodeSpoolKeyLost(1, c.in, packet));
+    const std::string wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    std::string reason;
+    REQUIRE(decodeSpoolKeyLost(r, reason));
+    CHECK(reason == c.out);
+  }
+  // Hand-built: empty, a newline (a forged log line), too long, trailing bytes.
+  for (const auto& bad :
+       {std::string(), std::string("a\nb"), std::string(kMaxSpoolKeyLostReason + 1, 'x')}) {
+    (void)Writer(MessageType::SpoolKeyLost, 1, packet).str(bad).finish();
+    const std::string wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    std::string reason;
+    CHECK_FALSE(decodeSpoolKeyLost(r, reason));
+  }
+  (void)Writer(MessageType::SpoolKeyLost, 1, packet).str("gone").u32(7).finish();
+  {
+    const std::string wire = bytesOf(packet);
+    Reader r(wire);
+    REQUIRE(r.header());
+    std::string reason;
+    CHECK_FALSE(decodeSpoolKeyLost(r, reason));
+  }
+}
+
 TEST_CASE("the spool key request and answer round-trip; a key of another size is refused") {
   Packet packet;
   REQUIRE(encodeSpoolKeyRequest(9, "vault:v1:abc=", packet));

@@ -8,6 +8,7 @@
 
 #include <memory>
 
+#include "keeper_test_support.h"
 #include "sidecar/keeper/credential_keeper.h"
 #include "vault-client/fake_transport.h"
 
@@ -65,33 +66,12 @@ class HandoffVault final : public vault::HttpTransport {
 
  private:
   static vault::HttpResponse answer(long status, const std::string& body) {
-    return {status, foundation::SecretBytes::copyOf(std::string_view(body))};
+    return keeper_test::vaultAnswer(status, body);
   }
-};
-
-struct SecretFile {
-  explicit SecretFile(const std::string& content) {
-    char name[] = "/tmp/handoff-test-XXXXXX";
-    const int fd = ::mkstemp(name);
-    REQUIRE(fd >= 0);
-    REQUIRE(::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
-    ::close(fd);
-    path = name;
-  }
-  ~SecretFile() { ::unlink(path.c_str()); }
-  std::string path;
 };
 
 // Two keepers on one Vault: the one that dies and its successor, each with its client.
-struct Generations {
-  Generations() : role_id("role-1\n"), secret_id("sid-1\n") {
-    foundation::initSecretMemoryOrDie();
-    settings.address = "http://127.0.0.1:1";
-    settings.role_id_file = role_id.path;
-    settings.secret_id_file = secret_id.path;
-    settings.credential_path = "database/creds/app";
-    settings.rotation_grace = 30s;
-  }
+struct Generations : keeper_test::AppRoleFiles {
   struct Generation {
     std::unique_ptr<vault::Client> client;
     std::unique_ptr<CredentialKeeper> keeper;
@@ -105,18 +85,15 @@ struct Generations {
       }
       HandoffVault& vault;
     };
-    vault::ClientOptions options;
-    options.clock = &clock;
-    options.max_attempts = 1;
     Generation g;
-    g.client = std::make_unique<vault::Client>(std::make_unique<Forward>(vault), options);
+    g.client = keeper_test::scriptedClient(std::make_unique<Forward>(vault), clock);
     g.keeper = std::make_unique<CredentialKeeper>(settings, *g.client, clock, [] { return 0.0; });
     return g;
   }
   static std::string username(const CredentialKeeper& k) {
     std::string out;
     k.withCredential(0, [&](const ipc::SmtpCredential& c) {
-      out = c.username.reveal([](std::string_view v) { return std::string(v); }) + "@" + c.lease_id;
+      out = keeper_test::revealed(c.username) + "@" + c.lease_id;
     });
     return out;
   }
@@ -133,10 +110,8 @@ struct Generations {
     return out;
   }
 
-  SecretFile role_id, secret_id;
   fakes::FakeClock clock;
   HandoffVault vault;
-  VaultSettings settings;
 };
 
 }  // namespace

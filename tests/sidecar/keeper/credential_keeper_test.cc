@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "keeper_test_support.h"
 #include "sidecar/keeper/vault_call_thread.h"
 #include "vault-client/fake_transport.h"
 
@@ -68,12 +69,11 @@ class ScriptedVault final : public vault::HttpTransport {
         hung_ = false;
       }
     }
-    const std::string token =
-        r.token ? r.token->reveal([](std::string_view v) { return std::string(v); }) : "";
+    const std::string token = r.token ? keeper_test::revealed(*r.token) : std::string();
     log.push_back(r.path + " " + token);
     if (down) return foundation::Error::notSent("connection refused");
     if (r.path == "/v1/auth/approle/login") {
-      const std::string body = r.body.reveal([](std::string_view v) { return std::string(v); });
+      const std::string body = keeper_test::revealed(r.body);
       const auto at = body.find("\"secret_id\":\"");
       last_secret_id =
           at == std::string::npos ? "" : body.substr(at + 13, body.find('"', at + 13) - at - 13);
@@ -152,7 +152,7 @@ class ScriptedVault final : public vault::HttpTransport {
 
  private:
   static vault::HttpResponse answer(long status, const std::string& body) {
-    return {status, foundation::SecretBytes::copyOf(std::string_view(body))};
+    return keeper_test::vaultAnswer(status, body);
   }
   std::mutex gate_;
   std::condition_variable released_;
@@ -160,33 +160,11 @@ class ScriptedVault final : public vault::HttpTransport {
   bool hung_ = false;
 };
 
-struct TempFile {
-  explicit TempFile(const std::string& content) {
-    char name[] = "/tmp/keeper-test-XXXXXX";
-    const int fd = ::mkstemp(name);
-    REQUIRE(fd >= 0);
-    REQUIRE(::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
-    ::close(fd);
-    path = name;
-  }
-  ~TempFile() { ::unlink(path.c_str()); }
-  std::string path;
-};
-
-struct Fixture {
-  Fixture() : role_id("role-1\n"), secret_id("sid-1\n") {
-    foundation::initSecretMemoryOrDie();
+struct Fixture : keeper_test::AppRoleFiles {
+  Fixture() {
     auto t = std::make_unique<ScriptedVault>();
     vault = t.get();
-    vault::ClientOptions options;
-    options.clock = &clock;
-    options.max_attempts = 1;
-    client = std::make_unique<vault::Client>(std::move(t), options);
-    settings.address = "http://127.0.0.1:1";
-    settings.role_id_file = role_id.path;
-    settings.secret_id_file = secret_id.path;
-    settings.credential_path = "database/creds/app";
-    settings.rotation_grace = 30s;
+    client = keeper_test::scriptedClient(std::move(t), clock);
   }
   CredentialKeeper& keeper() {
     if (!keeper_) {
@@ -211,17 +189,14 @@ struct Fixture {
   }
   std::string username(std::size_t index = 0) {
     std::string out;
-    keeper().withCredential(index, [&](const ipc::SmtpCredential& c) {
-      out = c.username.reveal([](std::string_view v) { return std::string(v); });
-    });
+    keeper().withCredential(
+        index, [&](const ipc::SmtpCredential& c) { out = keeper_test::revealed(c.username); });
     return out;
   }
 
-  TempFile role_id, secret_id;
   fakes::FakeClock clock;
   ScriptedVault* vault;
   std::unique_ptr<vault::Client> client;
-  VaultSettings settings;
   std::vector<std::string> paths;  // empty: settings.credential_path
   std::unique_ptr<CredentialKeeper> keeper_;
 };
@@ -557,8 +532,8 @@ struct OAuthFixture : Fixture {
   Seen seen(std::size_t index = 0) {
     Seen out;
     keeper().withCredential(index, [&](const ipc::SmtpCredential& c) {
-      out.token = c.password.reveal([](std::string_view v) { return std::string(v); });
-      out.user = c.username.reveal([](std::string_view v) { return std::string(v); });
+      out.token = keeper_test::revealed(c.password);
+      out.user = keeper_test::revealed(c.username);
       out.id = c.lease_id;
       out.kind = c.kind;
     });
@@ -947,6 +922,31 @@ TEST_CASE_FIXTURE(Fixture,
         "database/creds/app/L2");
   CHECK(thread.stop([](CredentialKeeper& k) { return k.revokeAll(); }).ok());
   CHECK(vault->count("/v1/sys/leases/revoke/database/creds/app/L2") == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "the Vault-call thread publishes a counter when it changes, not when the "
+                  "round ends") {
+  REQUIRE(keeper().start().ok());
+  keeper::VaultCallThread thread(keeper(), clock);
+  REQUIRE(thread.start().ok());
+  clock.advance(std::chrono::seconds(250));  // the token's renewal is due
+  // One round: the token renewal fails (counted and logged), then the next call hangs.
+  thread.post([this](CredentialKeeper& k, CredentialKeeper::Changes& changes) {
+    vault->down = true;
+    (void)k.tick(changes);
+    vault->down = false;
+    vault->hangNext();
+    k.credentialRefused("database/creds/app/L1", changes);
+  });
+  for (int i = 0; i < 500 && !vault->hanging(); ++i) std::this_thread::sleep_for(2ms);
+  REQUIRE(vault->hanging());
+  const auto state = thread.drain().state;
+  CHECK(state.vault_call_running);
+  // The log already says token_renew_failed: the figure says so too while the round waits.
+  CHECK(state.stats.token_renewal_failures == 1);
+  vault->release();
+  CHECK(thread.stop([](CredentialKeeper& k) { return k.revokeAll(); }).ok());
 }
 
 TEST_CASE("the published state names why the keeper is not ready") {

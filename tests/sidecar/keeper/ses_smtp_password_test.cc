@@ -7,8 +7,8 @@
 
 #include <string>
 
-using sidecar::keeper::deriveSesSmtpPassword;
 using foundation::SecretBytes;
+using sidecar::keeper::deriveSesSmtpPassword;
 
 namespace {
 std::string revealed(const SecretBytes& s) {
@@ -41,6 +41,36 @@ TEST_CASE("SES SMTP password: fixed vectors, version byte, length") {
                               sodium_base64_VARIANT_ORIGINAL) == 0);
     CHECK(raw_len == 33);
     CHECK(raw[0] == sidecar::keeper::kSesSmtpPasswordVersion);
+  }
+}
+
+// Known answers published by implementations that authenticate against the real SES
+// SMTP endpoints, independent of ours and of check_ses_smtp_password.py's reference:
+// terraform-provider-aws (internal/service/iam/access_key_test.go,
+// TestSESSMTPPasswordFromSecretKeySigV4: its aws_iam_access_key.ses_smtp_password_v4)
+// and AWS's own aws-sdk-php (tests/Ses/SesClientTest.php,
+// testCanGenerateSmtpPasswordV4FromCredentials, AWS's documentation example key).
+TEST_CASE("SES SMTP password: known answers of terraform-provider-aws and aws-sdk-php") {
+  foundation::initSecretMemoryOrDie();
+  struct Case {
+    const char* region;
+    const char* secret;
+    const char* want;
+  };
+  const Case cases[] = {
+      {"eu-central-1", "some+secret+key", "BMXhUYlu5Z3gSXVQORxlVa7XPaz91aGWdfHxvkOZdWZ2"},
+      {"eu-central-1", "another+secret+key", "BBbphbrQmrKMx42d1N6+C7VINYEBGI5v9VsZeTxwskfh"},
+      {"us-west-1", "some+secret+key", "BH+jbMzper5WwlwUar9E1ySBqHa9whi0GPo+sJ0mVYJj"},
+      {"us-west-1", "another+secret+key", "BKVmjjMDFk/qqw8EROW99bjCS65PF8WKvK5bSr4Y6EqF"},
+      {"us-east-2", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+       "BMPPgbAHoFVbze1Ud0oA5uNdXRwUXUZ+qOwphGJbl/cS"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.region);
+    CAPTURE(c.secret);
+    auto got = deriveSesSmtpPassword(SecretBytes::copyOf(std::string_view(c.secret)), c.region);
+    REQUIRE_MESSAGE(got.ok(), got.errorMessage());
+    CHECK(revealed(*got) == c.want);
   }
 }
 

@@ -633,6 +633,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     state_ = State::Auth;
     if (!credential_) return becameReady();  // a probe without a credential
     probe_.auth_tried = true;
+    probe_.token_credential = credential_->kind == CredentialKind::OAuth2Token;
     // A server that asks for no AUTH at all (a test sink, a relay that trusts this host)
     // gets none, as libcurl did: nothing secret is sent, and a server that does need a
     // login refuses the sender. Over TLS this EHLO is the authentic one.
@@ -645,6 +646,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return false;
     }
     mechanism_ = *mechanism;
+    probe_.auth_mechanism = toString(*mechanism);
     queue({{}, authCommand(*mechanism, *credential_), true, Pending{Expect::Auth, nullptr}});
     return true;
   }

@@ -1,6 +1,7 @@
 // smtp_diagnosis.cc: an SMTP session's raw facts -> plain words, as tables of rules
 // (first match wins). The words were doctor's (doctor_diagnosis.cc), moved here so that
-// doctor and the worker's answers say the same.
+// doctor and the worker's answers say the same; the table machinery (placeholders,
+// matching, printable text) is plain_words.cc, which doctor's Vault tables use too.
 //
 // SECURITY: pure; the server's reply and the TLS library's text reach a cause only
 // through printableLine(), and are filled in last, so a placeholder inside them stays
@@ -8,11 +9,7 @@
 // ERRORS: none; an unknown failure gets a generic cause that quotes the raw text.
 #include "sidecar/relay/smtp_diagnosis.h"
 
-#include <algorithm>
-#include <cctype>
 #include <cerrno>
-#include <initializer_list>
-#include <utility>
 
 namespace sidecar::relay {
 namespace {
@@ -27,45 +24,8 @@ constexpr long kX509HostnameMismatch = 62;
 constexpr long kX509IpAddressMismatch = 64;  // the same, for an address literal
 constexpr long kAny = -1;
 
-bool containsNoCase(std::string_view haystack, std::string_view needle) {
-  if (needle.empty()) return true;
-  const auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
-                              [](char a, char b) {
-                                return std::tolower(static_cast<unsigned char>(a)) ==
-                                       std::tolower(static_cast<unsigned char>(b));
-                              });
-  return it != haystack.end();
-}
-
-using Vars = std::initializer_list<std::pair<std::string_view, std::string_view>>;
-
-// Replaces {name} placeholders, once, left to right; unknown names stay.
-std::string fill(std::string_view text, Vars vars) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size();) {
-    if (text[i] == '{') {
-      const auto end = text.find('}', i);
-      if (end != std::string_view::npos) {
-        const auto name = text.substr(i + 1, end - i - 1);
-        const auto var =
-            std::find_if(vars.begin(), vars.end(), [&](const auto& v) { return v.first == name; });
-        if (var != vars.end()) {
-          out += var->second;
-          i = end + 1;
-          continue;
-        }
-      }
-    }
-    out.push_back(text[i++]);
-  }
-  return out;
-}
-
-// Our words first, then the untrusted pieces ({raw}, {reply}) in a second pass: what
-// they hold is never taken for a placeholder.
-PlainCause failure(std::string_view cause, std::string_view hint, Vars ours, Vars theirs) {
-  return PlainCause{false, fill(fill(cause, ours), theirs), fill(fill(hint, ours), theirs)};
-}
+// Our words are filled first, then the untrusted pieces ({raw}, {reply}): plainFailure().
+using Vars = PlainVars;
 
 // ---- TLS verification ----
 struct TlsRule {
@@ -180,19 +140,44 @@ std::string otherSubmissionPort(const SmtpSettings& smtp) {
   return "587 or 465";
 }
 
+// A token is refused for other reasons than a password: the words doctor printed for
+// it, now the worker's too.
+constexpr const char* kTokenRefusedHint =
+    "the token was issued but the mail server refused it: Microsoft 365: SMTP AUTH "
+    "disabled for the mailbox, no SMTP.SendAsApp permission, or no mailbox permission "
+    "for the app's service principal; Google: the mailbox is not the delegated "
+    "subject; own stack: the issuer's key is not in Dovecot's key directory, or the "
+    "token's login differs from the SASL user";
+
 PlainCause authCause(const SmtpProbeResult& s, Vars ours, Vars theirs) {
+  if (s.token_credential && !s.auth_mechanism.empty() && s.reply.code >= 500) {
+    const std::string code = std::to_string(s.reply.code);
+    const std::string said =
+        printableLine(std::string_view(s.reply.text).substr(0, mailformat::kMaxReplyLine));
+    return plainFailure("{mechanism} rejected by the server ({code} {said})", kTokenRefusedHint,
+                        {{"mechanism", s.auth_mechanism}, {"code", code}}, {{"said", said}});
+  }
+  if (s.token_credential && s.auth_offered && s.auth_mechanism.empty()) {
+    return plainFailure(
+        "the SMTP server {host}:{port} offers neither XOAUTH2 nor OAUTHBEARER: an OAuth2 token "
+        "cannot log in",
+        "use the provider's OAuth2 submission host (smtp.office365.com, smtp.gmail.com), or a "
+        "password credential for this server",
+        ours, theirs);
+  }
   if (s.reply.code == 534 || s.reply.code == 538) {
-    return failure(
+    return plainFailure(
         "the SMTP server refused AUTH PLAIN{reply}: it wants a stronger mechanism or encryption",
         "the sidecar uses AUTH PLAIN over TLS; allow it on the server's submission port", ours,
         theirs);
   }
   if (!s.auth_offered) {
-    return failure("the SMTP server {host}:{port} offers no AUTH{reply}",
-                   "use the server's submission port (587 or 465), where AUTH is offered over TLS",
-                   ours, theirs);
+    return plainFailure(
+        "the SMTP server {host}:{port} offers no AUTH{reply}",
+        "use the server's submission port (587 or 465), where AUTH is offered over TLS", ours,
+        theirs);
   }
-  return failure(
+  return plainFailure(
       "the SMTP server refused AUTH with the leased credential{reply}",
       "the login Vault leased is not known to the mail server: check that the secrets engine "
       "writes the user database the server reads (and that the lease was not revoked)",
@@ -201,24 +186,6 @@ PlainCause authCause(const SmtpProbeResult& s, Vars ours, Vars theirs) {
 
 }  // namespace
 
-std::string printableLine(std::string_view text, std::size_t max) {
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f) {
-      if (!out.empty() && out.back() != ' ') out.push_back(' ');
-      continue;
-    }
-    out.push_back(c);
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  if (out.size() > max) {
-    out.resize(max > 3 ? max - 3 : 0);
-    out += "...";
-  }
-  return out;
-}
-
 PlainCause tlsVerificationCause(long verify_result, std::string_view error_text,
                                 const TlsPeer& peer, std::string_view raw) {
   const Vars ours = {
@@ -226,7 +193,7 @@ PlainCause tlsVerificationCause(long verify_result, std::string_view error_text,
   for (const auto& rule : kTlsRules) {
     if (rule.verify_result != kAny && rule.verify_result != verify_result) continue;
     if (!containsNoCase(error_text, rule.contains)) continue;
-    return failure(rule.cause, rule.hint, ours, {{"raw", raw}});
+    return plainFailure(rule.cause, rule.hint, ours, {{"raw", raw}});
   }
   return {};  // unreachable: the last rule matches everything
 }
@@ -263,10 +230,10 @@ PlainCause diagnoseSmtp(const SmtpProbeResult& s, const SmtpSettings& smtp) {
     if (rule.os_errno != kAny && rule.os_errno != s.os_errno) continue;
     if (rule.greeted != kEither && rule.greeted != (s.greeted ? 1 : 0)) continue;
     if (!containsNoCase(s.detail, rule.contains)) continue;
-    return failure(rule.cause, rule.hint, ours, theirs);
+    return plainFailure(rule.cause, rule.hint, ours, theirs);
   }
-  return failure("the SMTP session with {host}:{port} failed: {raw}{reply}",
-                 "see the SMTP server's log", ours, theirs);
+  return plainFailure("the SMTP session with {host}:{port} failed: {raw}{reply}",
+                      "see the SMTP server's log", ours, theirs);
 }
 
 std::string oneLine(const PlainCause& cause) {

@@ -18,45 +18,18 @@
 #include <memory>
 #include <set>
 
+#include "durable_io.h"
+
 namespace sidecar::spool {
 namespace {
 
 using foundation::Error;
 using foundation::Status;
 
-constexpr std::string_view kTempPrefix = ".tmp-";
-
-Error ioError(const std::string& what, int err) {
-  const bool full = err == ENOSPC || err == EDQUOT;
-  return Error::temporary(std::string(full ? "spool disk full: " : "spool: ") + what + ": " +
-                          std::strerror(err));
-}
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const noexcept { return fd_; }
-  int close() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
-
-Status syncDirectory(const std::string& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return ioError("open " + dir, errno);
-  if (::fsync(fd.get()) != 0) return ioError("fsync " + dir, errno);
-  return {};
-}
+using detail::Fd;
+using detail::ioError;
+using detail::kTempPrefix;
+using detail::syncDirectory;
 
 std::string tempName(const FileOp& op) {
   unsigned char raw[8];

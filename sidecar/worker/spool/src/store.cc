@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdio.h>  // renameat2, RENAME_NOREPLACE
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,44 +21,23 @@
 #include <cstring>
 #include <optional>
 
+#include "durable_io.h"
+
 namespace sidecar::spool {
 namespace {
 
+using detail::Fd;
+using detail::ioError;
+using detail::kTempPrefix;
+using detail::syncDirectory;
 using foundation::Error;
 using foundation::Result;
 using foundation::Status;
 
 constexpr std::string_view kMessageSuffix = ".msg";
 constexpr std::string_view kFinishedSuffix = ".fin";
-constexpr std::string_view kTempPrefix = ".tmp-";
 constexpr std::string_view kKeyFile = "datakey";
 constexpr std::size_t kMaxWrappedKey = 1024;
-
-Error ioError(const std::string& what, int err) {
-  const bool full = err == ENOSPC || err == EDQUOT;
-  return Error::temporary(std::string(full ? "spool disk full: " : "spool: ") + what + ": " +
-                          std::strerror(err));
-}
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const noexcept { return fd_; }
-  // close() reports write-back errors on some filesystems (NFS): checked, not ignored.
-  int close() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
 
 Status makeDirectory(const std::string& path) {
   if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return ioError("mkdir " + path, errno);
@@ -70,13 +50,6 @@ Status makeDirectory(const std::string& path) {
   if ((st.st_mode & 077) != 0 && ::fchmodat(AT_FDCWD, path.c_str(), 0700, 0) != 0) {
     return ioError("chmod " + path, errno);
   }
-  return {};
-}
-
-Status syncDirectory(const std::string& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return ioError("open " + dir, errno);
-  if (::fsync(fd.get()) != 0) return ioError("fsync " + dir, errno);
   return {};
 }
 
@@ -136,7 +109,67 @@ std::size_t maxFileBytes(const Limits& limits) {
          6 * limits.max_name + 2 * limits.max_text + 4096 + kHeaderLength + kTagLength;
 }
 
+std::size_t countNamed(const std::string& dir, std::string_view suffix) {
+  auto names = listDirectory(dir);
+  if (!names) return 0;  // not there (yet): nothing in it
+  std::size_t n = 0;
+  for (const auto& name : *names) n += endsWith(name, suffix) ? 1U : 0U;
+  return n;
+}
+
+constexpr std::string_view kSetAsideDir = "set-aside";
+
+std::string hexOf(const std::array<unsigned char, kKeyIdLength>& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const unsigned char b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0xf]);
+  }
+  return out;
+}
+
+// Moves every entry of `from` into `to`, one rename each, never over an existing name
+// (a clash keeps both: the newcomer gets a suffix). Returns how many moved.
+Result<std::size_t> moveEntries(const std::string& from, const std::string& to) {
+  auto names = listDirectory(from);
+  if (!names) return names.error();
+  std::size_t moved = 0;
+  for (const auto& name : *names) {
+    const std::string source = from + "/" + name;
+    std::string target = to + "/" + name;
+    for (int attempt = 0;; ++attempt) {
+      if (::renameat2(AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) == 0) {
+        break;
+      }
+      if (errno != EEXIST || attempt >= 100) return ioError("set aside " + source, errno);
+      target = to + "/" + name + "." + std::to_string(nowUnixMs()) + "-" + std::to_string(attempt);
+    }
+    ++moved;
+  }
+  return moved;
+}
+
 }  // namespace
+
+Result<std::vector<SetAside>> listSetAside(const std::string& directory) {
+  const std::string base = directory + "/" + std::string(kSetAsideDir);
+  std::vector<SetAside> out;
+  if (::access(base.c_str(), F_OK) != 0) {
+    if (errno == ENOENT) return out;
+    return ioError("access " + base, errno);
+  }
+  auto names = listDirectory(base);
+  if (!names) return names.error();
+  for (const auto& name : *names) {
+    const std::string dir = base + "/" + name;
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    out.push_back({dir, countNamed(dir + "/messages", kMessageSuffix),
+                   countNamed(dir + "/finished", kFinishedSuffix)});
+  }
+  return out;
+}
 
 Result<Store> Store::open(const std::string& directory, StoreLimits limits) {
   if (directory.empty() || directory.front() != '/') {
@@ -158,7 +191,41 @@ Result<Store> Store::open(const std::string& directory, StoreLimits limits) {
       }
     }
   }
+  if (auto set_aside = listSetAside(directory); set_aside) {
+    for (const auto& g : *set_aside) store.set_aside_messages_ += g.messages;
+  }
   return store;
+}
+
+Result<SetAside> Store::setAside(std::string_view wrapped) {
+  const std::string base = directory_ + "/" + std::string(kSetAsideDir);
+  const std::string generation = base + "/" + hexOf(keyIdOf(wrapped));
+  for (const auto& dir : {base, generation, generation + "/messages", generation + "/finished"}) {
+    if (auto s = makeDirectory(dir); !s) return s.error();
+  }
+  // The wrapped key first: a generation without it could never be opened again.
+  if (auto s = writeDurably(generation, std::string(kKeyFile), std::string(wrapped) + "\n"); !s) {
+    return s.error();
+  }
+  auto messages = moveEntries(messagesDir(), generation + "/messages");
+  if (!messages) return messages.error();
+  auto finished = moveEntries(finishedDir(), generation + "/finished");
+  if (!finished) return finished.error();
+  if (limits_.fsync) {
+    for (const auto& dir : {generation + "/messages", generation + "/finished", messagesDir(),
+                            finishedDir(), generation, base, directory_}) {
+      if (auto s = syncDirectory(dir); !s) return s.error();
+    }
+  }
+  sizes_.clear();
+  bytes_ = 0;
+  SetAside out{generation, countNamed(generation + "/messages", kMessageSuffix),
+               countNamed(generation + "/finished", kFinishedSuffix)};
+  set_aside_messages_ = 0;
+  if (auto all = listSetAside(directory_); all) {
+    for (const auto& g : *all) set_aside_messages_ += g.messages;
+  }
+  return out;
 }
 
 Result<std::optional<std::string>> Store::readWrappedKey() const {

@@ -178,9 +178,51 @@ TEST_CASE("the server's text cannot forge lines or placeholders") {
   CHECK(has(g.what, "(554 5.3.2 {host})"));  // the server's braces stay as they are
 }
 
-TEST_CASE("printableLine: untrusted text on one bounded line") {
-  CHECK(printableLine("two\r\nlines\n\tand tabs  ") == "two lines and tabs");
-  CHECK(printableLine(std::string("nul\0byte", 8)) == "nul byte");
-  CHECK(printableLine("abcdefghij", 8) == "abcde...");
-  CHECK(printableLine("") == "");
+TEST_CASE("a refused OAuth2 token: its mechanism and the token's causes, not a password's") {
+  const struct {
+    const char* mechanism;  // the one sent; empty: none of the server's fits a token
+    bool auth_offered;
+    int code;
+    const char* text;
+    const char* want;
+    const char* want_hint;
+  } rows[] = {
+      {"XOAUTH2", true, 535, "5.7.8 Username and Password not accepted",
+       "XOAUTH2 rejected by the server (535 5.7.8 Username and Password not accepted)",
+       "SMTP.SendAsApp"},
+      {"OAUTHBEARER", true, 535, "bad\r\ninjected {host}",
+       "OAUTHBEARER rejected by the server (535 bad injected {host})", "key directory"},
+      {"OAUTHBEARER", true, 534, "5.7.9 too weak", "OAUTHBEARER rejected by the server (534",
+       "SMTP.SendAsApp"},
+      {"", true, 250, "mail.example.test", "offers neither XOAUTH2 nor OAUTHBEARER",
+       "password credential"},
+      // A temporary refusal is no verdict on the token: the general words.
+      {"OAUTHBEARER", true, 454, "4.7.0 try later", "refused AUTH with the leased credential",
+       nullptr},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.text);
+    SmtpProbeResult s;
+    s.failure = SmtpProbeResult::Failure::Auth;
+    s.greeted = true;
+    s.auth_tried = true;
+    s.auth_offered = row.auth_offered;
+    s.token_credential = true;
+    s.auth_mechanism = row.mechanism;
+    s.reply.code = row.code;
+    s.reply.text = row.text;
+    const PlainCause f = diagnoseSmtp(s, starttls587());
+    CHECK_FALSE(f.ok);
+    CHECK_MESSAGE(has(f.what, row.want), f.what);
+    CHECK_MESSAGE(has(f.hint, row.want_hint), f.hint);
+    CHECK(f.what.find('\n') == std::string::npos);
+  }
+  // The same refusal of a password keeps the password's words.
+  SmtpProbeResult password;
+  password.failure = SmtpProbeResult::Failure::Auth;
+  password.auth_tried = password.auth_offered = true;
+  password.auth_mechanism = "PLAIN";
+  password.reply.code = 535;
+  password.reply.text = "5.7.8 Error: authentication failed";
+  CHECK(has(diagnoseSmtp(password, starttls587()).what, "refused AUTH with the leased credential"));
 }

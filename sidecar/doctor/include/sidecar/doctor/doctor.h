@@ -16,20 +16,21 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "foundation/secret.h"
 #include "sidecar/base/config.h"
+#include "sidecar/relay/plain_words.h"
 
 namespace sidecar::doctor {
 
-struct Finding {
-  bool ok = false;
-  std::string what;  // ok: what was found; failure: the cause, in plain words
-  std::string hint;  // what to do about it (failures; may be empty)
-};
+// One check's outcome: ok and what was found, or the cause and its hint. The type the
+// worker's SMTP diagnosis answers with (relay/plain_words.h), so doctor reports the
+// worker's words unchanged.
+using Finding = relay::PlainCause;
 
-// Untrusted text made fit for one output line: control bytes become spaces, runs of
-// spaces collapse, at most `max` bytes (cut with "...").
+// Untrusted text made fit for one output line (relay::printableLine): control bytes
+// become spaces, runs of spaces collapse, at most `max` bytes (cut with "...").
 std::string printable(std::string_view text, std::size_t max = 300);
 
 // A libcurl transfer that failed before any answer: CURLcode, the error buffer,
@@ -80,6 +81,19 @@ Finding credentialFields(bool has_username, bool has_password, std::string_view 
 
 // PUT sys/leases/revoke/<lease_id> or auth/token/revoke-self. `what`: "lease <id>" or "token".
 Finding revoke(const VaultAnswer& answer, std::string_view what);
+
+// ---- the spool ----
+// A generation of the spool set aside because Transit can no longer decrypt its data
+// key (sidecar/spool/store.h, SetAside): where, and what it holds.
+struct SetAsideGeneration {
+  std::string directory;
+  std::size_t messages = 0;
+  std::size_t finished = 0;
+};
+// ok when nothing is set aside; a failure naming each generation otherwise (mail in it
+// waits for a person: docs/OPERATIONS.md, "The spool's Transit key is lost").
+Finding spoolSetAside(std::string_view spool_directory,
+                      const std::vector<SetAsideGeneration>& generations);
 
 // ---- SMTP ----
 // The SMTP step's words are relay::diagnoseSmtp (sidecar/relay/smtp_diagnosis.h), the

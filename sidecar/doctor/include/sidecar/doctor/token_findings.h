@@ -1,8 +1,9 @@
 // token_findings.h: doctor's plain words for the credential kinds beyond passwords
-// (issue 18): the OAuth2 token endpoint, a token refused by the SMTP server, and SES.
+// (issue 18): the OAuth2 token endpoint and SES (a token the SMTP server refuses is the
+// SMTP diagnosis' words, relay/smtp_diagnosis.h).
 //
 // SECURITY: pure functions over outcomes; their inputs are error texts and SMTP replies
-// that carry no secret (the token parser never puts token bytes into an error). Server
+// that carry no secret (the token parser never puts token bytes into an error). Their
 // text is made printable (doctor::printable) before it reaches the output line.
 // ERRORS: none; every outcome maps to a Finding.
 #pragma once
@@ -20,11 +21,8 @@ Finding tokenEndpoint(const foundation::Error* error, sidecar::keeper::TokenRefu
                       std::string_view endpoint, std::string_view scope,
                       long expires_in_seconds = 0);
 
-// AUTH XOAUTH2 / OAUTHBEARER with the token: the final reply code and its text. A 334
-// carrying the server's JSON error (RFC 7628 3.2.2, Google's and Microsoft's XOAUTH2)
-// comes as `challenge`, still base64; it is decoded for the finding.
-Finding tokenLogin(std::string_view mechanism, int code, std::string_view text,
-                   std::string_view challenge = {});
+// A token refused at AUTH is the SMTP diagnosis' (relay/smtp_diagnosis.h): the worker's
+// words for a failed send, which doctor reports unchanged.
 
 // An SES credential's region: one with an SES SMTP endpoint, or the plain cause.
 Finding sesRegion(std::string_view region);

@@ -23,7 +23,7 @@ namespace sidecar::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x53434950;  // "SCIP"
 // Bump on every change to MessageType or to any message's fields.
-inline constexpr std::uint16_t kVersion = 6;
+inline constexpr std::uint16_t kVersion = 7;
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPacket = 64 * 1024;
 inline constexpr std::string_view kProtocolName = "smtp-sidecar-keeper/1";
@@ -44,7 +44,8 @@ enum class MessageType : std::uint16_t {
   SpoolKey = 13,          // keeper -> worker: the wrapped data key and its plaintext
   HandoffMemory = 14,     // supervisor -> keeper: the hand-off record's memory (SCM_RIGHTS)
   HandoffState = 15,      // keeper -> its successor, in that memory: handoff.h
-  kLast = HandoffState,   // the highest type a reader accepts
+  SpoolKeyLost = 16,      // keeper -> worker: Transit cannot decrypt that wrapped key, for good
+  kLast = SpoolKeyLost,   // the highest type a reader accepts
 };
 
 const char* toString(MessageType type) noexcept;
@@ -152,12 +153,17 @@ bool encodeSecretId(const foundation::SecretBytes& secret_id, Packet& out);
 bool encodeMetricsRequest(std::uint32_t request_id, Packet& out);
 // The spool's data key (sidecar/spool/format.h): the worker sends the Transit-wrapped
 // form it keeps beside the spool (empty when it has none yet); the keeper unwraps it,
-// or has Transit make a new one, and answers SpoolKey, or NoCredential (retry later).
+// or has Transit make a new one, and answers SpoolKey, or NoCredential (retry later),
+// or SpoolKeyLost: Transit answered that the configured key cannot decrypt it (the key
+// is gone or another one has its name), with Transit's words (never a secret).
 inline constexpr std::size_t kMaxWrappedKey = 1024;
 inline constexpr std::size_t kSpoolKeyBytes = 32;
+inline constexpr std::size_t kMaxSpoolKeyLostReason = 512;
 bool encodeSpoolKeyRequest(std::uint32_t request_id, std::string_view wrapped, Packet& out);
 bool encodeSpoolKey(std::uint32_t request_id, std::string_view wrapped,
                     const foundation::SecretBytes& key, Packet& out);
+// A reason longer than kMaxSpoolKeyLostReason is cut (the keeper must always answer).
+bool encodeSpoolKeyLost(std::uint32_t request_id, std::string_view reason, Packet& out);
 // Lists longer than telemetry::kMaxFigureEntries and names longer than their limits
 // are cut (never a failure: the keeper must always be able to answer).
 bool encodeMetrics(std::uint32_t request_id, const telemetry::KeeperFigures& figures, Packet& out);
@@ -176,6 +182,8 @@ bool decodeMetricsRequest(Reader& r);
 bool decodeSpoolKeyRequest(Reader& r, std::string& wrapped);
 // Also refuses a key that is not kSpoolKeyBytes long.
 bool decodeSpoolKey(Reader& r, std::string& wrapped, foundation::SecretBytes& key);
+// Also refuses an empty reason and control characters in it (it goes into a log line).
+bool decodeSpoolKeyLost(Reader& r, std::string& reason);
 // Also refuses names outside [a-z0-9_], status classes other than 1xx..5xx and error,
 // control characters in a path, and counts of a list above its limit.
 bool decodeMetrics(Reader& r, telemetry::KeeperFigures& out);

@@ -145,6 +145,10 @@ class CredentialKeeper {
   // retiring (revoked after the grace). OAuth2 tokens are not counted.
   std::size_t leasesActive() const noexcept;
   const Stats& stats() const noexcept { return stats_; }
+  // Called after every change of stats(), before the event it counts is logged, so a
+  // reader of both (metrics beside the log) never sees an event the figure lacks. The
+  // Vault thread publishes the figures with it while a round's later calls still wait.
+  void onStatsChanged(std::function<void()> listener) { stats_listener_ = std::move(listener); }
 
   // SIGHUP: takes the settings that apply without a new login (rotation grace; the
   // credential paths: a new path is leased at the next tick, a path no longer used
@@ -281,6 +285,9 @@ class CredentialKeeper {
   std::vector<OldToken> old_tokens_;
   std::uint64_t generation_ = 0;
   Stats stats_;
+  std::function<void()> stats_listener_;
+  void count(std::uint64_t& counter);
+  void countRotation(const std::string& reason);
   std::vector<OAuth2Client> oauth_clients_;
   TokenFetcherFactory make_fetcher_;
   std::uint64_t tokens_obtained_ = 0;  // numbers the tokens' ids

@@ -38,6 +38,9 @@ namespace sidecar::keeper {
 struct SpoolKeyAnswer {
   std::uint32_t request_id = 0;
   std::string refusal;  // non-empty: why there is no key (sent as NoCredential)
+  // With a refusal: Transit said it can never decrypt `wrapped` (spool_key_answer.h);
+  // sent as SpoolKeyLost instead.
+  bool lost = false;
   std::string wrapped;  // Transit ciphertext (not secret)
   foundation::SecretBytes key;
 };

@@ -215,6 +215,9 @@ class WorkerDispatcher final : public submit::Dispatcher {
   void sweepRetention();
   void askSpoolKey();
   void retrySpoolKey();
+  // A new data key replaces one Transit lost: the old generation goes to set-aside/
+  // (Store::setAside), then the new key is written. False: nothing changed, try later.
+  bool startNewGeneration(const std::string& new_wrapped);
   void recover();
   static submit::MessageStatus statusOf(const spool::Record& record);
   spool::Record recordOf(const Job& job, std::uint64_t now_ms) const;
@@ -242,6 +245,10 @@ class WorkerDispatcher final : public submit::Dispatcher {
   std::optional<spool::Store> spool_;        // [spool] configured
   std::optional<spool::DataKey> spool_key_;  // from the keeper (Transit); locked memory
   bool asking_spool_key_ = false;
+  // The wrapped key in `datakey` that Transit said it can never decrypt: the next
+  // request asks for a new key, and its generation is set aside once there is one.
+  std::optional<std::string> lost_wrapped_;
+  std::string lost_reason_;  // Transit's words, for the set-aside log line
   std::chrono::seconds retention_;
   asio::steady_timer spool_timer_;
   asio::steady_timer retention_timer_;

@@ -49,9 +49,12 @@ class KeeperLink {
   using CredentialCallback = std::function<void(Credential)>;  // nullptr: none
   using MetricsCallback = std::function<void(std::optional<telemetry::KeeperFigures>)>;
   // The spool's data key (sidecar/spool/format.h) and its Transit-wrapped form.
+  // With `lost` set, neither: Transit said it can never decrypt the wrapped form that
+  // was asked about (the keeper's SpoolKeyLost, with Transit's words).
   struct SpoolKey {
     std::string wrapped;
     foundation::SecretBytes key;
+    std::string lost;
   };
   using SpoolKeyCallback = std::function<void(std::optional<SpoolKey>)>;  // nullopt: not now
 
@@ -99,7 +102,8 @@ class KeeperLink {
 
   // The spool's data key from the keeper (which asks Transit): `wrapped` is the form
   // kept beside the spool, empty for a new key. One request at a time; it completes
-  // with nullopt when the keeper refuses (NoCredential), times out or goes away.
+  // with nullopt when the keeper refuses (NoCredential), times out or goes away, and
+  // with a SpoolKey whose `lost` says why when Transit cannot decrypt `wrapped` for good.
   void requestSpoolKey(const std::string& wrapped, SpoolKeyCallback callback);
 
  private:

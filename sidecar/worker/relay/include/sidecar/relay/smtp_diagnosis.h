@@ -16,19 +16,12 @@
 #include <string_view>
 
 #include "sidecar/base/config.h"
+#include "sidecar/relay/plain_words.h"
 #include "sidecar/relay/smtp_probe_result.h"
 
 namespace sidecar::relay {
 
-struct PlainCause {
-  bool ok = false;
-  std::string what;  // ok: what was found; failure: the cause, in plain words
-  std::string hint;  // what to do about it (failures; may be empty)
-};
-
-// Untrusted text made fit for one output line: control bytes become spaces, runs of
-// spaces collapse, at most `max` bytes (cut with "...").
-std::string printableLine(std::string_view text, std::size_t max = 300);
+// PlainCause and printableLine(): plain_words.h (doctor's Vault findings share them).
 
 // A failed certificate check in words, for any TLS peer (doctor uses it for Vault too):
 // `verify_result` is OpenSSL's X509_V_* code (0 when unknown), `error_text` the TLS

@@ -37,7 +37,9 @@ struct SmtpProbeResult {
   bool auth_offered = false;  // AUTH in the EHLO (after TLS when there was TLS)
   bool auth_tried = false;
   bool auth_accepted = false;
-  mailformat::SmtpReply reply;  // the reply that ended it (code 0 if none)
+  bool token_credential = false;  // the credential tried was an OAuth2 token, not a password
+  std::string auth_mechanism;     // the AUTH mechanism sent ("PLAIN", "OAUTHBEARER", ...)
+  mailformat::SmtpReply reply;    // the reply that ended it (code 0 if none)
 };
 
 }  // namespace sidecar::relay

@@ -7,7 +7,9 @@
 // (format.h: truncated, corrupt, tampered, sealed under another key) are moved to
 // quarantine/ untouched, for a person to look at, and are never deleted or parsed
 // again. The Transit-wrapped data key is stored beside the spool (`datakey`): it is
-// useless without the app's Transit key, which only the keeper can use.
+// useless without the app's Transit key, which only the keeper can use. When Transit
+// says it can never decrypt it, the whole generation is moved to set-aside/ (setAside),
+// likewise never deleted, and a new data key starts a new generation.
 // ERRORS: Result values. ENOSPC/EDQUOT are Temporary ("spool disk full"); other I/O
 // errors Temporary too (the caller answers 503 and the client retries). put(),
 // finish() and forget() block on disk I/O (fsync); after startCommitter() their Async
@@ -49,6 +51,19 @@ struct Quarantined {
   std::string reason;  // format.h's error text: never the file's content
 };
 
+// A generation of the spool set aside because Transit can no longer decrypt its data
+// key (the Transit key was deleted, or OpenBao/Vault lost its state or is another one):
+// <directory>/set-aside/<key id>/, laid out as a spool (datakey, messages/, finished/),
+// so that a sidecar pointed at it sends them once the key is restored. Never deleted.
+struct SetAside {
+  std::string directory;     // its path
+  std::size_t messages = 0;  // message files in it (accepted, not finished)
+  std::size_t finished = 0;  // final statuses in it
+};
+
+// Every set-aside generation of the spool at `directory` (none: an empty list).
+foundation::Result<std::vector<SetAside>> listSetAside(const std::string& directory);
+
 // What a restart finds.
 struct Loaded {
   std::vector<Record> pending;   // Message records: to be sent
@@ -67,6 +82,17 @@ class Store {
   foundation::Result<std::optional<std::string>> readWrappedKey() const;
   // Written once, durably, before any message is sealed under the key.
   foundation::Status writeWrappedKey(std::string_view wrapped) const;
+
+  // The generation sealed under the data key whose wrapped form is `wrapped` (the one
+  // in `datakey`, which Transit says it can never decrypt) goes to set-aside/<its key
+  // id>/ as a whole: a copy of the datakey first, then every file of messages/ and
+  // finished/, each by one rename (never copied, never deleted), then the directories
+  // are fsynced. The datakey itself stays until writeWrappedKey() replaces it: a crash
+  // in between repeats this into the same place, and nothing is in two places. Call
+  // before load() (nothing of the old generation is in memory).
+  foundation::Result<SetAside> setAside(std::string_view wrapped);
+  // Messages in set-aside generations, as of open() or the last setAside().
+  std::size_t setAsideMessages() const noexcept { return set_aside_messages_; }
 
   // Room for one more message file of `sealed_bytes`: within both limits.
   bool hasRoom(std::size_t sealed_bytes) const noexcept;
@@ -129,6 +155,7 @@ class Store {
   std::map<std::string, std::size_t> sizes_;  // message id -> sealed file size
   std::size_t bytes_ = 0;
   std::uint64_t quarantined_total_ = 0;
+  std::size_t set_aside_messages_ = 0;
   Post post_;
   std::unique_ptr<Committer> committer_;
   // Completions check it before touching the Store (it may be gone by then).
