@@ -10,6 +10,9 @@ if(SIDECAR_FUZZ)
     message(FATAL_ERROR "SIDECAR_FUZZ needs clang (use the `fuzz` preset)")
   endif()
   # Instrument everything for coverage; only fuzz targets link the libFuzzer main.
+  # The usual libFuzzer macro: code that is only fit for fuzzing (foundation/src/secret.cc:
+  # secret bytes on the heap) is compiled only under it.
+  add_compile_definitions(FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
   # SIDECAR_FUZZ_SANITIZERS: ASan + UBSan by default; "" for a campaign that explores
   # several times faster (scripts/fuzz-campaign then replays the corpus it grew under
   # the asan preset's fuzz-regression tests, which run the same entry points).
