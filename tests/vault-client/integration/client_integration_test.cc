@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kv_write.h"
 #include "vault/client.h"
 
 using namespace vault;
@@ -47,7 +48,7 @@ std::unique_ptr<Client> newClient() {
 
 // Test setup JSON is plain test data (no production secret), so it may be a string.
 void put(Client& c, const std::string& path, const std::string& json) {
-  auto out = c.write(path, foundation::SecretBytes::copyOf(std::string_view(json)));
+  auto out = writeOnceKvIsUpgraded(c, path, json);
   REQUIRE_MESSAGE(out.ok(), path << ": " << out.errorMessage());
 }
 

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "kv_write.h"
 #include "vault/client.h"
 
 using namespace vault;
@@ -81,9 +82,7 @@ TEST_CASE("reads continue through the loss of the active node") {
   REQUIRE_MESSAGE(leader_index < addresses.size(), "leader " << leader->leader_address);
   (void)admin->write("sys/mounts/ha-kv", foundation::SecretBytes::copyOf(std::string_view(
                                              R"({"type":"kv","options":{"version":"2"}})")));
-  auto put =
-      admin->write("ha-kv/data/probe",
-                   foundation::SecretBytes::copyOf(std::string_view(R"({"data":{"v":"1"}})")));
+  auto put = writeOnceKvIsUpgraded(*admin, "ha-kv/data/probe", R"({"data":{"v":"1"}})");
   REQUIRE_MESSAGE(put.ok(), put.errorMessage());
 
   // The reader starts on the leader, so its loss is felt.
