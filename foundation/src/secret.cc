@@ -33,37 +33,37 @@ namespace {
 // corpora). NUL is never a continuation byte, so the sequence is refused inside them.
 constexpr std::size_t kTrailingZeroBytes = 4;
 
-#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-// Fuzz builds only (cmake/Sanitizers.cmake): the heap instead of sodium_malloc. Each
-// sodium_malloc maps, guards and locks pages (~10 system calls), which held the Vault
-// answer harness to ~1,000 inputs a second; ASan's redzones catch an over-read to the
-// byte where a guard page catches it only at a page edge. Locking and dump exclusion
-// are tested by the unit tests of the normal builds, which never take this branch.
-void* secretAlloc(std::size_t bytes) {
-  return std::malloc(bytes);
-}
-void secretFree(void* p, std::size_t bytes) {
-  sodium_memzero(p, bytes);
-  std::free(p);
-}
-#else
-void* secretAlloc(std::size_t bytes) {
-  return sodium_malloc(bytes);
-}
-void secretFree(void* p, std::size_t) {
-  sodium_free(p);  // zeroes before unmapping
-}
-#endif
-
 char* allocateSecret(std::size_t size) {
   initSecretMemoryOrDie();
-  void* p = secretAlloc(size + kTrailingZeroBytes);
+  void* p = allocateLockedMemory(size + kTrailingZeroBytes);
   if (p == nullptr) dieOutOfSecretMemory(size);
   std::memset(p, 0, size + kTrailingZeroBytes);
   return static_cast<char*>(p);
 }
 
 }  // namespace
+
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+// Fuzz builds only (cmake/Sanitizers.cmake): the heap instead of sodium_malloc. Each
+// sodium_malloc maps, guards and locks pages (~10 system calls), which held the Vault
+// answer harness to ~1,000 inputs a second; ASan's redzones catch an over-read to the
+// byte where a guard page catches it only at a page edge. Locking, zeroing and dump
+// exclusion are tested by the unit tests of the normal builds, which never take this
+// branch.
+void* allocateLockedMemory(std::size_t bytes) {
+  return std::malloc(bytes);
+}
+void freeLockedMemory(void* p) {
+  std::free(p);
+}
+#else
+void* allocateLockedMemory(std::size_t bytes) {
+  return sodium_malloc(bytes);
+}
+void freeLockedMemory(void* p) {
+  sodium_free(p);  // zeroes before unmapping
+}
+#endif
 
 void initSecretMemoryOrDie() {
   static std::once_flag once;
@@ -104,7 +104,7 @@ SecretBytes::~SecretBytes() {
 }
 
 void SecretBytes::release() noexcept {
-  if (data_ != nullptr) secretFree(data_, size_ + kTrailingZeroBytes);
+  if (data_ != nullptr) freeLockedMemory(data_);
   data_ = nullptr;
   size_ = 0;
 }

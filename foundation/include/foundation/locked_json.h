@@ -12,11 +12,12 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
-#include <sodium.h>
 
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+
+#include "foundation/secret.h"
 
 namespace foundation::locked_json {
 
@@ -31,7 +32,7 @@ class SodiumAllocator {
     // integers and pointers in these blocks).
     size = (size + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
            alignof(std::max_align_t);
-    void* p = sodium_malloc(size);
+    void* p = allocateLockedMemory(size);
     if (p == nullptr) std::abort();
     return p;
   }
@@ -48,7 +49,7 @@ class SodiumAllocator {
     return p;
   }
   static void Free(void* ptr) {
-    if (ptr != nullptr) sodium_free(ptr);
+    if (ptr != nullptr) freeLockedMemory(ptr);
   }
 };
 

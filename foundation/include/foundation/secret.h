@@ -20,6 +20,13 @@ namespace foundation {
 // Must run once before any SecretBytes is created (calls sodium_init). Idempotent.
 void initSecretMemoryOrDie();
 
+// The raw allocation under SecretBytes, for the other holders of secret bytes
+// (locked_json.h's RapidJSON allocator): sodium_malloc, and sodium_free, which zeroes.
+// nullptr when out of locked memory. Fuzz builds (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
+// take the heap instead; secret.cc says why.
+void* allocateLockedMemory(std::size_t bytes);
+void freeLockedMemory(void* p);
+
 class SecretBytes {
  public:
   SecretBytes() noexcept = default;
