@@ -103,15 +103,16 @@ fi
 
 # tests/deploy's Go tools (kubeconform, the Pod Security evaluator) and the pinned
 # Kubernetes OpenAPI document, from the Go module proxy (go.sum, Go's checksum database).
-# Go comes from the machine (/usr/local/go here): Debian 12's golang-go (1.19) is too old
-# for the Kubernetes modules.
-command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
-if command -v go >/dev/null; then
+# Go comes from the machine (/usr/local/go here): Debian 12's golang-go (1.19), installed
+# above for the Go client test, is too old for the Kubernetes modules (scripts/lib/go.sh).
+# shellcheck source=scripts/lib/go.sh
+source "$repo_root/scripts/lib/go.sh"
+if use_go_at_least "$(go_mod_version "$repo_root/tests/deploy/go.mod")"; then
   (cd "$repo_root/tests/deploy" && go mod download && go mod download "k8s.io/kubernetes@$KUBERNETES_VERSION") >&2
   # compose-go, which scripts/check-compose holds docker-compose.yml to (Compose v2).
   (cd "$repo_root/tests/docker/compose-spec" && go mod download) >&2
 else
-  echo "install-deps: no Go toolchain: tests/deploy/check-kubernetes will fail" >&2
+  echo "install-deps: no go >= $(go_mod_version "$repo_root/tests/deploy/go.mod"): tests/deploy/check-kubernetes will fail" >&2
 fi
 
 # Django for the SMTP intake's end-to-end test (its SMTP EmailBackend), pinned, in its
