@@ -1,5 +1,5 @@
 // boost_asio.cc: Boost.Asio's implementation, compiled once for the whole project
-// (BOOST_ASIO_SEPARATE_COMPILATION, set on the sidecar_asio target for every user).
+// (BOOST_ASIO_SEPARATE_COMPILATION, set on the foundation_asio target for every user).
 //
 // Why: header-only Asio compiles its scheduler and epoll reactor into every file that
 // uses it, under our warning set. At -O3 (release preset) gcc 12 then reports a
