@@ -41,6 +41,11 @@ void KeeperLink::answerSpoolKey(std::optional<SpoolKey> key) {
 void KeeperLink::requestCredential(std::uint32_t path_index, std::string path,
                                    CredentialCallback callback) {
   if (!channel_) return callback(nullptr);
+  if (auto held = held_.find(path); held != held_.end() && held->second.credential &&
+                                    std::chrono::steady_clock::now() - held->second.named <
+                                        credential_reuse_) {
+    return callback(held->second.credential);
+  }
   if (auto joined = in_flight_.find(path); joined != in_flight_.end()) {
     auto it = pending_.find(joined->second);
     if (it != pending_.end()) {
@@ -72,6 +77,7 @@ void KeeperLink::requestMetrics(MetricsCallback callback) {
 }
 
 void KeeperLink::reportRefused(const std::string& lease_id) {
+  dropHeld(lease_id);  // the retry that follows must ask the keeper
   if (channel_ && ipc::encodeLease(ipc::MessageType::CredentialRefused, {lease_id}, out_)) {
     (void)ipc::sendPacket(channel_->native_handle(), out_);
   }
@@ -150,6 +156,7 @@ bool KeeperLink::dispatch(std::string_view wire) {
       if (!ipc::decodeStatus(r, status)) return false;
       keeper_ready_ = status.ready;
       keeper_reason_ = std::move(status.reason);
+      if (!keeper_ready_) held_.clear();  // whatever it held may no longer log in
       // At most ten years: a credential that never expires must not overflow the clock.
       valid_until_ = std::chrono::steady_clock::now() +
                      std::chrono::seconds(std::min<std::uint64_t>(status.valid_seconds, 315360000));
@@ -177,6 +184,7 @@ bool KeeperLink::dispatch(std::string_view wire) {
             foundation::SecretBytes::copyOf(m.password), m.lease_id, m.credential_path, m.kind});
         held.generation = m.generation;
       }
+      held.named = std::chrono::steady_clock::now();
       complete(r.requestId(), held.credential);
       return true;
     }
@@ -222,9 +230,7 @@ bool KeeperLink::dispatch(std::string_view wire) {
       // Its lease is revoked: close the SMTP connections logged in with it (after
       // the sends still running on them), and let go of the copy held.
       log::info("credential_retired", {{"lease_id", m.lease_id}});
-      std::erase_if(held_, [&](const auto& entry) {
-        return entry.second.credential && entry.second.credential->lease_id == m.lease_id;
-      });
+      dropHeld(m.lease_id);
       if (on_retired_) on_retired_(m.lease_id);
       return true;
     }
@@ -238,6 +244,12 @@ bool KeeperLink::holds(const Held& held, const ipc::CredentialView& m) {
          held.generation == m.generation && held.credential->kind == m.kind &&
          held.credential->username.equals(m.username) &&
          held.credential->password.equals(m.password);
+}
+
+void KeeperLink::dropHeld(const std::string& lease_id) {
+  std::erase_if(held_, [&](const auto& entry) {
+    return entry.second.credential && entry.second.credential->lease_id == lease_id;
+  });
 }
 
 void KeeperLink::forgetInFlight(const std::string& path, std::uint32_t id) {

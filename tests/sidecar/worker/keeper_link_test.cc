@@ -21,11 +21,12 @@ foundation::SecretBytes sb(std::string_view s) {
 
 struct Fixture {
   boost::asio::io_context io;
-  worker::KeeperLink link{io};
+  worker::KeeperLink link;
   int keeper = -1;  // the test's end
   ipc::Packet in, out;
 
-  Fixture() {
+  // reuse 0: every request reaches the keeper, as the tests of the answers need.
+  explicit Fixture(std::chrono::steady_clock::duration reuse = 0s) : link(io, reuse) {
     int fds[2];
     REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0);
     keeper = fds[0];
@@ -47,6 +48,17 @@ struct Fixture {
     REQUIRE(ipc::sendPacket(keeper, out));
     io.run_for(50ms);
     io.restart();
+  }
+  // Nothing from the worker is waiting on the keeper's end.
+  bool quiet() {
+    char byte;
+    return ::recv(keeper, &byte, 1, MSG_DONTWAIT | MSG_PEEK) < 0 && errno == EAGAIN;
+  }
+  // Answers the request just read with the credential of lease `lease`.
+  void answerCredential(std::uint32_t id, std::string_view lease) {
+    REQUIRE(ipc::encodeCredential(id, "smtp/creds/app", std::string(lease), 1,
+                                  ipc::CredentialKind::Password, sb("user"), sb("pass"), out));
+    send();
   }
 };
 
@@ -154,4 +166,71 @@ TEST_CASE("without a channel every request completes at once with nothing") {
   bool no_figures = false;
   link.requestMetrics([&](auto figures) { no_figures = !figures.has_value(); });
   CHECK(no_figures);
+}
+
+TEST_CASE("a credential just named answers the next sends without a keeper round trip") {
+  Fixture f(1h);
+  REQUIRE(ipc::encodeStatus({true, 600, {}}, f.out));
+  f.send();
+  auto ask = [&] {
+    worker::KeeperLink::Credential got;
+    f.link.requestCredential(0, "smtp/creds/app", [&](auto c) { got = c; });
+    return got;
+  };
+  auto first = ask();
+  std::uint32_t id = 0;
+  CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
+  f.answerCredential(id, "smtp/creds/app/l1");
+  // Counted on the wire: three more sends, no request reaches the keeper.
+  worker::KeeperLink::Credential again;
+  for (int i = 0; i < 3; ++i) {
+    again = ask();
+    CHECK(again.get() == first.get());
+  }
+  CHECK(f.quiet());
+
+  SUBCASE("a 535 drops it: the retry asks the keeper") {
+    f.link.reportRefused("smtp/creds/app/l1");
+    CHECK((f.next() == ipc::MessageType::CredentialRefused));
+    CHECK_FALSE(ask());  // waiting for the keeper's answer
+    CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
+  }
+  SUBCASE("a retired lease drops it") {
+    REQUIRE(ipc::encodeLease(ipc::MessageType::CredentialRetired, {"smtp/creds/app/l1"}, f.out));
+    f.send();
+    CHECK_FALSE(ask());
+    CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
+  }
+  SUBCASE("a keeper that says not ready drops it") {
+    REQUIRE(ipc::encodeStatus({false, 0, "vault_not_answering"}, f.out));
+    f.send();
+    CHECK_FALSE(ask());
+    CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
+  }
+  SUBCASE("another lease for the path replaces it once asked again") {
+    REQUIRE(ipc::encodeLease(ipc::MessageType::CredentialRetired, {"smtp/creds/app/l1"}, f.out));
+    f.send();
+    worker::KeeperLink::Credential rotated;
+    f.link.requestCredential(0, "smtp/creds/app", [&](auto c) { rotated = c; });
+    CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
+    f.answerCredential(id, "smtp/creds/app/l2");
+    REQUIRE(rotated);
+    CHECK(rotated->lease_id == "smtp/creds/app/l2");
+    CHECK(ask().get() == rotated.get());
+    CHECK(f.quiet());
+  }
+}
+
+TEST_CASE("past the reuse time the keeper is asked again") {
+  Fixture f(20ms);
+  worker::KeeperLink::Credential got;
+  f.link.requestCredential(0, "smtp/creds/app", [&](auto c) { got = c; });
+  std::uint32_t id = 0;
+  CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
+  f.answerCredential(id, "smtp/creds/app/l1");  // runs the loop for 50 ms
+  REQUIRE(got);
+  worker::KeeperLink::Credential later;
+  f.link.requestCredential(0, "smtp/creds/app", [&](auto c) { later = c; });
+  CHECK_FALSE(later);
+  CHECK((f.next(&id) == ipc::MessageType::CredentialRequest));
 }

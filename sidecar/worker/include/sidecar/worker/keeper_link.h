@@ -1,12 +1,14 @@
 // keeper_link.h: the worker's end of the keeper channel: it asks for each profile's
 // credential (one request in flight per path, however many sends wait), keeps one
-// locked copy of each path's current credential, forwards a 535 as CredentialRefused,
+// locked copy of each path's current credential (answering from it for
+// kCredentialReuse after the keeper named it), forwards a 535 as CredentialRefused,
 // and fetches the keeper's figures for GET /metrics.
 //
 // SECURITY: the keeper's messages are decoded by ipc.h's typed decoders; a malformed
 // one ends this process (the supervisor restarts it). A credential lives only in
 // SecretBytes (ipc::SmtpCredential) and is dropped when the keeper names another for
-// its path, retires its lease, or the link drops.
+// its path, retires its lease or says it is not ready, a 535 refuses it, or the link
+// drops.
 // ERRORS: a request that cannot be sent, or is not answered within
 // kCredentialTimeout, completes with nullptr (the send answers "no credential").
 #pragma once
@@ -39,6 +41,12 @@ namespace asio = boost::asio;
 inline constexpr auto kCredentialTimeout = std::chrono::seconds(10);
 inline constexpr auto kMetricsTimeout = std::chrono::seconds(2);  // a scrape must not hang
 inline constexpr std::size_t kMaxPendingMetrics = 16;
+// How long a credential the keeper has just named answers the path's sends without
+// asking again. One keeper round trip per message was a quarter of the worker's system
+// calls and woke the keeper for each (bench/syscalls, issue 19). Short, so a rotated
+// credential is taken up within this time; a retired lease, a 535, a keeper that says
+// not ready or a lost link drop the held copy at once.
+inline constexpr auto kCredentialReuse = std::chrono::seconds(1);
 // The keeper asks Transit, which may be slow or away: the answer may take this long.
 inline constexpr auto kSpoolKeyTimeout = std::chrono::seconds(90);
 
@@ -58,7 +66,11 @@ class KeeperLink {
   };
   using SpoolKeyCallback = std::function<void(std::optional<SpoolKey>)>;  // nullopt: not now
 
-  explicit KeeperLink(asio::io_context& io) : io_(io), sweep_timer_(io) { sweep(); }
+  explicit KeeperLink(asio::io_context& io,
+                      std::chrono::steady_clock::duration credential_reuse = kCredentialReuse)
+      : io_(io), credential_reuse_(credential_reuse), sweep_timer_(io) {
+    sweep();
+  }
 
   // Adopts a new channel from the supervisor; pending requests on the old one fail.
   void connect(int fd);
@@ -84,7 +96,8 @@ class KeeperLink {
                                           .count());
   }
 
-  // The credential of `path`, which is entry `path_index` of the credential paths.
+  // The credential of `path`, which is entry `path_index` of the credential paths:
+  // the held copy if the keeper named it less than credential_reuse ago, else asked for.
   // Sends that ask for the same path while a request for it is on its way wait for
   // the same answer: one request in flight per path, however many messages arrive at
   // once. (One request per message used to fill the channel's buffer under a burst of
@@ -120,6 +133,7 @@ class KeeperLink {
   struct Held {
     Credential credential;
     std::uint64_t generation = 0;
+    std::chrono::steady_clock::time_point named;  // when the keeper last answered with it
   };
 
   static void answer(Pending& pending, const Credential& credential);
@@ -137,6 +151,8 @@ class KeeperLink {
   // The keeper's answer is the credential already held: same lease and generation,
   // and (constant-time) the same bytes, so nothing depends on how generations count.
   static bool holds(const Held& held, const ipc::CredentialView& m);
+  // Lets go of the copy held with this lease (retired, or refused with 535).
+  void dropHeld(const std::string& lease_id);
 
   void forgetInFlight(const std::string& path, std::uint32_t id);
 
@@ -152,6 +168,7 @@ class KeeperLink {
   }
 
   asio::io_context& io_;
+  const std::chrono::steady_clock::duration credential_reuse_;
   std::unique_ptr<asio::posix::stream_descriptor> channel_;
   asio::steady_timer sweep_timer_;
   std::map<std::uint32_t, Pending> pending_;
