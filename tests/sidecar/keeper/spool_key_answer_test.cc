@@ -35,6 +35,15 @@ TEST_CASE("only Transit's 400 to decrypt means the spool's data key is lost") {
       {Error::permanent("write transit/decrypt/app-spool: HTTP 400: ciphertext or signature "
                         "version is disallowed by policy (too old)"),
        SpoolKeyFailure::Lost},
+      // A 400 that is not Transit's word on the key: a proxy in front of Vault, a
+      // request it could not read. Mail is not set aside for those.
+      {Error::permanent("write transit/decrypt/app-spool: HTTP 400: Bad Request"),
+       SpoolKeyFailure::NotNow},
+      {Error::permanent("write transit/decrypt/app-spool: HTTP 400: missing client token"),
+       SpoolKeyFailure::NotNow},
+      // The words alone, without Transit's 400, are not enough either.
+      {Error::permanent("write transit/decrypt/app-spool: HTTP 403: encryption key not found"),
+       SpoolKeyFailure::NotNow},
       // The policy lacks decrypt, or the token is gone: the keeper logs in again.
       {Error::permanent("write transit/decrypt/app-spool: HTTP 403: permission denied"),
        SpoolKeyFailure::NotNow},

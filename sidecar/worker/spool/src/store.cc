@@ -120,21 +120,25 @@ std::size_t countNamed(const std::string& dir, std::string_view suffix) {
 constexpr std::string_view kSetAsideDir = "set-aside";
 
 std::string hexOf(const std::array<unsigned char, kKeyIdLength>& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const unsigned char b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 0xf]);
-  }
-  return out;
+  char hex[kKeyIdLength * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, bytes.data(), bytes.size());
+  return hex;
+}
+
+// The messages in every set-aside generation (the gauge; doctor lists them one by one).
+Result<std::size_t> countSetAside(const std::string& directory) {
+  auto all = listSetAside(directory);
+  if (!all) return all.error();
+  std::size_t n = 0;
+  for (const auto& g : *all) n += g.messages;
+  return n;
 }
 
 // Moves every entry of `from` into `to`, one rename each, never over an existing name
-// (a clash keeps both: the newcomer gets a suffix). Returns how many moved.
-Result<std::size_t> moveEntries(const std::string& from, const std::string& to) {
+// (a clash keeps both: the newcomer gets a suffix).
+Result<void> moveEntries(const std::string& from, const std::string& to) {
   auto names = listDirectory(from);
   if (!names) return names.error();
-  std::size_t moved = 0;
   for (const auto& name : *names) {
     const std::string source = from + "/" + name;
     std::string target = to + "/" + name;
@@ -145,9 +149,8 @@ Result<std::size_t> moveEntries(const std::string& from, const std::string& to) 
       if (errno != EEXIST || attempt >= 100) return ioError("set aside " + source, errno);
       target = to + "/" + name + "." + std::to_string(nowUnixMs()) + "-" + std::to_string(attempt);
     }
-    ++moved;
   }
-  return moved;
+  return {};
 }
 
 }  // namespace
@@ -191,9 +194,9 @@ Result<Store> Store::open(const std::string& directory, StoreLimits limits) {
       }
     }
   }
-  if (auto set_aside = listSetAside(directory); set_aside) {
-    for (const auto& g : *set_aside) store.set_aside_messages_ += g.messages;
-  }
+  auto set_aside = countSetAside(directory);
+  if (!set_aside) return set_aside.error();
+  store.set_aside_messages_ = *set_aside;
   return store;
 }
 
@@ -221,10 +224,9 @@ Result<SetAside> Store::setAside(std::string_view wrapped) {
   bytes_ = 0;
   SetAside out{generation, countNamed(generation + "/messages", kMessageSuffix),
                countNamed(generation + "/finished", kFinishedSuffix)};
-  set_aside_messages_ = 0;
-  if (auto all = listSetAside(directory_); all) {
-    for (const auto& g : *all) set_aside_messages_ += g.messages;
-  }
+  auto set_aside = countSetAside(directory_);
+  if (!set_aside) return set_aside.error();
+  set_aside_messages_ = *set_aside;
   return out;
 }
 
