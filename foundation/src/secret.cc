@@ -3,7 +3,8 @@
 // SECURITY: sodium_malloc gives each allocation guard pages, mlock()s it and marks it
 // MADV_DONTDUMP; sodium_free zeroes it before unmapping. Nothing here logs or copies
 // bytes outside such allocations.
-// ERRORS: allocation failure aborts (a secret must not fall back to ordinary memory).
+// ERRORS: allocation failure aborts (a secret must not fall back to ordinary memory;
+// only fuzz builds, whose daemons refuse to run, keep secrets on the heap).
 #include "foundation/secret.h"
 
 #include <sodium.h>

@@ -5,7 +5,8 @@
 // SECURITY: parsed in place (kParseInsituFlag), a document's strings stay inside the
 // caller's SecretBytes, and every block RapidJSON allocates (the DOM holds pointers and
 // numbers next to them) comes from sodium_malloc: guard pages, mlock, zeroed on free.
-// ERRORS: allocation failure aborts, as SecretBytes does: no fallback to plain memory.
+// ERRORS: allocation failure aborts, as SecretBytes does: no fallback to plain memory
+// (fuzz builds excepted: see foundation/secret.h).
 // Header-only; the CMake target foundation_locked_json adds RapidJSON, so linking the
 // foundation alone (the plugin) does not pull it in.
 #pragma once

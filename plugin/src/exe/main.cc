@@ -5,6 +5,14 @@
 // clean shutdown.
 #include "plugin/server.h"
 
+#include <cstdio>
+
 int main() {
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+  // A fuzz build keeps secret bytes on the ordinary heap (foundation/src/secret.cc),
+  // so its daemons must never run with real secrets.
+  std::fputs("vault-plugin-secrets-smtp: a fuzz build (secrets are not in locked memory): refusing to run\n", stderr);
+  return 78;  // EX_CONFIG
+#endif
   return smtpplugin::runPlugin();
 }
