@@ -121,6 +121,8 @@ constexpr const char* kCommon[] = {
     "rename",
     "renameat",
     "renameat2",
+    "link",  // the spool's set-aside where renameat2 has no RENAME_NOREPLACE (store.cc)
+    "linkat",
     "unlink",
     "unlinkat",
     "mkdir",

@@ -134,6 +134,18 @@ Result<std::size_t> countSetAside(const std::string& directory) {
   return n;
 }
 
+// rename() that never replaces `target`: renameat2(RENAME_NOREPLACE), or, where the
+// filesystem does not know the flag (EINVAL: NFS, some FUSE), link() + unlink(), which
+// fail with EEXIST in the same case. 0 or -1 with errno.
+int renameNoReplace(const std::string& source, const std::string& target) {
+  if (::renameat2(AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) == 0) {
+    return 0;
+  }
+  if (errno != EINVAL) return -1;
+  if (::link(source.c_str(), target.c_str()) != 0) return -1;
+  return ::unlink(source.c_str());
+}
+
 // Moves every entry of `from` into `to`, one rename each, never over an existing name
 // (a clash keeps both: the newcomer gets a suffix).
 Result<void> moveEntries(const std::string& from, const std::string& to) {
@@ -143,9 +155,7 @@ Result<void> moveEntries(const std::string& from, const std::string& to) {
     const std::string source = from + "/" + name;
     std::string target = to + "/" + name;
     for (int attempt = 0;; ++attempt) {
-      if (::renameat2(AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) == 0) {
-        break;
-      }
+      if (renameNoReplace(source, target) == 0) break;
       if (errno != EEXIST || attempt >= 100) return ioError("set aside " + source, errno);
       target = to + "/" + name + "." + std::to_string(nowUnixMs()) + "-" + std::to_string(attempt);
     }
