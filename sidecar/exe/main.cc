@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
   // A fuzz build keeps secret bytes on the ordinary heap (foundation/src/secret.cc),
   // so its daemons must never run with real secrets.
-  std::fputs("smtp-sidecar: a fuzz build (secrets are not in locked memory): refusing to run\n", stderr);
+  std::fputs("smtp-sidecar: a fuzz build (secrets are not in locked memory): refusing to run\n",
+             stderr);
   return 78;  // EX_CONFIG
 #endif
   // Before anything else: no core file, no ptrace by the same user, no secret_id left

@@ -41,9 +41,9 @@ void KeeperLink::answerSpoolKey(std::optional<SpoolKey> key) {
 void KeeperLink::requestCredential(std::uint32_t path_index, std::string path,
                                    CredentialCallback callback) {
   if (!channel_) return callback(nullptr);
-  if (auto held = held_.find(path); held != held_.end() && held->second.credential &&
-                                    std::chrono::steady_clock::now() - held->second.named <
-                                        credential_reuse_) {
+  if (auto held = held_.find(path);
+      held != held_.end() && held->second.credential &&
+      std::chrono::steady_clock::now() - held->second.named < credential_reuse_) {
     return callback(held->second.credential);
   }
   if (auto joined = in_flight_.find(path); joined != in_flight_.end()) {
