@@ -17,8 +17,8 @@
 // synthetic message it builds.
 // ERRORS: a failed request is counted (with the first error's text) and the client
 // opens a new connection; an SMTP 421 at MAIL (the server closing) is not a failure:
-// the message is resent on a new connection, counted as "reconnects"; exit 2 on bad arguments, 1
-// when nothing could connect.
+// the message is resent on a new connection, counted as "reconnects". Exit 2 on bad
+// arguments, 1 when nothing could connect.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -335,9 +335,8 @@ int load(const Options& o) {
   std::sort(run.latencies_us.begin(), run.latencies_us.end());
   std::printf(
       "{\"mode\":\"%s\",\"async\":%s,\"clients\":%u,\"messages\":%lu,\"bytes\":%zu,"
-      "\"ok\":%lu,\"errors\":%lu,\"reconnects\":%lu,\"seconds\":%.6f,\"p50_us\":%.1f,\"p99_us\":%."
-      "1f,"
-      "\"p999_us\":%.1f,\"first_error\":\"%s\",\"statuses\":{",
+      "\"ok\":%lu,\"errors\":%lu,\"reconnects\":%lu,\"seconds\":%.6f,"
+      "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"first_error\":\"%s\",\"statuses\":{",
       o.mode.c_str(), o.async ? "true" : "false", o.clients, o.messages, run.message.size(), run.ok,
       run.errors, run.reconnects, seconds, percentile(run.latencies_us, 0.50),
       percentile(run.latencies_us, 0.99), percentile(run.latencies_us, 0.999),

@@ -142,7 +142,18 @@ int renameNoReplace(const std::string& source, const std::string& target) {
     return 0;
   }
   if (errno != EINVAL) return -1;
-  if (::link(source.c_str(), target.c_str()) != 0) return -1;
+  if (::link(source.c_str(), target.c_str()) != 0) {
+    if (errno != EEXIST) return -1;
+    // An earlier attempt linked this very file and then failed to unlink it: finish
+    // that move instead of keeping a second, suffixed copy.
+    struct stat from {
+    }, to{};
+    if (::stat(source.c_str(), &from) != 0 || ::stat(target.c_str(), &to) != 0 ||
+        from.st_dev != to.st_dev || from.st_ino != to.st_ino) {
+      errno = EEXIST;
+      return -1;
+    }
+  }
   return ::unlink(source.c_str());
 }
 
